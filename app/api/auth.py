@@ -1,0 +1,141 @@
+"""Login by SMS OTP or password, token refresh and logout."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, BackgroundTasks, status
+
+from app.api.deps import ClientDep, CurrentActor, ResourcesDep, SessionDep
+from app.api.responses import problems
+from app.integrations.sms import SmsGateway, SmsMessage
+from app.schemas.auth import (
+    OtpChallengeRead,
+    OtpRequest,
+    OtpVerify,
+    PasswordLogin,
+    PasswordSet,
+    RefreshRequest,
+    TokenPair,
+)
+from app.services import auth as auth_service
+from app.services.auth import IssuedTokens
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+log = logging.getLogger("app.auth")
+
+
+def _pair(tokens: IssuedTokens) -> TokenPair:
+    return TokenPair(
+        access_token=tokens.access_token,
+        expires_in=tokens.expires_in,
+        refresh_token=tokens.refresh_token,
+        refresh_expires_in=tokens.refresh_expires_in,
+        member_id=tokens.member_id,
+    )
+
+
+async def _send_sms(gateway: SmsGateway, message: SmsMessage) -> None:
+    try:
+        await gateway.send(message)
+    except Exception:  # the member can ask again; never fail (or slow) the answer
+        log.exception("sending the OTP SMS failed", extra={"reference": message.reference})
+
+
+@router.post(
+    "/otp/request",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=OtpChallengeRead,
+    responses=problems(413, 422, 429, 503),
+)
+async def request_otp(
+    body: OtpRequest,
+    session: SessionDep,
+    resources: ResourcesDep,
+    client: ClientDep,
+    background: BackgroundTasks,
+) -> OtpChallengeRead:
+    """Send a login code by SMS to a member's phone.
+
+    Every well-formed Vietnamese mobile number gets the same 202 answer, known or not; only
+    numbers on the roster receive an SMS. The code lives 5 minutes and allows 5 tries.
+    """
+    issued = await auth_service.request_otp(
+        session, resources.auth, phone=body.phone, client=client
+    )
+    if issued.message is not None:
+        # Runs after the response (and so after the commit): the answer's timing does not
+        # depend on whether the number is known, and no SMS goes out for a rolled-back request.
+        background.add_task(_send_sms, resources.sms, issued.message)
+    return OtpChallengeRead(
+        challenge_id=issued.challenge_id,
+        expires_in=issued.expires_in,
+        resend_after=issued.resend_after,
+    )
+
+
+@router.post(
+    "/otp/verify", response_model=TokenPair, responses=problems(401, 403, 413, 422, 429, 503)
+)
+async def verify_otp(
+    body: OtpVerify, session: SessionDep, resources: ResourcesDep, client: ClientDep
+) -> TokenPair:
+    """Exchange the SMS code for an access token and a refresh token."""
+    tokens = await auth_service.verify_otp(
+        session, resources.auth, challenge_id=body.challenge_id, code=body.code, client=client
+    )
+    return _pair(tokens)
+
+
+@router.post(
+    "/password/login", response_model=TokenPair, responses=problems(401, 403, 413, 422, 429, 503)
+)
+async def login_with_password(
+    body: PasswordLogin, session: SessionDep, resources: ResourcesDep, client: ClientDep
+) -> TokenPair:
+    """Log in with phone and password (after one has been set)."""
+    tokens = await auth_service.login_with_password(
+        session, resources.auth, phone=body.phone, password=body.password, client=client
+    )
+    return _pair(tokens)
+
+
+@router.post("/refresh", response_model=TokenPair, responses=problems(401, 403, 413, 422))
+async def refresh_tokens(
+    body: RefreshRequest, session: SessionDep, resources: ResourcesDep
+) -> TokenPair:
+    """Trade a refresh token for a new pair. Each refresh token works once: presenting a used
+    one ends the whole session (every token issued from that login)."""
+    tokens = await auth_service.refresh_tokens(
+        session, resources.auth, refresh_token=body.refresh_token
+    )
+    return _pair(tokens)
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=problems(401))
+async def logout(actor: CurrentActor, session: SessionDep) -> None:
+    """End this login: its refresh tokens and access tokens stop working at once."""
+    await auth_service.logout(session, actor)
+
+
+@router.post("/logout-all", status_code=status.HTTP_204_NO_CONTENT, responses=problems(401))
+async def logout_everywhere(actor: CurrentActor, session: SessionDep) -> None:
+    """End every login of this member, on every device."""
+    await auth_service.revoke_sessions(session, actor.member_id, reason="logout_all")
+
+
+@router.put(
+    "/password", status_code=status.HTTP_204_NO_CONTENT, responses=problems(401, 403, 413, 422)
+)
+async def set_password(
+    body: PasswordSet, actor: CurrentActor, session: SessionDep, resources: ResourcesDep
+) -> None:
+    """Set a password (first time: no current password needed) or change it. Other logins of
+    this member end; this one stays."""
+    await auth_service.set_password(
+        session,
+        resources.auth,
+        actor,
+        current_password=body.current_password,
+        new_password=body.new_password,
+    )

@@ -1,0 +1,184 @@
+"""Request dependencies: the app's resources, the unit of work, the actor and the scope guards.
+
+- `SessionDep`: one session per request, committed once before the response is sent
+  (`scope="function"`), rolled back on any error unless the error asks to keep its changes.
+  Safe methods get the read sessionmaker (AUTOCOMMIT on PostgreSQL: no BEGIN/ROLLBACK trips).
+- `CurrentActor`: the bearer token's member, loaded with their live roles in one query.
+- `OrgScope(perm)` / `MemberScope(perm)`: resolve the path parameter, check scope, hand over a
+  typed target. Out of every scope → 404; visible but not permitted → 403 `scope.forbidden`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.config import Settings
+from app.core.db import Database
+from app.core.errors import AppError, NotFound, Unauthorized
+from app.core.ratelimit import RateLimiter, build_rate_limiter
+from app.core.security import InvalidToken, PasswordHasher, TokenCodec
+from app.integrations.sms import SmsGateway, build_sms_gateway
+from app.services import access
+from app.services import auth as auth_service
+from app.services import members as member_service
+from app.services import orgs as org_service
+from app.services import roles as role_service
+from app.services.access import Actor, Permission
+from app.services.auth import Auth, ClientInfo
+from app.services.members import MemberTarget
+from app.services.orgs import OrgTarget
+from app.services.roles import GrantTarget
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MAX_ID = 2**63 - 1
+
+
+@dataclass
+class Resources:
+    """Everything a request may use that lives as long as the process."""
+
+    settings: Settings
+    db: Database
+    auth: Auth
+    sms: SmsGateway
+    limiter: RateLimiter
+
+    @classmethod
+    def build(cls, settings: Settings, *, db: Database | None = None) -> Resources:
+        limiter = build_rate_limiter(settings.redis_url)
+        return cls(
+            settings=settings,
+            db=db or Database.open(settings),
+            auth=Auth(
+                settings.auth,
+                settings.sms,
+                TokenCodec(settings.auth),
+                PasswordHasher(settings.auth),
+                limiter,
+            ),
+            sms=build_sms_gateway(settings.sms),
+            limiter=limiter,
+        )
+
+    async def aclose(self) -> None:
+        await self.sms.aclose()
+        await self.limiter.aclose()
+        await self.db.close()
+
+
+def get_resources(request: Request) -> Resources:
+    resources: Resources = request.app.state.resources
+    return resources
+
+
+async def _resources(request: Request) -> Resources:
+    return get_resources(request)
+
+
+ResourcesDep = Annotated[Resources, Depends(_resources)]
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    db = get_resources(request).db
+    maker = db.read if request.method in SAFE_METHODS else db.write
+    async with maker() as session:
+        try:
+            yield session
+            await session.commit()
+        except AppError as exc:
+            if exc.keep_changes:
+                await session.commit()
+            else:
+                await session.rollback()
+            raise
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+_bearer = HTTPBearer(auto_error=False, description="Access token from a login endpoint.")
+
+
+async def get_actor(
+    request: Request,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor:
+    if credentials is None:
+        raise Unauthorized()
+    try:
+        claims = get_resources(request).auth.codec.decode_access(credentials.credentials)
+    except InvalidToken as exc:
+        if exc.reason == "expired":
+            raise Unauthorized("Phiên đăng nhập đã hết hạn.", code="auth.token_expired") from exc
+        raise Unauthorized("Mã truy cập không hợp lệ.", code="auth.token_invalid") from exc
+    return await auth_service.load_actor(session, claims)
+
+
+CurrentActor = Annotated[Actor, Depends(get_actor)]
+
+
+async def get_client(request: Request) -> ClientInfo:
+    host = request.client.host if request.client else "unknown"
+    return ClientInfo(ip=host, user_agent=request.headers.get("user-agent"))
+
+
+ClientDep = Annotated[ClientInfo, Depends(get_client)]
+
+OrgId = Annotated[int, Path(ge=1, le=MAX_ID, description="Org id.")]
+MemberId = Annotated[int, Path(ge=1, le=MAX_ID, description="Member id.")]
+GrantId = Annotated[int, Path(ge=1, le=MAX_ID, description="Role grant id.")]
+
+
+def OrgScope(
+    permission: Permission, *, ancestors_visible: bool = False
+) -> Callable[..., Coroutine[Any, Any, OrgTarget]]:
+    """Guard for routes with `{org_id}`: the org, if the actor holds `permission` on it."""
+
+    async def guard(org_id: OrgId, actor: CurrentActor, session: SessionDep) -> OrgTarget:
+        target = await org_service.load_target(session, org_id)
+        if target is None:
+            raise NotFound(code="org.not_found")
+        access.require(
+            actor,
+            permission,
+            target.path,
+            not_found_code="org.not_found",
+            ancestors_visible=ancestors_visible,
+        )
+        return target
+
+    return guard
+
+
+def MemberScope(
+    permission: Permission, *, allow_self: bool = False
+) -> Callable[..., Coroutine[Any, Any, MemberTarget]]:
+    """Guard for routes with `{member_id}`: checked against the member's branch."""
+
+    async def guard(member_id: MemberId, actor: CurrentActor, session: SessionDep) -> MemberTarget:
+        target = await member_service.load_target(session, member_id)
+        if target is None:
+            raise NotFound(code="member.not_found")
+        if not (allow_self and target.id == actor.member_id):
+            access.require(actor, permission, target.org_path, not_found_code="member.not_found")
+        return target
+
+    return guard
+
+
+async def grant_scope(grant_id: GrantId, actor: CurrentActor, session: SessionDep) -> GrantTarget:
+    """Guard for `/roles/{grant_id}`: visible to whoever manages roles on the grant's org."""
+    target = await role_service.load_target(session, grant_id)
+    if target is None:
+        raise NotFound(code="role.not_found")
+    access.require(actor, Permission.ROLE_MANAGE, target.org_path, not_found_code="role.not_found")
+    return target

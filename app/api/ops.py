@@ -1,0 +1,56 @@
+"""Operational endpoints, served at the root: liveness, readiness and metrics."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from app.api.deps import get_resources
+from app.api.responses import json_response, problems
+from app.core import metrics
+from app.core.errors import ServiceUnavailable
+
+router = APIRouter(tags=["ops"])
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+@router.get("/healthz", response_model=Health)
+async def get_health() -> Response:
+    """The process is up (no dependency is checked)."""
+    return json_response({"status": "ok"})
+
+
+@router.get("/readyz", response_model=Health, responses=problems(503))
+async def get_readiness(request: Request) -> Response:
+    """The database answers: safe to send traffic here."""
+    try:
+        async with get_resources(request).db.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        raise ServiceUnavailable(
+            "Cơ sở dữ liệu không sẵn sàng.", code="ops.database_unavailable"
+        ) from exc
+    return json_response({"status": "ok"})
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+            "description": "Prometheus text exposition format.",
+        }
+    },
+)
+async def get_metrics() -> Response:
+    """Prometheus metrics of this process (or of all workers, in multi-process mode)."""
+    body, content_type = metrics.render()
+    return Response(body, media_type=content_type)

@@ -1,0 +1,68 @@
+"""Roles on orgs: who holds what, grant, revoke."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, status
+
+from app.api.deps import CurrentActor, OrgScope, SessionDep, grant_scope
+from app.api.responses import problems
+from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit
+from app.schemas.common import Page
+from app.schemas.role import RoleGrantCreate, RoleGrantRead
+from app.services import roles as role_service
+from app.services.access import Permission
+from app.services.orgs import OrgTarget
+from app.services.roles import GrantTarget
+
+router = APIRouter(tags=["roles"])
+
+
+@router.get(
+    "/orgs/{org_id}/roles",
+    response_model=Page[RoleGrantRead],
+    responses=problems(400, 401, 403, 404, 422),
+)
+async def list_org_roles(
+    org: Annotated[OrgTarget, Depends(OrgScope(Permission.MEMBER_LIST))],
+    session: SessionDep,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[RoleGrantRead]:
+    """Who holds which role on this org (secretary, officers, …)."""
+    items, next_cursor = await role_service.list_org_roles(session, org, limit=limit, cursor=cursor)
+    return Page(items=items, next_cursor=next_cursor)
+
+
+@router.post(
+    "/orgs/{org_id}/roles",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RoleGrantRead,
+    responses=problems(401, 403, 404, 409, 413, 422),
+)
+async def grant_role(
+    body: RoleGrantCreate,
+    org: Annotated[OrgTarget, Depends(OrgScope(Permission.ROLE_MANAGE))],
+    actor: CurrentActor,
+    session: SessionDep,
+) -> RoleGrantRead:
+    """Give a member a role on this org. It takes effect at once and covers the subtree.
+    You can only grant roles whose rights you hold here yourself."""
+    return await role_service.grant_role(
+        session, actor, org, member_id=body.member_id, role=body.role
+    )
+
+
+@router.delete(
+    "/roles/{grant_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problems(401, 403, 404, 422),
+)
+async def revoke_role(
+    grant: Annotated[GrantTarget, Depends(grant_scope)],
+    actor: CurrentActor,
+    session: SessionDep,
+) -> None:
+    """Take a role back. It stops working at once; the grant stays in the history."""
+    await role_service.revoke_role(session, actor, grant)

@@ -1,0 +1,11 @@
+"""All API routers, under /api/v1."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.api import auth, me, members, orgs, roles
+
+api_router = APIRouter(prefix="/api/v1")
+for module in (auth, me, orgs, members, roles):
+    api_router.include_router(module.router)

@@ -1,0 +1,208 @@
+"""The `handbook` command."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from app.core.config import Env, Settings, get_settings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+cli = typer.Typer(help="Sổ tay đảng viên backend.", no_args_is_help=True, add_completion=False)
+db_cli = typer.Typer(help="Database migrations (Alembic).", no_args_is_help=True)
+openapi_cli = typer.Typer(help="The OpenAPI document.", no_args_is_help=True)
+cli.add_typer(db_cli, name="db")
+cli.add_typer(openapi_cli, name="openapi")
+console = Console(stderr=True, soft_wrap=True)
+
+
+def alembic_config(database_url: str | None = None) -> object:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    config.attributes["database_url"] = database_url or get_settings().database_url
+    return config
+
+
+@db_cli.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    from alembic import command
+
+    command.upgrade(alembic_config(), revision)  # type: ignore[arg-type]
+
+
+@db_cli.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument()] = "-1") -> None:
+    """Revert migrations down to REVISION (default: one step)."""
+    from alembic import command
+
+    command.downgrade(alembic_config(), revision)  # type: ignore[arg-type]
+
+
+@db_cli.command("current")
+def db_current() -> None:
+    """Show the revision the database is at."""
+    from alembic import command
+
+    command.current(alembic_config(), verbose=True)  # type: ignore[arg-type]
+
+
+@openapi_cli.command("export")
+def openapi_export(
+    check: Annotated[bool, typer.Option(help="Fail if the committed file is stale.")] = False,
+) -> None:
+    """Write openapi/openapi.json from the code (deterministic)."""
+    from app.api.openapi import OPENAPI_PATH, export_openapi, render_openapi
+    from app.main import create_app
+
+    app = create_app(Settings(env=Env.TEST))
+    if check:
+        current = OPENAPI_PATH.read_text(encoding="utf-8") if OPENAPI_PATH.exists() else ""
+        if current != render_openapi(app):
+            console.print("openapi/openapi.json is stale: run `handbook openapi export`")
+            raise typer.Exit(1)
+        console.print("openapi/openapi.json is up to date")
+        return
+    path = export_openapi(app)
+    console.print(f"wrote {path.relative_to(PROJECT_ROOT)}")
+
+
+async def _seed(settings: Settings, members: int | None) -> str:
+    from app.core.db import create_engine
+    from app.core.security import PasswordHasher
+    from app.services import seed as seed_service
+
+    engine = create_engine(settings, null_pool=True)
+    try:
+        if members is None:
+            if not await seed_service.is_empty(engine):
+                return "the database already holds orgs: demo data not added"
+            hashed = await PasswordHasher(settings.auth).hash(seed_service.DEMO_PASSWORD)
+            result = await seed_service.seed_demo(engine, password_hash=hashed)
+        else:
+            result = await seed_service.seed_generated(engine, members=members)
+        return (
+            f"seeded {result.orgs} orgs ({result.branches} branches), {result.members} members, "
+            f"{result.grants} roles"
+        )
+    finally:
+        await engine.dispose()
+
+
+@cli.command()
+def seed(
+    members: Annotated[
+        int | None,
+        typer.Option(
+            help="Generate a province of about this many members (default: the demo).",
+            min=1,
+            max=2_000_000,
+        ),
+    ] = None,
+) -> None:
+    """Add the demo province (or a generated one of MEMBERS members) to the database."""
+    settings = get_settings().with_dev_secret()
+    console.print(asyncio.run(_seed(settings, members)))
+
+
+def _serve(host: str, port: int, workers: int, *, forwarded_allow_ips: str | None) -> None:
+    import uvicorn
+
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="handbook-metrics-")
+    uvicorn.run(
+        "app.main:build_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        proxy_headers=forwarded_allow_ips is not None,
+        forwarded_allow_ips=forwarded_allow_ips,
+        timeout_graceful_shutdown=20,
+    )
+
+
+@cli.command()
+def api(
+    host: Annotated[str, typer.Option(envvar="HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="PORT")] = 8000,
+    workers: Annotated[int, typer.Option(envvar="WEB_CONCURRENCY", min=1, max=64)] = 1,
+    migrate: Annotated[bool, typer.Option(help="Run `db upgrade` first.")] = False,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            envvar="FORWARDED_ALLOW_IPS",
+            help="Proxy addresses whose X-Forwarded-For is trusted (e.g. 10.0.0.0/8).",
+        ),
+    ] = None,
+) -> None:
+    """Serve the API with uvicorn."""
+    from app.core.config import ConfigError
+    from app.core.logging import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log.level, json_format=settings.log.json_format)
+    try:
+        settings.with_dev_secret().checked()
+    except ConfigError as exc:
+        console.print(f"[red]refusing to start:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    if migrate:
+        db_upgrade("head")
+    _serve(host, port, workers, forwarded_allow_ips=forwarded_allow_ips)
+
+
+@cli.command()
+def demo(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+) -> None:
+    """Try it out: migrate the SQLite file, seed a demo province and serve (ENV=dev)."""
+    os.environ["ENV"] = "dev"
+    os.environ.setdefault("LOG__JSON_FORMAT", "false")
+    os.environ.setdefault("LOG__ACCESS", "all")
+    get_settings.cache_clear()
+    settings = get_settings().with_dev_secret()
+    from app.core.logging import configure_logging
+    from app.services.seed import DEMO_ACCOUNTS, DEMO_PASSWORD
+
+    configure_logging(settings.log.level, json_format=settings.log.json_format)
+    db_upgrade("head")
+    console.print(asyncio.run(_seed(settings, None)))
+    base = f"http://{host}:{port}"
+    console.rule("[bold]Sổ tay đảng viên: demo province ready")
+    console.print(f"API       {base}/api/v1    docs: [bold]{base}/docs[/bold]")
+    console.print(f"Database  {settings.database_url}")
+    console.print(
+        "Log in with one of these phones (POST /api/v1/auth/otp/request, then /otp/verify):"
+    )
+    for account in DEMO_ACCOUNTS:
+        console.print(f"  {account.phone}  {account.full_name:<18} {account.description}")
+    console.print(
+        "[bold yellow]OTP codes appear in this log[/bold yellow] (ENV=dev only; a real deployment "
+        "sends them by SMS)."
+    )
+    console.print(
+        f"Or POST /api/v1/auth/password/login with password [bold]{DEMO_PASSWORD}[/bold]."
+    )
+    console.rule()
+    _serve(host, port, 1, forwarded_allow_ips=None)
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,194 @@
+"""Settings: one `Settings` object with nested groups, read from the environment.
+
+Nested groups use `__` as the delimiter (`AUTH__ACCESS_TTL_S=600`); the connection URLs stay flat
+(`DATABASE_URL`, `REDIS_URL`). Defaults are the embedded mode: an SQLite file, OTP codes printed
+to the log (dev only), limits kept in memory. `ENV` defaults to `prod`, where startup refuses
+placeholder secrets and the console SMS gateway.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import time
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev", "test"})
+MIN_SECRET_BYTES = 32
+
+
+class Env(StrEnum):
+    DEV = "dev"
+    TEST = "test"
+    PROD = "prod"
+
+
+class ConfigError(RuntimeError):
+    """Raised at startup when the configuration is unsafe or inconsistent."""
+
+
+class AuthSettings(BaseModel):
+    secret_key: SecretStr = SecretStr("")
+    issuer: str = "handbook"
+    audience: str = "handbook-app"
+    access_ttl_s: int = Field(600, ge=60, le=900)
+    refresh_ttl_s: int = Field(30 * 86400, ge=3600, le=90 * 86400)
+    session_max_age_s: int = Field(90 * 86400, ge=3600, le=365 * 86400)
+    max_sessions: int = Field(5, ge=1, le=50)
+    otp_ttl_s: int = Field(300, ge=60, le=600)
+    otp_max_attempts: int = Field(5, ge=1, le=10)
+    otp_cooldown_s: int = Field(60, ge=0, le=3600)
+    otp_per_hour: int = Field(5, ge=1, le=100)
+    otp_per_day: int = Field(10, ge=1, le=1000)
+    otp_failures_per_hour: int = Field(10, ge=1, le=100)
+    otp_requests_per_ip_per_hour: int = Field(100, ge=1)
+    login_attempts_per_ip_per_hour: int = Field(300, ge=1)
+    password_failures_before_lock: int = Field(10, ge=3, le=100)
+    password_lock_s: int = Field(900, ge=60, le=86400)
+    password_min_length: int = Field(8, ge=8, le=64)
+    # Argon2id cost; the floor is OWASP's minimum (19 MiB, t=2, p=1).
+    argon2_memory_kib: int = Field(19456, ge=19456, le=1048576)
+    argon2_time_cost: int = Field(2, ge=2, le=10)
+    argon2_parallelism: int = Field(1, ge=1, le=8)
+    hash_concurrency: int = Field(2, ge=1, le=16)
+
+
+class SmsSettings(BaseModel):
+    gateway: Literal["console", "http"] = "console"
+    url: str = ""
+    api_key: SecretStr = SecretStr("")
+    sender: str = "SOTAYDANGVIEN"
+    timeout_s: float = Field(10.0, gt=0, le=30)
+    retries: int = Field(2, ge=0, le=5)
+    # Unaccented on purpose: Vietnamese brandname SMS routes bill Unicode text at 70 characters a
+    # segment and several carriers reject it for OTP templates. Override per deployment if needed.
+    template: str = (
+        "Ma xac thuc So tay dang vien: {code}. Hieu luc {minutes} phut. Khong chia se ma."
+    )
+
+
+class DatabaseSettings(BaseModel):
+    pool_size: int = Field(10, ge=1, le=200)
+    max_overflow: int = Field(5, ge=0, le=200)
+    pool_timeout_s: float = Field(10.0, gt=0)
+    statement_timeout_ms: int = Field(5000, ge=0)
+    echo: bool = False
+
+
+class ApiSettings(BaseModel):
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    cors_origins: list[str] = []
+    docs: bool = True
+
+
+class LogSettings(BaseModel):
+    level: str = "INFO"
+    json_format: bool = True
+    # "all": every request; "writes": non-GET requests, errors and slow requests; "off": none.
+    access: Literal["all", "writes", "off"] = "writes"
+    slow_ms: int = 500
+
+
+class RulesSettings(BaseModel):
+    """Default domain rules of the deployment; later per-org overrides build on these."""
+
+    timezone: str = "Asia/Ho_Chi_Minh"
+    quorum_ratio: float = Field(2 / 3, gt=0, le=1)
+    pass_ratio: float = Field(1 / 2, gt=0, le=1)
+    reminder_day_before_at: time = time(8, 0)
+    reminder_hours_before: int = Field(2, ge=0, le=48)
+    absence_flag_after: int = Field(3, ge=1, le=12)
+    study_points_target: int = Field(200, ge=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    env: Env = Env.PROD
+    database_url: str = "sqlite+aiosqlite:///./var/handbook.db"
+    redis_url: str | None = None
+    data_dir: Path = Path("var")
+    auth: AuthSettings = AuthSettings()
+    sms: SmsSettings = SmsSettings()
+    db: DatabaseSettings = DatabaseSettings()
+    api: ApiSettings = ApiSettings()
+    log: LogSettings = LogSettings()
+    rules: RulesSettings = RulesSettings()
+
+    @model_validator(mode="after")
+    def _normalise(self) -> Settings:
+        self.database_url = async_database_url(self.database_url)
+        return self
+
+    @property
+    def is_dev(self) -> bool:
+        return self.env is Env.DEV
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def checked(self) -> Settings:
+        """Refuse unsafe configuration (called by every entry point that serves traffic)."""
+        secret = self.auth.secret_key.get_secret_value()
+        problems: list[str] = []
+        if self.env is Env.PROD:
+            if secret.lower() in PLACEHOLDER_SECRETS or len(secret.encode()) < MIN_SECRET_BYTES:
+                problems.append(
+                    f"AUTH__SECRET_KEY must be a random value of at least {MIN_SECRET_BYTES} "
+                    "bytes (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+                )
+            if self.sms.gateway == "console":
+                problems.append(
+                    "SMS__GATEWAY=console prints OTP codes to the log and is refused in ENV=prod; "
+                    "set SMS__GATEWAY=http with SMS__URL and SMS__API_KEY"
+                )
+        if self.sms.gateway == "http" and not self.sms.url:
+            problems.append("SMS__GATEWAY=http needs SMS__URL")
+        if problems:
+            raise ConfigError("; ".join(problems))
+        return self
+
+    def with_dev_secret(self) -> Settings:
+        """In dev, use (and remember) a generated secret when none is configured."""
+        if self.auth.secret_key.get_secret_value() or self.env is Env.PROD:
+            return self
+        path = self.data_dir / "dev-secret"
+        if path.exists():
+            secret = path.read_text().strip()
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            secret = secrets.token_urlsafe(48)
+            path.write_text(secret + "\n")
+            path.chmod(0o600)
+        return self.model_copy(
+            update={"auth": self.auth.model_copy(update={"secret_key": SecretStr(secret)})}
+        )
+
+
+def async_database_url(url: str) -> str:
+    """Accept the URLs operators write (`postgresql://…`, `sqlite:///…`) and pick async drivers."""
+    for prefix, replacement in (
+        ("postgres://", "postgresql+asyncpg://"),
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgresql+psycopg://", "postgresql+asyncpg://"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+    ):
+        if url.startswith(prefix):
+            return replacement + url[len(prefix) :]
+    return url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

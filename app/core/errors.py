@@ -1,0 +1,207 @@
+"""RFC 9457 problem details: the one shape of every non-2xx response.
+
+Services raise `AppError` subclasses carrying a stable `code` (`area.reason`), a status and a
+Vietnamese `detail` for people; clients branch on `code`. The handlers installed by
+`install_error_handlers` render those, request validation errors (422 with `errors`), routing
+errors (404/405), oversized bodies (413) and anything unexpected (500, no stack trace).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, cast
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from app.core.logging import request_id_var
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://handbook.dangvien.vn/problems/"
+
+
+class AppError(Exception):
+    """An expected failure with a stable code. Subclass per status; pass a specific code."""
+
+    status: ClassVar[int] = 400
+    title: ClassVar[str] = "Bad Request"
+    default_code: ClassVar[str] = "request.bad"
+    default_detail: ClassVar[str] = "Yêu cầu không hợp lệ."
+    # When True the request's session is committed before the error is sent (e.g. a failed OTP
+    # attempt must be counted even though the request fails).
+    keep_changes: bool = False
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+        keep_changes: bool = False,
+    ) -> None:
+        self.code = code or self.default_code
+        self.detail = detail or self.default_detail
+        self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
+        self.keep_changes = keep_changes
+        super().__init__(f"{self.code}: {self.detail}")
+
+
+class BadRequest(AppError):
+    pass
+
+
+class Unauthorized(AppError):
+    status = 401
+    title = "Unauthorized"
+    default_code = "auth.unauthenticated"
+    default_detail = "Bạn cần đăng nhập để tiếp tục."
+
+    def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
+        super().__init__(detail, **kwargs)
+        error = "invalid_token" if self.code != "auth.unauthenticated" else None
+        value = 'Bearer realm="handbook"' + (f', error="{error}"' if error else "")
+        self.headers.setdefault("WWW-Authenticate", value)
+
+
+class Forbidden(AppError):
+    status = 403
+    title = "Forbidden"
+    default_code = "scope.forbidden"
+    default_detail = "Bạn không có quyền thực hiện thao tác này."
+
+
+class NotFound(AppError):
+    status = 404
+    title = "Not Found"
+    default_code = "resource.not_found"
+    default_detail = "Không tìm thấy dữ liệu yêu cầu."
+
+
+class Conflict(AppError):
+    status = 409
+    title = "Conflict"
+    default_code = "resource.conflict"
+    default_detail = "Dữ liệu xung đột với dữ liệu hiện có."
+
+
+class Unprocessable(AppError):
+    status = 422
+    title = "Unprocessable Content"
+    default_code = "request.invalid"
+    default_detail = "Dữ liệu gửi lên không hợp lệ."
+
+
+class TooManyRequests(AppError):
+    status = 429
+    title = "Too Many Requests"
+    default_code = "rate.limited"
+    default_detail = "Bạn thao tác quá nhiều lần. Vui lòng thử lại sau."
+
+    def __init__(self, detail: str | None = None, *, retry_after_s: int, **kwargs: Any) -> None:
+        super().__init__(detail, **kwargs)
+        self.headers["Retry-After"] = str(max(1, int(retry_after_s)))
+        self.extra.setdefault("retry_after", max(1, int(retry_after_s)))
+
+
+class ServiceUnavailable(AppError):
+    status = 503
+    title = "Service Unavailable"
+    default_code = "service.unavailable"
+    default_detail = "Hệ thống tạm thời không phục vụ được. Vui lòng thử lại sau."
+
+
+# Titles and codes for statuses produced outside our handlers (routing, framework limits).
+_HTTP_CODES: dict[int, tuple[str, str, str]] = {
+    400: ("Bad Request", "request.bad", "Yêu cầu không hợp lệ."),
+    401: ("Unauthorized", "auth.unauthenticated", "Bạn cần đăng nhập để tiếp tục."),
+    403: ("Forbidden", "scope.forbidden", "Bạn không có quyền thực hiện thao tác này."),
+    404: ("Not Found", "route.not_found", "Không tìm thấy địa chỉ yêu cầu."),
+    405: ("Method Not Allowed", "route.method_not_allowed", "Phương thức không được hỗ trợ."),
+    413: ("Content Too Large", "request.too_large", "Dữ liệu gửi lên quá lớn."),
+    415: ("Unsupported Media Type", "request.unsupported_media_type", "Định dạng không hỗ trợ."),
+    500: ("Internal Server Error", "server.error", "Đã có lỗi xảy ra. Vui lòng thử lại sau."),
+}
+
+
+def problem_response(
+    *,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    instance: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "request_id": request_id_var.get(),
+    }
+    if instance:
+        body["instance"] = instance
+    if extra:
+        body.update(extra)
+    return Response(
+        orjson.dumps(body), status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE
+    )
+
+
+def http_problem(status: int, *, instance: str | None = None, headers: Any = None) -> Response:
+    title, code, detail = _HTTP_CODES.get(status, ("Error", f"http.{status}", "Yêu cầu lỗi."))
+    return problem_response(
+        status=status, code=code, title=title, detail=detail, instance=instance, headers=headers
+    )
+
+
+def _validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    # Only location, message and type: never echo the input back (it may hold a password).
+    return [
+        {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": e["type"]}
+        for e in errors
+    ]
+
+
+async def _app_error(request: Request, exc: Exception) -> Response:
+    exc = cast(AppError, exc)
+    return problem_response(
+        status=exc.status,
+        code=exc.code,
+        title=exc.title,
+        detail=exc.detail,
+        instance=request.url.path,
+        headers=exc.headers,
+        extra=exc.extra,
+    )
+
+
+async def _request_validation(request: Request, exc: Exception) -> Response:
+    exc = cast(RequestValidationError, exc)
+    return problem_response(
+        status=422,
+        code="request.invalid",
+        title="Unprocessable Content",
+        detail="Dữ liệu gửi lên không hợp lệ.",
+        instance=request.url.path,
+        extra={"errors": _validation_errors(exc.errors())},
+    )
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    exc = cast(StarletteHTTPException, exc)
+    return http_problem(exc.status_code, instance=request.url.path, headers=exc.headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(StarletteHTTPException, _http_exception)
+    # Unhandled exceptions become a 500 problem in `core.middleware` (with the request id).

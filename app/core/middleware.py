@@ -1,0 +1,124 @@
+"""One pure-ASGI middleware for every request: request id, body limit, metrics, access log and
+the last-resort 500. Pure ASGI (not BaseHTTPMiddleware) keeps the per-request cost small."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core import metrics
+from app.core.config import LogSettings
+from app.core.errors import http_problem
+from app.core.logging import request_id_var
+
+log = logging.getLogger("app.access")
+error_log = logging.getLogger("app.errors")
+
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+_SAFE = frozenset({b"GET", b"HEAD", b"OPTIONS"})
+
+
+class _BodyTooLarge(StarletteHTTPException):
+    def __init__(self) -> None:
+        super().__init__(status_code=413)
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, log_settings: LogSettings) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.access = log_settings.access
+        self.slow_s = log_settings.slow_ms / 1000
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = _incoming_request_id(scope) or uuid.uuid4().hex[:16]
+        request_id_var.set(request_id)
+        header = (b"x-request-id", request_id.encode())
+        status = 500
+        response_started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_body_bytes:
+            await _send_problem(413, scope, receive, send_wrapper)
+        else:
+            received = 0
+            max_body = self.max_body_bytes
+
+            async def receive_wrapper() -> Message:
+                nonlocal received
+                message = await receive()
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                    if received > max_body:
+                        raise _BodyTooLarge()
+                return message
+
+            try:
+                await self.app(scope, receive_wrapper, send_wrapper)
+            except _BodyTooLarge:
+                if response_started:
+                    raise
+                await _send_problem(413, scope, receive, send_wrapper)
+            except Exception:
+                error_log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+                if response_started:
+                    raise
+                await _send_problem(500, scope, receive, send_wrapper)
+
+        elapsed = time.perf_counter() - started
+        # Label by the route's name (its operationId): stable, and bounded in number.
+        operation = getattr(scope.get("route"), "name", None) or "unmatched"
+        metrics.REQUEST_DURATION.labels(scope["method"], operation, str(status)).observe(elapsed)
+        if self.access == "all" or (
+            self.access == "writes"
+            and (status >= 400 or elapsed >= self.slow_s or scope["method"].encode() not in _SAFE)
+        ):
+            log.info(
+                "%s %s %s %.1fms",
+                scope["method"],
+                scope["path"],
+                status,
+                elapsed * 1000,
+                extra={"operation": operation, "status": status, "ms": round(elapsed * 1000, 1)},
+            )
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            text = value.decode("latin-1")
+            return text if _REQUEST_ID_RE.match(text) else None
+    return None
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _send_problem(status: int, scope: Scope, receive: Receive, send: Any) -> None:
+    response = http_problem(status, instance=scope.get("path"))
+    await response(scope, receive, send)

@@ -1,0 +1,158 @@
+"""Tokens, codes and password hashes.
+
+- Access tokens: JWT (python-jose) signed HS256 with the deployment secret; the algorithm is
+  pinned on decode (never read from the token), `typ`, `iss` and `aud` are checked, lifetime is
+  at most 15 minutes.
+- Refresh tokens: 256 random bits, opaque to clients, stored as a SHA-256 digest.
+- OTP codes: 6 digits from `secrets`, stored as an HMAC bound to the challenge and the phone.
+- Passwords: Argon2id through passlib (the maintained `libpass` fork), hashed in a bounded thread
+  pool so logins never block the event loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import anyio
+from jose import JWTError, jwt
+from passlib.context import CryptContext
+
+from app.core.config import AuthSettings
+
+JWT_ALGORITHM = "HS256"
+ACCESS_TOKEN_TYPE = "access"  # noqa: S105 - a token kind, not a secret
+
+
+class InvalidToken(Exception):
+    """The bearer token is missing a claim, expired, tampered with or of the wrong kind."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    member_id: int
+    session_id: str
+
+
+class TokenCodec:
+    def __init__(self, settings: AuthSettings) -> None:
+        self._key = settings.secret_key.get_secret_value()
+        self._issuer = settings.issuer
+        self._audience = settings.audience
+        self.access_ttl = timedelta(seconds=settings.access_ttl_s)
+        # Derived, so the OTP pepper differs from the signing key without another setting.
+        self.otp_key = hmac.new(self._key.encode(), b"handbook/otp", hashlib.sha256).digest()
+
+    def issue_access(self, *, member_id: int, session_id: str, now: datetime) -> str:
+        claims = {
+            "iss": self._issuer,
+            "aud": self._audience,
+            "sub": str(member_id),
+            "sid": session_id,
+            "typ": ACCESS_TOKEN_TYPE,
+            "iat": int(now.timestamp()),
+            "exp": int((now + self.access_ttl).timestamp()),
+        }
+        return str(jwt.encode(claims, self._key, algorithm=JWT_ALGORITHM))
+
+    def decode_access(self, token: str) -> AccessClaims:
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                self._key,
+                algorithms=[JWT_ALGORITHM],
+                audience=self._audience,
+                issuer=self._issuer,
+                options={
+                    "require_exp": True,
+                    "require_iat": True,
+                    "require_sub": True,
+                    "require_aud": True,
+                    "require_iss": True,
+                    "leeway": 30,
+                },
+            )
+        except JWTError as exc:
+            reason = "expired" if "expired" in str(exc).lower() else "invalid"
+            raise InvalidToken(reason) from exc
+        except Exception as exc:  # malformed input of any kind is an invalid token, never a 500
+            raise InvalidToken("invalid") from exc
+        if claims.get("typ") != ACCESS_TOKEN_TYPE:
+            raise InvalidToken("invalid")
+        sub, sid = claims.get("sub"), claims.get("sid")
+        if not isinstance(sub, str) or not sub.isdigit() or not isinstance(sid, str) or not sid:
+            raise InvalidToken("invalid")
+        return AccessClaims(member_id=int(sub), session_id=sid)
+
+
+def new_id() -> str:
+    """An opaque random identifier (32 hex characters)."""
+    return uuid.uuid4().hex
+
+
+def new_refresh_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_otp_code() -> str:
+    return f"{secrets.randbelow(10**6):06d}"
+
+
+def otp_hash(key: bytes, *, challenge_id: str, phone: str, code: str) -> str:
+    message = f"{challenge_id}|{phone}|{code}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def otp_matches(key: bytes, *, challenge_id: str, phone: str, code: str, expected: str) -> bool:
+    return hmac.compare_digest(
+        otp_hash(key, challenge_id=challenge_id, phone=phone, code=code), expected
+    )
+
+
+def normalise_password(password: str) -> str:
+    return unicodedata.normalize("NFKC", password)
+
+
+class PasswordHasher:
+    """Argon2id in a bounded thread pool: at most `hash_concurrency` hashes run at once."""
+
+    def __init__(self, settings: AuthSettings) -> None:
+        self._context = CryptContext(
+            schemes=["argon2"],
+            argon2__type="ID",
+            argon2__memory_cost=settings.argon2_memory_kib,
+            argon2__rounds=settings.argon2_time_cost,
+            argon2__parallelism=settings.argon2_parallelism,
+        )
+        self._limiter = anyio.CapacityLimiter(settings.hash_concurrency)
+        # Verified against when the phone is unknown, so both paths cost the same.
+        self._dummy = self._context.hash(secrets.token_urlsafe(16))
+
+    async def hash(self, password: str) -> str:
+        value = normalise_password(password)
+        return await anyio.to_thread.run_sync(self._context.hash, value, limiter=self._limiter)
+
+    async def verify(self, password: str, hashed: str | None) -> tuple[bool, str | None]:
+        """(matches, new hash if the stored one should be upgraded to the current parameters)."""
+        value = normalise_password(password)
+        target = hashed or self._dummy
+        ok, new_hash = await anyio.to_thread.run_sync(
+            self._context.verify_and_update, value, target, limiter=self._limiter
+        )
+        if hashed is None:
+            return False, None
+        return bool(ok), new_hash

@@ -1,0 +1,102 @@
+"""The FastAPI application: `create_app()` wires settings, resources, middleware and routers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
+
+from app.api import ops
+from app.api.deps import Resources
+from app.api.openapi import install_openapi
+from app.api.router import api_router
+from app.core.config import Settings, get_settings
+from app.core.errors import install_error_handlers
+from app.core.logging import configure_logging
+from app.core.middleware import RequestContextMiddleware
+
+log = logging.getLogger("app")
+
+DESCRIPTION = """\
+Backend of **Sổ tay đảng viên điện tử**, the electronic party-member handbook.
+
+- Log in with `POST /api/v1/auth/otp/request` then `/otp/verify` (or `/password/login`); send the
+  access token as `Authorization: Bearer …`; refresh with `/auth/refresh` (refresh tokens are
+  single use).
+- Errors are `application/problem+json` with a stable `code`; lists are cursor pages
+  (`{items, next_cursor}`); phones are returned in E.164; times are ISO 8601 in UTC.
+"""
+
+TAGS = [
+    {"name": "auth", "description": "Login by SMS code or password; tokens; logout."},
+    {"name": "me", "description": "The member's own profile and home screen."},
+    {"name": "orgs", "description": "The party organisation tree."},
+    {"name": "members", "description": "Party members of a branch or subtree."},
+    {"name": "roles", "description": "Roles held on orgs; they cover the org's subtree."},
+    {"name": "ops", "description": "Health, readiness and metrics (served at the root)."},
+]
+
+
+def _operation_id(route: APIRoute) -> str:
+    return route.name
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    if getattr(app.state, "resources", None) is None:
+        app.state.resources = Resources.build(app.state.settings)
+        owned = True
+    else:  # handed in by the caller (tests), who also closes it
+        owned = False
+    try:
+        yield
+    finally:
+        if owned:
+            await app.state.resources.aclose()
+            app.state.resources = None
+
+
+def create_app(settings: Settings | None = None, *, resources: Resources | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Sổ tay đảng viên API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+        separate_input_output_schemas=False,
+        docs_url="/docs" if settings.api.docs else None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.resources = resources
+    install_error_handlers(app)
+    install_openapi(app)
+    app.include_router(api_router)
+    app.include_router(ops.router)
+    if settings.api.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.api.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.api.max_body_bytes,
+        log_settings=settings.log,
+    )
+    return app
+
+
+def build_app() -> FastAPI:
+    """Entry point for uvicorn (`app.main:build_app`, factory): settings from the environment."""
+    settings = get_settings().with_dev_secret().checked()
+    configure_logging(settings.log.level, json_format=settings.log.json_format)
+    return create_app(settings)

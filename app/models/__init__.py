@@ -1,0 +1,21 @@
+"""All models, imported here so `Base.metadata` is complete for Alembic."""
+
+from app.models.auth import AuthSession, OtpChallenge, RefreshToken
+from app.models.base import Base
+from app.models.member import Gender, Member, MemberStatus
+from app.models.org import Org, OrgKind
+from app.models.role import Role, RoleGrant
+
+__all__ = [
+    "AuthSession",
+    "Base",
+    "Gender",
+    "Member",
+    "MemberStatus",
+    "Org",
+    "OrgKind",
+    "OtpChallenge",
+    "RefreshToken",
+    "Role",
+    "RoleGrant",
+]

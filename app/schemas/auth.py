@@ -1,0 +1,58 @@
+"""Login shapes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+
+from app.core.phone import Phone
+from app.schemas.common import StrictModel
+
+Password = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class OtpRequest(StrictModel):
+    phone: Phone
+
+
+class OtpChallengeRead(BaseModel):
+    """Same shape and status for every well-formed number, known or not."""
+
+    challenge_id: str
+    expires_in: int = Field(description="Seconds the code stays valid.")
+    resend_after: int = Field(description="Seconds before another code may be requested.")
+
+
+class OtpVerify(StrictModel):
+    challenge_id: str = Field(min_length=1, max_length=64)
+    code: str = Field(pattern=r"^[0-9]{6}$", examples=["123456"])
+
+
+class PasswordLogin(StrictModel):
+    phone: Phone
+    password: Password
+
+
+class RefreshRequest(StrictModel):
+    refresh_token: str = Field(min_length=1, max_length=256)
+
+
+class LogoutRequest(StrictModel):
+    refresh_token: str | None = Field(default=None, max_length=256)
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth token type
+    expires_in: int = Field(description="Seconds until the access token expires.")
+    refresh_token: str = Field(description="Opaque; single use: every refresh returns a new one.")
+    refresh_expires_in: int
+    member_id: int
+
+
+class PasswordSet(StrictModel):
+    current_password: Password | None = Field(
+        default=None, description="Required when a password is already set."
+    )
+    new_password: str = Field(min_length=8, max_length=128)

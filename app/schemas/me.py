@@ -1,0 +1,25 @@
+"""The member's own screens."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from app.models.member import MemberStatus
+from app.schemas.org import OrgRef
+from app.schemas.role import RoleHeld
+
+
+class HomeMember(BaseModel):
+    id: int
+    full_name: str
+    phone: str | None
+    status: MemberStatus
+    is_exempt: bool
+
+
+class HomeRead(BaseModel):
+    """The app's first screen in one call."""
+
+    member: HomeMember
+    branch: OrgRef
+    roles: list[RoleHeld]

@@ -1,0 +1,77 @@
+"""Member shapes. List items carry what a branch directory shows; details need more rights."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+from app.core.phone import Phone
+from app.models.member import Gender, MemberStatus
+from app.schemas.common import StrictModel
+from app.schemas.org import OrgRef
+from app.schemas.role import RoleHeld
+
+FullName = Annotated[str, Field(min_length=2, max_length=255, examples=["Nguyễn Văn An"])]
+CardNumber = Annotated[
+    str, Field(min_length=4, max_length=32, pattern=r"^[0-9A-Za-z.-]+$", examples=["01.012345"])
+]
+PastDate = Annotated[date, Field(ge=date(1900, 1, 1), le=date(2100, 1, 1))]
+
+
+class MemberSummary(BaseModel):
+    id: int
+    full_name: str
+    phone: str | None = Field(description="E.164, e.g. +84912345678.")
+    status: MemberStatus
+    is_exempt: bool
+    branch_id: int
+
+
+class MemberRead(BaseModel):
+    id: int
+    full_name: str
+    phone: str | None
+    party_card_number: str | None
+    status: MemberStatus
+    is_exempt: bool
+    exempt_since: date | None
+    date_of_birth: date | None
+    gender: Gender | None
+    joined_date: date | None = Field(description="Ngày vào Đảng.")
+    official_date: date | None = Field(description="Ngày chính thức.")
+    branch: OrgRef
+    is_locked: bool
+    has_password: bool
+    roles: list[RoleHeld]
+    created_at: datetime
+    updated_at: datetime
+
+
+class MemberCreate(StrictModel):
+    full_name: FullName
+    phone: Phone | None = None
+    party_card_number: CardNumber | None = None
+    status: MemberStatus = MemberStatus.FULL
+    is_exempt: bool = False
+    exempt_since: PastDate | None = None
+    date_of_birth: PastDate | None = None
+    gender: Gender | None = None
+    joined_date: PastDate | None = None
+    official_date: PastDate | None = None
+
+
+class MemberUpdate(StrictModel):
+    """Only the fields sent are changed; send `null` to clear an optional field."""
+
+    full_name: FullName | None = None
+    phone: Phone | None = None
+    party_card_number: CardNumber | None = None
+    status: MemberStatus | None = None
+    is_exempt: bool | None = None
+    exempt_since: PastDate | None = None
+    date_of_birth: PastDate | None = None
+    gender: Gender | None = None
+    joined_date: PastDate | None = None
+    official_date: PastDate | None = None

@@ -1,0 +1,49 @@
+"""Org tree shapes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+from app.models.org import OrgKind
+from app.schemas.common import StrictModel
+
+OrgName = Annotated[str, Field(min_length=2, max_length=255, examples=["Chi bộ Khu phố 3"])]
+OrgCode = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._-]+$")]
+
+
+class OrgRef(BaseModel):
+    id: int
+    name: str
+    kind: OrgKind
+
+
+class OrgSummary(BaseModel):
+    id: int
+    parent_id: int | None
+    name: str
+    kind: OrgKind
+    code: str | None
+    depth: int = Field(description="0 for the root of the deployment.")
+
+
+class OrgRead(OrgSummary):
+    ancestors: list[OrgRef] = Field(description="From the root down to the parent.")
+    child_count: int
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class OrgCreate(StrictModel):
+    parent_id: int = Field(ge=1, le=2**63 - 1)
+    name: OrgName
+    kind: OrgKind
+    code: OrgCode | None = None
+
+
+class OrgUpdate(StrictModel):
+    name: OrgName | None = None
+    code: OrgCode | None = None

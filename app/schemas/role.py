@@ -1,0 +1,36 @@
+"""Role grant shapes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from app.models.role import Role
+from app.schemas.common import StrictModel
+from app.schemas.org import OrgRef
+
+
+class RoleHeld(BaseModel):
+    grant_id: int
+    role: Role
+    org: OrgRef
+
+
+class MemberRef(BaseModel):
+    id: int
+    full_name: str
+
+
+class RoleGrantRead(BaseModel):
+    id: int
+    role: Role
+    member: MemberRef
+    org: OrgRef
+    granted_at: datetime
+    granted_by_id: int | None
+
+
+class RoleGrantCreate(StrictModel):
+    member_id: int = Field(ge=1, le=2**63 - 1)
+    role: Role

@@ -1,0 +1,197 @@
+"""The org tree: read a node, its children, its subtree; search; create and rename."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.errors import Conflict, NotFound, Unprocessable
+from app.core.pagination import decode_cursor, page_of
+from app.core.security import new_id
+from app.core.text import clean_name, fold, search_terms
+from app.models import Org, OrgKind
+from app.schemas.org import OrgCreate, OrgRead, OrgRef, OrgSummary, OrgUpdate
+from app.services import access
+from app.services.access import Actor, Permission
+
+_org = Org.__table__
+_SUMMARY_COLUMNS = (
+    _org.c.id,
+    _org.c.parent_id,
+    _org.c.name,
+    _org.c.kind,
+    _org.c.code,
+    _org.c.depth,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OrgTarget:
+    """What guards need to know about an org named in a request."""
+
+    id: int
+    path: str
+    kind: str
+    name: str
+
+    @property
+    def is_branch(self) -> bool:
+        return self.kind == OrgKind.BRANCH
+
+
+async def load_target(session: AsyncSession, org_id: int) -> OrgTarget | None:
+    row = (
+        await session.execute(
+            select(_org.c.id, _org.c.path, _org.c.kind, _org.c.name).where(_org.c.id == org_id)
+        )
+    ).first()
+    return OrgTarget(*row) if row else None
+
+
+def _summaries(rows: list[Any]) -> list[OrgSummary]:
+    return [
+        OrgSummary(id=r[0], parent_id=r[1], name=r[2], kind=r[3], code=r[4], depth=r[5])
+        for r in rows
+    ]
+
+
+async def read_org(session: AsyncSession, org_id: int) -> OrgRead:
+    org = await session.get(Org, org_id)
+    if org is None:
+        raise NotFound(code="org.not_found")
+    ids = access.ancestor_ids(org.path)[:-1]
+    ancestors: list[OrgRef] = []
+    if ids:
+        rows = (
+            await session.execute(
+                select(_org.c.id, _org.c.name, _org.c.kind).where(_org.c.id.in_(ids))
+            )
+        ).all()
+        by_id = {r[0]: OrgRef(id=r[0], name=r[1], kind=r[2]) for r in rows}
+        ancestors = [by_id[i] for i in ids if i in by_id]
+    child_count = await session.scalar(
+        select(func.count()).select_from(_org).where(_org.c.parent_id == org.id)
+    )
+    return OrgRead(
+        id=org.id,
+        parent_id=org.parent_id,
+        name=org.name,
+        kind=OrgKind(org.kind),
+        code=org.code,
+        depth=org.depth,
+        ancestors=ancestors,
+        child_count=child_count or 0,
+        is_active=org.is_active,
+        created_at=org.created_at,
+        updated_at=org.updated_at,
+    )
+
+
+async def list_children(
+    session: AsyncSession, parent: OrgTarget, *, limit: int, cursor: str | None
+) -> tuple[list[OrgSummary], str | None]:
+    query = select(*_SUMMARY_COLUMNS, _org.c.name_folded).where(_org.c.parent_id == parent.id)
+    return await _by_name(session, query, "children", limit, cursor)
+
+
+async def search_orgs(
+    session: AsyncSession, actor: Actor, *, q: str | None, limit: int, cursor: str | None
+) -> tuple[list[OrgSummary], str | None]:
+    """With `q`: orgs whose name contains every word (diacritics ignored) in the actor's view.
+
+    Without: the tops of the actor's view (their branch, and the orgs their roles sit on).
+    """
+    if not q or not search_terms(q):
+        roots = access.scope_roots(actor, Permission.ORG_VIEW)
+        query = select(*_SUMMARY_COLUMNS, _org.c.name_folded).where(_org.c.path.in_(roots))
+        return await _by_name(session, query, "roots", limit, cursor)
+    query = select(*_SUMMARY_COLUMNS, _org.c.name_folded).where(
+        access.scope_clause(actor, Permission.ORG_VIEW, _org.c.path),
+        *[_org.c.name_folded.like(f"%{term}%", escape="\\") for term in search_terms(q)],
+    )
+    return await _by_name(session, query, "org_search", limit, cursor)
+
+
+async def _by_name(
+    session: AsyncSession, query: Select[Any], sort: str, limit: int, cursor: str | None
+) -> tuple[list[OrgSummary], str | None]:
+    if cursor:
+        name, last_id = decode_cursor(cursor, sort, (str, int))
+        query = query.where(tuple_(_org.c.name_folded, _org.c.id) > tuple_(name, last_id))
+    rows = (
+        await session.execute(query.order_by(_org.c.name_folded, _org.c.id).limit(limit + 1))
+    ).all()
+    page, next_cursor = page_of(rows, limit, sort, lambda r: (r[6], r[0]))
+    return _summaries(page), next_cursor
+
+
+async def list_subtree(
+    session: AsyncSession,
+    root: OrgTarget,
+    *,
+    max_depth: int | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[OrgSummary], str | None]:
+    """The subtree in tree order (each org before its descendants), the root first."""
+    lo, hi = access.subtree_range(root.path)
+    query = select(*_SUMMARY_COLUMNS, _org.c.path).where(_org.c.path >= lo, _org.c.path < hi)
+    if max_depth is not None:
+        root_depth = len(access.ancestor_ids(root.path)) - 1
+        query = query.where(_org.c.depth <= root_depth + max_depth)
+    if cursor:
+        (last_path,) = decode_cursor(cursor, "subtree", (str,))
+        query = query.where(_org.c.path > last_path)
+    rows = (await session.execute(query.order_by(_org.c.path).limit(limit + 1))).all()
+    page, next_cursor = page_of(rows, limit, "subtree", lambda r: (r[6],))
+    return _summaries(page), next_cursor
+
+
+async def _ensure_code_free(session: AsyncSession, code: str | None, org_id: int | None) -> None:
+    if code is None:
+        return
+    taken = await session.scalar(select(_org.c.id).where(_org.c.code == code))
+    if taken is not None and taken != org_id:
+        raise Conflict("Mã tổ chức đã được dùng.", code="org.code_taken")
+
+
+async def create_org(session: AsyncSession, parent: OrgTarget, data: OrgCreate) -> OrgRead:
+    if parent.is_branch:
+        raise Conflict("Chi bộ không có tổ chức trực thuộc.", code="org.parent_is_branch")
+    await _ensure_code_free(session, data.code, None)
+    name = clean_name(data.name)
+    depth = len(access.ancestor_ids(parent.path))
+    org = Org(
+        parent_id=parent.id,
+        kind=data.kind,
+        name=name,
+        name_folded=fold(name),
+        code=data.code,
+        path=f"{parent.path}new-{new_id()}/",  # replaced below, once the id is known
+        depth=depth,
+    )
+    session.add(org)
+    await session.flush()
+    org.path = access.child_path(parent.path, org.id)
+    await session.flush()
+    return await read_org(session, org.id)
+
+
+async def update_org(session: AsyncSession, target: OrgTarget, data: OrgUpdate) -> OrgRead:
+    org = await session.get(Org, target.id, with_for_update=True)
+    if org is None:
+        raise NotFound(code="org.not_found")
+    changes = data.model_dump(exclude_unset=True)
+    if "name" in changes:
+        if changes["name"] is None:
+            raise Unprocessable("Tên tổ chức không được để trống.", code="org.name_required")
+        org.name = clean_name(changes["name"])
+        org.name_folded = fold(org.name)
+    if "code" in changes:
+        await _ensure_code_free(session, changes["code"], org.id)
+        org.code = changes["code"]
+    await session.flush()
+    return await read_org(session, org.id)

@@ -1,0 +1,437 @@
+"""Demo and benchmark data: a generated province with orgs, members and roles.
+
+`seed_demo` builds a small, fixed province for trying the app (4 commune/ward committees, an
+agency committee, grassroots committees, 20 branches, ~300 members, demo accounts that can log
+in). `seed_generated` builds a province of any size for benchmarks (the same shape, scaled:
+~28 members a branch as in Hà Nội). Both write with bulk Core inserts and explicit ids, so the
+materialized paths are known up front, and run in one transaction per chunk.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app.core.text import fold, member_sort_key
+from app.models import Member, MemberStatus, Org, OrgKind, Role, RoleGrant
+from app.models.base import utcnow
+
+FAMILY = (
+    ["Nguyễn"] * 38
+    + ["Trần"] * 11
+    + ["Lê"] * 9
+    + ["Phạm"] * 7
+    + ["Hoàng"] * 4
+    + ["Huỳnh"] * 3
+    + ["Phan"] * 4
+    + ["Vũ"] * 4
+    + ["Võ"] * 3
+    + ["Đặng"] * 2
+    + ["Bùi"] * 2
+    + ["Đỗ"] * 2
+    + ["Hồ", "Ngô", "Dương", "Lý", "Đinh", "Trịnh", "Đào", "Lương", "Mai", "Tô"]
+)
+MIDDLE_M = ["Văn", "Đức", "Minh", "Quang", "Hữu", "Xuân", "Thanh", "Công", "Đình", "Mạnh", "Tuấn"]
+MIDDLE_F = ["Thị", "Thị", "Thị", "Ngọc", "Thu", "Kim", "Hồng", "Thanh", "Minh", "Phương", "Mỹ"]
+GIVEN_M = [
+    "An",
+    "Bình",
+    "Cường",
+    "Dũng",
+    "Đức",
+    "Giang",
+    "Hải",
+    "Hiếu",
+    "Hùng",
+    "Khánh",
+    "Long",
+    "Minh",
+    "Nam",
+    "Phong",
+    "Phúc",
+    "Quân",
+    "Quang",
+    "Sơn",
+    "Tâm",
+    "Thắng",
+    "Thành",
+    "Trung",
+    "Tuấn",
+    "Tùng",
+    "Việt",
+    "Vinh",
+    "Huy",
+    "Đạt",
+    "Khoa",
+    "Lâm",
+]
+GIVEN_F = [
+    "Anh",
+    "Chi",
+    "Dung",
+    "Hà",
+    "Hạnh",
+    "Hằng",
+    "Hoa",
+    "Hương",
+    "Lan",
+    "Linh",
+    "Mai",
+    "Nga",
+    "Ngọc",
+    "Nhung",
+    "Oanh",
+    "Phương",
+    "Quỳnh",
+    "Tâm",
+    "Thảo",
+    "Thu",
+    "Trang",
+    "Uyên",
+    "Vân",
+    "Yến",
+    "Đào",
+    "Loan",
+    "Thủy",
+    "Liên",
+    "Huyền",
+    "Giang",
+]
+
+DEMO_PASSWORD = "Demo@2026"  # noqa: S105 - printed for the demo on purpose
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    phone: str
+    full_name: str
+    description: str
+
+
+DEMO_ACCOUNTS = (
+    DemoAccount(
+        "+84900000001", "Trần Thị Lan", "cán bộ Ban Tổ chức Tỉnh ủy (officer, whole province)"
+    ),
+    DemoAccount("+84900000002", "Lê Văn Hùng", "bí thư Chi bộ Khu phố 1 (branch secretary)"),
+    DemoAccount("+84900000003", "Nguyễn Văn An", "đảng viên Chi bộ Khu phố 1 (member)"),
+    DemoAccount("+84900000004", "Phạm Minh Tuấn", "cán bộ tổ chức Đảng ủy phường Hòa Bình"),
+    DemoAccount("+84900000009", "Hoàng Quốc Việt", "quản trị hệ thống (deployment admin)"),
+)
+
+
+@dataclass
+class _Plan:
+    """Rows to insert, with ids assigned up front."""
+
+    next_org: int
+    next_member: int
+    next_grant: int
+    orgs: list[dict[str, Any]] = field(default_factory=list)
+    members: list[dict[str, Any]] = field(default_factory=list)
+    grants: list[dict[str, Any]] = field(default_factory=list)
+    branches: list[dict[str, Any]] = field(default_factory=list)
+
+    def org(
+        self,
+        parent: dict[str, Any] | None,
+        kind: OrgKind,
+        name: str,
+        code: str | None = None,
+    ) -> dict[str, Any]:
+        org_id = self.next_org
+        self.next_org += 1
+        path = f"{parent['path'] if parent else '/'}{org_id}/"
+        now = utcnow()
+        row = {
+            "id": org_id,
+            "parent_id": parent["id"] if parent else None,
+            "kind": kind.value,
+            "name": name,
+            "name_folded": fold(name),
+            "code": code,
+            "path": path,
+            "depth": path.count("/") - 2,
+            "is_active": True,
+            "created_at": now,
+            "updated_at": now,
+        }
+        self.orgs.append(row)
+        if kind is OrgKind.BRANCH:
+            self.branches.append(row)
+        return row
+
+    def member(self, branch: dict[str, Any], full_name: str, **fields: Any) -> dict[str, Any]:
+        member_id = self.next_member
+        self.next_member += 1
+        now = utcnow()
+        row = {
+            "id": member_id,
+            "branch_id": branch["id"],
+            "org_path": branch["path"],
+            "full_name": full_name,
+            "name_folded": fold(full_name),
+            "sort_key": member_sort_key(full_name),
+            "phone": None,
+            "party_card_number": None,
+            "status": MemberStatus.FULL.value,
+            "is_exempt": False,
+            "exempt_since": None,
+            "date_of_birth": None,
+            "gender": None,
+            "joined_date": None,
+            "official_date": None,
+            "is_locked": False,
+            "password_hash": None,
+            "password_changed_at": None,
+            "failed_login_count": 0,
+            "failed_login_at": None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        row.update(fields)
+        self.members.append(row)
+        return row
+
+    def grant(self, member: dict[str, Any], org: dict[str, Any], role: Role) -> None:
+        self.grants.append(
+            {
+                "id": self.next_grant,
+                "member_id": member["id"],
+                "org_id": org["id"],
+                "role": role.value,
+                "granted_by_id": None,
+                "granted_at": utcnow(),
+                "revoked_at": None,
+                "revoked_by_id": None,
+            }
+        )
+        self.next_grant += 1
+
+
+class _People:
+    """Deterministic Vietnamese members: names, phones, card numbers, dates."""
+
+    def __init__(self, seed: int, phone_prefix: str, card_prefix: str) -> None:
+        self.rng = random.Random(seed)
+        self.phone_seq = 0
+        self.card_seq = 0
+        self.phone_prefix = phone_prefix
+        self.card_prefix = card_prefix
+
+    def add(self, plan: _Plan, branch: dict[str, Any], today: date) -> dict[str, Any]:
+        name, fields = self.fields(today=today)
+        return plan.member(branch, name, **fields)
+
+    def fields(self, *, today: date) -> tuple[str, dict[str, Any]]:
+        rng = self.rng
+        female = rng.random() < 0.42
+        name = " ".join(
+            [
+                rng.choice(FAMILY),
+                rng.choice(MIDDLE_F if female else MIDDLE_M),
+                rng.choice(GIVEN_F if female else GIVEN_M),
+            ]
+        )
+        roll = rng.random()
+        exempt = roll < 0.05
+        probationary = 0.05 <= roll < 0.13
+        age = rng.randint(75, 92) if exempt else rng.randint(22, 70)
+        birth = today - timedelta(days=age * 365 + rng.randint(0, 364))
+        if probationary:
+            joined = today - timedelta(days=rng.randint(10, 360))
+        else:
+            joined = birth + timedelta(
+                days=rng.randint(19 * 365, max(19 * 365 + 1, (age - 1) * 365))
+            )
+        self.phone_seq += 1
+        has_phone = exempt is False or rng.random() < 0.4
+        fields: dict[str, Any] = {
+            "gender": "female" if female else "male",
+            "date_of_birth": birth,
+            "joined_date": joined,
+            "status": (MemberStatus.PROBATIONARY if probationary else MemberStatus.FULL).value,
+            "official_date": None if probationary else joined + timedelta(days=365),
+            "is_exempt": exempt,
+            "exempt_since": (today - timedelta(days=rng.randint(30, 2000))) if exempt else None,
+            "phone": f"{self.phone_prefix}{self.phone_seq:07d}" if has_phone else None,
+        }
+        if not probationary:
+            self.card_seq += 1
+            fields["party_card_number"] = f"{self.card_prefix}{self.card_seq:07d}"
+        return name, fields
+
+
+def _demo_plan(start: tuple[int, int, int], password_hash: str | None) -> _Plan:
+    plan = _Plan(*start)
+    today = date.today()  # noqa: DTZ011 - demo data only needs a calendar date
+    people = _People(seed=20260701, phone_prefix="+8498", card_prefix="1")
+    root = plan.org(None, OrgKind.PROVINCE_COMMITTEE, "Đảng bộ tỉnh Lâm Viên", code="LV")
+    agency = plan.org(root, OrgKind.AFFILIATED_COMMITTEE, "Đảng bộ các cơ quan Đảng tỉnh", "LV-CQD")
+    office = plan.org(agency, OrgKind.BRANCH, "Chi bộ Văn phòng Tỉnh ủy", "LV-CQD-VP")
+    plan.org(agency, OrgKind.BRANCH, "Chi bộ Ban Tổ chức Tỉnh ủy", "LV-CQD-BTC")
+    hoa_binh = plan.org(root, OrgKind.COMMUNE_COMMITTEE, "Đảng ủy phường Hòa Bình", "LV-HB")
+    kp1 = plan.org(hoa_binh, OrgKind.BRANCH, "Chi bộ Khu phố 1", "LV-HB-KP1")
+    for n in range(2, 6):
+        plan.org(hoa_binh, OrgKind.BRANCH, f"Chi bộ Khu phố {n}", f"LV-HB-KP{n}")
+    an_phu = plan.org(root, OrgKind.COMMUNE_COMMITTEE, "Đảng ủy phường An Phú", "LV-AP")
+    for n in range(1, 5):
+        plan.org(an_phu, OrgKind.BRANCH, f"Chi bộ Tổ dân phố {n}", f"LV-AP-TDP{n}")
+    school = plan.org(
+        an_phu, OrgKind.GRASSROOTS_COMMITTEE, "Đảng bộ Trường THPT An Phú", "LV-AP-THPT"
+    )
+    plan.org(school, OrgKind.BRANCH, "Chi bộ Giáo viên", "LV-AP-THPT-GV")
+    tan_lap = plan.org(root, OrgKind.COMMUNE_COMMITTEE, "Đảng ủy xã Tân Lập", "LV-TL")
+    for n in range(1, 5):
+        plan.org(tan_lap, OrgKind.BRANCH, f"Chi bộ Thôn {n}", f"LV-TL-T{n}")
+    phuoc_son = plan.org(root, OrgKind.COMMUNE_COMMITTEE, "Đảng ủy xã Phước Sơn", "LV-PS")
+    for name, code in (("Chi bộ Thôn Đồng Xuân", "LV-PS-DX"), ("Chi bộ Thôn Đắk Ơ", "LV-PS-DO")):
+        plan.org(phuoc_son, OrgKind.BRANCH, name, code)
+    coop = plan.org(
+        phuoc_son, OrgKind.GRASSROOTS_COMMITTEE, "Đảng bộ Hợp tác xã Phước Sơn", "LV-PS-HTX"
+    )
+    plan.org(coop, OrgKind.BRANCH, "Chi bộ Sản xuất", "LV-PS-HTX-SX")
+    plan.org(coop, OrgKind.BRANCH, "Chi bộ Dịch vụ", "LV-PS-HTX-DV")
+
+    demo = {a.phone: a for a in DEMO_ACCOUNTS}
+
+    def account(phone: str, branch: dict[str, Any]) -> dict[str, Any]:
+        return plan.member(
+            branch,
+            demo[phone].full_name,
+            phone=phone,
+            password_hash=password_hash,
+            party_card_number=f"9{int(phone[-4:]):07d}",
+            gender="female" if "Thị" in demo[phone].full_name else "male",
+            date_of_birth=date(1980, 5, 19),
+            joined_date=date(2005, 2, 3),
+            official_date=date(2006, 2, 3),
+        )
+
+    officer = account("+84900000001", office)
+    plan.grant(officer, root, Role.ORGANISATION_OFFICER)
+    admin = account("+84900000009", office)
+    plan.grant(admin, root, Role.DEPLOYMENT_ADMIN)
+    secretary = account("+84900000002", kp1)
+    plan.grant(secretary, kp1, Role.SECRETARY)
+    account("+84900000003", kp1)
+    ward_officer = account("+84900000004", kp1)
+    plan.grant(ward_officer, hoa_binh, Role.ORGANISATION_OFFICER)
+
+    for index, branch in enumerate(plan.branches):
+        size = 12 + (index * 7) % 9
+        created = [people.add(plan, branch, today) for _ in range(size)]
+        leaders = [m for m in created if not m["is_exempt"] and m["status"] == "full"]
+        if branch is not kp1 and leaders:
+            plan.grant(leaders[0], branch, Role.SECRETARY)
+        if len(leaders) > 1:
+            plan.grant(leaders[1], branch, Role.DEPUTY_SECRETARY)
+    for committee in (hoa_binh, an_phu, tan_lap, phuoc_son):
+        members = [m for m in plan.members if m["org_path"].startswith(committee["path"])]
+        plan.grant(members[-1], committee, Role.SECRETARY)
+    return plan
+
+
+def _generated_plan(start: tuple[int, int, int], members: int, seed: int) -> _Plan:
+    """A province of about `members` members: communes of ~2,500, branches of ~28."""
+    plan = _Plan(*start)
+    rng = random.Random(seed)
+    people = _People(seed=seed, phone_prefix="+8497", card_prefix="2")
+    today = date.today()  # noqa: DTZ011
+    root = plan.org(None, OrgKind.PROVINCE_COMMITTEE, "Đảng bộ tỉnh Thử Nghiệm", code="TN")
+    branches_needed = max(1, round(members / 28))
+    communes = max(1, round(branches_needed / 90))
+    per_commune = -(-branches_needed // communes)
+    made = 0
+    for c in range(communes):
+        kind_name = "phường" if c % 3 == 0 else "xã"
+        commune = plan.org(root, OrgKind.COMMUNE_COMMITTEE, f"Đảng ủy {kind_name} Số {c + 1}")
+        grassroots = None
+        for b in range(min(per_commune, branches_needed - made)):
+            parent = commune
+            if b % 10 >= 7:  # three branches in ten sit in a grassroots committee
+                if grassroots is None or b % 10 == 7:
+                    grassroots = plan.org(
+                        commune,
+                        OrgKind.GRASSROOTS_COMMITTEE,
+                        f"Đảng bộ cơ sở {c + 1}.{b // 10 + 1}",
+                    )
+                parent = grassroots
+            plan.org(parent, OrgKind.BRANCH, f"Chi bộ {c + 1}.{b + 1}")
+            made += 1
+    remaining = members
+    for index, branch in enumerate(plan.branches):
+        left = len(plan.branches) - index
+        size = remaining // left if left > 1 else remaining
+        size = max(1, min(remaining, size + rng.randint(-3, 3))) if left > 1 else remaining
+        remaining -= size
+        created = [people.add(plan, branch, today) for _ in range(size)]
+        if created:
+            plan.grant(created[0], branch, Role.SECRETARY)
+    return plan
+
+
+_TABLES = cast(tuple[Table, Table, Table], (Org.__table__, Member.__table__, RoleGrant.__table__))
+
+
+async def _next_ids(conn: AsyncConnection) -> tuple[int, int, int]:
+    ids = []
+    for table in _TABLES:
+        ids.append(int(await conn.scalar(select(func.coalesce(func.max(table.c.id), 0))) or 0) + 1)
+    return ids[0], ids[1], ids[2]
+
+
+async def _write(engine: AsyncEngine, plan: _Plan, chunk: int = 5000) -> None:
+    async with engine.begin() as conn:
+        for table, rows in zip(_TABLES, (plan.orgs, plan.members, plan.grants), strict=True):
+            for part in _chunks(rows, chunk):
+                await conn.execute(insert(table), part)
+        if conn.dialect.name == "postgresql":
+            for table in _TABLES:
+                name = table.name
+                await conn.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "  # noqa: S608
+                        f"(SELECT coalesce(max(id), 1) FROM {name}))"
+                    )
+                )
+                await conn.execute(text(f"ANALYZE {name}"))
+
+
+def _chunks(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+async def is_empty(engine: AsyncEngine) -> bool:
+    async with engine.connect() as conn:
+        return await conn.scalar(select(func.count()).select_from(Org.__table__)) == 0
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    orgs: int
+    branches: int
+    members: int
+    grants: int
+
+
+async def seed_demo(engine: AsyncEngine, *, password_hash: str | None) -> SeedResult:
+    async with engine.connect() as conn:
+        start = await _next_ids(conn)
+    plan = _demo_plan(start, password_hash)
+    await _write(engine, plan)
+    return SeedResult(len(plan.orgs), len(plan.branches), len(plan.members), len(plan.grants))
+
+
+async def seed_generated(engine: AsyncEngine, *, members: int, seed: int = 7) -> SeedResult:
+    async with engine.connect() as conn:
+        start = await _next_ids(conn)
+    plan = _generated_plan(start, members, seed)
+    await _write(engine, plan)
+    return SeedResult(len(plan.orgs), len(plan.branches), len(plan.members), len(plan.grants))

@@ -1,0 +1,82 @@
+"""Alembic environment: async, one migration tree for SQLite and PostgreSQL.
+
+The database comes from, in order: a connection handed over by the caller
+(`config.attributes["connection"]`, used by tests and `handbook db`), a URL in
+`config.attributes["database_url"]`, or the application settings (`DATABASE_URL`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from alembic import context
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from app.core.config import async_database_url, get_settings
+from app.models import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """Skip objects declared for other dialects (e.g. PostgreSQL trigram indexes on SQLite)."""
+    dialects = getattr(obj, "info", {}).get("dialects")
+    if dialects and not reflected:
+        return bool(context.get_context().dialect.name in dialects)
+    return True
+
+
+def do_run_migrations(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+        include_object=include_object,
+    )
+    with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            context.execute("SET LOCAL lock_timeout = '5s'")
+        context.run_migrations()
+
+
+async def run_async_migrations(url: str) -> None:
+    engine = create_async_engine(url, poolclass=NullPool)
+    async with engine.connect() as connection:
+        await connection.run_sync(do_run_migrations)
+        await connection.commit()
+    await engine.dispose()
+
+
+def run_migrations_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        do_run_migrations(connection)
+        return
+    url = config.attributes.get("database_url") or get_settings().database_url
+    asyncio.run(run_async_migrations(async_database_url(url)))
+
+
+def run_migrations_offline() -> None:
+    url = config.attributes.get("database_url") or get_settings().database_url
+    context.configure(
+        url=async_database_url(url),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        render_as_batch=url.startswith("sqlite"),
+        include_object=include_object,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()
