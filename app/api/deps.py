@@ -139,7 +139,7 @@ GrantId = Annotated[int, Path(ge=1, le=MAX_ID, description="Role grant id.")]
 
 
 def OrgScope(
-    permission: Permission, *, ancestors_visible: bool = False
+    permission: Permission, *, upward: bool = False
 ) -> Callable[..., Coroutine[Any, Any, OrgTarget]]:
     """Guard for routes with `{org_id}`: the org, if the actor holds `permission` on it."""
 
@@ -152,7 +152,8 @@ def OrgScope(
             permission,
             target.path,
             not_found_code="org.not_found",
-            ancestors_visible=ancestors_visible,
+            upward=upward,
+            ancestors_visible=True,  # orgs above one's own can be read, so they are not hidden
         )
         return target
 

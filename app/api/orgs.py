@@ -57,7 +57,7 @@ async def create_org(body: OrgCreate, actor: CurrentActor, session: SessionDep) 
 
 @router.get("/{org_id}", response_model=OrgRead, responses=problems(401, 403, 404, 422))
 async def get_org(
-    org: Annotated[OrgTarget, Depends(OrgScope(Permission.ORG_VIEW, ancestors_visible=True))],
+    org: Annotated[OrgTarget, Depends(OrgScope(Permission.ORG_VIEW, upward=True))],
     session: SessionDep,
 ) -> OrgRead:
     """One org with its ancestors (breadcrumbs). Orgs above your own are visible too."""

@@ -116,10 +116,15 @@ def permissions_at(actor: Actor, path: str) -> frozenset[Permission]:
     return frozenset(granted)
 
 
-def can(actor: Actor, permission: Permission, path: str) -> bool:
-    return any(
-        permission in scope.permissions and in_subtree(path, scope.path) for scope in actor.scopes
-    )
+def can(actor: Actor, permission: Permission, path: str, *, upward: bool = False) -> bool:
+    """`permission` holds at `path`: in the subtree of a scope that grants it (with `upward`,
+    also on the orgs above such a scope: members may read the names of the committees above)."""
+    for scope in actor.scopes:
+        if permission in scope.permissions and (
+            in_subtree(path, scope.path) or (upward and in_subtree(scope.path, path))
+        ):
+            return True
+    return False
 
 
 def is_visible(actor: Actor, path: str, *, ancestors: bool = False) -> bool:
@@ -136,11 +141,13 @@ def require(
     path: str,
     *,
     not_found_code: str,
+    upward: bool = False,
     ancestors_visible: bool = False,
 ) -> None:
-    if can(actor, permission, path):
+    """Allow, or raise 403 when `path` is visible to the actor, else 404 (`not_found_code`)."""
+    if can(actor, permission, path, upward=upward):
         return
-    if is_visible(actor, path, ancestors=ancestors_visible):
+    if is_visible(actor, path, ancestors=upward or ancestors_visible):
         raise Forbidden()
     raise NotFound(code=not_found_code)
 

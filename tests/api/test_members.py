@@ -1,0 +1,307 @@
+"""Members: the directory in Vietnamese order, search, create, edit, lock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import AuthSession, Member
+from tests.conftest import ActorLogin
+from tests.factories import Tree, make_member
+from tests.http import collect
+
+
+async def test_branch_members_are_in_vietnamese_name_order(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin, session: AsyncSession
+) -> None:
+    for name in ("Nguyễn Thị Yến", "Trần An", "Lê Văn Anh", "Đỗ Thị Ánh"):
+        await make_member(session, tree.b1, full_name=name)
+    await session.commit()
+    items = await collect(
+        client, f"/api/v1/orgs/{tree.b1.id}/members", await as_actor(tree.secretary.id)
+    )
+    names = [i["full_name"] for i in items]
+    # Given name first; on a tie the family name decides ("anh do" before "anh le").
+    assert names == [
+        "Nguyễn Văn An",  # an nguyen van
+        "Trần An",  # an tran
+        "Đỗ Thị Ánh",  # anh do thi
+        "Lê Văn Anh",  # anh le van
+        "Lê Thị Bình",
+        "Trần Văn Cụ",
+        "Phạm Thị Dung",
+        "Nguyễn Thị Yến",
+    ]
+    assert len({i["id"] for i in items}) == 8
+
+
+async def test_order_is_given_name_then_family_name(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin, session: AsyncSession
+) -> None:
+    for name in ("Trần Văn Bảo", "Lê Bảo", "Nguyễn Thị Ánh"):
+        await make_member(session, tree.b4, full_name=name)
+    await session.commit()
+    response = await client.get(
+        f"/api/v1/orgs/{tree.b4.id}/members",
+        params={"limit": 100},
+        headers=await as_actor(tree.officer_root.id),
+    )
+    names = [i["full_name"] for i in response.json()["items"]]
+    assert names.index("Nguyễn Thị Ánh") < names.index("Lê Bảo") < names.index("Trần Văn Bảo")
+
+
+async def test_subtree_listing_covers_every_branch_below(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin
+) -> None:
+    items = await collect(
+        client, f"/api/v1/orgs/{tree.c1.id}/members", await as_actor(tree.officer_c1.id)
+    )
+    assert {i["branch_id"] for i in items} == {tree.b1.id, tree.b2.id, tree.b3.id}
+    assert tree.outsider.id not in {i["id"] for i in items}
+    assert len(items) == 7
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("nguyen van an", ["Nguyễn Văn An"]),
+        ("NGUYỄN VĂN AN", ["Nguyễn Văn An"]),
+        ("duc", ["Hoàng Minh Đức"]),
+        ("đức", ["Hoàng Minh Đức"]),
+        ("an nguyen", ["Nguyễn Văn An"]),
+        ("giang", ["Đỗ Văn Giang"]),
+        ("zzz", []),
+    ],
+)
+async def test_search_by_name_ignores_diacritics(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin, query: str, expected: list[str]
+) -> None:
+    response = await client.get(
+        f"/api/v1/orgs/{tree.c1.id}/members",
+        params={"q": query},
+        headers=await as_actor(tree.officer_c1.id),
+    )
+    assert [i["full_name"] for i in response.json()["items"]] == expected
+
+
+async def test_search_by_phone_in_local_form(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin
+) -> None:
+    local = "0" + (tree.teacher.phone or "")[3:]
+    response = await client.get(
+        f"/api/v1/orgs/{tree.p.id}/members",
+        params={"q": local},
+        headers=await as_actor(tree.officer_root.id),
+    )
+    assert [i["id"] for i in response.json()["items"]] == [tree.teacher.id]
+
+
+async def test_filters_by_status_and_exemption(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin
+) -> None:
+    headers = await as_actor(tree.secretary.id)
+    url = f"/api/v1/orgs/{tree.b1.id}/members"
+    probationary = await client.get(url, params={"status": "probationary"}, headers=headers)
+    exempt = await client.get(url, params={"is_exempt": "true"}, headers=headers)
+    assert [i["id"] for i in probationary.json()["items"]] == [tree.probationary.id]
+    assert [i["id"] for i in exempt.json()["items"]] == [tree.exempt.id]
+    assert exempt.json()["items"][0]["is_exempt"] is True
+
+
+async def test_paging_through_a_large_branch_returns_each_member_once(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin, session: AsyncSession
+) -> None:
+    for i in range(45):
+        await make_member(session, tree.b2, full_name=f"Nguyễn Văn Số{i:02d}")
+    await session.commit()
+    headers = await as_actor(tree.officer_c1.id)
+    seen: list[int] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 20, **({"cursor": cursor} if cursor else {})}
+        page = (
+            await client.get(f"/api/v1/orgs/{tree.b2.id}/members", params=params, headers=headers)
+        ).json()
+        seen += [i["id"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert len(seen) == len(set(seen)) == 47
+
+
+async def test_officer_adds_a_member_with_a_local_phone(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin
+) -> None:
+    response = await client.post(
+        f"/api/v1/orgs/{tree.b1.id}/members",
+        json={
+            "full_name": "  Vũ  Thị   Lan ",
+            "phone": "0912 345 678",
+            "party_card_number": "01.000123",
+            "status": "full",
+            "date_of_birth": "1990-03-08",
+            "joined_date": "2015-05-19",
+            "official_date": "2016-05-19",
+            "gender": "female",
+        },
+        headers=await as_actor(tree.officer_c1.id),
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["full_name"] == "Vũ Thị Lan"
+    assert body["phone"] == "+84912345678"
+    assert body["branch"]["id"] == tree.b1.id
+    assert body["has_password"] is False
+    found = await client.get(
+        f"/api/v1/orgs/{tree.b1.id}/members",
+        params={"q": "vu thi lan"},
+        headers=await as_actor(tree.secretary.id),
+    )
+    assert [i["id"] for i in found.json()["items"]] == [body["id"]]
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"full_name": "Người Trùng Số", "phone": "PHONE"}, "member.phone_taken"),
+        ({"full_name": "Người Trùng Thẻ", "party_card_number": "CARD"}, "member.card_number_taken"),
+    ],
+)
+async def test_phone_and_card_number_are_unique(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin, body: dict[str, Any], code: str
+) -> None:
+    body = {
+        k: (
+            tree.member.phone
+            if v == "PHONE"
+            else tree.member.party_card_number
+            if v == "CARD"
+            else v
+        )
+        for k, v in body.items()
+    }
+    response = await client.post(
+        f"/api/v1/orgs/{tree.b2.id}/members", json=body, headers=await as_actor(tree.officer_c1.id)
+    )
+    assert response.status_code == 409
+    assert response.json()["code"] == code
+
+
+async def test_members_belong_to_branches_only(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin
+) -> None:
+    response = await client.post(
+        f"/api/v1/orgs/{tree.c1.id}/members",
+        json={"full_name": "Nguyễn Văn Mới"},
+        headers=await as_actor(tree.officer_c1.id),
+    )
+    assert response.status_code == 422
+    assert response.json()["code"] == "member.org_not_branch"
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (
+            {"status": "probationary", "official_date": "2020-01-01"},
+            "member.probationary_has_official_date",
+        ),
+        (
+            {"joined_date": "2020-01-01", "official_date": "2019-01-01"},
+            "member.official_before_joined",
+        ),
+        (
+            {"date_of_birth": "2000-01-01", "joined_date": "1999-01-01"},
+            "member.joined_before_birth",
+        ),
+    ],
+)
+async def test_inconsistent_dates_are_refused(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin, body: dict[str, Any], code: str
+) -> None:
+    response = await client.post(
+        f"/api/v1/orgs/{tree.b1.id}/members",
+        json={"full_name": "Nguyễn Văn Mới", **body},
+        headers=await as_actor(tree.officer_c1.id),
+    )
+    assert response.status_code == 422
+    assert response.json()["code"] == code
+
+
+async def test_edit_renames_and_reorders(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin, session: AsyncSession
+) -> None:
+    response = await client.patch(
+        f"/api/v1/members/{tree.member.id}",
+        json={"full_name": "Nguyễn Văn Zũng", "is_exempt": True, "exempt_since": "2024-01-01"},
+        headers=await as_actor(tree.officer_c1.id),
+    )
+    assert response.status_code == 200
+    assert response.json()["is_exempt"] is True
+    stored = await session.get(Member, tree.member.id)
+    assert stored is not None
+    await session.refresh(stored)
+    assert stored.sort_key == "zung nguyen van"
+    assert stored.name_folded == "nguyen van zung"
+
+
+async def test_required_fields_cannot_be_cleared(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin
+) -> None:
+    response = await client.patch(
+        f"/api/v1/members/{tree.member.id}",
+        json={"full_name": None},
+        headers=await as_actor(tree.officer_c1.id),
+    )
+    assert response.status_code == 422
+    assert response.json()["code"] == "member.field_required"
+
+
+async def test_new_phone_ends_the_members_sessions(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin, session: AsyncSession
+) -> None:
+    member_headers = await as_actor(tree.member.id)
+    response = await client.patch(
+        f"/api/v1/members/{tree.member.id}",
+        json={"phone": "+84 977 000 111"},
+        headers=await as_actor(tree.officer_c1.id),
+    )
+    assert response.status_code == 200
+    assert response.json()["phone"] == "+84977000111"
+    assert (await client.get("/api/v1/me/home", headers=member_headers)).status_code == 401
+    reasons = (
+        await session.scalars(
+            select(AuthSession.revoke_reason).where(AuthSession.member_id == tree.member.id)
+        )
+    ).all()
+    assert reasons == ["phone_changed"]
+
+
+async def test_members_read_their_own_details_but_not_others(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin
+) -> None:
+    headers = await as_actor(tree.member.id)
+    own = await client.get(f"/api/v1/members/{tree.member.id}", headers=headers)
+    peer = await client.get(f"/api/v1/members/{tree.secretary.id}", headers=headers)
+    stranger = await client.get(f"/api/v1/members/{tree.outsider.id}", headers=headers)
+    assert own.status_code == 200
+    assert peer.status_code == 403
+    assert stranger.status_code == 404
+    assert stranger.json()["code"] == "member.not_found"
+
+
+async def test_unlock_restores_login(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin
+) -> None:
+    officer = await as_actor(tree.officer_c1.id)
+    await client.post(f"/api/v1/members/{tree.member.id}/lock", headers=officer)
+    unlocked = await client.post(f"/api/v1/members/{tree.member.id}/unlock", headers=officer)
+    assert unlocked.status_code == 200
+    assert unlocked.json()["is_locked"] is False
+    assert (
+        await client.get("/api/v1/me/home", headers=await as_actor(tree.member.id))
+    ).status_code == 200

@@ -1,0 +1,121 @@
+"""Granting and revoking roles: subtree coverage, no escalation, immediate effect."""
+
+from __future__ import annotations
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import RoleGrant
+from tests.conftest import ActorLogin
+from tests.factories import Tree
+
+
+async def test_granted_role_covers_the_subtree_at_once(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin
+) -> None:
+    teacher = await as_actor(tree.teacher.id)
+    url = f"/api/v1/orgs/{tree.g1.id}/members"
+    assert (await client.get(url, headers=teacher)).status_code == 403
+    granted = await client.post(
+        f"/api/v1/orgs/{tree.g1.id}/roles",
+        json={"member_id": tree.teacher.id, "role": "secretary"},
+        headers=await as_actor(tree.officer_c1.id),
+    )
+    assert granted.status_code == 201, granted.text
+    body = granted.json()
+    assert body["member"] == {"id": tree.teacher.id, "full_name": "Đỗ Văn Giang"}
+    assert body["org"]["id"] == tree.g1.id
+    assert body["granted_by_id"] == tree.officer_c1.id
+    assert (await client.get(url, headers=teacher)).status_code == 200
+    assert (
+        await client.get(f"/api/v1/members/{tree.teacher.id}", headers=teacher)
+    ).status_code == 200
+
+
+async def test_no_one_grants_more_than_they_hold(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin
+) -> None:
+    response = await client.post(
+        f"/api/v1/orgs/{tree.c1.id}/roles",
+        json={"member_id": tree.member.id, "role": "deployment_admin"},
+        headers=await as_actor(tree.officer_c1.id),
+    )
+    assert response.status_code == 403
+    assert response.json()["code"] == "role.cannot_grant"
+
+
+async def test_grantee_must_be_in_the_granters_view(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin
+) -> None:
+    response = await client.post(
+        f"/api/v1/orgs/{tree.c1.id}/roles",
+        json={"member_id": tree.outsider.id, "role": "committee_member"},
+        headers=await as_actor(tree.officer_c1.id),
+    )
+    assert response.status_code == 404
+    assert response.json()["code"] == "member.not_found"
+
+
+async def test_the_same_role_twice_is_a_conflict(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin
+) -> None:
+    response = await client.post(
+        f"/api/v1/orgs/{tree.b1.id}/roles",
+        json={"member_id": tree.secretary.id, "role": "secretary"},
+        headers=await as_actor(tree.officer_c1.id),
+    )
+    assert response.status_code == 409
+    assert response.json()["code"] == "role.already_granted"
+
+
+async def test_revoked_grants_stay_in_history_and_can_be_granted_again(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin, session: AsyncSession
+) -> None:
+    officer = await as_actor(tree.officer_c1.id)
+    grant_id = await session.scalar(
+        select(RoleGrant.id).where(RoleGrant.member_id == tree.secretary.id)
+    )
+    assert (await client.delete(f"/api/v1/roles/{grant_id}", headers=officer)).status_code == 204
+    again = await client.delete(f"/api/v1/roles/{grant_id}", headers=officer)
+    assert again.status_code == 404
+    listed = await client.get(f"/api/v1/orgs/{tree.b1.id}/roles", headers=officer)
+    assert listed.json()["items"] == []
+    regranted = await client.post(
+        f"/api/v1/orgs/{tree.b1.id}/roles",
+        json={"member_id": tree.secretary.id, "role": "secretary"},
+        headers=officer,
+    )
+    assert regranted.status_code == 201
+    history = (
+        await session.scalars(
+            select(RoleGrant.revoked_by_id)
+            .where(RoleGrant.member_id == tree.secretary.id)
+            .order_by(RoleGrant.id)
+        )
+    ).all()
+    assert history == [tree.officer_c1.id, None]
+
+
+async def test_members_see_who_leads_their_branch(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin
+) -> None:
+    response = await client.get(
+        f"/api/v1/orgs/{tree.b1.id}/roles", headers=await as_actor(tree.member.id)
+    )
+    assert response.status_code == 200
+    assert [(i["role"], i["member"]["id"]) for i in response.json()["items"]] == [
+        ("secretary", tree.secretary.id)
+    ]
+
+
+async def test_a_commune_officer_cannot_revoke_a_province_role(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin, session: AsyncSession
+) -> None:
+    grant_id = await session.scalar(
+        select(RoleGrant.id).where(RoleGrant.member_id == tree.admin.id)
+    )
+    response = await client.delete(
+        f"/api/v1/roles/{grant_id}", headers=await as_actor(tree.officer_c1.id)
+    )
+    assert response.status_code == 404

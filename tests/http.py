@@ -1,0 +1,30 @@
+"""HTTP helpers for tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+async def collect(
+    client: httpx.AsyncClient,
+    url: str,
+    headers: dict[str, str],
+    params: dict[str, Any] | None = None,
+    *,
+    page_size: int = 2,
+) -> list[dict[str, Any]]:
+    """Every item of a paginated list, following next_cursor (small pages by default)."""
+    items: list[dict[str, Any]] = []
+    cursor: str | None = None
+    for _ in range(1000):
+        query = {**(params or {}), "limit": page_size, **({"cursor": cursor} if cursor else {})}
+        response = await client.get(url, params=query, headers=headers)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        items += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return items
+    raise AssertionError("pagination did not end")
