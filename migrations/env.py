@@ -8,7 +8,6 @@ The database comes from, in order: a connection handed over by the caller
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from alembic import context
 from sqlalchemy.engine import Connection
@@ -17,19 +16,10 @@ from sqlalchemy.pool import NullPool
 
 from app.core.config import async_database_url, get_settings
 from app.models import Base
+from app.models.base import include_object_for
 
 config = context.config
 target_metadata = Base.metadata
-
-
-def include_object(
-    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
-) -> bool:
-    """Skip objects declared for other dialects (e.g. PostgreSQL trigram indexes on SQLite)."""
-    dialects = getattr(obj, "info", {}).get("dialects")
-    if dialects and not reflected:
-        return bool(context.get_context().dialect.name in dialects)
-    return True
 
 
 def do_run_migrations(connection: Connection) -> None:
@@ -38,7 +28,7 @@ def do_run_migrations(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
-        include_object=include_object,
+        include_object=include_object_for(connection.dialect.name),
     )
     with context.begin_transaction():
         if connection.dialect.name == "postgresql":
@@ -70,7 +60,7 @@ def run_migrations_offline() -> None:
         target_metadata=target_metadata,
         literal_binds=True,
         render_as_batch=url.startswith("sqlite"),
-        include_object=include_object,
+        include_object=include_object_for("sqlite" if url.startswith("sqlite") else "postgresql"),
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -138,24 +138,36 @@ MemberId = Annotated[int, Path(ge=1, le=MAX_ID, description="Member id.")]
 GrantId = Annotated[int, Path(ge=1, le=MAX_ID, description="Role grant id.")]
 
 
+async def guard_org(
+    session: AsyncSession,
+    actor: Actor,
+    org_id: int,
+    permission: Permission,
+    *,
+    upward: bool = False,
+) -> OrgTarget:
+    """The org `org_id`, if the actor holds `permission` on it (else 404 or 403)."""
+    target = await org_service.load_target(session, org_id)
+    if target is None:
+        raise NotFound(code="org.not_found")
+    access.require(
+        actor,
+        permission,
+        target.path,
+        not_found_code="org.not_found",
+        upward=upward,
+        ancestors_visible=True,  # orgs above one's own can be read, so they are not hidden
+    )
+    return target
+
+
 def OrgScope(
     permission: Permission, *, upward: bool = False
 ) -> Callable[..., Coroutine[Any, Any, OrgTarget]]:
     """Guard for routes with `{org_id}`: the org, if the actor holds `permission` on it."""
 
     async def guard(org_id: OrgId, actor: CurrentActor, session: SessionDep) -> OrgTarget:
-        target = await org_service.load_target(session, org_id)
-        if target is None:
-            raise NotFound(code="org.not_found")
-        access.require(
-            actor,
-            permission,
-            target.path,
-            not_found_code="org.not_found",
-            upward=upward,
-            ancestors_visible=True,  # orgs above one's own can be read, so they are not hidden
-        )
-        return target
+        return await guard_org(session, actor, org_id, permission, upward=upward)
 
     return guard
 

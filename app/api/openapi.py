@@ -13,6 +13,10 @@ from fastapi.openapi.utils import get_openapi
 from app.core.errors import PROBLEM_MEDIA_TYPE
 
 OPENAPI_PATH = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
+_MALFORMED = {
+    "description": "The body could not be read (`request.malformed`).",
+    "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
 
 
 def build_openapi(app: FastAPI) -> dict[str, Any]:
@@ -26,6 +30,9 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     )
     for path_item in spec.get("paths", {}).values():
         for operation in path_item.values():
+            if "requestBody" in operation:
+                # Any body may fail to parse (bad encoding, broken framing) before validation.
+                operation["responses"].setdefault("400", _MALFORMED)
             for status, response in operation.get("responses", {}).items():
                 content = response.get("content", {})
                 if int(status) >= 400 and PROBLEM_MEDIA_TYPE in content:

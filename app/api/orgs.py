@@ -6,13 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 
-from app.api.deps import CurrentActor, OrgScope, SessionDep
+from app.api.deps import CurrentActor, OrgScope, SessionDep, guard_org
 from app.api.responses import problems
-from app.core.errors import NotFound
 from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit
 from app.schemas.common import Page
 from app.schemas.org import OrgCreate, OrgRead, OrgSummary, OrgUpdate
-from app.services import access
 from app.services import orgs as org_service
 from app.services.access import Permission
 from app.services.orgs import OrgTarget
@@ -48,10 +46,7 @@ async def search_orgs(
 )
 async def create_org(body: OrgCreate, actor: CurrentActor, session: SessionDep) -> OrgRead:
     """Create an org under `parent_id` (needs `org.manage` there)."""
-    parent = await org_service.load_target(session, body.parent_id)
-    if parent is None:
-        raise NotFound(code="org.not_found")
-    access.require(actor, Permission.ORG_MANAGE, parent.path, not_found_code="org.not_found")
+    parent = await guard_org(session, actor, body.parent_id, Permission.ORG_MANAGE)
     return await org_service.create_org(session, parent, body)
 
 

@@ -8,6 +8,7 @@ errors (404/405), oversized bodies (413) and anything unexpected (500, no stack 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, cast
 
@@ -197,7 +198,37 @@ async def _request_validation(request: Request, exc: Exception) -> Response:
 
 async def _http_exception(request: Request, exc: Exception) -> Response:
     exc = cast(StarletteHTTPException, exc)
-    return http_problem(exc.status_code, instance=request.url.path, headers=exc.headers)
+    if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+        return problem_response(
+            status=400,
+            code="request.malformed",
+            title="Bad Request",
+            detail="Không đọc được dữ liệu gửi lên.",
+            instance=request.url.path,
+        )
+    headers = exc.headers
+    if exc.status_code == 405:
+        # Starlette names only the methods of the first route matching the path; several routes
+        # may share a path (GET and POST /orgs), so answer with all of them.
+        methods = _allowed_methods(request)
+        if methods:
+            headers = {**(headers or {}), "Allow": ", ".join(methods)}
+    return http_problem(exc.status_code, instance=request.url.path, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    app = request.app
+    table: list[tuple[re.Pattern[str], list[str]]] | None = getattr(app.state, "allow_table", None)
+    if table is None:
+        table = []
+        for template, item in app.openapi().get("paths", {}).items():
+            regex = re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(template))
+            table.append((re.compile(f"^{regex}$"), sorted(m.upper() for m in item)))
+        app.state.allow_table = table
+    for pattern, methods in table:
+        if pattern.match(request.url.path):
+            return methods
+    return []
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -20,11 +20,13 @@ request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 _SECRET_PATTERNS = (
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
+    # Keys in JSON ("password": "…"), in a dict's repr ('password': '…') or as key=value. A
+    # quoted value is masked up to its closing quote: passphrases hold spaces and commas.
     re.compile(
-        r'(?i)("?(?:password|refresh_token|access_token|secret|api_key)"?\s*[:=]\s*"?)'
-        r'[^",\s}]+'
+        r"""(?i)(["']?(?:password|refresh_token|access_token|secret|api_key)["']?\s*[:=]\s*"""
+        r"""(["'])?)(?(2)(?:\\.|(?!\2).)*|[^"',\s}]+)"""
     ),
-    re.compile(r'(?i)(\b(?:otp|code)"?\s*[:=]\s*"?)\d{4,8}\b'),
+    re.compile(r"""(?i)(\b(?:otp|code)["']?\s*[:=]\s*["']?)\d{4,8}\b"""),
 )
 _STANDARD_ATTRS = frozenset(
     logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys() | {"message", "asctime"}

@@ -53,7 +53,13 @@ def _validate(value: str) -> str:
 
 Phone = Annotated[
     str,
-    Field(min_length=1, max_length=MAX_INPUT_LENGTH, examples=["0912 345 678"]),
+    Field(
+        min_length=8,
+        max_length=MAX_INPUT_LENGTH,
+        pattern=r"^\+?[0-9][0-9 .()-]{6,30}$",
+        examples=["0912 345 678"],
+        description="Vietnamese mobile number, local (0912 345 678) or international (+84…).",
+    ),
     AfterValidator(_validate),
 ]
 """A request field holding a Vietnamese mobile number; validated and converted to E.164."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -72,3 +73,16 @@ class TimestampMixin:
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), default=utcnow, onupdate=utcnow, server_default=func.current_timestamp()
     )
+
+
+def include_object_for(dialect: str) -> Callable[..., bool]:
+    """Alembic filter: skip objects declared for other dialects (`info={"dialects": (...)}`),
+    e.g. the PostgreSQL trigram indexes when comparing or migrating SQLite."""
+
+    def include_object(
+        obj: Any, _name: str | None, _type: str, reflected: bool, _compare_to: Any
+    ) -> bool:
+        dialects = getattr(obj, "info", {}).get("dialects")
+        return not (dialects and not reflected and dialect not in dialects)
+
+    return include_object

@@ -1,0 +1,162 @@
+"""The `handbook` command, run for real in a subprocess (`python -m app.cli` calls `main()`).
+
+The database commands run on SQLite and, when TEST_DATABASE_URL is set, on a scratch PostgreSQL
+database too. Each subprocess runs in a temp dir with a clean environment: no `.env`, no outer
+settings, and the dev secret lands in the temp dir, never in the repository.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests import dbs
+from tests.conftest import database_params
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CLI_TIMEOUT_S = 120
+SETTINGS_ENV_NAMES = frozenset({"ENV", "DATABASE_URL", "REDIS_URL", "DATA_DIR"})
+SETTINGS_GROUPS = ("AUTH", "SMS", "DB", "API", "LOG", "RULES")
+SEEDED = re.compile(r"seeded (\d+) orgs \((\d+) branches\), (\d+) members, (\d+) roles")
+
+
+@dataclass(frozen=True)
+class CliResult:
+    returncode: int
+    output: str  # stdout and stderr (the command prints to stderr)
+
+
+@dataclass(frozen=True)
+class CliDatabase:
+    url: str  # as an operator writes it: postgresql://… or sqlite:///…
+    engine: AsyncEngine
+
+
+def _is_settings_variable(name: str) -> bool:
+    upper = name.upper()
+    return (
+        upper in SETTINGS_ENV_NAMES
+        or upper in SETTINGS_GROUPS
+        or upper.startswith(tuple(f"{group}__" for group in SETTINGS_GROUPS))
+    )
+
+
+async def run_cli(*args: str, cwd: Path, **env: str) -> CliResult:
+    environment = {k: v for k, v in os.environ.items() if not _is_settings_variable(k)}
+    environment.update(
+        PYTHONPATH=str(PROJECT_ROOT),
+        ENV="dev",
+        DATA_DIR=str(cwd / "var"),
+        DATABASE_URL=f"sqlite:///{cwd / 'unused.db'}",
+        LOG__JSON_FORMAT="false",
+        COLUMNS="200",  # rich wraps nothing at this width
+    )
+    environment.update(env)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "app.cli",
+        *args,
+        cwd=cwd,
+        env=environment,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        output, _ = await asyncio.wait_for(process.communicate(), timeout=CLI_TIMEOUT_S)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    assert process.returncode is not None
+    return CliResult(process.returncode, output.decode())
+
+
+@pytest.fixture(params=database_params())
+async def cli_database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, worker_id: str
+) -> AsyncIterator[CliDatabase]:
+    """An empty database of each kind; the CLI gets the plain URL an operator would write."""
+    async with dbs.fresh_database(request.param, f"cli_{worker_id}", tmp_path_factory) as (
+        url,
+        engine,
+    ):
+        plain = url.replace("sqlite+aiosqlite://", "sqlite://").replace(
+            "postgresql+asyncpg://", "postgresql://"
+        )
+        yield CliDatabase(url=plain, engine=engine)
+
+
+async def count(engine: AsyncEngine, sql: str) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(text(sql))).scalar_one())
+
+
+async def test_db_upgrade_migrates_empty_database_to_head(
+    cli_database: CliDatabase, tmp_path: Path
+) -> None:
+    result = await run_cli("db", "upgrade", cwd=tmp_path, DATABASE_URL=cli_database.url)
+
+    assert result.returncode == 0, result.output
+    assert await count(cli_database.engine, "SELECT count(*) FROM alembic_version") == 1
+    assert await count(cli_database.engine, "SELECT count(*) FROM member") == 0
+
+
+async def test_seed_adds_demo_province(cli_database: CliDatabase, tmp_path: Path) -> None:
+    upgrade = await run_cli("db", "upgrade", cwd=tmp_path, DATABASE_URL=cli_database.url)
+    assert upgrade.returncode == 0, upgrade.output
+
+    result = await run_cli("seed", cwd=tmp_path, DATABASE_URL=cli_database.url)
+
+    assert result.returncode == 0, result.output
+    match = SEEDED.search(result.output)
+    assert match, result.output
+    orgs, branches, members, roles = map(int, match.groups())
+    assert branches == 20
+    assert 250 <= members <= 350
+    engine = cli_database.engine
+    assert await count(engine, "SELECT count(*) FROM org") == orgs
+    assert await count(engine, "SELECT count(*) FROM org WHERE kind = 'branch'") == branches
+    assert await count(engine, "SELECT count(*) FROM member") == members
+    assert await count(engine, "SELECT count(*) FROM role_grant") == roles
+    assert (tmp_path / "var" / "dev-secret").exists()  # ENV=dev: generated next to the data
+
+
+async def test_seed_again_leaves_existing_data_alone(
+    cli_database: CliDatabase, tmp_path: Path
+) -> None:
+    for args in (("db", "upgrade"), ("seed",)):
+        first = await run_cli(*args, cwd=tmp_path, DATABASE_URL=cli_database.url)
+        assert first.returncode == 0, first.output
+    members = await count(cli_database.engine, "SELECT count(*) FROM member")
+
+    result = await run_cli("seed", cwd=tmp_path, DATABASE_URL=cli_database.url)
+
+    assert result.returncode == 0, result.output
+    assert "demo data not added" in result.output
+    assert await count(cli_database.engine, "SELECT count(*) FROM member") == members
+
+
+async def test_openapi_export_check_passes_on_committed_file(tmp_path: Path) -> None:
+    result = await run_cli("openapi", "export", "--check", cwd=tmp_path)
+
+    assert result.returncode == 0, result.output
+    assert "up to date" in result.output
+
+
+async def test_api_in_prod_without_secret_refuses_to_start(tmp_path: Path) -> None:
+    result = await run_cli("api", "--port", "0", cwd=tmp_path, ENV="prod")
+
+    assert result.returncode == 2, result.output
+    assert "refusing to start" in result.output
+    assert "AUTH__SECRET_KEY" in result.output
+    assert not (tmp_path / "var" / "dev-secret").exists()
