@@ -8,6 +8,7 @@ placeholder secrets and the console SMS gateway.
 
 from __future__ import annotations
 
+import os
 import secrets
 from datetime import time
 from enum import StrEnum
@@ -164,13 +165,15 @@ class Settings(BaseSettings):
         if self.auth.secret_key.get_secret_value() or self.env is Env.PROD:
             return self
         path = self.data_dir / "dev-secret"
-        if path.exists():
-            secret = path.read_text().strip()
-        else:
+        secret = path.read_text().strip() if path.exists() else ""
+        if len(secret.encode()) < MIN_SECRET_BYTES:
             path.parent.mkdir(parents=True, exist_ok=True)
             secret = secrets.token_urlsafe(48)
-            path.write_text(secret + "\n")
-            path.chmod(0o600)
+            # Created readable by the owner only, never briefly world-readable.
+            path.unlink(missing_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as file:
+                file.write(secret + "\n")
         return self.model_copy(
             update={"auth": self.auth.model_copy(update={"secret_key": SecretStr(secret)})}
         )

@@ -7,6 +7,7 @@ live in the database instead (see `services/auth.py`), so they hold without Redi
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections import deque
 from typing import Protocol
@@ -15,10 +16,11 @@ from redis.asyncio import Redis
 
 _LUA_SLIDING_WINDOW = """
 local key = KEYS[1]
-local now = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-local limit = tonumber(ARGV[3])
-local member = ARGV[4]
+local clock = redis.call('TIME')  -- the server's clock: replicas may disagree on theirs
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local window = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local member = ARGV[3] .. '-' .. clock[1] .. clock[2]
 redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
 local count = redis.call('ZCARD', key)
 if count >= limit then
@@ -76,14 +78,14 @@ class RedisRateLimiter:
         self._redis: Redis = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self._prefix = prefix
         self._script = self._redis.register_script(_LUA_SLIDING_WINDOW)
+        self._instance = secrets.token_hex(8)  # unique across replicas
         self._seq = 0
 
     async def hit(self, key: str, *, limit: int, window_s: int) -> int:
-        now_ms = int(time.time() * 1000)
         self._seq += 1
-        member = f"{now_ms}-{id(self)}-{self._seq}"
+        member = f"{self._instance}-{self._seq}"
         result = await self._script(
-            keys=[self._prefix + key], args=[now_ms, window_s * 1000, limit, member]
+            keys=[self._prefix + key], args=[window_s * 1000, limit, member]
         )
         return int(result)
 

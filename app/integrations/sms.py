@@ -77,6 +77,7 @@ class HttpSmsGateway:
         }
         attempts = self._settings.retries + 1
         for attempt in range(1, attempts + 1):
+            delay = 0.2 * 2 ** (attempt - 1)
             try:
                 response = await self._client.post(self._settings.url, json=payload)
             except httpx.HTTPError as exc:
@@ -88,13 +89,26 @@ class HttpSmsGateway:
                 error = f"HTTP {response.status_code}"
                 if response.status_code != 429 and response.status_code < 500:
                     break
+                delay = max(delay, _retry_after(response))
             if attempt < attempts:
-                await asyncio.sleep(0.2 * 2 ** (attempt - 1))
+                await asyncio.sleep(delay)
         log.error("sms failed", extra={"reference": message.reference, "error": error})
         raise SmsError(error)
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+MAX_RETRY_AFTER_S = 5.0
+
+
+def _retry_after(response: httpx.Response) -> float:
+    """The gateway's Retry-After in seconds (capped: a login code is useless minutes later)."""
+    value = response.headers.get("retry-after", "")
+    try:
+        return min(max(float(value), 0.0), MAX_RETRY_AFTER_S)
+    except ValueError:
+        return 0.0
 
 
 def build_sms_gateway(settings: SmsSettings) -> SmsGateway:

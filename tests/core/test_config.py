@@ -115,6 +115,15 @@ def test_dev_secret_is_reused_by_the_next_start(tmp_path: Path) -> None:
     assert second.auth.secret_key.get_secret_value() == first.auth.secret_key.get_secret_value()
 
 
+def test_an_empty_or_short_dev_secret_file_is_replaced(tmp_path: Path) -> None:
+    (tmp_path / "dev-secret").write_text("short\n")
+    settings = Settings(env=Env.DEV, data_dir=tmp_path).with_dev_secret()
+    secret = settings.auth.secret_key.get_secret_value()
+    assert len(secret.encode()) >= 32
+    assert (tmp_path / "dev-secret").read_text().strip() == secret
+    assert (tmp_path / "dev-secret").stat().st_mode & 0o777 == 0o600
+
+
 def test_dev_secret_does_not_replace_configured_secret(tmp_path: Path) -> None:
     settings = Settings(
         env=Env.DEV, data_dir=tmp_path, auth=AuthSettings(secret_key=SecretStr(STRONG_SECRET))
