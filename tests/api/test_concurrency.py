@@ -1,0 +1,121 @@
+"""Concurrent requests against committed data on a database of their own: single-use codes and
+tokens stay single-use, counters lose no update."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from app.api.deps import Resources
+from app.core.ratelimit import MemoryRateLimiter
+from app.integrations.sms import ConsoleSmsGateway
+from app.main import create_app
+from app.models import OtpChallenge, RefreshToken
+from tests import dbs
+from tests.conftest import database_params, make_settings
+from tests.factories import make_member, make_org
+
+CONCURRENCY = 20
+
+
+@dataclass
+class Live:
+    client: httpx.AsyncClient
+    resources: Resources
+    sms: ConsoleSmsGateway
+    phone: str
+
+
+@pytest.fixture(params=database_params())
+async def live(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, worker_id: str
+) -> AsyncIterator[Live]:
+    async with dbs.fresh_database(request.param, f"conc_{worker_id}", tmp_path_factory) as (
+        url,
+        engine,
+    ):
+        await dbs.migrate(engine)
+        settings = make_settings(url)
+        resources = Resources.build(settings)
+        resources.sms = sms = ConsoleSmsGateway()
+        resources.limiter = resources.auth.limiter = MemoryRateLimiter()
+        async with resources.db.write() as session:
+            branch = await make_org(session, name="Chi bộ Đồng thời")
+            member = await make_member(session, branch, full_name="Nguyễn Văn Song Song")
+            await session.commit()
+            phone = member.phone or ""
+        app = create_app(settings, resources=resources)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield Live(client=client, resources=resources, sms=sms, phone=phone)
+        await resources.aclose()
+
+
+async def _request_code(live: Live) -> tuple[str, str]:
+    issued = await live.client.post("/api/v1/auth/otp/request", json={"phone": live.phone})
+    assert issued.status_code == 202
+    match = re.search(r"\b(\d{6})\b", live.sms.sent[-1].text)
+    assert match
+    return issued.json()["challenge_id"], match.group(1)
+
+
+async def test_one_code_logs_in_once_under_concurrency(live: Live) -> None:
+    challenge_id, code = await _request_code(live)
+    responses = await asyncio.gather(
+        *[
+            live.client.post(
+                "/api/v1/auth/otp/verify", json={"challenge_id": challenge_id, "code": code}
+            )
+            for _ in range(CONCURRENCY)
+        ]
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] + [401] * (CONCURRENCY - 1)
+
+
+async def test_concurrent_wrong_codes_are_all_counted(live: Live) -> None:
+    challenge_id, code = await _request_code(live)
+    wrong = "000000" if code != "000000" else "111111"
+    responses = await asyncio.gather(
+        *[
+            live.client.post(
+                "/api/v1/auth/otp/verify", json={"challenge_id": challenge_id, "code": wrong}
+            )
+            for _ in range(CONCURRENCY)
+        ]
+    )
+    assert all(r.status_code in {401, 429} for r in responses)
+    async with live.resources.db.read() as session:
+        attempts = await session.scalar(
+            select(OtpChallenge.attempts).where(OtpChallenge.id == challenge_id)
+        )
+    # Five tries kill the code; nothing beyond them is counted and none is lost.
+    assert attempts == live.resources.auth.settings.otp_max_attempts
+    assert sum(r.json()["code"] == "auth.otp_too_many_attempts" for r in responses) == 1
+
+
+async def test_a_refresh_token_rotates_once_under_concurrency(live: Live) -> None:
+    challenge_id, code = await _request_code(live)
+    tokens = (
+        await live.client.post(
+            "/api/v1/auth/otp/verify", json={"challenge_id": challenge_id, "code": code}
+        )
+    ).json()
+    responses = await asyncio.gather(
+        *[
+            live.client.post(
+                "/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+            )
+            for _ in range(CONCURRENCY)
+        ]
+    )
+    assert sorted(r.status_code for r in responses) == [200] + [401] * (CONCURRENCY - 1)
+    async with live.resources.db.read() as session:
+        rows = await session.scalar(select(func.count()).select_from(RefreshToken))
+    assert rows == 2  # the original and exactly one successor

@@ -1,0 +1,51 @@
+"""Health, readiness and metrics."""
+
+from __future__ import annotations
+
+import httpx
+
+from app.api.deps import Resources
+from app.core.db import Database
+from app.main import create_app
+from tests.conftest import make_settings
+
+
+async def test_health_answers_without_dependencies(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_ready_when_the_database_answers(client: httpx.AsyncClient) -> None:
+    response = await client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_not_ready_when_the_database_is_down() -> None:
+    settings = make_settings("postgresql://postgres@127.0.0.1:1/nowhere")
+    resources = Resources.build(settings, db=Database.open(settings))
+    app = create_app(settings, resources=resources)
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            response = await client.get("/readyz")
+            health = await client.get("/healthz")
+    finally:
+        await resources.aclose()
+    assert response.status_code == 503
+    assert response.json()["code"] == "ops.database_unavailable"
+    assert health.status_code == 200
+
+
+async def test_metrics_count_requests_by_operation(client: httpx.AsyncClient) -> None:
+    await client.get("/healthz")
+    await client.get("/api/v1/nowhere")
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert (
+        'http_request_duration_seconds_count{method="GET",route="get_health",status="200"}' in text
+    )
+    assert 'route="unmatched",status="404"' in text
