@@ -114,6 +114,61 @@ def seed(
     console.print(asyncio.run(_seed(settings, members)))
 
 
+async def _initialise(settings: Settings, **fields: str | None) -> str:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from app.core.db import create_engine
+    from app.services import deployment
+
+    engine = create_engine(settings, null_pool=True)
+    try:
+        async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
+            done = await deployment.initialise(session, **fields)  # type: ignore[arg-type]
+    finally:
+        await engine.dispose()
+    return (
+        f"created root org {done.root_id}, branch {done.branch_id} and deployment admin "
+        f"{done.admin_id}: log in with that phone (OTP by SMS) and build the tree through the API"
+    )
+
+
+@cli.command()
+def init(
+    org_name: Annotated[str, typer.Option(help='Root org, e.g. "Đảng bộ tỉnh Lâm Đồng".')],
+    admin_name: Annotated[str, typer.Option(help="Full name of the first deployment admin.")],
+    admin_phone: Annotated[str, typer.Option(help="Their mobile number (they log in with it).")],
+    org_code: Annotated[str | None, typer.Option(help="Short code of the root org.")] = None,
+    branch_name: Annotated[
+        str, typer.Option(help="The admin's branch, created under the root.")
+    ] = "Chi bộ Văn phòng",
+) -> None:
+    """Set up a new deployment: root org, the admin's branch and the first deployment admin."""
+    from app.core.errors import AppError
+    from app.core.phone import InvalidPhone, normalise_phone
+
+    try:
+        phone = normalise_phone(admin_phone)
+    except InvalidPhone as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    settings = get_settings()
+    try:
+        message = asyncio.run(
+            _initialise(
+                settings,
+                org_name=org_name,
+                org_code=org_code,
+                branch_name=branch_name,
+                admin_name=admin_name,
+                admin_phone=phone,
+            )
+        )
+    except AppError as exc:
+        console.print(f"[red]{exc.detail}[/red] ({exc.code})")
+        raise typer.Exit(1) from exc
+    console.print(message)
+
+
 def _serve(host: str, port: int, workers: int, *, forwarded_allow_ips: str | None) -> None:
     import uvicorn
 

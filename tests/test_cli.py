@@ -160,3 +160,52 @@ async def test_api_in_prod_without_secret_refuses_to_start(tmp_path: Path) -> No
     assert "refusing to start" in result.output
     assert "AUTH__SECRET_KEY" in result.output
     assert not (tmp_path / "var" / "dev-secret").exists()
+
+
+async def test_init_sets_up_a_deployment_once(cli_database: CliDatabase, tmp_path: Path) -> None:
+    upgrade = await run_cli("db", "upgrade", cwd=tmp_path, DATABASE_URL=cli_database.url)
+    assert upgrade.returncode == 0, upgrade.output
+    args = (
+        "init",
+        "--org-name",
+        "Đảng bộ tỉnh Lâm Đồng",
+        "--org-code",
+        "LD",
+        "--admin-name",
+        "Nguyễn Văn Quản",
+        "--admin-phone",
+        "0912 000 111",
+    )
+
+    first = await run_cli(*args, cwd=tmp_path, DATABASE_URL=cli_database.url)
+    second = await run_cli(*args, cwd=tmp_path, DATABASE_URL=cli_database.url)
+
+    assert first.returncode == 0, first.output
+    assert "deployment admin" in first.output
+    assert second.returncode == 1
+    assert "deployment.already_initialised" in second.output
+    engine = cli_database.engine
+    assert await count(engine, "SELECT count(*) FROM org") == 2
+    assert (
+        await count(
+            engine,
+            "SELECT count(*) FROM role_grant g JOIN member m ON m.id = g.member_id "
+            "WHERE g.role = 'deployment_admin' AND m.phone = '+84912000111'",
+        )
+        == 1
+    )
+
+
+async def test_init_refuses_a_bad_phone(tmp_path: Path) -> None:
+    result = await run_cli(
+        "init",
+        "--org-name",
+        "Đảng bộ tỉnh X",
+        "--admin-name",
+        "A B",
+        "--admin-phone",
+        "123",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert "Số điện thoại không hợp lệ" in result.output
