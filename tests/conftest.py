@@ -11,9 +11,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -23,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 
 from app.api.deps import Resources
 from app.core.config import AuthSettings, Env, Settings
-from app.core.db import Database
+from app.core.db import Database, FastQuery, Reader, SessionReader
 from app.core.ratelimit import MemoryRateLimiter
 from app.integrations.sms import ConsoleSmsGateway
 from app.main import create_app
@@ -98,12 +99,42 @@ def settings() -> Settings:
     return make_settings()
 
 
+class ConnectionReader:
+    """The asyncpg read path, on the test's own connection (so it sees the test's data): the same
+    compiled SQL production runs on its pool."""
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+
+    async def fetch(self, query: FastQuery, params: Mapping[str, Any]) -> Sequence[Any]:
+        rows: Sequence[Any] = await self._connection.fetch(
+            query.for_asyncpg().sql, *query.args(params)
+        )
+        return rows
+
+    async def aclose(self) -> None:
+        return None
+
+
+@pytest.fixture
+async def reader(
+    connection: AsyncConnection, sessionmaker: async_sessionmaker[AsyncSession]
+) -> Reader:
+    if connection.dialect.name == "postgresql":
+        raw = await connection.get_raw_connection()
+        return ConnectionReader(raw.driver_connection)
+    return SessionReader(sessionmaker)
+
+
 @pytest.fixture
 def resources(
-    settings: Settings, engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession]
+    settings: Settings,
+    engine: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    reader: Reader,
 ) -> Resources:
     resources = Resources.build(
-        settings, db=Database(engine=engine, write=sessionmaker, read=sessionmaker)
+        settings, db=Database(engine=engine, write=sessionmaker, read=sessionmaker), reader=reader
     )
     resources.sms = ConsoleSmsGateway()
     resources.limiter = resources.auth.limiter = MemoryRateLimiter()

@@ -11,15 +11,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.cache import TTLCache
 from app.core.config import Settings
-from app.core.db import Database
+from app.core.db import Database, Reader, build_reader
 from app.core.errors import AppError, NotFound, Unauthorized
 from app.core.ratelimit import RateLimiter, build_rate_limiter
 from app.core.security import InvalidToken, PasswordHasher, TokenCodec
@@ -45,16 +46,24 @@ class Resources:
 
     settings: Settings
     db: Database
+    reader: Reader
     auth: Auth
     sms: SmsGateway
     limiter: RateLimiter
+    # Org id -> (path, kind) for the guards. Paths and kinds never change today; when moving
+    # subtrees lands, this TTL bounds how long another process may use an old path.
+    org_targets: TTLCache[int, OrgTarget] = field(default_factory=lambda: TTLCache(ttl_s=30))
 
     @classmethod
-    def build(cls, settings: Settings, *, db: Database | None = None) -> Resources:
+    def build(
+        cls, settings: Settings, *, db: Database | None = None, reader: Reader | None = None
+    ) -> Resources:
         limiter = build_rate_limiter(settings.redis_url)
+        db = db or Database.open(settings)
         return cls(
             settings=settings,
-            db=db or Database.open(settings),
+            db=db,
+            reader=reader or build_reader(settings, db),
             auth=Auth(
                 settings.auth,
                 settings.sms,
@@ -69,6 +78,7 @@ class Resources:
     async def aclose(self) -> None:
         await self.sms.aclose()
         await self.limiter.aclose()
+        await self.reader.aclose()
         await self.db.close()
 
 
@@ -109,18 +119,20 @@ _bearer = HTTPBearer(auto_error=False, description="Access token from a login en
 
 async def get_actor(
     request: Request,
-    session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor:
+    """The member behind the bearer token, checked against the database on every request (so a
+    lock, a logout or a revoked role counts at once): one query on the lean read path."""
     if credentials is None:
         raise Unauthorized()
+    resources = get_resources(request)
     try:
-        claims = get_resources(request).auth.codec.decode_access(credentials.credentials)
+        claims = resources.auth.codec.decode_access(credentials.credentials)
     except InvalidToken as exc:
         if exc.reason == "expired":
             raise Unauthorized("Phiên đăng nhập đã hết hạn.", code="auth.token_expired") from exc
         raise Unauthorized("Mã truy cập không hợp lệ.", code="auth.token_invalid") from exc
-    return await auth_service.load_actor(session, claims)
+    return await auth_service.load_actor(resources.reader, claims)
 
 
 CurrentActor = Annotated[Actor, Depends(get_actor)]
@@ -139,7 +151,7 @@ GrantId = Annotated[int, Path(ge=1, le=MAX_ID, description="Role grant id.")]
 
 
 async def guard_org(
-    session: AsyncSession,
+    resources: Resources,
     actor: Actor,
     org_id: int,
     permission: Permission,
@@ -147,9 +159,12 @@ async def guard_org(
     upward: bool = False,
 ) -> OrgTarget:
     """The org `org_id`, if the actor holds `permission` on it (else 404 or 403)."""
-    target = await org_service.load_target(session, org_id)
+    target = resources.org_targets.get(org_id)
     if target is None:
-        raise NotFound(code="org.not_found")
+        target = await org_service.load_target(resources.reader, org_id)
+        if target is None:
+            raise NotFound(code="org.not_found")
+        resources.org_targets.put(org_id, target)
     access.require(
         actor,
         permission,
@@ -166,8 +181,8 @@ def OrgScope(
 ) -> Callable[..., Coroutine[Any, Any, OrgTarget]]:
     """Guard for routes with `{org_id}`: the org, if the actor holds `permission` on it."""
 
-    async def guard(org_id: OrgId, actor: CurrentActor, session: SessionDep) -> OrgTarget:
-        return await guard_org(session, actor, org_id, permission, upward=upward)
+    async def guard(org_id: OrgId, actor: CurrentActor, request: Request) -> OrgTarget:
+        return await guard_org(get_resources(request), actor, org_id, permission, upward=upward)
 
     return guard
 
@@ -177,8 +192,8 @@ def MemberScope(
 ) -> Callable[..., Coroutine[Any, Any, MemberTarget]]:
     """Guard for routes with `{member_id}`: checked against the member's branch."""
 
-    async def guard(member_id: MemberId, actor: CurrentActor, session: SessionDep) -> MemberTarget:
-        target = await member_service.load_target(session, member_id)
+    async def guard(member_id: MemberId, actor: CurrentActor, request: Request) -> MemberTarget:
+        target = await member_service.load_target(get_resources(request).reader, member_id)
         if target is None:
             raise NotFound(code="member.not_found")
         if not (allow_self and target.id == actor.member_id):
@@ -188,9 +203,9 @@ def MemberScope(
     return guard
 
 
-async def grant_scope(grant_id: GrantId, actor: CurrentActor, session: SessionDep) -> GrantTarget:
+async def grant_scope(grant_id: GrantId, actor: CurrentActor, request: Request) -> GrantTarget:
     """Guard for `/roles/{grant_id}`: visible to whoever manages roles on the grant's org."""
-    target = await role_service.load_target(session, grant_id)
+    target = await role_service.load_target(get_resources(request).reader, grant_id)
     if target is None:
         raise NotFound(code="role.not_found")
     access.require(actor, Permission.ROLE_MANAGE, target.org_path, not_found_code="role.not_found")

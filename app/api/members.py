@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import Response
 
-from app.api.deps import MemberScope, OrgScope, SessionDep
+from app.api.deps import MemberScope, OrgScope, SessionDep, get_resources
 from app.api.responses import json_response, problems
 from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit
 from app.models import MemberStatus
@@ -28,7 +28,7 @@ router = APIRouter(tags=["members"])
 )
 async def list_org_members(
     org: Annotated[OrgTarget, Depends(OrgScope(Permission.MEMBER_LIST))],
-    session: SessionDep,
+    request: Request,
     q: Annotated[
         str | None,
         Query(
@@ -44,7 +44,13 @@ async def list_org_members(
     """Members of a branch, or of every branch below a committee, in Vietnamese name order
     (given name, then family name)."""
     items, next_cursor = await member_service.list_members(
-        session, org, q=q, status=status, is_exempt=is_exempt, limit=limit, cursor=cursor
+        get_resources(request).reader,
+        org,
+        q=q,
+        status=status,
+        is_exempt=is_exempt,
+        limit=limit,
+        cursor=cursor,
     )
     return json_response({"items": items, "next_cursor": next_cursor})
 

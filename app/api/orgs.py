@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 
-from app.api.deps import CurrentActor, OrgScope, SessionDep, guard_org
+from app.api.deps import CurrentActor, OrgScope, ResourcesDep, SessionDep, guard_org
 from app.api.responses import problems
 from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit
 from app.schemas.common import Page
@@ -44,9 +44,11 @@ async def search_orgs(
     response_model=OrgRead,
     responses=problems(401, 403, 404, 409, 413, 422),
 )
-async def create_org(body: OrgCreate, actor: CurrentActor, session: SessionDep) -> OrgRead:
+async def create_org(
+    body: OrgCreate, actor: CurrentActor, session: SessionDep, resources: ResourcesDep
+) -> OrgRead:
     """Create an org under `parent_id` (needs `org.manage` there)."""
-    parent = await guard_org(session, actor, body.parent_id, Permission.ORG_MANAGE)
+    parent = await guard_org(resources, actor, body.parent_id, Permission.ORG_MANAGE)
     return await org_service.create_org(session, parent, body)
 
 

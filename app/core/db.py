@@ -9,11 +9,15 @@ two writers never deadlock upgrading a shared lock.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import asyncpg
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -22,6 +26,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import NullPool
+from sqlalchemy.sql import Select
 
 from app.core.config import Settings
 
@@ -102,3 +107,116 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+# --- the lean read path ---------------------------------------------------------------------------
+#
+# The hottest reads (the actor of every request, guards, the members page) skip the ORM session:
+# each is a Core statement compiled once, run on PostgreSQL straight on an asyncpg pool with
+# prepared statements (one round trip, no BEGIN/ROLLBACK, no per-request compilation or cache-key
+# work), and through a session on SQLite. Only plain parameters (str, int, bool) are bound: no
+# type processing happens on the asyncpg path, and timestamptz comes back tz-aware by itself.
+
+_ASYNCPG_DIALECT = asyncpg_dialect.dialect()  # type: ignore[no-untyped-call]
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    sql: str
+    order: tuple[str, ...]
+
+
+class FastQuery:
+    """A Core statement with named `bindparam`s, compiled once per dialect."""
+
+    __slots__ = ("_asyncpg", "statement")
+
+    def __init__(self, statement: Select[Any]) -> None:
+        self.statement = statement
+        self._asyncpg: _Compiled | None = None
+
+    def for_asyncpg(self) -> _Compiled:
+        if self._asyncpg is None:
+            compiled = self.statement.compile(dialect=_ASYNCPG_DIALECT)
+            self._asyncpg = _Compiled(compiled.string, tuple(compiled.positiontup or ()))
+        return self._asyncpg
+
+    def args(self, params: Mapping[str, Any]) -> list[Any]:
+        return [params[name] for name in self.for_asyncpg().order]
+
+
+class Reader(Protocol):
+    async def fetch(self, query: FastQuery, params: Mapping[str, Any]) -> Sequence[Any]:
+        """All rows; each row indexable by position."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class SessionReader:
+    """Runs fast queries through a sessionmaker (SQLite, and anything without asyncpg)."""
+
+    def __init__(self, maker: async_sessionmaker[AsyncSession]) -> None:
+        self._maker = maker
+
+    async def fetch(self, query: FastQuery, params: Mapping[str, Any]) -> Sequence[Any]:
+        async with self._maker() as session:
+            result = await session.execute(query.statement, dict(params))
+            return list(result.all())
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def _no_reset(connection: Any) -> None:
+    """Pool connections only ever run read-only statements in autocommit: nothing to reset,
+    so returning one to the pool costs no round trip."""
+
+
+class AsyncpgReader:
+    """A small asyncpg pool of its own for the lean reads, opened on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        url = make_url(settings.database_url)
+        self._dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._size = settings.db.pool_size
+        self._statement_timeout_ms = settings.db.statement_timeout_ms
+        self._pool: asyncpg.Pool | None = None
+        self._lock = asyncio.Lock()
+
+    async def _get_pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            async with self._lock:
+                if self._pool is None:
+                    self._pool = await asyncpg.create_pool(
+                        self._dsn,
+                        min_size=0,
+                        max_size=self._size,
+                        reset=_no_reset,
+                        server_settings={
+                            "statement_timeout": str(self._statement_timeout_ms),
+                            "application_name": "handbook-read",
+                            "default_transaction_read_only": "on",
+                        },
+                    )
+        return self._pool
+
+    async def fetch(self, query: FastQuery, params: Mapping[str, Any]) -> Sequence[Any]:
+        pool = await self._get_pool()
+        compiled = query.for_asyncpg()
+        # No per-acquire timeout: asyncpg would wrap each acquire in wait_for (a task and a timer
+        # per query); the pool queue is FIFO, so under load requests wait their turn in order.
+        async with pool.acquire() as connection:
+            rows: Sequence[Any] = await connection.fetch(compiled.sql, *query.args(params))
+            return rows
+
+    async def aclose(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+
+def build_reader(settings: Settings, db: Database) -> Reader:
+    if make_url(settings.database_url).get_backend_name() == "postgresql":
+        return AsyncpgReader(settings)
+    return SessionReader(db.read)

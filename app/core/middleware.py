@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import time
-import uuid
 from typing import Any
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -41,7 +41,8 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = _incoming_request_id(scope) or uuid.uuid4().hex[:16]
+        incoming, declared = _read_headers(scope)
+        request_id = incoming or secrets.token_hex(8)
         request_id_var.set(request_id)
         header = (b"x-request-id", request_id.encode())
         status = 500
@@ -55,7 +56,6 @@ class RequestContextMiddleware:
                 message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
-        declared = _content_length(scope)
         if declared is not None and declared > self.max_body_bytes:
             await _send_problem(413, scope, receive, send_wrapper)
         else:
@@ -101,22 +101,20 @@ class RequestContextMiddleware:
             )
 
 
-def _incoming_request_id(scope: Scope) -> str | None:
+def _read_headers(scope: Scope) -> tuple[str | None, int | None]:
+    """The well-formed X-Request-ID and the Content-Length, in one pass over the headers."""
+    request_id: str | None = None
+    length: int | None = None
     for name, value in scope["headers"]:
         if name == b"x-request-id":
             text = value.decode("latin-1")
-            return text if _REQUEST_ID_RE.match(text) else None
-    return None
-
-
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
+            request_id = text if _REQUEST_ID_RE.match(text) else None
+        elif name == b"content-length":
             try:
-                return int(value)
+                length = int(value)
             except ValueError:
-                return None
-    return None
+                length = None
+    return request_id, length
 
 
 async def _send_problem(status: int, scope: Scope, receive: Receive, send: Any) -> None:

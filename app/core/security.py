@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 import unicodedata
 import uuid
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ import anyio
 from jose import JWTError, jwt
 from passlib.context import CryptContext
 
+from app.core.cache import TTLCache
 from app.core.config import AuthSettings
 
 JWT_ALGORITHM = "HS256"
@@ -50,6 +52,9 @@ class TokenCodec:
         self._issuer = settings.issuer
         self._audience = settings.audience
         self.access_ttl = timedelta(seconds=settings.access_ttl_s)
+        # A client sends the same token for minutes: remember the ones already verified (until
+        # they expire) instead of checking the signature on every request.
+        self._verified: TTLCache[str, AccessClaims] = TTLCache(ttl_s=0, max_entries=20_000)
         # Derived, so the OTP pepper differs from the signing key without another setting.
         self.otp_key = hmac.new(self._key.encode(), b"handbook/otp", hashlib.sha256).digest()
 
@@ -66,6 +71,9 @@ class TokenCodec:
         return str(jwt.encode(claims, self._key, algorithm=JWT_ALGORITHM))
 
     def decode_access(self, token: str) -> AccessClaims:
+        cached = self._verified.get(token)
+        if cached is not None:
+            return cached
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -92,7 +100,12 @@ class TokenCodec:
         sub, sid = claims.get("sub"), claims.get("sid")
         if not isinstance(sub, str) or not sub.isdigit() or not isinstance(sid, str) or not sid:
             raise InvalidToken("invalid")
-        return AccessClaims(member_id=int(sub), session_id=sid)
+        verified = AccessClaims(member_id=int(sub), session_id=sid)
+        # Cached until the token's own expiry (without leeway), never longer than its lifetime.
+        remaining = min(float(claims["exp"]) - time.time(), self.access_ttl.total_seconds())
+        if remaining > 0:
+            self._verified.put(token, verified, ttl_s=remaining)
+        return verified
 
 
 def new_id() -> str:

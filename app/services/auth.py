@@ -16,11 +16,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import BigInteger, String, and_, bindparam, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from app.core.config import AuthSettings, SmsSettings
+from app.core.db import FastQuery, Reader
 from app.core.errors import (
     Forbidden,
     ServiceUnavailable,
@@ -509,21 +510,19 @@ _ACTOR_QUERY = (
         and_(_grant_t.c.member_id == _member_t.c.id, _grant_t.c.revoked_at.is_(None)),
     )
     .outerjoin(_role_org_t, _role_org_t.c.id == _grant_t.c.org_id)
+    .where(
+        _session_t.c.id == bindparam("sid", type_=String),
+        _session_t.c.member_id == bindparam("sub", type_=BigInteger),
+        _session_t.c.revoked_at.is_(None),
+    )
     .order_by(_grant_t.c.id)
 )
+_ACTOR = FastQuery(_ACTOR_QUERY)
 
 
-async def load_actor(session: AsyncSession, claims: AccessClaims) -> Actor:
+async def load_actor(reader: Reader, claims: AccessClaims) -> Actor:
     """One round trip: the member, their branch, live roles, and whether the session still holds."""
-    rows = (
-        await session.execute(
-            _ACTOR_QUERY.where(
-                _session_t.c.id == claims.session_id,
-                _session_t.c.member_id == claims.member_id,
-                _session_t.c.revoked_at.is_(None),
-            )
-        )
-    ).all()
+    rows = await reader.fetch(_ACTOR, {"sid": claims.session_id, "sub": claims.member_id})
     if not rows:
         raise Unauthorized("Phiên đăng nhập đã kết thúc.", code="auth.session_revoked")
     first = rows[0]

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, or_, select, tuple_
+from sqlalchemy import BigInteger, Boolean, Integer, bindparam, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.db import FastQuery, Reader
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.pagination import decode_cursor, page_of
 from app.core.text import clean_name, fold, member_sort_key, search_terms
@@ -42,25 +43,64 @@ class MemberTarget:
     branch_id: int
 
 
-async def load_target(session: AsyncSession, member_id: int) -> MemberTarget | None:
-    row = (
-        await session.execute(
-            select(_m.c.id, _m.c.org_path, _m.c.branch_id).where(_m.c.id == member_id)
+_TARGET = FastQuery(
+    select(_m.c.id, _m.c.org_path, _m.c.branch_id).where(
+        _m.c.id == bindparam("member_id", type_=BigInteger)
+    )
+)
+
+
+async def load_target(reader: Reader, member_id: int) -> MemberTarget | None:
+    rows = await reader.fetch(_TARGET, {"member_id": member_id})
+    return MemberTarget(*rows[0]) if rows else None
+
+
+def _looks_like_number(q: str) -> bool:
+    digits = sum(ch.isdigit() for ch in q)
+    return digits >= 4 and not any(ch.isalpha() for ch in q)
+
+
+# One compiled statement per shape of the members query (which filters are present).
+_LIST_QUERIES: dict[tuple[bool, int, bool, bool, bool, bool], FastQuery] = {}
+
+
+def _list_query(
+    *, subtree: bool, name_terms: int, number: bool, status: bool, exempt: bool, after: bool
+) -> FastQuery:
+    shape = (subtree, name_terms, number, status, exempt, after)
+    query = _LIST_QUERIES.get(shape)
+    if query is not None:
+        return query
+    stmt = select(*_LIST_COLUMNS)
+    if subtree:
+        stmt = stmt.where(_m.c.org_path >= bindparam("lo"), _m.c.org_path < bindparam("hi"))
+    else:
+        stmt = stmt.where(_m.c.branch_id == bindparam("branch_id", type_=BigInteger))
+    for i in range(name_terms):
+        stmt = stmt.where(_m.c.name_folded.like(bindparam(f"term{i}"), escape="\\"))
+    if number:
+        stmt = stmt.where(
+            or_(
+                _m.c.phone.like(bindparam("phone_like")),
+                _m.c.party_card_number.like(bindparam("card_like")),
+            )
         )
-    ).first()
-    return MemberTarget(*row) if row else None
-
-
-def _search_condition(q: str) -> Any:
-    digits = "".join(ch for ch in q if ch.isdigit())
-    if digits and len(digits) >= 4 and not any(ch.isalpha() for ch in q):
-        tail = digits[1:] if digits.startswith("0") else digits  # 0912… is stored as +84912…
-        return or_(_m.c.phone.like(f"%{tail}%"), _m.c.party_card_number.like(f"{q.strip()}%"))
-    return and_(*[_m.c.name_folded.like(f"%{term}%", escape="\\") for term in search_terms(q)])
+    if status:
+        stmt = stmt.where(_m.c.status == bindparam("status"))
+    if exempt:
+        stmt = stmt.where(_m.c.is_exempt == bindparam("is_exempt", type_=Boolean))
+    if after:
+        stmt = stmt.where(
+            tuple_(_m.c.sort_key, _m.c.id)
+            > tuple_(bindparam("after_key"), bindparam("after_id", type_=BigInteger))
+        )
+    stmt = stmt.order_by(_m.c.sort_key, _m.c.id).limit(bindparam("limit", type_=Integer))
+    query = _LIST_QUERIES[shape] = FastQuery(stmt)
+    return query
 
 
 async def list_members(
-    session: AsyncSession,
+    reader: Reader,
     org: OrgTarget,
     *,
     q: str | None,
@@ -70,22 +110,36 @@ async def list_members(
     cursor: str | None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Members of a branch, or of every branch under a committee, in Vietnamese name order."""
-    query = select(*_LIST_COLUMNS)
+    params: dict[str, Any] = {"limit": limit + 1}
     if org.is_branch:
-        query = query.where(_m.c.branch_id == org.id)
+        params["branch_id"] = org.id
     else:
-        lo, hi = access.subtree_range(org.path)
-        query = query.where(_m.c.org_path >= lo, _m.c.org_path < hi)
-    if q and q.strip():
-        query = query.where(_search_condition(q))
+        params["lo"], params["hi"] = access.subtree_range(org.path)
+    q = (q or "").strip()
+    number = bool(q) and _looks_like_number(q)
+    terms = [] if number or not q else search_terms(q)
+    if number:
+        digits = "".join(ch for ch in q if ch.isdigit())
+        tail = digits[1:] if digits.startswith("0") else digits  # 0912… is stored as +84912…
+        params["phone_like"] = f"%{tail}%"
+        params["card_like"] = f"{q}%"
+    for i, term in enumerate(terms):
+        params[f"term{i}"] = f"%{term}%"
     if status is not None:
-        query = query.where(_m.c.status == status)
+        params["status"] = status.value
     if is_exempt is not None:
-        query = query.where(_m.c.is_exempt.is_(is_exempt))
+        params["is_exempt"] = is_exempt
     if cursor:
-        sort_key, last_id = decode_cursor(cursor, "members", (str, int))
-        query = query.where(tuple_(_m.c.sort_key, _m.c.id) > tuple_(sort_key, last_id))
-    rows = (await session.execute(query.order_by(_m.c.sort_key, _m.c.id).limit(limit + 1))).all()
+        params["after_key"], params["after_id"] = decode_cursor(cursor, "members", (str, int))
+    query = _list_query(
+        subtree=not org.is_branch,
+        name_terms=len(terms),
+        number=number,
+        status=status is not None,
+        exempt=is_exempt is not None,
+        after=bool(cursor),
+    )
+    rows = await reader.fetch(query, params)
     page, next_cursor = page_of(rows, limit, "members", lambda r: (r[6], r[0]))
     return [dict(zip(_LIST_KEYS, row, strict=False)) for row in page], next_cursor
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import BigInteger, Select, bindparam, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.db import FastQuery, Reader
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.pagination import decode_cursor, page_of
 from app.core.security import new_id
@@ -35,20 +36,22 @@ class OrgTarget:
     id: int
     path: str
     kind: str
-    name: str
 
     @property
     def is_branch(self) -> bool:
         return self.kind == OrgKind.BRANCH
 
 
-async def load_target(session: AsyncSession, org_id: int) -> OrgTarget | None:
-    row = (
-        await session.execute(
-            select(_org.c.id, _org.c.path, _org.c.kind, _org.c.name).where(_org.c.id == org_id)
-        )
-    ).first()
-    return OrgTarget(*row) if row else None
+_TARGET = FastQuery(
+    select(_org.c.id, _org.c.path, _org.c.kind).where(
+        _org.c.id == bindparam("org_id", type_=BigInteger)
+    )
+)
+
+
+async def load_target(reader: Reader, org_id: int) -> OrgTarget | None:
+    rows = await reader.fetch(_TARGET, {"org_id": org_id})
+    return OrgTarget(*rows[0]) if rows else None
 
 
 def _summaries(rows: list[Any]) -> list[OrgSummary]:

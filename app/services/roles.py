@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import BigInteger, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.db import FastQuery, Reader
 from app.core.errors import Conflict, Forbidden, NotFound
 from app.core.pagination import decode_cursor, page_of
 from app.models import Member, Org, Role, RoleGrant
@@ -69,15 +70,19 @@ async def list_org_roles(
     return [_read(tuple(r)) for r in page], next_cursor
 
 
-async def load_target(session: AsyncSession, grant_id: int) -> GrantTarget | None:
-    row = (
-        await session.execute(
-            select(_grant.c.id, _grant.c.role, _org.c.path)
-            .join(_org, _org.c.id == _grant.c.org_id)
-            .where(_grant.c.id == grant_id, _grant.c.revoked_at.is_(None))
-        )
-    ).first()
-    return GrantTarget(id=row[0], role=Role(row[1]), org_path=row[2]) if row else None
+_TARGET = FastQuery(
+    select(_grant.c.id, _grant.c.role, _org.c.path)
+    .join(_org, _org.c.id == _grant.c.org_id)
+    .where(_grant.c.id == bindparam("grant_id", type_=BigInteger), _grant.c.revoked_at.is_(None))
+)
+
+
+async def load_target(reader: Reader, grant_id: int) -> GrantTarget | None:
+    rows = await reader.fetch(_TARGET, {"grant_id": grant_id})
+    if not rows:
+        return None
+    row = rows[0]
+    return GrantTarget(id=row[0], role=Role(row[1]), org_path=row[2])
 
 
 async def grant_role(
