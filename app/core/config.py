@@ -74,8 +74,11 @@ class SmsSettings(BaseModel):
 
 
 class DatabaseSettings(BaseModel):
-    pool_size: int = Field(10, ge=1, le=200)
+    # Connections per API process: pool_size + max_overflow (writes, ORM reads) + read_pool_size
+    # (the lean asyncpg read path, PostgreSQL only).
+    pool_size: int = Field(5, ge=1, le=200)
     max_overflow: int = Field(5, ge=0, le=200)
+    read_pool_size: int = Field(8, ge=1, le=200)
     pool_timeout_s: float = Field(10.0, gt=0)
     statement_timeout_ms: int = Field(5000, ge=0)
     echo: bool = False

@@ -179,7 +179,7 @@ class AsyncpgReader:
     def __init__(self, settings: Settings) -> None:
         url = make_url(settings.database_url)
         self._dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        self._size = settings.db.pool_size
+        self._size = settings.db.read_pool_size
         self._statement_timeout_ms = settings.db.statement_timeout_ms
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
