@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from app.integrations.sms import ConsoleSmsGateway
 from app.main import create_app
 from tests import dbs
 from tests.factories import Tree, build_tree, login_headers
+from tests.stubs import StubSmsServer
 
 TEST_SECRET = "test-secret-" + "x" * 40
 
@@ -153,6 +154,17 @@ async def client(app: FastAPI, resources: Resources) -> AsyncIterator[httpx.Asyn
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield client
     app.state.resources = None
+
+
+@pytest.fixture
+def sms_provider() -> Iterator[StubSmsServer]:
+    """A local SMS provider over real HTTP on 127.0.0.1 (see tests/stubs.py)."""
+    server = StubSmsServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

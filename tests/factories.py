@@ -12,7 +12,7 @@ from app.core.security import TokenCodec, new_id
 from app.core.text import fold, member_sort_key
 from app.models import AuthSession, Member, MemberStatus, Org, OrgKind, Role, RoleGrant
 from app.models.base import utcnow
-from app.services import access
+from app.services import orgs as org_service
 
 _phones = itertools.count(1)
 _cards = itertools.count(1)
@@ -30,20 +30,7 @@ async def make_org(
     name: str = "Chi bộ Thử nghiệm",
     code: str | None = None,
 ) -> Org:
-    org = Org(
-        parent_id=parent.id if parent else None,
-        kind=kind,
-        name=name,
-        name_folded=fold(name),
-        code=code,
-        path=f"/pending-{new_id()}/",
-        depth=(parent.depth + 1) if parent else 0,
-    )
-    session.add(org)
-    await session.flush()
-    org.path = access.child_path(parent.path if parent else None, org.id)
-    await session.flush()
-    return org
+    return await org_service.insert_org(session, parent, kind=kind, name=name, code=code)
 
 
 async def make_member(

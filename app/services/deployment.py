@@ -14,7 +14,7 @@ from app.core.errors import Conflict
 from app.core.text import clean_name, fold, member_sort_key
 from app.models import Member, Org, OrgKind, Role, RoleGrant
 from app.models.base import utcnow
-from app.services import access
+from app.services import orgs as org_service
 
 
 @dataclass(frozen=True)
@@ -22,26 +22,6 @@ class Initialised:
     root_id: int
     branch_id: int
     admin_id: int
-
-
-async def _add_org(
-    session: AsyncSession, parent: Org | None, kind: OrgKind, name: str, code: str | None
-) -> Org:
-    name = clean_name(name)
-    org = Org(
-        parent_id=parent.id if parent else None,
-        kind=kind,
-        name=name,
-        name_folded=fold(name),
-        code=code,
-        path="/pending/" if parent is None else f"{parent.path}pending/",
-        depth=0 if parent is None else parent.depth + 1,
-    )
-    session.add(org)
-    await session.flush()
-    org.path = access.child_path(parent.path if parent else None, org.id)
-    await session.flush()
-    return org
 
 
 async def initialise(
@@ -59,8 +39,10 @@ async def initialise(
     """
     if await session.scalar(select(func.count()).select_from(Org)):
         raise Conflict("Hệ thống đã được khởi tạo.", code="deployment.already_initialised")
-    root = await _add_org(session, None, OrgKind.PROVINCE_COMMITTEE, org_name, org_code)
-    branch = await _add_org(session, root, OrgKind.BRANCH, branch_name, None)
+    root = await org_service.insert_org(
+        session, None, kind=OrgKind.PROVINCE_COMMITTEE, name=org_name, code=org_code
+    )
+    branch = await org_service.insert_org(session, root, kind=OrgKind.BRANCH, name=branch_name)
     name = clean_name(admin_name)
     admin = Member(
         branch_id=branch.id,

@@ -161,25 +161,39 @@ async def _ensure_code_free(session: AsyncSession, code: str | None, org_id: int
         raise Conflict("Mã tổ chức đã được dùng.", code="org.code_taken")
 
 
+async def insert_org(
+    session: AsyncSession,
+    parent: OrgTarget | Org | None,
+    *,
+    kind: OrgKind,
+    name: str,
+    code: str | None = None,
+) -> Org:
+    """Add an org under `parent` (a root when None), with its materialized path. No checks."""
+    name = clean_name(name)
+    parent_path = parent.path if parent is not None else None
+    org = Org(
+        parent_id=parent.id if parent is not None else None,
+        kind=kind,
+        name=name,
+        name_folded=fold(name),
+        code=code,
+        # A unique placeholder until the id is known (paths are unique).
+        path=f"{parent_path or '/'}new-{new_id()}/",
+        depth=len(access.ancestor_ids(parent_path)) if parent_path else 0,
+    )
+    session.add(org)
+    await session.flush()
+    org.path = access.child_path(parent_path, org.id)
+    await session.flush()
+    return org
+
+
 async def create_org(session: AsyncSession, parent: OrgTarget, data: OrgCreate) -> OrgRead:
     if parent.is_branch:
         raise Conflict("Chi bộ không có tổ chức trực thuộc.", code="org.parent_is_branch")
     await _ensure_code_free(session, data.code, None)
-    name = clean_name(data.name)
-    depth = len(access.ancestor_ids(parent.path))
-    org = Org(
-        parent_id=parent.id,
-        kind=data.kind,
-        name=name,
-        name_folded=fold(name),
-        code=data.code,
-        path=f"{parent.path}new-{new_id()}/",  # replaced below, once the id is known
-        depth=depth,
-    )
-    session.add(org)
-    await session.flush()
-    org.path = access.child_path(parent.path, org.id)
-    await session.flush()
+    org = await insert_org(session, parent, kind=data.kind, name=data.name, code=data.code)
     return await read_org(session, org.id)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -20,19 +20,11 @@ from tests.stubs import StubSmsServer
 
 
 @pytest.fixture
-def provider() -> Iterator[StubSmsServer]:
-    server = StubSmsServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-async def real_sms(resources: Resources, provider: StubSmsServer) -> AsyncIterator[HttpSmsGateway]:
+async def real_sms(
+    resources: Resources, sms_provider: StubSmsServer
+) -> AsyncIterator[HttpSmsGateway]:
     gateway = HttpSmsGateway(
-        SmsSettings(gateway="http", url=provider.url, api_key=SecretStr("sms-key-abcdef123456"))
+        SmsSettings(gateway="http", url=sms_provider.url, api_key=SecretStr("sms-key-abcdef123456"))
     )
     resources.sms = gateway
     yield gateway
@@ -53,14 +45,14 @@ def rendered(records: list[logging.LogRecord]) -> str:
 async def test_a_full_login_logs_no_secret(
     client: httpx.AsyncClient,
     tree: Tree,
-    provider: StubSmsServer,
+    sms_provider: StubSmsServer,
     session: AsyncSession,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     phone = tree.member.phone or ""
     issued = await client.post("/api/v1/auth/otp/request", json={"phone": phone})
-    sent = provider.wait_for_requests(1)
+    sent = sms_provider.wait_for_requests(1)
     code_match = re.search(r"\b(\d{6})\b", sent[0].json()["text"])
     assert code_match
     code = code_match.group(1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from pydantic import SecretStr
@@ -23,16 +23,6 @@ from tests.stubs import HANG, StubSmsServer
 API_KEY = "sk-test-5f0c2e9b7a"
 OTP_TEXT = "Ma xac thuc So tay dang vien: 493817. Hieu luc 5 phut."
 MESSAGE = SmsMessage(to="+84912345678", text=OTP_TEXT, reference="otp-7d1f")
-
-
-@pytest.fixture
-def stub() -> Iterator[StubSmsServer]:
-    server = StubSmsServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def http_settings(url: str, *, retries: int = 2, timeout_s: float = 5.0) -> SmsSettings:
@@ -68,13 +58,13 @@ def closed_port_url() -> str:
 
 
 async def test_http_gateway_posts_json_with_bearer_key(
-    stub: StubSmsServer, make_gateway: Callable[[SmsSettings], HttpSmsGateway]
+    sms_provider: StubSmsServer, make_gateway: Callable[[SmsSettings], HttpSmsGateway]
 ) -> None:
-    gateway = make_gateway(http_settings(stub.url))
+    gateway = make_gateway(http_settings(sms_provider.url))
 
     await gateway.send(MESSAGE)
 
-    [request] = stub.requests
+    [request] = sms_provider.requests
     assert (request.method, request.path) == ("POST", "/v1/sms")
     assert request.headers["authorization"] == f"Bearer {API_KEY}"
     assert request.headers["content-type"] == "application/json"
@@ -87,77 +77,77 @@ async def test_http_gateway_posts_json_with_bearer_key(
 
 
 async def test_http_gateway_sends_no_authorization_without_key(
-    stub: StubSmsServer, make_gateway: Callable[[SmsSettings], HttpSmsGateway]
+    sms_provider: StubSmsServer, make_gateway: Callable[[SmsSettings], HttpSmsGateway]
 ) -> None:
-    gateway = make_gateway(SmsSettings(gateway="http", url=stub.url))
+    gateway = make_gateway(SmsSettings(gateway="http", url=sms_provider.url))
 
     await gateway.send(MESSAGE)
 
-    [request] = stub.requests
+    [request] = sms_provider.requests
     assert "authorization" not in request.headers
 
 
 @pytest.mark.parametrize("status", [200, 201, 202, 204])
 async def test_http_gateway_accepts_any_2xx_at_once(
-    stub: StubSmsServer, make_gateway: Callable[[SmsSettings], HttpSmsGateway], status: int
+    sms_provider: StubSmsServer, make_gateway: Callable[[SmsSettings], HttpSmsGateway], status: int
 ) -> None:
-    stub.script(status)
-    gateway = make_gateway(http_settings(stub.url))
+    sms_provider.script(status)
+    gateway = make_gateway(http_settings(sms_provider.url))
 
     await gateway.send(MESSAGE)
 
-    assert len(stub.requests) == 1
+    assert len(sms_provider.requests) == 1
 
 
 @pytest.mark.parametrize("status", [503, 429])
 async def test_http_gateway_retries_then_succeeds(
-    stub: StubSmsServer, make_gateway: Callable[[SmsSettings], HttpSmsGateway], status: int
+    sms_provider: StubSmsServer, make_gateway: Callable[[SmsSettings], HttpSmsGateway], status: int
 ) -> None:
-    stub.script(status, status)
-    gateway = make_gateway(http_settings(stub.url, retries=2))
+    sms_provider.script(status, status)
+    gateway = make_gateway(http_settings(sms_provider.url, retries=2))
 
     await gateway.send(MESSAGE)
 
-    assert len(stub.requests) == 3
-    assert len({r.body for r in stub.requests}) == 1  # the same message each time
+    assert len(sms_provider.requests) == 3
+    assert len({r.body for r in sms_provider.requests}) == 1  # the same message each time
 
 
 async def test_http_gateway_gives_up_after_retries_on_5xx(
-    stub: StubSmsServer, make_gateway: Callable[[SmsSettings], HttpSmsGateway]
+    sms_provider: StubSmsServer, make_gateway: Callable[[SmsSettings], HttpSmsGateway]
 ) -> None:
-    stub.script(500, 502, 503)
-    gateway = make_gateway(http_settings(stub.url, retries=1))
+    sms_provider.script(500, 502, 503)
+    gateway = make_gateway(http_settings(sms_provider.url, retries=1))
 
     with pytest.raises(SmsError, match="HTTP 502"):
         await gateway.send(MESSAGE)
 
-    assert len(stub.requests) == 2
+    assert len(sms_provider.requests) == 2
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
 async def test_http_gateway_does_not_retry_client_errors(
-    stub: StubSmsServer, make_gateway: Callable[[SmsSettings], HttpSmsGateway], status: int
+    sms_provider: StubSmsServer, make_gateway: Callable[[SmsSettings], HttpSmsGateway], status: int
 ) -> None:
-    stub.script(status)
-    gateway = make_gateway(http_settings(stub.url, retries=3))
+    sms_provider.script(status)
+    gateway = make_gateway(http_settings(sms_provider.url, retries=3))
 
     with pytest.raises(SmsError, match=f"HTTP {status}"):
         await gateway.send(MESSAGE)
 
-    assert len(stub.requests) == 1
+    assert len(sms_provider.requests) == 1
 
 
 async def test_http_gateway_times_out_and_retries_a_silent_server(
-    stub: StubSmsServer, make_gateway: Callable[[SmsSettings], HttpSmsGateway]
+    sms_provider: StubSmsServer, make_gateway: Callable[[SmsSettings], HttpSmsGateway]
 ) -> None:
-    stub.script(HANG, HANG)
-    gateway = make_gateway(http_settings(stub.url, retries=1, timeout_s=0.2))
+    sms_provider.script(HANG, HANG)
+    gateway = make_gateway(http_settings(sms_provider.url, retries=1, timeout_s=0.2))
 
     with pytest.raises(SmsError, match="ReadTimeout"):
         await gateway.send(MESSAGE)
 
     # Both attempts reached the server (it records them as it reads them).
-    assert len(stub.wait_for_requests(2)) == 2
+    assert len(sms_provider.wait_for_requests(2)) == 2
 
 
 async def test_http_gateway_unreachable_raises_sms_error(
@@ -170,13 +160,13 @@ async def test_http_gateway_unreachable_raises_sms_error(
 
 
 async def test_http_gateway_never_logs_text_or_key(
-    stub: StubSmsServer,
+    sms_provider: StubSmsServer,
     make_gateway: Callable[[SmsSettings], HttpSmsGateway],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)  # every logger, httpx and httpcore included
-    stub.script(503, 200, 400)
-    gateway = make_gateway(http_settings(stub.url, retries=2))
+    sms_provider.script(503, 200, 400)
+    gateway = make_gateway(http_settings(sms_provider.url, retries=2))
 
     await gateway.send(MESSAGE)
     with pytest.raises(SmsError):
@@ -194,15 +184,15 @@ async def test_http_gateway_never_logs_text_or_key(
         assert API_KEY not in rendered
 
 
-async def test_build_sms_gateway_http_sends_to_configured_url(stub: StubSmsServer) -> None:
-    gateway = build_sms_gateway(http_settings(stub.url))
+async def test_build_sms_gateway_http_sends_to_configured_url(sms_provider: StubSmsServer) -> None:
+    gateway = build_sms_gateway(http_settings(sms_provider.url))
     try:
         assert isinstance(gateway, HttpSmsGateway)
         await gateway.send(MESSAGE)
     finally:
         await gateway.aclose()
 
-    assert [r.json()["to"] for r in stub.requests] == ["+84912345678"]
+    assert [r.json()["to"] for r in sms_provider.requests] == ["+84912345678"]
 
 
 def test_build_sms_gateway_defaults_to_console() -> None:
