@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from app.bench.cli import bench
 from app.core.config import Env, Settings, get_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -20,6 +21,7 @@ db_cli = typer.Typer(help="Database migrations (Alembic).", no_args_is_help=True
 openapi_cli = typer.Typer(help="The OpenAPI document.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(openapi_cli, name="openapi")
+cli.command()(bench)
 console = Console(stderr=True, soft_wrap=True)
 
 

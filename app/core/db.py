@@ -183,6 +183,11 @@ class AsyncpgReader:
         self._statement_timeout_ms = settings.db.statement_timeout_ms
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
+        # asyncpg's pool is not fair under load (a LIFO queue, and a request arriving just as a
+        # connection comes back takes it ahead of those waiting), which turns into a long p99
+        # tail. A FIFO semaphore of the pool's size in front of it serves waiters in order, and
+        # the pool itself then always has a connection ready.
+        self._gate = asyncio.Semaphore(self._size)
 
     async def _get_pool(self) -> asyncpg.Pool:
         if self._pool is None:
@@ -204,9 +209,9 @@ class AsyncpgReader:
     async def fetch(self, query: FastQuery, params: Mapping[str, Any]) -> Sequence[Any]:
         pool = await self._get_pool()
         compiled = query.for_asyncpg()
-        # No per-acquire timeout: asyncpg would wrap each acquire in wait_for (a task and a timer
-        # per query); the pool queue is FIFO, so under load requests wait their turn in order.
-        async with pool.acquire() as connection:
+        # No acquire timeout: asyncpg would wrap each acquire in wait_for (a task and a timer per
+        # query); the gate already bounds the wait to the queue ahead.
+        async with self._gate, pool.acquire() as connection:
             rows: Sequence[Any] = await connection.fetch(compiled.sql, *query.args(params))
             return rows
 

@@ -1,0 +1,450 @@
+"""The `handbook bench` command: ceiling and product reads in one run, report to docs/benchmarks/.
+
+Order of a run: database (create, migrate, seed once), then for 1 and then 2 workers the ceiling
+server and the product server in turn, each measured and stopped before the next one starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import shlex
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from app.bench.cpu import CpuProbe
+    from app.bench.report import ConfigResult
+
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/handbook_bench"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_OUTPUT = PROJECT_ROOT / "docs" / "benchmarks"
+# Settings the server must not inherit from the caller's environment (the run sets its own).
+_APP_ENV = frozenset(
+    {
+        "ENV",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "DATA_DIR",
+        "AUTH",
+        "SMS",
+        "DB",
+        "API",
+        "LOG",
+        "RULES",
+        "HOST",
+        "PORT",
+        "WEB_CONCURRENCY",
+        "FORWARDED_ALLOW_IPS",
+        "PROMETHEUS_MULTIPROC_DIR",
+    }
+)
+_APP_ENV_PREFIXES = ("AUTH__", "SMS__", "DB__", "API__", "LOG__", "RULES__")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    key: str
+    label: str
+    path: str
+    persona: str
+    member_id: int
+    session_id: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    database_url: str
+    duration_s: int
+    runs: int
+    warmup_s: int
+
+
+def _server_env(database_url: str, secret: str, data_dir: Path) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key.upper() not in _APP_ENV and not key.upper().startswith(_APP_ENV_PREFIXES)
+    }
+    env.update(
+        ENV="prod",
+        DATABASE_URL=database_url,
+        DATA_DIR=str(data_dir),
+        AUTH__SECRET_KEY=secret,
+        AUTH__ACCESS_TTL_S="900",
+        SMS__GATEWAY="http",
+        SMS__URL="http://127.0.0.1:9/unused",
+        LOG__ACCESS="off",
+    )
+    return env
+
+
+def _host_busy_pct(seconds: float) -> float:
+    """How busy the whole host is with nothing of ours running (0-100, all cores)."""
+    from app.bench.cpu import host_ticks
+
+    busy0, total0 = host_ticks()
+    time.sleep(seconds)
+    busy1, total1 = host_ticks()
+    return 100 * (busy1 - busy0) / max(1, total1 - total0)
+
+
+def _source_stamp() -> list[tuple[str, int]]:
+    """Modification times of the app's Python files, to notice code edited during a run."""
+    return sorted(
+        (str(path.relative_to(PROJECT_ROOT)), path.stat().st_mtime_ns)
+        for path in (PROJECT_ROOT / "app").rglob("*.py")
+    )
+
+
+def _handbook_argv() -> list[str]:
+    script = Path(sys.executable).parent / "handbook"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "app.cli"]
+
+
+class Runner:
+    def __init__(self, plan: Plan, console: Console) -> None:
+        self.plan = plan
+        self.console = console
+
+    def measure(
+        self,
+        result: ConfigResult,
+        url: str,
+        token: Callable[[], str | None],
+        probe: CpuProbe,
+    ) -> None:
+        """Warm-up then the measured runs; a fresh token and a 200 check before each wrk call."""
+        from app.bench.cpu import NOISY_OTHER_PCT
+        from app.bench.report import CEILING
+        from app.bench.wrk import BenchError, check_200
+
+        name = f"{result.label} w{result.workers} c{result.conns}"
+        steps = [("warm-up", self.plan.warmup_s)] + [
+            (f"run {i}/{self.plan.runs}", self.plan.duration_s)
+            for i in range(1, self.plan.runs + 1)
+        ]
+        for step, seconds in steps:
+            bearer = token()
+            size: int | None
+            try:
+                size = check_200(url, bearer)
+            except BenchError as exc:
+                if result.target == CEILING:
+                    raise
+                if step == "warm-up":
+                    # Before any load: the product answers this request wrongly. Record it.
+                    result.failure = str(exc)
+                    self.console.print(f"[red]{name}: {exc}[/red]")
+                    return
+                # Mid-measurement: give a saturated server time to drain its queue.
+                size = self._recheck(url, token, exc, result, name)
+                if size is None:
+                    return
+            result.response_bytes = size
+            run = probe.measure(url, conns=result.conns, seconds=seconds, token=bearer)
+            if step == "warm-up":
+                result.warmup = run
+            else:
+                result.runs.append(run)
+            cpu = ""
+            if run.server_cpu_ms_per_req is not None:
+                cpu += f", server CPU {run.server_cpu_ms_per_req:.3f} ms/req"
+            if run.postgres_cpu_ms_per_req is not None:
+                cpu += f", PG CPU {run.postgres_cpu_ms_per_req:.3f} ms/req"
+            other = run.other_cpu_pct
+            noise = ""
+            if other is not None and other > NOISY_OTHER_PCT:
+                noise = f" [yellow](noisy: {other:.0f}% of the host went to other work)[/yellow]"
+            self.console.print(
+                f"  {name} {step}: {run.rps:,.0f} req/s, p50 {run.p50_ms:.1f} ms, "
+                f"p99 {run.p99_ms:.1f} ms, max {run.max_ms:.0f} ms{cpu}, "
+                f"errors {run.non2xx}/{run.socket_errors}/{run.timeouts}{noise}"
+            )
+
+    def _recheck(
+        self,
+        url: str,
+        token: Callable[[], str | None],
+        first: Exception,
+        result: ConfigResult,
+        name: str,
+    ) -> int | None:
+        from app.bench.wrk import BenchError, check_200
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            time.sleep(2)
+            try:
+                return check_200(url, token())
+            except BenchError:
+                continue
+        result.failure = f"stopped answering 200 after load: {first}"
+        self.console.print(f"[red]{name}: {result.failure}[/red]")
+        return None
+
+
+def _run(
+    plan: Plan,
+    *,
+    members: int,
+    reset: bool,
+    quick: bool,
+    output_dir: Path,
+    console: Console,
+    out: Console,
+    argv: list[str],
+) -> None:
+    from app.bench import dataset as ds
+    from app.bench.cpu import CpuProbe
+    from app.bench.report import (
+        CEILING,
+        NOISY_HOST_PCT,
+        ConfigResult,
+        Report,
+        code_version,
+        machine_info,
+        render_readme,
+    )
+    from app.bench.servers import Server, free_port
+    from app.bench.wrk import wrk_version
+
+    started = time.monotonic()
+    date = datetime.now(UTC).replace(microsecond=0).isoformat()
+    wrk = wrk_version()
+    code = code_version(PROJECT_ROOT)
+    source_before = _source_stamp()
+    machine_load = os.getloadavg()
+    console.print(f"bench database {ds.safe_url(plan.database_url)}")
+    console.print(asyncio.run(ds.ensure_database(plan.database_url, reset=reset)))
+    ds.migrate(plan.database_url)
+    console.print(f"migrated; preparing a province of {members:,} members…")
+    data = asyncio.run(ds.prepare(plan.database_url, members=members))
+    if data.seeded_now:
+        console.print(f"seeded in {data.seed_seconds:.1f} s")
+    else:
+        console.print("reusing the province already in the database")
+    console.print(
+        f"{data.members:,} members, {data.branches:,} branches, {data.orgs:,} orgs; "
+        f"branch {data.branch_id} '{data.branch_name}' has {data.branch_members} members "
+        f"(secretary {data.secretary_id}, plain member {data.plain_member_id})"
+    )
+    database = ds.database_url(plan.database_url).database or ""
+    busy_before = _host_busy_pct(2.0)
+    if busy_before > NOISY_HOST_PCT:
+        console.print(
+            f"[yellow]warning: the host is {busy_before:.0f}% busy before any load: "
+            "something else is running, the figures will be noisy[/yellow]"
+        )
+    secret = secrets.token_urlsafe(36)  # 48 characters
+    minter = ds.TokenMinter(secret)
+    endpoints = [
+        Endpoint(
+            "me_home",
+            "/me/home",
+            "/api/v1/me/home",
+            f"plain member {data.plain_member_id}",
+            data.plain_member_id,
+            asyncio.run(ds.open_session(plan.database_url, data.plain_member_id)),
+        ),
+        Endpoint(
+            "branch_members",
+            "members page",
+            f"/api/v1/orgs/{data.branch_id}/members?limit=20",
+            f"secretary {data.secretary_id}",
+            data.secretary_id,
+            asyncio.run(ds.open_session(plan.database_url, data.secretary_id)),
+        ),
+    ]
+    results: list[ConfigResult] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="handbook-bench-") as tmp:
+            workdir = Path(tmp)
+            runner = Runner(plan, console)
+            env = _server_env(plan.database_url, secret, workdir / "data")
+            for workers in (1, 2):
+                port = free_port()
+                base = f"http://127.0.0.1:{port}"
+                console.rule(f"ceiling, {workers} worker(s)")
+                ceiling = Server(
+                    f"ceiling (w{workers})",
+                    [
+                        sys.executable,
+                        "-m",
+                        "uvicorn",
+                        "app.bench.ceiling:app",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(port),
+                        "--workers",
+                        str(workers),
+                        "--no-access-log",
+                    ],
+                    env=env,
+                    cwd=workdir,
+                    ready_url=f"{base}/ping",
+                    log_path=workdir / f"ceiling-w{workers}.log",
+                )
+                with ceiling:
+                    result = ConfigResult(CEILING, "ceiling", "/ping", None, workers, 64, 0)
+                    results.append(result)
+                    runner.measure(
+                        result, f"{base}/ping", lambda: None, CpuProbe(ceiling.cpu_ticks, None)
+                    )
+                port = free_port()
+                base = f"http://127.0.0.1:{port}"
+                console.rule(f"product, {workers} worker(s)")
+                product_env = dict(env)
+                if workers > 1:
+                    metrics_dir = workdir / f"metrics-w{workers}"
+                    metrics_dir.mkdir()
+                    product_env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+                product = Server(
+                    f"handbook api (w{workers})",
+                    [
+                        *_handbook_argv(),
+                        "api",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(port),
+                        "--workers",
+                        str(workers),
+                    ],
+                    env=product_env,
+                    cwd=workdir,
+                    ready_url=f"{base}/readyz",
+                    log_path=workdir / f"api-w{workers}.log",
+                )
+                with product:
+                    probe = CpuProbe(product.cpu_ticks, database)
+                    conns_list = (64, 256) if workers == 1 else (64,)
+                    for conns in conns_list:
+                        for ep in endpoints:
+                            result = ConfigResult(
+                                ep.key, ep.label, ep.path, ep.persona, workers, conns, 0
+                            )
+                            results.append(result)
+
+                            def token(ep: Endpoint = ep) -> str:
+                                return minter.mint(ep.member_id, ep.session_id)
+
+                            runner.measure(result, base + ep.path, token, probe)
+    finally:
+        asyncio.run(ds.close_sessions(plan.database_url))
+
+    report = Report(
+        settings={
+            "date": date,
+            "command": shlex.join(argv),
+            "quick": quick,
+            "runs": plan.runs,
+            "duration_s": plan.duration_s,
+            "warmup_s": plan.warmup_s,
+            "database": ds.safe_url(plan.database_url),
+            "server_env": {
+                "ENV": "prod",
+                "LOG__ACCESS": "off",
+                "SMS__GATEWAY": "http",
+                "AUTH__ACCESS_TTL_S": "900",
+            },
+        },
+        machine={**machine_info(wrk=wrk, postgresql=data.postgresql)},
+        dataset={
+            "members_requested": members,
+            "orgs": data.orgs,
+            "branches": data.branches,
+            "members": data.members,
+            "role_grants": data.grants,
+            "seeded_this_run": data.seeded_now,
+            "seed_seconds": None if data.seed_seconds is None else round(data.seed_seconds, 1),
+            "root": {"id": data.root_id, "path": data.root_path},
+            "branch": {
+                "id": data.branch_id,
+                "name": data.branch_name,
+                "path": data.branch_path,
+                "members": data.branch_members,
+            },
+            "personas": {ep.key: {"member_id": ep.member_id, "as": ep.persona} for ep in endpoints},
+        },
+        results=results,
+        code=code,
+    )
+    report.machine["load_average_at_start"] = [round(v, 2) for v in machine_load]
+    report.machine["host_busy_pct_before_load"] = round(busy_before, 1)
+    code["changed_during_run"] = _source_stamp() != source_before
+    if code["changed_during_run"]:
+        console.print(
+            "[yellow]warning: app code changed during the run: the servers measured did not "
+            "all run the same code[/yellow]"
+        )
+    report.wall_time_s = time.monotonic() - started
+    output_dir.mkdir(parents=True, exist_ok=True)
+    json_path = output_dir / "latest.json"
+    json_path.write_text(
+        json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    (output_dir / "README.md").write_text(render_readme(report), encoding="utf-8")
+    report.print(out)
+    verdict = "[green]PASS[/green]" if report.to_json()["pass"] else "[red]FAIL[/red]"
+    out.print(f"Overall: {verdict}. Wrote {json_path} and README.md in {report.wall_time_s:.0f} s.")
+
+
+def bench(
+    database_url: Annotated[
+        str,
+        typer.Option(help="PostgreSQL database for the benchmark (created if missing)."),
+    ] = DEFAULT_DATABASE_URL,
+    members: Annotated[
+        int, typer.Option(help="Size of the generated province.", min=1_000, max=2_000_000)
+    ] = 50_000,
+    reset: Annotated[bool, typer.Option(help="Drop and rebuild the bench database first.")] = False,
+    duration: Annotated[
+        int, typer.Option(help="Seconds of each measured run.", min=1, max=600)
+    ] = 15,
+    runs: Annotated[int, typer.Option(help="Measured runs (median reported).", min=1, max=9)] = 3,
+    warmup: Annotated[int, typer.Option(help="Seconds of warm-up, not recorded.", min=1)] = 3,
+    quick: Annotated[
+        bool, typer.Option(help="Smoke test: 1 run of 5 s after 2 s of warm-up.")
+    ] = False,
+    output_dir: Annotated[
+        Path, typer.Option(help="Where latest.json and README.md are written.")
+    ] = DEFAULT_OUTPUT,
+) -> None:
+    """Measure the ceiling and the authenticated reads; write docs/benchmarks/ (always exits 0
+    once measured, even when a bar fails)."""
+    from app.bench.wrk import BenchError
+
+    if quick:
+        duration, runs, warmup = 5, 1, 2
+    console = Console(stderr=True, soft_wrap=True)
+    out = Console()
+    if not out.is_terminal:  # a file or a pipe: do not squeeze the table into 80 columns
+        out = Console(width=180)
+    plan = Plan(database_url=database_url, duration_s=duration, runs=runs, warmup_s=warmup)
+    try:
+        _run(
+            plan,
+            members=members,
+            reset=reset,
+            quick=quick,
+            output_dir=output_dir,
+            console=console,
+            out=out,
+            argv=["handbook", *sys.argv[1:]],
+        )
+    except BenchError as exc:
+        console.print(f"[red]bench failed:[/red] {exc}")
+        raise typer.Exit(1) from exc

@@ -1,0 +1,261 @@
+"""The bench database: created if missing, migrated, seeded once with a generated province.
+
+A database that already holds a generated province of the requested size is reused as it is, so
+repeated runs start measuring within seconds; `--reset` drops and rebuilds it. The personas (a
+branch of ~28 members, its secretary and a plain member) are picked deterministically, and each
+gets a login session row of its own (method "bench", removed at the end of the run) so that access
+tokens can be minted exactly as the login endpoints do.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import cast
+
+from pydantic import SecretStr
+from sqlalchemy import Table, delete, func, insert, select, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from app.bench.wrk import BenchError
+from app.core.config import AuthSettings, async_database_url
+from app.core.security import TokenCodec, new_id
+from app.models import AuthSession, Member, Org, OrgKind, Role, RoleGrant
+from app.models.base import utcnow
+
+TARGET_BRANCH_SIZE = 28
+SESSION_METHOD = "bench"
+ACCESS_TTL_S = 900  # the longest access token the settings allow
+
+_org = cast(Table, Org.__table__)
+_member = cast(Table, Member.__table__)
+_grant = cast(Table, RoleGrant.__table__)
+_session = cast(Table, AuthSession.__table__)
+
+
+def database_url(url: str) -> URL:
+    """The async (asyncpg) URL; only PostgreSQL is accepted."""
+    parsed = make_url(async_database_url(url))
+    if parsed.get_backend_name() != "postgresql":
+        raise BenchError(f"the benchmark needs PostgreSQL, not {parsed.get_backend_name()}")
+    if not parsed.database:
+        raise BenchError("the database URL names no database")
+    return parsed
+
+
+def safe_url(url: str) -> str:
+    """The URL as it may be printed and stored (no password)."""
+    return database_url(url).render_as_string(hide_password=True)
+
+
+def _engine(url: URL, **kwargs: object) -> AsyncEngine:
+    return create_async_engine(url, poolclass=NullPool, **kwargs)
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+async def ensure_database(url: str, *, reset: bool) -> str:
+    """Create the database if missing (dropping it first with `reset`); say what was done."""
+    target = database_url(url)
+    name = target.database or ""
+    if name in {"postgres", "template0", "template1"}:
+        raise BenchError(f"refusing to use the {name!r} database for the benchmark")
+    admin = _engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            exists = await conn.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            )
+            if exists and reset:
+                await conn.execute(text(f"DROP DATABASE {_quoted(name)} WITH (FORCE)"))
+                exists = None
+                dropped = True
+            else:
+                dropped = False
+            if exists:
+                return f"database {name} exists"
+            await conn.execute(text(f"CREATE DATABASE {_quoted(name)}"))
+            return f"database {name} {'dropped and re-created' if dropped else 'created'}"
+    finally:
+        await admin.dispose()
+
+
+def migrate(url: str) -> None:
+    """`handbook db upgrade head` against the bench database."""
+    from alembic import command
+
+    from app.cli import alembic_config
+
+    command.upgrade(alembic_config(url), "head")  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class Dataset:
+    orgs: int
+    branches: int
+    members: int
+    grants: int
+    seeded_now: bool
+    seed_seconds: float | None
+    root_id: int
+    root_path: str
+    branch_id: int
+    branch_name: str
+    branch_path: str
+    branch_members: int
+    secretary_id: int
+    plain_member_id: int
+    postgresql: str
+
+
+async def _counts(engine: AsyncEngine) -> tuple[int, int, int, int]:
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(
+                    select(func.count()).select_from(_org).scalar_subquery(),
+                    select(func.count())
+                    .select_from(_org)
+                    .where(_org.c.kind == OrgKind.BRANCH.value)
+                    .scalar_subquery(),
+                    select(func.count()).select_from(_member).scalar_subquery(),
+                    select(func.count()).select_from(_grant).scalar_subquery(),
+                )
+            )
+        ).one()
+    return int(row[0]), int(row[1]), int(row[2]), int(row[3])
+
+
+async def prepare(url: str, *, members: int) -> Dataset:
+    """Seed the province unless it is there already; pick the branch and the personas."""
+    from app.services.seed import seed_generated
+
+    engine = _engine(database_url(url))
+    try:
+        orgs, branches, member_count, grants = await _counts(engine)
+        seeded_now, seed_seconds = False, None
+        if orgs == 0 and member_count == 0:
+            started = time.monotonic()
+            await seed_generated(engine, members=members)
+            seed_seconds = time.monotonic() - started
+            seeded_now = True
+            orgs, branches, member_count, grants = await _counts(engine)
+        elif member_count != members:
+            raise BenchError(
+                f"{safe_url(url)} holds {member_count:,} members, not {members:,}: "
+                "run with --reset to rebuild it"
+            )
+        async with engine.begin() as conn:
+            await conn.execute(delete(_session).where(_session.c.method == SESSION_METHOD))
+            root = (
+                await conn.execute(
+                    select(_org.c.id, _org.c.path)
+                    .where(_org.c.parent_id.is_(None))
+                    .order_by(_org.c.id)
+                    .limit(1)
+                )
+            ).one()
+            size = func.count(_member.c.id)
+            branch = (
+                await conn.execute(
+                    select(_org.c.id, _org.c.name, _org.c.path, size)
+                    .join(_member, _member.c.branch_id == _org.c.id)
+                    .where(_org.c.kind == OrgKind.BRANCH.value)
+                    .group_by(_org.c.id, _org.c.name, _org.c.path)
+                    .order_by(func.abs(size - TARGET_BRANCH_SIZE), _org.c.id)
+                    .limit(1)
+                )
+            ).one()
+            secretary = await conn.scalar(
+                select(_grant.c.member_id)
+                .join(_member, _member.c.id == _grant.c.member_id)
+                .where(
+                    _grant.c.org_id == branch[0],
+                    _grant.c.role == Role.SECRETARY.value,
+                    _grant.c.revoked_at.is_(None),
+                    _member.c.is_locked.is_(False),
+                )
+                .order_by(_grant.c.id)
+                .limit(1)
+            )
+            holders = select(_grant.c.member_id).where(_grant.c.revoked_at.is_(None))
+            plain = await conn.scalar(
+                select(_member.c.id)
+                .where(
+                    _member.c.branch_id == branch[0],
+                    _member.c.is_locked.is_(False),
+                    _member.c.id.not_in(holders),
+                )
+                .order_by(_member.c.id)
+                .limit(1)
+            )
+            version = await conn.scalar(text("SHOW server_version"))
+        if secretary is None or plain is None:
+            raise BenchError(f"branch {branch[0]} has no secretary or no plain member")
+        return Dataset(
+            orgs=orgs,
+            branches=branches,
+            members=member_count,
+            grants=grants,
+            seeded_now=seeded_now,
+            seed_seconds=seed_seconds,
+            root_id=int(root[0]),
+            root_path=str(root[1]),
+            branch_id=int(branch[0]),
+            branch_name=str(branch[1]),
+            branch_path=str(branch[2]),
+            branch_members=int(branch[3]),
+            secretary_id=int(secretary),
+            plain_member_id=int(plain),
+            postgresql=str(version),
+        )
+    finally:
+        await engine.dispose()
+
+
+async def open_session(url: str, member_id: int) -> str:
+    """A live login session for the member (what a login creates); returns its id."""
+    now = utcnow()
+    session_id = new_id()
+    engine = _engine(database_url(url))
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                insert(_session).values(
+                    id=session_id,
+                    member_id=member_id,
+                    method=SESSION_METHOD,
+                    created_at=now,
+                    last_used_at=now,
+                    expires_at=now + timedelta(days=1),
+                )
+            )
+    finally:
+        await engine.dispose()
+    return session_id
+
+
+async def close_sessions(url: str) -> None:
+    """Remove the session rows the benchmark created."""
+    engine = _engine(database_url(url))
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(delete(_session).where(_session.c.method == SESSION_METHOD))
+    finally:
+        await engine.dispose()
+
+
+class TokenMinter:
+    """Access tokens signed with the server's secret, exactly as the login endpoints issue them."""
+
+    def __init__(self, secret: str) -> None:
+        settings = AuthSettings(secret_key=SecretStr(secret), access_ttl_s=ACCESS_TTL_S)
+        self._codec = TokenCodec(settings)
+
+    def mint(self, member_id: int, session_id: str) -> str:
+        return self._codec.issue_access(member_id=member_id, session_id=session_id, now=utcnow())

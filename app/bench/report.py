@@ -1,0 +1,585 @@
+"""Figures, ratios to the ceiling, the bar checks of DESIGN.md §5, and the written report.
+
+Per configuration: req/s, p50 and p99 are the median of the measured runs (like
+shared/bench/run.sh); max latency is the worst of the runs; errors (non-2xx, socket errors,
+timeouts) are summed over every run, warm-up included, since every response must be a 200.
+Each figure is divided by the ceiling's with the same worker count.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import statistics
+import subprocess
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from app.bench.cpu import NOISY_OTHER_PCT
+from app.bench.wrk import WRK_THREADS, WRK_TIMEOUT_S, WrkRun
+
+CEILING = "ceiling"
+# DESIGN.md §5: reads at 64 connections, judged on the 2-worker run.
+BAR_MIN_RATIO = 0.10
+BAR_P99_MS = 100.0
+BAR_P99_REFERENCE_RPS = 15_900.0  # the 2-worker ceiling on the day the p99 bar was set
+BAR_CONNS = 64
+BAR_WORKERS = 2
+STALL_CONNS = 256
+STALL_WORKERS = 1
+NOISY_HOST_PCT = 15.0  # host CPU busy before any load above which a run is flagged as noisy
+PACKAGES = (
+    "fastapi",
+    "starlette",
+    "pydantic",
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "sqlalchemy",
+    "asyncpg",
+    "orjson",
+    "python-jose",
+)
+
+
+@dataclass
+class ConfigResult:
+    """One target at one worker count and connection count."""
+
+    target: str  # CEILING or a product endpoint key
+    label: str
+    path: str
+    persona: str | None
+    workers: int
+    conns: int
+    response_bytes: int
+    warmup: WrkRun | None = None
+    runs: list[WrkRun] = field(default_factory=list)
+    failure: str | None = None  # why measuring stopped early (e.g. the URL stopped answering 200)
+
+    def median(self, pick: Callable[[WrkRun], float | None]) -> float | None:
+        values = [v for v in (pick(r) for r in self.runs) if v is not None]
+        return statistics.median(values) if values else None
+
+    @property
+    def rps(self) -> float:
+        return self.median(lambda r: r.rps) or 0.0
+
+    @property
+    def p50_ms(self) -> float:
+        return self.median(lambda r: r.p50_ms) or 0.0
+
+    @property
+    def p99_ms(self) -> float:
+        return self.median(lambda r: r.p99_ms) or 0.0
+
+    @property
+    def max_ms(self) -> float:
+        return max((r.max_ms for r in self.runs), default=0.0)
+
+    @property
+    def cpu_ms_per_req(self) -> float | None:
+        return self.median(lambda r: r.server_cpu_ms_per_req)
+
+    @property
+    def postgres_cpu_ms_per_req(self) -> float | None:
+        return self.median(lambda r: r.postgres_cpu_ms_per_req)
+
+    @property
+    def host_busy_pct(self) -> float | None:
+        return self.median(lambda r: r.host_busy_pct)
+
+    @property
+    def other_cpu_pct(self) -> float | None:
+        """The worst share of the host that other work took during a measured run."""
+        values = [r.other_cpu_pct for r in self.runs if r.other_cpu_pct is not None]
+        return max(values) if values else None
+
+    @property
+    def noisy(self) -> bool:
+        other = self.other_cpu_pct
+        return other is not None and other > NOISY_OTHER_PCT
+
+    def _all_runs(self) -> list[WrkRun]:
+        return ([self.warmup] if self.warmup else []) + self.runs
+
+    @property
+    def non2xx(self) -> int:
+        return sum(r.non2xx for r in self._all_runs())
+
+    @property
+    def socket_errors(self) -> int:
+        return sum(r.socket_errors for r in self._all_runs())
+
+    @property
+    def timeouts(self) -> int:
+        return sum(r.timeouts for r in self._all_runs())
+
+    @property
+    def errors(self) -> int:
+        return self.non2xx + self.socket_errors + self.timeouts
+
+    @property
+    def clean(self) -> bool:
+        """Every response was a 200 and measuring went to the end."""
+        return self.failure is None and self.errors == 0 and self.requests > 0
+
+    @property
+    def requests(self) -> int:
+        return sum(r.requests for r in self.runs)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "rps": round(self.rps, 1),
+            "p50_ms": round(self.p50_ms, 2),
+            "p99_ms": round(self.p99_ms, 2),
+            "max_ms": round(self.max_ms, 2),
+            "server_cpu_ms_per_req": _round(self.cpu_ms_per_req, 3),
+            "postgres_cpu_ms_per_req": _round(self.postgres_cpu_ms_per_req, 3),
+            "host_busy_pct": _round(self.host_busy_pct, 0),
+            "other_cpu_pct_max": _round(self.other_cpu_pct, 1),
+            "noisy": self.noisy,
+            "requests": self.requests,
+            "non2xx": self.non2xx,
+            "socket_errors": self.socket_errors,
+            "timeouts": self.timeouts,
+            "failure": self.failure,
+        }
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+@dataclass(frozen=True)
+class Bar:
+    name: str
+    target: str
+    measured: str
+    threshold: str
+    passed: bool
+
+
+@dataclass
+class Report:
+    settings: dict[str, Any]
+    machine: dict[str, Any]
+    dataset: dict[str, Any]
+    results: list[ConfigResult]
+    code: dict[str, Any] = field(default_factory=dict)
+    wall_time_s: float = 0.0
+
+    def ceiling(self, workers: int) -> ConfigResult | None:
+        for result in self.results:
+            if result.target == CEILING and result.workers == workers:
+                return result
+        return None
+
+    def ratios(self, result: ConfigResult) -> dict[str, float | None]:
+        ceiling = self.ceiling(result.workers)
+        if ceiling is None:
+            return {"rps": None, "p50": None, "p99": None, "server_cpu": None}
+
+        def ratio(ours: float | None, theirs: float | None) -> float | None:
+            return None if ours is None or not theirs else round(ours / theirs, 4)
+
+        return {
+            "rps": ratio(result.rps, ceiling.rps),
+            "p50": ratio(result.p50_ms, ceiling.p50_ms),
+            "p99": ratio(result.p99_ms, ceiling.p99_ms),
+            "server_cpu": ratio(result.cpu_ms_per_req, ceiling.cpu_ms_per_req),
+        }
+
+    def p99_limit_ms(self) -> float | None:
+        ceiling = self.ceiling(BAR_WORKERS)
+        if ceiling is None or ceiling.rps <= 0:
+            return None
+        return BAR_P99_MS * BAR_P99_REFERENCE_RPS / ceiling.rps
+
+    def bars(self) -> list[Bar]:
+        bars: list[Bar] = []
+        ceiling = self.ceiling(BAR_WORKERS)
+        limit = self.p99_limit_ms()
+        for result in self.results:
+            if result.target == CEILING:
+                continue
+            if result.workers == BAR_WORKERS and result.conns == BAR_CONNS and ceiling:
+                share = result.rps / ceiling.rps if ceiling.rps else 0.0
+                bars.append(
+                    Bar(
+                        f"req/s ≥ {BAR_MIN_RATIO:.0%} of the {BAR_WORKERS}-worker ceiling",
+                        result.target,
+                        f"{share:.1%} ({result.rps:,.0f} of {ceiling.rps:,.0f})",
+                        f"≥ {BAR_MIN_RATIO:.0%}",
+                        share >= BAR_MIN_RATIO,
+                    )
+                )
+                if limit is not None:
+                    bars.append(
+                        Bar(
+                            f"p99 ≤ {BAR_P99_MS:.0f} ms × {BAR_P99_REFERENCE_RPS:,.0f} ÷ "
+                            "ceiling req/s",
+                            result.target,
+                            f"{result.p99_ms:.1f} ms",
+                            f"≤ {limit:.1f} ms",
+                            result.p99_ms <= limit,
+                        )
+                    )
+                bars.append(
+                    Bar(
+                        f"every response 200 ({BAR_WORKERS} workers, {BAR_CONNS} conns)",
+                        result.target,
+                        _errors_text(result),
+                        "0 errors",
+                        result.clean,
+                    )
+                )
+        for result in self.results:
+            if result.target == CEILING:
+                continue
+            if result.workers == STALL_WORKERS and result.conns == STALL_CONNS:
+                bars.append(
+                    Bar(
+                        f"no stall ({STALL_WORKERS} worker, {STALL_CONNS} conns)",
+                        result.target,
+                        f"{result.rps:,.0f} req/s; {_errors_text(result)}",
+                        "0 timeouts, 0 non-2xx, 0 socket errors",
+                        result.clean,
+                    )
+                )
+        return bars
+
+    def to_json(self) -> dict[str, Any]:
+        bars = self.bars()
+        return {
+            "schema": 1,
+            "generated_by": "handbook bench",
+            "settings": self.settings,
+            "code": self.code,
+            "machine": self.machine,
+            "dataset": self.dataset,
+            "ceiling_rps": {
+                str(w): round(c.rps, 1) for w in (1, 2) if (c := self.ceiling(w)) is not None
+            },
+            "p99_limit_ms": _round(self.p99_limit_ms(), 2),
+            "results": [
+                {
+                    "target": r.target,
+                    "label": r.label,
+                    "path": r.path,
+                    "persona": r.persona,
+                    "workers": r.workers,
+                    "conns": r.conns,
+                    "response_bytes": r.response_bytes,
+                    **r.summary(),
+                    "ratio_to_ceiling": self.ratios(r),
+                    "warmup": asdict(r.warmup) if r.warmup else None,
+                    "runs": [asdict(run) for run in r.runs],
+                }
+                for r in self.results
+            ],
+            "bars": [asdict(b) for b in bars],
+            "pass": all(b.passed for b in bars) if bars else False,
+            "noisy": any(r.noisy for r in self.results),
+            "wall_time_s": round(self.wall_time_s, 1),
+        }
+
+    # -- rendering ---------------------------------------------------------------------------
+
+    def rows(self) -> list[list[str]]:
+        rows = []
+        for r in self.results:
+            ratios = self.ratios(r)
+            is_ceiling = r.target == CEILING
+            rows.append(
+                [
+                    f"{r.label} (stopped early)" if r.failure else r.label,
+                    str(r.workers),
+                    str(r.conns),
+                    f"{r.rps:,.0f}",
+                    "100%" if is_ceiling else _pct(ratios["rps"]),
+                    f"{r.p50_ms:.1f}",
+                    f"{r.p99_ms:.1f}",
+                    "1×" if is_ceiling else _times(ratios["p99"]),
+                    f"{r.max_ms:.0f}",
+                    _ms(r.cpu_ms_per_req),
+                    "1×" if is_ceiling else _times(ratios["server_cpu"]),
+                    _ms(r.postgres_cpu_ms_per_req),
+                    f"{r.non2xx}/{r.socket_errors}/{r.timeouts}",
+                    _other(r),
+                ]
+            )
+        return rows
+
+    HEADERS = (
+        "target",
+        "workers",
+        "conns",
+        "req/s",
+        "% ceiling",
+        "p50 ms",
+        "p99 ms",
+        "p99 × ceiling",
+        "max ms",
+        "server CPU ms/req",
+        "× ceiling",
+        "PG CPU ms/req",
+        "non-2xx/sock/timeouts",
+        "other work",
+    )
+
+    def print(self, console: Console) -> None:
+        table = Table(title="handbook bench: figures and ratios to the ceiling (same workers)")
+        for header in self.HEADERS:
+            table.add_column(header, justify="left" if header == "target" else "right")
+        for row in self.rows():
+            table.add_row(*row)
+        console.print(table)
+        bars = Table(title="Bars (DESIGN.md §5)")
+        for header in ("bar", "target", "measured", "threshold", "result"):
+            bars.add_column(header)
+        for bar in self.bars():
+            verdict = "[green]PASS[/green]" if bar.passed else "[red]FAIL[/red]"
+            bars.add_row(bar.name, bar.target, bar.measured, bar.threshold, verdict)
+        console.print(bars)
+        noisy = [f"{r.label} w{r.workers} c{r.conns}" for r in self.results if r.noisy]
+        if noisy:
+            console.print(
+                f"[yellow]Noisy (other work took > {NOISY_OTHER_PCT:.0f}% of the host): "
+                + ", ".join(noisy)
+                + ". Re-run on a quiet machine.[/yellow]"
+            )
+
+    def markdown_table(self) -> str:
+        lines = [
+            "| " + " | ".join(self.HEADERS) + " |",
+            "|" + "|".join("---" if h == "target" else "---:" for h in self.HEADERS) + "|",
+        ]
+        lines += ["| " + " | ".join(row) + " |" for row in self.rows()]
+        return "\n".join(lines)
+
+    def markdown_bars(self) -> str:
+        lines = ["| bar | target | measured | threshold | result |", "|---|---|---|---|---|"]
+        for bar in self.bars():
+            result = "PASS" if bar.passed else "**FAIL**"
+            lines.append(
+                f"| {bar.name} | {bar.target} | {bar.measured} | {bar.threshold} | {result} |"
+            )
+        return "\n".join(lines)
+
+
+def _errors_text(result: ConfigResult) -> str:
+    text = (
+        f"{result.non2xx} non-2xx, {result.socket_errors} socket errors, {result.timeouts} timeouts"
+    )
+    return f"{text}; stopped: {result.failure}" if result.failure else text
+
+
+def _code_text(code: dict[str, Any]) -> str:
+    text = (code.get("commit") or "unknown")[:10]
+    if code.get("dirty"):
+        text += " with uncommitted changes"
+    if code.get("changed_during_run"):
+        text += " (edited during the run: mixed code)"
+    return text
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def _other(result: ConfigResult) -> str:
+    other = result.other_cpu_pct
+    if other is None:
+        return "–"
+    return f"{other:.0f}% (noisy)" if result.noisy else f"{other:.0f}%"
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1%}"
+
+
+def _times(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}×"
+
+
+def code_version(root: Path) -> dict[str, Any]:
+    """The commit measured, and whether the working tree had uncommitted changes to the app."""
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(root), *args],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.rstrip("\n") if done.returncode == 0 else None
+
+    changed = git("status", "--porcelain", "--", "app", "migrations", "pyproject.toml", "uv.lock")
+    return {
+        "commit": git("rev-parse", "HEAD"),
+        "dirty": None if changed is None else bool(changed),
+        "changed_files": None if not changed else [line[3:] for line in changed.splitlines()],
+    }
+
+
+def machine_info(*, wrk: str, postgresql: str) -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory_gib = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory_gib = round(int(line.split()[1]) / 1024 / 1024, 1)
+                break
+    except OSError:
+        pass
+    packages: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            packages[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            packages[name] = None
+    return {
+        "cpu_model": cpu,
+        "nproc": len(os.sched_getaffinity(0)),
+        "memory_gib": memory_gib,
+        "kernel": platform.release(),
+        "os": platform.platform(terse=True),
+        "python": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "packages": packages,
+        "postgresql": postgresql,
+        "wrk": wrk,
+        "wrk_threads": WRK_THREADS,
+        "wrk_timeout_s": WRK_TIMEOUT_S,
+        "load_average_at_start": os.getloadavg(),
+    }
+
+
+README_TEMPLATE = """\
+# Benchmarks
+
+Generated by `handbook bench` (code in `app/bench/`); do not edit by hand. The raw figures of the
+latest run, with every measured run, the machine and the dataset, are in
+[`latest.json`](latest.json).
+
+## How to run
+
+    handbook bench              # full run: 3 runs of 15 s after a 3 s warm-up, median reported
+    handbook bench --quick      # smoke: 1 run of 5 s after a 2 s warm-up
+    handbook bench --reset      # rebuild the bench database first
+
+Needs `wrk` and a local PostgreSQL (default
+`postgresql://postgres@127.0.0.1:5432/handbook_bench`, `--database-url` to change; the database
+is created if missing). The first run migrates it and seeds a generated province of `--members`
+members (default 50,000, branches of ~28); later runs reuse it. Run nothing else heavy meanwhile:
+wrk, the server and PostgreSQL share the machine's cores. The command exits 0 even when a bar
+fails (it is a measurement); `latest.json` records `pass`.
+
+## What is measured
+
+- **Ceiling**: a bare FastAPI endpoint returning a small Pydantic model (`app/bench/ceiling.py`,
+  `GET /ping`, 99 bytes), served the same way as the product: uvicorn with the same worker count,
+  no access log, uvloop and httptools. Machines differ and are noisy, so every product figure is
+  read as a ratio of the ceiling measured in the same run with the same worker count.
+- **Product**: `handbook api --workers N` with `ENV=prod`, a random secret, `LOG__ACCESS=off`,
+  against the bench database; requests carry a bearer token minted for a real login session.
+  - `GET /api/v1/me/home` as a plain member of the chosen branch;
+  - `GET /api/v1/orgs/{{branch_id}}/members?limit=20` as the secretary of a branch of ~28 members.
+- **Configurations**: 64 connections at 1 and 2 workers (ceiling and product), and 256
+  connections at 1 worker (product: must not stall). wrk runs with 1 thread and a
+  {wrk_timeout} s timeout; each URL is checked to answer 200 to the exact request before every
+  wrk call (wrk counts only 4xx/5xx as errors).
+- **Figures**: req/s, p50 and p99 are the median of the measured runs; max is the worst run;
+  errors (non-2xx / socket errors / timeouts) are summed over all runs including the warm-up.
+  Server CPU ms/req is the user+system time of the server process and its workers per request
+  (the most portable figure: ~1000 ÷ CPU ms is requests per second per core); PG CPU ms/req is
+  the same for the bench database's PostgreSQL backends. "Other work" is the largest share of
+  the whole host (all cores) that went to neither the server, wrk nor those backends during a
+  measured run: above {noisy}% the configuration is flagged noisy (something else was running).
+- **Bars** (DESIGN.md §5), judged on the 2-worker, 64-connection run: req/s ≥ 10% of the
+  2-worker ceiling; p99 ≤ 100 ms × 15,900 ÷ the 2-worker ceiling's req/s; every response 200.
+  At 1 worker and 256 connections: no stall (no timeout, no non-2xx, no socket error).
+
+## Latest run
+
+{date}: {mode}. Code: {code}. {machine}. Dataset: {dataset}. Wall time {wall:.0f} s.
+
+{table}
+{notes}
+{bars}
+
+Overall: **{verdict}**.
+"""
+
+
+def render_readme(report: Report) -> str:
+    data = report.to_json()
+    settings, machine, dataset = data["settings"], data["machine"], data["dataset"]
+    mode = (
+        f"{settings['runs']} run(s) of {settings['duration_s']} s after a "
+        f"{settings['warmup_s']} s warm-up"
+    )
+    if settings.get("quick"):
+        mode = f"quick smoke ({mode}): not a reference measurement"
+    pkgs = machine["packages"]
+    machine_text = (
+        f"{machine['nproc']} × {machine['cpu_model']}, Python {machine['python']}, "
+        f"PostgreSQL {machine['postgresql']}, fastapi {pkgs.get('fastapi')}, "
+        f"uvicorn {pkgs.get('uvicorn')}, SQLAlchemy {pkgs.get('sqlalchemy')}, "
+        f"asyncpg {pkgs.get('asyncpg')}"
+    )
+    dataset_text = (
+        f"{dataset['members']:,} members, {dataset['branches']:,} branches, "
+        f"{dataset['orgs']:,} orgs; branch {dataset['branch']['id']} "
+        f"({dataset['branch']['members']} members)"
+    )
+    notes = [
+        f"- {r.label} (w{r.workers}, c{r.conns}) stopped early: {r.failure}"
+        for r in report.results
+        if r.failure
+    ]
+    noisy = [f"{r.label} w{r.workers} c{r.conns}" for r in report.results if r.noisy]
+    if noisy:
+        notes.append(
+            f"- Noisy (other work took > {NOISY_OTHER_PCT:.0f}% of the host during a run): "
+            + ", ".join(noisy)
+            + ". Re-run on a quiet machine before drawing conclusions."
+        )
+    busy = machine.get("host_busy_pct_before_load")
+    if busy is not None and busy > NOISY_HOST_PCT:
+        notes.append(
+            f"- The host was {busy:.0f}% busy before any load: something else was running, so "
+            "these figures are noisy."
+        )
+    return README_TEMPLATE.format(
+        notes="\n" + "\n".join(notes) + "\n" if notes else "",
+        wrk_timeout=WRK_TIMEOUT_S,
+        noisy=f"{NOISY_OTHER_PCT:.0f}",
+        date=settings["date"],
+        code=_code_text(data["code"]),
+        mode=mode,
+        machine=machine_text,
+        dataset=dataset_text,
+        wall=report.wall_time_s,
+        table=report.markdown_table(),
+        bars=report.markdown_bars(),
+        verdict="PASS" if data["pass"] else "FAIL",
+    )
