@@ -15,6 +15,7 @@ from typing import Any, ClassVar, cast
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -231,8 +232,21 @@ def _allowed_methods(request: Request) -> list[str]:
     return []
 
 
+async def _integrity_error(request: Request, _exc: Exception) -> Response:
+    # Services check uniqueness first and answer with a specific code; this is the race where
+    # two requests passed the check together and the database refused the second.
+    return problem_response(
+        status=409,
+        code="resource.conflict",
+        title="Conflict",
+        detail="Dữ liệu vừa bị thay đổi bởi một thao tác khác. Vui lòng thử lại.",
+        instance=request.url.path,
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     # Unhandled exceptions become a 500 problem in `core.middleware` (with the request id).

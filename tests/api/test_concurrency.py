@@ -16,10 +16,10 @@ from app.api.deps import Resources
 from app.core.ratelimit import MemoryRateLimiter
 from app.integrations.sms import ConsoleSmsGateway
 from app.main import create_app
-from app.models import OtpChallenge, RefreshToken
+from app.models import Member, OtpChallenge, RefreshToken, Role
 from tests import dbs
 from tests.conftest import database_params, make_settings
-from tests.factories import make_member, make_org
+from tests.factories import grant, login_headers, make_member, make_org
 
 CONCURRENCY = 20
 
@@ -30,6 +30,8 @@ class Live:
     resources: Resources
     sms: ConsoleSmsGateway
     phone: str
+    branch_id: int
+    officer: dict[str, str]
 
 
 @pytest.fixture(params=database_params())
@@ -48,12 +50,22 @@ async def live(
         async with resources.db.write() as session:
             branch = await make_org(session, name="Chi bộ Đồng thời")
             member = await make_member(session, branch, full_name="Nguyễn Văn Song Song")
+            officer = await make_member(session, branch, full_name="Trần Thị Cán Bộ")
+            await grant(session, officer, branch, Role.ORGANISATION_OFFICER)
+            officer_headers = await login_headers(session, resources.auth.codec, officer.id)
             await session.commit()
-            phone = member.phone or ""
+            phone, branch_id = member.phone or "", branch.id
         app = create_app(settings, resources=resources)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield Live(client=client, resources=resources, sms=sms, phone=phone)
+            yield Live(
+                client=client,
+                resources=resources,
+                sms=sms,
+                phone=phone,
+                branch_id=branch_id,
+                officer=officer_headers,
+            )
         await resources.aclose()
 
 
@@ -119,3 +131,27 @@ async def test_a_refresh_token_rotates_once_under_concurrency(live: Live) -> Non
     async with live.resources.db.read() as session:
         rows = await session.scalar(select(func.count()).select_from(RefreshToken))
     assert rows == 2  # the original and exactly one successor
+
+
+async def test_racing_creates_of_one_phone_leave_one_member(live: Live) -> None:
+    body = {"full_name": "Lê Văn Trùng", "phone": "0912 999 888"}
+    responses = await asyncio.gather(
+        *[
+            live.client.post(
+                f"/api/v1/orgs/{live.branch_id}/members", json=body, headers=live.officer
+            )
+            for _ in range(10)
+        ]
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201] + [409] * 9, [r.text for r in responses]
+    assert all(
+        r.headers["content-type"] == "application/problem+json"
+        for r in responses[1:]
+        if r.status_code == 409
+    )
+    async with live.resources.db.read() as session:
+        count = await session.scalar(
+            select(func.count()).select_from(Member).where(Member.phone == "+84912999888")
+        )
+    assert count == 1
