@@ -23,6 +23,10 @@ target_metadata = Base.metadata
 
 
 def do_run_migrations(connection: Connection) -> None:
+    if connection.dialect.name == "sqlite" and not connection.in_transaction():
+        # Batch operations rebuild tables (copy, drop, rename): with foreign keys on, dropping
+        # the old table would cascade into the tables that reference it.
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

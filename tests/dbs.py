@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from collections.abc import AsyncIterator
@@ -43,14 +44,10 @@ def alembic_config(connection: Connection | None = None, url: str | None = None)
     return config
 
 
-def run_alembic(connection: Connection, action: str, revision: str) -> None:
-    config = alembic_config(connection)
-    getattr(command, action)(config, revision)
-
-
 async def migrate(engine: AsyncEngine, action: str = "upgrade", revision: str = "head") -> None:
-    async with engine.begin() as conn:
-        await conn.run_sync(run_alembic, action, revision)
+    """Run Alembic the way `handbook db` does: env.py opens its own connection from the URL."""
+    config = alembic_config(url=engine.url.render_as_string(hide_password=False))
+    await asyncio.to_thread(getattr(command, action), config, revision)
 
 
 async def _admin(sql: str) -> None:

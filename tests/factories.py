@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.security import TokenCodec, new_id
-from app.core.text import fold, member_sort_key
+from app.core.text import member_sort_key, name_key
 from app.models import AuthSession, Member, MemberStatus, Org, OrgKind, Role, RoleGrant
 from app.models.base import utcnow
 from app.services import orgs as org_service
@@ -49,7 +49,7 @@ async def make_member(
         branch_id=branch.id,
         org_path=branch.path,
         full_name=full_name,
-        name_folded=fold(full_name),
+        name_folded=name_key(full_name),
         sort_key=member_sort_key(full_name),
         phone=next_phone() if phone == "auto" else phone,
         party_card_number=f"T{next(_cards):07d}" if card == "auto" else card,

@@ -66,12 +66,12 @@ def fuzz_settings(url: str) -> Settings:
     return base.model_copy(update={"auth": auth})
 
 
-async def _mint(url: str, settings: Settings, phone: str) -> dict[str, str]:
+async def _mint(url: str, settings: Settings, member_id: int) -> dict[str, str]:
+    """A fresh login for the member (by id: a fuzzed edit may have changed their phone), unlocked
+    (a fuzzed lock may have hit them)."""
     engine = create_engine(settings.model_copy(update={"database_url": url}), null_pool=True)
     try:
         async with engine.begin() as conn:
-            member_id = await conn.scalar(select(Member.id).where(Member.phone == phone))
-            assert member_id is not None
             await conn.execute(update(Member).where(Member.id == member_id).values(is_locked=False))
             now = utcnow()
             sid = new_id()
@@ -96,6 +96,7 @@ class FuzzTarget:
     app: FastAPI
     url: str
     settings: Settings
+    actor_ids: dict[str, int]
     tokens: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def headers(self, role: str) -> dict[str, str]:
@@ -107,12 +108,18 @@ class FuzzTarget:
 
     def renew(self, role: str) -> None:
         """A new session for the role (a fuzzed logout or lock may have ended the last one)."""
-        self.tokens[role] = asyncio.run(_mint(self.url, self.settings, ACTOR_PHONES[role]))
+        self.tokens[role] = asyncio.run(_mint(self.url, self.settings, self.actor_ids[role]))
 
 
-async def _prepare(engine: AsyncEngine) -> None:
+async def _prepare(engine: AsyncEngine) -> dict[str, int]:
     await dbs.migrate(engine)
     await seed_demo(engine, password_hash=None)
+    async with engine.connect() as conn:
+        ids = {
+            role: await conn.scalar(select(Member.id).where(Member.phone == phone))
+            for role, phone in ACTOR_PHONES.items()
+        }
+    return {role: int(member_id) for role, member_id in ids.items() if member_id is not None}
 
 
 @pytest.fixture(scope="session", params=database_params())
@@ -123,9 +130,10 @@ async def fuzz_target(
         url,
         engine,
     ):
-        await _prepare(engine)
+        actor_ids = await _prepare(engine)
+        assert set(actor_ids) == set(ACTOR_PHONES)
         settings = fuzz_settings(url)
-        yield FuzzTarget(app=create_app(settings), url=url, settings=settings)
+        yield FuzzTarget(app=create_app(settings), url=url, settings=settings, actor_ids=actor_ids)
 
 
 @schema.parametrize()

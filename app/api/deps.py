@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.cache import TTLCache
 from app.core.config import Settings
 from app.core.db import Database, Reader, build_reader
-from app.core.errors import AppError, NotFound, Unauthorized
+from app.core.errors import AppError, Forbidden, NotFound, Unauthorized
 from app.core.ratelimit import RateLimiter, build_rate_limiter
 from app.core.security import InvalidToken, PasswordHasher, TokenCodec
 from app.integrations.sms import SmsGateway, build_sms_gateway
@@ -198,6 +198,12 @@ def MemberScope(
             raise NotFound(code="member.not_found")
         if not (allow_self and target.id == actor.member_id):
             access.require(actor, permission, target.org_path, not_found_code="member.not_found")
+        if permission is Permission.MEMBER_MANAGE and not access.can_manage_account(
+            actor, target.org_path, target.roles
+        ):
+            raise Forbidden(
+                "Tài khoản này giữ vai trò cao hơn quyền của bạn.", code="member.holds_higher_role"
+            )
         return target
 
     return guard

@@ -11,7 +11,7 @@ from app.api.deps import MemberScope, OrgScope, SessionDep, get_resources
 from app.api.responses import json_response, problems
 from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit
 from app.models import MemberStatus
-from app.schemas.common import Page
+from app.schemas.common import NoNul, Page
 from app.schemas.member import MemberCreate, MemberRead, MemberSummary, MemberUpdate
 from app.services import members as member_service
 from app.services.access import Permission
@@ -35,6 +35,7 @@ async def list_org_members(
             max_length=100,
             description="Name words (diacritics ignored), or digits of a phone or card number.",
         ),
+        NoNul,
     ] = None,
     status: Annotated[MemberStatus | None, Query()] = None,
     is_exempt: Annotated[bool | None, Query()] = None,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, status
 from app.api.deps import CurrentActor, OrgScope, ResourcesDep, SessionDep, guard_org
 from app.api.responses import problems
 from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit
-from app.schemas.common import Page
+from app.schemas.common import NoNul, Page
 from app.schemas.org import OrgCreate, OrgRead, OrgSummary, OrgUpdate
 from app.services import orgs as org_service
 from app.services.access import Permission
@@ -20,6 +20,7 @@ router = APIRouter(prefix="/orgs", tags=["orgs"])
 SearchQuery = Annotated[
     str | None,
     Query(max_length=100, description="Words of the name; diacritics and case are ignored."),
+    NoNul,
 ]
 
 

@@ -35,7 +35,8 @@ SQLITE_BEGIN_OPTION = "sqlite_begin"
 
 def create_engine(settings: Settings, *, null_pool: bool = False) -> AsyncEngine:
     url = make_url(settings.database_url)
-    kwargs: dict[str, Any] = {"echo": settings.db.echo}
+    # Statement parameters never reach logs or error texts (they may hold hashes or phones).
+    kwargs: dict[str, Any] = {"echo": settings.db.echo, "hide_parameters": True}
     if url.get_backend_name() == "sqlite":
         database = url.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):

@@ -12,10 +12,11 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, cast
 
+import asyncpg
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -244,9 +245,23 @@ async def _integrity_error(request: Request, _exc: Exception) -> Response:
     )
 
 
+async def _data_error(request: Request, _exc: Exception) -> Response:
+    # A value the database cannot hold slipped past validation (inputs are checked at the edge;
+    # this is the safety net that keeps such input from becoming a 500).
+    return problem_response(
+        status=422,
+        code="request.unstorable",
+        title="Unprocessable Content",
+        detail="Dữ liệu gửi lên không lưu được.",
+        instance=request.url.path,
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(DataError, _data_error)
+    app.add_exception_handler(asyncpg.exceptions.DataError, _data_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     # Unhandled exceptions become a 500 problem in `core.middleware` (with the request id).

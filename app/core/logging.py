@@ -65,11 +65,14 @@ class JsonFormatter(logging.Formatter):
             if key not in _STANDARD_ATTRS and key != "allow_secret":
                 entry[key] = value
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+            entry["exc"] = redact(self.formatException(record.exc_info))
         return orjson.dumps(entry, default=str).decode()
 
 
 class TextFormatter(logging.Formatter):
+    def formatException(self, ei: Any) -> str:
+        return redact(super().formatException(ei))
+
     def format(self, record: logging.LogRecord) -> str:
         base = super().format(record)
         request_id = request_id_var.get()

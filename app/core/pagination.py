@@ -54,6 +54,8 @@ def decode_cursor(cursor: str, sort: str, types: Sequence[type]) -> tuple[Any, .
         raise InvalidCursor()
     key = tuple(data[1:])
     for value, expected in zip(key, types, strict=True):
+        if isinstance(value, str) and "\x00" in value:
+            raise InvalidCursor()
         # bool is an int subclass in Python; a cursor never carries one where an int is expected.
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
             raise InvalidCursor()

@@ -18,6 +18,20 @@ def fold(text: str) -> str:
     return " ".join(stripped.lower().split())
 
 
+KEY_LENGTH = 255  # the folded columns (name_folded, sort_key) are String(255)
+
+
+def name_key(name: str) -> str:
+    """The folded name as stored for search. Folding may lengthen text (Hangul decomposes into
+    jamo), so it is cut to the column length."""
+    return fold(name)[:KEY_LENGTH]
+
+
+def like_escape(text: str) -> str:
+    """Text for a LIKE pattern with `\\` as the escape character: `%` and `_` match themselves."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def clean_name(text: str) -> str:
     """NFC-normalise and collapse whitespace (what we store as the display name)."""
     return " ".join(unicodedata.normalize("NFC", text).split())
@@ -30,15 +44,11 @@ def member_sort_key(full_name: str) -> str:
     """
     words = fold(full_name).split()
     if len(words) <= 1:
-        return " ".join(words)
+        return " ".join(words)[:KEY_LENGTH]
     family, *middle, given = words
-    return " ".join([given, family, *middle])
+    return " ".join([given, family, *middle])[:KEY_LENGTH]
 
 
 def search_terms(query: str) -> list[str]:
     """Folded words of a search query, LIKE wildcards escaped (with `\\`)."""
-    terms = []
-    for word in fold(query).split():
-        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        terms.append(escaped)
-    return terms[:8]
+    return [like_escape(word) for word in fold(query).split()][:8]

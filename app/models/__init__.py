@@ -1,6 +1,6 @@
 """All models, imported here so `Base.metadata` is complete for Alembic."""
 
-from app.models.auth import AuthSession, OtpChallenge, RefreshToken
+from app.models.auth import AuthSession, LoginFailure, OtpChallenge, RefreshToken
 from app.models.base import Base
 from app.models.member import Gender, Member, MemberStatus
 from app.models.org import Org, OrgKind
@@ -10,6 +10,7 @@ __all__ = [
     "AuthSession",
     "Base",
     "Gender",
+    "LoginFailure",
     "Member",
     "MemberStatus",
     "Org",

@@ -60,3 +60,15 @@ class RefreshToken(Base):
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (Index("ix_refresh_token_session_id", "session_id"),)
+
+
+class LoginFailure(Base):
+    """A wrong password for a phone, known or not, so the lockout looks the same for both."""
+
+    __tablename__ = "login_failure"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    phone: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (Index("ix_login_failure_phone_created_at", "phone", "created_at"),)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, text
+from sqlalchemy import Boolean, Date, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, BigId, ByteText, TimestampMixin, UTCDateTime
@@ -44,8 +44,6 @@ class Member(TimestampMixin, Base):
     is_locked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     password_hash: Mapped[str | None] = mapped_column(String(255))
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    failed_login_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
-    failed_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (
         Index("ix_member_branch_id_sort_key", "branch_id", "sort_key", "id"),

@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 T = TypeVar("T")
 
 
+def reject_nul(value: Any) -> Any:
+    """NUL cannot be stored in PostgreSQL text: refuse it at the edge rather than fail later."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("Dữ liệu chứa ký tự không hợp lệ (NUL).")
+    return value
+
+
+NoNul = AfterValidator(reject_nul)
+
+
 class StrictModel(BaseModel):
-    """Request bodies: unknown fields are an error, not silently dropped."""
+    """Request bodies: unknown fields are an error, not silently dropped; no NUL characters."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        return reject_nul(value)
 
 
 class ValidationErrorItem(BaseModel):

@@ -158,6 +158,16 @@ def can_grant(actor: Actor, role: Role, path: str) -> bool:
     return Permission.ROLE_MANAGE in held and ROLE_PERMISSIONS[role] <= held
 
 
+def can_manage_account(
+    actor: Actor, member_path: str, member_roles: Iterable[tuple[Role, str]]
+) -> bool:
+    """Edit, lock or unlock a member: `member.manage` on their branch, and the right to grant
+    every role they hold (a commune officer does not take over a province officer's account)."""
+    return can(actor, Permission.MEMBER_MANAGE, member_path) and all(
+        can_grant(actor, role, path) for role, path in member_roles
+    )
+
+
 def scope_roots(actor: Actor, permission: Permission) -> list[str]:
     """The outermost paths where the actor holds `permission` (nested scopes removed)."""
     paths = sorted({s.path for s in actor.scopes if permission in s.permissions})

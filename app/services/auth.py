@@ -16,7 +16,18 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import BigInteger, String, and_, bindparam, case, func, select, update
+from sqlalchemy import (
+    BigInteger,
+    String,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -42,7 +53,16 @@ from app.core.security import (
     otp_matches,
 )
 from app.integrations.sms import SmsMessage
-from app.models import AuthSession, Member, Org, OtpChallenge, RefreshToken, Role, RoleGrant
+from app.models import (
+    AuthSession,
+    LoginFailure,
+    Member,
+    Org,
+    OtpChallenge,
+    RefreshToken,
+    Role,
+    RoleGrant,
+)
 from app.models.base import utcnow
 from app.services.access import Actor, RoleHolding
 
@@ -126,11 +146,22 @@ async def _limit(auth: Auth, key: str, limit: int, window_s: int) -> None:
 # --- OTP ----------------------------------------------------------------------------------------
 
 
+async def _serialise_phone(session: AsyncSession, phone: str) -> None:
+    """One login step per phone at a time (OTP request, OTP verification, password), until the
+    transaction ends: limits are counted from rows, and two requests must not both count
+    before either writes.
+    (SQLite writers are already serial: BEGIN IMMEDIATE.)"""
+    if session.get_bind().dialect.name == "postgresql":
+        key = func.hashtextextended(literal("phone:") + phone, 0)
+        await session.execute(select(func.pg_advisory_xact_lock(key)))
+
+
 async def request_otp(
     session: AsyncSession, auth: Auth, *, phone: str, client: ClientInfo
 ) -> OtpIssued:
     cfg = auth.settings
     await _limit(auth, f"otp-request:ip:{client.ip}", cfg.otp_requests_per_ip_per_hour, 3600)
+    await _serialise_phone(session, phone)
     now = utcnow()
     hour_ago, day_ago = now - timedelta(hours=1), now - timedelta(days=1)
     row = (
@@ -204,6 +235,10 @@ async def verify_otp(
     cfg = auth.settings
     await _limit(auth, f"login:ip:{client.ip}", cfg.login_attempts_per_ip_per_hour, 3600)
     now = utcnow()
+    phone = await session.scalar(select(OtpChallenge.phone).where(OtpChallenge.id == challenge_id))
+    if phone is None:
+        raise _invalid_otp()
+    await _serialise_phone(session, phone)
     challenge = await session.scalar(
         select(OtpChallenge).where(OtpChallenge.id == challenge_id).with_for_update()
     )
@@ -254,7 +289,8 @@ async def verify_otp(
     if consumed.rowcount != 1 or challenge.member_id is None:  # type: ignore[attr-defined]
         raise _invalid_otp()
     member = await session.get(Member, challenge.member_id)
-    if member is None:
+    if member is None or member.phone != challenge.phone:
+        # The number was reassigned since the code was sent: the code belonged to the old one.
         raise _invalid_otp()
     _ensure_not_locked(member)
     # The code was fresh and correct: earlier failed tries of this phone stop counting.
@@ -275,22 +311,12 @@ async def login_with_password(
     cfg = auth.settings
     await _limit(auth, f"login:ip:{client.ip}", cfg.login_attempts_per_ip_per_hour, 3600)
     now = utcnow()
-    member = await session.scalar(select(Member).where(Member.phone == phone).with_for_update())
-    if member is not None and member.failed_login_at is not None:
-        locked_until = member.failed_login_at + timedelta(seconds=cfg.password_lock_s)
-        if member.failed_login_count >= cfg.password_failures_before_lock and locked_until > now:
-            raise TooManyRequests(
-                "Nhập sai mật khẩu quá nhiều lần. Vui lòng thử lại sau hoặc đăng nhập bằng mã OTP.",
-                code="auth.password_locked",
-                retry_after_s=int((locked_until - now).total_seconds()) + 1,
-            )
+    await _serialise_phone(session, phone)
+    await _ensure_password_not_locked(session, cfg, phone, now)
+    member = await session.scalar(select(Member).where(Member.phone == phone))
     ok, new_hash = await auth.hasher.verify(password, member.password_hash if member else None)
     if member is None or not ok:
-        if member is not None:
-            window_start = now - timedelta(seconds=cfg.password_lock_s)
-            stale = member.failed_login_at is None or member.failed_login_at < window_start
-            member.failed_login_count = 1 if stale else member.failed_login_count + 1
-            member.failed_login_at = now
+        session.add(LoginFailure(phone=phone, created_at=now))
         raise Unauthorized(
             "Số điện thoại hoặc mật khẩu không đúng.",
             code="auth.invalid_credentials",
@@ -299,9 +325,36 @@ async def login_with_password(
     _ensure_not_locked(member)
     if new_hash:
         member.password_hash = new_hash
-    member.failed_login_count = 0
-    member.failed_login_at = None
+    await _forget_password_failures(session, phone)
     return await _start_session(session, auth, member, method="password", client=client, now=now)
+
+
+async def _ensure_password_not_locked(
+    session: AsyncSession, cfg: AuthSettings, phone: str, now: datetime
+) -> None:
+    """Too many wrong passwords for this phone in the window: refuse for a while. Counted the
+    same way for numbers on the roster and numbers that are not (no enumeration)."""
+    count, oldest = (
+        await session.execute(
+            select(func.count(), func.min(LoginFailure.created_at)).where(
+                LoginFailure.phone == phone,
+                LoginFailure.created_at > now - timedelta(seconds=cfg.password_lock_s),
+            )
+        )
+    ).one()
+    if count >= cfg.password_failures_before_lock and oldest is not None:
+        raise TooManyRequests(
+            "Nhập sai mật khẩu quá nhiều lần. Vui lòng thử lại sau hoặc đăng nhập bằng mã OTP.",
+            code="auth.password_locked",
+            retry_after_s=int(
+                (oldest + timedelta(seconds=cfg.password_lock_s) - now).total_seconds()
+            )
+            + 1,
+        )
+
+
+async def _forget_password_failures(session: AsyncSession, phone: str) -> None:
+    await session.execute(delete(LoginFailure).where(LoginFailure.phone == phone))
 
 
 async def set_password(
@@ -315,19 +368,27 @@ async def set_password(
     member = await session.get(Member, actor.member_id, with_for_update=True)
     if member is None:
         raise Unauthorized(code="auth.session_revoked")
+    now = utcnow()
     if member.password_hash is not None:
         if current_password is None:
             raise Unprocessable(
                 "Cần nhập mật khẩu hiện tại.", code="auth.current_password_required"
             )
+        # A stolen access token must not become a way to guess the password: the same
+        # lockout as the login counts these tries.
+        phone = member.phone or f"member:{member.id}"
+        await _ensure_password_not_locked(session, auth.settings, phone, now)
         ok, _ = await auth.hasher.verify(current_password, member.password_hash)
         if not ok:
-            raise Forbidden("Mật khẩu hiện tại không đúng.", code="auth.wrong_password")
+            session.add(LoginFailure(phone=phone, created_at=now))
+            raise Forbidden(
+                "Mật khẩu hiện tại không đúng.", code="auth.wrong_password", keep_changes=True
+            )
     _check_password_policy(new_password, member, auth.settings)
     member.password_hash = await auth.hasher.hash(new_password)
-    member.password_changed_at = utcnow()
-    member.failed_login_count = 0
-    member.failed_login_at = None
+    member.password_changed_at = now
+    if member.phone:
+        await _forget_password_failures(session, member.phone)
     # A new password ends every other login of this member (the current one stays).
     await revoke_sessions(session, member.id, reason="password_changed", keep=actor.session_id)
 
@@ -464,6 +525,15 @@ async def revoke_sessions(
         condition = and_(condition, AuthSession.id != keep)
     await session.execute(
         update(AuthSession).where(condition).values(revoked_at=utcnow(), revoke_reason=reason)
+    )
+
+
+async def close_open_codes(session: AsyncSession, member_id: int) -> None:
+    """Codes already sent to this member stop working (their phone changed, or they are locked)."""
+    await session.execute(
+        update(OtpChallenge)
+        .where(OtpChallenge.member_id == member_id, OtpChallenge.consumed_at.is_(None))
+        .values(consumed_at=utcnow())
     )
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import Conflict
-from app.core.text import clean_name, fold, member_sort_key
+from app.core.text import clean_name, member_sort_key, name_key
 from app.models import Member, Org, OrgKind, Role, RoleGrant
 from app.models.base import utcnow
 from app.services import orgs as org_service
@@ -48,7 +48,7 @@ async def initialise(
         branch_id=branch.id,
         org_path=branch.path,
         full_name=name,
-        name_folded=fold(name),
+        name_folded=name_key(name),
         sort_key=member_sort_key(name),
         phone=admin_phone,
     )

@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Integer, bindparam, or_, select, tuple_
+from sqlalchemy import BigInteger, Boolean, Integer, and_, bindparam, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import FastQuery, Reader
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.pagination import decode_cursor, page_of
-from app.core.text import clean_name, fold, member_sort_key, search_terms
-from app.models import Member, MemberStatus, Org, OrgKind, RoleGrant
+from app.core.text import clean_name, like_escape, member_sort_key, name_key, search_terms
+from app.models import Member, MemberStatus, Org, OrgKind, Role, RoleGrant
 from app.models.base import utcnow
 from app.schemas.member import MemberCreate, MemberRead, MemberUpdate
 from app.schemas.org import OrgRef
@@ -41,18 +41,26 @@ class MemberTarget:
     id: int
     org_path: str
     branch_id: int
+    # The roles the member holds now, as (role, path of the org): managing the account of a
+    # role holder needs the right to grant those roles (no escalation through their account).
+    roles: tuple[tuple[Role, str], ...] = ()
 
 
 _TARGET = FastQuery(
-    select(_m.c.id, _m.c.org_path, _m.c.branch_id).where(
-        _m.c.id == bindparam("member_id", type_=BigInteger)
-    )
+    select(_m.c.id, _m.c.org_path, _m.c.branch_id, _grant.c.role, _org.c.path)
+    .outerjoin(_grant, and_(_grant.c.member_id == _m.c.id, _grant.c.revoked_at.is_(None)))
+    .outerjoin(_org, _org.c.id == _grant.c.org_id)
+    .where(_m.c.id == bindparam("member_id", type_=BigInteger))
 )
 
 
 async def load_target(reader: Reader, member_id: int) -> MemberTarget | None:
     rows = await reader.fetch(_TARGET, {"member_id": member_id})
-    return MemberTarget(*rows[0]) if rows else None
+    if not rows:
+        return None
+    first = rows[0]
+    roles = tuple((Role(row[3]), row[4]) for row in rows if row[3] is not None)
+    return MemberTarget(id=first[0], org_path=first[1], branch_id=first[2], roles=roles)
 
 
 def _looks_like_number(q: str) -> bool:
@@ -82,7 +90,7 @@ def _list_query(
         stmt = stmt.where(
             or_(
                 _m.c.phone.like(bindparam("phone_like")),
-                _m.c.party_card_number.like(bindparam("card_like")),
+                _m.c.party_card_number.like(bindparam("card_like"), escape="\\"),
             )
         )
     if status:
@@ -122,7 +130,7 @@ async def list_members(
         digits = "".join(ch for ch in q if ch.isdigit())
         tail = digits[1:] if digits.startswith("0") else digits  # 0912… is stored as +84912…
         params["phone_like"] = f"%{tail}%"
-        params["card_like"] = f"{q}%"
+        params["card_like"] = f"{like_escape(q)}%"
     for i, term in enumerate(terms):
         params[f"term{i}"] = f"%{term}%"
     if status is not None:
@@ -220,7 +228,7 @@ async def create_member(session: AsyncSession, branch: OrgTarget, data: MemberCr
         branch_id=branch.id,
         org_path=branch.path,
         full_name=name,
-        name_folded=fold(name),
+        name_folded=name_key(name),
         sort_key=member_sort_key(name),
         phone=data.phone,
         party_card_number=data.party_card_number,
@@ -262,7 +270,7 @@ async def update_member(session: AsyncSession, member_id: int, data: MemberUpdat
         setattr(member, field, value)
     if "full_name" in changes:
         member.full_name = clean_name(member.full_name)
-        member.name_folded = fold(member.full_name)
+        member.name_folded = name_key(member.full_name)
         member.sort_key = member_sort_key(member.full_name)
     if "is_exempt" in changes and not member.is_exempt:
         member.exempt_since = None
@@ -270,6 +278,7 @@ async def update_member(session: AsyncSession, member_id: int, data: MemberUpdat
     if phone_changed:
         # The phone is how this member logs in: a new number ends every session on the old one.
         await auth_service.revoke_sessions(session, member.id, reason="phone_changed")
+        await auth_service.close_open_codes(session, member.id)
     member.updated_at = utcnow()
     await session.flush()
     return await read_member(session, member.id)
@@ -283,8 +292,6 @@ async def set_locked(session: AsyncSession, member_id: int, *, locked: bool) -> 
     member.updated_at = utcnow()
     if locked:
         await auth_service.revoke_sessions(session, member.id, reason="locked")
-    else:
-        member.failed_login_count = 0
-        member.failed_login_at = None
+        await auth_service.close_open_codes(session, member.id)
     await session.flush()
     return await read_member(session, member.id)

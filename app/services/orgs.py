@@ -12,7 +12,7 @@ from app.core.db import FastQuery, Reader
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.pagination import decode_cursor, page_of
 from app.core.security import new_id
-from app.core.text import clean_name, fold, search_terms
+from app.core.text import clean_name, name_key, search_terms
 from app.models import Org, OrgKind
 from app.schemas.org import OrgCreate, OrgRead, OrgRef, OrgSummary, OrgUpdate
 from app.services import access
@@ -176,7 +176,7 @@ async def insert_org(
         parent_id=parent.id if parent is not None else None,
         kind=kind,
         name=name,
-        name_folded=fold(name),
+        name_folded=name_key(name),
         code=code,
         # A unique placeholder until the id is known (paths are unique).
         path=f"{parent_path or '/'}new-{new_id()}/",
@@ -206,7 +206,7 @@ async def update_org(session: AsyncSession, target: OrgTarget, data: OrgUpdate) 
         if changes["name"] is None:
             raise Unprocessable("Tên tổ chức không được để trống.", code="org.name_required")
         org.name = clean_name(changes["name"])
-        org.name_folded = fold(org.name)
+        org.name_folded = name_key(org.name)
     if "code" in changes:
         await _ensure_code_free(session, changes["code"], org.id)
         org.code = changes["code"]

@@ -18,7 +18,7 @@ from typing import Any, cast
 from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.core.text import fold, member_sort_key
+from app.core.text import member_sort_key, name_key
 from app.models import Member, MemberStatus, Org, OrgKind, Role, RoleGrant
 from app.models.base import utcnow
 
@@ -153,7 +153,7 @@ class _Plan:
             "parent_id": parent["id"] if parent else None,
             "kind": kind.value,
             "name": name,
-            "name_folded": fold(name),
+            "name_folded": name_key(name),
             "code": code,
             "path": path,
             "depth": path.count("/") - 2,
@@ -175,7 +175,7 @@ class _Plan:
             "branch_id": branch["id"],
             "org_path": branch["path"],
             "full_name": full_name,
-            "name_folded": fold(full_name),
+            "name_folded": name_key(full_name),
             "sort_key": member_sort_key(full_name),
             "phone": None,
             "party_card_number": None,
@@ -189,8 +189,6 @@ class _Plan:
             "is_locked": False,
             "password_hash": None,
             "password_changed_at": None,
-            "failed_login_count": 0,
-            "failed_login_at": None,
             "created_at": now,
             "updated_at": now,
         }

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.api.deps import Resources
 from app.core.security import PasswordHasher, digest
 from app.integrations.sms import ConsoleSmsGateway
-from app.models import AuthSession, Member, OtpChallenge, RefreshToken, RoleGrant
+from app.models import AuthSession, LoginFailure, Member, OtpChallenge, RefreshToken, RoleGrant
 from app.models.base import utcnow
 from tests.conftest import TEST_SECRET, ActorLogin
 from tests.factories import Tree, make_member
@@ -338,8 +338,8 @@ async def test_wrong_password_and_unknown_phone_get_the_same_answer(
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.json()["code"] == unknown.json()["code"] == "auth.invalid_credentials"
     assert wrong.json()["detail"] == unknown.json()["detail"]
-    await session.refresh(tree.member)
-    assert tree.member.failed_login_count == 1
+    failures = (await session.scalars(select(LoginFailure.phone))).all()
+    assert sorted(failures) == sorted([tree.member.phone or "", "+84987654321"])
 
 
 async def test_repeated_wrong_passwords_lock_password_login(
@@ -672,3 +672,80 @@ async def test_login_of_member_added_later_works(
     tokens = await otp_login(client, sms, "+84971112233")
     assert tokens["member_id"] == newcomer.id
     assert isinstance(await session.get(Member, newcomer.id), Member)
+
+
+async def test_unknown_numbers_lock_out_like_members(
+    client: httpx.AsyncClient, tree: Tree, session: AsyncSession, resources: Resources
+) -> None:
+    tune(resources, password_failures_before_lock=3)
+    tree.member.password_hash = await resources.auth.hasher.hash("correct horse 42")
+    await session.commit()
+    answers = {}
+    for phone in (local(tree.member.phone), "0987 654 321"):
+        codes = [
+            (await client.post(PASSWORD_LOGIN, json={"phone": phone, "password": "guess"})).json()[
+                "code"
+            ]
+            for _ in range(4)
+        ]
+        answers[phone] = codes
+    expected = ["auth.invalid_credentials"] * 3 + ["auth.password_locked"]
+    assert list(answers.values()) == [expected, expected]
+
+
+async def test_guessing_the_current_password_locks_like_a_login(
+    client: httpx.AsyncClient,
+    tree: Tree,
+    session: AsyncSession,
+    resources: Resources,
+    as_actor: ActorLogin,
+) -> None:
+    tune(resources, password_failures_before_lock=3)
+    tree.member.password_hash = await resources.auth.hasher.hash("correct horse 42")
+    await session.commit()
+    headers = await as_actor(tree.member.id)
+    statuses = [
+        (
+            await set_password(client, headers, "brand new secret 1", current_password="guess")
+        ).status_code
+        for _ in range(4)
+    ]
+    assert statuses == [403, 403, 403, 429]
+    login = await client.post(
+        PASSWORD_LOGIN, json={"phone": local(tree.member.phone), "password": "correct horse 42"}
+    )
+    assert login.status_code == 429
+
+
+async def test_a_code_sent_before_a_phone_change_no_longer_works(
+    client: httpx.AsyncClient, sms: ConsoleSmsGateway, tree: Tree, as_actor: ActorLogin
+) -> None:
+    issued = (await client.post(OTP_REQUEST, json={"phone": local(tree.member.phone)})).json()
+    code = last_code(sms)
+    changed = await client.patch(
+        f"/api/v1/members/{tree.member.id}",
+        json={"phone": "0977 000 111"},
+        headers=await as_actor(tree.officer_c1.id),
+    )
+    assert changed.status_code == 200
+    stale = await client.post(
+        OTP_VERIFY, json={"challenge_id": issued["challenge_id"], "code": code}
+    )
+    assert stale.status_code == 401
+    assert stale.json()["code"] == "auth.otp_invalid"
+
+
+async def test_locking_closes_codes_already_sent(
+    client: httpx.AsyncClient,
+    sms: ConsoleSmsGateway,
+    tree: Tree,
+    as_actor: ActorLogin,
+    session: AsyncSession,
+) -> None:
+    issued = (await client.post(OTP_REQUEST, json={"phone": local(tree.member.phone)})).json()
+    officer = await as_actor(tree.officer_c1.id)
+    await client.post(f"/api/v1/members/{tree.member.id}/lock", headers=officer)
+    challenge = await session.get(OtpChallenge, issued["challenge_id"])
+    assert challenge is not None
+    await session.refresh(challenge)
+    assert challenge.consumed_at is not None

@@ -153,3 +153,22 @@ async def test_racing_creates_of_one_phone_leave_one_member(live: Live) -> None:
             select(func.count()).select_from(Member).where(Member.phone == "+84912999888")
         )
     assert count == 1
+
+
+async def test_racing_code_requests_send_one_sms(live: Live) -> None:
+    responses = await asyncio.gather(
+        *[
+            live.client.post("/api/v1/auth/otp/request", json={"phone": live.phone})
+            for _ in range(CONCURRENCY)
+        ]
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [202] + [429] * (CONCURRENCY - 1)
+    assert len(live.sms.sent) == 1
+    async with live.resources.db.read() as session:
+        open_codes = await session.scalar(
+            select(func.count())
+            .select_from(OtpChallenge)
+            .where(OtpChallenge.phone == live.phone, OtpChallenge.consumed_at.is_(None))
+        )
+    assert open_codes == 1

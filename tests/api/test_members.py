@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.pagination import encode_cursor
 from app.models import AuthSession, Member
 from tests.conftest import ActorLogin
 from tests.factories import Tree, make_member
@@ -305,3 +306,56 @@ async def test_unlock_restores_login(
     assert (
         await client.get("/api/v1/me/home", headers=await as_actor(tree.member.id))
     ).status_code == 200
+
+
+async def test_an_officer_cannot_take_over_a_higher_role_holder(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin
+) -> None:
+    # The editor sits in branch B2 (under C1) but holds a role on the province P.
+    officer = await as_actor(tree.officer_c1.id)
+    url = f"/api/v1/members/{tree.editor.id}"
+    for method, path, body in (
+        ("PATCH", url, {"phone": "0977 000 111"}),
+        ("POST", f"{url}/lock", None),
+        ("POST", f"{url}/unlock", None),
+    ):
+        response = await client.request(method, path, json=body, headers=officer)
+        assert response.status_code == 403, (path, response.text)
+        assert response.json()["code"] == "member.holds_higher_role"
+    assert (await client.get(url, headers=officer)).status_code == 200
+    province = await as_actor(tree.officer_root.id)
+    assert (
+        await client.patch(url, json={"phone": "0977 000 111"}, headers=province)
+    ).status_code == 200
+
+
+async def test_nul_characters_are_refused_at_the_edge(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin
+) -> None:
+    headers = await as_actor(tree.officer_c1.id)
+    search = await client.get(
+        f"/api/v1/orgs/{tree.b1.id}/members", params={"q": "an\x00"}, headers=headers
+    )
+    body = await client.post(
+        f"/api/v1/orgs/{tree.b1.id}/members",
+        json={"full_name": "Nguyễn\x00 Văn"},
+        headers=headers,
+    )
+    cursor = await client.get(
+        f"/api/v1/orgs/{tree.b1.id}/members",
+        params={"cursor": encode_cursor("members", ["a\x00", 1])},
+        headers=headers,
+    )
+    assert search.status_code == body.status_code == 422
+    assert cursor.status_code == 400
+
+
+async def test_names_that_grow_when_folded_are_stored(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin
+) -> None:
+    response = await client.post(
+        f"/api/v1/orgs/{tree.b1.id}/members",
+        json={"full_name": "한" * 200},
+        headers=await as_actor(tree.officer_c1.id),
+    )
+    assert response.status_code == 201, response.text
