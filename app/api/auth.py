@@ -125,7 +125,7 @@ async def logout_everywhere(actor: CurrentActor, session: SessionDep) -> None:
 
 
 @router.put(
-    "/password", status_code=status.HTTP_204_NO_CONTENT, responses=problems(401, 403, 413, 422)
+    "/password", status_code=status.HTTP_204_NO_CONTENT, responses=problems(401, 403, 413, 422, 429)
 )
 async def set_password(
     body: PasswordSet, actor: CurrentActor, session: SessionDep, resources: ResourcesDep
