@@ -9,9 +9,9 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.security import TokenCodec, new_id
-from app.core.text import member_sort_key, name_key
 from app.models import AuthSession, Member, MemberStatus, Org, OrgKind, Role, RoleGrant
 from app.models.base import utcnow
+from app.services import members as member_service
 from app.services import orgs as org_service
 
 _phones = itertools.count(1)
@@ -45,12 +45,9 @@ async def make_member(
     password_hash: str | None = None,
     is_locked: bool = False,
 ) -> Member:
-    member = Member(
-        branch_id=branch.id,
-        org_path=branch.path,
-        full_name=full_name,
-        name_folded=name_key(full_name),
-        sort_key=member_sort_key(full_name),
+    member = member_service.new_member(
+        branch,
+        full_name,
         phone=next_phone() if phone == "auto" else phone,
         party_card_number=f"T{next(_cards):07d}" if card == "auto" else card,
         status=status,

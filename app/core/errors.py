@@ -9,7 +9,7 @@ errors (404/405), oversized bodies (413) and anything unexpected (500, no stack 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar, cast
 
 import asyncpg
@@ -233,28 +233,30 @@ def _allowed_methods(request: Request) -> list[str]:
     return []
 
 
-async def _integrity_error(request: Request, _exc: Exception) -> Response:
-    # Services check uniqueness first and answer with a specific code; this is the race where
-    # two requests passed the check together and the database refused the second.
-    return problem_response(
-        status=409,
-        code="resource.conflict",
-        title="Conflict",
-        detail="Dữ liệu vừa bị thay đổi bởi một thao tác khác. Vui lòng thử lại.",
-        instance=request.url.path,
-    )
+def _fixed_problem(
+    status: int, code: str, title: str, detail: str
+) -> Callable[[Request, Exception], Awaitable[Response]]:
+    async def handler(request: Request, _exc: Exception) -> Response:
+        return problem_response(
+            status=status, code=code, title=title, detail=detail, instance=request.url.path
+        )
+
+    return handler
 
 
-async def _data_error(request: Request, _exc: Exception) -> Response:
-    # A value the database cannot hold slipped past validation (inputs are checked at the edge;
-    # this is the safety net that keeps such input from becoming a 500).
-    return problem_response(
-        status=422,
-        code="request.unstorable",
-        title="Unprocessable Content",
-        detail="Dữ liệu gửi lên không lưu được.",
-        instance=request.url.path,
-    )
+# Services check uniqueness first and answer with a specific code; this is the race where two
+# requests passed the check together and the database refused the second.
+_integrity_error = _fixed_problem(
+    409,
+    "resource.conflict",
+    "Conflict",
+    "Dữ liệu vừa bị thay đổi bởi một thao tác khác. Vui lòng thử lại.",
+)
+# A value the database cannot hold slipped past validation (inputs are checked at the edge; this
+# safety net keeps such input from becoming a 500).
+_data_error = _fixed_problem(
+    422, "request.unstorable", "Unprocessable Content", "Dữ liệu gửi lên không lưu được."
+)
 
 
 def install_error_handlers(app: FastAPI) -> None:

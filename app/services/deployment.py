@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import Conflict
-from app.core.text import clean_name, member_sort_key, name_key
-from app.models import Member, Org, OrgKind, Role, RoleGrant
+from app.models import Org, OrgKind, Role, RoleGrant
 from app.models.base import utcnow
+from app.services import members as member_service
 from app.services import orgs as org_service
 
 
@@ -43,15 +43,7 @@ async def initialise(
         session, None, kind=OrgKind.PROVINCE_COMMITTEE, name=org_name, code=org_code
     )
     branch = await org_service.insert_org(session, root, kind=OrgKind.BRANCH, name=branch_name)
-    name = clean_name(admin_name)
-    admin = Member(
-        branch_id=branch.id,
-        org_path=branch.path,
-        full_name=name,
-        name_folded=name_key(name),
-        sort_key=member_sort_key(name),
-        phone=admin_phone,
-    )
+    admin = member_service.new_member(branch, admin_name, phone=admin_phone)
     session.add(admin)
     await session.flush()
     session.add(

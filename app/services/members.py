@@ -219,17 +219,26 @@ def _check_dates(member: Member) -> None:
         raise Unprocessable("Ngày vào Đảng phải sau ngày sinh.", code="member.joined_before_birth")
 
 
-async def create_member(session: AsyncSession, branch: OrgTarget, data: MemberCreate) -> MemberRead:
-    if branch.kind != OrgKind.BRANCH:
-        raise Unprocessable("Đảng viên phải thuộc một chi bộ.", code="member.org_not_branch")
-    await _ensure_unique(session, phone=data.phone, card=data.party_card_number, member_id=None)
-    name = clean_name(data.full_name)
-    member = Member(
+def new_member(branch: OrgTarget | Org, full_name: str, **fields: Any) -> Member:
+    """A member of `branch` with the derived columns (path copy, search and sort keys) set."""
+    name = clean_name(full_name)
+    return Member(
         branch_id=branch.id,
         org_path=branch.path,
         full_name=name,
         name_folded=name_key(name),
         sort_key=member_sort_key(name),
+        **fields,
+    )
+
+
+async def create_member(session: AsyncSession, branch: OrgTarget, data: MemberCreate) -> MemberRead:
+    if branch.kind != OrgKind.BRANCH:
+        raise Unprocessable("Đảng viên phải thuộc một chi bộ.", code="member.org_not_branch")
+    await _ensure_unique(session, phone=data.phone, card=data.party_card_number, member_id=None)
+    member = new_member(
+        branch,
+        data.full_name,
         phone=data.phone,
         party_card_number=data.party_card_number,
         status=data.status,
