@@ -8,6 +8,7 @@ from fastapi import APIRouter, BackgroundTasks, status
 
 from app.api.deps import ClientDep, CurrentActor, ResourcesDep, SessionDep
 from app.api.responses import problems
+from app.core import metrics
 from app.integrations.sms import SmsGateway, SmsMessage
 from app.schemas.auth import (
     OtpChallengeRead,
@@ -39,7 +40,11 @@ async def _send_sms(gateway: SmsGateway, message: SmsMessage) -> None:
     try:
         await gateway.send(message)
     except Exception:  # the member can ask again; never fail (or slow) the answer
+        metrics.OTP_SEND_FAILED.inc()
         log.exception("sending the OTP SMS failed", extra={"reference": message.reference})
+    else:
+        # Watch sent against verified logins: many codes never used is what SMS pumping looks like.
+        metrics.OTP_SENT.inc()
 
 
 @router.post(
@@ -84,6 +89,7 @@ async def verify_otp(
     tokens = await auth_service.verify_otp(
         session, resources.auth, challenge_id=body.challenge_id, code=body.code, client=client
     )
+    metrics.LOGINS.labels("otp").inc()
     return _pair(tokens)
 
 
@@ -97,6 +103,7 @@ async def login_with_password(
     tokens = await auth_service.login_with_password(
         session, resources.auth, phone=body.phone, password=body.password, client=client
     )
+    metrics.LOGINS.labels("password").inc()
     return _pair(tokens)
 
 

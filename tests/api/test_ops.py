@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 
 from app.api.deps import Resources
+from app.core import metrics
 from app.core.db import Database
+from app.integrations.sms import ConsoleSmsGateway
 from app.main import create_app
 from tests.conftest import make_settings
+from tests.factories import Tree
 
 
 async def test_health_answers_without_dependencies(client: httpx.AsyncClient) -> None:
@@ -49,3 +54,25 @@ async def test_metrics_count_requests_by_operation(client: httpx.AsyncClient) ->
         'http_request_duration_seconds_count{method="GET",route="get_health",status="200"}' in text
     )
     assert 'route="unmatched",status="404"' in text
+
+
+async def test_metrics_count_codes_sent_and_logins(
+    client: httpx.AsyncClient, tree: Tree, sms: ConsoleSmsGateway
+) -> None:
+    before = {
+        "sent": metrics.OTP_SENT._value.get(),
+        "otp": metrics.LOGINS.labels("otp")._value.get(),
+    }
+    issued = await client.post("/api/v1/auth/otp/request", json={"phone": tree.member.phone})
+    code = re.search(r"\b(\d{6})\b", sms.sent[-1].text)
+    assert code
+    verified = await client.post(
+        "/api/v1/auth/otp/verify",
+        json={"challenge_id": issued.json()["challenge_id"], "code": code.group(1)},
+    )
+    assert verified.status_code == 200
+    assert metrics.OTP_SENT._value.get() == before["sent"] + 1
+    assert metrics.LOGINS.labels("otp")._value.get() == before["otp"] + 1
+    text = (await client.get("/metrics")).text
+    assert "otp_sent_total" in text
+    assert 'logins_total{method="otp"}' in text
