@@ -25,37 +25,28 @@ cli.command()(bench)
 console = Console(stderr=True, soft_wrap=True)
 
 
-def alembic_config(database_url: str | None = None) -> object:
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
-    config.attributes["database_url"] = database_url or get_settings().database_url
-    return config
-
-
 @db_cli.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Apply migrations up to REVISION (default: head)."""
-    from alembic import command
+    from app.core import migrate
 
-    command.upgrade(alembic_config(), revision)  # type: ignore[arg-type]
+    migrate.upgrade(get_settings().database_url, revision)
 
 
 @db_cli.command("downgrade")
 def db_downgrade(revision: Annotated[str, typer.Argument()] = "-1") -> None:
     """Revert migrations down to REVISION (default: one step)."""
-    from alembic import command
+    from app.core import migrate
 
-    command.downgrade(alembic_config(), revision)  # type: ignore[arg-type]
+    migrate.downgrade(get_settings().database_url, revision)
 
 
 @db_cli.command("current")
 def db_current() -> None:
     """Show the revision the database is at."""
-    from alembic import command
+    from app.core import migrate
 
-    command.current(alembic_config(), verbose=True)  # type: ignore[arg-type]
+    migrate.current(get_settings().database_url)
 
 
 @openapi_cli.command("export")

@@ -12,13 +12,13 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from app.api import ops
-from app.api.deps import Resources
 from app.api.openapi import install_openapi
 from app.api.router import api_router
 from app.core.config import Settings, get_settings
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware
+from app.resources import Resources
 
 log = logging.getLogger("app")
 

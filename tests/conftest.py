@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +23,12 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.api.deps import Resources
 from app.core.config import AuthSettings, Env, Settings
 from app.core.db import Database, FastQuery, Reader, SessionReader
 from app.core.ratelimit import MemoryRateLimiter
 from app.integrations.sms import ConsoleSmsGateway
 from app.main import create_app
+from app.resources import Resources
 from tests import dbs
 from tests.factories import Tree, build_tree, login_headers
 from tests.stubs import StubSmsServer
@@ -37,6 +38,8 @@ TEST_SECRET = "test-secret-" + "x" * 40
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.pop("DATABASE_URL", None)  # tests never read DATABASE_URL
+    workerinput = getattr(config, "workerinput", None)
+    dbs.RUN_TAG = workerinput["testrunuid"][:10] if workerinput else uuid.uuid4().hex[:10]
 
 
 def database_params() -> list[str]:

@@ -12,17 +12,20 @@ from typing import Any
 
 import pytest
 from alembic import command
-from alembic.config import Config
 from sqlalchemy import text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from app.core.config import Env, Settings, async_database_url
 from app.core.db import create_engine
+from app.core.migrate import alembic_config
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TEST_DB_ENV = ("TEST_DATABASE_URL", "HANDBOOK_TEST_DATABASE_URL")
+# Unique to this run of the suite (shared by its xdist workers; set in conftest), so that two
+# suites against one server (a developer's and CI's) never drop each other's databases.
+RUN_TAG = "local"
 
 
 def postgres_admin_url() -> str | None:
@@ -34,19 +37,9 @@ def postgres_admin_url() -> str | None:
     return None
 
 
-def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
-    if connection is not None:
-        config.attributes["connection"] = connection
-    if url is not None:
-        config.attributes["database_url"] = url
-    return config
-
-
 async def migrate(engine: AsyncEngine, action: str = "upgrade", revision: str = "head") -> None:
     """Run Alembic the way `handbook db` does: env.py opens its own connection from the URL."""
-    config = alembic_config(url=engine.url.render_as_string(hide_password=False))
+    config = alembic_config(engine.url.render_as_string(hide_password=False))
     await asyncio.to_thread(getattr(command, action), config, revision)
 
 
@@ -76,7 +69,7 @@ async def fresh_database(
     else:
         admin_url = postgres_admin_url()
         assert admin_url, "PostgreSQL tests need TEST_DATABASE_URL"
-        db_name = _safe_name(f"handbook_{name}")
+        db_name = _safe_name(f"handbook_{RUN_TAG}_{name}")
         await _admin(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
         await _admin(f'CREATE DATABASE "{db_name}"')
         url = make_url(admin_url).set(database=db_name).render_as_string(hide_password=False)

@@ -14,6 +14,7 @@ from sqlalchemy import func, insert, inspect, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.core.migrate import alembic_config
 from app.models import Base, Member, Org
 from app.models.base import include_object_for
 from tests import dbs
@@ -32,12 +33,12 @@ async def scratch(
 
 
 def test_single_head() -> None:
-    script = ScriptDirectory.from_config(dbs.alembic_config())
+    script = ScriptDirectory.from_config(alembic_config())
     assert len(script.get_heads()) == 1
 
 
 def test_revisions_are_named_by_date() -> None:
-    script = ScriptDirectory.from_config(dbs.alembic_config())
+    script = ScriptDirectory.from_config(alembic_config())
     for revision in script.walk_revisions():
         assert revision.path is not None
         name = revision.path.rsplit("/", 1)[-1]
@@ -97,5 +98,5 @@ async def test_newest_revision_steps_down_and_up(scratch: AsyncEngine) -> None:
     async with scratch.connect() as conn:
         assert await conn.run_sync(_diff) == []
         version = await conn.scalar(text("SELECT version_num FROM alembic_version"))
-    script = ScriptDirectory.from_config(dbs.alembic_config())
+    script = ScriptDirectory.from_config(alembic_config())
     assert version == script.get_current_head()

@@ -19,8 +19,10 @@ from app.schemas.auth import (
     RefreshRequest,
     TokenPair,
 )
-from app.services import auth as auth_service
-from app.services.auth import IssuedTokens
+from app.services.auth import otp as otp_service
+from app.services.auth import passwords as password_service
+from app.services.auth import sessions as session_service
+from app.services.auth.common import IssuedTokens
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 log = logging.getLogger("app.auth")
@@ -65,9 +67,7 @@ async def request_otp(
     Every well-formed Vietnamese mobile number gets the same 202 answer, known or not; only
     numbers on the roster receive an SMS. The code lives 5 minutes and allows 5 tries.
     """
-    issued = await auth_service.request_otp(
-        session, resources.auth, phone=body.phone, client=client
-    )
+    issued = await otp_service.request_otp(session, resources.auth, phone=body.phone, client=client)
     if issued.message is not None:
         # Runs after the response (and so after the commit): the answer's timing does not
         # depend on whether the number is known, and no SMS goes out for a rolled-back request.
@@ -86,7 +86,7 @@ async def verify_otp(
     body: OtpVerify, session: SessionDep, resources: ResourcesDep, client: ClientDep
 ) -> TokenPair:
     """Exchange the SMS code for an access token and a refresh token."""
-    tokens = await auth_service.verify_otp(
+    tokens = await otp_service.verify_otp(
         session, resources.auth, challenge_id=body.challenge_id, code=body.code, client=client
     )
     metrics.LOGINS.labels("otp").inc()
@@ -100,7 +100,7 @@ async def login_with_password(
     body: PasswordLogin, session: SessionDep, resources: ResourcesDep, client: ClientDep
 ) -> TokenPair:
     """Log in with phone and password (after one has been set)."""
-    tokens = await auth_service.login_with_password(
+    tokens = await password_service.login_with_password(
         session, resources.auth, phone=body.phone, password=body.password, client=client
     )
     metrics.LOGINS.labels("password").inc()
@@ -113,7 +113,7 @@ async def refresh_tokens(
 ) -> TokenPair:
     """Trade a refresh token for a new pair. Each refresh token works once: presenting a used
     one ends the whole session (every token issued from that login)."""
-    tokens = await auth_service.refresh_tokens(
+    tokens = await session_service.refresh_tokens(
         session, resources.auth, refresh_token=body.refresh_token
     )
     return _pair(tokens)
@@ -122,13 +122,13 @@ async def refresh_tokens(
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=problems(401))
 async def logout(actor: CurrentActor, session: SessionDep) -> None:
     """End this login: its refresh tokens and access tokens stop working at once."""
-    await auth_service.logout(session, actor)
+    await session_service.logout(session, actor)
 
 
 @router.post("/logout-all", status_code=status.HTTP_204_NO_CONTENT, responses=problems(401))
 async def logout_everywhere(actor: CurrentActor, session: SessionDep) -> None:
     """End every login of this member, on every device."""
-    await auth_service.revoke_sessions(session, actor.member_id, reason="logout_all")
+    await session_service.revoke_sessions(session, actor.member_id, reason="logout_all")
 
 
 @router.put(
@@ -139,7 +139,7 @@ async def set_password(
 ) -> None:
     """Set a password (first time: no current password needed) or change it. Other logins of
     this member end; this one stays."""
-    await auth_service.set_password(
+    await password_service.set_password(
         session,
         resources.auth,
         actor,

@@ -11,75 +11,28 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Coroutine
-from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.cache import TTLCache
-from app.core.config import Settings
-from app.core.db import Database, Reader, build_reader
 from app.core.errors import AppError, Forbidden, NotFound, Unauthorized
-from app.core.ratelimit import RateLimiter, build_rate_limiter
-from app.core.security import InvalidToken, PasswordHasher, TokenCodec
-from app.integrations.sms import SmsGateway, build_sms_gateway
+from app.core.security import InvalidToken
+from app.resources import Resources
 from app.services import access
-from app.services import auth as auth_service
 from app.services import members as member_service
 from app.services import orgs as org_service
 from app.services import roles as role_service
 from app.services.access import Actor, Permission
-from app.services.auth import Auth, ClientInfo
+from app.services.auth import actor as actor_service
+from app.services.auth.common import ClientInfo
 from app.services.members import MemberTarget
 from app.services.orgs import OrgTarget
 from app.services.roles import GrantTarget
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_ID = 2**63 - 1
-
-
-@dataclass
-class Resources:
-    """Everything a request may use that lives as long as the process."""
-
-    settings: Settings
-    db: Database
-    reader: Reader
-    auth: Auth
-    sms: SmsGateway
-    limiter: RateLimiter
-    # Org id -> (path, kind) for the guards. Paths and kinds never change today; when moving
-    # subtrees lands, this TTL bounds how long another process may use an old path.
-    org_targets: TTLCache[int, OrgTarget] = field(default_factory=lambda: TTLCache(ttl_s=30))
-
-    @classmethod
-    def build(
-        cls, settings: Settings, *, db: Database | None = None, reader: Reader | None = None
-    ) -> Resources:
-        limiter = build_rate_limiter(settings.redis_url)
-        db = db or Database.open(settings)
-        return cls(
-            settings=settings,
-            db=db,
-            reader=reader or build_reader(settings, db),
-            auth=Auth(
-                settings.auth,
-                settings.sms,
-                TokenCodec(settings.auth),
-                PasswordHasher(settings.auth),
-                limiter,
-            ),
-            sms=build_sms_gateway(settings.sms),
-            limiter=limiter,
-        )
-
-    async def aclose(self) -> None:
-        await self.sms.aclose()
-        await self.limiter.aclose()
-        await self.reader.aclose()
-        await self.db.close()
 
 
 def get_resources(request: Request) -> Resources:
@@ -132,7 +85,7 @@ async def get_actor(
         if exc.reason == "expired":
             raise Unauthorized("Phiên đăng nhập đã hết hạn.", code="auth.token_expired") from exc
         raise Unauthorized("Mã truy cập không hợp lệ.", code="auth.token_invalid") from exc
-    return await auth_service.load_actor(resources.reader, claims)
+    return await actor_service.load_actor(resources.reader, claims)
 
 
 CurrentActor = Annotated[Actor, Depends(get_actor)]

@@ -87,11 +87,9 @@ async def ensure_database(url: str, *, reset: bool) -> str:
 
 def migrate(url: str) -> None:
     """`handbook db upgrade head` against the bench database."""
-    from alembic import command
+    from app.core import migrate as migrations
 
-    from app.cli import alembic_config
-
-    command.upgrade(alembic_config(url), "head")  # type: ignore[arg-type]
+    migrations.upgrade(url)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 The in-memory limiter is per process; with several API workers or replicas set `REDIS_URL` so
 every replica counts against the same window. Per-phone limits on OTP sending and failed logins
-live in the database instead (see `services/auth.py`), so they hold without Redis too.
+live in the database instead (see `services/auth/`), so they hold without Redis too.
 """
 
 from __future__ import annotations

@@ -18,7 +18,8 @@ from app.schemas.member import MemberCreate, MemberRead, MemberUpdate
 from app.schemas.org import OrgRef
 from app.schemas.role import RoleHeld
 from app.services import access
-from app.services import auth as auth_service
+from app.services.auth import otp as otp_service
+from app.services.auth import sessions as session_service
 from app.services.orgs import OrgTarget
 
 _m = Member.__table__
@@ -286,8 +287,8 @@ async def update_member(session: AsyncSession, member_id: int, data: MemberUpdat
     _check_dates(member)
     if phone_changed:
         # The phone is how this member logs in: a new number ends every session on the old one.
-        await auth_service.revoke_sessions(session, member.id, reason="phone_changed")
-        await auth_service.close_open_codes(session, member.id)
+        await session_service.revoke_sessions(session, member.id, reason="phone_changed")
+        await otp_service.close_open_codes(session, member.id)
     member.updated_at = utcnow()
     await session.flush()
     return await read_member(session, member.id)
@@ -300,7 +301,7 @@ async def set_locked(session: AsyncSession, member_id: int, *, locked: bool) -> 
     member.is_locked = locked
     member.updated_at = utcnow()
     if locked:
-        await auth_service.revoke_sessions(session, member.id, reason="locked")
-        await auth_service.close_open_codes(session, member.id)
+        await session_service.revoke_sessions(session, member.id, reason="locked")
+        await otp_service.close_open_codes(session, member.id)
     await session.flush()
     return await read_member(session, member.id)

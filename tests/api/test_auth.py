@@ -14,11 +14,11 @@ from jose import jwt
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.deps import Resources
 from app.core.security import PasswordHasher, digest
 from app.integrations.sms import ConsoleSmsGateway
 from app.models import AuthSession, LoginFailure, Member, OtpChallenge, RefreshToken, RoleGrant
 from app.models.base import utcnow
+from app.resources import Resources
 from tests.conftest import TEST_SECRET, ActorLogin
 from tests.factories import Tree, make_member
 

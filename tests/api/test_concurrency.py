@@ -12,11 +12,11 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from app.api.deps import Resources
 from app.core.ratelimit import MemoryRateLimiter
 from app.integrations.sms import ConsoleSmsGateway
 from app.main import create_app
 from app.models import Member, OtpChallenge, RefreshToken, Role
+from app.resources import Resources
 from tests import dbs
 from tests.conftest import database_params, make_settings
 from tests.factories import grant, login_headers, make_member, make_org

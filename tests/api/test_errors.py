@@ -10,9 +10,9 @@ from fastapi import APIRouter
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.deps import Resources
 from app.main import create_app
 from app.models import Member
+from app.resources import Resources
 from tests.conftest import ActorLogin, make_settings
 from tests.factories import Tree
 

@@ -6,11 +6,11 @@ import re
 
 import httpx
 
-from app.api.deps import Resources
 from app.core import metrics
 from app.core.db import Database
 from app.integrations.sms import ConsoleSmsGateway
 from app.main import create_app
+from app.resources import Resources
 from tests.conftest import make_settings
 from tests.factories import Tree
 

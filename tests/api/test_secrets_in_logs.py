@@ -11,10 +11,10 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.deps import Resources
 from app.core.config import SmsSettings
 from app.core.logging import JsonFormatter, SecretFilter
 from app.integrations.sms import HttpSmsGateway
+from app.resources import Resources
 from tests.factories import Tree
 from tests.stubs import StubSmsServer
 

@@ -1,0 +1,61 @@
+"""The process's resources: database, lean reader, login helpers, SMS gateway, rate limiter.
+
+Built once per process by whoever runs the code (the API's lifespan, the worker, the CLI) and
+closed when it stops. Nothing here knows about HTTP: the worker and the CLI use it without
+importing the web layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from app.core.cache import TTLCache
+from app.core.config import Settings
+from app.core.db import Database, Reader, build_reader
+from app.core.ratelimit import RateLimiter, build_rate_limiter
+from app.core.security import PasswordHasher, TokenCodec
+from app.integrations.sms import SmsGateway, build_sms_gateway
+from app.services.auth.common import Auth
+from app.services.orgs import OrgTarget
+
+
+@dataclass
+class Resources:
+    """Everything a request, a job or a command may use that lives as long as the process."""
+
+    settings: Settings
+    db: Database
+    reader: Reader
+    auth: Auth
+    sms: SmsGateway
+    limiter: RateLimiter
+    # Org id -> (path, kind) for the guards. A subtree move rewrites paths; this TTL bounds how
+    # long another process may use an old path.
+    org_targets: TTLCache[int, OrgTarget] = field(default_factory=lambda: TTLCache(ttl_s=30))
+
+    @classmethod
+    def build(
+        cls, settings: Settings, *, db: Database | None = None, reader: Reader | None = None
+    ) -> Resources:
+        limiter = build_rate_limiter(settings.redis_url)
+        db = db or Database.open(settings)
+        return cls(
+            settings=settings,
+            db=db,
+            reader=reader or build_reader(settings, db),
+            auth=Auth(
+                settings.auth,
+                settings.sms,
+                TokenCodec(settings.auth),
+                PasswordHasher(settings.auth),
+                limiter,
+            ),
+            sms=build_sms_gateway(settings.sms),
+            limiter=limiter,
+        )
+
+    async def aclose(self) -> None:
+        await self.sms.aclose()
+        await self.limiter.aclose()
+        await self.reader.aclose()
+        await self.db.close()

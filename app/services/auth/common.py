@@ -1,0 +1,84 @@
+"""What every login step shares: the `Auth` bundle, client info, issued tokens, the per-IP limit
+and the per-phone serialisation.
+
+Rules (numbers come from `settings.auth`) are stated in each module; failed attempts are committed
+even though the request fails (`keep_changes`), so they count.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import func, literal, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.config import AuthSettings, SmsSettings
+from app.core.errors import Forbidden, ServiceUnavailable, TooManyRequests
+from app.core.ratelimit import RateLimiter
+from app.core.security import PasswordHasher, TokenCodec
+from app.models import Member
+
+log = logging.getLogger("app.auth")
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    ip: str
+    user_agent: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedTokens:
+    access_token: str
+    expires_in: int
+    refresh_token: str
+    refresh_expires_in: int
+    member_id: int
+
+
+class Auth:
+    """What the login flows need: settings, token codec, password hasher and rate limiter."""
+
+    def __init__(
+        self,
+        settings: AuthSettings,
+        sms_settings: SmsSettings,
+        codec: TokenCodec,
+        hasher: PasswordHasher,
+        limiter: RateLimiter,
+    ) -> None:
+        self.settings = settings
+        self.sms_settings = sms_settings
+        self.codec = codec
+        self.hasher = hasher
+        self.limiter = limiter
+
+
+async def limit(auth: Auth, key: str, limit: int, window_s: int) -> None:
+    """Count a hit on `key` in the shared limiter; 429 past `limit` in `window_s`."""
+    try:
+        wait_ms = await auth.limiter.hit(key, limit=limit, window_s=window_s)
+    except Exception as exc:  # the shared limiter is down: fail closed for logins
+        log.error("rate limiter unavailable: %s", type(exc).__name__)
+        raise ServiceUnavailable(code="rate.unavailable") from exc
+    if wait_ms:
+        raise TooManyRequests(retry_after_s=(wait_ms + 999) // 1000)
+
+
+async def serialise_phone(session: AsyncSession, phone: str) -> None:
+    """One login step per phone at a time (OTP request, OTP verification, password), until the
+    transaction ends: limits are counted from rows, and two requests must not both count
+    before either writes.
+    (SQLite writers are already serial: BEGIN IMMEDIATE.)"""
+    if session.get_bind().dialect.name == "postgresql":
+        key = func.hashtextextended(literal("phone:") + phone, 0)
+        await session.execute(select(func.pg_advisory_xact_lock(key)))
+
+
+def ensure_not_locked(member: Member) -> None:
+    if member.is_locked:
+        raise Forbidden(
+            "Tài khoản đã bị khóa. Vui lòng liên hệ bí thư chi bộ hoặc Ban Tổ chức.",
+            code="auth.account_locked",
+        )
