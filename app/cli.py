@@ -19,8 +19,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 cli = typer.Typer(help="Sổ tay đảng viên backend.", no_args_is_help=True, add_completion=False)
 db_cli = typer.Typer(help="Database migrations (Alembic).", no_args_is_help=True)
 openapi_cli = typer.Typer(help="The OpenAPI document.", no_args_is_help=True)
+admin_cli = typer.Typer(help="Operator recovery (needs database access).", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(openapi_cli, name="openapi")
+cli.add_typer(admin_cli, name="admin")
 cli.command()(bench)
 console = Console(stderr=True, soft_wrap=True)
 
@@ -160,6 +162,45 @@ def init(
         console.print(f"[red]{exc.detail}[/red] ({exc.code})")
         raise typer.Exit(1) from exc
     console.print(message)
+
+
+async def _grant_admin(settings: Settings, phone: str, *, unlock: bool) -> int:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from app.core.db import create_engine
+    from app.services import deployment
+
+    engine = create_engine(settings, null_pool=True)
+    try:
+        async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
+            return await deployment.grant_admin(session, phone=phone, unlock=unlock)
+    finally:
+        await engine.dispose()
+
+
+@admin_cli.command("grant")
+def admin_grant(
+    phone: Annotated[str, typer.Option(help="The member's mobile number.")],
+    unlock: Annotated[bool, typer.Option(help="Also unlock their account.")] = False,
+) -> None:
+    """Make a member a deployment admin on the root org again (when none is left who can log
+    in). Written to the audit log as done from the command line."""
+    from app.core.errors import AppError
+    from app.core.phone import InvalidPhone, normalise_phone
+
+    try:
+        normalised = normalise_phone(phone)
+    except InvalidPhone as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    try:
+        grant_id = asyncio.run(_grant_admin(get_settings(), normalised, unlock=unlock))
+    except AppError as exc:
+        console.print(f"[red]{exc.detail}[/red] ({exc.code})")
+        raise typer.Exit(1) from exc
+    console.print(
+        f"{normalised} is a deployment admin (grant {grant_id}); recorded in the audit log"
+    )
 
 
 def _serve(host: str, port: int, workers: int, *, forwarded_allow_ips: str | None) -> None:

@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from app.api import ops
+from app.api.idempotency import IdempotentReplay, replay_response
 from app.api.openapi import install_openapi
 from app.api.router import api_router
 from app.core.config import Settings, get_settings
@@ -38,6 +39,7 @@ TAGS = [
     {"name": "orgs", "description": "The party organisation tree."},
     {"name": "members", "description": "Party members of a branch or subtree."},
     {"name": "roles", "description": "Roles held on orgs; they cover the org's subtree."},
+    {"name": "audit", "description": "Who did what: the audit log of an org's subtree."},
     {"name": "ops", "description": "Health, readiness and metrics (served at the root)."},
 ]
 
@@ -80,6 +82,7 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
     app.state.settings = settings
     app.state.resources = resources
     install_error_handlers(app)
+    app.add_exception_handler(IdempotentReplay, replay_response)
     install_openapi(app)
     app.include_router(api_router)
     app.include_router(ops.router)

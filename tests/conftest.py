@@ -24,7 +24,14 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.core.config import AuthSettings, Env, Settings
-from app.core.db import Database, FastQuery, Reader, SessionReader
+from app.core.db import (
+    Database,
+    FastQuery,
+    Reader,
+    Row,
+    SessionReader,
+    read_only_sessionmaker,
+)
 from app.core.ratelimit import MemoryRateLimiter
 from app.integrations.sms import ConsoleSmsGateway
 from app.main import create_app
@@ -69,6 +76,33 @@ async def engine(
         yield engine
 
 
+@dataclass(frozen=True)
+class FreshDatabase:
+    kind: str  # "sqlite" or "postgresql"
+    url: str  # SQLAlchemy URL (sqlite+aiosqlite://… or postgresql+asyncpg://…)
+    engine: AsyncEngine
+
+    @property
+    def plain_url(self) -> str:
+        """The URL as an operator writes it (postgresql://…, sqlite:///…)."""
+        return self.url.replace("sqlite+aiosqlite://", "sqlite://").replace(
+            "postgresql+asyncpg://", "postgresql://"
+        )
+
+
+@pytest.fixture(params=database_params())
+async def fresh_db(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, worker_id: str
+) -> AsyncIterator[FreshDatabase]:
+    """An empty database of each kind, of its own (not migrated), dropped afterwards: for tests
+    that need committed data, several connections or a blank schema."""
+    async with dbs.fresh_database(request.param, f"fresh_{worker_id}", tmp_path_factory) as (
+        url,
+        engine,
+    ):
+        yield FreshDatabase(kind=request.param, url=url, engine=engine)
+
+
 @pytest.fixture
 def db_kind(engine: AsyncEngine) -> str:
     return engine.dialect.name
@@ -110,8 +144,8 @@ class ConnectionReader:
     def __init__(self, connection: Any) -> None:
         self._connection = connection
 
-    async def fetch(self, query: FastQuery, params: Mapping[str, Any]) -> Sequence[Any]:
-        rows: Sequence[Any] = await self._connection.fetch(
+    async def fetch(self, query: FastQuery, params: Mapping[str, Any]) -> Sequence[Row]:
+        rows: Sequence[Row] = await self._connection.fetch(
             query.for_asyncpg().sql, *query.args(params)
         )
         return rows
@@ -134,11 +168,13 @@ async def reader(
 def resources(
     settings: Settings,
     engine: AsyncEngine,
+    connection: AsyncConnection,
     sessionmaker: async_sessionmaker[AsyncSession],
     reader: Reader,
 ) -> Resources:
+    read = read_only_sessionmaker(connection, join_transaction_mode="create_savepoint")
     resources = Resources.build(
-        settings, db=Database(engine=engine, write=sessionmaker, read=sessionmaker), reader=reader
+        settings, db=Database(engine=engine, write=sessionmaker, read=read), reader=reader
     )
     resources.sms = ConsoleSmsGateway()
     resources.limiter = resources.auth.limiter = MemoryRateLimiter()

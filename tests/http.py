@@ -28,3 +28,15 @@ async def collect(
         if cursor is None:
             return items
     raise AssertionError("pagination did not end")
+
+
+def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """The response is a problem+json with this status and stable `code`; returns its body."""
+    assert response.status_code == status, (
+        f"expected {status} {code}, got {response.status_code}: {response.text[:500]}"
+    )
+    assert response.headers["content-type"] == "application/problem+json", response.headers
+    body: dict[str, Any] = response.json()
+    assert body["code"] == code, body
+    assert body["status"] == status, body
+    return body

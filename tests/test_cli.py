@@ -11,7 +11,6 @@ import asyncio
 import os
 import re
 import sys
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,8 +18,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests import dbs
-from tests.conftest import database_params
+from tests.conftest import FreshDatabase
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CLI_TIMEOUT_S = 120
@@ -81,19 +79,10 @@ async def run_cli(*args: str, cwd: Path, **env: str) -> CliResult:
     return CliResult(process.returncode, output.decode())
 
 
-@pytest.fixture(params=database_params())
-async def cli_database(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, worker_id: str
-) -> AsyncIterator[CliDatabase]:
+@pytest.fixture
+def cli_database(fresh_db: FreshDatabase) -> CliDatabase:
     """An empty database of each kind; the CLI gets the plain URL an operator would write."""
-    async with dbs.fresh_database(request.param, f"cli_{worker_id}", tmp_path_factory) as (
-        url,
-        engine,
-    ):
-        plain = url.replace("sqlite+aiosqlite://", "sqlite://").replace(
-            "postgresql+asyncpg://", "postgresql://"
-        )
-        yield CliDatabase(url=plain, engine=engine)
+    return CliDatabase(url=fresh_db.plain_url, engine=fresh_db.engine)
 
 
 async def count(engine: AsyncEngine, sql: str) -> int:
@@ -209,3 +198,46 @@ async def test_init_refuses_a_bad_phone(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "Số điện thoại không hợp lệ" in result.output
+
+
+async def test_admin_grant_restores_a_deployment_admin(
+    cli_database: CliDatabase, tmp_path: Path
+) -> None:
+    url = cli_database.url
+    for args in (("db", "upgrade"), ("seed",)):
+        done = await run_cli(*args, cwd=tmp_path, DATABASE_URL=url)
+        assert done.returncode == 0, done.output
+    engine = cli_database.engine
+    async with engine.begin() as conn:  # the only admin lost their role and their account
+        await conn.execute(
+            text(
+                "UPDATE role_grant SET revoked_at = CURRENT_TIMESTAMP WHERE role = "
+                "'deployment_admin'"
+            )
+        )
+        await conn.execute(text("UPDATE member SET is_locked = true WHERE phone = '+84900000009'"))
+
+    result = await run_cli(
+        "admin", "grant", "--phone", "0900 000 009", "--unlock", cwd=tmp_path, DATABASE_URL=url
+    )
+
+    assert result.returncode == 0, result.output
+    live_admins = (
+        "SELECT count(*) FROM role_grant g JOIN member m ON m.id = g.member_id WHERE "
+        "g.role = 'deployment_admin' AND g.revoked_at IS NULL AND m.phone = '+84900000009' "
+        "AND NOT m.is_locked AND g.org_id = (SELECT id FROM org WHERE parent_id IS NULL)"
+    )
+    assert await count(engine, live_admins) == 1
+    assert (
+        await count(
+            engine,
+            "SELECT count(*) FROM audit_event WHERE actor_id IS NULL AND action IN "
+            "('role.grant', 'member.unlock')",
+        )
+        == 2
+    )
+    unknown = await run_cli(
+        "admin", "grant", "--phone", "0900 999 999", cwd=tmp_path, DATABASE_URL=url
+    )
+    assert unknown.returncode == 1
+    assert "member.not_found" in unknown.output

@@ -48,9 +48,9 @@ schema.config.generation.update(
 )
 # A schema-valid request may still break a rule of the domain (an unknown phone number, dates out
 # of order) or carry a made-up opaque cursor: 422 and 400 are documented answers for those, as
-# 404/409/429 are for their own reasons.
+# 404/409/429 are for their own reasons, and 412 for a made-up `If-Match`.
 schema.config.checks.positive_data_acceptance = PositiveDataAcceptanceConfig(
-    expected_statuses=["2xx", "400", "401", "403", "404", "409", "422", "429"]
+    expected_statuses=["2xx", "400", "401", "403", "404", "409", "412", "422", "429"]
 )
 
 

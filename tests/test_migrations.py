@@ -4,7 +4,6 @@ revision downgrades and upgrades again with data in place — on every database 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -18,18 +17,12 @@ from app.core.migrate import alembic_config
 from app.models import Base, Member, Org
 from app.models.base import include_object_for
 from tests import dbs
-from tests.conftest import database_params
+from tests.conftest import FreshDatabase
 
 
-@pytest.fixture(params=database_params())
-async def scratch(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, worker_id: str
-) -> AsyncIterator[AsyncEngine]:
-    async with dbs.fresh_database(request.param, f"mig_{worker_id}", tmp_path_factory) as (
-        _,
-        engine,
-    ):
-        yield engine
+@pytest.fixture
+def scratch(fresh_db: FreshDatabase) -> AsyncEngine:
+    return fresh_db.engine
 
 
 def test_single_head() -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, BackgroundTasks, status
+from fastapi import BackgroundTasks, status
 
 from app.api.deps import ClientDep, CurrentActor, ResourcesDep, SessionDep
 from app.api.responses import problems
+from app.api.routing import area_router
 from app.core import metrics
 from app.integrations.sms import SmsGateway, SmsMessage
 from app.schemas.auth import (
@@ -24,7 +25,7 @@ from app.services.auth import passwords as password_service
 from app.services.auth import sessions as session_service
 from app.services.auth.common import IssuedTokens
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = area_router(prefix="/auth", tags=["auth"])
 log = logging.getLogger("app.auth")
 
 
@@ -128,7 +129,7 @@ async def logout(actor: CurrentActor, session: SessionDep) -> None:
 @router.post("/logout-all", status_code=status.HTTP_204_NO_CONTENT, responses=problems(401))
 async def logout_everywhere(actor: CurrentActor, session: SessionDep) -> None:
     """End every login of this member, on every device."""
-    await session_service.revoke_sessions(session, actor.member_id, reason="logout_all")
+    await session_service.logout_everywhere(session, actor)
 
 
 @router.put(

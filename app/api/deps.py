@@ -1,35 +1,42 @@
-"""Request dependencies: the app's resources, the unit of work, the actor and the scope guards.
+"""Request dependencies: the process's resources, the unit of work, the actor and the guards.
 
 - `SessionDep`: one session per request, committed once before the response is sent
   (`scope="function"`), rolled back on any error unless the error asks to keep its changes.
-  Safe methods get the read sessionmaker (AUTOCOMMIT on PostgreSQL: no BEGIN/ROLLBACK trips).
+  Safe methods get the read sessionmaker: it refuses to write, and on PostgreSQL it runs in
+  AUTOCOMMIT (no BEGIN/ROLLBACK round trips).
+- `ReaderDep`: the lean read path (compiled Core statements on their own asyncpg pool).
 - `CurrentActor`: the bearer token's member, loaded with their live roles in one query.
-- `OrgScope(perm)` / `MemberScope(perm)`: resolve the path parameter, check scope, hand over a
-  typed target. Out of every scope → 404; visible but not permitted → 403 `scope.forbidden`.
+- `ObjectScope(load_target, permission, ...)`: the one guard shape. It resolves the id in the
+  path, loads the object's `Target` on the lean path, lets `services.access.authorize` decide,
+  and hands the handler the typed target. Out of every scope → 404; visible but not permitted →
+  403 `scope.forbidden`. `OrgScope`, `MemberScope` and `GrantScope` are its instances.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Annotated, Any
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, Generic, TypeVar
 
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.errors import AppError, Forbidden, NotFound, Unauthorized
+from app.core.cache import TTLCache
+from app.core.db import Reader
+from app.core.errors import AppError, NotFound, Unauthorized
 from app.core.security import InvalidToken
 from app.resources import Resources
 from app.services import access
+from app.services import idempotency as idempotency_service
 from app.services import members as member_service
 from app.services import orgs as org_service
 from app.services import roles as role_service
-from app.services.access import Actor, Permission
+from app.services.access import Actor, Permission, Target
 from app.services.auth import actor as actor_service
 from app.services.auth.common import ClientInfo
 from app.services.members import MemberTarget
 from app.services.orgs import OrgTarget
-from app.services.roles import GrantTarget
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_ID = 2**63 - 1
@@ -44,7 +51,12 @@ async def _resources(request: Request) -> Resources:
     return get_resources(request)
 
 
+async def _reader(request: Request) -> Reader:
+    return get_resources(request).reader
+
+
 ResourcesDep = Annotated[Resources, Depends(_resources)]
+ReaderDep = Annotated[Reader, Depends(_reader)]
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -53,15 +65,18 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with maker() as session:
         try:
             yield session
+            claim = getattr(request.state, "idempotency", None)
+            if claim is not None:  # the answer a retry must get, committed with the write
+                await idempotency_service.complete(session, claim)
             await session.commit()
-        except AppError as exc:
-            if exc.keep_changes:
+        except BaseException as exc:
+            if isinstance(exc, AppError) and exc.keep_changes:
                 await session.commit()
             else:
                 await session.rollback()
-            raise
-        except BaseException:
-            await session.rollback()
+            claim = getattr(request.state, "idempotency", None)
+            if claim is not None:
+                await idempotency_service.release(db.write, claim)
             raise
 
 
@@ -98,74 +113,107 @@ async def get_client(request: Request) -> ClientInfo:
 
 ClientDep = Annotated[ClientInfo, Depends(get_client)]
 
-OrgId = Annotated[int, Path(ge=1, le=MAX_ID, description="Org id.")]
-MemberId = Annotated[int, Path(ge=1, le=MAX_ID, description="Member id.")]
-GrantId = Annotated[int, Path(ge=1, le=MAX_ID, description="Role grant id.")]
+
+# --- the object guard -----------------------------------------------------------------------------
+
+T = TypeVar("T", bound=Target)
 
 
-async def guard_org(
-    resources: Resources,
-    actor: Actor,
-    org_id: int,
-    permission: Permission,
-    *,
-    upward: bool = False,
-) -> OrgTarget:
-    """The org `org_id`, if the actor holds `permission` on it (else 404 or 403)."""
-    target = resources.org_targets.get(org_id)
-    if target is None:
-        target = await org_service.load_target(resources.reader, org_id)
+class ObjectScope(Generic[T]):
+    """Guard for routes with an object id in the path (`{member_id}`, `{meeting_id}` …).
+
+    `load_target(reader, id)` reads what the decision needs (the object's org path, its owner)
+    on the lean path; `cache` optionally keeps targets per process (org paths). The decision
+    itself is `access.authorize`: area rules belong there or in the service, never here.
+    Objects named in a body (a parent org) are checked with `await guard.check(...)`.
+    """
+
+    def __init__(
+        self,
+        load_target: Callable[[Reader, int], Awaitable[T | None]],
+        permission: Permission,
+        *,
+        id_param: str,
+        not_found_code: str,
+        description: str,
+        upward: bool = False,
+        ancestors_visible: bool = False,
+        cache: Callable[[Resources], TTLCache[int, T]] | None = None,
+    ) -> None:
+        self.load_target = load_target
+        self.permission = permission
+        self.id_param = id_param
+        self.not_found_code = not_found_code
+        self.upward = upward
+        self.ancestors_visible = ancestors_visible
+        self.cache = cache
+        id_type = Annotated[int, Path(ge=1, le=MAX_ID, description=description)]
+        # FastAPI reads a dependency's parameters from its signature: the path id under its
+        # route's name, the actor, the request.
+        self.__signature__ = inspect.Signature(
+            [
+                inspect.Parameter(id_param, inspect.Parameter.KEYWORD_ONLY, annotation=id_type),
+                inspect.Parameter("actor", inspect.Parameter.KEYWORD_ONLY, annotation=CurrentActor),
+                inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request),
+            ]
+        )
+
+    async def __call__(self, *, actor: Actor, request: Request, **ids: int) -> T:
+        return await self.check(get_resources(request), actor, ids[self.id_param])
+
+    async def check(self, resources: Resources, actor: Actor, object_id: int) -> T:
+        cache = self.cache(resources) if self.cache is not None else None
+        target = cache.get(object_id) if cache is not None else None
         if target is None:
-            raise NotFound(code="org.not_found")
-        resources.org_targets.put(org_id, target)
-    access.require(
-        actor,
-        permission,
-        target.path,
-        not_found_code="org.not_found",
-        upward=upward,
-        ancestors_visible=True,  # orgs above one's own can be read, so they are not hidden
-    )
-    return target
-
-
-def OrgScope(
-    permission: Permission, *, upward: bool = False
-) -> Callable[..., Coroutine[Any, Any, OrgTarget]]:
-    """Guard for routes with `{org_id}`: the org, if the actor holds `permission` on it."""
-
-    async def guard(org_id: OrgId, actor: CurrentActor, request: Request) -> OrgTarget:
-        return await guard_org(get_resources(request), actor, org_id, permission, upward=upward)
-
-    return guard
-
-
-def MemberScope(
-    permission: Permission, *, allow_self: bool = False
-) -> Callable[..., Coroutine[Any, Any, MemberTarget]]:
-    """Guard for routes with `{member_id}`: checked against the member's branch."""
-
-    async def guard(member_id: MemberId, actor: CurrentActor, request: Request) -> MemberTarget:
-        target = await member_service.load_target(get_resources(request).reader, member_id)
-        if target is None:
-            raise NotFound(code="member.not_found")
-        if not (allow_self and target.id == actor.member_id):
-            access.require(actor, permission, target.org_path, not_found_code="member.not_found")
-        if permission is Permission.MEMBER_MANAGE and not access.can_manage_account(
-            actor, target.org_path, target.roles
-        ):
-            raise Forbidden(
-                "Tài khoản này giữ vai trò cao hơn quyền của bạn.", code="member.holds_higher_role"
-            )
+            target = await self.load_target(resources.reader, object_id)
+            if target is None:
+                raise NotFound(code=self.not_found_code)
+            if cache is not None:
+                cache.put(object_id, target)
+        access.authorize(
+            actor,
+            self.permission,
+            target,
+            not_found_code=self.not_found_code,
+            upward=self.upward,
+            ancestors_visible=self.ancestors_visible,
+        )
         return target
 
-    return guard
+
+def _org_cache(resources: Resources) -> TTLCache[int, OrgTarget]:
+    return resources.org_targets
 
 
-async def grant_scope(grant_id: GrantId, actor: CurrentActor, request: Request) -> GrantTarget:
-    """Guard for `/roles/{grant_id}`: visible to whoever manages roles on the grant's org."""
-    target = await role_service.load_target(get_resources(request).reader, grant_id)
-    if target is None:
-        raise NotFound(code="role.not_found")
-    access.require(actor, Permission.ROLE_MANAGE, target.org_path, not_found_code="role.not_found")
-    return target
+def OrgScope(permission: Permission, *, upward: bool = False) -> ObjectScope[OrgTarget]:
+    """`{org_id}`: orgs above one's own can be read, so they answer 403 rather than 404."""
+    return ObjectScope(
+        org_service.load_target,
+        permission,
+        id_param="org_id",
+        not_found_code="org.not_found",
+        description="Org id.",
+        upward=upward,
+        ancestors_visible=True,
+        cache=_org_cache,
+    )
+
+
+def MemberScope(permission: Permission) -> ObjectScope[MemberTarget]:
+    """`{member_id}`: checked against the member's branch; members may read their own record."""
+    return ObjectScope(
+        member_service.load_target,
+        permission,
+        id_param="member_id",
+        not_found_code="member.not_found",
+        description="Member id.",
+    )
+
+
+GrantScope = ObjectScope(
+    role_service.load_target,
+    Permission.ROLE_MANAGE,
+    id_param="grant_id",
+    not_found_code="role.not_found",
+    description="Role grant id.",
+)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.responses import Response
+from typing import Any
 
 from app.api.deps import CurrentActor, SessionDep
-from app.api.responses import json_response, problems
+from app.api.responses import problems
+from app.api.routing import area_router
 from app.schemas.me import HomeRead
 from app.schemas.member import MemberRead
 from app.services import me as me_service
 from app.services import members as member_service
 
-router = APIRouter(prefix="/me", tags=["me"])
+router = area_router(prefix="/me", tags=["me"])
 
 
 @router.get("", response_model=MemberRead, responses=problems(401))
@@ -22,9 +22,9 @@ async def get_me(actor: CurrentActor, session: SessionDep) -> MemberRead:
 
 
 @router.get("/home", response_model=HomeRead, responses=problems(401))
-async def get_home(actor: CurrentActor) -> Response:
+async def get_home(actor: CurrentActor) -> dict[str, Any]:
     """The app's first screen in one call: who I am, my branch and my roles.
 
     Served from the data loaded to authenticate the request: no further query.
     """
-    return json_response(me_service.home(actor))
+    return me_service.home(actor)

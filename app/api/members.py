@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, status
-from fastapi.responses import Response
+from fastapi import Depends, Query, Response, status
 
-from app.api.deps import MemberScope, OrgScope, SessionDep, get_resources
-from app.api.responses import json_response, problems
+from app.api.deps import CurrentActor, MemberScope, OrgScope, ReaderDep, SessionDep
+from app.api.idempotency import Idempotent
+from app.api.responses import IfMatchDep, problems, with_etag
+from app.api.routing import area_router
 from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit
 from app.models import MemberStatus
 from app.schemas.common import NoNul, Page
@@ -18,7 +19,7 @@ from app.services.access import Permission
 from app.services.members import MemberTarget
 from app.services.orgs import OrgTarget
 
-router = APIRouter(tags=["members"])
+router = area_router(tags=["members"])
 
 
 @router.get(
@@ -28,12 +29,14 @@ router = APIRouter(tags=["members"])
 )
 async def list_org_members(
     org: Annotated[OrgTarget, Depends(OrgScope(Permission.MEMBER_LIST))],
-    request: Request,
+    actor: CurrentActor,
+    reader: ReaderDep,
     q: Annotated[
         str | None,
         Query(
             max_length=100,
-            description="Name words (diacritics ignored), or digits of a phone or card number.",
+            description="Name words (diacritics ignored), or digits of a phone or card number "
+            "(number search needs the right to see contact details).",
         ),
         NoNul,
     ] = None,
@@ -41,11 +44,12 @@ async def list_org_members(
     is_exempt: Annotated[bool | None, Query()] = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
-) -> Response:
+) -> dict[str, Any]:
     """Members of a branch, or of every branch below a committee, in Vietnamese name order
-    (given name, then family name)."""
+    (given name, then family name). Phone numbers are shown to leadership and officers only."""
     items, next_cursor = await member_service.list_members(
-        get_resources(request).reader,
+        reader,
+        actor,
         org,
         q=q,
         status=status,
@@ -53,7 +57,7 @@ async def list_org_members(
         limit=limit,
         cursor=cursor,
     )
-    return json_response({"items": items, "next_cursor": next_cursor})
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.post(
@@ -65,54 +69,73 @@ async def list_org_members(
 async def create_member(
     body: MemberCreate,
     org: Annotated[OrgTarget, Depends(OrgScope(Permission.MEMBER_MANAGE))],
+    actor: CurrentActor,
     session: SessionDep,
+    response: Response,
+    _idempotency: Idempotent,
 ) -> MemberRead:
-    """Add a member to a branch."""
-    return await member_service.create_member(session, org, body)
+    """Add a member to a branch. Send an `Idempotency-Key` to retry safely."""
+    return with_etag(response, await member_service.create_member(session, actor, org, body))
 
 
 @router.get(
     "/members/{member_id}", response_model=MemberRead, responses=problems(401, 403, 404, 422)
 )
 async def get_member(
-    member: Annotated[MemberTarget, Depends(MemberScope(Permission.MEMBER_VIEW, allow_self=True))],
+    member: Annotated[MemberTarget, Depends(MemberScope(Permission.MEMBER_VIEW))],
     session: SessionDep,
+    response: Response,
 ) -> MemberRead:
-    """A member's details."""
-    return await member_service.read_member(session, member.id)
+    """A member's details (your own, or of members you manage). Carries an `ETag`."""
+    return with_etag(response, await member_service.read_member(session, member.id))
 
 
 @router.patch(
     "/members/{member_id}",
     response_model=MemberRead,
-    responses=problems(401, 403, 404, 409, 413, 422),
+    responses=problems(401, 403, 404, 409, 412, 413, 422),
 )
 async def update_member(
     body: MemberUpdate,
     member: Annotated[MemberTarget, Depends(MemberScope(Permission.MEMBER_MANAGE))],
+    actor: CurrentActor,
     session: SessionDep,
+    response: Response,
+    if_match: IfMatchDep,
 ) -> MemberRead:
-    """Edit a member. A new phone number ends the member's current logins."""
-    return await member_service.update_member(session, member.id, body)
+    """Edit a member. A new phone number ends the member's current logins. Send the `ETag`
+    you read as `If-Match` to refuse overwriting someone else's edit (412)."""
+    read = await member_service.update_member(session, actor, member.id, body, if_match=if_match)
+    return with_etag(response, read)
 
 
 @router.post(
-    "/members/{member_id}/lock", response_model=MemberRead, responses=problems(401, 403, 404, 422)
+    "/members/{member_id}/lock",
+    response_model=MemberRead,
+    responses=problems(401, 403, 404, 409, 422),
 )
 async def lock_member(
     member: Annotated[MemberTarget, Depends(MemberScope(Permission.MEMBER_MANAGE))],
+    actor: CurrentActor,
     session: SessionDep,
+    response: Response,
 ) -> MemberRead:
     """Lock a member's account: every login ends at once and no new one is accepted."""
-    return await member_service.set_locked(session, member.id, locked=True)
+    read = await member_service.set_locked(session, actor, member.id, locked=True)
+    return with_etag(response, read)
 
 
 @router.post(
-    "/members/{member_id}/unlock", response_model=MemberRead, responses=problems(401, 403, 404, 422)
+    "/members/{member_id}/unlock",
+    response_model=MemberRead,
+    responses=problems(401, 403, 404, 422),
 )
 async def unlock_member(
     member: Annotated[MemberTarget, Depends(MemberScope(Permission.MEMBER_MANAGE))],
+    actor: CurrentActor,
     session: SessionDep,
+    response: Response,
 ) -> MemberRead:
     """Unlock a member's account."""
-    return await member_service.set_locked(session, member.id, locked=False)
+    read = await member_service.set_locked(session, actor, member.id, locked=False)
+    return with_etag(response, read)

@@ -4,31 +4,35 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy import text
 
 from app.api.deps import get_resources
-from app.api.responses import json_response, problems
+from app.api.responses import problems
+from app.api.routing import area_router
 from app.core import metrics
 from app.core.errors import ServiceUnavailable
 
-router = APIRouter(tags=["ops"])
+router = area_router(tags=["ops"])
 
 
 class Health(BaseModel):
     status: Literal["ok"]
 
 
+_OK = Health(status="ok")
+
+
 @router.get("/healthz", response_model=Health)
-async def get_health() -> Response:
+async def get_health() -> Health:
     """The process is up (no dependency is checked)."""
-    return json_response({"status": "ok"})
+    return _OK
 
 
 @router.get("/readyz", response_model=Health, responses=problems(503))
-async def get_readiness(request: Request) -> Response:
+async def get_readiness(request: Request) -> Health:
     """The database answers: safe to send traffic here."""
     try:
         async with get_resources(request).db.engine.connect() as conn:
@@ -37,7 +41,7 @@ async def get_readiness(request: Request) -> Response:
         raise ServiceUnavailable(
             "Cơ sở dữ liệu không sẵn sàng.", code="ops.database_unavailable"
         ) from exc
-    return json_response({"status": "ok"})
+    return _OK
 
 
 @router.get(

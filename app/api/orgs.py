@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import Depends, Query, Response, status
 
-from app.api.deps import CurrentActor, OrgScope, ResourcesDep, SessionDep, guard_org
-from app.api.responses import problems
+from app.api.deps import CurrentActor, OrgScope, ResourcesDep, SessionDep
+from app.api.responses import IfMatchDep, problems, with_etag
+from app.api.routing import area_router
 from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit
 from app.schemas.common import NoNul, Page
 from app.schemas.org import OrgCreate, OrgRead, OrgSummary, OrgUpdate
@@ -15,7 +16,8 @@ from app.services import orgs as org_service
 from app.services.access import Permission
 from app.services.orgs import OrgTarget
 
-router = APIRouter(prefix="/orgs", tags=["orgs"])
+router = area_router(prefix="/orgs", tags=["orgs"])
+_PARENT_SCOPE = OrgScope(Permission.ORG_MANAGE)
 
 SearchQuery = Annotated[
     str | None,
@@ -46,30 +48,42 @@ async def search_orgs(
     responses=problems(401, 403, 404, 409, 413, 422),
 )
 async def create_org(
-    body: OrgCreate, actor: CurrentActor, session: SessionDep, resources: ResourcesDep
+    body: OrgCreate,
+    actor: CurrentActor,
+    session: SessionDep,
+    resources: ResourcesDep,
+    response: Response,
 ) -> OrgRead:
     """Create an org under `parent_id` (needs `org.manage` there)."""
-    parent = await guard_org(resources, actor, body.parent_id, Permission.ORG_MANAGE)
-    return await org_service.create_org(session, parent, body)
+    parent = await _PARENT_SCOPE.check(resources, actor, body.parent_id)
+    return with_etag(response, await org_service.create_org(session, actor, parent, body))
 
 
 @router.get("/{org_id}", response_model=OrgRead, responses=problems(401, 403, 404, 422))
 async def get_org(
     org: Annotated[OrgTarget, Depends(OrgScope(Permission.ORG_VIEW, upward=True))],
     session: SessionDep,
+    response: Response,
 ) -> OrgRead:
     """One org with its ancestors (breadcrumbs). Orgs above your own are visible too."""
-    return await org_service.read_org(session, org.id)
+    return with_etag(response, await org_service.read_org(session, org.id))
 
 
-@router.patch("/{org_id}", response_model=OrgRead, responses=problems(401, 403, 404, 409, 413, 422))
+@router.patch(
+    "/{org_id}", response_model=OrgRead, responses=problems(401, 403, 404, 409, 412, 413, 422)
+)
 async def update_org(
     body: OrgUpdate,
     org: Annotated[OrgTarget, Depends(OrgScope(Permission.ORG_MANAGE))],
+    actor: CurrentActor,
     session: SessionDep,
+    response: Response,
+    if_match: IfMatchDep,
 ) -> OrgRead:
-    """Rename an org or change its code."""
-    return await org_service.update_org(session, org, body)
+    """Rename an org or change its code. Send the `ETag` you read as `If-Match` to refuse
+    overwriting someone else's edit (412)."""
+    read = await org_service.update_org(session, actor, org, body, if_match=if_match)
+    return with_etag(response, read)
 
 
 @router.get(

@@ -1,13 +1,14 @@
-"""Response helpers shared by the routers: documented problems and pre-serialised JSON."""
+"""Helpers shared by the routers: documented problems, `ETag` and `If-Match`."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Protocol, TypeVar
 
-import orjson
+from fastapi import Depends, Header
 from fastapi.responses import Response
 
 from app.core.errors import PROBLEM_MEDIA_TYPE
+from app.core.etag import IfMatch, etag
 from app.schemas.common import Problem
 
 _DESCRIPTIONS = {
@@ -16,6 +17,7 @@ _DESCRIPTIONS = {
     403: "Visible to you but not permitted (`scope.forbidden`) or refused (`auth.*`).",
     404: "Not found, or outside every scope you hold (existence is not revealed).",
     409: "Conflicts with existing data.",
+    412: "`If-Match` names a version that is no longer current (`resource.etag_mismatch`).",
     413: "Request body too large (`request.too_large`).",
     422: "Invalid input (`request.invalid` with `errors`, or a rule of the area).",
     429: "Too many requests; see `Retry-After`.",
@@ -35,10 +37,32 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def json_response(content: Any, status_code: int = 200) -> Response:
-    """JSON bytes straight from orjson, for hot reads that skip response-model validation.
+class Versioned(Protocol):
+    @property
+    def version(self) -> int: ...
 
-    The route still declares `response_model` for the contract; the schemathesis run checks
-    that what is sent conforms to it.
-    """
-    return Response(orjson.dumps(content), status_code=status_code, media_type="application/json")
+
+V = TypeVar("V", bound=Versioned)
+
+
+def with_etag(response: Response, resource: V) -> V:
+    """Set the `ETag` of an editable resource on the response; returns the resource."""
+    response.headers["ETag"] = etag(resource.version)
+    return resource
+
+
+async def _if_match(
+    if_match: Annotated[
+        str | None,
+        Header(
+            alias="If-Match",
+            max_length=1024,
+            description='The `ETag` you read (`"v7"`): the edit is refused with 412 if the '
+            "resource changed since. Without it, the edit applies.",
+        ),
+    ] = None,
+) -> IfMatch | None:
+    return IfMatch.parse(if_match)
+
+
+IfMatchDep = Annotated[IfMatch | None, Depends(_if_match)]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import Depends, status
 
-from app.api.deps import CurrentActor, OrgScope, SessionDep, grant_scope
+from app.api.deps import CurrentActor, GrantScope, OrgScope, SessionDep
+from app.api.idempotency import Idempotent
 from app.api.responses import problems
+from app.api.routing import area_router
 from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit
 from app.schemas.common import Page
 from app.schemas.role import RoleGrantCreate, RoleGrantRead
@@ -16,7 +18,7 @@ from app.services.access import Permission
 from app.services.orgs import OrgTarget
 from app.services.roles import GrantTarget
 
-router = APIRouter(tags=["roles"])
+router = area_router(tags=["roles"])
 
 
 @router.get(
@@ -46,9 +48,11 @@ async def grant_role(
     org: Annotated[OrgTarget, Depends(OrgScope(Permission.ROLE_MANAGE))],
     actor: CurrentActor,
     session: SessionDep,
+    _idempotency: Idempotent,
 ) -> RoleGrantRead:
     """Give a member a role on this org. It takes effect at once and covers the subtree.
-    You can only grant roles whose rights you hold here yourself."""
+    You can only grant roles whose rights you hold here yourself. Send an `Idempotency-Key`
+    to retry safely."""
     return await role_service.grant_role(
         session, actor, org, member_id=body.member_id, role=body.role
     )
@@ -57,12 +61,14 @@ async def grant_role(
 @router.delete(
     "/roles/{grant_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(401, 403, 404, 422),
+    responses=problems(401, 403, 404, 409, 422),
 )
 async def revoke_role(
-    grant: Annotated[GrantTarget, Depends(grant_scope)],
+    grant: Annotated[GrantTarget, Depends(GrantScope)],
     actor: CurrentActor,
     session: SessionDep,
 ) -> None:
-    """Take a role back. It stops working at once; the grant stays in the history."""
+    """Take a role back. It stops working at once; the grant stays in the history. Only a
+    scope above the role's org may take it back; nobody revokes their own role; the last
+    deployment admin stays (409 `role.last_admin`)."""
     await role_service.revoke_role(session, actor, grant)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api import auth, me, members, orgs, roles
+from app.api import audit, auth, me, members, orgs, roles
 
 api_router = APIRouter(prefix="/api/v1")
-for module in (auth, me, orgs, members, roles):
+for module in (auth, me, orgs, members, roles, audit):
     api_router.include_router(module.router)

@@ -1,10 +1,11 @@
 """Engine and sessionmakers.
 
 Two sessionmakers share one engine: `write` for requests that change data and `read` for safe
-methods. On PostgreSQL the read one runs in AUTOCOMMIT, which saves the BEGIN/ROLLBACK round
-trips of a read-only request; on SQLite both emit their own BEGIN (the sqlite3 driver's legacy
-transaction control breaks SAVEPOINTs), and writers take the lock up front with BEGIN IMMEDIATE so
-two writers never deadlock upgrading a shared lock.
+methods, whose sessions refuse to write (a GET never writes). On PostgreSQL the read one runs
+in AUTOCOMMIT, which saves the BEGIN/ROLLBACK round trips of a read-only request; on SQLite both
+emit their own BEGIN (the sqlite3 driver's legacy transaction control breaks SAVEPOINTs), and
+writers take the lock up front with BEGIN IMMEDIATE so two writers never deadlock upgrading a
+shared lock.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql import Select
 
@@ -85,6 +87,32 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN " + options.get(SQLITE_BEGIN_OPTION, "DEFERRED"))
 
 
+class ReadOnlySessionError(RuntimeError):
+    """A safe method (GET/HEAD) tried to write: writes belong to POST/PUT/PATCH/DELETE."""
+
+
+class ReadOnlySession(Session):
+    """The session of safe methods: it refuses to flush changes or run INSERT/UPDATE/DELETE."""
+
+
+@event.listens_for(ReadOnlySession, "before_flush")
+def _refuse_flush(session: Session, _context: Any, _instances: Any) -> None:
+    if session.new or session.dirty or session.deleted:
+        raise ReadOnlySessionError("a read-only (GET) session cannot write")
+
+
+@event.listens_for(ReadOnlySession, "do_orm_execute")
+def _refuse_dml(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        raise ReadOnlySessionError("a read-only (GET) session cannot write")
+
+
+def read_only_sessionmaker(bind: Any, **kwargs: Any) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(
+        bind, sync_session_class=ReadOnlySession, expire_on_commit=False, **kwargs
+    )
+
+
 @dataclass(frozen=True)
 class Database:
     engine: AsyncEngine
@@ -103,7 +131,7 @@ class Database:
         return cls(
             engine=engine,
             write=async_sessionmaker(write_bind, expire_on_commit=False),
-            read=async_sessionmaker(read_bind, expire_on_commit=False),
+            read=read_only_sessionmaker(read_bind),
         )
 
     async def close(self) -> None:
@@ -146,9 +174,14 @@ class FastQuery:
         return [params[name] for name in self.for_asyncpg().order]
 
 
+# A row of the lean read path, read by column name (`row["full_name"]`): an asyncpg Record on
+# PostgreSQL, a SQLAlchemy RowMapping elsewhere. Label columns whose names would repeat.
+Row = Mapping[str, Any]
+
+
 class Reader(Protocol):
-    async def fetch(self, query: FastQuery, params: Mapping[str, Any]) -> Sequence[Any]:
-        """All rows; each row indexable by position."""
+    async def fetch(self, query: FastQuery, params: Mapping[str, Any]) -> Sequence[Row]:
+        """All rows, each read by column name."""
         ...
 
     async def aclose(self) -> None: ...
@@ -160,10 +193,10 @@ class SessionReader:
     def __init__(self, maker: async_sessionmaker[AsyncSession]) -> None:
         self._maker = maker
 
-    async def fetch(self, query: FastQuery, params: Mapping[str, Any]) -> Sequence[Any]:
+    async def fetch(self, query: FastQuery, params: Mapping[str, Any]) -> Sequence[Row]:
         async with self._maker() as session:
             result = await session.execute(query.statement, dict(params))
-            return list(result.all())
+            return list(result.mappings().all())
 
     async def aclose(self) -> None:
         return None
@@ -207,13 +240,13 @@ class AsyncpgReader:
                     )
         return self._pool
 
-    async def fetch(self, query: FastQuery, params: Mapping[str, Any]) -> Sequence[Any]:
+    async def fetch(self, query: FastQuery, params: Mapping[str, Any]) -> Sequence[Row]:
         pool = await self._get_pool()
         compiled = query.for_asyncpg()
         # No acquire timeout: asyncpg would wrap each acquire in wait_for (a task and a timer per
         # query); the gate already bounds the wait to the queue ahead.
         async with self._gate, pool.acquire() as connection:
-            rows: Sequence[Any] = await connection.fetch(compiled.sql, *query.args(params))
+            rows: Sequence[Row] = await connection.fetch(compiled.sql, *query.args(params))
             return rows
 
     async def aclose(self) -> None:

@@ -17,6 +17,8 @@ from typing import Any
 import orjson
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+# The client address of the request being served (after trusted proxy headers), for the audit log.
+client_ip_var: ContextVar[str | None] = ContextVar("client_ip", default=None)
 
 _SECRET_PATTERNS = (
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),

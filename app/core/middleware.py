@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.core import metrics
 from app.core.config import LogSettings
 from app.core.errors import http_problem
-from app.core.logging import request_id_var
+from app.core.logging import client_ip_var, request_id_var
 
 log = logging.getLogger("app.access")
 error_log = logging.getLogger("app.errors")
@@ -44,6 +44,8 @@ class RequestContextMiddleware:
         incoming, declared = _read_headers(scope)
         request_id = incoming or secrets.token_hex(8)
         request_id_var.set(request_id)
+        client = scope.get("client")
+        client_ip_var.set(client[0] if client else None)
         header = (b"x-request-id", request_id.encode())
         status = 500
         response_started = False

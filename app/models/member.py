@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, String, text
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, BigId, ByteText, TimestampMixin, UTCDateTime
@@ -44,6 +44,10 @@ class Member(TimestampMixin, Base):
     is_locked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     password_hash: Mapped[str | None] = mapped_column(String(255))
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Row version: bumped by every ORM update, exposed as the ETag (`If-Match` on edits).
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's declaration
 
     __table_args__ = (
         Index("ix_member_branch_id_sort_key", "branch_id", "sort_key", "id"),

@@ -35,6 +35,10 @@ class Org(TimestampMixin, Base):
     path: Mapped[str] = mapped_column(ByteText(512), unique=True)
     depth: Mapped[int] = mapped_column(Integer)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    # Row version: bumped by every ORM update, exposed as the ETag (`If-Match` on edits).
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's declaration
 
     __table_args__ = (
         Index("ix_org_parent_id_name_folded", "parent_id", "name_folded", "id"),

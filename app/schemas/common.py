@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+import re
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+)
 
 T = TypeVar("T")
 
@@ -17,6 +26,18 @@ def reject_nul(value: Any) -> Any:
 
 
 NoNul = AfterValidator(reject_nul)
+
+_ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
+def _iso_datetime_only(value: Any) -> Any:
+    """Times come as ISO 8601 text with an offset, never as a number (no Unix-time guessing)."""
+    if isinstance(value, str) and _ISO_DATETIME.match(value):
+        return value
+    raise ValueError("Cần thời điểm dạng ISO 8601 có múi giờ, ví dụ 2026-12-01T08:00:00+07:00.")
+
+
+IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_iso_datetime_only)]
 
 
 class StrictModel(BaseModel):

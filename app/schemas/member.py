@@ -45,6 +45,7 @@ class MemberRead(BaseModel):
     is_locked: bool
     has_password: bool
     roles: list[RoleHeld]
+    version: int = Field(description='Row version; the `ETag` header is `"v{version}"`.')
     created_at: datetime
     updated_at: datetime
 

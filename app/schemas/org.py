@@ -33,6 +33,7 @@ class OrgRead(OrgSummary):
     ancestors: list[OrgRef] = Field(description="From the root down to the parent.")
     child_count: int
     is_active: bool
+    version: int = Field(description='Row version; the `ETag` header is `"v{version}"`.')
     created_at: datetime
     updated_at: datetime
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 from sqlalchemy import ColumnElement, and_, false, or_
 
@@ -28,6 +29,7 @@ class Permission(StrEnum):
     MEMBER_VIEW = "member.view"
     MEMBER_MANAGE = "member.manage"
     ROLE_MANAGE = "role.manage"
+    AUDIT_VIEW = "audit.view"
     DEPLOYMENT_ADMIN = "deployment.admin"
 
 
@@ -38,7 +40,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.SECRETARY: _LEADERSHIP,
     Role.DEPUTY_SECRETARY: _LEADERSHIP,
     Role.COMMITTEE_MEMBER: _LEADERSHIP,
-    Role.ORGANISATION_OFFICER: _LEADERSHIP | {P.ORG_MANAGE, P.MEMBER_MANAGE, P.ROLE_MANAGE},
+    Role.ORGANISATION_OFFICER: _LEADERSHIP
+    | {P.ORG_MANAGE, P.MEMBER_MANAGE, P.ROLE_MANAGE, P.AUDIT_VIEW},
     Role.EDITOR: frozenset({P.ORG_VIEW}),
     Role.APPROVER: frozenset({P.ORG_VIEW}),
     Role.DEPLOYMENT_ADMIN: frozenset(Permission),
@@ -46,6 +49,19 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 
 # What every member may do in their own branch.
 MEMBERSHIP_PERMISSIONS: frozenset[Permission] = frozenset({P.ORG_VIEW, P.MEMBER_LIST})
+# What a member may do on an object that is their own (`Target.owner_id`), wherever it lies.
+OWNER_PERMISSIONS: frozenset[Permission] = frozenset({P.MEMBER_VIEW})
+
+
+class Target(Protocol):
+    """What a guard needs to decide on an object: the path of the org that scopes it, and the
+    member it belongs to (if any). Every area's `*Target` dataclass has these two fields."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def owner_id(self) -> int | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,16 +94,13 @@ class Actor:
     branch_name: str
     branch_path: str
     roles: tuple[RoleHolding, ...] = ()
-    scopes: tuple[Scope, ...] = field(default=(), compare=False)
+    # Derived from the branch and the roles: where the actor holds which permissions.
+    scopes: tuple[Scope, ...] = field(init=False, compare=False)
 
-    @classmethod
-    def build(cls, *, roles: Iterable[RoleHolding] = (), **fields: object) -> Actor:
-        holdings = tuple(roles)
-        actor = cls(roles=holdings, **fields)  # type: ignore[arg-type]
-        scopes = [Scope(actor.branch_path, MEMBERSHIP_PERMISSIONS)]
-        scopes += [Scope(h.org_path, ROLE_PERMISSIONS[h.role]) for h in holdings]
-        object.__setattr__(actor, "scopes", tuple(scopes))
-        return actor
+    def __post_init__(self) -> None:
+        scopes = [Scope(self.branch_path, MEMBERSHIP_PERMISSIONS)]
+        scopes += [Scope(h.org_path, ROLE_PERMISSIONS[h.role]) for h in self.roles]
+        object.__setattr__(self, "scopes", tuple(scopes))
 
 
 def subtree_range(path: str) -> tuple[str, str]:
@@ -152,20 +165,71 @@ def require(
     raise NotFound(code=not_found_code)
 
 
+def authorize(
+    actor: Actor,
+    permission: Permission,
+    target: Target,
+    *,
+    not_found_code: str,
+    upward: bool = False,
+    ancestors_visible: bool = False,
+) -> None:
+    """The one decision of every object guard: an owner's own object, else `require` on the
+    object's org path."""
+    if target.owner_id == actor.member_id and permission in OWNER_PERMISSIONS:
+        return
+    require(
+        actor,
+        permission,
+        target.path,
+        not_found_code=not_found_code,
+        upward=upward,
+        ancestors_visible=ancestors_visible,
+    )
+
+
+def is_deployment_admin(actor: Actor) -> bool:
+    return any(h.role is Role.DEPLOYMENT_ADMIN for h in actor.roles)
+
+
 def can_grant(actor: Actor, role: Role, path: str) -> bool:
     """Role management without escalation: only roles whose permissions the actor holds there."""
     held = permissions_at(actor, path)
     return Permission.ROLE_MANAGE in held and ROLE_PERMISSIONS[role] <= held
 
 
-def can_manage_account(
-    actor: Actor, member_path: str, member_roles: Iterable[tuple[Role, str]]
-) -> bool:
-    """Edit, lock or unlock a member: `member.manage` on their branch, and the right to grant
-    every role they hold (a commune officer does not take over a province officer's account)."""
-    return can(actor, Permission.MEMBER_MANAGE, member_path) and all(
-        can_grant(actor, role, path) for role, path in member_roles
-    )
+def outranks(actor: Actor, role: Role, path: str) -> bool:
+    """The actor may take back (revoke, or lock the account holding) `role` held on `path`: a
+    scope strictly above `path` grants role management and every right of that role. Two
+    officers of the same org cannot remove each other; deployment admins are excepted."""
+    if is_deployment_admin(actor):
+        return True
+    held: set[Permission] = set()
+    for scope in actor.scopes:
+        if scope.path != path and in_subtree(path, scope.path):
+            held |= scope.permissions
+    return Permission.ROLE_MANAGE in held and ROLE_PERMISSIONS[role] <= held
+
+
+def require_account_control(
+    actor: Actor, member_id: int, member_path: str, member_roles: Iterable[tuple[Role, str]]
+) -> None:
+    """Edit, lock, unlock or reset a member's account: `member.manage` on their branch, never
+    one's own account, and outranking every role they hold (a commune officer does not take
+    over a province officer's account, nor a fellow officer's). Services call this with what
+    they re-read under `FOR UPDATE` in the write transaction."""
+    if member_id == actor.member_id:
+        raise Forbidden(
+            "Không thể thực hiện thao tác này trên tài khoản của chính mình.",
+            code="member.own_account",
+        )
+    if not can(actor, Permission.MEMBER_MANAGE, member_path):
+        raise Forbidden()
+    if not all(outranks(actor, role, path) for role, path in member_roles):
+        raise Forbidden(
+            "Tài khoản này giữ vai trò ngang hoặc cao hơn quyền của bạn.",
+            code="member.holds_higher_role",
+        )
 
 
 def scope_roots(actor: Actor, permission: Permission) -> list[str]:

@@ -5,19 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Integer, and_, bindparam, or_, select, tuple_
+from sqlalchemy import BigInteger, Boolean, Integer, bindparam, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import etag
 from app.core.db import FastQuery, Reader
 from app.core.errors import Conflict, NotFound, Unprocessable
+from app.core.etag import IfMatch
 from app.core.pagination import decode_cursor, page_of
 from app.core.text import clean_name, like_escape, member_sort_key, name_key, search_terms
-from app.models import Member, MemberStatus, Org, OrgKind, Role, RoleGrant
+from app.models import Gender, Member, MemberStatus, Org, OrgKind, Role, RoleGrant
 from app.models.base import utcnow
 from app.schemas.member import MemberCreate, MemberRead, MemberUpdate
 from app.schemas.org import OrgRef
 from app.schemas.role import RoleHeld
-from app.services import access
+from app.services import access, audit
+from app.services import roles as role_service
+from app.services.access import Actor, Permission
 from app.services.auth import otp as otp_service
 from app.services.auth import sessions as session_service
 from app.services.orgs import OrgTarget
@@ -34,24 +38,23 @@ _LIST_COLUMNS = (
     _m.c.branch_id,
     _m.c.sort_key,
 )
-_LIST_KEYS = ("id", "full_name", "phone", "status", "is_exempt", "branch_id")
 
 
 @dataclass(frozen=True, slots=True)
 class MemberTarget:
     id: int
-    org_path: str
+    path: str  # the branch's path
     branch_id: int
-    # The roles the member holds now, as (role, path of the org): managing the account of a
-    # role holder needs the right to grant those roles (no escalation through their account).
-    roles: tuple[tuple[Role, str], ...] = ()
+
+    @property
+    def owner_id(self) -> int:
+        return self.id
 
 
 _TARGET = FastQuery(
-    select(_m.c.id, _m.c.org_path, _m.c.branch_id, _grant.c.role, _org.c.path)
-    .outerjoin(_grant, and_(_grant.c.member_id == _m.c.id, _grant.c.revoked_at.is_(None)))
-    .outerjoin(_org, _org.c.id == _grant.c.org_id)
-    .where(_m.c.id == bindparam("member_id", type_=BigInteger))
+    select(_m.c.id, _m.c.org_path, _m.c.branch_id).where(
+        _m.c.id == bindparam("member_id", type_=BigInteger)
+    )
 )
 
 
@@ -59,9 +62,8 @@ async def load_target(reader: Reader, member_id: int) -> MemberTarget | None:
     rows = await reader.fetch(_TARGET, {"member_id": member_id})
     if not rows:
         return None
-    first = rows[0]
-    roles = tuple((Role(row[3]), row[4]) for row in rows if row[3] is not None)
-    return MemberTarget(id=first[0], org_path=first[1], branch_id=first[2], roles=roles)
+    row = rows[0]
+    return MemberTarget(id=row["id"], path=row["org_path"], branch_id=row["branch_id"])
 
 
 def _looks_like_number(q: str) -> bool:
@@ -110,6 +112,7 @@ def _list_query(
 
 async def list_members(
     reader: Reader,
+    actor: Actor,
     org: OrgTarget,
     *,
     q: str | None,
@@ -118,14 +121,20 @@ async def list_members(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """Members of a branch, or of every branch under a committee, in Vietnamese name order."""
+    """Members of a branch, or of every branch under a committee, in Vietnamese name order.
+
+    Contact details are for those whose work needs them (`member.view`: leadership and
+    officers); a plain member sees the names in their branch, not phone numbers, and cannot
+    search by number either.
+    """
+    contact = access.can(actor, Permission.MEMBER_VIEW, org.path)
     params: dict[str, Any] = {"limit": limit + 1}
     if org.is_branch:
         params["branch_id"] = org.id
     else:
         params["lo"], params["hi"] = access.subtree_range(org.path)
     q = (q or "").strip()
-    number = bool(q) and _looks_like_number(q)
+    number = bool(q) and contact and _looks_like_number(q)
     terms = [] if number or not q else search_terms(q)
     if number:
         digits = "".join(ch for ch in q if ch.isdigit())
@@ -149,8 +158,18 @@ async def list_members(
         after=bool(cursor),
     )
     rows = await reader.fetch(query, params)
-    page, next_cursor = page_of(rows, limit, "members", lambda r: (r[6], r[0]))
-    return [dict(zip(_LIST_KEYS, row, strict=False)) for row in page], next_cursor
+    page, next_cursor = page_of(rows, limit, "members", lambda r: (r["sort_key"], r["id"]))
+    return [
+        {
+            "id": row["id"],
+            "full_name": row["full_name"],
+            "phone": row["phone"] if contact else None,
+            "status": row["status"],
+            "is_exempt": row["is_exempt"],
+            "branch_id": row["branch_id"],
+        }
+        for row in page
+    ], next_cursor
 
 
 async def read_member(session: AsyncSession, member_id: int) -> MemberRead:
@@ -164,12 +183,18 @@ async def read_member(session: AsyncSession, member_id: int) -> MemberRead:
     ).one()
     roles = (
         await session.execute(
-            select(_grant.c.id, _grant.c.role, _org.c.id, _org.c.name, _org.c.kind)
+            select(
+                _grant.c.id.label("grant_id"),
+                _grant.c.role,
+                _org.c.id.label("org_id"),
+                _org.c.name.label("org_name"),
+                _org.c.kind.label("org_kind"),
+            )
             .join(_org, _org.c.id == _grant.c.org_id)
             .where(_grant.c.member_id == member_id, _grant.c.revoked_at.is_(None))
             .order_by(_grant.c.id)
         )
-    ).all()
+    ).mappings()
     return MemberRead(
         id=member.id,
         full_name=member.full_name,
@@ -179,16 +204,21 @@ async def read_member(session: AsyncSession, member_id: int) -> MemberRead:
         is_exempt=member.is_exempt,
         exempt_since=member.exempt_since,
         date_of_birth=member.date_of_birth,
-        gender=member.gender,  # type: ignore[arg-type]
+        gender=Gender(member.gender) if member.gender else None,
         joined_date=member.joined_date,
         official_date=member.official_date,
-        branch=OrgRef(id=branch[0], name=branch[1], kind=branch[2]),
+        branch=OrgRef(id=branch.id, name=branch.name, kind=OrgKind(branch.kind)),
         is_locked=member.is_locked,
         has_password=member.password_hash is not None,
         roles=[
-            RoleHeld(grant_id=r[0], role=r[1], org=OrgRef(id=r[2], name=r[3], kind=r[4]))
+            RoleHeld(
+                grant_id=r["grant_id"],
+                role=Role(r["role"]),
+                org=OrgRef(id=r["org_id"], name=r["org_name"], kind=OrgKind(r["org_kind"])),
+            )
             for r in roles
         ],
+        version=member.version,
         created_at=member.created_at,
         updated_at=member.updated_at,
     )
@@ -233,7 +263,17 @@ def new_member(branch: OrgTarget | Org, full_name: str, **fields: Any) -> Member
     )
 
 
-async def create_member(session: AsyncSession, branch: OrgTarget, data: MemberCreate) -> MemberRead:
+# The fields an edit may change, as the audit log shows them.
+_EDITABLE = tuple(MemberUpdate.model_fields)
+
+
+def _snapshot(member: Member) -> dict[str, Any]:
+    return {field: getattr(member, field) for field in _EDITABLE}
+
+
+async def create_member(
+    session: AsyncSession, actor: Actor, branch: OrgTarget, data: MemberCreate
+) -> MemberRead:
     if branch.kind != OrgKind.BRANCH:
         raise Unprocessable("Đảng viên phải thuộc một chi bộ.", code="member.org_not_branch")
     await _ensure_unique(session, phone=data.phone, card=data.party_card_number, member_id=None)
@@ -253,16 +293,51 @@ async def create_member(session: AsyncSession, branch: OrgTarget, data: MemberCr
     _check_dates(member)
     session.add(member)
     await session.flush()
+    await audit.record(
+        session,
+        actor,
+        "member.create",
+        target=("member", member.id),
+        org_id=member.branch_id,
+        changes=audit.changes({}, _snapshot(member)),
+    )
     return await read_member(session, member.id)
+
+
+async def lock_for_account_change(session: AsyncSession, actor: Actor, member_id: int) -> Member:
+    """The member row locked for this transaction, once the actor may manage the account.
+
+    The decision is made on what is read here, under the lock: a role granted to the member a
+    moment ago (grants lock the member row too) counts, a stale guard read does not."""
+    member = await session.get(Member, member_id, with_for_update=True, populate_existing=True)
+    if member is None:
+        raise NotFound(code="member.not_found")
+    held = (
+        await session.execute(
+            select(_grant.c.role, _org.c.path)
+            .join(_org, _org.c.id == _grant.c.org_id)
+            .where(_grant.c.member_id == member_id, _grant.c.revoked_at.is_(None))
+        )
+    ).all()
+    access.require_account_control(
+        actor, member.id, member.org_path, [(Role(role), path) for role, path in held]
+    )
+    return member
 
 
 _REQUIRED_ON_UPDATE = ("full_name", "status", "is_exempt")
 
 
-async def update_member(session: AsyncSession, member_id: int, data: MemberUpdate) -> MemberRead:
-    member = await session.get(Member, member_id, with_for_update=True)
-    if member is None:
-        raise NotFound(code="member.not_found")
+async def update_member(
+    session: AsyncSession,
+    actor: Actor,
+    member_id: int,
+    data: MemberUpdate,
+    *,
+    if_match: IfMatch | None = None,
+) -> MemberRead:
+    member = await lock_for_account_change(session, actor, member_id)
+    etag.check(if_match, member.version)
     changes = data.model_dump(exclude_unset=True)
     for field in _REQUIRED_ON_UPDATE:
         if field in changes and changes[field] is None:
@@ -275,6 +350,7 @@ async def update_member(session: AsyncSession, member_id: int, data: MemberUpdat
         card=changes.get("party_card_number"),
         member_id=member.id,
     )
+    before = _snapshot(member)
     phone_changed = "phone" in changes and changes["phone"] != member.phone
     for field, value in changes.items():
         setattr(member, field, value)
@@ -285,23 +361,45 @@ async def update_member(session: AsyncSession, member_id: int, data: MemberUpdat
     if "is_exempt" in changes and not member.is_exempt:
         member.exempt_since = None
     _check_dates(member)
+    diff = audit.changes(before, _snapshot(member))
+    if not diff:
+        return await read_member(session, member.id)
     if phone_changed:
         # The phone is how this member logs in: a new number ends every session on the old one.
         await session_service.revoke_sessions(session, member.id, reason="phone_changed")
         await otp_service.close_open_codes(session, member.id)
     member.updated_at = utcnow()
     await session.flush()
+    await audit.record(
+        session,
+        actor,
+        "member.update",
+        target=("member", member.id),
+        org_id=member.branch_id,
+        changes=diff,
+    )
     return await read_member(session, member.id)
 
 
-async def set_locked(session: AsyncSession, member_id: int, *, locked: bool) -> MemberRead:
-    member = await session.get(Member, member_id, with_for_update=True)
-    if member is None:
-        raise NotFound(code="member.not_found")
+async def set_locked(
+    session: AsyncSession, actor: Actor, member_id: int, *, locked: bool
+) -> MemberRead:
+    member = await lock_for_account_change(session, actor, member_id)
+    if member.is_locked == locked:
+        return await read_member(session, member.id)
+    if locked and await role_service.holds_role(session, member.id, Role.DEPLOYMENT_ADMIN):
+        await role_service.ensure_admin_remains(session, without_member=member.id)
     member.is_locked = locked
     member.updated_at = utcnow()
     if locked:
         await session_service.revoke_sessions(session, member.id, reason="locked")
         await otp_service.close_open_codes(session, member.id)
     await session.flush()
+    await audit.record(
+        session,
+        actor,
+        "member.lock" if locked else "member.unlock",
+        target=("member", member.id),
+        org_id=member.branch_id,
+    )
     return await read_member(session, member.id)

@@ -5,17 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Select, bindparam, func, select, tuple_
+from sqlalchemy import BigInteger, Select, bindparam, func, literal, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
+from app.core import etag
 from app.core.db import FastQuery, Reader
 from app.core.errors import Conflict, NotFound, Unprocessable
+from app.core.etag import IfMatch
 from app.core.pagination import decode_cursor, page_of
 from app.core.security import new_id
 from app.core.text import clean_name, name_key, search_terms
 from app.models import Org, OrgKind
 from app.schemas.org import OrgCreate, OrgRead, OrgRef, OrgSummary, OrgUpdate
-from app.services import access
+from app.services import access, audit
 from app.services.access import Actor, Permission
 
 _org = Org.__table__
@@ -41,6 +44,10 @@ class OrgTarget:
     def is_branch(self) -> bool:
         return self.kind == OrgKind.BRANCH
 
+    @property
+    def owner_id(self) -> None:
+        return None
+
 
 _TARGET = FastQuery(
     select(_org.c.id, _org.c.path, _org.c.kind).where(
@@ -51,7 +58,10 @@ _TARGET = FastQuery(
 
 async def load_target(reader: Reader, org_id: int) -> OrgTarget | None:
     rows = await reader.fetch(_TARGET, {"org_id": org_id})
-    return OrgTarget(*rows[0]) if rows else None
+    if not rows:
+        return None
+    row = rows[0]
+    return OrgTarget(id=row["id"], path=row["path"], kind=row["kind"])
 
 
 def _summaries(rows: list[Any]) -> list[OrgSummary]:
@@ -88,6 +98,7 @@ async def read_org(session: AsyncSession, org_id: int) -> OrgRead:
         ancestors=ancestors,
         child_count=child_count or 0,
         is_active=org.is_active,
+        version=org.version,
         created_at=org.created_at,
         updated_at=org.updated_at,
     )
@@ -168,39 +179,65 @@ async def insert_org(
     kind: OrgKind,
     name: str,
     code: str | None = None,
+    org_id: int | None = None,
 ) -> Org:
-    """Add an org under `parent` (a root when None), with its materialized path. No checks."""
+    """Add an org under `parent` (a root when None), with its materialized path. No checks.
+    (`org_id` fixes the id, for generated data and test trees.)"""
     name = clean_name(name)
     parent_path = parent.path if parent is not None else None
     org = Org(
+        id=org_id,
         parent_id=parent.id if parent is not None else None,
         kind=kind,
         name=name,
         name_folded=name_key(name),
         code=code,
         # A unique placeholder until the id is known (paths are unique).
-        path=f"{parent_path or '/'}new-{new_id()}/",
+        path=access.child_path(parent_path, org_id) if org_id else f"/new-{new_id()}/",
         depth=len(access.ancestor_ids(parent_path)) if parent_path else 0,
     )
     session.add(org)
     await session.flush()
-    org.path = access.child_path(parent_path, org.id)
-    await session.flush()
+    if org_id is None:
+        # The path needs the id: set it without counting an edit (the row version stays 1).
+        path = access.child_path(parent_path, org.id)
+        await session.execute(update(Org).where(Org.id == org.id).values(path=path))
+        set_committed_value(org, "path", path)
     return org
 
 
-async def create_org(session: AsyncSession, parent: OrgTarget, data: OrgCreate) -> OrgRead:
+async def create_org(
+    session: AsyncSession, actor: Actor, parent: OrgTarget, data: OrgCreate
+) -> OrgRead:
     if parent.is_branch:
         raise Conflict("Chi bộ không có tổ chức trực thuộc.", code="org.parent_is_branch")
     await _ensure_code_free(session, data.code, None)
     org = await insert_org(session, parent, kind=data.kind, name=data.name, code=data.code)
+    await audit.record(
+        session,
+        actor,
+        "org.create",
+        target=("org", org.id),
+        org_id=org.id,
+        changes=audit.changes({}, {"name": org.name, "kind": org.kind, "code": org.code}),
+        detail={"parent_id": parent.id},
+    )
     return await read_org(session, org.id)
 
 
-async def update_org(session: AsyncSession, target: OrgTarget, data: OrgUpdate) -> OrgRead:
-    org = await session.get(Org, target.id, with_for_update=True)
+async def update_org(
+    session: AsyncSession,
+    actor: Actor,
+    target: OrgTarget,
+    data: OrgUpdate,
+    *,
+    if_match: IfMatch | None = None,
+) -> OrgRead:
+    org = await session.get(Org, target.id, with_for_update=True, populate_existing=True)
     if org is None:
         raise NotFound(code="org.not_found")
+    etag.check(if_match, org.version)
+    before = {"name": org.name, "code": org.code}
     changes = data.model_dump(exclude_unset=True)
     if "name" in changes:
         if changes["name"] is None:
@@ -210,5 +247,48 @@ async def update_org(session: AsyncSession, target: OrgTarget, data: OrgUpdate) 
     if "code" in changes:
         await _ensure_code_free(session, changes["code"], org.id)
         org.code = changes["code"]
-    await session.flush()
+    diff = audit.changes(before, {"name": org.name, "code": org.code})
+    if diff:
+        await session.flush()
+        await audit.record(
+            session, actor, "org.update", target=("org", org.id), org_id=org.id, changes=diff
+        )
     return await read_org(session, org.id)
+
+
+# --- copies of org paths ----------------------------------------------------------------------
+#
+# Rows that carry a copy of an org's path (for one-range-scan lists) are registered here, so the
+# one function that rewrites paths (a subtree moving under another parent) rewrites every copy.
+# `tests/models/test_path_copies.py` fails on a `*_path` column that is neither `org.path` nor
+# registered here.
+
+
+@dataclass(frozen=True, slots=True)
+class PathCopy:
+    table: str
+    column: str
+    doc: str
+
+
+PATH_COPIES: tuple[PathCopy, ...] = (
+    PathCopy("member", "org_path", "the member's branch path: subtree member lists"),
+)
+
+
+async def rewrite_paths(session: AsyncSession, old_prefix: str, new_prefix: str) -> None:
+    """Every path under `old_prefix` (the org's own included) now starts with `new_prefix`:
+    `org.path` and every registered copy, in this transaction. The caller moves the org
+    (parent, depth) and clears the per-process org target caches."""
+    lo, hi = access.subtree_range(old_prefix)
+    tables = [("org", "path"), *((copy.table, copy.column) for copy in PATH_COPIES)]
+    metadata = Org.metadata
+    for table_name, column_name in tables:
+        table = metadata.tables[table_name]
+        column = table.c[column_name]
+        await session.execute(
+            update(table)
+            .where(column >= lo, column < hi)
+            .values({column_name: literal(new_prefix) + func.substr(column, len(old_prefix) + 1)})
+            .execution_options(synchronize_session=False)
+        )

@@ -1,20 +1,31 @@
-"""Granting and revoking roles on orgs. No escalation: you grant only what you hold there."""
+"""Granting and revoking roles on orgs.
+
+- No escalation: you grant only roles whose rights you hold there (`access.can_grant`).
+- Taking a role back (revoking it, or locking the account that holds it) needs a scope strictly
+  above it (`access.outranks`): two officers of one org cannot remove each other. Nobody revokes
+  their own role, and the last deployment admin stays (`role.last_admin`); an operator with
+  database access can grant the role again with `handbook admin grant`.
+- Grants and account changes both lock the member row first, so a rule checked in one write
+  transaction still holds when it commits.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import BigInteger, bindparam, select
+from sqlalchemy import BigInteger, RowMapping, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import FastQuery, Reader
 from app.core.errors import Conflict, Forbidden, NotFound
 from app.core.pagination import decode_cursor, page_of
-from app.models import Member, Org, Role, RoleGrant
+from app.models import Member, Org, OrgKind, Role, RoleGrant
 from app.models.base import utcnow
 from app.schemas.org import OrgRef
 from app.schemas.role import MemberRef, RoleGrantRead
-from app.services import access
+from app.services import access, audit
 from app.services.access import Actor, Permission
 from app.services.orgs import OrgTarget
 
@@ -26,11 +37,11 @@ _GRANT_QUERY = (
     select(
         _grant.c.id,
         _grant.c.role,
-        _m.c.id,
+        _m.c.id.label("member_id"),
         _m.c.full_name,
-        _org.c.id,
-        _org.c.name,
-        _org.c.kind,
+        _org.c.id.label("org_id"),
+        _org.c.name.label("org_name"),
+        _org.c.kind.label("org_kind"),
         _grant.c.granted_at,
         _grant.c.granted_by_id,
     )
@@ -44,17 +55,23 @@ _GRANT_QUERY = (
 class GrantTarget:
     id: int
     role: Role
-    org_path: str
+    path: str  # the path of the org the role is held on
+    org_id: int
+    member_id: int
+
+    @property
+    def owner_id(self) -> None:
+        return None  # holding a role gives no right over its grant
 
 
-def _read(row: tuple[object, ...]) -> RoleGrantRead:
+def _read(row: RowMapping | Mapping[str, Any]) -> RoleGrantRead:
     return RoleGrantRead(
-        id=row[0],  # type: ignore[arg-type]
-        role=row[1],  # type: ignore[arg-type]
-        member=MemberRef(id=row[2], full_name=row[3]),  # type: ignore[arg-type]
-        org=OrgRef(id=row[4], name=row[5], kind=row[6]),  # type: ignore[arg-type]
-        granted_at=row[7],  # type: ignore[arg-type]
-        granted_by_id=row[8],  # type: ignore[arg-type]
+        id=row["id"],
+        role=Role(row["role"]),
+        member=MemberRef(id=row["member_id"], full_name=row["full_name"]),
+        org=OrgRef(id=row["org_id"], name=row["org_name"], kind=OrgKind(row["org_kind"])),
+        granted_at=row["granted_at"],
+        granted_by_id=row["granted_by_id"],
     )
 
 
@@ -65,13 +82,13 @@ async def list_org_roles(
     if cursor:
         (last_id,) = decode_cursor(cursor, "roles", (int,))
         query = query.where(_grant.c.id > last_id)
-    rows = (await session.execute(query.order_by(_grant.c.id).limit(limit + 1))).all()
-    page, next_cursor = page_of(rows, limit, "roles", lambda r: (r[0],))
-    return [_read(tuple(r)) for r in page], next_cursor
+    rows = (await session.execute(query.order_by(_grant.c.id).limit(limit + 1))).mappings()
+    page, next_cursor = page_of(list(rows), limit, "roles", lambda r: (r["id"],))
+    return [_read(r) for r in page], next_cursor
 
 
 _TARGET = FastQuery(
-    select(_grant.c.id, _grant.c.role, _org.c.path)
+    select(_grant.c.id, _grant.c.role, _grant.c.org_id, _grant.c.member_id, _org.c.path)
     .join(_org, _org.c.id == _grant.c.org_id)
     .where(_grant.c.id == bindparam("grant_id", type_=BigInteger), _grant.c.revoked_at.is_(None))
 )
@@ -82,7 +99,51 @@ async def load_target(reader: Reader, grant_id: int) -> GrantTarget | None:
     if not rows:
         return None
     row = rows[0]
-    return GrantTarget(id=row[0], role=Role(row[1]), org_path=row[2])
+    return GrantTarget(
+        id=row["id"],
+        role=Role(row["role"]),
+        path=row["path"],
+        org_id=row["org_id"],
+        member_id=row["member_id"],
+    )
+
+
+async def ensure_admin_remains(
+    session: AsyncSession, *, without_member: int | None = None, without_grant: int | None = None
+) -> None:
+    """Refuse a change after which no deployment admin could log in: locking the member
+    `without_member`, or revoking the grant `without_grant`."""
+    query = (
+        select(func.count())
+        .select_from(_grant.join(_m, _m.c.id == _grant.c.member_id))
+        .where(
+            _grant.c.role == Role.DEPLOYMENT_ADMIN,
+            _grant.c.revoked_at.is_(None),
+            _m.c.is_locked.is_(False),
+        )
+    )
+    if without_member is not None:
+        query = query.where(_grant.c.member_id != without_member)
+    if without_grant is not None:
+        query = query.where(_grant.c.id != without_grant)
+    if not await session.scalar(query):
+        raise Conflict(
+            "Đây là quản trị hệ thống cuối cùng: hãy giao vai trò này cho người khác trước.",
+            code="role.last_admin",
+        )
+
+
+async def holds_role(session: AsyncSession, member_id: int, role: Role) -> bool:
+    found = await session.scalar(
+        select(_grant.c.id).where(
+            _grant.c.member_id == member_id, _grant.c.role == role, _grant.c.revoked_at.is_(None)
+        )
+    )
+    return found is not None
+
+
+async def _lock_member(session: AsyncSession, member_id: int) -> Member | None:
+    return await session.get(Member, member_id, with_for_update=True, populate_existing=True)
 
 
 async def grant_role(
@@ -90,10 +151,8 @@ async def grant_role(
 ) -> RoleGrantRead:
     if not access.can_grant(actor, role, org.path):
         raise Forbidden("Bạn không thể giao vai trò này.", code="role.cannot_grant")
-    member = (
-        await session.execute(select(_m.c.id, _m.c.org_path).where(_m.c.id == member_id))
-    ).first()
-    if member is None or not access.can(actor, Permission.MEMBER_LIST, member[1]):
+    member = await _lock_member(session, member_id)
+    if member is None or not access.can(actor, Permission.MEMBER_LIST, member.org_path):
         raise NotFound("Không tìm thấy đảng viên.", code="member.not_found")
     existing = await session.scalar(
         select(_grant.c.id).where(
@@ -114,16 +173,37 @@ async def grant_role(
     )
     session.add(grant)
     await session.flush()
-    row = (await session.execute(_GRANT_QUERY.where(_grant.c.id == grant.id))).one()
-    return _read(tuple(row))
+    await audit.record(
+        session,
+        actor,
+        "role.grant",
+        target=("role_grant", grant.id),
+        org_id=org.id,
+        detail={"role": role, "member_id": member_id},
+    )
+    row = (await session.execute(_GRANT_QUERY.where(_grant.c.id == grant.id))).mappings().one()
+    return _read(row)
 
 
 async def revoke_role(session: AsyncSession, actor: Actor, target: GrantTarget) -> None:
-    if not access.can_grant(actor, target.role, target.org_path):
+    if target.member_id == actor.member_id:
+        raise Forbidden("Không thể tự thu hồi vai trò của mình.", code="role.own_grant")
+    if not access.outranks(actor, target.role, target.path):
         raise Forbidden("Bạn không thể thu hồi vai trò này.", code="role.cannot_revoke")
-    grant = await session.get(RoleGrant, target.id, with_for_update=True)
+    await _lock_member(session, target.member_id)
+    grant = await session.get(RoleGrant, target.id, with_for_update=True, populate_existing=True)
     if grant is None or grant.revoked_at is not None:
         raise NotFound(code="role.not_found")
+    if grant.role == Role.DEPLOYMENT_ADMIN:
+        await ensure_admin_remains(session, without_grant=grant.id)
     grant.revoked_at = utcnow()
     grant.revoked_by_id = actor.member_id
     await session.flush()
+    await audit.record(
+        session,
+        actor,
+        "role.revoke",
+        target=("role_grant", grant.id),
+        org_id=grant.org_id,
+        detail={"role": grant.role, "member_id": grant.member_id},
+    )

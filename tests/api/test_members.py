@@ -13,7 +13,7 @@ from app.core.pagination import encode_cursor
 from app.models import AuthSession, Member
 from tests.conftest import ActorLogin
 from tests.factories import Tree, make_member
-from tests.http import collect
+from tests.http import assert_problem, collect
 
 
 async def test_branch_members_are_in_vietnamese_name_order(
@@ -35,9 +35,10 @@ async def test_branch_members_are_in_vietnamese_name_order(
         "Lê Thị Bình",
         "Trần Văn Cụ",
         "Phạm Thị Dung",
+        "Mai Văn Phó",
         "Nguyễn Thị Yến",
     ]
-    assert len({i["id"] for i in items}) == 8
+    assert len({i["id"] for i in items}) == 9
 
 
 async def test_order_is_given_name_then_family_name(
@@ -63,7 +64,7 @@ async def test_subtree_listing_covers_every_branch_below(
     )
     assert {i["branch_id"] for i in items} == {tree.b1.id, tree.b2.id, tree.b3.id}
     assert tree.outsider.id not in {i["id"] for i in items}
-    assert len(items) == 7
+    assert len(items) == 10  # B1: 5, B2: 3, B3: 2
 
 
 @pytest.mark.parametrize(
@@ -131,7 +132,7 @@ async def test_paging_through_a_large_branch_returns_each_member_once(
         cursor = page["next_cursor"]
         if not cursor:
             break
-    assert len(seen) == len(set(seen)) == 47
+    assert len(seen) == len(set(seen)) == 48  # the 45 and officer_c1, committee, editor
 
 
 async def test_officer_adds_a_member_with_a_local_phone(
@@ -309,24 +310,29 @@ async def test_unlock_restores_login(
 
 
 async def test_an_officer_cannot_take_over_a_higher_role_holder(
-    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin, session: AsyncSession
 ) -> None:
-    # The editor sits in branch B2 (under C1) but holds a role on the province P.
-    officer = await as_actor(tree.officer_c1.id)
+    # The editor sits in branch B2 (under C1) but holds a role on the province P: neither the
+    # commune officer nor the province officer (same level) outranks it; the admin does.
     url = f"/api/v1/members/{tree.editor.id}"
-    for method, path, body in (
-        ("PATCH", url, {"phone": "0977 000 111"}),
-        ("POST", f"{url}/lock", None),
-        ("POST", f"{url}/unlock", None),
-    ):
-        response = await client.request(method, path, json=body, headers=officer)
-        assert response.status_code == 403, (path, response.text)
-        assert response.json()["code"] == "member.holds_higher_role"
-    assert (await client.get(url, headers=officer)).status_code == 200
-    province = await as_actor(tree.officer_root.id)
-    assert (
-        await client.patch(url, json={"phone": "0977 000 111"}, headers=province)
-    ).status_code == 200
+    for officer_id in (tree.officer_c1.id, tree.officer_root.id):
+        officer = await as_actor(officer_id)
+        for method, path, body in (
+            ("PATCH", url, {"phone": "0977 000 111"}),
+            ("POST", f"{url}/lock", None),
+            ("POST", f"{url}/unlock", None),
+        ):
+            response = await client.request(method, path, json=body, headers=officer)
+            assert_problem(response, 403, "member.holds_higher_role")
+        assert (await client.get(url, headers=officer)).status_code == 200
+    editor = await session.get(Member, tree.editor.id, populate_existing=True)
+    assert editor is not None
+    assert editor.phone != "+84977000111"
+    assert not editor.is_locked
+    admin = await as_actor(tree.admin.id)
+    changed = await client.patch(url, json={"phone": "0977 000 111"}, headers=admin)
+    assert changed.status_code == 200
+    assert changed.json()["phone"] == "+84977000111"
 
 
 async def test_nul_characters_are_refused_at_the_edge(

@@ -16,7 +16,7 @@ from tests.factories import Tree, make_org
 
 
 def actor(branch_path: str, *roles: tuple[Role, str]) -> Actor:
-    return Actor.build(
+    return Actor(
         member_id=1,
         session_id="s",
         full_name="Nguyễn Văn An",
@@ -26,10 +26,10 @@ def actor(branch_path: str, *roles: tuple[Role, str]) -> Actor:
         branch_id=int(branch_path.strip("/").split("/")[-1]),
         branch_name="Chi bộ",
         branch_path=branch_path,
-        roles=[
+        roles=tuple(
             RoleHolding(grant_id=i, role=role, org_id=0, org_name="", org_kind="", org_path=path)
             for i, (role, path) in enumerate(roles)
-        ],
+        ),
     )
 
 

@@ -21,22 +21,22 @@ _role_org_t = aliased(Org.__table__, name="role_org")
 
 _ACTOR_QUERY = (
     select(
-        _member_t.c.id,
+        _member_t.c.id.label("member_id"),
         _member_t.c.full_name,
         _member_t.c.phone,
         _member_t.c.status,
         _member_t.c.is_exempt,
         _member_t.c.is_locked,
         _member_t.c.branch_id,
-        _branch_t.c.name,
-        _branch_t.c.path,
-        _session_t.c.expires_at,
-        _grant_t.c.id,
+        _branch_t.c.name.label("branch_name"),
+        _branch_t.c.path.label("branch_path"),
+        _session_t.c.expires_at.label("session_expires_at"),
+        _grant_t.c.id.label("grant_id"),
         _grant_t.c.role,
-        _role_org_t.c.id,
-        _role_org_t.c.name,
-        _role_org_t.c.kind,
-        _role_org_t.c.path,
+        _role_org_t.c.id.label("role_org_id"),
+        _role_org_t.c.name.label("role_org_name"),
+        _role_org_t.c.kind.label("role_org_kind"),
+        _role_org_t.c.path.label("role_org_path"),
     )
     .select_from(_session_t)
     .join(_member_t, _member_t.c.id == _session_t.c.member_id)
@@ -62,34 +62,34 @@ async def load_actor(reader: Reader, claims: AccessClaims) -> Actor:
     if not rows:
         raise Unauthorized("Phiên đăng nhập đã kết thúc.", code="auth.session_revoked")
     first = rows[0]
-    if first[9] <= utcnow():
+    if first["session_expires_at"] <= utcnow():
         raise Unauthorized("Phiên đăng nhập đã hết hạn.", code="auth.session_expired")
-    if first[5]:
+    if first["is_locked"]:
         raise Unauthorized(
             "Tài khoản đã bị khóa. Vui lòng liên hệ bí thư chi bộ hoặc Ban Tổ chức.",
             code="auth.account_locked",
         )
-    roles = [
+    roles = tuple(
         RoleHolding(
-            grant_id=row[10],
-            role=Role(row[11]),
-            org_id=row[12],
-            org_name=row[13],
-            org_kind=row[14],
-            org_path=row[15],
+            grant_id=row["grant_id"],
+            role=Role(row["role"]),
+            org_id=row["role_org_id"],
+            org_name=row["role_org_name"],
+            org_kind=row["role_org_kind"],
+            org_path=row["role_org_path"],
         )
         for row in rows
-        if row[10] is not None
-    ]
-    return Actor.build(
-        member_id=first[0],
+        if row["grant_id"] is not None
+    )
+    return Actor(
+        member_id=first["member_id"],
         session_id=claims.session_id,
-        full_name=first[1],
-        phone=first[2],
-        status=first[3],
-        is_exempt=first[4],
-        branch_id=first[6],
-        branch_name=first[7],
-        branch_path=first[8],
+        full_name=first["full_name"],
+        phone=first["phone"],
+        status=first["status"],
+        is_exempt=first["is_exempt"],
+        branch_id=first["branch_id"],
+        branch_name=first["branch_name"],
+        branch_path=first["branch_path"],
         roles=roles,
     )

@@ -16,6 +16,7 @@ from app.core.errors import Unauthorized
 from app.core.security import digest, new_id, new_refresh_token
 from app.models import AuthSession, Member, RefreshToken
 from app.models.base import utcnow
+from app.services import audit
 from app.services.access import Actor
 from app.services.auth.common import Auth, ClientInfo, IssuedTokens, ensure_not_locked, log
 
@@ -100,6 +101,18 @@ async def refresh_tokens(session: AsyncSession, auth: Auth, *, refresh_token: st
         auth_session.revoked_at = now
         auth_session.revoke_reason = "refresh_reuse"
         log.warning("refresh token reuse; session revoked", extra={"session": auth_session.id})
+        branch_id = await session.scalar(
+            select(Member.branch_id).where(Member.id == auth_session.member_id)
+        )
+        if branch_id is not None:
+            await audit.record(
+                session,
+                None,
+                "auth.refresh_reused",
+                target=("member", auth_session.member_id),
+                org_id=branch_id,
+                detail={"session": auth_session.id},
+            )
         raise Unauthorized(
             "Phiên đăng nhập đã bị thu hồi vì lý do an toàn. Vui lòng đăng nhập lại.",
             code="auth.refresh_reused",
@@ -124,6 +137,18 @@ async def revoke_sessions(
         condition = and_(condition, AuthSession.id != keep)
     await session.execute(
         update(AuthSession).where(condition).values(revoked_at=utcnow(), revoke_reason=reason)
+    )
+
+
+async def logout_everywhere(session: AsyncSession, actor: Actor) -> None:
+    """End every login of the actor, on every device (audited: a security action)."""
+    await revoke_sessions(session, actor.member_id, reason="logout_all")
+    await audit.record(
+        session,
+        actor,
+        "auth.logout_all",
+        target=("member", actor.member_id),
+        org_id=actor.branch_id,
     )
 
 

@@ -1,0 +1,158 @@
+"""Idempotency keys for writes: a retried request gets the first response again.
+
+- same key, same request (method, path, body) → the stored response of the first one;
+- same key, another request → 422 `idempotency.key_reused`;
+- the first one still running → 409 `idempotency.in_flight` (retry a moment later);
+- keys are scoped to the member who sent them and kept `TTL` (24 hours).
+
+The claim is committed on its own before the write runs (so a duplicate sees it); the response
+is stored in the write's own transaction (so a write is never committed without the answer a
+retry must get); a failed write releases its claim (the client may try again). Only 2xx answers
+are stored. Operations whose body must not be kept next to the member (secret ballots,
+anonymous answers) do not take keys: their own one-per-member rows make them safe to retry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, cast
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.core.errors import Conflict, Unprocessable
+from app.models import IdempotencyKey
+from app.models.base import utcnow
+
+TTL = timedelta(hours=24)
+# A claim not completed within this time was abandoned (its process died): it may be taken over.
+LEASE = timedelta(seconds=60)
+STORED_HEADERS = ("content-type", "location", "etag")
+
+IN_FLIGHT = "in_flight"
+DONE = "done"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    status_code: int
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass(slots=True)
+class Claim:
+    id: int
+    # Set once the write's handler has produced its answer (see `app.api.idempotency`).
+    response: StoredResponse | None = field(default=None)
+
+
+def fingerprint(method: str, path: str, body: bytes) -> str:
+    digest = hashlib.sha256()
+    for part in (method.encode(), path.encode(), body):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()
+
+
+def _insert(session: AsyncSession) -> postgresql.Insert | sqlite.Insert:
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(IdempotencyKey)
+    return sqlite.insert(IdempotencyKey)
+
+
+async def claim(
+    maker: async_sessionmaker[AsyncSession], *, member_id: int, key: str, fingerprint: str
+) -> Claim | StoredResponse:
+    """Claim `key` for this request, or hand back what the first request answered."""
+    now = utcnow()
+    async with maker() as session, session.begin():
+        inserted = await session.scalar(
+            _insert(session)
+            .values(
+                member_id=member_id,
+                key=key,
+                fingerprint=fingerprint,
+                state=IN_FLIGHT,
+                locked_until=now + LEASE,
+                created_at=now,
+                expires_at=now + TTL,
+            )
+            .on_conflict_do_nothing(index_elements=["member_id", "key"])
+            .returning(IdempotencyKey.id)
+        )
+        if inserted is not None:
+            return Claim(id=inserted)
+        row = await session.scalar(
+            select(IdempotencyKey)
+            .where(IdempotencyKey.member_id == member_id, IdempotencyKey.key == key)
+            .with_for_update()
+        )
+        if row is None:  # released between our insert and this read: the caller may retry
+            raise Conflict(
+                "Yêu cầu trùng đang được xử lý. Vui lòng thử lại sau giây lát.",
+                code="idempotency.in_flight",
+            )
+        if row.expires_at <= now or (row.state == IN_FLIGHT and row.locked_until <= now):
+            # Expired, or abandoned by a process that died: start afresh under this request.
+            row.fingerprint = fingerprint
+            row.state = IN_FLIGHT
+            row.locked_until = now + LEASE
+            row.status_code = row.response_body = row.response_headers = None
+            row.created_at = now
+            row.expires_at = now + TTL
+            return Claim(id=row.id)
+        if row.fingerprint != fingerprint:
+            raise Unprocessable(
+                "Khóa Idempotency-Key này đã được dùng cho một yêu cầu khác.",
+                code="idempotency.key_reused",
+            )
+        if row.state == DONE and row.status_code is not None:
+            return StoredResponse(
+                status_code=row.status_code,
+                body=row.response_body or b"",
+                headers=dict(row.response_headers or {}),
+            )
+        raise Conflict(
+            "Yêu cầu trùng đang được xử lý. Vui lòng thử lại sau giây lát.",
+            code="idempotency.in_flight",
+        )
+
+
+async def complete(session: AsyncSession, claim: Claim) -> None:
+    """Store the claim's response, in the transaction of the write it answers."""
+    response = claim.response
+    if response is None or not 200 <= response.status_code < 300:
+        return
+    await session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.id == claim.id)
+        .values(
+            state=DONE,
+            status_code=response.status_code,
+            response_body=response.body,
+            response_headers=response.headers,
+        )
+    )
+
+
+async def release(maker: async_sessionmaker[AsyncSession], claim: Claim) -> None:
+    """The write failed: forget the claim so the client may try again with the same key."""
+    async with maker() as session, session.begin():
+        await session.execute(
+            delete(IdempotencyKey).where(
+                IdempotencyKey.id == claim.id, IdempotencyKey.state == IN_FLIGHT
+            )
+        )
+
+
+async def prune(session: AsyncSession) -> int:
+    """Delete expired keys (housekeeping); returns how many."""
+    result = await session.execute(
+        delete(IdempotencyKey).where(IdempotencyKey.expires_at <= utcnow())
+    )
+    return cast(CursorResult[Any], result).rowcount

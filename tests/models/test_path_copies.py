@@ -1,0 +1,48 @@
+"""Copies of org paths: every `*_path` column is `org.path` or registered where paths are
+rewritten, and the rewrite moves every copy with its org."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import Base, Member, Org, OrgKind
+from app.services import orgs as org_service
+from tests.factories import make_member, make_org
+
+
+def test_every_path_column_is_registered() -> None:
+    path_columns = {
+        (table.name, column.name)
+        for table in Base.metadata.tables.values()
+        for column in table.columns
+        if column.name == "path" or column.name.endswith("_path")
+    }
+    registered = {(copy.table, copy.column) for copy in org_service.PATH_COPIES}
+    unregistered = path_columns - registered - {("org", "path")}
+    assert not unregistered, (
+        f"register these path copies in app/services/orgs.py PATH_COPIES: {sorted(unregistered)}"
+    )
+    assert registered <= path_columns, "PATH_COPIES names a column that does not exist"
+
+
+async def test_rewriting_a_subtree_moves_every_copy(session: AsyncSession) -> None:
+    root = await make_org(session, kind=OrgKind.PROVINCE_COMMITTEE, name="Tỉnh ủy")
+    old_parent = await make_org(session, root, kind=OrgKind.COMMUNE_COMMITTEE, name="Xã Cũ")
+    new_parent = await make_org(session, root, kind=OrgKind.COMMUNE_COMMITTEE, name="Phường Mới")
+    moving = await make_org(session, old_parent, kind=OrgKind.GRASSROOTS_COMMITTEE, name="Trường")
+    branch = await make_org(session, moving, name="Chi bộ Giáo viên")
+    staying = await make_org(session, old_parent, name="Chi bộ Ở Lại")
+    member = await make_member(session, branch, full_name="Nguyễn Văn Chuyển")
+    other = await make_member(session, staying, full_name="Trần Văn Ở")
+    old, new = moving.path, f"{new_parent.path}{moving.id}/"
+
+    await org_service.rewrite_paths(session, old, new)
+
+    paths = dict((await session.execute(select(Org.id, Org.path))).all())
+    assert paths[moving.id] == new
+    assert paths[branch.id] == f"{new}{branch.id}/"
+    assert paths[staying.id] == staying.path
+    member_paths = dict((await session.execute(select(Member.id, Member.org_path))).all())
+    assert member_paths[member.id] == f"{new}{branch.id}/"
+    assert member_paths[other.id] == staying.path
