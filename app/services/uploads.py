@@ -488,7 +488,8 @@ async def receive_upload(
         received = await _receive(spool, chunks, policy)
         kind = await _decide(spool, received, policy)
     except BaseException:
-        await anyio.to_thread.run_sync(spool.remove)
+        with anyio.CancelScope(shield=True):  # also when the client went away mid-upload
+            await anyio.to_thread.run_sync(spool.remove)
         raise
     log.info(
         "upload received",
@@ -600,7 +601,8 @@ async def store_upload(storage: Storage, received: ReceivedFile, key_prefix: str
             move=True,
         )
     finally:
-        await anyio.to_thread.run_sync(received.discard)
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(received.discard)
     return StoredObject(
         key=key,
         size=info.size,
@@ -665,7 +667,8 @@ async def confirm_presigned_upload(
             kind = sniffed
         else:  # a container or text: the whole file decides
             received = await receive_upload(await storage.open(key), policy=policy, tmp_dir=tmp_dir)
-            await anyio.to_thread.run_sync(received.discard)
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(received.discard)
             kind = received.kind
         if kind not in policy.kinds or KINDS[kind].content_type != info.content_type:
             raise UnsupportedUpload(policy, "Nội dung tệp không khớp với định dạng đã khai báo.")

@@ -10,6 +10,7 @@ import tracemalloc
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 from pydantic import SecretStr
@@ -313,6 +314,24 @@ async def test_a_failing_client_stream_leaves_nothing_behind(tmp_dir: Path) -> N
 
     with pytest.raises(ConnectionResetError):
         await receive_upload(broken(), policy=DOCUMENT, tmp_dir=tmp_dir)
+
+    assert leftovers(tmp_dir) == []
+
+
+async def test_a_client_gone_mid_upload_leaves_nothing_behind(tmp_dir: Path) -> None:
+    written = anyio.Event()
+
+    async def stalls() -> AsyncIterator[bytes]:
+        yield samples.pdf() + bytes(2 * MiB)  # one block on disk once the next chunk is asked for
+        written.set()
+        await anyio.sleep(60)
+        yield b"never"
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(lambda: receive_upload(stalls(), policy=DOCUMENT, tmp_dir=tmp_dir))
+        await written.wait()
+        assert len(leftovers(tmp_dir)) == 1
+        tasks.cancel_scope.cancel()
 
     assert leftovers(tmp_dir) == []
 
