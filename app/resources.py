@@ -1,4 +1,5 @@
-"""The process's resources: database, lean reader, login helpers, SMS gateway, rate limiter.
+"""The process's resources: database, lean reader, login helpers, SMS gateway, rate limiter,
+file storage.
 
 Built once per process by whoever runs the code (the API's lifespan, the worker, the CLI) and
 closed when it stops. Nothing here knows about HTTP: the worker and the CLI use it without
@@ -15,6 +16,7 @@ from app.core.db import Database, Reader, build_reader
 from app.core.ratelimit import RateLimiter, build_rate_limiter
 from app.core.security import PasswordHasher, TokenCodec
 from app.integrations.sms import SmsGateway, build_sms_gateway
+from app.integrations.storage import Storage, build_storage
 from app.services.auth.common import Auth
 from app.services.orgs import OrgTarget
 
@@ -29,6 +31,7 @@ class Resources:
     auth: Auth
     sms: SmsGateway
     limiter: RateLimiter
+    storage: Storage
     # Org id -> (path, kind) for the guards. A subtree move rewrites paths; this TTL bounds how
     # long another process may use an old path.
     org_targets: TTLCache[int, OrgTarget] = field(default_factory=lambda: TTLCache(ttl_s=30))
@@ -52,10 +55,12 @@ class Resources:
             ),
             sms=build_sms_gateway(settings.sms),
             limiter=limiter,
+            storage=build_storage(settings),
         )
 
     async def aclose(self) -> None:
         await self.sms.aclose()
+        await self.storage.aclose()
         await self.limiter.aclose()
         await self.reader.aclose()
         await self.db.close()

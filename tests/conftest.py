@@ -10,12 +10,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -23,7 +24,7 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.core.config import AuthSettings, Env, Settings
+from app.core.config import AuthSettings, Env, Settings, StorageSettings
 from app.core.db import (
     Database,
     FastQuery,
@@ -34,13 +35,19 @@ from app.core.db import (
 )
 from app.core.ratelimit import MemoryRateLimiter
 from app.integrations.sms import ConsoleSmsGateway
+from app.integrations.storage import LocalStorage
 from app.main import create_app
 from app.resources import Resources
 from tests import dbs
 from tests.factories import Tree, build_tree, login_headers
 from tests.stubs import StubSmsServer
 
+if TYPE_CHECKING:
+    from types_boto3_s3.client import S3Client
+
 TEST_SECRET = "test-secret-" + "x" * 40
+S3_ACCESS_KEY_ID = "AKIATESTHANDBOOK0001"
+S3_SECRET = "s3-secret-9c4f1a7e2b5d8c3f6a9e"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -165,17 +172,29 @@ async def reader(
 
 
 @pytest.fixture
+def storage(settings: Settings, tmp_path: Path) -> LocalStorage:
+    """The embedded storage in the test's own directory."""
+    return LocalStorage(
+        tmp_path / "storage",
+        public_base_url=settings.public_base_url,
+        secret_key=settings.auth.secret_key,
+    )
+
+
+@pytest.fixture
 def resources(
     settings: Settings,
     engine: AsyncEngine,
     connection: AsyncConnection,
     sessionmaker: async_sessionmaker[AsyncSession],
     reader: Reader,
+    storage: LocalStorage,
 ) -> Resources:
     read = read_only_sessionmaker(connection, join_transaction_mode="create_savepoint")
     resources = Resources.build(
         settings, db=Database(engine=engine, write=sessionmaker, read=read), reader=reader
     )
+    resources.storage = storage
     resources.sms = ConsoleSmsGateway()
     resources.limiter = resources.auth.limiter = MemoryRateLimiter()
     return resources
@@ -204,6 +223,54 @@ def sms_provider() -> Iterator[StubSmsServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A local S3-compatible server (moto's server mode) on 127.0.0.1, one per test worker."""
+    from moto.server import ThreadedMotoServer  # imported here: only runs that use S3 pay for it
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # its access log
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_admin(s3_endpoint: str) -> Iterator[S3Client]:
+    """A plain boto3 client of the local S3 server, for setting up and inspecting buckets."""
+    import boto3
+
+    client = boto3.session.Session().client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=S3_ACCESS_KEY_ID,
+        aws_secret_access_key=S3_SECRET,
+    )
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def s3_settings(s3_endpoint: str, s3_admin: S3Client) -> StorageSettings:
+    """Storage settings for a fresh bucket on the local S3 server (parts as small as S3 allows)."""
+    settings = StorageSettings(
+        backend="s3",
+        s3_endpoint_url=s3_endpoint,
+        s3_bucket=f"handbook-{uuid.uuid4().hex[:16]}",
+        s3_region="us-east-1",
+        s3_access_key_id=S3_ACCESS_KEY_ID,
+        s3_secret_access_key=SecretStr(S3_SECRET),
+        s3_multipart_threshold_mb=5,
+        s3_part_size_mb=5,
+    )
+    s3_admin.create_bucket(Bucket=settings.s3_bucket)
+    return settings
 
 
 @pytest.fixture

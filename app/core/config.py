@@ -8,6 +8,7 @@ placeholder secrets and the console SMS gateway.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from datetime import time
@@ -15,6 +16,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -110,6 +112,47 @@ class RulesSettings(BaseModel):
     study_points_target: int = Field(200, ge=0)
 
 
+class StorageSettings(BaseModel):
+    """Where uploaded files live: a directory (the embedded default) or S3-compatible storage."""
+
+    backend: Literal["local", "s3"] = "local"
+    # The local backend's directory; relative paths are under DATA_DIR.
+    local_dir: Path = Path("storage")
+    # S3-compatible object storage (AWS S3, MinIO, Viettel/VNPT/FPT clouds, Ceph RGW).
+    s3_endpoint_url: str = ""  # empty: AWS's own endpoints for s3_region
+    # The address presigned URLs are made for, when clients reach the storage by another address
+    # than the API does (e.g. the API uses http://minio:9000 inside the network).
+    s3_presign_endpoint_url: str = ""
+    s3_bucket: str = ""
+    s3_region: str = "us-east-1"
+    # Empty keys: boto3's own credential chain (environment, instance role).
+    s3_access_key_id: str = ""
+    s3_secret_access_key: SecretStr = SecretStr("")
+    # "path" works with every S3-compatible service; AWS also takes "virtual".
+    s3_addressing_style: Literal["path", "virtual", "auto"] = "path"
+    # Files above the threshold go up in parts of `s3_part_size_mb` (S3's minimum part is 5 MiB).
+    s3_multipart_threshold_mb: int = Field(16, ge=5, le=5120)
+    s3_part_size_mb: int = Field(8, ge=5, le=5120)
+    # Threads talking to the storage at once per process (boto3 is synchronous).
+    s3_max_threads: int = Field(8, ge=1, le=64)
+    s3_timeout_s: float = Field(30.0, gt=0, le=600)
+    # Lifetime of download and upload links.
+    presign_get_ttl_s: int = Field(300, ge=10, le=7 * 86400)
+    presign_put_ttl_s: int = Field(900, ge=60, le=7 * 86400)
+
+
+class UploadSettings(BaseModel):
+    """Size limits per kind of upload (MiB) and where uploads are spooled while they arrive."""
+
+    document_max_mb: int = Field(50, ge=1, le=2048)
+    image_max_mb: int = Field(10, ge=1, le=512)
+    import_max_mb: int = Field(20, ge=1, le=1024)
+    media_max_mb: int = Field(500, ge=1, le=5 * 1024)
+    # Incoming files are written here before they are checked and stored; relative paths are
+    # under DATA_DIR. Keep it on the local storage's filesystem so storing is a rename.
+    tmp_dir: Path = Path("tmp")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_nested_delimiter="__",
@@ -122,17 +165,31 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./var/handbook.db"
     redis_url: str | None = None
     data_dir: Path = Path("var")
+    # The deployment's public address: links and QR codes are built from it, never from the
+    # address a request happened to use.
+    public_base_url: str = "http://127.0.0.1:8000"
     auth: AuthSettings = AuthSettings()
     sms: SmsSettings = SmsSettings()
     db: DatabaseSettings = DatabaseSettings()
     api: ApiSettings = ApiSettings()
     log: LogSettings = LogSettings()
     rules: RulesSettings = RulesSettings()
+    storage: StorageSettings = StorageSettings()
+    upload: UploadSettings = UploadSettings()
 
     @model_validator(mode="after")
     def _normalise(self) -> Settings:
         self.database_url = async_database_url(self.database_url)
+        self.public_base_url = self.public_base_url.rstrip("/")
         return self
+
+    @property
+    def storage_dir(self) -> Path:
+        return self.data_dir / self.storage.local_dir
+
+    @property
+    def upload_tmp_dir(self) -> Path:
+        return self.data_dir / self.upload.tmp_dir
 
     @property
     def is_dev(self) -> bool:
@@ -157,8 +214,19 @@ class Settings(BaseSettings):
                     "SMS__GATEWAY=console prints OTP codes to the log and is refused in ENV=prod; "
                     "set SMS__GATEWAY=http with SMS__URL and SMS__API_KEY"
                 )
+            if not is_https_or_localhost(self.public_base_url):
+                problems.append(
+                    "PUBLIC_BASE_URL must be the deployment's https:// address (links to files "
+                    "and QR codes are built from it); http:// is accepted for localhost only"
+                )
         if self.sms.gateway == "http" and not self.sms.url:
             problems.append("SMS__GATEWAY=http needs SMS__URL")
+        if not is_base_url(self.public_base_url):
+            problems.append(
+                "PUBLIC_BASE_URL must be an http(s) address such as https://sotay.example.vn"
+            )
+        if self.storage.backend == "s3" and not self.storage.s3_bucket:
+            problems.append("STORAGE__BACKEND=s3 needs STORAGE__S3_BUCKET")
         if problems:
             raise ConfigError("; ".join(problems))
         return self
@@ -193,6 +261,40 @@ def async_database_url(url: str) -> str:
         if url.startswith(prefix):
             return replacement + url[len(prefix) :]
     return url
+
+
+def is_base_url(url: str) -> bool:
+    """An absolute http(s) URL with a host and no query or fragment (a path prefix is allowed)."""
+    try:
+        parts = urlsplit(url)
+        return (
+            parts.scheme in {"http", "https"}
+            and bool(parts.hostname)
+            and not (parts.query or parts.fragment)
+        )
+    except ValueError:
+        return False
+
+
+def is_https_or_localhost(url: str) -> bool:
+    """An https URL, or an http URL whose host is this machine (`localhost`, 127.0.0.0/8, ::1)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        return False
+    if not host:
+        return False
+    if parts.scheme == "https":
+        return True
+    if parts.scheme != "http":
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @lru_cache

@@ -92,6 +92,20 @@ class Conflict(AppError):
     default_detail = "Dữ liệu xung đột với dữ liệu hiện có."
 
 
+class ContentTooLarge(AppError):
+    status = 413
+    title = "Content Too Large"
+    default_code = "request.too_large"
+    default_detail = "Dữ liệu gửi lên quá lớn."
+
+
+class UnsupportedMediaType(AppError):
+    status = 415
+    title = "Unsupported Media Type"
+    default_code = "request.unsupported_media_type"
+    default_detail = "Định dạng không hỗ trợ."
+
+
 class Unprocessable(AppError):
     status = 422
     title = "Unprocessable Content"

@@ -16,13 +16,14 @@ from app.core.config import (
     Env,
     Settings,
     SmsSettings,
+    StorageSettings,
     async_database_url,
 )
 
 STRONG_SECRET = secrets.token_urlsafe(48)
 HTTP_SMS = SmsSettings(gateway="http", url="https://sms.example.vn/v1/sms")
-SETTINGS_ENV_NAMES = frozenset({"ENV", "DATABASE_URL", "REDIS_URL", "DATA_DIR"})
-SETTINGS_GROUPS = ("AUTH", "SMS", "DB", "API", "LOG", "RULES")
+SETTINGS_ENV_NAMES = frozenset({"ENV", "DATABASE_URL", "REDIS_URL", "DATA_DIR", "PUBLIC_BASE_URL"})
+SETTINGS_GROUPS = ("AUTH", "SMS", "DB", "API", "LOG", "RULES", "STORAGE", "UPLOAD")
 
 
 @pytest.fixture(autouse=True)
@@ -39,8 +40,17 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
 
 
-def prod(secret: str = STRONG_SECRET, sms: SmsSettings = HTTP_SMS) -> Settings:
-    return Settings(env=Env.PROD, auth=AuthSettings(secret_key=SecretStr(secret)), sms=sms)
+def prod(
+    secret: str = STRONG_SECRET,
+    sms: SmsSettings = HTTP_SMS,
+    public_base_url: str = "https://sotay.example.vn",
+) -> Settings:
+    return Settings(
+        env=Env.PROD,
+        auth=AuthSettings(secret_key=SecretStr(secret)),
+        sms=sms,
+        public_base_url=public_base_url,
+    )
 
 
 def test_env_defaults_to_prod() -> None:
@@ -202,3 +212,84 @@ def test_settings_normalise_database_url() -> None:
 
     assert settings.database_url == "sqlite+aiosqlite:///handbook.db"
     assert settings.is_sqlite
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://sotay.example.vn",
+        "https://sotay.example.vn/handbook",
+        "http://127.0.0.1:8000",
+        "http://localhost:8000",
+        "http://[::1]:8000",
+    ],
+)
+def test_prod_accepts_https_or_localhost_public_base_url(url: str) -> None:
+    assert prod(public_base_url=url).checked().public_base_url == url
+
+
+@pytest.mark.parametrize(
+    "url", ["http://sotay.example.vn", "http://10.0.0.5:8000", "http://127.0.0.1.example.vn"]
+)
+def test_prod_refuses_plain_http_public_base_url(url: str) -> None:
+    with pytest.raises(ConfigError, match="PUBLIC_BASE_URL must be the deployment's https://"):
+        prod(public_base_url=url).checked()
+
+
+@pytest.mark.parametrize(
+    "url", ["sotay.example.vn", "ftp://sotay.example.vn", "https://", "https://x.vn/?a=1", ""]
+)
+def test_public_base_url_must_be_an_http_address_in_any_env(url: str) -> None:
+    with pytest.raises(ConfigError, match="PUBLIC_BASE_URL must be an http"):
+        Settings(env=Env.DEV, public_base_url=url).checked()
+
+
+def test_public_base_url_loses_its_trailing_slash(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://sotay.example.vn/")
+
+    assert Settings().public_base_url == "https://sotay.example.vn"
+
+
+def test_default_public_base_url_is_the_local_server() -> None:
+    assert Settings().public_base_url == "http://127.0.0.1:8000"
+
+
+def test_storage_and_upload_settings_are_read_from_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STORAGE__BACKEND", "s3")
+    monkeypatch.setenv("STORAGE__S3_ENDPOINT_URL", "https://s3.example.vn")
+    monkeypatch.setenv("STORAGE__S3_BUCKET", "handbook-files")
+    monkeypatch.setenv("STORAGE__S3_SECRET_ACCESS_KEY", "s3-secret-value")
+    monkeypatch.setenv("STORAGE__S3_ADDRESSING_STYLE", "virtual")
+    monkeypatch.setenv("UPLOAD__DOCUMENT_MAX_MB", "80")
+    monkeypatch.setenv("DATA_DIR", "/srv/handbook")
+
+    settings = Settings()
+
+    assert settings.storage.backend == "s3"
+    assert settings.storage.s3_endpoint_url == "https://s3.example.vn"
+    assert settings.storage.s3_bucket == "handbook-files"
+    assert settings.storage.s3_addressing_style == "virtual"
+    assert settings.storage.s3_secret_access_key.get_secret_value() == "s3-secret-value"
+    assert "s3-secret-value" not in repr(settings)
+    assert settings.upload.document_max_mb == 80
+    assert settings.upload.media_max_mb == 500  # others keep defaults
+    assert settings.storage_dir == Path("/srv/handbook/storage")
+    assert settings.upload_tmp_dir == Path("/srv/handbook/tmp")
+
+
+def test_s3_backend_needs_a_bucket() -> None:
+    settings = Settings(env=Env.DEV, storage=StorageSettings(backend="s3"))
+
+    with pytest.raises(ConfigError, match="STORAGE__S3_BUCKET"):
+        settings.checked()
+
+
+def test_s3_part_size_below_the_s3_minimum_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STORAGE__S3_PART_SIZE_MB", "4")
+
+    with pytest.raises(ValidationError) as info:
+        Settings()
+
+    assert [error["loc"] for error in info.value.errors()] == [("storage", "s3_part_size_mb")]
