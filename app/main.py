@@ -40,6 +40,7 @@ TAGS = [
     {"name": "members", "description": "Party members of a branch or subtree."},
     {"name": "roles", "description": "Roles held on orgs; they cover the org's subtree."},
     {"name": "audit", "description": "Who did what: the audit log of an org's subtree."},
+    {"name": "uploads", "description": "Files checked by content, for areas to attach."},
     {"name": "ops", "description": "Health, readiness and metrics (served at the root)."},
 ]
 

@@ -48,9 +48,10 @@ schema.config.generation.update(
 )
 # A schema-valid request may still break a rule of the domain (an unknown phone number, dates out
 # of order) or carry a made-up opaque cursor: 422 and 400 are documented answers for those, as
-# 404/409/429 are for their own reasons, and 412 for a made-up `If-Match`.
+# 404/409/429 are for their own reasons, 412 for a made-up `If-Match`, and 413/415 for an
+# upload whose bytes are too many or of a type the purpose does not take (content, not schema).
 schema.config.checks.positive_data_acceptance = PositiveDataAcceptanceConfig(
-    expected_statuses=["2xx", "400", "401", "403", "404", "409", "412", "422", "429"]
+    expected_statuses=["2xx", "400", "401", "403", "404", "409", "412", "413", "415", "422", "429"]
 )
 
 

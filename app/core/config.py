@@ -148,6 +148,10 @@ class UploadSettings(BaseModel):
     image_max_mb: int = Field(10, ge=1, le=512)
     import_max_mb: int = Field(20, ge=1, le=1024)
     media_max_mb: int = Field(500, ge=1, le=5 * 1024)
+    # Uploads a member may start in an hour (all purposes), and how long an upload that no area
+    # has taken stays before it is deleted.
+    per_member_per_hour: int = Field(60, ge=1, le=10_000)
+    unattached_ttl_h: int = Field(24, ge=1, le=24 * 30)
     # Incoming files are written here before they are checked and stored; relative paths are
     # under DATA_DIR. Keep it on the local storage's filesystem so storing is a rename.
     tmp_dir: Path = Path("tmp")

@@ -92,6 +92,24 @@ class Conflict(AppError):
     default_detail = "Dữ liệu xung đột với dữ liệu hiện có."
 
 
+class Gone(AppError):
+    status = 410
+    title = "Gone"
+    default_code = "resource.gone"
+    default_detail = "Dữ liệu không còn nữa."
+
+
+class RangeNotSatisfiableError(AppError):
+    status = 416
+    title = "Range Not Satisfiable"
+    default_code = "file.range_not_satisfiable"
+    default_detail = "Đoạn dữ liệu yêu cầu nằm ngoài tệp."
+
+    def __init__(self, size: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.headers["Content-Range"] = f"bytes */{size}"
+
+
 class ContentTooLarge(AppError):
     status = 413
     title = "Content Too Large"

@@ -58,32 +58,36 @@ class RequestContextMiddleware:
                 message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
-        if declared is not None and declared > self.max_body_bytes:
+        received = 0
+        limit: int | None = None
+
+        async def receive_wrapper() -> Message:
+            # The limit is the route's own (uploads) or the JSON default; routing has happened
+            # by the time anything reads the body, so the route is known here.
+            nonlocal received, limit
+            if limit is None:
+                route_limit = getattr(scope.get("route"), "max_body_bytes", None)
+                limit = route_limit or self.max_body_bytes
+                if declared is not None and declared > limit:
+                    raise _BodyTooLarge()
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLarge()
+            return message
+
+        try:
+            await self.app(scope, receive_wrapper, send_wrapper)
+        except _BodyTooLarge:
+            if response_started:
+                raise
             await _send_problem(413, scope, receive, send_wrapper)
-        else:
-            received = 0
-            max_body = self.max_body_bytes
-
-            async def receive_wrapper() -> Message:
-                nonlocal received
-                message = await receive()
-                if message["type"] == "http.request":
-                    received += len(message.get("body", b""))
-                    if received > max_body:
-                        raise _BodyTooLarge()
-                return message
-
-            try:
-                await self.app(scope, receive_wrapper, send_wrapper)
-            except _BodyTooLarge:
-                if response_started:
-                    raise
-                await _send_problem(413, scope, receive, send_wrapper)
-            except Exception:
-                error_log.exception("unhandled error on %s %s", scope["method"], scope["path"])
-                if response_started:
-                    raise
-                await _send_problem(500, scope, receive, send_wrapper)
+        except Exception:
+            error_log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            if response_started:
+                raise
+            await _send_problem(500, scope, receive, send_wrapper)
 
         elapsed = time.perf_counter() - started
         # Label by the route's name (its operationId): stable, and bounded in number.

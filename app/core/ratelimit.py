@@ -7,12 +7,17 @@ live in the database instead (see `services/auth/`), so they hold without Redis 
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from collections import deque
 from typing import Protocol
 
 from redis.asyncio import Redis
+
+from app.core.errors import ServiceUnavailable, TooManyRequests
+
+log = logging.getLogger("app.ratelimit")
 
 _LUA_SLIDING_WINDOW = """
 local key = KEYS[1]
@@ -95,3 +100,15 @@ class RedisRateLimiter:
 
 def build_rate_limiter(redis_url: str | None) -> RateLimiter:
     return RedisRateLimiter(redis_url) if redis_url else MemoryRateLimiter()
+
+
+async def enforce(limiter: RateLimiter, key: str, *, limit: int, window_s: int) -> None:
+    """Count a hit on `key`; 429 with `Retry-After` past `limit` in `window_s`. When the shared
+    limiter is down the request is refused (503 `rate.unavailable`): limits fail closed."""
+    try:
+        wait_ms = await limiter.hit(key, limit=limit, window_s=window_s)
+    except Exception as exc:
+        log.error("rate limiter unavailable: %s", type(exc).__name__)
+        raise ServiceUnavailable(code="rate.unavailable") from exc
+    if wait_ms:
+        raise TooManyRequests(retry_after_s=(wait_ms + 999) // 1000)

@@ -7,6 +7,7 @@ from app.models.idempotency import IdempotencyKey
 from app.models.member import Gender, Member, MemberStatus
 from app.models.org import Org, OrgKind
 from app.models.role import Role, RoleGrant
+from app.models.upload import Upload
 
 __all__ = [
     "AuditEvent",
@@ -23,4 +24,5 @@ __all__ = [
     "RefreshToken",
     "Role",
     "RoleGrant",
+    "Upload",
 ]

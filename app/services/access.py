@@ -30,6 +30,7 @@ class Permission(StrEnum):
     MEMBER_MANAGE = "member.manage"
     ROLE_MANAGE = "role.manage"
     AUDIT_VIEW = "audit.view"
+    UPLOAD_VIEW = "upload.view"
     DEPLOYMENT_ADMIN = "deployment.admin"
 
 
@@ -50,7 +51,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 # What every member may do in their own branch.
 MEMBERSHIP_PERMISSIONS: frozenset[Permission] = frozenset({P.ORG_VIEW, P.MEMBER_LIST})
 # What a member may do on an object that is their own (`Target.owner_id`), wherever it lies.
-OWNER_PERMISSIONS: frozenset[Permission] = frozenset({P.MEMBER_VIEW})
+OWNER_PERMISSIONS: frozenset[Permission] = frozenset({P.MEMBER_VIEW, P.UPLOAD_VIEW})
 
 
 class Target(Protocol):

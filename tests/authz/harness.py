@@ -12,8 +12,9 @@ A row states, for each role, the exact answer on each target as a string of thre
 `"200 403 404"`. A 2xx is the status alone; 401, 403 and 404 carry their row's default code
 (`auth.unauthenticated`, `scope.forbidden`, the row's `not_found`); any other cell names its
 code: `"403:role.cannot_grant"`. Rows live in one module per area (`tests/authz/<area>.py`,
-each exporting `ROWS`); `tests/authz/test_matrix.py` runs them and fails when a route of the
-app has no row.
+each exporting `ROWS`, and optionally an async `setup(ctx, session, resources)` that creates the
+area's objects per target); `tests/authz/test_matrix.py` runs them and fails when a route of
+the app has no row.
 """
 
 from __future__ import annotations
@@ -45,14 +46,17 @@ class Call:
     url: str
     json: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    content: bytes | None = None  # a raw body (uploads) instead of JSON
 
 
 @dataclass
 class Context:
-    """The canonical tree plus what some rows act on (one grant per target)."""
+    """The canonical tree plus what some rows act on (one grant per target), and what area
+    modules add in their `setup(ctx, session, resources)` hook (`ctx.extra["uploads"]` …)."""
 
     tree: Tree
     grants: dict[str, int]
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 Builder = Callable[[Context, str], Call]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.api.routing import area_router
 from app.main import create_app
 from app.models import Role, RoleGrant
+from app.resources import Resources
 from tests import authz
 from tests.authz.harness import ROLES, TARGETS, Context, Row
 from tests.conftest import ActorLogin, make_settings
@@ -30,8 +32,12 @@ pytestmark = pytest.mark.authz
 NOT_OPERATIONS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 
 
-def _load_rows() -> dict[str, Row]:
+Setup = Callable[[Context, AsyncSession, Resources], Awaitable[None]]
+
+
+def _load_rows() -> tuple[dict[str, Row], list[Setup]]:
     rows: dict[str, Row] = {}
+    setups: list[Setup] = []
     for module_info in pkgutil.iter_modules(authz.__path__):
         if module_info.name == "harness" or module_info.name.startswith("test_"):
             continue
@@ -39,10 +45,12 @@ def _load_rows() -> dict[str, Row]:
         for name, row in module.ROWS.items():
             assert name not in rows, f"{name} has rows in two area files"
             rows[name] = row
-    return rows
+        if hasattr(module, "setup"):
+            setups.append(module.setup)
+    return rows, setups
 
 
-MATRIX = _load_rows()
+MATRIX, SETUPS = _load_rows()
 
 
 def route_names(app: FastAPI) -> dict[str, str]:
@@ -75,13 +83,16 @@ def test_every_row_states_every_role() -> None:
 
 
 @pytest.fixture
-async def context(tree: Tree, session: AsyncSession) -> Context:
+async def context(tree: Tree, session: AsyncSession, resources: Resources) -> Context:
     own = await session.scalar(select(RoleGrant.id).where(RoleGrant.member_id == tree.secretary.id))
     near = await grant(session, tree.teacher, tree.b3, Role.COMMITTEE_MEMBER)
     far = await grant(session, tree.outsider, tree.b4, Role.SECRETARY)
-    await session.commit()
     assert own is not None
-    return Context(tree=tree, grants={"own": own, "near": near.id, "far": far.id})
+    ctx = Context(tree=tree, grants={"own": own, "near": near.id, "far": far.id})
+    for setup in SETUPS:
+        await setup(ctx, session, resources)
+    await session.commit()
+    return ctx
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -95,7 +106,11 @@ async def test_authorization(
         headers = {} if role == "anonymous" else await as_actor(getattr(context.tree, role).id)
         call = row.build(context, target)
         response = await client.request(
-            call.method, call.url, json=call.json, headers={**headers, **call.headers}
+            call.method,
+            call.url,
+            json=call.json,
+            content=call.content,
+            headers={**headers, **call.headers},
         )
         where = f"{operation} as {role} on the {target} target"
         assert response.status_code == expected.status, (

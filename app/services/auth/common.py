@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from sqlalchemy import func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import ratelimit
 from app.core.config import AuthSettings, SmsSettings
-from app.core.errors import Forbidden, ServiceUnavailable, TooManyRequests
+from app.core.errors import Forbidden
 from app.core.ratelimit import RateLimiter
 from app.core.security import PasswordHasher, TokenCodec
 from app.models import Member
@@ -57,13 +58,7 @@ class Auth:
 
 async def limit(auth: Auth, key: str, limit: int, window_s: int) -> None:
     """Count a hit on `key` in the shared limiter; 429 past `limit` in `window_s`."""
-    try:
-        wait_ms = await auth.limiter.hit(key, limit=limit, window_s=window_s)
-    except Exception as exc:  # the shared limiter is down: fail closed for logins
-        log.error("rate limiter unavailable: %s", type(exc).__name__)
-        raise ServiceUnavailable(code="rate.unavailable") from exc
-    if wait_ms:
-        raise TooManyRequests(retry_after_s=(wait_ms + 999) // 1000)
+    await ratelimit.enforce(auth.limiter, key, limit=limit, window_s=window_s)
 
 
 async def serialise_phone(session: AsyncSession, phone: str) -> None:
