@@ -34,6 +34,7 @@ Backend of **Sổ tay đảng viên điện tử**, the electronic party-member 
 """
 
 TAGS = [
+    {"name": "app", "description": "What the mobile apps read at start (no login)."},
     {"name": "auth", "description": "Login by SMS code or password; tokens; logout."},
     {"name": "me", "description": "The member's own profile and home screen."},
     {"name": "orgs", "description": "The party organisation tree."},

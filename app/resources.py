@@ -17,6 +17,7 @@ from app.core.ratelimit import RateLimiter, build_rate_limiter
 from app.core.security import PasswordHasher, TokenCodec
 from app.integrations.sms import SmsGateway, build_sms_gateway
 from app.integrations.storage import Storage, build_storage
+from app.services import app_config as app_config_service
 from app.services.auth.common import Auth
 from app.services.orgs import OrgTarget
 
@@ -35,6 +36,8 @@ class Resources:
     # Org id -> (path, kind) for the guards. A subtree move rewrites paths; this TTL bounds how
     # long another process may use an old path.
     org_targets: TTLCache[int, OrgTarget] = field(default_factory=lambda: TTLCache(ttl_s=30))
+    # The apps' configuration (read at every app start).
+    app_config: app_config_service.Cache = field(default_factory=app_config_service.new_cache)
 
     @classmethod
     def build(

@@ -51,6 +51,12 @@ def with_etag(response: Response, resource: V) -> V:
     return resource
 
 
+def with_etag_of(response: Response, resource: dict[str, Any]) -> dict[str, Any]:
+    """`with_etag` for a resource read as a dict (its `version` key)."""
+    response.headers["ETag"] = etag(int(resource["version"]))
+    return resource
+
+
 async def _if_match(
     if_match: Annotated[
         str | None,

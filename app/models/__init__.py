@@ -7,12 +7,14 @@ from app.models.idempotency import IdempotencyKey
 from app.models.member import Gender, Member, MemberStatus
 from app.models.org import Org, OrgKind
 from app.models.role import Role, RoleGrant
+from app.models.setting import DeploymentSetting
 from app.models.upload import Upload
 
 __all__ = [
     "AuditEvent",
     "AuthSession",
     "Base",
+    "DeploymentSetting",
     "Gender",
     "IdempotencyKey",
     "LoginFailure",
