@@ -177,3 +177,39 @@ async def test_scope_clause_matches_can_on_random_trees(
             )
             assert in_sql == {o.path for o in orgs if access.can(who, permission, o.path)}
         await savepoint.rollback()
+
+
+async def test_scope_on_sibling_ids_that_share_a_prefix(session: AsyncSession) -> None:
+    """A fixed example of the property above: org 2 and its siblings 20–29 (and 2's child 200)
+    share the prefix "2" in their paths; a role on 2 covers 2 and 200, never 20–29."""
+    async with session.begin_nested() as savepoint:
+        root = await make_org(session, kind=OrgKind.PROVINCE_COMMITTEE, name="Gốc", org_id=1)
+        two = await make_org(session, root, kind=OrgKind.COMMUNE_COMMITTEE, org_id=2)
+        siblings = [
+            await make_org(session, root, kind=OrgKind.COMMUNE_COMMITTEE, org_id=i)
+            for i in range(20, 30)
+        ]
+        child = await make_org(session, two, org_id=200)
+        nephew = await make_org(session, siblings[0], org_id=201)
+        orgs = [root, two, *siblings, child, nephew]
+        for who in (
+            actor(child.path, (Role.ORGANISATION_OFFICER, two.path)),
+            actor(nephew.path, (Role.SECRETARY, siblings[0].path)),
+        ):
+            for permission in (Permission.MEMBER_VIEW, Permission.ORG_MANAGE, Permission.ORG_VIEW):
+                in_sql = set(
+                    (
+                        await session.scalars(
+                            select(Org.path).where(
+                                Org.id.in_([o.id for o in orgs]),
+                                access.scope_clause(who, permission, Org.__table__.c.path),
+                            )
+                        )
+                    ).all()
+                )
+                in_python = {o.path for o in orgs if access.can(who, permission, o.path)}
+                assert in_sql == in_python, (who.roles, permission)
+        officer = actor(child.path, (Role.ORGANISATION_OFFICER, two.path))
+        assert access.can(officer, Permission.MEMBER_MANAGE, child.path)
+        assert not any(access.can(officer, Permission.ORG_VIEW, o.path) for o in siblings)
+        await savepoint.rollback()
