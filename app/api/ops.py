@@ -60,8 +60,8 @@ async def get_readiness(request: Request) -> Response:
     },
 )
 async def get_metrics(request: Request) -> Response:
-    """Prometheus metrics of this process (or of all workers, in multi-process mode), with the
-    job queue, live workers and SMS budget read from the database."""
+    """Prometheus metrics of this process (or of all workers, in multi-process mode)."""
+    # The job queue, live workers and the SMS budget are read from the database (throttled).
     resources = get_resources(request)
     await metrics.refresh_from_database(
         lambda: _refresh_gauges(resources.db.read, resources.settings)

@@ -254,7 +254,8 @@ class FirebaseAdminSender:
         import firebase_admin
 
         await self._service._async_client.aclose()
-        firebase_admin.delete_app(self._app)
+        # delete_app closes the SDK's services with asyncio.run(): not on a running loop.
+        await asyncio.to_thread(firebase_admin.delete_app, self._app)
 
 
 # --- the lean sender -------------------------------------------------------------------------

@@ -71,6 +71,7 @@ class Worker:
         self._running: dict[int, asyncio.Task[None]] = {}
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
+        self.state_write_delays: tuple[float, ...] = STATE_WRITE_DELAYS_S
 
     # --- one step (tests drive the worker with these and a ManualClock) ------------------------
 
@@ -282,7 +283,7 @@ class Worker:
             )
 
     async def _with_db_retry(self, write: Any) -> Any:
-        for delay in (*STATE_WRITE_DELAYS_S, None):
+        for delay in (*self.state_write_delays, None):
             try:
                 async with self.resources.db.write.begin() as session:
                     return await write(session)
