@@ -176,7 +176,9 @@ async def cancel(session: AsyncSession, key: str, *, now: datetime | None = None
 
 
 async def find(session: AsyncSession, key: str) -> Job | None:
-    job: Job | None = await session.scalar(select(Job).where(Job.key == key))
+    job: Job | None = await session.scalar(
+        select(Job).where(Job.key == key).execution_options(populate_existing=True)
+    )
     return job
 
 

@@ -140,7 +140,9 @@ async def schedule_notice(
     notice: Notice | None = None
     existing = await jobs.find(session, key)
     if existing is not None and existing.kind == FANOUT_JOB:
-        candidate = await session.get(Notice, existing.payload.get("notice_id"))
+        candidate = await session.get(
+            Notice, existing.payload.get("notice_id"), populate_existing=True
+        )
         if candidate is not None and candidate.status == NoticeStatus.PENDING:
             notice = candidate
     if notice is None:
@@ -193,7 +195,7 @@ async def cancel_notice(session: AsyncSession, key: str, *, now: datetime | None
     job = await jobs.find(session, key)
     cancelled = await jobs.cancel(session, key, now=now)
     if job is not None and job.kind == FANOUT_JOB:
-        notice = await session.get(Notice, job.payload.get("notice_id"))
+        notice = await session.get(Notice, job.payload.get("notice_id"), populate_existing=True)
         if notice is not None and notice.status == NoticeStatus.PENDING:
             notice.status = NoticeStatus.CANCELLED
             cancelled = True
