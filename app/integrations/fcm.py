@@ -25,6 +25,7 @@ import json
 import logging
 import secrets
 import ssl
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -217,7 +218,17 @@ class FirebaseAdminSender:
             return []
         await self._fresh_token()
         m = self._messaging
-        batch = [
+        with warnings.catch_warnings():
+            # firebase-admin 7.7 deprecates `token` in favour of installation ids (`fid`); the
+            # apps register FCM registration tokens, which FCM v1 still takes as `token`.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            batch = self._batch(messages)
+        response = await m.send_each_async(batch, app=self._app)
+        return guard_payload_errors([self._result(r) for r in response.responses])
+
+    def _batch(self, messages: Sequence[PushMessage]) -> list[Any]:
+        m = self._messaging
+        return [
             m.Message(
                 token=msg.token,
                 notification=m.Notification(title=msg.title, body=msg.body),
@@ -227,8 +238,6 @@ class FirebaseAdminSender:
             )
             for msg in messages
         ]
-        response = await m.send_each_async(batch, app=self._app)
-        return guard_payload_errors([self._result(r) for r in response.responses])
 
     def _result(self, response: Any) -> PushResult:
         if response.success:

@@ -58,7 +58,9 @@ def service_account(fcm_stub: FcmStub) -> dict[str, Any]:
     return fake_service_account(fcm_stub.base_url + "/token")
 
 
-def fcm_settings(stub: FcmStub, info: dict[str, Any], sender: str = "firebase-admin") -> FcmSettings:
+def fcm_settings(
+    stub: FcmStub, info: dict[str, Any], sender: str = "firebase-admin"
+) -> FcmSettings:
     return FcmSettings(
         credentials_json=SecretStr(json.dumps(info)),
         send_url=stub.send_url(),

@@ -52,9 +52,7 @@ def registry(recorder: Recorder) -> Registry:
 
 
 @pytest.fixture
-def make_worker(
-    resources: Resources, clock: ManualClock, registry: Registry
-) -> Any:
+def make_worker(resources: Resources, clock: ManualClock, registry: Registry) -> Any:
     def make(worker_id: str = "w1") -> Worker:
         worker = Worker(
             resources, clock=clock, registry=registry, worker_id=worker_id, concurrency=1
@@ -305,9 +303,7 @@ async def test_the_backoff_grows_exponentially_and_is_capped() -> None:
     assert max(delays) <= 600
 
 
-async def test_queue_counts_and_oldest_due_age(
-    session: AsyncSession, clock: ManualClock
-) -> None:
+async def test_queue_counts_and_oldest_due_age(session: AsyncSession, clock: ManualClock) -> None:
     now = clock.now()
     await jobs.enqueue(session, "test.job", {}, run_after=now - timedelta(seconds=90), now=now)
     await jobs.enqueue(session, "test.job", {}, run_after=now + timedelta(hours=1), now=now)

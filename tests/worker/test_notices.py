@@ -141,7 +141,9 @@ async def test_notices_are_marked_for_sms_reach_members_without_push(
         m.phone for m in (tree.member, tree.secretary, tree.exempt, tree.probationary) if m.phone
     )
     assert phones == expected
-    assert all(message.text.startswith("So tay dang vien: Hop chi bo dot xuat") for message in sms.sent)
+    assert all(
+        message.text.startswith("So tay dang vien: Hop chi bo dot xuat") for message in sms.sent
+    )
     rows = await deliveries(session, notice.id)
     assert {row.status for row in rows.values()} == {"sent"}
     # A second run sends nothing more.
@@ -250,12 +252,23 @@ async def test_quiet_hours_hold_non_urgent_notices_until_they_end(
     )
     audience = Audience(member_ids=[tree.member.id])
     quiet = await notices.notify(
-        session, kind=NoticeKind.GENERAL, title="Thường", body="", audience=audience,
-        has_sms=True, now=clock.now(),
+        session,
+        kind=NoticeKind.GENERAL,
+        title="Thường",
+        body="",
+        audience=audience,
+        has_sms=True,
+        now=clock.now(),
     )
     urgent = await notices.notify(
-        session, kind=NoticeKind.GENERAL, title="Khẩn", body="", audience=audience,
-        has_sms=True, is_urgent=True, now=clock.now(),
+        session,
+        kind=NoticeKind.GENERAL,
+        title="Khẩn",
+        body="",
+        audience=audience,
+        has_sms=True,
+        is_urgent=True,
+        now=clock.now(),
     )
     await session.commit()
     await worker.run_until_idle()
