@@ -71,6 +71,7 @@ class FcmStub:
         self.stats = Stats()
         self.access_token = "stub-" + secrets.token_hex(8)
         self.retry_after_s = retry_after_s
+        self.delay_s = 0.0  # added to every send (a slow FCM: batches stay in flight longer)
         self._script: deque[int] = deque()
         self._record = record_bodies
         self._server: asyncio.AbstractServer | None = None
@@ -163,6 +164,8 @@ class FcmStub:
                 length = int(headers.get(b"content-length", b"0"))
                 body = await reader.readexactly(length) if length else b""
                 status, extra, payload = self._answer(method, path, headers, body)
+                if self.delay_s and path.endswith(b"/messages:send"):
+                    await asyncio.sleep(self.delay_s)
                 writer.write(
                     b"HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=UTF-8\r\n"
                     b"Content-Length: %d\r\n%s\r\n"

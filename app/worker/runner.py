@@ -96,6 +96,7 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         log.info("worker started", extra={"worker": self.id, "concurrency": self.concurrency})
         await self._with_db_retry(self._ensure_recurring)
+        await self._write_heartbeat()
         heartbeat = asyncio.create_task(self._heartbeat_loop(), name="worker-heartbeat")
         failures = 0
         try:
@@ -303,8 +304,8 @@ class Worker:
 
     async def _heartbeat_loop(self) -> None:
         while True:
-            await self._write_heartbeat()
             await asyncio.sleep(self.settings.heartbeat_interval_s)
+            await self._write_heartbeat()
 
     async def heartbeat(self) -> None:
         """Write the heartbeat row and renew this worker's leases (the loop calls it)."""

@@ -22,8 +22,8 @@ from app.core.config import FcmSettings
 from app.integrations.fcm import build_push_gateway
 from app.models import Device
 from app.resources import Resources
-from app.services import devices as device_service
 from app.schemas.notification import DeviceRegister
+from app.services import devices as device_service
 from app.worker.runner import Worker
 
 # 08:00 in Hà Nội (UTC+7) on a Tuesday.

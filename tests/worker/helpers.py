@@ -17,7 +17,7 @@ async def inbox_counts(session: AsyncSession, notice_id: int) -> Counter[int]:
         .where(Notification.notice_id == notice_id)
         .group_by(Notification.member_id)
     )
-    return Counter({member_id: count for member_id, count in rows.all()})
+    return Counter(dict(rows.all()))
 
 
 async def deliveries(session: AsyncSession, notice_id: int) -> dict[tuple[str, int], Delivery]:
