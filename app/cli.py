@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from app.bench.cli import bench
+from app.bench.push import bench_push
 from app.core.config import Env, Settings, get_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -22,6 +23,7 @@ openapi_cli = typer.Typer(help="The OpenAPI document.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(openapi_cli, name="openapi")
 cli.command()(bench)
+cli.command("bench-push")(bench_push)
 console = Console(stderr=True, soft_wrap=True)
 
 

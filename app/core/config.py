@@ -97,7 +97,7 @@ class WorkerSettings(BaseModel):
     embedded: bool = False
     concurrency: int = Field(4, ge=1, le=64)  # jobs running at once in one process
     poll_interval_s: float = Field(1.0, gt=0, le=60)
-    lease_s: int = Field(60, ge=5, le=3600)  # a job whose worker stops renewing is taken over
+    lease_s: int = Field(60, ge=2, le=3600)  # a job whose worker stops renewing is taken over
     heartbeat_interval_s: float = Field(10.0, gt=0, le=300)  # also renews the leases
     heartbeat_stale_s: int = Field(60, ge=5)  # `handbook worker --check` fails past this age
     shutdown_grace_s: float = Field(20.0, ge=0, le=600)  # SIGTERM: finish, then release

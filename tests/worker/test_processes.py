@@ -97,6 +97,10 @@ def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     )
 
 
+def _logs(folder: Path) -> str:
+    return "\n".join(p.read_text(errors="replace")[-2000:] for p in sorted(folder.glob("*.log")))
+
+
 async def _open(session: AsyncSession, notice_id: int) -> int:
     return int(
         await session.scalar(
@@ -139,6 +143,8 @@ async def test_two_workers_one_killed_and_one_restarted_lose_and_double_nothing(
         victim = None
         async with AsyncSession(live.engine) as session:
             while victim is None and time.monotonic() < give_up:
+                exited = [p for p in (first, second) if p.poll() is not None]
+                assert not exited, "a worker exited:\n" + _logs(tmp_path)
                 owners = await session.scalars(
                     select(Job.lease_owner).where(
                         Job.kind == DELIVER_JOB, Job.status == JobStatus.RUNNING
@@ -149,7 +155,7 @@ async def test_two_workers_one_killed_and_one_restarted_lose_and_double_nothing(
                     victim = next((p for p in (first, second) if p.pid in pids), None)
                 await session.rollback()
                 await asyncio.sleep(0.02)
-        assert victim is not None, "no worker was seen delivering"
+        assert victim is not None, "no worker was seen delivering:\n" + _logs(tmp_path)
         victim.kill()  # SIGKILL mid-batch: no cleanup, its leases just stop being renewed
         victim.wait(10)
         survivor = second if victim is first else first
@@ -183,10 +189,7 @@ async def test_two_workers_one_killed_and_one_restarted_lose_and_double_nothing(
             if leftover is not None and leftover.poll() is None:
                 leftover.kill()
                 leftover.wait(10)
-    logs = "\n".join(
-        p.read_text(errors="replace")
-        for p in sorted(tmp_path.glob("*.log"))  # noqa: ASYNC240 - small files, after the run
-    )
+    logs = _logs(tmp_path)
     async with AsyncSession(live.engine) as session:
         statuses = dict(
             (
