@@ -181,9 +181,10 @@ async def _prepare(url: str, members: int, console: Console) -> tuple[int, int]:
                     "INSERT INTO device (member_id, token, token_hash, platform, created_at, "
                     "last_seen_at) SELECT m.id, t.token, encode(sha256(t.token::bytea), 'hex'), "
                     "'android', now(), now() FROM member m CROSS JOIN LATERAL (SELECT "
-                    "'bench' || m.id || ':APA91b' || repeat('x', 140) AS token) t "
+                    "'bench' || m.id || :suffix AS token) t "
                     "WHERE NOT EXISTS (SELECT 1 FROM device d WHERE d.member_id = m.id)"
-                )
+                ),
+                {"suffix": ":APA91b" + "x" * 140},
             )
             devices = int(await conn.scalar(text("SELECT count(*) FROM device")) or 0)
             root = int(
@@ -466,6 +467,14 @@ def bench_push(
         str, typer.Option(help="Comma-separated: lean, firebase-admin.")
     ] = "lean,firebase-admin",
     concurrency: Annotated[int, typer.Option(help="Jobs at once per worker.", min=1)] = 4,
+    sdk_concurrency: Annotated[
+        int,
+        typer.Option(
+            help="Jobs at once per worker with firebase-admin (each job is a 500-message "
+            "send_each_async; several at once overload its httpx pool).",
+            min=1,
+        ),
+    ] = 1,
     output: Annotated[Path, typer.Option(help="Where the JSON goes.")] = DEFAULT_OUTPUT,
 ) -> None:
     """Push benchmark: a province-wide notice through 1 and 2 worker processes to a local FCM
@@ -500,7 +509,7 @@ def bench_push(
                     members=size,
                     sender=sender,
                     workers=workers,
-                    concurrency=concurrency,
+                    concurrency=concurrency if sender == "lean" else sdk_concurrency,
                     console=console,
                 )
             )
