@@ -126,7 +126,7 @@ def _stub_stats(base: str) -> dict[str, Any]:
 # --- database -----------------------------------------------------------------------------------
 
 
-async def _ensure_database(url: str) -> None:
+async def _ensure_database(url: str, *, reset: bool = False) -> None:
     from sqlalchemy import text
     from sqlalchemy.engine import make_url
     from sqlalchemy.ext.asyncio import create_async_engine
@@ -146,6 +146,9 @@ async def _ensure_database(url: str) -> None:
             exists = await conn.scalar(
                 text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
             )
+            if exists and reset:
+                await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+                exists = None
             if not exists:
                 await conn.execute(text(f'CREATE DATABASE "{name}"'))
     finally:
@@ -171,8 +174,8 @@ async def _prepare(url: str, members: int, console: Console) -> tuple[int, int]:
             console.print(f"seeded {members:,} members in {time.monotonic() - started:.0f} s")
         elif have != members:
             raise typer.BadParameter(
-                f"the bench database holds {have:,} members, not {members:,}: drop it "
-                "(DROP DATABASE handbook_bench_push) or pass --members {have}"
+                f"the bench database holds {have:,} members, not {members:,}: run with "
+                f"--reset to rebuild it, or pass --members {have}"
             )
         async with engine.begin() as conn:
             # One device per member (an Android token of realistic length), made in SQL.
@@ -476,6 +479,7 @@ def bench_push(
         ),
     ] = 1,
     output: Annotated[Path, typer.Option(help="Where the JSON goes.")] = DEFAULT_OUTPUT,
+    reset: Annotated[bool, typer.Option(help="Drop and rebuild the bench databases.")] = False,
 ) -> None:
     """Push benchmark: a province-wide notice through 1 and 2 worker processes to a local FCM
     stub; writes docs/benchmarks/push.json."""
@@ -485,8 +489,6 @@ def bench_push(
     wanted = [s.strip() for s in senders.split(",") if s.strip()]
     from app.core import migrate
 
-    asyncio.run(_ensure_database(database_url))
-    migrate.upgrade(database_url)
     runs: list[PushRun] = []
     alone: dict[str, float] = {}
     for sender in wanted:
@@ -495,9 +497,8 @@ def bench_push(
     for sender in wanted:
         size = members if sender == "lean" or not sdk_members else min(members, sdk_members)
         url = database_url if size == members else f"{database_url}_{size}"
-        if url != database_url:
-            asyncio.run(_ensure_database(url))
-            migrate.upgrade(url)
+        asyncio.run(_ensure_database(url, reset=reset))
+        migrate.upgrade(url)
         root_id, devices = asyncio.run(_prepare(url, size, console))
         console.rule(f"{sender}: {size:,} members, {devices:,} devices")
         for workers in (1, 2):

@@ -8,7 +8,7 @@ processes, SKIP LOCKED) use a database of their own with committed data (`tests/
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +16,7 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.bench.fcm_stub import FcmStub, fake_service_account
+from app.bench.fcm_stub import FcmStub
 from app.core.clock import ManualClock
 from app.core.config import FcmSettings
 from app.integrations.fcm import build_push_gateway
@@ -40,22 +40,6 @@ def worker(resources: Resources, clock: ManualClock) -> Worker:
     worker = Worker(resources, clock=clock, worker_id="test-worker", concurrency=1)
     worker.state_write_delays = (0.01, 0.01)
     return worker
-
-
-@pytest.fixture(scope="session")
-def fcm_stub() -> Iterator[FcmStub]:
-    """FCM v1 and the OAuth token endpoint on 127.0.0.1 (see app/bench/fcm_stub.py)."""
-    stub = FcmStub().start_in_thread()
-    try:
-        yield stub
-    finally:
-        stub.stop()
-
-
-@pytest.fixture(scope="session")
-def service_account(fcm_stub: FcmStub) -> dict[str, Any]:
-    """A service account of a key generated for the run, whose token_uri is the stub's."""
-    return fake_service_account(fcm_stub.base_url + "/token")
 
 
 def fcm_settings(
