@@ -526,7 +526,7 @@ def bench_push(
         },
         "settings": {
             "FCM__RATE_PER_S": 0,
-            "WORKER__CONCURRENCY": concurrency,
+            "WORKER__CONCURRENCY": {"lean": concurrency, "firebase-admin": sdk_concurrency},
             "NOTIFY__CHUNK_MEMBERS": 500,
             "stub": "app.bench.fcm_stub (HTTP/1.1)",
         },

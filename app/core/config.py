@@ -126,9 +126,11 @@ class FcmSettings(BaseModel):
     # account's `token_uri` (tests and benchmarks point both at a local stub).
     send_url: str = "https://fcm.googleapis.com/v1/projects/{project_id}/messages:send"
     token_uri: str = ""
-    # `firebase-admin` (the SDK's `send_each_async`) or `lean` (the same credentials with a
-    # small HTTP/1.1 keep-alive sender: a fraction of the CPU per message).
-    sender: Literal["firebase-admin", "lean"] = "firebase-admin"
+    # `lean`: the service account's OAuth token (google-auth, as firebase-admin gets it) and the
+    # FCM v1 request over keep-alive HTTP/1.1 connections, ~0.04 ms of CPU a message;
+    # `firebase-admin`: the SDK's `send_each_async`, ~4 ms a message (its httpx client), which
+    # misses the push bar (docs/benchmarks/push.json).
+    sender: Literal["firebase-admin", "lean"] = "lean"
     batch_size: int = Field(500, ge=1, le=500)
     connections: int = Field(32, ge=1, le=1000)  # the lean sender's keep-alive connections
     timeout_s: float = Field(10.0, gt=0, le=120)

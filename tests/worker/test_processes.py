@@ -81,6 +81,7 @@ def _worker_env(live: Live, stub: FcmStub, info: dict[str, Any], tmp: Path) -> d
         NOTIFY__CHUNK_MEMBERS="10",
         FCM__CREDENTIALS_JSON=json.dumps(info),
         FCM__SEND_URL=stub.send_url(),
+        FCM__SENDER="firebase-admin",  # the real SDK, in real processes
         FCM__RATE_PER_S="0",
         FCM__TIMEOUT_S="20",
     )
@@ -284,3 +285,137 @@ async def test_concurrent_claims_skip_locked_rows(live: Live) -> None:
         assert a[0].id != b[0].id
         await first.commit()
         await second.commit()
+
+
+class TcpProxy:
+    """127.0.0.1:port → the database; `cut()` drops every connection and refuses new ones until
+    `restore()` (the database "goes away" and comes back, as far as the worker can tell)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def cut(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for writer in list(self._writers):
+            writer.close()
+
+    async def restore(self) -> None:
+        await self.start()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        self._writers |= {writer, up_writer}
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                dst.close()
+                self._writers.discard(dst)
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+async def test_the_worker_rides_out_the_database_going_away_mid_delivery(
+    live: Live, fcm_stub: FcmStub, service_account: dict[str, Any]
+) -> None:
+    if live.kind != "postgresql":
+        pytest.skip("a database that goes away over the network: PostgreSQL")
+    from sqlalchemy.engine import make_url
+
+    from tests.worker.conftest import fcm_settings
+
+    url = make_url(live.url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    await proxy.start()
+    settings = make_settings(url.set(port=proxy.port).render_as_string(hide_password=False))
+    settings = settings.model_copy(
+        update={
+            "worker": settings.worker.model_copy(
+                update={"poll_interval_s": 0.05, "heartbeat_interval_s": 0.2, "lease_s": 3}
+            ),
+            "notify": settings.notify.model_copy(update={"chunk_members": 10}),
+            "fcm": fcm_settings(fcm_stub, service_account),
+        }
+    )
+    async with AsyncSession(live.engine, expire_on_commit=False) as session:
+        branch = await make_org(session, name="Chi bộ Mất Kết Nối")
+        members = [
+            await make_member(session, branch, full_name=f"Đảng Viên {n:02d}") for n in range(30)
+        ]
+        tokens = {(await add_device(session, m.id)).token for m in members}
+        notice = await notices.notify(
+            session,
+            kind=NoticeKind.GENERAL,
+            title="Thông báo",
+            body="Mạng chập chờn",
+            audience=Audience(org_id=branch.id),
+        )
+        await session.commit()
+        notice_id = notice.id
+    fcm_stub.reset()
+    fcm_stub.delay_s = 0.3
+    resources = Resources.build(settings)
+    worker = Worker(resources, concurrency=2)
+    worker.state_write_delays = (0.2, 0.5, 1.0, 2.0, 2.0)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        give_up = time.monotonic() + DEADLINE_S
+        while not fcm_stub.stats.accepted and time.monotonic() < give_up:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)  # the stub runs in another thread: poll it
+        await proxy.cut()  # pushes are in flight: their outcomes cannot be written
+        await asyncio.sleep(1.5)
+        await proxy.restore()
+        fcm_stub.delay_s = 0.0
+        async with AsyncSession(live.engine) as session:
+            while time.monotonic() < give_up:
+                if not await _open(session, notice_id):
+                    sent = await session.scalar(
+                        select(func.count()).where(
+                            Delivery.notice_id == notice_id, Delivery.status == "sent"
+                        )
+                    )
+                    if sent == len(members):
+                        break
+                await session.rollback()
+                await asyncio.sleep(0.2)
+    finally:
+        fcm_stub.delay_s = 0.0
+        stop.set()
+        await asyncio.wait_for(task, 60)
+        await resources.aclose()
+        await proxy.cut()
+    async with AsyncSession(live.engine) as session:
+        statuses = dict(
+            (
+                await session.execute(
+                    select(Delivery.status, func.count())
+                    .where(Delivery.notice_id == notice_id)
+                    .group_by(Delivery.status)
+                )
+            ).all()
+        )
+    assert statuses == {"sent": len(members)}
+    assert set(fcm_stub.stats.tokens) == tokens
+    keys: dict[str, set[str]] = {}
+    for message in fcm_stub.stats.bodies:
+        keys.setdefault(message["token"], set()).add(message["data"]["message_id"])
+    assert all(len(k) == 1 for k in keys.values())
