@@ -141,10 +141,6 @@ class FcmSettings(BaseModel):
     retry_base_s: float = Field(10.0, gt=0)
     max_retry_after_s: float = Field(3600.0, gt=0)
 
-    @property
-    def enabled(self) -> bool:
-        return self.credentials_file is not None or bool(self.credentials_json.get_secret_value())
-
 
 class NotifySettings(BaseModel):
     """Notices: fan-out to members, inbox, push and SMS fallback."""
