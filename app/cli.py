@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from app.bench.cli import bench
+from app.bench.push import bench_push
 from app.core.config import Env, Settings, get_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -24,6 +25,7 @@ cli.add_typer(db_cli, name="db")
 cli.add_typer(openapi_cli, name="openapi")
 cli.add_typer(admin_cli, name="admin")
 cli.command()(bench)
+cli.command("bench-push")(bench_push)
 console = Console(stderr=True, soft_wrap=True)
 
 
@@ -261,6 +263,8 @@ def demo(
     os.environ["ENV"] = "dev"
     os.environ.setdefault("LOG__JSON_FORMAT", "false")
     os.environ.setdefault("LOG__ACCESS", "all")
+    # Jobs and notices work on the first command: a worker runs inside the API process.
+    os.environ.setdefault("WORKER__EMBEDDED", "true")
     get_settings.cache_clear()
     settings = get_settings().with_dev_secret()
     from app.core.logging import configure_logging
@@ -287,6 +291,95 @@ def demo(
     )
     console.rule()
     _serve(host, port, 1, forwarded_allow_ips=None)
+
+
+async def _worker_alive(settings: Settings) -> bool:
+    import socket
+    from datetime import timedelta
+
+    from sqlalchemy import func, select
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from app.core.db import create_engine
+    from app.models import WorkerHeartbeat
+    from app.models.base import utcnow
+
+    engine = create_engine(settings, null_pool=True)
+    try:
+        async with AsyncSession(engine) as session:
+            fresh = utcnow() - timedelta(seconds=settings.worker.heartbeat_stale_s)
+            count = await session.scalar(
+                select(func.count()).where(
+                    WorkerHeartbeat.hostname == socket.gethostname()[:255],
+                    WorkerHeartbeat.seen_at > fresh,
+                    WorkerHeartbeat.stopped_at.is_(None),
+                )
+            )
+    finally:
+        await engine.dispose()
+    return bool(count)
+
+
+async def _run_worker(settings: Settings, concurrency: int | None) -> None:
+    import signal
+
+    from app.resources import Resources
+    from app.worker.runner import Worker
+
+    resources = Resources.build(settings)
+    try:
+        worker = Worker(resources, concurrency=concurrency)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await worker.run(stop)
+    finally:
+        await resources.aclose()
+
+
+@cli.command()
+def worker(
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Exit 0 if a worker on this host has a fresh heartbeat, else 1 (healthcheck).",
+        ),
+    ] = False,
+    concurrency: Annotated[
+        int | None, typer.Option(help="Jobs at once (default WORKER__CONCURRENCY).", min=1)
+    ] = None,
+) -> None:
+    """Run background jobs: notices (inbox, push, SMS), reminders, housekeeping. Run as many as
+    needed against one database; SIGTERM finishes or hands back the jobs in hand."""
+    from app.core.config import ConfigError
+    from app.core.logging import configure_logging
+
+    settings = get_settings()
+    if check:
+        alive = asyncio.run(_worker_alive(settings))
+        if not alive:
+            console.print("no fresh worker heartbeat on this host")
+        raise typer.Exit(0 if alive else 1)
+    configure_logging(settings.log.level, json_format=settings.log.json_format)
+    try:
+        settings = settings.with_dev_secret().checked()
+    except ConfigError as exc:
+        console.print(f"[red]refusing to start:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    if settings.worker.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.worker.metrics_port)
+    try:
+        import uvloop
+
+        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
+        runner = asyncio.Runner()
+    with runner:
+        runner.run(_run_worker(settings, concurrency))
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -57,12 +58,23 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = True
     else:  # handed in by the caller (tests), who also closes it
         owned = False
+    embedded: asyncio.Task[None] | None = None
+    stop = asyncio.Event()
+    if app.state.settings.worker.embedded:
+        # The demo's worker (WORKER__EMBEDDED): jobs and notices without a second process.
+        from app.worker.runner import Worker
+
+        worker = Worker(app.state.resources)
+        embedded = asyncio.create_task(worker.run(stop), name="embedded-worker")
     # Everything built so far (modules, routes, compiled schemas) lives as long as the process:
     # move it out of the collector's generations so collections stay short under load.
     gc.freeze()
     try:
         yield
     finally:
+        if embedded is not None:
+            stop.set()
+            await embedded
         if owned:
             await app.state.resources.aclose()
             app.state.resources = None

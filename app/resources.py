@@ -1,5 +1,5 @@
-"""The process's resources: database, lean reader, login helpers, SMS gateway, rate limiter,
-file storage.
+"""The process's resources: database, lean reader, login helpers, SMS and push gateways, rate
+limiter, file storage.
 
 Built once per process by whoever runs the code (the API's lifespan, the worker, the CLI) and
 closed when it stops. Nothing here knows about HTTP: the worker and the CLI use it without
@@ -15,6 +15,7 @@ from app.core.config import Settings
 from app.core.db import Database, Reader, build_reader
 from app.core.ratelimit import RateLimiter, build_rate_limiter
 from app.core.security import PasswordHasher, TokenCodec
+from app.integrations.fcm import PushGateway, build_push_gateway
 from app.integrations.sms import SmsGateway, build_sms_gateway
 from app.integrations.storage import Storage, build_storage
 from app.services import app_config as app_config_service
@@ -33,6 +34,7 @@ class Resources:
     sms: SmsGateway
     limiter: RateLimiter
     storage: Storage
+    push: PushGateway
     # Org id -> (path, kind) for the guards. A subtree move rewrites paths; this TTL bounds how
     # long another process may use an old path.
     org_targets: TTLCache[int, OrgTarget] = field(default_factory=lambda: TTLCache(ttl_s=30))
@@ -55,13 +57,16 @@ class Resources:
                 TokenCodec(settings.auth),
                 PasswordHasher(settings.auth),
                 limiter,
+                timezone=settings.rules.timezone,
             ),
             sms=build_sms_gateway(settings.sms),
             limiter=limiter,
             storage=build_storage(settings),
+            push=build_push_gateway(settings.fcm),
         )
 
     async def aclose(self) -> None:
+        await self.push.aclose()
         await self.sms.aclose()
         await self.storage.aclose()
         await self.limiter.aclose()

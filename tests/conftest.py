@@ -24,6 +24,7 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.bench.fcm_stub import FcmStub, fake_service_account
 from app.core.config import AuthSettings, Env, Settings, StorageSettings
 from app.core.db import (
     Database,
@@ -308,3 +309,19 @@ def as_actor(session: AsyncSession, resources: Resources) -> ActorLogin:
 @pytest.fixture(scope="session")
 def project_root() -> Path:
     return Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def fcm_stub() -> Iterator[FcmStub]:
+    """FCM v1 and the OAuth token endpoint on 127.0.0.1 (see app/bench/fcm_stub.py)."""
+    stub = FcmStub().start_in_thread()
+    try:
+        yield stub
+    finally:
+        stub.stop()
+
+
+@pytest.fixture(scope="session")
+def service_account(fcm_stub: FcmStub) -> dict[str, Any]:
+    """A service account of a key generated for the run, whose token_uri is the stub's."""
+    return fake_service_account(fcm_stub.base_url + "/token")

@@ -23,7 +23,7 @@ from tests.conftest import FreshDatabase
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CLI_TIMEOUT_S = 120
 SETTINGS_ENV_NAMES = frozenset({"ENV", "DATABASE_URL", "REDIS_URL", "DATA_DIR"})
-SETTINGS_GROUPS = ("AUTH", "SMS", "DB", "API", "LOG", "RULES")
+SETTINGS_GROUPS = ("AUTH", "SMS", "DB", "API", "LOG", "RULES", "WORKER", "FCM", "NOTIFY")
 SEEDED = re.compile(r"seeded (\d+) orgs \((\d+) branches\), (\d+) members, (\d+) roles")
 
 
@@ -241,3 +241,35 @@ async def test_admin_grant_restores_a_deployment_admin(
     )
     assert unknown.returncode == 1
     assert "member.not_found" in unknown.output
+
+
+async def test_worker_check_reads_this_hosts_heartbeat(
+    cli_database: CliDatabase, tmp_path: Path
+) -> None:
+    import socket
+    from datetime import timedelta
+
+    from sqlalchemy import insert
+
+    from app.models import WorkerHeartbeat
+    from app.models.base import utcnow
+
+    upgrade = await run_cli("db", "upgrade", cwd=tmp_path, DATABASE_URL=cli_database.url)
+    assert upgrade.returncode == 0, upgrade.output
+    missing = await run_cli("worker", "--check", cwd=tmp_path, DATABASE_URL=cli_database.url)
+    assert missing.returncode == 1, missing.output
+    assert "no fresh worker heartbeat" in missing.output
+    now = utcnow()
+    for worker_id, seen in (("stale", now - timedelta(hours=1)), ("fresh", now)):
+        async with cli_database.engine.begin() as conn:
+            await conn.execute(
+                insert(WorkerHeartbeat).values(
+                    id=worker_id,
+                    hostname=socket.gethostname(),
+                    pid=1,
+                    started_at=seen,
+                    seen_at=seen,
+                )
+            )
+        result = await run_cli("worker", "--check", cwd=tmp_path, DATABASE_URL=cli_database.url)
+        assert result.returncode == (0 if worker_id == "fresh" else 1), result.output

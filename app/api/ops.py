@@ -8,14 +8,23 @@ from fastapi import Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.api.deps import get_resources
 from app.api.responses import problems
 from app.api.routing import area_router
 from app.core import metrics
+from app.core.config import Settings
 from app.core.errors import ServiceUnavailable
+from app.models.base import utcnow
+from app.services import monitoring
 
 router = area_router(tags=["ops"])
+
+
+async def _refresh_gauges(maker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+    async with maker() as session:
+        await monitoring.refresh_gauges(session, settings, utcnow())
 
 
 class Health(BaseModel):
@@ -54,7 +63,12 @@ async def get_readiness(request: Request) -> Health:
         }
     },
 )
-async def get_metrics() -> Response:
+async def get_metrics(request: Request) -> Response:
     """Prometheus metrics of this process (or of all workers, in multi-process mode)."""
+    # The job queue, live workers and the SMS budget are read from the database (throttled).
+    resources = get_resources(request)
+    await metrics.refresh_from_database(
+        lambda: _refresh_gauges(resources.db.read, resources.settings)
+    )
     body, content_type = metrics.render()
     return Response(body, media_type=content_type)

@@ -73,6 +73,11 @@ class SmsSettings(BaseModel):
     template: str = (
         "Ma xac thuc So tay dang vien: {code}. Hieu luc {minutes} phut. Khong chia se ma."
     )
+    # A cost fuse: SMS a day (local day of `rules.timezone`) across the deployment; 0 = no
+    # limit. Notices may use `notice_share` of it, OTP codes keep the rest, so a flood of notices
+    # never blocks logins and an SMS pumper cannot spend the notices' share.
+    daily_budget: int = Field(0, ge=0)
+    notice_share: float = Field(0.8, ge=0, le=1)
 
 
 class DatabaseSettings(BaseModel):
@@ -84,6 +89,68 @@ class DatabaseSettings(BaseModel):
     pool_timeout_s: float = Field(10.0, gt=0)
     statement_timeout_ms: int = Field(5000, ge=0)
     echo: bool = False
+
+
+class WorkerSettings(BaseModel):
+    """The background worker (`handbook worker`, or embedded in the API for the demo)."""
+
+    # Run a worker inside each API process (`handbook demo` sets it; fine on SQLite and for
+    # small deployments, a separate `handbook worker` otherwise).
+    embedded: bool = False
+    concurrency: int = Field(4, ge=1, le=64)  # jobs running at once in one process
+    poll_interval_s: float = Field(1.0, gt=0, le=60)
+    lease_s: int = Field(60, ge=2, le=3600)  # a job whose worker stops renewing is taken over
+    heartbeat_interval_s: float = Field(10.0, gt=0, le=300)  # also renews the leases
+    heartbeat_stale_s: int = Field(60, ge=5)  # `handbook worker --check` fails past this age
+    shutdown_grace_s: float = Field(20.0, ge=0, le=600)  # SIGTERM: finish, then release
+    max_attempts: int = Field(8, ge=1, le=100)
+    backoff_base_s: float = Field(5.0, gt=0)
+    backoff_max_s: float = Field(3600.0, gt=0)
+    metrics_port: int = Field(0, ge=0, le=65535)  # the worker's own /metrics; 0 = off
+    housekeeping_every_s: int = Field(3600, ge=60)
+    # Retention of rows nothing reads after a while (days).
+    keep_otp_days: int = Field(2, ge=1)
+    keep_login_failures_days: int = Field(2, ge=1)
+    keep_ended_sessions_days: int = Field(30, ge=1)
+    keep_finished_jobs_days: int = Field(7, ge=1)
+    keep_deliveries_days: int = Field(30, ge=1)
+    keep_notifications_days: int = Field(365, ge=30)
+
+
+class FcmSettings(BaseModel):
+    """Push through Firebase Cloud Messaging (HTTP v1). No credentials: inbox only."""
+
+    # The deployment's service account: a path to its JSON key, or the JSON itself.
+    credentials_file: Path | None = None
+    credentials_json: SecretStr = SecretStr("")
+    project_id: str = ""  # default: the service account's
+    # Where messages go, formatted with the project id; and an override of the service
+    # account's `token_uri` (tests and benchmarks point both at a local stub).
+    send_url: str = "https://fcm.googleapis.com/v1/projects/{project_id}/messages:send"
+    token_uri: str = ""
+    # `lean`: the service account's OAuth token (google-auth, as firebase-admin gets it) and the
+    # FCM v1 request over keep-alive HTTP/1.1 connections, ~0.04 ms of CPU a message;
+    # `firebase-admin`: the SDK's `send_each_async`, ~4 ms a message (its httpx client), which
+    # misses the push bar (docs/benchmarks/push.json).
+    sender: Literal["firebase-admin", "lean"] = "lean"
+    batch_size: int = Field(500, ge=1, le=500)
+    connections: int = Field(32, ge=1, le=1000)  # the lean sender's keep-alive connections
+    timeout_s: float = Field(10.0, gt=0, le=120)
+    # Messages a second for the whole Firebase project, shared by the live workers; 0 = no cap.
+    # FCM's own quota is 600,000 a minute.
+    rate_per_s: float = Field(5000.0, ge=0)
+    max_attempts: int = Field(5, ge=1, le=20)
+    retry_base_s: float = Field(10.0, gt=0)
+    max_retry_after_s: float = Field(3600.0, gt=0)
+
+
+class NotifySettings(BaseModel):
+    """Notices: fan-out to members, inbox, push and SMS fallback."""
+
+    chunk_members: int = Field(500, ge=10, le=5000)  # members per delivery job
+    # Unaccented on purpose (see SmsSettings.template); {title} is the notice's title.
+    sms_template: str = "So tay dang vien: {title}. Mo ung dung de xem chi tiet."
+    sms_max_attempts: int = Field(3, ge=1, le=10)
 
 
 class ApiSettings(BaseModel):
@@ -180,6 +247,9 @@ class Settings(BaseSettings):
     rules: RulesSettings = RulesSettings()
     storage: StorageSettings = StorageSettings()
     upload: UploadSettings = UploadSettings()
+    worker: WorkerSettings = WorkerSettings()
+    fcm: FcmSettings = FcmSettings()
+    notify: NotifySettings = NotifySettings()
 
     @model_validator(mode="after")
     def _normalise(self) -> Settings:

@@ -3,16 +3,22 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import time
+from collections.abc import Awaitable, Callable
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
 )
+
+log = logging.getLogger("app.metrics")
 
 REQUEST_DURATION = Histogram(
     "http_request_duration_seconds",
@@ -23,6 +29,69 @@ REQUEST_DURATION = Histogram(
 OTP_SENT = Counter("otp_sent_total", "OTP codes handed to the SMS gateway.")
 OTP_SEND_FAILED = Counter("otp_send_failed_total", "OTP codes the SMS gateway did not take.")
 LOGINS = Counter("logins_total", "Successful logins.", ["method"])
+
+# The worker. Counters are per process (the worker serves them on WORKER__METRICS_PORT; an
+# embedded worker shows them on the API's /metrics); gauges read from the database are the same
+# from any process (the API refreshes them when scraped, the worker with its heartbeat).
+JOBS_FINISHED = Counter(
+    "jobs_finished_total",
+    "Job runs by kind and outcome (done, failed, dead, expired, later).",
+    ["kind", "outcome"],
+)
+JOBS = Gauge(
+    "jobs",
+    "Unfinished jobs by status (queued, running, failed = waiting for a retry, dead).",
+    ["status"],
+    multiprocess_mode="max",
+)
+JOB_OLDEST_DUE_AGE = Gauge(
+    "job_oldest_due_age_seconds",
+    "How long the oldest due job has been waiting (0 when none is due).",
+    multiprocess_mode="max",
+)
+WORKERS_ALIVE = Gauge("workers_alive", "Workers with a fresh heartbeat.", multiprocess_mode="max")
+PUSH_MESSAGES = Counter(
+    "push_messages_total",
+    "Push messages by outcome (sent, unregistered, invalid, retry, failed).",
+    ["outcome"],
+)
+SMS_MESSAGES = Counter(
+    "sms_messages_total",
+    "SMS by purpose (otp, notice) and outcome (sent, failed, over_budget).",
+    ["purpose", "outcome"],
+)
+SMS_BUDGET_USED = Gauge(
+    "sms_budget_used", "SMS spent today by purpose.", ["purpose"], multiprocess_mode="max"
+)
+SMS_BUDGET_LIMIT = Gauge(
+    "sms_budget_limit",
+    "Today's SMS limit by purpose (0 = no limit).",
+    ["purpose"],
+    multiprocess_mode="max",
+)
+SMS_NOTICE_FUSE = Gauge(
+    "sms_notice_fuse_tripped",
+    "1 when notices have used their share of the daily SMS budget and stopped going by SMS.",
+    multiprocess_mode="max",
+)
+
+
+_DB_REFRESH_EVERY_S = 5.0
+_db_refreshed_at = 0.0
+
+
+async def refresh_from_database(refresh: Callable[[], Awaitable[None]]) -> None:
+    """Run `refresh` (it sets the gauges read from the database) at most every few seconds per
+    process; a database that does not answer leaves the previous values."""
+    global _db_refreshed_at
+    now = time.monotonic()
+    if now - _db_refreshed_at < _DB_REFRESH_EVERY_S:
+        return
+    _db_refreshed_at = now
+    try:
+        await refresh()
+    except Exception:  # metrics never fail the scrape
+        log.warning("could not read queue gauges from the database", exc_info=True)
 
 
 def render() -> tuple[bytes, str]:

@@ -48,8 +48,11 @@ class Auth:
         codec: TokenCodec,
         hasher: PasswordHasher,
         limiter: RateLimiter,
+        *,
+        timezone: str = "Asia/Ho_Chi_Minh",
     ) -> None:
         self.settings = settings
+        self.timezone = timezone  # the deployment's (rules.timezone): local days and months
         self.sms_settings = sms_settings
         self.codec = codec
         self.hasher = hasher

@@ -14,11 +14,12 @@ from datetime import timedelta
 from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.errors import TooManyRequests, Unauthorized
+from app.core.errors import ServiceUnavailable, TooManyRequests, Unauthorized
 from app.core.security import new_id, new_otp_code, otp_hash, otp_matches
 from app.integrations.sms import SmsMessage
 from app.models import Member, OtpChallenge
 from app.models.base import utcnow
+from app.services import sms_budget
 from app.services.auth import sessions
 from app.services.auth.common import (
     Auth,
@@ -28,6 +29,7 @@ from app.services.auth.common import (
     limit,
     serialise_phone,
 )
+from app.services.sms_budget import SmsPurpose
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +38,14 @@ class OtpIssued:
     expires_in: int
     resend_after: int
     message: SmsMessage | None  # sent after the transaction commits; None for unknown numbers
+
+
+def _sms_budget_spent() -> ServiceUnavailable:
+    return ServiceUnavailable(
+        "Hệ thống tạm thời không gửi được tin nhắn. Vui lòng đăng nhập bằng mật khẩu hoặc thử "
+        "lại sau.",
+        code="sms.budget_exhausted",
+    )
 
 
 def _invalid_otp() -> Unauthorized:
@@ -79,9 +89,21 @@ async def request_otp(
             retry_after_s=int((oldest_day + timedelta(days=1) - now).total_seconds()) + 1,
         )
 
+    # The daily SMS budget's OTP share (checked for every number alike, known or not).
+    left = await sms_budget.remaining(
+        session, auth.sms_settings, SmsPurpose.OTP, now=now, timezone=auth.timezone
+    )
+    if left is not None and left <= 0:
+        raise _sms_budget_spent()
     member_id = await session.scalar(
         select(Member.id).where(Member.phone == phone, Member.is_locked.is_(False))
     )
+    if member_id is not None:
+        granted = await sms_budget.charge(
+            session, auth.sms_settings, SmsPurpose.OTP, 1, now=now, timezone=auth.timezone
+        )
+        if not granted:
+            raise _sms_budget_spent()
     # A new code replaces any open one for this phone.
     await session.execute(
         update(OtpChallenge)

@@ -16,7 +16,7 @@ from app.core.errors import Unauthorized
 from app.core.security import digest, new_id, new_refresh_token
 from app.models import AuthSession, Member, RefreshToken
 from app.models.base import utcnow
-from app.services import audit
+from app.services import activity, audit
 from app.services.access import Actor
 from app.services.auth.common import Auth, ClientInfo, IssuedTokens, ensure_not_locked, log
 
@@ -56,6 +56,7 @@ async def start_session(
         .values(revoked_at=now, revoke_reason="session_limit")
         .execution_options(synchronize_session=False)
     )
+    await activity.record_activity(session, member.id, now=now, timezone=auth.timezone, login=True)
     return await _issue_tokens(session, auth, member.id, auth_session, now)
 
 
@@ -126,6 +127,7 @@ async def refresh_tokens(session: AsyncSession, auth: Auth, *, refresh_token: st
     ensure_not_locked(member)
     token.used_at = now
     auth_session.last_used_at = now
+    await activity.record_activity(session, member.id, now=now, timezone=auth.timezone, login=False)
     return await _issue_tokens(session, auth, member.id, auth_session, now)
 
 

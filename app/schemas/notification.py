@@ -1,0 +1,73 @@
+"""Devices, the notifications inbox and notification preferences."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+from app.models.notification import DevicePlatform, NoticeKind
+from app.schemas.common import StrictModel
+
+# FCM registration tokens: long, URL-safe base64 with ':' (about 160 characters today).
+DeviceToken = Annotated[str, Field(min_length=32, max_length=4096, pattern=r"^[A-Za-z0-9_:\-.]+$")]
+
+
+class DeviceRegister(StrictModel):
+    token: DeviceToken
+    platform: DevicePlatform
+    app_version: Annotated[str, Field(max_length=32)] | None = None
+    locale: (
+        Annotated[str, Field(max_length=16, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")]
+        | None
+    ) = None
+
+
+class DeviceRead(BaseModel):
+    """A registered device (never its token)."""
+
+    id: int
+    platform: DevicePlatform
+    app_version: str | None
+    locale: str | None
+    created_at: datetime
+    last_seen_at: datetime
+
+
+class NotificationSummary(BaseModel):
+    id: int
+    kind: NoticeKind
+    title: str
+    body: str
+    data: dict[str, str] = Field(
+        description='Ids for the app to open the right screen, e.g. {"meeting_id": "42"}.'
+    )
+    created_at: datetime
+    read_at: datetime | None
+
+
+class UnreadCount(BaseModel):
+    unread: int
+
+
+class MarkedRead(BaseModel):
+    marked: int
+
+
+class NotificationPreferenceRead(BaseModel):
+    muted_kinds: list[NoticeKind] = Field(
+        description="Kinds not pushed (they still reach the inbox)."
+    )
+    quiet_start: time | None = Field(
+        description="Local time; non-urgent pushes wait until quiet_end."
+    )
+    quiet_end: time | None
+    is_sms_preferred: bool = Field(description="Reach this member by SMS (notices marked for it).")
+
+
+class NotificationPreferenceUpdate(StrictModel):
+    muted_kinds: list[NoticeKind] | None = Field(None, max_length=len(NoticeKind))
+    quiet_start: time | None = None
+    quiet_end: time | None = None
+    is_sms_preferred: bool | None = None

@@ -1,0 +1,421 @@
+"""Workers as real processes on a database of their own (committed data): two `handbook worker`
+processes share a province-wide notice, one is killed mid-batch and another started; nothing is
+lost and nothing is sent twice beyond its idempotency key. Also: SIGTERM hands running jobs back,
+and (PostgreSQL) concurrent claims skip each other's rows instead of waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from app.bench.fcm_stub import FcmStub
+from app.core.clock import SystemClock
+from app.models import Delivery, Job, JobStatus, NoticeKind, Notification, OrgKind, WorkerHeartbeat
+from app.resources import Resources
+from app.services import jobs, notices
+from app.services.notices import DELIVER_JOB, FANOUT_JOB, Audience
+from app.worker import queue
+from app.worker.registry import JobContext, Registry
+from app.worker.runner import Worker
+from tests import dbs
+from tests.conftest import database_params, make_settings
+from tests.factories import make_member, make_org
+from tests.worker.conftest import add_device
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+MEMBERS = 80
+DEADLINE_S = 90
+
+
+@dataclass
+class Live:
+    url: str
+    engine: AsyncEngine
+    kind: str
+
+
+@pytest.fixture(params=database_params())
+async def live(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, worker_id: str
+) -> AsyncIterator[Live]:
+    async with dbs.fresh_database(request.param, f"proc_{worker_id}", tmp_path_factory) as (
+        url,
+        engine,
+    ):
+        await dbs.migrate(engine)
+        yield Live(url=url, engine=engine, kind=request.param)
+
+
+def _worker_env(live: Live, stub: FcmStub, info: dict[str, Any], tmp: Path) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.upper().startswith(("AUTH__", "SMS__", "DB__", "WORKER__", "FCM__", "NOTIFY__"))
+        and key.upper() not in ("ENV", "DATABASE_URL", "REDIS_URL", "DATA_DIR")
+    }
+    env.update(
+        PYTHONPATH=str(PROJECT_ROOT),
+        ENV="dev",
+        DATA_DIR=str(tmp),
+        DATABASE_URL=live.url,
+        LOG__JSON_FORMAT="true",
+        LOG__LEVEL="INFO",
+        WORKER__CONCURRENCY="2",
+        WORKER__POLL_INTERVAL_S="0.1",
+        WORKER__LEASE_S="3",
+        WORKER__HEARTBEAT_INTERVAL_S="0.5",
+        WORKER__SHUTDOWN_GRACE_S="5",
+        NOTIFY__CHUNK_MEMBERS="10",
+        FCM__CREDENTIALS_JSON=json.dumps(info),
+        FCM__SEND_URL=stub.send_url(),
+        FCM__SENDER="firebase-admin",  # the real SDK, in real processes
+        FCM__RATE_PER_S="0",
+        FCM__TIMEOUT_S="20",
+    )
+    return env
+
+
+def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "worker"],
+        cwd=log.parent,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def _logs(folder: Path) -> str:
+    return "\n".join(p.read_text(errors="replace")[-2000:] for p in sorted(folder.glob("*.log")))
+
+
+async def _open(session: AsyncSession, notice_id: int) -> int:
+    return int(
+        await session.scalar(
+            select(func.count()).where(
+                Delivery.notice_id == notice_id, Delivery.status == "pending"
+            )
+        )
+        or 0
+    )
+
+
+async def test_two_workers_one_killed_and_one_restarted_lose_and_double_nothing(
+    live: Live, fcm_stub: FcmStub, service_account: dict[str, Any], tmp_path: Path
+) -> None:
+    async with AsyncSession(live.engine, expire_on_commit=False) as session:
+        root = await make_org(session, kind=OrgKind.PROVINCE_COMMITTEE, name="Đảng bộ tỉnh")
+        branches = [await make_org(session, root, name=f"Chi bộ {n}") for n in range(4)]
+        members = [
+            await make_member(session, branches[n % 4], full_name=f"Đảng Viên {n:03d}")
+            for n in range(MEMBERS)
+        ]
+        tokens = {(await add_device(session, m.id)).token for m in members}
+        notice = await notices.notify(
+            session,
+            kind=NoticeKind.GENERAL,
+            title="Thông báo toàn tỉnh",
+            body="Nghị quyết mới đã được ban hành.",
+            audience=Audience(org_id=root.id),
+        )
+        await session.commit()
+        notice_id = notice.id
+    fcm_stub.reset()
+    fcm_stub.delay_s = 0.2  # a batch is in flight long enough to be killed in the middle
+    env = _worker_env(live, fcm_stub, service_account, tmp_path)
+    first = _start(env, tmp_path / "worker-1.log")
+    second = _start(env, tmp_path / "worker-2.log")
+    third: subprocess.Popen[bytes] | None = None
+    try:
+        give_up = time.monotonic() + DEADLINE_S
+        victim = None
+        async with AsyncSession(live.engine) as session:
+            while victim is None and time.monotonic() < give_up:
+                exited = [p for p in (first, second) if p.poll() is not None]
+                assert not exited, "a worker exited:\n" + _logs(tmp_path)
+                owners = await session.scalars(
+                    select(Job.lease_owner).where(
+                        Job.kind == DELIVER_JOB, Job.status == JobStatus.RUNNING
+                    )
+                )
+                pids = {int(owner.split(":")[1]) for owner in owners if owner}
+                if fcm_stub.stats.accepted:
+                    victim = next((p for p in (first, second) if p.pid in pids), None)
+                await session.rollback()
+                await asyncio.sleep(0.02)
+        assert victim is not None, "no worker was seen delivering:\n" + _logs(tmp_path)
+        victim.kill()  # SIGKILL mid-batch: no cleanup, its leases just stop being renewed
+        victim.wait(10)
+        survivor = second if victim is first else first
+        third = _start(env, tmp_path / "worker-3.log")
+        async with AsyncSession(live.engine) as session:
+            while time.monotonic() < give_up:
+                busy = await session.scalar(
+                    select(func.count()).where(
+                        Job.kind.in_([FANOUT_JOB, DELIVER_JOB]),
+                        Job.status.in_(["queued", "running", "failed"]),
+                    )
+                )
+                if not busy and not await _open(session, notice_id):
+                    break
+                await session.rollback()
+                await asyncio.sleep(0.2)
+            while time.monotonic() < give_up:  # the restarted worker is up (signals handled)
+                pids = set(await session.scalars(select(WorkerHeartbeat.pid)))
+                if third.pid in pids:
+                    break
+                await session.rollback()
+                await asyncio.sleep(0.1)
+        fcm_stub.delay_s = 0.0
+        for process in (survivor, third):
+            process.send_signal(signal.SIGTERM)
+        for process in (survivor, third):
+            assert process.wait(30) == 0
+    finally:
+        fcm_stub.delay_s = 0.0
+        for leftover in (first, second, third):
+            if leftover is not None and leftover.poll() is None:
+                leftover.kill()
+                leftover.wait(10)
+    logs = _logs(tmp_path)
+    async with AsyncSession(live.engine) as session:
+        statuses = dict(
+            (
+                await session.execute(
+                    select(Delivery.status, func.count())
+                    .where(Delivery.notice_id == notice_id)
+                    .group_by(Delivery.status)
+                )
+            ).all()
+        )
+        assert statuses == {"sent": MEMBERS}, logs[-3000:]
+        inbox = await session.scalar(
+            select(func.count(func.distinct(Notification.member_id))).where(
+                Notification.notice_id == notice_id
+            )
+        )
+        rows = await session.scalar(select(func.count()).where(Notification.notice_id == notice_id))
+        assert inbox == rows == MEMBERS
+        dead = await session.scalar(select(func.count()).where(Job.status == JobStatus.DEAD))
+        assert dead == 0
+        beats = list(await session.scalars(select(WorkerHeartbeat)))
+        assert len(beats) == 3
+        assert sum(beat.stopped_at is None for beat in beats) == 1  # only the killed one
+    # Every device got the notice; any repeat carried the same idempotency key.
+    stats = fcm_stub.stats
+    assert set(stats.tokens) == tokens
+    keys_per_token: dict[str, set[str]] = {}
+    for message in stats.bodies:
+        keys_per_token.setdefault(message["token"], set()).add(message["data"]["message_id"])
+    assert all(len(keys) == 1 for keys in keys_per_token.values())
+    assert len(stats.keys) == MEMBERS
+    assert stats.accepted == MEMBERS + stats.duplicates()
+
+
+class Blocker:
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+
+    async def __call__(self, _ctx: JobContext) -> None:
+        self.started.set()
+        await asyncio.Event().wait()  # never finishes by itself
+
+
+async def test_sigterm_hands_a_running_job_back(live: Live) -> None:
+    settings = make_settings(live.url)
+    settings = settings.model_copy(
+        update={
+            "worker": settings.worker.model_copy(
+                update={"shutdown_grace_s": 0.2, "heartbeat_interval_s": 0.2}
+            )
+        }
+    )
+    resources = Resources.build(settings)
+    blocker = Blocker()
+    registry = Registry()
+    registry.handler("test.block")(blocker)
+    try:
+        async with resources.db.write.begin() as session:
+            job_id = await jobs.enqueue(session, "test.block", {})
+        worker = Worker(resources, clock=SystemClock(), registry=registry, worker_id="w-term")
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop))
+        await asyncio.wait_for(blocker.started.wait(), 30)
+        stop.set()  # what SIGTERM does in `handbook worker`
+        await asyncio.wait_for(task, 30)
+        async with resources.db.write() as session:
+            job = await session.get(Job, job_id)
+            assert job is not None
+            assert (job.status, job.attempts, job.lease_owner) == (JobStatus.QUEUED, 0, None)
+            beat = await session.get(WorkerHeartbeat, "w-term")
+            assert beat is not None
+            assert beat.stopped_at is not None
+    finally:
+        await resources.aclose()
+
+
+async def test_concurrent_claims_skip_locked_rows(live: Live) -> None:
+    if live.kind != "postgresql":
+        pytest.skip("SKIP LOCKED is PostgreSQL's; SQLite writers are serial (BEGIN IMMEDIATE)")
+    from app.models.base import utcnow
+
+    async with AsyncSession(live.engine) as session:
+        for n in range(2):
+            await jobs.enqueue(session, "test.job", {"n": n})
+        await session.commit()
+    now = utcnow()
+    async with AsyncSession(live.engine) as first, AsyncSession(live.engine) as second:
+        a = await queue.claim(first, "a", now=now, limit=1, lease_s=60)
+        # `first` still holds its row lock: `second` skips that row instead of waiting.
+        b = await asyncio.wait_for(queue.claim(second, "b", now=now, limit=5, lease_s=60), 5)
+        assert len(a) == len(b) == 1
+        assert a[0].id != b[0].id
+        await first.commit()
+        await second.commit()
+
+
+class TcpProxy:
+    """127.0.0.1:port → the database; `cut()` drops every connection and refuses new ones until
+    `restore()` (the database "goes away" and comes back, as far as the worker can tell)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def cut(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for writer in list(self._writers):
+            writer.close()
+
+    async def restore(self) -> None:
+        await self.start()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        self._writers |= {writer, up_writer}
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                dst.close()
+                self._writers.discard(dst)
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+async def test_the_worker_rides_out_the_database_going_away_mid_delivery(
+    live: Live, fcm_stub: FcmStub, service_account: dict[str, Any]
+) -> None:
+    if live.kind != "postgresql":
+        pytest.skip("a database that goes away over the network: PostgreSQL")
+    from sqlalchemy.engine import make_url
+
+    from tests.worker.conftest import fcm_settings
+
+    url = make_url(live.url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    await proxy.start()
+    settings = make_settings(url.set(port=proxy.port).render_as_string(hide_password=False))
+    settings = settings.model_copy(
+        update={
+            "worker": settings.worker.model_copy(
+                update={"poll_interval_s": 0.05, "heartbeat_interval_s": 0.2, "lease_s": 3}
+            ),
+            "notify": settings.notify.model_copy(update={"chunk_members": 10}),
+            "fcm": fcm_settings(fcm_stub, service_account),
+        }
+    )
+    async with AsyncSession(live.engine, expire_on_commit=False) as session:
+        branch = await make_org(session, name="Chi bộ Mất Kết Nối")
+        members = [
+            await make_member(session, branch, full_name=f"Đảng Viên {n:02d}") for n in range(30)
+        ]
+        tokens = {(await add_device(session, m.id)).token for m in members}
+        notice = await notices.notify(
+            session,
+            kind=NoticeKind.GENERAL,
+            title="Thông báo",
+            body="Mạng chập chờn",
+            audience=Audience(org_id=branch.id),
+        )
+        await session.commit()
+        notice_id = notice.id
+    fcm_stub.reset()
+    fcm_stub.delay_s = 0.3
+    resources = Resources.build(settings)
+    worker = Worker(resources, concurrency=2)
+    worker.state_write_delays = (0.2, 0.5, 1.0, 2.0, 2.0)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        give_up = time.monotonic() + DEADLINE_S
+        while not fcm_stub.stats.accepted and time.monotonic() < give_up:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)  # the stub runs in another thread: poll it
+        await proxy.cut()  # pushes are in flight: their outcomes cannot be written
+        await asyncio.sleep(1.5)
+        await proxy.restore()
+        fcm_stub.delay_s = 0.0
+        async with AsyncSession(live.engine) as session:
+            while time.monotonic() < give_up:
+                if not await _open(session, notice_id):
+                    sent = await session.scalar(
+                        select(func.count()).where(
+                            Delivery.notice_id == notice_id, Delivery.status == "sent"
+                        )
+                    )
+                    if sent == len(members):
+                        break
+                await session.rollback()
+                await asyncio.sleep(0.2)
+    finally:
+        fcm_stub.delay_s = 0.0
+        stop.set()
+        await asyncio.wait_for(task, 60)
+        await resources.aclose()
+        await proxy.cut()
+    async with AsyncSession(live.engine) as session:
+        statuses = dict(
+            (
+                await session.execute(
+                    select(Delivery.status, func.count())
+                    .where(Delivery.notice_id == notice_id)
+                    .group_by(Delivery.status)
+                )
+            ).all()
+        )
+    assert statuses == {"sent": len(members)}
+    assert set(fcm_stub.stats.tokens) == tokens
+    keys: dict[str, set[str]] = {}
+    for message in fcm_stub.stats.bodies:
+        keys.setdefault(message["token"], set()).add(message["data"]["message_id"])
+    assert all(len(k) == 1 for k in keys.values())
