@@ -38,6 +38,7 @@ TAGS = [
     {"name": "app", "description": "What the mobile apps read at start (no login)."},
     {"name": "auth", "description": "Login by SMS code or password; tokens; logout."},
     {"name": "me", "description": "The member's own profile and home screen."},
+    {"name": "notifications", "description": "The inbox, push devices and preferences."},
     {"name": "orgs", "description": "The party organisation tree."},
     {"name": "members", "description": "Party members of a branch or subtree."},
     {"name": "roles", "description": "Roles held on orgs; they cover the org's subtree."},

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.cache import TTLCache
 from app.core.db import Reader
 from app.core.errors import AppError, NotFound, Unauthorized
-from app.core.security import InvalidToken
+from app.core.security import AccessClaims, InvalidToken
 from app.resources import Resources
 from app.services import access
 from app.services import idempotency as idempotency_service
@@ -85,25 +85,40 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 _bearer = HTTPBearer(auto_error=False, description="Access token from a login endpoint.")
 
 
+def _claims(resources: Resources, credentials: HTTPAuthorizationCredentials | None) -> AccessClaims:
+    if credentials is None:
+        raise Unauthorized()
+    try:
+        return resources.auth.codec.decode_access(credentials.credentials)
+    except InvalidToken as exc:
+        if exc.reason == "expired":
+            raise Unauthorized("Phiên đăng nhập đã hết hạn.", code="auth.token_expired") from exc
+        raise Unauthorized("Mã truy cập không hợp lệ.", code="auth.token_invalid") from exc
+
+
 async def get_actor(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor:
     """The member behind the bearer token, checked against the database on every request (so a
     lock, a logout or a revoked role counts at once): one query on the lean read path."""
-    if credentials is None:
-        raise Unauthorized()
     resources = get_resources(request)
-    try:
-        claims = resources.auth.codec.decode_access(credentials.credentials)
-    except InvalidToken as exc:
-        if exc.reason == "expired":
-            raise Unauthorized("Phiên đăng nhập đã hết hạn.", code="auth.token_expired") from exc
-        raise Unauthorized("Mã truy cập không hợp lệ.", code="auth.token_invalid") from exc
-    return await actor_service.load_actor(resources.reader, claims)
+    return await actor_service.load_actor(resources.reader, _claims(resources, credentials))
 
 
 CurrentActor = Annotated[Actor, Depends(get_actor)]
+
+
+async def get_home_actor(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> tuple[Actor, int]:
+    """`CurrentActor` with the member's unread notifications, in the same query (`/me/home`)."""
+    resources = get_resources(request)
+    return await actor_service.load_home(resources.reader, _claims(resources, credentials))
+
+
+HomeActor = Annotated[tuple[Actor, int], Depends(get_home_actor)]
 
 
 async def get_client(request: Request) -> ClientInfo:

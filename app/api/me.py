@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.api.deps import CurrentActor, SessionDep
+from app.api.deps import CurrentActor, HomeActor, SessionDep
 from app.api.responses import problems
 from app.api.routing import area_router
 from app.schemas.me import HomeRead
@@ -22,9 +22,11 @@ async def get_me(actor: CurrentActor, session: SessionDep) -> MemberRead:
 
 
 @router.get("/home", response_model=HomeRead, responses=problems(401))
-async def get_home(actor: CurrentActor) -> dict[str, Any]:
-    """The app's first screen in one call: who I am, my branch and my roles.
+async def get_home(home: HomeActor) -> dict[str, Any]:
+    """The app's first screen in one call: who I am, my branch, my roles, my unread
+    notifications.
 
-    Served from the data loaded to authenticate the request: no further query.
+    Served from the query that authenticates the request: no further round trip.
     """
-    return me_service.home(actor)
+    actor, unread = home
+    return me_service.home(actor, unread_notifications=unread)

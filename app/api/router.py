@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api import app_config, audit, auth, me, members, orgs, roles, uploads
+from app.api import (
+    app_config,
+    audit,
+    auth,
+    me,
+    members,
+    notifications,
+    orgs,
+    roles,
+    uploads,
+)
 
 api_router = APIRouter(prefix="/api/v1")
-for module in (app_config, auth, me, orgs, members, roles, audit, uploads):
+for module in (app_config, auth, me, notifications, orgs, members, roles, audit, uploads):
     api_router.include_router(module.router)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.models.member import MemberStatus
 from app.schemas.org import OrgRef
@@ -23,3 +23,4 @@ class HomeRead(BaseModel):
     member: HomeMember
     branch: OrgRef
     roles: list[RoleHeld]
+    unread_notifications: int = Field(description="Unread notifications in my inbox.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, time
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from app.models.notification import DevicePlatform, NoticeKind
 from app.schemas.common import StrictModel
@@ -70,4 +70,22 @@ class NotificationPreferenceUpdate(StrictModel):
     muted_kinds: list[NoticeKind] | None = Field(None, max_length=len(NoticeKind))
     quiet_start: time | None = None
     quiet_end: time | None = None
-    is_sms_preferred: bool | None = None
+    is_sms_preferred: StrictBool | None = None
+
+
+class MarkAllRead(StrictModel):
+    up_to_id: int | None = Field(
+        None,
+        ge=1,
+        le=2**63 - 1,
+        description="The newest the app has shown; later ones stay unread.",
+    )
+
+
+class SmsPreference(StrictModel):
+    is_sms_preferred: StrictBool = Field(description="Send this member's notices by SMS too.")
+
+
+class SmsPreferenceRead(BaseModel):
+    member_id: int
+    is_sms_preferred: bool

@@ -31,18 +31,22 @@ class Permission(StrEnum):
     ROLE_MANAGE = "role.manage"
     AUDIT_VIEW = "audit.view"
     UPLOAD_VIEW = "upload.view"
+    # Act for a member who has no smartphone (proxy actions, recorded as such).
+    MEMBER_ASSIST = "member.assist"
     DEPLOYMENT_ADMIN = "deployment.admin"
 
 
 P = Permission
 _LEADERSHIP = frozenset({P.ORG_VIEW, P.MEMBER_LIST, P.MEMBER_VIEW})
+# What the secretary and deputy secretary do for their branch on top of leadership.
+_BRANCH_RUNNERS = _LEADERSHIP | {P.MEMBER_ASSIST}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.SECRETARY: _LEADERSHIP,
-    Role.DEPUTY_SECRETARY: _LEADERSHIP,
+    Role.SECRETARY: _BRANCH_RUNNERS,
+    Role.DEPUTY_SECRETARY: _BRANCH_RUNNERS,
     Role.COMMITTEE_MEMBER: _LEADERSHIP,
     Role.ORGANISATION_OFFICER: _LEADERSHIP
-    | {P.ORG_MANAGE, P.MEMBER_MANAGE, P.ROLE_MANAGE, P.AUDIT_VIEW},
+    | {P.ORG_MANAGE, P.MEMBER_MANAGE, P.MEMBER_ASSIST, P.ROLE_MANAGE, P.AUDIT_VIEW},
     Role.EDITOR: frozenset({P.ORG_VIEW}),
     Role.APPROVER: frozenset({P.ORG_VIEW}),
     Role.DEPLOYMENT_ADMIN: frozenset(Permission),

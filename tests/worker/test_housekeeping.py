@@ -4,6 +4,7 @@ every period as one recurring job."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -11,8 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.clock import ManualClock
 from app.core.security import new_id
+from app.integrations.storage import LocalStorage
 from app.models import (
     AuthSession,
+    IdempotencyKey,
     Job,
     JobStatus,
     LoginFailure,
@@ -21,10 +24,12 @@ from app.models import (
     Notification,
     OtpChallenge,
     RefreshToken,
+    Upload,
 )
 from app.services import activity, jobs
 from app.worker.handlers.housekeeping import HOUSEKEEPING_JOB
 from app.worker.runner import Worker
+from tests import samples
 from tests.factories import Tree
 
 
@@ -169,3 +174,63 @@ async def test_member_activity_is_one_row_per_member_and_month(
     await session.refresh(rows[0])
     assert rows[0].first_seen_at == now
     assert rows[0].last_seen_at == later
+
+
+async def test_housekeeping_removes_expired_keys_and_uploads_nobody_took(
+    session: AsyncSession, tree: Tree, worker: Worker, clock: ManualClock, storage: LocalStorage
+) -> None:
+    now = clock.now()
+    past, future = now - timedelta(hours=1), now + timedelta(hours=1)
+    uploads = {}
+    for name, expires_at, attached in (
+        ("expired", past, None),
+        ("taken", past, past),
+        ("fresh", future, None),
+    ):
+        key = f"uploads/document/test/{name}.pdf"
+        await storage.put_stream(key, _chunks(samples.pdf()), content_type="application/pdf")
+        upload = Upload(
+            member_id=tree.member.id,
+            purpose="document",
+            status="ready",
+            storage_key=key,
+            filename=f"{name}.pdf",
+            content_type="application/pdf",
+            size=1,
+            created_at=past,
+            expires_at=expires_at,
+            attached_at=attached,
+        )
+        session.add(upload)
+        uploads[name] = upload
+    for key, expires_at in (("old-key", past), ("new-key", future)):
+        session.add(
+            IdempotencyKey(
+                member_id=tree.member.id,
+                key=key,
+                fingerprint="f" * 64,
+                state="done",
+                locked_until=past,
+                status_code=201,
+                response_body=b"{}",
+                created_at=past,
+                expires_at=expires_at,
+            )
+        )
+    await jobs.enqueue(
+        session, HOUSEKEEPING_JOB, {}, dedupe_key=f"recurring:{HOUSEKEEPING_JOB}", now=now
+    )
+    await session.commit()
+
+    await worker.run_once()
+
+    session.expire_all()
+    left = set(await session.scalars(select(Upload.filename)))
+    assert left == {"taken.pdf", "fresh.pdf"}
+    stored = {p.name for p in storage.root.rglob("*.pdf")}
+    assert stored == {"taken.pdf", "fresh.pdf"}
+    assert set(await session.scalars(select(IdempotencyKey.key))) == {"new-key"}
+
+
+async def _chunks(data: bytes) -> AsyncIterator[bytes]:
+    yield data

@@ -19,11 +19,13 @@ from app.models import (
     AuthSession,
     Delivery,
     DeliveryStatus,
+    IdempotencyKey,
     Job,
     LoginFailure,
     Notification,
     OtpChallenge,
     RefreshToken,
+    Upload,
     WorkerHeartbeat,
 )
 from app.models.job import FINISHED
@@ -99,7 +101,44 @@ def rules(now: datetime, keep: Any) -> list[tuple[str, Any, Any, Any]]:
             WorkerHeartbeat.id,
             WorkerHeartbeat.seen_at < now - 7 * days,
         ),
+        # Stored answers of retried writes are kept 24 hours.
+        (
+            "idempotency_key",
+            IdempotencyKey.__table__,
+            IdempotencyKey.id,
+            IdempotencyKey.expires_at < now,
+        ),
     ]
+
+
+async def prune_unattached_uploads(ctx: JobContext, now: datetime) -> int:
+    """Uploads no area took before they expired: the stored object first, then the row (an
+    object whose row remains is retried next time; a row never outlives its object)."""
+    removed = 0
+    while not ctx.stopping.is_set():
+        async with ctx.db.write.begin() as session:
+            expired = (
+                await session.execute(
+                    select(Upload.id, Upload.storage_key)
+                    .where(Upload.attached_at.is_(None), Upload.expires_at < now)
+                    .order_by(Upload.id)
+                    .limit(500)
+                )
+            ).all()
+        if not expired:
+            break
+        for _upload_id, key in expired:
+            await ctx.resources.storage.delete(key)
+        async with ctx.db.write.begin() as session:
+            await session.execute(
+                delete(Upload)
+                .where(Upload.id.in_([upload_id for upload_id, _key in expired]))
+                .where(Upload.attached_at.is_(None))
+            )
+        removed += len(expired)
+        if len(expired) < 500:
+            break
+    return removed
 
 
 async def prune(ctx: JobContext, now: datetime) -> dict[str, int]:
@@ -117,6 +156,7 @@ async def prune(ctx: JobContext, now: datetime) -> dict[str, int]:
             if count < BATCH or ctx.stopping.is_set():
                 break
         removed[name] = total
+    removed["upload"] = await prune_unattached_uploads(ctx, now)
     return removed
 
 
