@@ -59,12 +59,12 @@ async def test_a_subtree_notice_reaches_every_member_once_in_chunks(
     await session.commit()
     await worker.run_until_idle()
     audience = await _subtree_ids(session, tree)
-    assert len(audience) == 32
+    assert len(audience) == 35  # the 25 and the canonical tree's 10 members in C1
     counts = await inbox_counts(session, notice.id)
     assert set(counts) == audience
     assert set(counts.values()) == {1}
     chunks = list(await session.scalars(select(Job).where(Job.kind == DELIVER_JOB)))
-    assert len(chunks) == 4  # ceil(32 / 10)
+    assert len(chunks) == 4  # ceil(35 / 10)
     assert all(job.status == JobStatus.DONE for job in chunks)
     # At-least-once: every chunk delivered again changes nothing.
     for job in chunks:
@@ -138,7 +138,9 @@ async def test_notices_are_marked_for_sms_reach_members_without_push(
     await worker.run_until_idle()
     phones = sorted(message.to for message in sms.sent)
     expected = sorted(
-        m.phone for m in (tree.member, tree.secretary, tree.exempt, tree.probationary) if m.phone
+        m.phone
+        for m in (tree.member, tree.secretary, tree.deputy, tree.exempt, tree.probationary)
+        if m.phone
     )
     assert phones == expected
     assert all(
