@@ -23,7 +23,7 @@ from tests.conftest import FreshDatabase
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CLI_TIMEOUT_S = 120
 SETTINGS_ENV_NAMES = frozenset({"ENV", "DATABASE_URL", "REDIS_URL", "DATA_DIR"})
-SETTINGS_GROUPS = ("AUTH", "SMS", "DB", "API", "LOG", "RULES", "WORKER", "FCM", "NOTIFY")
+SETTINGS_GROUPS = ("AUTH", "SMS", "DB", "API", "OPS", "LOG", "RULES", "WORKER", "FCM", "NOTIFY")
 SEEDED = re.compile(r"seeded (\d+) orgs \((\d+) branches\), (\d+) members, (\d+) roles")
 
 

@@ -69,6 +69,7 @@ async def request_otp(
     numbers on the roster receive an SMS. The code lives 5 minutes and allows 5 tries.
     """
     issued = await otp_service.request_otp(session, resources.auth, phone=body.phone, client=client)
+    metrics.OTP_REQUESTS.inc()  # every accepted request, known number or not
     if issued.message is not None:
         # Runs after the response (and so after the commit): the answer's timing does not
         # depend on whether the number is known, and no SMS goes out for a rolled-back request.

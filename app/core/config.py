@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev", "test"})
 MIN_SECRET_BYTES = 32
+MIN_METRICS_TOKEN_BYTES = 24
 
 
 class Env(StrEnum):
@@ -159,6 +160,12 @@ class ApiSettings(BaseModel):
     docs: bool = True
 
 
+class OpsSettings(BaseModel):
+    # Bearer token a Prometheus scraper sends to read /metrics. Without one, /metrics is served
+    # only in ENV=dev (the demo); elsewhere it answers 404.
+    metrics_token: SecretStr = SecretStr("")
+
+
 class LogSettings(BaseModel):
     level: str = "INFO"
     json_format: bool = True
@@ -243,6 +250,7 @@ class Settings(BaseSettings):
     sms: SmsSettings = SmsSettings()
     db: DatabaseSettings = DatabaseSettings()
     api: ApiSettings = ApiSettings()
+    ops: OpsSettings = OpsSettings()
     log: LogSettings = LogSettings()
     rules: RulesSettings = RulesSettings()
     storage: StorageSettings = StorageSettings()
@@ -282,6 +290,15 @@ class Settings(BaseSettings):
                 problems.append(
                     f"AUTH__SECRET_KEY must be a random value of at least {MIN_SECRET_BYTES} "
                     "bytes (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+                )
+            token = self.ops.metrics_token.get_secret_value()
+            if token and (
+                token.lower() in PLACEHOLDER_SECRETS
+                or len(token.encode()) < MIN_METRICS_TOKEN_BYTES
+            ):
+                problems.append(
+                    f"OPS__METRICS_TOKEN must be a random value of at least "
+                    f"{MIN_METRICS_TOKEN_BYTES} bytes (or unset: /metrics is then not served)"
                 )
             if self.sms.gateway == "console":
                 problems.append(
