@@ -298,8 +298,10 @@ class ActorLogin:
     session: AsyncSession
     resources: Resources
 
-    async def __call__(self, member_id: int) -> dict[str, str]:
-        headers = await login_headers(self.session, self.resources.auth.codec, member_id)
+    async def __call__(self, member_id: int, *, otp_verified: bool = False) -> dict[str, str]:
+        headers = await login_headers(
+            self.session, self.resources.auth.codec, member_id, otp_verified=otp_verified
+        )
         await self.session.commit()
         return headers
 

@@ -55,6 +55,9 @@ class AuthSettings(BaseModel):
     password_failures_before_lock: int = Field(10, ge=3, le=100)
     password_lock_s: int = Field(900, ge=60, le=86400)
     password_min_length: int = Field(8, ge=8, le=64)
+    # A password is set or replaced without the current one only this soon after the login
+    # proved the phone by an SMS code (the step-up).
+    step_up_ttl_s: int = Field(300, ge=60, le=900)
     # Argon2id cost; the floor is OWASP's minimum (19 MiB, t=2, p=1).
     argon2_memory_kib: int = Field(19456, ge=19456, le=1048576)
     argon2_time_cost: int = Field(2, ge=2, le=10)

@@ -376,7 +376,7 @@ async def test_locked_account_cannot_log_in_with_the_right_password(
 async def test_weak_passwords_are_refused(
     client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin, weak: str
 ) -> None:
-    response = await set_password(client, await as_actor(tree.member.id), weak)
+    response = await set_password(client, await as_actor(tree.member.id, otp_verified=True), weak)
     assert response.status_code == 422
     assert response.json()["code"] in {"auth.password_weak", "request.invalid"}
 
@@ -385,7 +385,8 @@ async def test_password_containing_the_phone_number_is_refused(
     client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin
 ) -> None:
     phone_digits = (tree.member.phone or "")[3:]
-    response = await set_password(client, await as_actor(tree.member.id), f"x{phone_digits}x")
+    headers = await as_actor(tree.member.id, otp_verified=True)
+    response = await set_password(client, headers, f"x{phone_digits}x")
     assert response.status_code == 422
     assert response.json()["code"] == "auth.password_weak"
 
@@ -405,8 +406,8 @@ async def test_changing_a_password_needs_the_current_one(
     right = await set_password(
         client, headers, "brand new secret 1", current_password="correct horse 42"
     )
-    assert missing.status_code == 422
-    assert missing.json()["code"] == "auth.current_password_required"
+    assert missing.status_code == 403
+    assert missing.json()["code"] == "auth.step_up_required"
     assert wrong.status_code == 403
     assert wrong.json()["code"] == "auth.wrong_password"
     assert right.status_code == 204
@@ -416,12 +417,93 @@ async def test_new_password_ends_other_sessions_but_not_this_one(
     client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin
 ) -> None:
     other = await as_actor(tree.member.id)
-    this = await as_actor(tree.member.id)
+    this = await as_actor(tree.member.id, otp_verified=True)
     assert (await set_password(client, this, "brand new secret 1")).status_code == 204
     assert (await client.get("/api/v1/me/home", headers=this)).status_code == 200
     ended = await client.get("/api/v1/me/home", headers=other)
     assert ended.status_code == 401
     assert ended.json()["code"] == "auth.session_revoked"
+
+
+async def test_an_access_token_alone_cannot_set_a_first_password(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin, session: AsyncSession
+) -> None:
+    """A stolen access token must not become a permanent account."""
+    response = await set_password(client, await as_actor(tree.member.id), "attacker's secret 1")
+    assert response.status_code == 403
+    assert response.json()["code"] == "auth.step_up_required"
+    await session.refresh(tree.member)
+    assert tree.member.password_hash is None
+
+
+async def test_an_otp_login_grows_stale_for_setting_a_password(
+    client: httpx.AsyncClient,
+    sms: ConsoleSmsGateway,
+    tree: Tree,
+    session: AsyncSession,
+    resources: Resources,
+) -> None:
+    tokens = await otp_login(client, sms, tree.member.phone or "")
+    stale = utcnow() - timedelta(seconds=resources.auth.settings.step_up_ttl_s + 1)
+    await session.execute(update(AuthSession).values(otp_verified_at=stale))
+    await session.commit()
+    response = await set_password(client, bearer(tokens), "Sổ tay 2026!")
+    assert response.status_code == 403
+    assert response.json()["code"] == "auth.step_up_required"
+
+
+async def test_an_otp_login_replaces_a_forgotten_password_and_ends_other_logins(
+    client: httpx.AsyncClient,
+    sms: ConsoleSmsGateway,
+    tree: Tree,
+    session: AsyncSession,
+    resources: Resources,
+    as_actor: ActorLogin,
+) -> None:
+    """Someone set a password behind the member's back: proving the phone takes it back."""
+    tree.member.password_hash = await resources.auth.hasher.hash("the intruder's one 9")
+    await session.commit()
+    intruder = await as_actor(tree.member.id)
+    tokens = await otp_login(client, sms, tree.member.phone or "")
+    assert (await set_password(client, bearer(tokens), "Sổ tay 2026!")).status_code == 204
+    assert (await client.get("/api/v1/me/home", headers=intruder)).status_code == 401
+    assert (await client.get("/api/v1/me/home", headers=bearer(tokens))).status_code == 200
+    old = await client.post(
+        PASSWORD_LOGIN, json={"phone": local(tree.member.phone), "password": "the intruder's one 9"}
+    )
+    new = await client.post(
+        PASSWORD_LOGIN, json={"phone": local(tree.member.phone), "password": "Sổ tay 2026!"}
+    )
+    assert old.status_code == 401
+    assert new.status_code == 200
+
+
+async def test_the_otp_step_up_sets_one_password(
+    client: httpx.AsyncClient, sms: ConsoleSmsGateway, tree: Tree
+) -> None:
+    tokens = await otp_login(client, sms, tree.member.phone or "")
+    assert (await set_password(client, bearer(tokens), "Sổ tay 2026!")).status_code == 204
+    again = await set_password(client, bearer(tokens), "Sổ tay 2027!")
+    assert again.status_code == 403
+    assert again.json()["code"] == "auth.step_up_required"
+    # Knowing the current password is enough for a change.
+    changed = await set_password(
+        client, bearer(tokens), "Sổ tay 2027!", current_password="Sổ tay 2026!"
+    )
+    assert changed.status_code == 204
+
+
+async def test_a_password_login_is_no_step_up(
+    client: httpx.AsyncClient, tree: Tree, session: AsyncSession, resources: Resources
+) -> None:
+    tree.member.password_hash = await resources.auth.hasher.hash("correct horse 42")
+    await session.commit()
+    login = await client.post(
+        PASSWORD_LOGIN, json={"phone": local(tree.member.phone), "password": "correct horse 42"}
+    )
+    response = await set_password(client, bearer(login.json()), "brand new secret 1")
+    assert response.status_code == 403
+    assert response.json()["code"] == "auth.step_up_required"
 
 
 async def test_password_hash_is_upgraded_when_parameters_rise(
@@ -445,7 +527,8 @@ async def test_long_and_unicode_passwords_work(
     client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin
 ) -> None:
     password = "Đảng viên ưu tú " * 7  # 112 characters, well over bcrypt's 72 bytes
-    assert (await set_password(client, await as_actor(tree.member.id), password)).status_code == 204
+    headers = await as_actor(tree.member.id, otp_verified=True)
+    assert (await set_password(client, headers, password)).status_code == 204
     login = await client.post(
         PASSWORD_LOGIN, json={"phone": local(tree.member.phone), "password": password}
     )
