@@ -1,4 +1,4 @@
-"""Members of a branch or subtree; member details, create, edit, lock."""
+"""Members of a branch or subtree; member details, create, edit, lock, password reset."""
 
 from __future__ import annotations
 
@@ -138,4 +138,21 @@ async def unlock_member(
 ) -> MemberRead:
     """Unlock a member's account."""
     read = await member_service.set_locked(session, actor, member.id, locked=False)
+    return with_etag(response, read)
+
+
+@router.post(
+    "/members/{member_id}/password-reset",
+    response_model=MemberRead,
+    responses=problems(401, 403, 404, 422),
+)
+async def reset_member_password(
+    member: Annotated[MemberTarget, Depends(MemberScope(Permission.MEMBER_MANAGE))],
+    actor: CurrentActor,
+    session: SessionDep,
+    response: Response,
+) -> MemberRead:
+    """Clear a member's password and end every login of theirs at once (audited). The member
+    logs in again by SMS code and sets a new password right after."""
+    read = await member_service.reset_password(session, actor, member.id)
     return with_etag(response, read)
