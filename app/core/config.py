@@ -47,13 +47,14 @@ class AuthSettings(BaseModel):
     otp_ttl_s: int = Field(300, ge=60, le=600)
     otp_max_attempts: int = Field(5, ge=1, le=10)
     otp_cooldown_s: int = Field(60, ge=0, le=3600)
+    # Per-phone limits are sliding windows of at most an hour: whoever knows a number can keep
+    # its member from a new login for an hour at most (see the README's security notes).
     otp_per_hour: int = Field(5, ge=1, le=100)
-    otp_per_day: int = Field(10, ge=1, le=1000)
     otp_failures_per_hour: int = Field(10, ge=1, le=100)
     otp_requests_per_ip_per_hour: int = Field(100, ge=1)
     login_attempts_per_ip_per_hour: int = Field(300, ge=1)
     password_failures_before_lock: int = Field(10, ge=3, le=100)
-    password_lock_s: int = Field(900, ge=60, le=86400)
+    password_lock_s: int = Field(900, ge=60, le=3600)
     password_min_length: int = Field(8, ge=8, le=64)
     # A password is set or replaced without the current one only this soon after the login
     # proved the phone by an SMS code (the step-up).

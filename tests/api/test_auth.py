@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from jose import jwt
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.security import PasswordHasher, digest
@@ -154,20 +154,58 @@ async def test_hourly_send_limit_per_phone(
     assert len(sms.sent) == 3
 
 
-async def test_daily_send_limit_per_phone(
+async def test_a_number_pumped_all_day_gets_a_code_an_hour_later(
+    client: httpx.AsyncClient,
+    sms: ConsoleSmsGateway,
+    resources: Resources,
+    tree: Tree,
+    session: AsyncSession,
+) -> None:
+    """Someone asked for codes for this number all day: the sliding hour is the only limit, so
+    once the last hour holds fewer than the hourly limit, the member gets a code."""
+    tune(resources, otp_cooldown_s=0)
+    phone = tree.member.phone or ""
+    now = utcnow()
+    for hours_ago in range(2, 24):
+        for n in range(resources.auth.settings.otp_per_hour):
+            session.add(
+                OtpChallenge(
+                    id=f"{hours_ago:02d}{n:02d}".ljust(32, "0"),
+                    phone=phone,
+                    member_id=tree.member.id,
+                    code_hash="0" * 64,
+                    created_at=now - timedelta(hours=hours_ago, minutes=n),
+                    expires_at=now - timedelta(hours=hours_ago, minutes=n - 5),
+                    consumed_at=now - timedelta(hours=hours_ago, minutes=n - 5),
+                )
+            )
+    await session.commit()
+    tokens = await otp_login(client, sms, phone)
+    assert tokens["member_id"] == tree.member.id
+
+
+async def test_hourly_send_limit_frees_up_as_the_hour_slides(
     client: httpx.AsyncClient, resources: Resources, tree: Tree, session: AsyncSession
 ) -> None:
-    tune(resources, otp_cooldown_s=0, otp_per_day=2)
+    tune(resources, otp_cooldown_s=0, otp_per_hour=2)
     for _ in range(2):
         assert (
             await client.post(OTP_REQUEST, json={"phone": local(tree.member.phone)})
         ).status_code == 202
-    # Age them past the hourly window: only the daily limit can refuse now.
-    await session.execute(update(OtpChallenge).values(created_at=utcnow() - timedelta(hours=3)))
-    await session.commit()
     refused = await client.post(OTP_REQUEST, json={"phone": local(tree.member.phone)})
     assert refused.status_code == 429
-    assert refused.json()["code"] == "auth.otp_daily_limit"
+    assert refused.json()["code"] == "auth.otp_hourly_limit"
+    assert 0 < int(refused.headers["retry-after"]) <= 3601
+    oldest = await session.scalar(select(func.min(OtpChallenge.created_at)))
+    assert oldest is not None
+    await session.execute(
+        update(OtpChallenge)
+        .where(OtpChallenge.created_at == oldest)
+        .values(created_at=utcnow() - timedelta(minutes=61))
+    )
+    await session.commit()
+    again = await client.post(OTP_REQUEST, json={"phone": local(tree.member.phone)})
+    assert again.status_code == 202
 
 
 async def test_requests_per_ip_are_limited(client: httpx.AsyncClient, resources: Resources) -> None:
@@ -357,6 +395,90 @@ async def test_repeated_wrong_passwords_lock_password_login(
     assert locked.status_code == 429
     assert locked.json()["code"] == "auth.password_locked"
     assert int(locked.headers["retry-after"]) > 0
+
+
+async def test_a_password_lockout_leaves_sms_login_open_and_the_code_lifts_it(
+    client: httpx.AsyncClient,
+    sms: ConsoleSmsGateway,
+    tree: Tree,
+    session: AsyncSession,
+    resources: Resources,
+) -> None:
+    """A stranger typing wrong passwords for the number does not keep the member out."""
+    tune(resources, password_failures_before_lock=3)
+    tree.member.password_hash = await resources.auth.hasher.hash("correct horse 42")
+    await session.commit()
+    body = {"phone": local(tree.member.phone), "password": "wrong guess"}
+    for _ in range(3):
+        await client.post(PASSWORD_LOGIN, json=body)
+    right = {"phone": local(tree.member.phone), "password": "correct horse 42"}
+    assert (await client.post(PASSWORD_LOGIN, json=right)).status_code == 429
+    tokens = await otp_login(client, sms, tree.member.phone or "")
+    assert tokens["member_id"] == tree.member.id
+    # Proving the phone by SMS code wipes the stranger's wrong guesses.
+    assert (await client.post(PASSWORD_LOGIN, json=right)).status_code == 200
+
+
+async def test_a_wrong_code_lockout_leaves_password_login_open(
+    client: httpx.AsyncClient,
+    sms: ConsoleSmsGateway,
+    tree: Tree,
+    session: AsyncSession,
+    resources: Resources,
+) -> None:
+    tune(resources, otp_cooldown_s=0, otp_failures_per_hour=3)
+    tree.member.password_hash = await resources.auth.hasher.hash("correct horse 42")
+    await session.commit()
+    issued = (await client.post(OTP_REQUEST, json={"phone": local(tree.member.phone)})).json()
+    wrong = "000000" if last_code(sms) != "000000" else "111111"
+    for _ in range(3):
+        await client.post(OTP_VERIFY, json={"challenge_id": issued["challenge_id"], "code": wrong})
+    issued = (await client.post(OTP_REQUEST, json={"phone": local(tree.member.phone)})).json()
+    locked = await client.post(
+        OTP_VERIFY, json={"challenge_id": issued["challenge_id"], "code": last_code(sms)}
+    )
+    assert locked.status_code == 429
+    assert locked.json()["code"] == "auth.otp_locked"
+    assert 0 < int(locked.headers["retry-after"]) <= 3600
+    login = await client.post(
+        PASSWORD_LOGIN, json={"phone": local(tree.member.phone), "password": "correct horse 42"}
+    )
+    assert login.status_code == 200
+
+
+async def test_a_member_with_a_live_login_is_never_locked_out(
+    client: httpx.AsyncClient,
+    sms: ConsoleSmsGateway,
+    tree: Tree,
+    session: AsyncSession,
+    resources: Resources,
+) -> None:
+    """Every per-phone limit is hit at once: the member's app keeps working on its refresh token."""
+    tokens = await otp_login(client, sms, tree.member.phone or "")
+    tune(
+        resources,
+        otp_cooldown_s=0,
+        otp_per_hour=2,
+        otp_failures_per_hour=2,
+        password_failures_before_lock=3,
+    )
+    phone = local(tree.member.phone)
+    for _ in range(3):
+        await client.post(PASSWORD_LOGIN, json={"phone": phone, "password": "wrong guess"})
+    for _ in range(3):
+        issued = await client.post(OTP_REQUEST, json={"phone": phone})
+        if issued.status_code == 202:
+            body = {"challenge_id": issued.json()["challenge_id"], "code": "000000"}
+            await client.post(OTP_VERIFY, json=body)
+    assert (await client.post(OTP_REQUEST, json={"phone": phone})).status_code == 429
+    assert (
+        await client.post(PASSWORD_LOGIN, json={"phone": phone, "password": "x"})
+    ).status_code == 429
+    for _ in range(3):
+        refreshed = await client.post(REFRESH, json={"refresh_token": tokens["refresh_token"]})
+        assert refreshed.status_code == 200
+        tokens = refreshed.json()
+        assert (await client.get("/api/v1/me/home", headers=bearer(tokens))).status_code == 200
 
 
 async def test_locked_account_cannot_log_in_with_the_right_password(

@@ -201,6 +201,15 @@ def test_access_ttl_above_fifteen_minutes_is_rejected(monkeypatch: pytest.Monkey
     assert [error["loc"] for error in info.value.errors()] == [("auth", "access_ttl_s")]
 
 
+def test_a_password_lockout_cannot_be_set_beyond_an_hour(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTH__PASSWORD_LOCK_S", "3601")
+
+    with pytest.raises(ValidationError) as info:
+        Settings()
+
+    assert [error["loc"] for error in info.value.errors()] == [("auth", "password_lock_s")]
+
+
 def test_default_database_is_embedded_sqlite() -> None:
     settings = Settings()
 

@@ -1,7 +1,9 @@
 """Passwords: login with lockout, NIST 800-63B style policy, set and change.
 
 Wrong passwords are counted per phone number (known or not, so the lockout does not reveal the
-roster) in `login_failure`; wrong current passwords count the same way.
+roster) in `login_failure`; wrong current passwords count the same way. The lockout lasts at most
+`password_lock_s` (≤ 1 hour), covers password login only (SMS-code login and refresh stay open),
+and a correct SMS code for the phone wipes it.
 
 Setting or replacing a password needs the current one or a fresh OTP step-up (the login proved
 the phone by an SMS code in the last `step_up_ttl_s`), never an access token alone.
@@ -69,7 +71,7 @@ async def login_with_password(
     ensure_not_locked(member)
     if new_hash:
         member.password_hash = new_hash
-    await _forget_password_failures(session, phone)
+    await forget_password_failures(session, phone)
     return await sessions.start_session(
         session, auth, member, method="password", client=client, now=now
     )
@@ -99,7 +101,8 @@ async def _ensure_password_not_locked(
         )
 
 
-async def _forget_password_failures(session: AsyncSession, phone: str) -> None:
+async def forget_password_failures(session: AsyncSession, phone: str) -> None:
+    """The phone's owner proved themselves (right password or SMS code): past wrong tries go."""
     await session.execute(delete(LoginFailure).where(LoginFailure.phone == phone))
 
 
@@ -141,7 +144,7 @@ async def set_password(
     member.password_hash = await auth.hasher.hash(new_password)
     member.password_changed_at = now
     if member.phone:
-        await _forget_password_failures(session, member.phone)
+        await forget_password_failures(session, member.phone)
     # A new password ends every other login of this member (the current one stays).
     await sessions.revoke_sessions(
         session, member.id, reason="password_changed", keep=actor.session_id
