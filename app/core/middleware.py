@@ -26,7 +26,7 @@ from app.core.logging import client_ip_var, request_id_var
 log = logging.getLogger("app.access")
 error_log = logging.getLogger("app.errors")
 
-_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._-]{8,64}")
 _SAFE = frozenset({b"GET", b"HEAD", b"OPTIONS"})
 _NOSNIFF = (b"x-content-type-options", b"nosniff")
 _NO_STORE = (b"cache-control", b"no-store")
@@ -126,7 +126,7 @@ def _read_headers(scope: Scope) -> tuple[str | None, int | None]:
     for name, value in scope["headers"]:
         if name == b"x-request-id":
             text = value.decode("latin-1")
-            request_id = text if _REQUEST_ID_RE.match(text) else None
+            request_id = text if _REQUEST_ID_RE.fullmatch(text) else None
         elif name == b"content-length":
             try:
                 length = int(value)
