@@ -780,6 +780,8 @@ def _b64(data: dict[str, Any]) -> str:
         ("alg_none", "auth.token_invalid"),
         ("tampered", "auth.token_invalid"),
         ("garbage", "auth.token_invalid"),
+        ("long_lived", "auth.token_invalid"),
+        ("issued_in_the_future", "auth.token_invalid"),
         ("unknown_session", "auth.session_revoked"),
     ],
 )
@@ -807,6 +809,23 @@ async def test_bad_bearer_tokens_are_401(
         "alg_none": f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(_claims(tree.member.id, sid))}.",
         "tampered": good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB"),
         "garbage": "not.a.jwt",
+        # Signed with our key, but living longer than any token we issue (a leaked key, or a
+        # bug elsewhere): refused.
+        "long_lived": jwt.encode(
+            _claims(tree.member.id, sid, exp=int((utcnow() + timedelta(days=30)).timestamp())),
+            TEST_SECRET,
+            "HS256",
+        ),
+        "issued_in_the_future": jwt.encode(
+            _claims(
+                tree.member.id,
+                sid,
+                iat=int((utcnow() + timedelta(days=1)).timestamp()),
+                exp=int((utcnow() + timedelta(days=1, minutes=5)).timestamp()),
+            ),
+            TEST_SECRET,
+            "HS256",
+        ),
         "unknown_session": jwt.encode(_claims(tree.member.id, "f" * 32), TEST_SECRET, "HS256"),
     }
     assert (
