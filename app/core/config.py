@@ -161,7 +161,8 @@ class NotifySettings(BaseModel):
 class ApiSettings(BaseModel):
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     cors_origins: list[str] = []
-    docs: bool = True
+    # Serve /docs and /openapi.json; unset: on in dev and test, off in prod.
+    docs: bool | None = None
 
 
 class OpsSettings(BaseModel):
@@ -280,6 +281,10 @@ class Settings(BaseSettings):
     @property
     def is_dev(self) -> bool:
         return self.env is Env.DEV
+
+    @property
+    def docs_enabled(self) -> bool:
+        return self.api.docs if self.api.docs is not None else self.env is not Env.PROD
 
     @property
     def is_sqlite(self) -> bool:
