@@ -14,6 +14,9 @@ from pydantic import (
     Field,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
+
+from app.core.text import InvalidName, checked_name
 
 T = TypeVar("T")
 
@@ -38,6 +41,21 @@ def _iso_datetime_only(value: Any) -> Any:
 
 
 IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_iso_datetime_only)]
+
+
+def _checked_name(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value  # the str schema refuses it
+    try:
+        return checked_name(value)
+    except InvalidName as exc:
+        raise PydanticCustomError("name_invalid", str(exc)) from exc
+
+
+# A person's or an org's name: NFC-normalised and whitespace collapsed *before* its length is
+# checked; refused without a visible letter or with control, invisible or bidi characters.
+NameText = BeforeValidator(_checked_name)
+NAME_RULES = "Unicode NFC; needs a letter; no control, invisible or bidi characters."
 
 
 class StrictModel(BaseModel):

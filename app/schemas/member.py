@@ -9,11 +9,15 @@ from pydantic import BaseModel, Field
 
 from app.core.phone import Phone
 from app.models.member import Gender, MemberStatus
-from app.schemas.common import StrictModel
+from app.schemas.common import NAME_RULES, NameText, StrictModel
 from app.schemas.org import OrgRef
 from app.schemas.role import RoleHeld
 
-FullName = Annotated[str, Field(min_length=2, max_length=255, examples=["Nguyễn Văn An"])]
+FullName = Annotated[
+    str,
+    NameText,
+    Field(min_length=2, max_length=255, examples=["Nguyễn Văn An"], description=NAME_RULES),
+]
 CardNumber = Annotated[
     str, Field(min_length=4, max_length=32, pattern=r"^[0-9A-Za-z.-]+$", examples=["01.012345"])
 ]

@@ -8,9 +8,13 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from app.models.org import OrgKind
-from app.schemas.common import StrictModel
+from app.schemas.common import NAME_RULES, NameText, StrictModel
 
-OrgName = Annotated[str, Field(min_length=2, max_length=255, examples=["Chi bộ Khu phố 3"])]
+OrgName = Annotated[
+    str,
+    NameText,
+    Field(min_length=2, max_length=255, examples=["Chi bộ Khu phố 3"], description=NAME_RULES),
+]
 OrgCode = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._-]+$")]
 
 
