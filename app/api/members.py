@@ -12,7 +12,7 @@ from app.api.responses import IfMatchDep, problems, with_etag
 from app.api.routing import area_router
 from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit
 from app.models import MemberStatus
-from app.schemas.common import NoNul, Page
+from app.schemas.common import NoNul, Page, QueryFlag
 from app.schemas.member import MemberCreate, MemberRead, MemberSummary, MemberUpdate
 from app.services import members as member_service
 from app.services.access import Permission
@@ -41,7 +41,7 @@ async def list_org_members(
         NoNul,
     ] = None,
     status: Annotated[MemberStatus | None, Query()] = None,
-    is_exempt: Annotated[bool | None, Query()] = None,
+    is_exempt: Annotated[bool | None, Query(), QueryFlag] = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> dict[str, Any]:

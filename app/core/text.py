@@ -8,6 +8,9 @@ ASCII with ordinary indexes on both databases.
 from __future__ import annotations
 
 import unicodedata
+from typing import Any
+
+from pydantic_core import PydanticCustomError
 
 _D_MAP = str.maketrans({"đ": "d", "Đ": "d", "ð": "d", "Ð": "d"})
 
@@ -76,6 +79,17 @@ def member_sort_key(full_name: str) -> str:
         return " ".join(words)[:KEY_LENGTH]
     family, *middle, given = words
     return " ".join([given, family, *middle])[:KEY_LENGTH]
+
+
+def plain_digits(value: Any) -> Any:
+    """A validator for integers that arrive as text (path and query parameters): only the ASCII
+    digits 0-9, never `+1`, ` 1`, `1_0`, `1.0` or other scripts' digits."""
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        # pydantic's own type and message for an unparsable integer
+        raise PydanticCustomError(
+            "int_parsing", "Input should be a valid integer, unable to parse string as an integer"
+        )
+    return value
 
 
 def search_terms(query: str) -> list[str]:

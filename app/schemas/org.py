@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from app.models.org import OrgKind
-from app.schemas.common import NAME_RULES, NameText, StrictModel
+from app.schemas.common import NAME_RULES, NameText, ObjectId, StrictModel
 
 OrgName = Annotated[
     str,
@@ -43,7 +43,7 @@ class OrgRead(OrgSummary):
 
 
 class OrgCreate(StrictModel):
-    parent_id: int = Field(ge=1, le=2**63 - 1)
+    parent_id: ObjectId
     name: OrgName
     kind: OrgKind
     code: OrgCode | None = None
