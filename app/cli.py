@@ -220,6 +220,7 @@ def _serve(host: str, port: int, workers: int, *, forwarded_allow_ips: str | Non
         access_log=False,
         proxy_headers=forwarded_allow_ips is not None,
         forwarded_allow_ips=forwarded_allow_ips,
+        server_header=False,  # no `server: uvicorn` banner
         timeout_graceful_shutdown=20,
     )
 
@@ -256,8 +257,8 @@ def api(
 
 @cli.command()
 def demo(
-    host: Annotated[str, typer.Option()] = "127.0.0.1",
-    port: Annotated[int, typer.Option()] = 8000,
+    host: Annotated[str, typer.Option(envvar="HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="PORT")] = 8000,
 ) -> None:
     """Try it out: migrate the SQLite file, seed a demo province and serve (ENV=dev)."""
     os.environ["ENV"] = "dev"

@@ -13,6 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from app.api import ops
+from app.api.docs import install_docs
 from app.api.idempotency import IdempotentReplay, replay_response
 from app.api.openapi import install_openapi
 from app.api.router import api_router
@@ -91,8 +92,10 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
         separate_input_output_schemas=False,
-        docs_url="/docs" if settings.api.docs else None,
+        # /docs and /openapi.json come from `api.docs` (Swagger UI's files from the package).
+        docs_url=None,
         redoc_url=None,
+        openapi_url=None,
     )
     app.state.settings = settings
     app.state.resources = resources
@@ -101,6 +104,8 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
     install_openapi(app)
     app.include_router(api_router)
     app.include_router(ops.router)
+    if settings.docs_enabled:
+        install_docs(app)
     if settings.api.cors_origins:
         app.add_middleware(
             CORSMiddleware,

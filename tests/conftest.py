@@ -25,7 +25,7 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.bench.fcm_stub import FcmStub, fake_service_account
-from app.core.config import AuthSettings, Env, Settings, StorageSettings
+from app.core.config import AuthSettings, Env, OpsSettings, Settings, StorageSettings
 from app.core.db import (
     Database,
     FastQuery,
@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 TEST_SECRET = "test-secret-" + "x" * 40
 S3_ACCESS_KEY_ID = "AKIATESTHANDBOOK0001"
 S3_SECRET = "s3-secret-9c4f1a7e2b5d8c3f6a9e"
+METRICS_TOKEN = "metrics-token-" + "m" * 30
+METRICS_HEADERS = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -66,6 +68,7 @@ def make_settings(database_url: str = "sqlite+aiosqlite:///:memory:", **auth: ob
         env=Env.TEST,
         database_url=database_url,
         auth=AuthSettings(secret_key=SecretStr(TEST_SECRET), **auth),  # type: ignore[arg-type]
+        ops=OpsSettings(metrics_token=SecretStr(METRICS_TOKEN)),
     )
 
 
@@ -295,8 +298,10 @@ class ActorLogin:
     session: AsyncSession
     resources: Resources
 
-    async def __call__(self, member_id: int) -> dict[str, str]:
-        headers = await login_headers(self.session, self.resources.auth.codec, member_id)
+    async def __call__(self, member_id: int, *, otp_verified: bool = False) -> dict[str, str]:
+        headers = await login_headers(
+            self.session, self.resources.auth.codec, member_id, otp_verified=otp_verified
+        )
         await self.session.commit()
         return headers
 

@@ -70,16 +70,20 @@ async def grant(session: AsyncSession, member: Member, org: Org, role: Role) -> 
     return row
 
 
-async def login_headers(session: AsyncSession, codec: TokenCodec, member_id: int) -> dict[str, str]:
-    """A live session row and a signed access token for it, as request headers."""
+async def login_headers(
+    session: AsyncSession, codec: TokenCodec, member_id: int, *, otp_verified: bool = False
+) -> dict[str, str]:
+    """A live session row and a signed access token for it, as request headers. With
+    `otp_verified`, the login proved the phone by an SMS code just now (the password step-up)."""
     now = utcnow()
     auth_session = AuthSession(
         id=new_id(),
         member_id=member_id,
-        method="test",
+        method="otp" if otp_verified else "test",
         created_at=now,
         last_used_at=now,
         expires_at=now + timedelta(days=1),
+        otp_verified_at=now if otp_verified else None,
     )
     session.add(auth_session)
     await session.flush()

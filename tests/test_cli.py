@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -23,7 +25,7 @@ from tests.conftest import FreshDatabase
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CLI_TIMEOUT_S = 120
 SETTINGS_ENV_NAMES = frozenset({"ENV", "DATABASE_URL", "REDIS_URL", "DATA_DIR"})
-SETTINGS_GROUPS = ("AUTH", "SMS", "DB", "API", "LOG", "RULES", "WORKER", "FCM", "NOTIFY")
+SETTINGS_GROUPS = ("AUTH", "SMS", "DB", "API", "OPS", "LOG", "RULES", "WORKER", "FCM", "NOTIFY")
 SEEDED = re.compile(r"seeded (\d+) orgs \((\d+) branches\), (\d+) members, (\d+) roles")
 
 
@@ -48,7 +50,7 @@ def _is_settings_variable(name: str) -> bool:
     )
 
 
-async def run_cli(*args: str, cwd: Path, **env: str) -> CliResult:
+def cli_environment(cwd: Path, **env: str) -> dict[str, str]:
     environment = {k: v for k, v in os.environ.items() if not _is_settings_variable(k)}
     environment.update(
         PYTHONPATH=str(PROJECT_ROOT),
@@ -59,13 +61,17 @@ async def run_cli(*args: str, cwd: Path, **env: str) -> CliResult:
         COLUMNS="200",  # rich wraps nothing at this width
     )
     environment.update(env)
+    return environment
+
+
+async def run_cli(*args: str, cwd: Path, **env: str) -> CliResult:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "app.cli",
         *args,
         cwd=cwd,
-        env=environment,
+        env=cli_environment(cwd, **env),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
@@ -273,3 +279,57 @@ async def test_worker_check_reads_this_hosts_heartbeat(
             )
         result = await run_cli("worker", "--check", cwd=tmp_path, DATABASE_URL=cli_database.url)
         assert result.returncode == (0 if worker_id == "fresh" else 1), result.output
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def test_demo_serves_on_host_and_port_from_the_environment_without_a_banner(
+    tmp_path: Path,
+) -> None:
+    port = _free_port()
+    log = (tmp_path / "demo.log").open("wb")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "app.cli",
+        "demo",
+        cwd=tmp_path,
+        env=cli_environment(
+            tmp_path,
+            HOST="127.0.0.1",
+            PORT=str(port),
+            DATABASE_URL=f"sqlite:///{tmp_path / 'd.db'}",
+        ),
+        stdout=log,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
+    )
+    response: httpx.Response | None = None
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            for _ in range(60 * 4):
+                if process.returncode is not None:
+                    break
+                try:
+                    response = await client.get("/healthz", timeout=2)
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.25)
+    finally:
+        if process.returncode is None:
+            process.terminate()  # the demo we started, by its own pid
+            try:
+                await asyncio.wait_for(process.wait(), timeout=20)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+        log.close()
+    output = (tmp_path / "demo.log").read_text(errors="replace")
+    assert response is not None, output
+    assert response.status_code == 200
+    assert "server" not in response.headers  # no `server: uvicorn` banner

@@ -6,12 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Query
 
-from app.api.deps import MAX_ID, OrgScope, SessionDep
+from app.api.deps import OrgScope, SessionDep
 from app.api.responses import problems
 from app.api.routing import area_router
 from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit
 from app.schemas.audit import AuditEventRead
-from app.schemas.common import IsoDateTime, NoNul, Page
+from app.schemas.common import MAX_ID, Digits, IsoDateTime, NoNul, Page
 from app.services import audit as audit_service
 from app.services.access import Permission
 from app.services.orgs import OrgTarget
@@ -35,7 +35,7 @@ async def list_org_audit_events(
             description='An action (`member.lock`), or a prefix ending in "." (`member.`).',
         ),
     ] = None,
-    actor_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    actor_id: Annotated[int | None, Query(ge=1, le=MAX_ID), Digits] = None,
     target_type: Annotated[str | None, Query(max_length=32, pattern=r"^[a-z_]+$")] = None,
     target_id: Annotated[str | None, Query(max_length=64), NoNul] = None,
     since: Annotated[IsoDateTime | None, Query(description="From this time (inclusive).")] = None,

@@ -69,6 +69,7 @@ async def request_otp(
     numbers on the roster receive an SMS. The code lives 5 minutes and allows 5 tries.
     """
     issued = await otp_service.request_otp(session, resources.auth, phone=body.phone, client=client)
+    metrics.OTP_REQUESTS.inc()  # every accepted request, known number or not
     if issued.message is not None:
         # Runs after the response (and so after the commit): the answer's timing does not
         # depend on whether the number is known, and no SMS goes out for a rolled-back request.
@@ -86,7 +87,11 @@ async def request_otp(
 async def verify_otp(
     body: OtpVerify, session: SessionDep, resources: ResourcesDep, client: ClientDep
 ) -> TokenPair:
-    """Exchange the SMS code for an access token and a refresh token."""
+    """Exchange the SMS code for an access token and a refresh token.
+
+    A login made this way has proved the phone: for the next 5 minutes it may set or replace
+    the password without the current one (`PUT /auth/password`, once).
+    """
     tokens = await otp_service.verify_otp(
         session, resources.auth, challenge_id=body.challenge_id, code=body.code, client=client
     )
@@ -138,8 +143,20 @@ async def logout_everywhere(actor: CurrentActor, session: SessionDep) -> None:
 async def set_password(
     body: PasswordSet, actor: CurrentActor, session: SessionDep, resources: ResourcesDep
 ) -> None:
-    """Set a password (first time: no current password needed) or change it. Other logins of
-    this member end; this one stays."""
+    """Set a first password, change it, or replace a forgotten one.
+
+    Proof that this is the member, one of:
+    - `current_password` (when one is set); wrong guesses count towards the phone's password
+      lockout (429 `auth.password_locked`);
+    - a fresh OTP step-up: this login was made with `POST /auth/otp/verify` in the last 5
+      minutes (`AUTH__STEP_UP_TTL_S`); the proof sets one password. For a first password, or a
+      forgotten one, the app logs in by SMS code and calls this right away. Later, the app
+      runs `POST /auth/otp/request` + `/auth/otp/verify` again (the member's own phone), switches
+      to the new tokens, then calls this.
+
+    An access token alone is not enough: 403 `auth.step_up_required`. On success every other
+    login of the member ends; this one stays.
+    """
     await password_service.set_password(
         session,
         resources.auth,

@@ -27,6 +27,7 @@ from app.core.db import Reader
 from app.core.errors import AppError, NotFound, Unauthorized
 from app.core.security import AccessClaims, InvalidToken
 from app.resources import Resources
+from app.schemas.common import MAX_ID, Digits
 from app.services import access
 from app.services import idempotency as idempotency_service
 from app.services import members as member_service
@@ -39,7 +40,6 @@ from app.services.members import MemberTarget
 from app.services.orgs import OrgTarget
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-MAX_ID = 2**63 - 1
 
 
 def get_resources(request: Request) -> Resources:
@@ -162,7 +162,8 @@ class ObjectScope(Generic[T]):
         self.upward = upward
         self.ancestors_visible = ancestors_visible
         self.cache = cache
-        id_type = Annotated[int, Path(ge=1, le=MAX_ID, description=description)]
+        # Plain digits only: `/members/1.0`, `/members/+1` are not member 1.
+        id_type = Annotated[int, Path(ge=1, le=MAX_ID, description=description), Digits]
         # FastAPI reads a dependency's parameters from its signature: the path id under its
         # route's name, the actor, the request.
         self.__signature__ = inspect.Signature(

@@ -1,4 +1,4 @@
-"""Members of a branch or subtree; member details, create, edit, lock."""
+"""Members of a branch or subtree; member details, create, edit, lock, password reset."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from app.api.responses import IfMatchDep, problems, with_etag
 from app.api.routing import area_router
 from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit
 from app.models import MemberStatus
-from app.schemas.common import NoNul, Page
+from app.schemas.common import NoNul, Page, QueryFlag
 from app.schemas.member import MemberCreate, MemberRead, MemberSummary, MemberUpdate
 from app.services import members as member_service
 from app.services.access import Permission
@@ -41,7 +41,7 @@ async def list_org_members(
         NoNul,
     ] = None,
     status: Annotated[MemberStatus | None, Query()] = None,
-    is_exempt: Annotated[bool | None, Query()] = None,
+    is_exempt: Annotated[bool | None, Query(), QueryFlag] = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> dict[str, Any]:
@@ -138,4 +138,21 @@ async def unlock_member(
 ) -> MemberRead:
     """Unlock a member's account."""
     read = await member_service.set_locked(session, actor, member.id, locked=False)
+    return with_etag(response, read)
+
+
+@router.post(
+    "/members/{member_id}/password-reset",
+    response_model=MemberRead,
+    responses=problems(401, 403, 404, 422),
+)
+async def reset_member_password(
+    member: Annotated[MemberTarget, Depends(MemberScope(Permission.MEMBER_MANAGE))],
+    actor: CurrentActor,
+    session: SessionDep,
+    response: Response,
+) -> MemberRead:
+    """Clear a member's password and end every login of theirs at once (audited). The member
+    logs in again by SMS code and sets a new password right after."""
+    read = await member_service.reset_password(session, actor, member.id)
     return with_etag(response, read)

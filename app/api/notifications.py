@@ -7,11 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, status
 
-from app.api.deps import MAX_ID, CurrentActor, MemberScope, SessionDep
+from app.api.deps import CurrentActor, MemberScope, SessionDep
 from app.api.responses import problems
 from app.api.routing import area_router
 from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit
-from app.schemas.common import Page
+from app.schemas.common import MAX_ID, Digits, Page, QueryFlag
 from app.schemas.notification import (
     DeviceRead,
     DeviceRegister,
@@ -29,8 +29,8 @@ from app.services.members import MemberTarget
 
 router = area_router(tags=["notifications"])
 
-NotificationId = Annotated[int, Path(ge=1, le=MAX_ID, description="Notification id.")]
-DeviceId = Annotated[int, Path(ge=1, le=MAX_ID, description="Device id.")]
+NotificationId = Annotated[int, Path(ge=1, le=MAX_ID, description="Notification id."), Digits]
+DeviceId = Annotated[int, Path(ge=1, le=MAX_ID, description="Device id."), Digits]
 
 
 @router.get(
@@ -41,7 +41,7 @@ DeviceId = Annotated[int, Path(ge=1, le=MAX_ID, description="Device id.")]
 async def list_my_notifications(
     actor: CurrentActor,
     session: SessionDep,
-    unread_only: Annotated[bool, Query(description="Only those not read yet.")] = False,
+    unread_only: Annotated[bool, Query(description="Only those not read yet."), QueryFlag] = False,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> dict[str, Any]:

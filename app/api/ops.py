@@ -1,11 +1,17 @@
-"""Operational endpoints, served at the root: liveness, readiness and metrics."""
+"""Operational endpoints, served at the root: liveness, readiness and metrics.
+
+`/metrics` is for operators, not the public: with `OPS__METRICS_TOKEN` set it needs that token as
+a bearer token; without one it is served only in `ENV=dev` (the demo) and answers 404 elsewhere.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import hmac
+from typing import Annotated, Literal
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -15,7 +21,7 @@ from app.api.responses import problems
 from app.api.routing import area_router
 from app.core import metrics
 from app.core.config import Settings
-from app.core.errors import ServiceUnavailable
+from app.core.errors import NotFound, ServiceUnavailable, Unauthorized
 from app.models.base import utcnow
 from app.services import monitoring
 
@@ -53,6 +59,36 @@ async def get_readiness(request: Request) -> Health:
     return _OK
 
 
+_metrics_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="MetricsToken",
+    description="The operators' token `OPS__METRICS_TOKEN` (not a member's access token).",
+)
+
+
+async def require_metrics_token(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_metrics_bearer)],
+) -> None:
+    """The caller is the operators' scraper: it holds `OPS__METRICS_TOKEN`."""
+    settings: Settings = request.app.state.settings
+    expected = settings.ops.metrics_token.get_secret_value()
+    if not expected:
+        if settings.is_dev:
+            return
+        raise NotFound(
+            "Số liệu giám sát chưa được bật: đặt OPS__METRICS_TOKEN để đọc /metrics.",
+            code="ops.metrics_disabled",
+        )
+    given = credentials.credentials if credentials is not None else ""
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise Unauthorized(
+            "Cần mã truy cập số liệu giám sát của người vận hành.",
+            code="ops.metrics_token_invalid",
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
+
+
 @router.get(
     "/metrics",
     response_class=Response,
@@ -60,11 +96,17 @@ async def get_readiness(request: Request) -> Health:
         200: {
             "content": {"text/plain": {"schema": {"type": "string"}}},
             "description": "Prometheus text exposition format.",
-        }
+        },
+        **problems(401, 404),
     },
+    dependencies=[Depends(require_metrics_token)],
 )
 async def get_metrics(request: Request) -> Response:
-    """Prometheus metrics of this process (or of all workers, in multi-process mode)."""
+    """Prometheus metrics of this process (or of all workers, in multi-process mode).
+
+    For operators only: send `Authorization: Bearer <OPS__METRICS_TOKEN>`. Without that setting
+    the endpoint answers 404 (`ops.metrics_disabled`), except in `ENV=dev`.
+    """
     # The job queue, live workers and the SMS budget are read from the database (throttled).
     resources = get_resources(request)
     await metrics.refresh_from_database(

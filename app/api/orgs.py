@@ -10,7 +10,7 @@ from app.api.deps import CurrentActor, OrgScope, ResourcesDep, SessionDep
 from app.api.responses import IfMatchDep, problems, with_etag
 from app.api.routing import area_router
 from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit
-from app.schemas.common import NoNul, Page
+from app.schemas.common import Digits, NoNul, Page
 from app.schemas.org import OrgCreate, OrgRead, OrgSummary, OrgUpdate
 from app.services import orgs as org_service
 from app.services.access import Permission
@@ -111,7 +111,9 @@ async def list_org_subtree(
     org: Annotated[OrgTarget, Depends(OrgScope(Permission.ORG_VIEW))],
     session: SessionDep,
     max_depth: Annotated[
-        int | None, Query(ge=0, le=64, description="Levels below this org (0: only itself).")
+        int | None,
+        Query(ge=0, le=64, description="Levels below this org (0: only itself)."),
+        Digits,
     ] = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,

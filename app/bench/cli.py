@@ -291,6 +291,7 @@ def _run(
                         "--workers",
                         str(workers),
                         "--no-access-log",
+                        "--no-server-header",  # as `handbook api` serves
                     ],
                     env=env,
                     cwd=workdir,

@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev", "test"})
 MIN_SECRET_BYTES = 32
+MIN_METRICS_TOKEN_BYTES = 24
 
 
 class Env(StrEnum):
@@ -46,14 +47,18 @@ class AuthSettings(BaseModel):
     otp_ttl_s: int = Field(300, ge=60, le=600)
     otp_max_attempts: int = Field(5, ge=1, le=10)
     otp_cooldown_s: int = Field(60, ge=0, le=3600)
+    # Per-phone limits are sliding windows of at most an hour: whoever knows a number can keep
+    # its member from a new login for an hour at most (see the README's security notes).
     otp_per_hour: int = Field(5, ge=1, le=100)
-    otp_per_day: int = Field(10, ge=1, le=1000)
     otp_failures_per_hour: int = Field(10, ge=1, le=100)
     otp_requests_per_ip_per_hour: int = Field(100, ge=1)
     login_attempts_per_ip_per_hour: int = Field(300, ge=1)
     password_failures_before_lock: int = Field(10, ge=3, le=100)
-    password_lock_s: int = Field(900, ge=60, le=86400)
+    password_lock_s: int = Field(900, ge=60, le=3600)
     password_min_length: int = Field(8, ge=8, le=64)
+    # A password is set or replaced without the current one only this soon after the login
+    # proved the phone by an SMS code (the step-up).
+    step_up_ttl_s: int = Field(300, ge=60, le=900)
     # Argon2id cost; the floor is OWASP's minimum (19 MiB, t=2, p=1).
     argon2_memory_kib: int = Field(19456, ge=19456, le=1048576)
     argon2_time_cost: int = Field(2, ge=2, le=10)
@@ -156,7 +161,14 @@ class NotifySettings(BaseModel):
 class ApiSettings(BaseModel):
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     cors_origins: list[str] = []
-    docs: bool = True
+    # Serve /docs and /openapi.json; unset: on in dev and test, off in prod.
+    docs: bool | None = None
+
+
+class OpsSettings(BaseModel):
+    # Bearer token a Prometheus scraper sends to read /metrics. Without one, /metrics is served
+    # only in ENV=dev (the demo); elsewhere it answers 404.
+    metrics_token: SecretStr = SecretStr("")
 
 
 class LogSettings(BaseModel):
@@ -243,6 +255,7 @@ class Settings(BaseSettings):
     sms: SmsSettings = SmsSettings()
     db: DatabaseSettings = DatabaseSettings()
     api: ApiSettings = ApiSettings()
+    ops: OpsSettings = OpsSettings()
     log: LogSettings = LogSettings()
     rules: RulesSettings = RulesSettings()
     storage: StorageSettings = StorageSettings()
@@ -270,6 +283,10 @@ class Settings(BaseSettings):
         return self.env is Env.DEV
 
     @property
+    def docs_enabled(self) -> bool:
+        return self.api.docs if self.api.docs is not None else self.env is not Env.PROD
+
+    @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
@@ -282,6 +299,15 @@ class Settings(BaseSettings):
                 problems.append(
                     f"AUTH__SECRET_KEY must be a random value of at least {MIN_SECRET_BYTES} "
                     "bytes (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+                )
+            token = self.ops.metrics_token.get_secret_value()
+            if token and (
+                token.lower() in PLACEHOLDER_SECRETS
+                or len(token.encode()) < MIN_METRICS_TOKEN_BYTES
+            ):
+                problems.append(
+                    f"OPS__METRICS_TOKEN must be a random value of at least "
+                    f"{MIN_METRICS_TOKEN_BYTES} bytes (or unset: /metrics is then not served)"
                 )
             if self.sms.gateway == "console":
                 problems.append(

@@ -1,5 +1,10 @@
 """Prometheus metrics. With several uvicorn workers, set PROMETHEUS_MULTIPROC_DIR (the
-`handbook api` command does it for you) so /metrics aggregates every worker."""
+`handbook api` command does it for you) so /metrics aggregates every worker.
+
+/metrics is for operators only (`OPS__METRICS_TOKEN`, see `api/ops.py`): the SMS counters move
+only for numbers on the roster, so whoever reads them could tell members from strangers.
+`otp_requests_total` moves the same for every number.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +31,12 @@ REQUEST_DURATION = Histogram(
     ["method", "route", "status"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
-OTP_SENT = Counter("otp_sent_total", "OTP codes handed to the SMS gateway.")
+OTP_REQUESTS = Counter(
+    "otp_requests_total", "OTP code requests accepted (any number: the same 202 for all)."
+)
+OTP_SENT = Counter(
+    "otp_sent_total", "OTP codes handed to the SMS gateway (numbers on the roster only)."
+)
 OTP_SEND_FAILED = Counter("otp_send_failed_total", "OTP codes the SMS gateway did not take.")
 LOGINS = Counter("logins_total", "Successful logins.", ["method"])
 

@@ -1,5 +1,11 @@
-"""One pure-ASGI middleware for every request: request id, body limit, metrics, access log and
-the last-resort 500. Pure ASGI (not BaseHTTPMiddleware) keeps the per-request cost small."""
+"""One pure-ASGI middleware for every request: request id, body limit, metrics, access log,
+security headers and the last-resort 500. Pure ASGI (not BaseHTTPMiddleware) keeps the
+per-request cost small.
+
+Security headers: `X-Content-Type-Options: nosniff` on every response; `Cache-Control: no-store`
+on every response under `/api/` (tokens and personal data: no browser, proxy or HTTP-client
+cache keeps them) unless the route set its own `Cache-Control`.
+"""
 
 from __future__ import annotations
 
@@ -20,8 +26,10 @@ from app.core.logging import client_ip_var, request_id_var
 log = logging.getLogger("app.access")
 error_log = logging.getLogger("app.errors")
 
-_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._-]{8,64}")
 _SAFE = frozenset({b"GET", b"HEAD", b"OPTIONS"})
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
+_NO_STORE = (b"cache-control", b"no-store")
 
 
 class _BodyTooLarge(StarletteHTTPException):
@@ -47,6 +55,7 @@ class RequestContextMiddleware:
         client = scope.get("client")
         client_ip_var.set(client[0] if client else None)
         header = (b"x-request-id", request_id.encode())
+        no_store = scope["path"].startswith("/api/")
         status = 500
         response_started = False
 
@@ -55,7 +64,10 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), header]
+                headers = [*message.get("headers", ()), header, _NOSNIFF]
+                if no_store and not any(name == b"cache-control" for name, _ in headers):
+                    headers.append(_NO_STORE)
+                message["headers"] = headers
             await send(message)
 
         received = 0
@@ -114,7 +126,7 @@ def _read_headers(scope: Scope) -> tuple[str | None, int | None]:
     for name, value in scope["headers"]:
         if name == b"x-request-id":
             text = value.decode("latin-1")
-            request_id = text if _REQUEST_ID_RE.match(text) else None
+            request_id = text if _REQUEST_ID_RE.fullmatch(text) else None
         elif name == b"content-length":
             try:
                 length = int(value)

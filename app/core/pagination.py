@@ -14,15 +14,19 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import Query
+from pydantic import BeforeValidator
 
 from app.core.errors import BadRequest
+from app.core.text import plain_digits
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 MAX_CURSOR_LENGTH = 1024
 
 Limit = Annotated[
-    int, Query(ge=1, le=MAX_LIMIT, description=f"Page size (default {DEFAULT_LIMIT}).")
+    int,
+    Query(ge=1, le=MAX_LIMIT, description=f"Page size (default {DEFAULT_LIMIT})."),
+    BeforeValidator(plain_digits),
 ]
 Cursor = Annotated[
     str | None,

@@ -2,7 +2,8 @@
 
 - Access tokens: JWT (python-jose) signed HS256 with the deployment secret; the algorithm is
   pinned on decode (never read from the token), `typ`, `iss` and `aud` are checked, lifetime is
-  at most 15 minutes.
+  at most 15 minutes: a token whose `exp - iat` exceeds the configured lifetime, or whose `iat`
+  lies in the future, is refused.
 - Refresh tokens: 256 random bits, opaque to clients, stored as a SHA-256 digest.
 - OTP codes: 6 digits from `secrets`, stored as an HMAC bound to the challenge and the phone.
 - Passwords: Argon2id through passlib (the maintained `libpass` fork), hashed in a bounded thread
@@ -30,6 +31,7 @@ from app.core.config import AuthSettings
 
 JWT_ALGORITHM = "HS256"
 ACCESS_TOKEN_TYPE = "access"  # noqa: S105 - a token kind, not a secret
+_LEEWAY_S = 30  # clock skew allowed between replicas
 
 
 class InvalidToken(Exception):
@@ -87,7 +89,7 @@ class TokenCodec:
                     "require_sub": True,
                     "require_aud": True,
                     "require_iss": True,
-                    "leeway": 30,
+                    "leeway": _LEEWAY_S,
                 },
             )
         except JWTError as exc:
@@ -96,6 +98,16 @@ class TokenCodec:
         except Exception as exc:  # malformed input of any kind is an invalid token, never a 500
             raise InvalidToken("invalid") from exc
         if claims.get("typ") != ACCESS_TOKEN_TYPE:
+            raise InvalidToken("invalid")
+        issued, expires = claims.get("iat"), claims.get("exp")
+        if (
+            not isinstance(issued, int)
+            or not isinstance(expires, int)
+            # Never longer-lived than what we issue, never issued in the future: a token minted
+            # with a leaked key or by a bug elsewhere does not outlive the configured lifetime.
+            or expires - issued > self.access_ttl.total_seconds()
+            or issued > time.time() + _LEEWAY_S
+        ):
             raise InvalidToken("invalid")
         sub, sid = claims.get("sub"), claims.get("sid")
         if not isinstance(sub, str) or not sub.isdigit() or not isinstance(sid, str) or not sid:

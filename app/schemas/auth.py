@@ -53,6 +53,8 @@ class TokenPair(BaseModel):
 
 class PasswordSet(StrictModel):
     current_password: Password | None = Field(
-        default=None, description="Required when a password is already set."
+        default=None,
+        description="The password set now. Leave it out right after an SMS-code login "
+        "(the OTP step-up) to set a first password or replace a forgotten one.",
     )
     new_password: str = Field(min_length=8, max_length=128)

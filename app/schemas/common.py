@@ -1,8 +1,9 @@
-"""Shapes shared by every area: problem details and cursor pages."""
+"""Shapes shared by every area: strict input types, names, problem details and cursor pages."""
 
 from __future__ import annotations
 
 import re
+from datetime import date, datetime, time
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import (
@@ -12,8 +13,13 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
+    WithJsonSchema,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
+
+from app.core.text import InvalidName, checked_name, plain_digits
 
 T = TypeVar("T")
 
@@ -40,8 +46,79 @@ def _iso_datetime_only(value: Any) -> Any:
 IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_iso_datetime_only)]
 
 
+def _checked_name(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value  # the str schema refuses it
+    try:
+        return checked_name(value)
+    except InvalidName as exc:
+        raise PydanticCustomError("name_invalid", str(exc)) from exc
+
+
+# A person's or an org's name: NFC-normalised and whitespace collapsed *before* its length is
+# checked; refused without a visible letter or with control, invisible or bidi characters.
+NameText = BeforeValidator(_checked_name)
+NAME_RULES = "Unicode NFC; needs a letter; no control, invisible or bidi characters."
+
+
+# Request bodies are parsed strictly, type by type. FastAPI validates the decoded JSON as Python
+# objects, where a model-wide `strict=True` would refuse ISO date strings and enum values; so:
+# integers only as JSON integers, booleans only as JSON booleans, dates only as "YYYY-MM-DD".
+MAX_ID = 2**63 - 1
+StrictInt = Annotated[int, Strict()]
+Flag = Annotated[bool, Strict()]
+ObjectId = Annotated[int, Strict(), Field(ge=1, le=MAX_ID)]
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso_date_only(value: Any) -> Any:
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        return value  # the date schema parses it (and refuses 2026-02-30)
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value  # built in Python, not from JSON
+    raise PydanticCustomError("date_type", "Input should be a date string in the form YYYY-MM-DD")
+
+
+# Put it after any constraints: `Annotated[date, Field(ge=…), IsoDateText]` (a validator placed
+# before them turns the constraints into non-standard `ge`/`le` keys in the JSON schema).
+IsoDateText = BeforeValidator(_iso_date_only)
+IsoDate = Annotated[date, IsoDateText]
+_LOCAL_TIME = re.compile(r"[0-9]{2}:[0-9]{2}(:[0-9]{2})?")
+
+
+def _local_time_only(value: Any) -> Any:
+    if isinstance(value, str) and _LOCAL_TIME.fullmatch(value):
+        return value  # the time schema parses it (and refuses 25:00)
+    if isinstance(value, time):
+        return value  # built in Python, not from JSON
+    raise PydanticCustomError("time_type", "Input should be a local time in the form HH:MM[:SS]")
+
+
+# A local time of day, "HH:MM" or "HH:MM:SS": never seconds since midnight as a number, never an
+# offset. Documented as such (JSON Schema's `format: time` would demand an offset).
+_LOCAL_TIME_SCHEMA = WithJsonSchema(
+    {"type": "string", "pattern": "^[0-9]{2}:[0-9]{2}(:[0-9]{2})?$", "examples": ["22:00"]}
+)
+LocalTime = Annotated[time, BeforeValidator(_local_time_only), _LOCAL_TIME_SCHEMA]
+LocalTimeRead = Annotated[time, _LOCAL_TIME_SCHEMA]
+
+
+def _true_or_false(value: Any) -> Any:
+    if isinstance(value, str) and value not in ("true", "false"):
+        raise PydanticCustomError("bool_parsing", "Input should be true or false")
+    return value
+
+
+# A boolean query parameter: `true` or `false`, not `yes`, `on`, `1` …
+QueryFlag = BeforeValidator(_true_or_false)
+# An integer path or query parameter: ASCII digits only.
+Digits = BeforeValidator(plain_digits)
+
+
 class StrictModel(BaseModel):
-    """Request bodies: unknown fields are an error, not silently dropped; no NUL characters."""
+    """Request bodies: unknown fields are an error, not silently dropped; no NUL characters.
+    Use `StrictInt`, `ObjectId`, `Flag`, `IsoDate` and `LocalTime` for numbers, booleans, dates
+    and times (a test walks every field of every subclass)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 

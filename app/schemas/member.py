@@ -9,15 +9,19 @@ from pydantic import BaseModel, Field
 
 from app.core.phone import Phone
 from app.models.member import Gender, MemberStatus
-from app.schemas.common import StrictModel
+from app.schemas.common import NAME_RULES, Flag, IsoDateText, NameText, StrictModel
 from app.schemas.org import OrgRef
 from app.schemas.role import RoleHeld
 
-FullName = Annotated[str, Field(min_length=2, max_length=255, examples=["Nguyễn Văn An"])]
+FullName = Annotated[
+    str,
+    NameText,
+    Field(min_length=2, max_length=255, examples=["Nguyễn Văn An"], description=NAME_RULES),
+]
 CardNumber = Annotated[
     str, Field(min_length=4, max_length=32, pattern=r"^[0-9A-Za-z.-]+$", examples=["01.012345"])
 ]
-PastDate = Annotated[date, Field(ge=date(1900, 1, 1), le=date(2100, 1, 1))]
+PastDate = Annotated[date, Field(ge=date(1900, 1, 1), le=date(2100, 1, 1)), IsoDateText]
 
 
 class MemberSummary(BaseModel):
@@ -55,7 +59,7 @@ class MemberCreate(StrictModel):
     phone: Phone | None = None
     party_card_number: CardNumber | None = None
     status: MemberStatus = MemberStatus.FULL
-    is_exempt: bool = False
+    is_exempt: Flag = False
     exempt_since: PastDate | None = None
     date_of_birth: PastDate | None = None
     gender: Gender | None = None
@@ -70,7 +74,7 @@ class MemberUpdate(StrictModel):
     phone: Phone | None = None
     party_card_number: CardNumber | None = None
     status: MemberStatus | None = None
-    is_exempt: bool | None = None
+    is_exempt: Flag | None = None
     exempt_since: PastDate | None = None
     date_of_birth: PastDate | None = None
     gender: Gender | None = None

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import datetime
 from typing import Annotated
 
 from pydantic import BaseModel, Field, StrictBool
 
 from app.models.notification import DevicePlatform, NoticeKind
-from app.schemas.common import StrictModel
+from app.schemas.common import LocalTime, LocalTimeRead, ObjectId, StrictModel
 
 # FCM registration tokens: long, URL-safe base64 with ':' (about 160 characters today).
 DeviceToken = Annotated[str, Field(min_length=32, max_length=4096, pattern=r"^[A-Za-z0-9_:\-.]+$")]
@@ -59,26 +59,23 @@ class NotificationPreferenceRead(BaseModel):
     muted_kinds: list[NoticeKind] = Field(
         description="Kinds not pushed (they still reach the inbox)."
     )
-    quiet_start: time | None = Field(
+    quiet_start: LocalTimeRead | None = Field(
         description="Local time; non-urgent pushes wait until quiet_end."
     )
-    quiet_end: time | None
+    quiet_end: LocalTimeRead | None
     is_sms_preferred: bool = Field(description="Reach this member by SMS (notices marked for it).")
 
 
 class NotificationPreferenceUpdate(StrictModel):
     muted_kinds: list[NoticeKind] | None = Field(None, max_length=len(NoticeKind))
-    quiet_start: time | None = None
-    quiet_end: time | None = None
+    quiet_start: LocalTime | None = None
+    quiet_end: LocalTime | None = None
     is_sms_preferred: StrictBool | None = None
 
 
 class MarkAllRead(StrictModel):
-    up_to_id: int | None = Field(
-        None,
-        ge=1,
-        le=2**63 - 1,
-        description="The newest the app has shown; later ones stay unread.",
+    up_to_id: ObjectId | None = Field(
+        None, description="The newest the app has shown; later ones stay unread."
     )
 
 

@@ -8,9 +8,13 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from app.models.org import OrgKind
-from app.schemas.common import StrictModel
+from app.schemas.common import NAME_RULES, NameText, ObjectId, StrictModel
 
-OrgName = Annotated[str, Field(min_length=2, max_length=255, examples=["Chi bộ Khu phố 3"])]
+OrgName = Annotated[
+    str,
+    NameText,
+    Field(min_length=2, max_length=255, examples=["Chi bộ Khu phố 3"], description=NAME_RULES),
+]
 OrgCode = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._-]+$")]
 
 
@@ -39,7 +43,7 @@ class OrgRead(OrgSummary):
 
 
 class OrgCreate(StrictModel):
-    parent_id: int = Field(ge=1, le=2**63 - 1)
+    parent_id: ObjectId
     name: OrgName
     kind: OrgKind
     code: OrgCode | None = None

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from app.models.role import Role
-from app.schemas.common import StrictModel
+from app.schemas.common import ObjectId, StrictModel
 from app.schemas.org import OrgRef
 
 
@@ -32,5 +32,5 @@ class RoleGrantRead(BaseModel):
 
 
 class RoleGrantCreate(StrictModel):
-    member_id: int = Field(ge=1, le=2**63 - 1)
+    member_id: ObjectId
     role: Role

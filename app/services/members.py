@@ -1,4 +1,4 @@
-"""Members: the directory of a branch or subtree, details, create, edit, lock."""
+"""Members: the directory of a branch or subtree, details, create, edit, lock, password reset."""
 
 from __future__ import annotations
 
@@ -399,6 +399,26 @@ async def set_locked(
         session,
         actor,
         "member.lock" if locked else "member.unlock",
+        target=("member", member.id),
+        org_id=member.branch_id,
+    )
+    return await read_member(session, member.id)
+
+
+async def reset_password(session: AsyncSession, actor: Actor, member_id: int) -> MemberRead:
+    """An officer's reset: the password is cleared and every login of the member ends. The member
+    logs in again by SMS code and sets a new password right after (the OTP step-up)."""
+    member = await lock_for_account_change(session, actor, member_id)
+    now = utcnow()
+    member.password_hash = None
+    member.password_changed_at = now
+    member.updated_at = now
+    await session_service.revoke_sessions(session, member.id, reason="password_reset")
+    await session.flush()
+    await audit.record(
+        session,
+        actor,
+        "member.password_reset",
         target=("member", member.id),
         org_id=member.branch_id,
     )

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from jose import jwt
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.security import PasswordHasher, digest
@@ -154,20 +154,58 @@ async def test_hourly_send_limit_per_phone(
     assert len(sms.sent) == 3
 
 
-async def test_daily_send_limit_per_phone(
+async def test_a_number_pumped_all_day_gets_a_code_an_hour_later(
+    client: httpx.AsyncClient,
+    sms: ConsoleSmsGateway,
+    resources: Resources,
+    tree: Tree,
+    session: AsyncSession,
+) -> None:
+    """Someone asked for codes for this number all day: the sliding hour is the only limit, so
+    once the last hour holds fewer than the hourly limit, the member gets a code."""
+    tune(resources, otp_cooldown_s=0)
+    phone = tree.member.phone or ""
+    now = utcnow()
+    for hours_ago in range(2, 24):
+        for n in range(resources.auth.settings.otp_per_hour):
+            session.add(
+                OtpChallenge(
+                    id=f"{hours_ago:02d}{n:02d}".ljust(32, "0"),
+                    phone=phone,
+                    member_id=tree.member.id,
+                    code_hash="0" * 64,
+                    created_at=now - timedelta(hours=hours_ago, minutes=n),
+                    expires_at=now - timedelta(hours=hours_ago, minutes=n - 5),
+                    consumed_at=now - timedelta(hours=hours_ago, minutes=n - 5),
+                )
+            )
+    await session.commit()
+    tokens = await otp_login(client, sms, phone)
+    assert tokens["member_id"] == tree.member.id
+
+
+async def test_hourly_send_limit_frees_up_as_the_hour_slides(
     client: httpx.AsyncClient, resources: Resources, tree: Tree, session: AsyncSession
 ) -> None:
-    tune(resources, otp_cooldown_s=0, otp_per_day=2)
+    tune(resources, otp_cooldown_s=0, otp_per_hour=2)
     for _ in range(2):
         assert (
             await client.post(OTP_REQUEST, json={"phone": local(tree.member.phone)})
         ).status_code == 202
-    # Age them past the hourly window: only the daily limit can refuse now.
-    await session.execute(update(OtpChallenge).values(created_at=utcnow() - timedelta(hours=3)))
-    await session.commit()
     refused = await client.post(OTP_REQUEST, json={"phone": local(tree.member.phone)})
     assert refused.status_code == 429
-    assert refused.json()["code"] == "auth.otp_daily_limit"
+    assert refused.json()["code"] == "auth.otp_hourly_limit"
+    assert 0 < int(refused.headers["retry-after"]) <= 3601
+    oldest = await session.scalar(select(func.min(OtpChallenge.created_at)))
+    assert oldest is not None
+    await session.execute(
+        update(OtpChallenge)
+        .where(OtpChallenge.created_at == oldest)
+        .values(created_at=utcnow() - timedelta(minutes=61))
+    )
+    await session.commit()
+    again = await client.post(OTP_REQUEST, json={"phone": local(tree.member.phone)})
+    assert again.status_code == 202
 
 
 async def test_requests_per_ip_are_limited(client: httpx.AsyncClient, resources: Resources) -> None:
@@ -359,6 +397,90 @@ async def test_repeated_wrong_passwords_lock_password_login(
     assert int(locked.headers["retry-after"]) > 0
 
 
+async def test_a_password_lockout_leaves_sms_login_open_and_the_code_lifts_it(
+    client: httpx.AsyncClient,
+    sms: ConsoleSmsGateway,
+    tree: Tree,
+    session: AsyncSession,
+    resources: Resources,
+) -> None:
+    """A stranger typing wrong passwords for the number does not keep the member out."""
+    tune(resources, password_failures_before_lock=3)
+    tree.member.password_hash = await resources.auth.hasher.hash("correct horse 42")
+    await session.commit()
+    body = {"phone": local(tree.member.phone), "password": "wrong guess"}
+    for _ in range(3):
+        await client.post(PASSWORD_LOGIN, json=body)
+    right = {"phone": local(tree.member.phone), "password": "correct horse 42"}
+    assert (await client.post(PASSWORD_LOGIN, json=right)).status_code == 429
+    tokens = await otp_login(client, sms, tree.member.phone or "")
+    assert tokens["member_id"] == tree.member.id
+    # Proving the phone by SMS code wipes the stranger's wrong guesses.
+    assert (await client.post(PASSWORD_LOGIN, json=right)).status_code == 200
+
+
+async def test_a_wrong_code_lockout_leaves_password_login_open(
+    client: httpx.AsyncClient,
+    sms: ConsoleSmsGateway,
+    tree: Tree,
+    session: AsyncSession,
+    resources: Resources,
+) -> None:
+    tune(resources, otp_cooldown_s=0, otp_failures_per_hour=3)
+    tree.member.password_hash = await resources.auth.hasher.hash("correct horse 42")
+    await session.commit()
+    issued = (await client.post(OTP_REQUEST, json={"phone": local(tree.member.phone)})).json()
+    wrong = "000000" if last_code(sms) != "000000" else "111111"
+    for _ in range(3):
+        await client.post(OTP_VERIFY, json={"challenge_id": issued["challenge_id"], "code": wrong})
+    issued = (await client.post(OTP_REQUEST, json={"phone": local(tree.member.phone)})).json()
+    locked = await client.post(
+        OTP_VERIFY, json={"challenge_id": issued["challenge_id"], "code": last_code(sms)}
+    )
+    assert locked.status_code == 429
+    assert locked.json()["code"] == "auth.otp_locked"
+    assert 0 < int(locked.headers["retry-after"]) <= 3600
+    login = await client.post(
+        PASSWORD_LOGIN, json={"phone": local(tree.member.phone), "password": "correct horse 42"}
+    )
+    assert login.status_code == 200
+
+
+async def test_a_member_with_a_live_login_is_never_locked_out(
+    client: httpx.AsyncClient,
+    sms: ConsoleSmsGateway,
+    tree: Tree,
+    session: AsyncSession,
+    resources: Resources,
+) -> None:
+    """Every per-phone limit is hit at once: the member's app keeps working on its refresh token."""
+    tokens = await otp_login(client, sms, tree.member.phone or "")
+    tune(
+        resources,
+        otp_cooldown_s=0,
+        otp_per_hour=2,
+        otp_failures_per_hour=2,
+        password_failures_before_lock=3,
+    )
+    phone = local(tree.member.phone)
+    for _ in range(3):
+        await client.post(PASSWORD_LOGIN, json={"phone": phone, "password": "wrong guess"})
+    for _ in range(3):
+        issued = await client.post(OTP_REQUEST, json={"phone": phone})
+        if issued.status_code == 202:
+            body = {"challenge_id": issued.json()["challenge_id"], "code": "000000"}
+            await client.post(OTP_VERIFY, json=body)
+    assert (await client.post(OTP_REQUEST, json={"phone": phone})).status_code == 429
+    assert (
+        await client.post(PASSWORD_LOGIN, json={"phone": phone, "password": "x"})
+    ).status_code == 429
+    for _ in range(3):
+        refreshed = await client.post(REFRESH, json={"refresh_token": tokens["refresh_token"]})
+        assert refreshed.status_code == 200
+        tokens = refreshed.json()
+        assert (await client.get("/api/v1/me/home", headers=bearer(tokens))).status_code == 200
+
+
 async def test_locked_account_cannot_log_in_with_the_right_password(
     client: httpx.AsyncClient, tree: Tree, session: AsyncSession, resources: Resources
 ) -> None:
@@ -376,7 +498,7 @@ async def test_locked_account_cannot_log_in_with_the_right_password(
 async def test_weak_passwords_are_refused(
     client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin, weak: str
 ) -> None:
-    response = await set_password(client, await as_actor(tree.member.id), weak)
+    response = await set_password(client, await as_actor(tree.member.id, otp_verified=True), weak)
     assert response.status_code == 422
     assert response.json()["code"] in {"auth.password_weak", "request.invalid"}
 
@@ -385,7 +507,8 @@ async def test_password_containing_the_phone_number_is_refused(
     client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin
 ) -> None:
     phone_digits = (tree.member.phone or "")[3:]
-    response = await set_password(client, await as_actor(tree.member.id), f"x{phone_digits}x")
+    headers = await as_actor(tree.member.id, otp_verified=True)
+    response = await set_password(client, headers, f"x{phone_digits}x")
     assert response.status_code == 422
     assert response.json()["code"] == "auth.password_weak"
 
@@ -405,8 +528,8 @@ async def test_changing_a_password_needs_the_current_one(
     right = await set_password(
         client, headers, "brand new secret 1", current_password="correct horse 42"
     )
-    assert missing.status_code == 422
-    assert missing.json()["code"] == "auth.current_password_required"
+    assert missing.status_code == 403
+    assert missing.json()["code"] == "auth.step_up_required"
     assert wrong.status_code == 403
     assert wrong.json()["code"] == "auth.wrong_password"
     assert right.status_code == 204
@@ -416,12 +539,93 @@ async def test_new_password_ends_other_sessions_but_not_this_one(
     client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin
 ) -> None:
     other = await as_actor(tree.member.id)
-    this = await as_actor(tree.member.id)
+    this = await as_actor(tree.member.id, otp_verified=True)
     assert (await set_password(client, this, "brand new secret 1")).status_code == 204
     assert (await client.get("/api/v1/me/home", headers=this)).status_code == 200
     ended = await client.get("/api/v1/me/home", headers=other)
     assert ended.status_code == 401
     assert ended.json()["code"] == "auth.session_revoked"
+
+
+async def test_an_access_token_alone_cannot_set_a_first_password(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin, session: AsyncSession
+) -> None:
+    """A stolen access token must not become a permanent account."""
+    response = await set_password(client, await as_actor(tree.member.id), "attacker's secret 1")
+    assert response.status_code == 403
+    assert response.json()["code"] == "auth.step_up_required"
+    await session.refresh(tree.member)
+    assert tree.member.password_hash is None
+
+
+async def test_an_otp_login_grows_stale_for_setting_a_password(
+    client: httpx.AsyncClient,
+    sms: ConsoleSmsGateway,
+    tree: Tree,
+    session: AsyncSession,
+    resources: Resources,
+) -> None:
+    tokens = await otp_login(client, sms, tree.member.phone or "")
+    stale = utcnow() - timedelta(seconds=resources.auth.settings.step_up_ttl_s + 1)
+    await session.execute(update(AuthSession).values(otp_verified_at=stale))
+    await session.commit()
+    response = await set_password(client, bearer(tokens), "Sổ tay 2026!")
+    assert response.status_code == 403
+    assert response.json()["code"] == "auth.step_up_required"
+
+
+async def test_an_otp_login_replaces_a_forgotten_password_and_ends_other_logins(
+    client: httpx.AsyncClient,
+    sms: ConsoleSmsGateway,
+    tree: Tree,
+    session: AsyncSession,
+    resources: Resources,
+    as_actor: ActorLogin,
+) -> None:
+    """Someone set a password behind the member's back: proving the phone takes it back."""
+    tree.member.password_hash = await resources.auth.hasher.hash("the intruder's one 9")
+    await session.commit()
+    intruder = await as_actor(tree.member.id)
+    tokens = await otp_login(client, sms, tree.member.phone or "")
+    assert (await set_password(client, bearer(tokens), "Sổ tay 2026!")).status_code == 204
+    assert (await client.get("/api/v1/me/home", headers=intruder)).status_code == 401
+    assert (await client.get("/api/v1/me/home", headers=bearer(tokens))).status_code == 200
+    old = await client.post(
+        PASSWORD_LOGIN, json={"phone": local(tree.member.phone), "password": "the intruder's one 9"}
+    )
+    new = await client.post(
+        PASSWORD_LOGIN, json={"phone": local(tree.member.phone), "password": "Sổ tay 2026!"}
+    )
+    assert old.status_code == 401
+    assert new.status_code == 200
+
+
+async def test_the_otp_step_up_sets_one_password(
+    client: httpx.AsyncClient, sms: ConsoleSmsGateway, tree: Tree
+) -> None:
+    tokens = await otp_login(client, sms, tree.member.phone or "")
+    assert (await set_password(client, bearer(tokens), "Sổ tay 2026!")).status_code == 204
+    again = await set_password(client, bearer(tokens), "Sổ tay 2027!")
+    assert again.status_code == 403
+    assert again.json()["code"] == "auth.step_up_required"
+    # Knowing the current password is enough for a change.
+    changed = await set_password(
+        client, bearer(tokens), "Sổ tay 2027!", current_password="Sổ tay 2026!"
+    )
+    assert changed.status_code == 204
+
+
+async def test_a_password_login_is_no_step_up(
+    client: httpx.AsyncClient, tree: Tree, session: AsyncSession, resources: Resources
+) -> None:
+    tree.member.password_hash = await resources.auth.hasher.hash("correct horse 42")
+    await session.commit()
+    login = await client.post(
+        PASSWORD_LOGIN, json={"phone": local(tree.member.phone), "password": "correct horse 42"}
+    )
+    response = await set_password(client, bearer(login.json()), "brand new secret 1")
+    assert response.status_code == 403
+    assert response.json()["code"] == "auth.step_up_required"
 
 
 async def test_password_hash_is_upgraded_when_parameters_rise(
@@ -445,7 +649,8 @@ async def test_long_and_unicode_passwords_work(
     client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin
 ) -> None:
     password = "Đảng viên ưu tú " * 7  # 112 characters, well over bcrypt's 72 bytes
-    assert (await set_password(client, await as_actor(tree.member.id), password)).status_code == 204
+    headers = await as_actor(tree.member.id, otp_verified=True)
+    assert (await set_password(client, headers, password)).status_code == 204
     login = await client.post(
         PASSWORD_LOGIN, json={"phone": local(tree.member.phone), "password": password}
     )
@@ -575,6 +780,8 @@ def _b64(data: dict[str, Any]) -> str:
         ("alg_none", "auth.token_invalid"),
         ("tampered", "auth.token_invalid"),
         ("garbage", "auth.token_invalid"),
+        ("long_lived", "auth.token_invalid"),
+        ("issued_in_the_future", "auth.token_invalid"),
         ("unknown_session", "auth.session_revoked"),
     ],
 )
@@ -602,6 +809,23 @@ async def test_bad_bearer_tokens_are_401(
         "alg_none": f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(_claims(tree.member.id, sid))}.",
         "tampered": good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB"),
         "garbage": "not.a.jwt",
+        # Signed with our key, but living longer than any token we issue (a leaked key, or a
+        # bug elsewhere): refused.
+        "long_lived": jwt.encode(
+            _claims(tree.member.id, sid, exp=int((utcnow() + timedelta(days=30)).timestamp())),
+            TEST_SECRET,
+            "HS256",
+        ),
+        "issued_in_the_future": jwt.encode(
+            _claims(
+                tree.member.id,
+                sid,
+                iat=int((utcnow() + timedelta(days=1)).timestamp()),
+                exp=int((utcnow() + timedelta(days=1, minutes=5)).timestamp()),
+            ),
+            TEST_SECRET,
+            "HS256",
+        ),
         "unknown_session": jwt.encode(_claims(tree.member.id, "f" * 32), TEST_SECRET, "HS256"),
     }
     assert (

@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.middleware import _read_headers
 from app.main import create_app
 from app.models import Member
 from app.resources import Resources
@@ -147,6 +148,19 @@ async def test_incoming_request_id_is_kept_when_well_formed(client: httpx.AsyncC
     assert kept.headers["x-request-id"] == "req-12345678"
     assert replaced.headers["x-request-id"] != "bad id\twith spaces"
     assert len(replaced.headers["x-request-id"]) == 16
+
+
+@pytest.mark.parametrize(
+    "value", [b"abcdefgh\n", b"abcdefgh\r\n", b"\nabcdefgh", b"abc defgh", b"a" * 65, b"abc"]
+)
+def test_malformed_request_ids_are_replaced(value: bytes) -> None:
+    request_id, _ = _read_headers({"headers": [(b"x-request-id", value)]})
+    assert request_id is None
+
+
+def test_well_formed_request_ids_are_kept() -> None:
+    request_id, _ = _read_headers({"headers": [(b"x-request-id", b"req-1234.abc_DEF")]})
+    assert request_id == "req-1234.abc_DEF"
 
 
 async def test_unexpected_errors_are_500_problems_without_internals(

@@ -10,7 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.pagination import encode_cursor
-from app.models import AuthSession, Member
+from app.models import AuditEvent, AuthSession, Member
+from app.resources import Resources
 from tests.conftest import ActorLogin
 from tests.factories import Tree, make_member
 from tests.http import assert_problem, collect
@@ -309,6 +310,60 @@ async def test_unlock_restores_login(
     ).status_code == 200
 
 
+async def test_an_officer_resets_a_members_password_and_ends_every_login(
+    client: httpx.AsyncClient,
+    tree: Tree,
+    as_actor: ActorLogin,
+    session: AsyncSession,
+    resources: Resources,
+) -> None:
+    tree.member.password_hash = await resources.auth.hasher.hash("set by an intruder 7")
+    await session.commit()
+    phone_login = await as_actor(tree.member.id)
+    tablet_login = await as_actor(tree.member.id, otp_verified=True)
+    officer = await as_actor(tree.officer_c1.id)
+    reset = await client.post(f"/api/v1/members/{tree.member.id}/password-reset", headers=officer)
+    assert reset.status_code == 200
+    assert reset.json()["has_password"] is False
+    stored = await session.scalar(select(Member.password_hash).where(Member.id == tree.member.id))
+    assert stored is None
+    for headers in (phone_login, tablet_login):
+        ended = await client.get("/api/v1/me/home", headers=headers)
+        assert ended.status_code == 401
+        assert ended.json()["code"] == "auth.session_revoked"
+    reasons = (
+        await session.scalars(
+            select(AuthSession.revoke_reason).where(AuthSession.member_id == tree.member.id)
+        )
+    ).all()
+    assert set(reasons) == {"password_reset"}
+    audited = (
+        await session.execute(
+            select(AuditEvent.actor_id, AuditEvent.target_id, AuditEvent.org_id).where(
+                AuditEvent.action == "member.password_reset"
+            )
+        )
+    ).all()
+    assert audited == [(tree.officer_c1.id, str(tree.member.id), tree.b1.id)]
+    login = await client.post(
+        "/api/v1/auth/password/login",
+        json={"phone": tree.member.phone, "password": "set by an intruder 7"},
+    )
+    assert login.status_code == 401
+    assert login.json()["code"] == "auth.invalid_credentials"
+
+
+async def test_a_secretary_cannot_reset_a_password(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin
+) -> None:
+    response = await client.post(
+        f"/api/v1/members/{tree.member.id}/password-reset",
+        headers=await as_actor(tree.secretary.id),
+    )
+    assert response.status_code == 403
+    assert response.json()["code"] == "scope.forbidden"
+
+
 async def test_an_officer_cannot_take_over_a_higher_role_holder(
     client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin, session: AsyncSession
 ) -> None:
@@ -321,6 +376,7 @@ async def test_an_officer_cannot_take_over_a_higher_role_holder(
             ("PATCH", url, {"phone": "0977 000 111"}),
             ("POST", f"{url}/lock", None),
             ("POST", f"{url}/unlock", None),
+            ("POST", f"{url}/password-reset", None),
         ):
             response = await client.request(method, path, json=body, headers=officer)
             assert_problem(response, 403, "member.holds_higher_role")

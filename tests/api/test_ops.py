@@ -5,13 +5,16 @@ from __future__ import annotations
 import re
 
 import httpx
+import pytest
+from pydantic import SecretStr
 
 from app.core import metrics
+from app.core.config import Env, OpsSettings, Settings
 from app.core.db import Database
 from app.integrations.sms import ConsoleSmsGateway
 from app.main import create_app
 from app.resources import Resources
-from tests.conftest import make_settings
+from tests.conftest import METRICS_HEADERS, METRICS_TOKEN, ActorLogin, make_settings
 from tests.factories import Tree
 
 
@@ -46,7 +49,7 @@ async def test_not_ready_when_the_database_is_down() -> None:
 async def test_metrics_count_requests_by_operation(client: httpx.AsyncClient) -> None:
     await client.get("/healthz")
     await client.get("/api/v1/nowhere")
-    response = await client.get("/metrics")
+    response = await client.get("/metrics", headers=METRICS_HEADERS)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text
@@ -73,6 +76,61 @@ async def test_metrics_count_codes_sent_and_logins(
     assert verified.status_code == 200
     assert metrics.OTP_SENT._value.get() == before["sent"] + 1
     assert metrics.LOGINS.labels("otp")._value.get() == before["otp"] + 1
-    text = (await client.get("/metrics")).text
+    text = (await client.get("/metrics", headers=METRICS_HEADERS)).text
     assert "otp_sent_total" in text
     assert 'logins_total{method="otp"}' in text
+
+
+async def _get(
+    settings: Settings, path: str, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        return await client.get(path, headers=headers or {})
+
+
+def _settings(env: Env, token: str = "") -> Settings:
+    return make_settings().model_copy(
+        update={"env": env, "ops": OpsSettings(metrics_token=SecretStr(token))}
+    )
+
+
+async def test_metrics_are_not_served_in_prod_without_a_token() -> None:
+    response = await _get(_settings(Env.PROD), "/metrics")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "ops.metrics_disabled"
+
+
+@pytest.mark.parametrize("env", [Env.PROD, Env.DEV])
+async def test_metrics_need_the_operators_token_when_one_is_set(
+    env: Env, client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin
+) -> None:
+    settings = _settings(env, METRICS_TOKEN)
+    anonymous = await _get(settings, "/metrics")
+    wrong = await _get(settings, "/metrics", {"Authorization": "Bearer " + "x" * 44})
+    # A member's access token (even an admin's) is not the operators' token.
+    admin = await _get(settings, "/metrics", await as_actor(tree.admin.id))
+    right = await _get(settings, "/metrics", METRICS_HEADERS)
+    assert [anonymous.status_code, wrong.status_code, admin.status_code] == [401, 401, 401]
+    assert anonymous.json()["code"] == "ops.metrics_token_invalid"
+    assert "www-authenticate" in anonymous.headers
+    assert right.status_code == 200
+    assert "http_request_duration_seconds" in right.text
+
+
+async def test_metrics_are_open_in_dev_without_a_token() -> None:
+    response = await _get(_settings(Env.DEV), "/metrics")
+    assert response.status_code == 200
+
+
+async def test_otp_requests_count_the_same_for_unknown_numbers(
+    client: httpx.AsyncClient, tree: Tree
+) -> None:
+    before = metrics.OTP_REQUESTS._value.get()
+    known = await client.post("/api/v1/auth/otp/request", json={"phone": tree.member.phone})
+    assert metrics.OTP_REQUESTS._value.get() == before + 1
+    unknown = await client.post("/api/v1/auth/otp/request", json={"phone": "0987 654 321"})
+    assert known.status_code == unknown.status_code == 202
+    assert metrics.OTP_REQUESTS._value.get() == before + 2

@@ -59,4 +59,9 @@ ROWS = {
     "unlock_member": Row(
         lambda c, t: Call("POST", f"/api/v1/members/{member_target(c, t)}/unlock"), MANAGE, MEMBER
     ),
+    "reset_member_password": Row(
+        lambda c, t: Call("POST", f"/api/v1/members/{member_target(c, t)}/password-reset"),
+        MANAGE,
+        MEMBER,
+    ),
 }

@@ -29,7 +29,9 @@ from tests.factories import Tree, grant
 pytestmark = pytest.mark.authz
 
 # Routes that are not operations of the API: the live contract and its viewer.
-NOT_OPERATIONS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+NOT_OPERATIONS = frozenset(
+    {"/openapi.json", "/docs", "/docs/assets", "/docs/oauth2-redirect", "/redoc"}
+)
 
 
 Setup = Callable[[Context, AsyncSession, Resources], Awaitable[None]]

@@ -14,6 +14,7 @@ from app.core.config import (
     AuthSettings,
     ConfigError,
     Env,
+    OpsSettings,
     Settings,
     SmsSettings,
     StorageSettings,
@@ -23,7 +24,7 @@ from app.core.config import (
 STRONG_SECRET = secrets.token_urlsafe(48)
 HTTP_SMS = SmsSettings(gateway="http", url="https://sms.example.vn/v1/sms")
 SETTINGS_ENV_NAMES = frozenset({"ENV", "DATABASE_URL", "REDIS_URL", "DATA_DIR", "PUBLIC_BASE_URL"})
-SETTINGS_GROUPS = ("AUTH", "SMS", "DB", "API", "LOG", "RULES", "STORAGE", "UPLOAD")
+SETTINGS_GROUPS = ("AUTH", "SMS", "DB", "API", "OPS", "LOG", "RULES", "STORAGE", "UPLOAD")
 
 
 @pytest.fixture(autouse=True)
@@ -90,6 +91,23 @@ def test_prod_error_from_environment_names_every_problem(monkeypatch: pytest.Mon
     assert "AUTH__SECRET_KEY" in str(info.value)
     assert "SMS__GATEWAY=console" in str(info.value)
     assert "change-me" not in str(info.value)
+
+
+@pytest.mark.parametrize("token", ["change-me", "short-metrics-token"])
+def test_prod_refuses_a_weak_metrics_token(token: str) -> None:
+    settings = prod().model_copy(update={"ops": OpsSettings(metrics_token=SecretStr(token))})
+
+    with pytest.raises(ConfigError, match="OPS__METRICS_TOKEN") as info:
+        settings.checked()
+
+    assert token not in str(info.value)
+
+
+def test_prod_accepts_no_metrics_token_or_a_strong_one() -> None:
+    strong = OpsSettings(metrics_token=SecretStr(secrets.token_urlsafe(32)))
+
+    assert prod().checked()
+    assert prod().model_copy(update={"ops": strong}).checked()
 
 
 def test_http_gateway_without_url_is_refused_in_any_env() -> None:
@@ -181,6 +199,15 @@ def test_access_ttl_above_fifteen_minutes_is_rejected(monkeypatch: pytest.Monkey
         Settings()
 
     assert [error["loc"] for error in info.value.errors()] == [("auth", "access_ttl_s")]
+
+
+def test_a_password_lockout_cannot_be_set_beyond_an_hour(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTH__PASSWORD_LOCK_S", "3601")
+
+    with pytest.raises(ValidationError) as info:
+        Settings()
+
+    assert [error["loc"] for error in info.value.errors()] == [("auth", "password_lock_s")]
 
 
 def test_default_database_is_embedded_sqlite() -> None:

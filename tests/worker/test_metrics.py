@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core import metrics
 from app.models.base import utcnow
 from app.services import jobs
+from tests.conftest import METRICS_HEADERS
 
 
 async def test_metrics_show_jobs_by_status_and_the_oldest_due_job(
@@ -20,7 +21,7 @@ async def test_metrics_show_jobs_by_status_and_the_oldest_due_job(
     await jobs.enqueue(session, "test.job", {}, run_after=now + timedelta(hours=1), now=now)
     await session.commit()
     metrics._db_refreshed_at = 0.0  # no throttling left over from another test
-    text = (await client.get("/metrics")).text
+    text = (await client.get("/metrics", headers=METRICS_HEADERS)).text
     assert 'jobs{status="queued"} 2.0' in text
     assert 'jobs{status="dead"} 0.0' in text
     age = next(

@@ -1,7 +1,9 @@
 """SMS one-time codes: request and verify.
 
 - 6 digits, `otp_ttl_s`, single use, at most `otp_max_attempts` tries a code, sends limited per
-  phone (cooldown, per hour, per day) in the database and per IP in the rate limiter.
+  phone (cooldown, a sliding hour) in the database and per IP in the rate limiter; wrong codes
+  lock verification for the phone for at most an hour. None of these touches password login or
+  a live session's refresh.
 - Unknown numbers get the same answer and a challenge row of their own, but no SMS.
 """
 
@@ -20,7 +22,7 @@ from app.integrations.sms import SmsMessage
 from app.models import Member, OtpChallenge
 from app.models.base import utcnow
 from app.services import sms_budget
-from app.services.auth import sessions
+from app.services.auth import passwords, sessions
 from app.services.auth.common import (
     Auth,
     ClientInfo,
@@ -59,34 +61,27 @@ async def request_otp(
     await limit(auth, f"otp-request:ip:{client.ip}", cfg.otp_requests_per_ip_per_hour, 3600)
     await serialise_phone(session, phone)
     now = utcnow()
-    hour_ago, day_ago = now - timedelta(hours=1), now - timedelta(days=1)
-    row = (
+    hour_ago = now - timedelta(hours=1)
+    hour_count, newest, oldest = (
         await session.execute(
             select(
-                func.count(),
-                func.sum(case((OtpChallenge.created_at > hour_ago, 1), else_=0)),
-                func.max(OtpChallenge.created_at),
-                func.min(OtpChallenge.created_at),
-                func.min(case((OtpChallenge.created_at > hour_ago, OtpChallenge.created_at))),
-            ).where(OtpChallenge.phone == phone, OtpChallenge.created_at > day_ago)
+                func.count(), func.max(OtpChallenge.created_at), func.min(OtpChallenge.created_at)
+            ).where(OtpChallenge.phone == phone, OtpChallenge.created_at > hour_ago)
         )
     ).one()
-    day_count, hour_count, newest, oldest_day, oldest_hour = row
     if newest is not None and (elapsed := (now - newest).total_seconds()) < cfg.otp_cooldown_s:
         raise TooManyRequests(
             "Vui lòng chờ trước khi yêu cầu mã mới.",
             code="auth.otp_cooldown",
             retry_after_s=int(cfg.otp_cooldown_s - elapsed) + 1,
         )
-    if (hour_count or 0) >= cfg.otp_per_hour and oldest_hour is not None:
+    # A sliding hour and nothing longer: a number pumped all day gets a code again as soon as
+    # the last hour holds fewer than `otp_per_hour` requests.
+    if hour_count >= cfg.otp_per_hour and oldest is not None:
         raise TooManyRequests(
+            "Đã gửi quá nhiều mã cho số này. Vui lòng thử lại sau.",
             code="auth.otp_hourly_limit",
-            retry_after_s=int((oldest_hour + timedelta(hours=1) - now).total_seconds()) + 1,
-        )
-    if day_count >= cfg.otp_per_day and oldest_day is not None:
-        raise TooManyRequests(
-            code="auth.otp_daily_limit",
-            retry_after_s=int((oldest_day + timedelta(days=1) - now).total_seconds()) + 1,
+            retry_after_s=int((oldest + timedelta(hours=1) - now).total_seconds()) + 1,
         )
 
     # The daily SMS budget's OTP share (checked for every number alike, known or not).
@@ -154,17 +149,25 @@ async def verify_otp(
         raise _invalid_otp()
     if challenge.expires_at <= now:
         raise Unauthorized("Mã xác thực đã hết hạn.", code="auth.otp_expired")
-    failures = await session.scalar(
-        select(func.coalesce(func.sum(OtpChallenge.attempts), 0)).where(
-            OtpChallenge.phone == challenge.phone,
-            OtpChallenge.created_at > now - timedelta(hours=1),
+    failures, oldest_failed = (
+        await session.execute(
+            select(
+                func.coalesce(func.sum(OtpChallenge.attempts), 0),
+                func.min(case((OtpChallenge.attempts > 0, OtpChallenge.created_at))),
+            ).where(
+                OtpChallenge.phone == challenge.phone,
+                OtpChallenge.created_at > now - timedelta(hours=1),
+            )
         )
-    )
+    ).one()
     if (failures or 0) >= cfg.otp_failures_per_hour:
+        # Counted over the codes of the last hour: the lock lifts within the hour (password
+        # login and live sessions are not affected).
+        wait = (oldest_failed + timedelta(hours=1) - now).total_seconds() if oldest_failed else 0
         raise TooManyRequests(
-            "Nhập sai quá nhiều lần. Vui lòng thử lại sau.",
+            "Nhập sai quá nhiều lần. Vui lòng thử lại sau hoặc đăng nhập bằng mật khẩu.",
             code="auth.otp_locked",
-            retry_after_s=3600,
+            retry_after_s=min(3600, int(wait) + 1),
         )
     if not otp_matches(
         auth.codec.otp_key,
@@ -201,12 +204,14 @@ async def verify_otp(
         # The number was reassigned since the code was sent: the code belonged to the old one.
         raise _invalid_otp()
     ensure_not_locked(member)
-    # The code was fresh and correct: earlier failed tries of this phone stop counting.
+    # The code was fresh and correct: earlier failed tries of this phone stop counting, the
+    # wrong codes and the wrong passwords alike (whoever typed them, it was not this member).
     await session.execute(
         update(OtpChallenge)
         .where(OtpChallenge.phone == challenge.phone, OtpChallenge.attempts > 0)
         .values(attempts=0)
     )
+    await passwords.forget_password_failures(session, challenge.phone)
     return await sessions.start_session(session, auth, member, method="otp", client=client, now=now)
 
 

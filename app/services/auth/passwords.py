@@ -1,7 +1,12 @@
 """Passwords: login with lockout, NIST 800-63B style policy, set and change.
 
 Wrong passwords are counted per phone number (known or not, so the lockout does not reveal the
-roster) in `login_failure`; wrong current passwords count the same way.
+roster) in `login_failure`; wrong current passwords count the same way. The lockout lasts at most
+`password_lock_s` (≤ 1 hour), covers password login only (SMS-code login and refresh stay open),
+and a correct SMS code for the phone wipes it.
+
+Setting or replacing a password needs the current one or a fresh OTP step-up (the login proved
+the phone by an SMS code in the last `step_up_ttl_s`), never an access token alone.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import AuthSettings
 from app.core.errors import Forbidden, TooManyRequests, Unauthorized, Unprocessable
-from app.models import LoginFailure, Member
+from app.models import AuthSession, LoginFailure, Member
 from app.models.base import utcnow
 from app.services.access import Actor
 from app.services.auth import sessions
@@ -66,7 +71,7 @@ async def login_with_password(
     ensure_not_locked(member)
     if new_hash:
         member.password_hash = new_hash
-    await _forget_password_failures(session, phone)
+    await forget_password_failures(session, phone)
     return await sessions.start_session(
         session, auth, member, method="password", client=client, now=now
     )
@@ -96,7 +101,8 @@ async def _ensure_password_not_locked(
         )
 
 
-async def _forget_password_failures(session: AsyncSession, phone: str) -> None:
+async def forget_password_failures(session: AsyncSession, phone: str) -> None:
+    """The phone's owner proved themselves (right password or SMS code): past wrong tries go."""
     await session.execute(delete(LoginFailure).where(LoginFailure.phone == phone))
 
 
@@ -108,15 +114,20 @@ async def set_password(
     current_password: str | None,
     new_password: str,
 ) -> None:
+    """Set or replace the member's password, proven one of two ways:
+
+    - `current_password`, when one is set (wrong guesses count towards the phone's lockout);
+    - otherwise a fresh OTP step-up: this login proved the phone by an SMS code within
+      `step_up_ttl_s` (used once). So an access token alone never sets a password, and a member
+      who proves their phone can always replace one, forgotten or set by someone else.
+
+    Every other login of the member ends; this one stays.
+    """
     member = await session.get(Member, actor.member_id, with_for_update=True)
     if member is None:
         raise Unauthorized(code="auth.session_revoked")
     now = utcnow()
-    if member.password_hash is not None:
-        if current_password is None:
-            raise Unprocessable(
-                "Cần nhập mật khẩu hiện tại.", code="auth.current_password_required"
-            )
+    if current_password is not None and member.password_hash is not None:
         # A stolen access token must not become a way to guess the password: the same
         # lockout as the login counts these tries.
         phone = member.phone or f"member:{member.id}"
@@ -127,15 +138,36 @@ async def set_password(
             raise Forbidden(
                 "Mật khẩu hiện tại không đúng.", code="auth.wrong_password", keep_changes=True
             )
+    else:
+        await _use_step_up(session, auth.settings, actor.session_id, now)
     _check_password_policy(new_password, member, auth.settings)
     member.password_hash = await auth.hasher.hash(new_password)
     member.password_changed_at = now
     if member.phone:
-        await _forget_password_failures(session, member.phone)
+        await forget_password_failures(session, member.phone)
     # A new password ends every other login of this member (the current one stays).
     await sessions.revoke_sessions(
         session, member.id, reason="password_changed", keep=actor.session_id
     )
+
+
+async def _use_step_up(
+    session: AsyncSession, cfg: AuthSettings, session_id: str, now: datetime
+) -> None:
+    """This login proved the phone by an SMS code in the last `step_up_ttl_s`: use that proof."""
+    auth_session = await session.get(AuthSession, session_id, with_for_update=True)
+    verified_at = auth_session.otp_verified_at if auth_session is not None else None
+    if (
+        auth_session is None
+        or verified_at is None
+        or verified_at <= now - timedelta(seconds=cfg.step_up_ttl_s)
+    ):
+        raise Forbidden(
+            "Vui lòng nhập mật khẩu hiện tại, hoặc xác thực lại bằng mã OTP gửi qua SMS rồi đặt "
+            "mật khẩu mới ngay sau đó.",
+            code="auth.step_up_required",
+        )
+    auth_session.otp_verified_at = None  # one password per proof
 
 
 def _check_password_policy(password: str, member: Member, cfg: AuthSettings) -> None:

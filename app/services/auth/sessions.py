@@ -38,6 +38,7 @@ async def start_session(
         created_at=now,
         last_used_at=now,
         expires_at=now + timedelta(seconds=cfg.session_max_age_s),
+        otp_verified_at=now if method == "otp" else None,
         user_agent=(client.user_agent or "")[:255] or None,
         ip=client.ip[:64],
     )
