@@ -372,7 +372,7 @@ def worker(
     if settings.worker.metrics_port:
         from prometheus_client import start_http_server
 
-        start_http_server(settings.worker.metrics_port)
+        start_http_server(settings.worker.metrics_port, addr=settings.worker.metrics_host)
     try:
         import uvloop
 

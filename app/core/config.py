@@ -112,6 +112,9 @@ class WorkerSettings(BaseModel):
     backoff_base_s: float = Field(5.0, gt=0)
     backoff_max_s: float = Field(3600.0, gt=0)
     metrics_port: int = Field(0, ge=0, le=65535)  # the worker's own /metrics; 0 = off
+    # Where that /metrics listens: loopback by default (no token on it; a scraper on the same
+    # host or a sidecar reads it). Set 0.0.0.0 only on a private network.
+    metrics_host: str = "127.0.0.1"
     housekeeping_every_s: int = Field(3600, ge=60)
     # Retention of rows nothing reads after a while (days).
     keep_otp_days: int = Field(2, ge=1)
