@@ -354,6 +354,12 @@ def worker(
 ) -> None:
     """Run background jobs: notices (inbox, push, SMS), reminders, housekeeping. Run as many as
     needed against one database; SIGTERM finishes or hands back the jobs in hand."""
+    import signal
+
+    def _stop_before_start(_signum: int, _frame: object) -> None:
+        raise SystemExit(0)  # nothing claimed yet: a clean exit (the loop takes over SIGTERM)
+
+    signal.signal(signal.SIGTERM, _stop_before_start)
     from app.core.config import ConfigError
     from app.core.logging import configure_logging
 

@@ -173,10 +173,16 @@ async def test_two_workers_one_killed_and_one_restarted_lose_and_double_nothing(
                     break
                 await session.rollback()
                 await asyncio.sleep(0.2)
-            while time.monotonic() < give_up:  # the restarted worker is up (signals handled)
+            # The restarted worker is up (signals handled) before it is asked to stop; on a
+            # loaded machine its start can take a while, so it gets a deadline of its own.
+            started_by = time.monotonic() + DEADLINE_S
+            while True:
                 pids = set(await session.scalars(select(WorkerHeartbeat.pid)))
                 if third.pid in pids:
                     break
+                assert time.monotonic() < started_by, "the restarted worker never came up:\n" + (
+                    _logs(tmp_path)
+                )
                 await session.rollback()
                 await asyncio.sleep(0.1)
         fcm_stub.delay_s = 0.0
