@@ -40,6 +40,10 @@ class AuthSettings(BaseModel):
     # Signs access and refresh tokens (HS256): a random value of at least 32 bytes, the same on
     # every API process.
     secret_key: SecretStr = SecretStr("")
+    # The key before the last rotation, for verification only: access tokens, pending SMS codes
+    # and file links it signed stay valid until they expire, so rotating logs nobody out (refresh
+    # tokens are random, not signed). Remove it once an access-token lifetime has passed.
+    previous_secret_key: SecretStr = SecretStr("")
     # The `iss` claim of tokens this deployment issues and accepts.
     issuer: str = "handbook"
     # The `aud` claim of tokens this deployment issues and accepts.
@@ -394,6 +398,16 @@ class Settings(BaseSettings):
                 problems.append(
                     f"AUTH__SECRET_KEY must be a random value of at least {MIN_SECRET_BYTES} "
                     "bytes (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+                )
+            previous = self.auth.previous_secret_key.get_secret_value()
+            if previous and (
+                previous.lower() in PLACEHOLDER_SECRETS
+                or len(previous.encode()) < MIN_SECRET_BYTES
+                or previous == secret
+            ):
+                problems.append(
+                    "AUTH__PREVIOUS_SECRET_KEY must be the former AUTH__SECRET_KEY (at least "
+                    f"{MIN_SECRET_BYTES} bytes, different from the new one), or unset"
                 )
             token = self.ops.metrics_token.get_secret_value()
             if token and (
