@@ -31,12 +31,12 @@ async def test_a_migrated_database_passes_and_an_empty_one_says_to_upgrade(
     fresh_db: FreshDatabase, tmp_path: Path
 ) -> None:
     settings = _settings(fresh_db, tmp_path)
-    before = _by_subject(await check(settings), "DATABASE_URL")
+    before = _by_subject(await check(settings, timeout_s=60), "DATABASE_URL")
     assert [f.level for f in before] == [Level.ERROR]
     assert "handbook db upgrade" in before[0].message
 
     await asyncio.to_thread(migrate.upgrade, fresh_db.url)
-    findings = await check(settings)
+    findings = await check(settings, timeout_s=60)
     assert [f.level for f in _by_subject(findings, "DATABASE_URL")] == [Level.OK]
     assert not [f for f in findings if f.level is Level.ERROR], findings
 
@@ -45,7 +45,7 @@ async def test_unreachable_database_and_redis_are_errors(tmp_path: Path) -> None
     settings = make_settings("postgresql+asyncpg://nobody@127.0.0.1:1/none").model_copy(
         update={"data_dir": tmp_path, "redis_url": CLOSED_PORT_URL}
     )
-    findings = await check(settings, timeout_s=10)
+    findings = await check(settings, timeout_s=60)
     assert [f.level for f in _by_subject(findings, "DATABASE_URL")] == [Level.ERROR]
     assert [f.level for f in _by_subject(findings, "REDIS_URL")] == [Level.ERROR]
 
@@ -54,7 +54,7 @@ async def test_reachable_redis_is_ok(tmp_path: Path) -> None:
     settings = make_settings().model_copy(
         update={"data_dir": tmp_path, "redis_url": "redis://127.0.0.1:6379/0"}
     )
-    findings = _by_subject(await check(settings), "REDIS_URL")
+    findings = _by_subject(await check(settings, timeout_s=60), "REDIS_URL")
     assert [f.level for f in findings] == [Level.OK], findings
 
 
@@ -68,7 +68,7 @@ async def test_sms_gateway_reachability(tmp_path: Path) -> None:
         ):
             sms = SmsSettings(gateway="http", url=url, api_key=SecretStr("k" * 32))
             settings = make_settings().model_copy(update={"data_dir": tmp_path, "sms": sms})
-            findings = _by_subject(await check(settings), "SMS__URL")
+            findings = _by_subject(await check(settings, timeout_s=60), "SMS__URL")
             assert [f.level for f in findings] == [expected], findings
     finally:
         server.close()
@@ -100,7 +100,7 @@ async def test_firebase_credentials_are_read(
 ) -> None:
     fcm = FcmSettings(credentials_json=SecretStr(credentials))
     settings = make_settings().model_copy(update={"data_dir": tmp_path, "fcm": fcm})
-    findings = _by_subject(await check(settings), "FCM__CREDENTIALS_*")
+    findings = _by_subject(await check(settings, timeout_s=60), "FCM__CREDENTIALS_*")
     assert [f.level for f in findings] == [expected], findings
 
 
@@ -108,7 +108,7 @@ async def test_production_choices_are_warned_about(tmp_path: Path) -> None:
     settings = make_settings().model_copy(
         update={"data_dir": tmp_path, "env": Env.PROD, "redis_url": None}
     )
-    findings = await check(settings)
+    findings = await check(settings, timeout_s=60)
     warned = {f.subject for f in findings if f.level is Level.WARNING}
     assert {"DATABASE_URL", "REDIS_URL", "FCM__CREDENTIALS_FILE"} <= warned
     errors = [f.message for f in findings if f.level is Level.ERROR]
@@ -121,13 +121,13 @@ async def test_command_exit_code_and_no_secret_in_its_output(
     url = fresh_db.plain_url
     if fresh_db.kind == "postgresql":  # trust auth: the password is accepted and ignored
         url = url.replace("postgresql://postgres@", "postgresql://postgres:s3cr3t-pw@")
-    empty = await run_cli("config", "check", cwd=tmp_path, DATABASE_URL=url)
+    empty = await run_cli("config", "check", "--timeout", "60", cwd=tmp_path, DATABASE_URL=url)
     assert empty.returncode == 1, empty.output
     assert "handbook db upgrade" in empty.output
 
     upgrade = await run_cli("db", "upgrade", cwd=tmp_path, DATABASE_URL=url)
     assert upgrade.returncode == 0, upgrade.output
-    ready = await run_cli("config", "check", cwd=tmp_path, DATABASE_URL=url)
+    ready = await run_cli("config", "check", "--timeout", "60", cwd=tmp_path, DATABASE_URL=url)
     assert ready.returncode == 0, ready.output
     assert "0 error(s)" in ready.output
     assert "s3cr3t-pw" not in empty.output + ready.output
