@@ -33,10 +33,20 @@ console = Console(stderr=True, soft_wrap=True)
 
 @db_cli.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
-    """Apply migrations up to REVISION (default: head)."""
+    """Apply migrations up to REVISION (default: head), saying first what will be applied.
+    Concurrent runs on PostgreSQL wait for each other (an advisory lock): the second finds the
+    database at head."""
     from app.core import migrate
 
-    migrate.upgrade(get_settings().database_url, revision)
+    url = get_settings().database_url
+    steps = migrate.pending(url, revision)
+    if not steps:
+        console.print(f"the database is at {revision}: nothing to apply")
+    for number, description in steps:
+        console.print(f"will apply {number}: {description}")
+    migrate.upgrade(url, revision)
+    if steps:
+        console.print(f"applied {len(steps)} migration(s)")
 
 
 @db_cli.command("downgrade")
