@@ -22,10 +22,12 @@ db_cli = typer.Typer(help="Database migrations (Alembic).", no_args_is_help=True
 openapi_cli = typer.Typer(help="The OpenAPI document.", no_args_is_help=True)
 admin_cli = typer.Typer(help="Operator recovery (needs database access).", no_args_is_help=True)
 config_cli = typer.Typer(help="The deployment's configuration.", no_args_is_help=True)
+backup_cli = typer.Typer(help="Backup and restore (database and files).", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(openapi_cli, name="openapi")
 cli.add_typer(admin_cli, name="admin")
 cli.add_typer(config_cli, name="config")
+cli.add_typer(backup_cli, name="backup")
 cli.command()(bench)
 cli.command("bench-push")(bench_push)
 console = Console(stderr=True, soft_wrap=True)
@@ -106,6 +108,42 @@ def config_reference(
         return
     REFERENCE_PATH.write_text(rendered, encoding="utf-8")
     console.print(f"wrote {REFERENCE_PATH.relative_to(PROJECT_ROOT)}")
+
+
+@backup_cli.command("create")
+def backup_create(
+    directory: Annotated[Path, typer.Argument(help="A new or empty directory.")],
+) -> None:
+    """Back up the database (pg_dump, or SQLite's online backup) and the local files, with a
+    manifest of checksums."""
+    from app.services import backup
+
+    try:
+        result = backup.create(get_settings(), directory)
+    except backup.BackupError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    console.print(
+        f"backed up the database ({result.database_bytes} bytes) and {result.files} file(s) "
+        f"into {result.directory}"
+    )
+
+
+@backup_cli.command("restore")
+def backup_restore(
+    directory: Annotated[Path, typer.Argument(help="A directory made by `backup create`.")],
+) -> None:
+    """Restore a backup into the configured database (empty, migrations not applied) and
+    storage. Checksums are verified first; a restore into a database that holds data fails
+    and changes nothing."""
+    from app.services import backup
+
+    try:
+        result = backup.restore(get_settings(), directory)
+    except backup.BackupError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    console.print(f"restored the database and {result.files} file(s) from {result.directory}")
 
 
 @config_cli.command("check")
