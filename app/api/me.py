@@ -9,7 +9,9 @@ from app.api.responses import problems
 from app.api.routing import area_router
 from app.schemas.me import HomeRead
 from app.schemas.member import MemberRead
+from app.schemas.member_data import MemberDataExport
 from app.services import me as me_service
+from app.services import member_data
 from app.services import members as member_service
 
 router = area_router(prefix="/me", tags=["me"])
@@ -30,3 +32,10 @@ async def get_home(home: HomeActor) -> dict[str, Any]:
     """
     actor, unread = home
     return me_service.home(actor, unread_notifications=unread)
+
+
+@router.get("/data", response_model=MemberDataExport, responses=problems(401))
+async def get_my_data(actor: CurrentActor, session: SessionDep) -> dict[str, Any]:
+    """Everything the deployment holds about me, as JSON (my profile, roles, logins, devices,
+    activity, notifications, audit entries and each area's records of me)."""
+    return await member_data.collect(session, actor.member_id)

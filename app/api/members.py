@@ -14,6 +14,8 @@ from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit
 from app.models import MemberStatus
 from app.schemas.common import NoNul, Page, QueryFlag
 from app.schemas.member import MemberCreate, MemberRead, MemberSummary, MemberUpdate
+from app.schemas.member_data import MemberDataExport
+from app.services import member_data
 from app.services import members as member_service
 from app.services.access import Permission
 from app.services.members import MemberTarget
@@ -156,3 +158,18 @@ async def reset_member_password(
     logs in again by SMS code and sets a new password right after."""
     read = await member_service.reset_password(session, actor, member.id)
     return with_etag(response, read)
+
+
+@router.post(
+    "/members/{member_id}/data-export",
+    response_model=MemberDataExport,
+    responses=problems(401, 403, 404),
+)
+async def export_member_data(
+    member: Annotated[MemberTarget, Depends(MemberScope(Permission.MEMBER_MANAGE))],
+    actor: CurrentActor,
+    session: SessionDep,
+) -> dict[str, Any]:
+    """Everything the deployment holds about a member, for their request made through the
+    organisation (organisation officers over their branch). Written to the audit log."""
+    return await member_data.export_for(session, actor, member.id)

@@ -64,4 +64,10 @@ ROWS = {
         MANAGE,
         MEMBER,
     ),
+    # A member's data on request: organisation officers over the member's branch.
+    "export_member_data": Row(
+        lambda c, t: Call("POST", f"/api/v1/members/{member_target(c, t)}/data-export"),
+        MANAGE,
+        MEMBER,
+    ),
 }
