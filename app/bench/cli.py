@@ -409,8 +409,13 @@ def bench(
         typer.Option(help="PostgreSQL database for the benchmark (created if missing)."),
     ] = DEFAULT_DATABASE_URL,
     members: Annotated[
-        int, typer.Option(help="Size of the generated province.", min=1_000, max=2_000_000)
-    ] = 50_000,
+        int,
+        typer.Option(
+            help="Size of the generated province (default: Hà Nội's, 476,000).",
+            min=1_000,
+            max=2_000_000,
+        ),
+    ] = 476_000,
     reset: Annotated[bool, typer.Option(help="Drop and rebuild the bench database first.")] = False,
     duration: Annotated[
         int, typer.Option(help="Seconds of each measured run.", min=1, max=600)
