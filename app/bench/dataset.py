@@ -266,6 +266,9 @@ LOGIN_PASSWORD = "Bench@2026-logins"  # noqa: S105 - the bench database's login 
 async def fill_inboxes(url: str, member_ids: list[int]) -> int:
     """`INBOX_SIZE` notifications for each member whose inbox is empty (the inbox read)."""
     from app.models import Notification
+    from app.models.notification import NoticeKind
+
+    kinds = [NoticeKind.GENERAL, NoticeKind.MEETING_REMINDER, NoticeKind.DOCUMENT]
 
     table = cast(Table, Notification.__table__)
     now = utcnow()
@@ -283,7 +286,7 @@ async def fill_inboxes(url: str, member_ids: list[int]) -> int:
                     {
                         "member_id": member_id,
                         "notice_id": None,
-                        "kind": "notice",
+                        "kind": kinds[n % len(kinds)].value,
                         "title": f"Thông báo số {n + 1} của chi bộ",
                         "body": "Kính mời đồng chí tham dự sinh hoạt chi bộ định kỳ tháng này.",
                         "data": {"notice": str(n + 1)},

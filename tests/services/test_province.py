@@ -8,6 +8,7 @@ from collections import Counter
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.core.phone import normalise_phone
 from app.models import OrgKind
 from app.services import province
 from tests import dbs
@@ -71,6 +72,9 @@ def test_phones_are_unique_vietnamese_mobiles() -> None:
     assert len(set(phones)) == len(phones)
     assert all(len(p) == 12 and p.startswith("+84") for p in phones[:1000])
     assert "+84900000001" not in phones  # the demo's accounts stay free
+    # Every prefix is a number the app itself accepts at login.
+    for member_id in range(len(province.MOBILE_PREFIXES)):
+        assert normalise_phone(province.phone_for(member_id)) == province.phone_for(member_id)
 
 
 async def _scalar(engine: AsyncEngine, sql: str) -> int:
