@@ -13,9 +13,21 @@ from app.api import (
     notifications,
     orgs,
     roles,
+    rules,
     uploads,
 )
 
 api_router = APIRouter(prefix="/api/v1")
-for module in (app_config, auth, me, notifications, orgs, members, roles, audit, uploads):
+for module in (
+    app_config,
+    auth,
+    me,
+    notifications,
+    orgs,
+    members,
+    roles,
+    audit,
+    uploads,
+    rules,
+):
     api_router.include_router(module.router)
