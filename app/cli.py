@@ -181,7 +181,9 @@ async def _seed(settings: Settings, members: int | None) -> str:
             hashed = await PasswordHasher(settings.auth).hash(seed_service.DEMO_PASSWORD)
             result = await seed_service.seed_demo(engine, password_hash=hashed)
         else:
-            result = await seed_service.seed_generated(engine, members=members)
+            result = await seed_service.seed_generated(
+                engine, members=members, progress=console.print
+            )
         return (
             f"seeded {result.orgs} orgs ({result.branches} branches), {result.members} members, "
             f"{result.grants} roles"
@@ -195,7 +197,8 @@ def seed(
     members: Annotated[
         int | None,
         typer.Option(
-            help="Generate a province of about this many members (default: the demo).",
+            help="Generate a province of this many members, Hà Nội's shape (476000 is Hà Nội's "
+            "size; default: the demo).",
             min=1,
             max=2_000_000,
         ),

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, status
 
-from app.api.deps import CurrentActor, MemberScope, SessionDep
+from app.api.deps import CurrentActor, MemberScope, ReaderDep, SessionDep
 from app.api.responses import problems
 from app.api.routing import area_router
 from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit
@@ -40,14 +40,14 @@ DeviceId = Annotated[int, Path(ge=1, le=MAX_ID, description="Device id."), Digit
 )
 async def list_my_notifications(
     actor: CurrentActor,
-    session: SessionDep,
+    reader: ReaderDep,
     unread_only: Annotated[bool, Query(description="Only those not read yet."), QueryFlag] = False,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> dict[str, Any]:
     """My inbox, newest first: every notice reaches it, pushed or not."""
     items, next_cursor = await notifications.list_notifications(
-        session, actor.member_id, limit=limit, cursor=cursor, unread_only=unread_only
+        reader, actor.member_id, limit=limit, cursor=cursor, unread_only=unread_only
     )
     return {"items": items, "next_cursor": next_cursor}
 

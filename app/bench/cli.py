@@ -17,15 +17,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
     from app.bench.cpu import CpuProbe
+    from app.bench.dataset import TokenMinter
+    from app.bench.parts import Part, Read
     from app.bench.report import ConfigResult
+    from app.bench.servers import Server
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/handbook_bench"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -50,17 +54,21 @@ _APP_ENV = frozenset(
         "PROMETHEUS_MULTIPROC_DIR",
     }
 )
+LOGIN_LIMIT = "1000000"
 _APP_ENV_PREFIXES = ("AUTH__", "SMS__", "DB__", "API__", "LOG__", "RULES__")
 
 
 @dataclass(frozen=True)
-class Endpoint:
-    key: str
-    label: str
-    path: str
-    persona: str
-    member_id: int
-    session_id: str
+class Target:
+    """A read as measured: its request variants, one per persona pick."""
+
+    part: str
+    read: Read
+    variants: tuple[tuple[str, int, str], ...]  # (path, member_id, session_id)
+    personas: str
+
+    def requests(self, minter: TokenMinter) -> list[tuple[str, str | None]]:
+        return [(path, minter.mint(member, session)) for path, member, session in self.variants]
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,7 @@ class Plan:
     duration_s: int
     runs: int
     warmup_s: int
+    variants: int = 8
 
 
 def _server_env(database_url: str, secret: str, data_dir: Path) -> dict[str, str]:
@@ -86,6 +95,8 @@ def _server_env(database_url: str, secret: str, data_dir: Path) -> dict[str, str
         SMS__GATEWAY="http",
         SMS__URL="http://127.0.0.1:9/unused",
         LOG__ACCESS="off",
+        # The logins part sends 5 logins a second from 127.0.0.1: the per-IP limit is raised.
+        AUTH__LOGIN_ATTEMPTS_PER_IP_PER_HOUR=LOGIN_LIMIT,
     )
     return env
 
@@ -113,22 +124,32 @@ def _handbook_argv() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "app.cli"]
 
 
+def _check_all(base: str, variants: list[tuple[str, str | None]]) -> int:
+    """Every variant answers 200; the first one's body size."""
+    from app.bench.wrk import check_200
+
+    sizes = [check_200(base + path, token) for path, token in variants]
+    return sizes[0]
+
+
 class Runner:
-    def __init__(self, plan: Plan, console: Console) -> None:
+    def __init__(self, plan: Plan, console: Console, workdir: Path) -> None:
         self.plan = plan
         self.console = console
+        self.workdir = workdir
 
     def measure(
         self,
         result: ConfigResult,
-        url: str,
-        token: Callable[[], str | None],
+        base: str,
+        requests: Callable[[], list[tuple[str, str | None]]],
         probe: CpuProbe,
     ) -> None:
-        """Warm-up then the measured runs; a fresh token and a 200 check before each wrk call."""
+        """Warm-up then the measured runs; fresh tokens and a 200 check of every request
+        variant before each wrk call."""
         from app.bench.cpu import NOISY_OTHER_PCT
         from app.bench.report import CEILING
-        from app.bench.wrk import BenchError, check_200
+        from app.bench.wrk import BenchError, write_requests
 
         name = f"{result.label} w{result.workers} c{result.conns}"
         steps = [("warm-up", self.plan.warmup_s)] + [
@@ -136,10 +157,10 @@ class Runner:
             for i in range(1, self.plan.runs + 1)
         ]
         for step, seconds in steps:
-            bearer = token()
+            variants = requests()
             size: int | None
             try:
-                size = check_200(url, bearer)
+                size = _check_all(base, variants)
             except BenchError as exc:
                 if result.target == CEILING:
                     raise
@@ -149,11 +170,20 @@ class Runner:
                     self.console.print(f"[red]{name}: {exc}[/red]")
                     return
                 # Mid-measurement: give a saturated server time to drain its queue.
-                size = self._recheck(url, token, exc, result, name)
+                size = self._recheck(base, requests, exc, result, name)
                 if size is None:
                     return
             result.response_bytes = size
-            run = probe.measure(url, conns=result.conns, seconds=seconds, token=bearer)
+            listing = None
+            if len(variants) > 1:
+                listing = write_requests(self.workdir / "requests.tsv", variants)
+            run = probe.measure(
+                base + variants[0][0],
+                conns=result.conns,
+                seconds=seconds,
+                token=variants[0][1],
+                requests_file=listing,
+            )
             if step == "warm-up":
                 result.warmup = run
             else:
@@ -175,24 +205,130 @@ class Runner:
 
     def _recheck(
         self,
-        url: str,
-        token: Callable[[], str | None],
+        base: str,
+        requests: Callable[[], list[tuple[str, str | None]]],
         first: Exception,
         result: ConfigResult,
         name: str,
     ) -> int | None:
-        from app.bench.wrk import BenchError, check_200
+        from app.bench.wrk import BenchError
 
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             time.sleep(2)
             try:
-                return check_200(url, token())
+                return _check_all(base, requests())
             except BenchError:
                 continue
         result.failure = f"stopped answering 200 after load: {first}"
         self.console.print(f"[red]{name}: {result.failure}[/red]")
         return None
+
+
+def _ceiling_server(workers: int, env: dict[str, str], workdir: Path) -> tuple[Server, str]:
+    from app.bench.servers import Server, free_port
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = Server(
+        f"ceiling (w{workers})",
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app.bench.ceiling:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--no-access-log",
+            "--no-server-header",  # as `handbook api` serves
+        ],
+        env=env,
+        cwd=workdir,
+        ready_url=f"{base}/ping",
+        log_path=workdir / f"ceiling-w{workers}.log",
+    )
+    return server, base
+
+
+def _product_server(workers: int, env: dict[str, str], workdir: Path) -> tuple[Server, str]:
+    from app.bench.servers import Server, free_port
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    product_env = dict(env)
+    if workers > 1:
+        metrics_dir = workdir / f"metrics-w{workers}"
+        metrics_dir.mkdir(exist_ok=True)
+        product_env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    server = Server(
+        f"handbook api (w{workers})",
+        [
+            *_handbook_argv(),
+            "api",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        env=product_env,
+        cwd=workdir,
+        ready_url=f"{base}/readyz",
+        log_path=workdir / f"api-w{workers}.log",
+    )
+    return server, base
+
+
+def _targets(
+    url: str, parts: list[Part], console: Console, variants: int
+) -> tuple[list[Target], dict[str, Any]]:
+    """The reads of the selected parts (and the baselines the logins part needs), with their
+    persona picks and a session each."""
+    from app.bench import dataset as ds
+    from app.bench.parts import PERSONAS, all_reads
+
+    registry = all_reads()
+    wanted: dict[str, tuple[Part, Read]] = {}
+    for part in parts:
+        for read in part.reads:
+            wanted[read.key] = (part, read)
+        for key in part.beside_logins:
+            wanted.setdefault(key, registry[key])
+    persona_keys = sorted({read.persona for _part, read in wanted.values()})
+    picks = asyncio.run(ds.pick_personas(url, persona_keys, variants))
+    members = [p.member_id for key in persona_keys for p in picks[key]]
+    sessions = asyncio.run(ds.open_sessions(url, members))
+    if any(read.key == "my_notifications" for _part, read in wanted.values()):
+        inbox = [p.member_id for p in picks["plain_member"]]
+        written = asyncio.run(ds.fill_inboxes(url, inbox))
+        if written:
+            console.print(f"filled {len(inbox)} inboxes ({written} notifications)")
+    targets = []
+    for part, read in wanted.values():
+        chosen = picks[read.persona]
+        targets.append(
+            Target(
+                part.name,
+                read,
+                tuple((read.url_path(p), p.member_id, sessions[p.member_id]) for p in chosen),
+                f"{len(chosen)} × {PERSONAS[read.persona].description}",
+            )
+        )
+    personas = {
+        key: {
+            "as": PERSONAS[key].description,
+            "picks": [
+                {"member_id": p.member_id, "org_id": p.org_id, "note": p.note} for p in picks[key]
+            ],
+        }
+        for key in persona_keys
+    }
+    return targets, personas
 
 
 def _run(
@@ -201,6 +337,7 @@ def _run(
     members: int,
     reset: bool,
     quick: bool,
+    part_names: list[str] | None,
     output_dir: Path,
     console: Console,
     out: Console,
@@ -208,6 +345,8 @@ def _run(
 ) -> None:
     from app.bench import dataset as ds
     from app.bench.cpu import CpuProbe
+    from app.bench.logins import LoginLoad
+    from app.bench.parts import LOGINS_PER_S, select_parts
     from app.bench.report import (
         CEILING,
         NOISY_HOST_PCT,
@@ -215,11 +354,15 @@ def _run(
         Report,
         code_version,
         machine_info,
+        merge_latest,
         render_readme,
     )
-    from app.bench.servers import Server, free_port
-    from app.bench.wrk import wrk_version
+    from app.bench.wrk import BenchError, wrk_version
 
+    try:
+        parts = select_parts(part_names)
+    except ValueError as exc:
+        raise BenchError(str(exc)) from exc
     started = time.monotonic()
     date = datetime.now(UTC).replace(microsecond=0).isoformat()
     wrk = wrk_version()
@@ -230,16 +373,20 @@ def _run(
     console.print(asyncio.run(ds.ensure_database(plan.database_url, reset=reset)))
     ds.migrate(plan.database_url)
     console.print(f"migrated; preparing a province of {members:,} members…")
-    data = asyncio.run(ds.prepare(plan.database_url, members=members))
+    data = asyncio.run(ds.prepare(plan.database_url, members=members, progress=console.print))
     if data.seeded_now:
         console.print(f"seeded in {data.seed_seconds:.1f} s")
     else:
         console.print("reusing the province already in the database")
-    console.print(
-        f"{data.members:,} members, {data.branches:,} branches, {data.orgs:,} orgs; "
-        f"branch {data.branch_id} '{data.branch_name}' has {data.branch_members} members "
-        f"(secretary {data.secretary_id}, plain member {data.plain_member_id})"
-    )
+    console.print(f"{data.members:,} members, {data.branches:,} branches, {data.orgs:,} orgs")
+    targets, personas = _targets(plan.database_url, parts, console, plan.variants)
+    logins_part = next((p for p in parts if p.beside_logins), None)
+    login_phones: list[str] = []
+    if logins_part is not None:
+        needed = int(LOGINS_PER_S * (plan.warmup_s + plan.runs * plan.duration_s) * 1.2) + 10
+        needed *= len(logins_part.beside_logins)
+        login_phones = asyncio.run(ds.login_pool(plan.database_url, needed))
+        console.print(f"login pool: {len(login_phones):,} members with a password")
     database = ds.database_url(plan.database_url).database or ""
     busy_before = _host_busy_pct(2.0)
     if busy_before > NOISY_HOST_PCT:
@@ -249,100 +396,71 @@ def _run(
         )
     secret = secrets.token_urlsafe(36)  # 48 characters
     minter = ds.TokenMinter(secret)
-    endpoints = [
-        Endpoint(
-            "me_home",
-            "/me/home",
-            "/api/v1/me/home",
-            f"plain member {data.plain_member_id}",
-            data.plain_member_id,
-            asyncio.run(ds.open_session(plan.database_url, data.plain_member_id)),
-        ),
-        Endpoint(
-            "branch_members",
-            "members page",
-            f"/api/v1/orgs/{data.branch_id}/members?limit=20",
-            f"secretary {data.secretary_id}",
-            data.secretary_id,
-            asyncio.run(ds.open_session(plan.database_url, data.secretary_id)),
-        ),
-    ]
     results: list[ConfigResult] = []
     try:
         with tempfile.TemporaryDirectory(prefix="handbook-bench-") as tmp:
             workdir = Path(tmp)
-            runner = Runner(plan, console)
+            runner = Runner(plan, console, workdir)
             env = _server_env(plan.database_url, secret, workdir / "data")
             for workers in (1, 2):
-                port = free_port()
-                base = f"http://127.0.0.1:{port}"
                 console.rule(f"ceiling, {workers} worker(s)")
-                ceiling = Server(
-                    f"ceiling (w{workers})",
-                    [
-                        sys.executable,
-                        "-m",
-                        "uvicorn",
-                        "app.bench.ceiling:app",
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(port),
-                        "--workers",
-                        str(workers),
-                        "--no-access-log",
-                        "--no-server-header",  # as `handbook api` serves
-                    ],
-                    env=env,
-                    cwd=workdir,
-                    ready_url=f"{base}/ping",
-                    log_path=workdir / f"ceiling-w{workers}.log",
-                )
+                ceiling, base = _ceiling_server(workers, env, workdir)
                 with ceiling:
                     result = ConfigResult(CEILING, "ceiling", "/ping", None, workers, 64, 0)
                     results.append(result)
                     runner.measure(
-                        result, f"{base}/ping", lambda: None, CpuProbe(ceiling.cpu_ticks, None)
+                        result,
+                        base,
+                        lambda: [("/ping", None)],
+                        CpuProbe(ceiling.cpu_ticks, None),
                     )
-                port = free_port()
-                base = f"http://127.0.0.1:{port}"
                 console.rule(f"product, {workers} worker(s)")
-                product_env = dict(env)
-                if workers > 1:
-                    metrics_dir = workdir / f"metrics-w{workers}"
-                    metrics_dir.mkdir()
-                    product_env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-                product = Server(
-                    f"handbook api (w{workers})",
-                    [
-                        *_handbook_argv(),
-                        "api",
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(port),
-                        "--workers",
-                        str(workers),
-                    ],
-                    env=product_env,
-                    cwd=workdir,
-                    ready_url=f"{base}/readyz",
-                    log_path=workdir / f"api-w{workers}.log",
-                )
+                product, base = _product_server(workers, env, workdir)
                 with product:
                     probe = CpuProbe(product.cpu_ticks, database)
                     conns_list = (64, 256) if workers == 1 else (64,)
                     for conns in conns_list:
-                        for ep in endpoints:
+                        for target in targets:
                             result = ConfigResult(
-                                ep.key, ep.label, ep.path, ep.persona, workers, conns, 0
+                                target.read.key,
+                                target.read.label,
+                                target.read.path,
+                                target.personas,
+                                workers,
+                                conns,
+                                0,
+                                part=target.part,
+                                bar=target.read.bar,
+                                variants=len(target.variants),
                             )
                             results.append(result)
-
-                            def token(ep: Endpoint = ep) -> str:
-                                return minter.mint(ep.member_id, ep.session_id)
-
-                            runner.measure(result, base + ep.path, token, probe)
+                            runner.measure(result, base, partial(target.requests, minter), probe)
+                    if workers == 2 and logins_part is not None:
+                        by_key = {t.read.key: t for t in targets}
+                        for offset, key in enumerate(logins_part.beside_logins):
+                            target = by_key[key]
+                            result = ConfigResult(
+                                f"{key}+logins",
+                                f"{target.read.label} + logins",
+                                target.read.path,
+                                target.personas,
+                                workers,
+                                64,
+                                0,
+                                part=logins_part.name,
+                                baseline=key,
+                                variants=len(target.variants),
+                            )
+                            results.append(result)
+                            share = len(login_phones) // len(logins_part.beside_logins)
+                            phones = login_phones[offset * share : (offset + 1) * share]
+                            load = LoginLoad(base, phones, ds.LOGIN_PASSWORD, rate=LOGINS_PER_S)
+                            with load:
+                                runner.measure(
+                                    result, base, partial(target.requests, minter), probe
+                                )
+                            result.logins = load.stats.summary()
+                            console.print(f"  logins beside {target.read.label}: {result.logins}")
     finally:
         asyncio.run(ds.close_sessions(plan.database_url))
 
@@ -351,6 +469,7 @@ def _run(
             "date": date,
             "command": shlex.join(argv),
             "quick": quick,
+            "parts": [p.name for p in parts],
             "runs": plan.runs,
             "duration_s": plan.duration_s,
             "warmup_s": plan.warmup_s,
@@ -360,6 +479,7 @@ def _run(
                 "LOG__ACCESS": "off",
                 "SMS__GATEWAY": "http",
                 "AUTH__ACCESS_TTL_S": "900",
+                "AUTH__LOGIN_ATTEMPTS_PER_IP_PER_HOUR": LOGIN_LIMIT,
             },
         },
         machine={**machine_info(wrk=wrk, postgresql=data.postgresql)},
@@ -372,13 +492,7 @@ def _run(
             "seeded_this_run": data.seeded_now,
             "seed_seconds": None if data.seed_seconds is None else round(data.seed_seconds, 1),
             "root": {"id": data.root_id, "path": data.root_path},
-            "branch": {
-                "id": data.branch_id,
-                "name": data.branch_name,
-                "path": data.branch_path,
-                "members": data.branch_members,
-            },
-            "personas": {ep.key: {"member_id": ep.member_id, "as": ep.persona} for ep in endpoints},
+            "personas": personas,
         },
         results=results,
         code=code,
@@ -394,10 +508,15 @@ def _run(
     report.wall_time_s = time.monotonic() - started
     output_dir.mkdir(parents=True, exist_ok=True)
     json_path = output_dir / "latest.json"
-    json_path.write_text(
-        json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
-    (output_dir / "README.md").write_text(render_readme(report), encoding="utf-8")
+    previous = None
+    if json_path.exists():
+        try:
+            previous = json.loads(json_path.read_text(encoding="utf-8"))
+        except ValueError:
+            previous = None
+    merged = merge_latest(previous, report, [p.name for p in parts])
+    json_path.write_text(json.dumps(merged, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (output_dir / "README.md").write_text(render_readme(report, merged), encoding="utf-8")
     report.print(out)
     verdict = "[green]PASS[/green]" if report.to_json()["pass"] else "[red]FAIL[/red]"
     out.print(f"Overall: {verdict}. Wrote {json_path} and README.md in {report.wall_time_s:.0f} s.")
@@ -409,8 +528,13 @@ def bench(
         typer.Option(help="PostgreSQL database for the benchmark (created if missing)."),
     ] = DEFAULT_DATABASE_URL,
     members: Annotated[
-        int, typer.Option(help="Size of the generated province.", min=1_000, max=2_000_000)
-    ] = 50_000,
+        int,
+        typer.Option(
+            help="Size of the generated province (default: Hà Nội's, 476,000).",
+            min=1_000,
+            max=2_000_000,
+        ),
+    ] = 476_000,
     reset: Annotated[bool, typer.Option(help="Drop and rebuild the bench database first.")] = False,
     duration: Annotated[
         int, typer.Option(help="Seconds of each measured run.", min=1, max=600)
@@ -423,6 +547,16 @@ def bench(
     output_dir: Annotated[
         Path, typer.Option(help="Where latest.json and README.md are written.")
     ] = DEFAULT_OUTPUT,
+    part: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Run only this part (repeatable; app/bench/parts.py lists them). Other parts' "
+            "sections of latest.json are kept."
+        ),
+    ] = None,
+    variants: Annotated[
+        int, typer.Option(help="Persona picks (request variants) per read.", min=1, max=64)
+    ] = 8,
 ) -> None:
     """Measure the ceiling and the authenticated reads; write docs/benchmarks/ (always exits 0
     once measured, even when a bar fails)."""
@@ -434,13 +568,20 @@ def bench(
     out = Console()
     if not out.is_terminal:  # a file or a pipe: do not squeeze the table into 80 columns
         out = Console(width=180)
-    plan = Plan(database_url=database_url, duration_s=duration, runs=runs, warmup_s=warmup)
+    plan = Plan(
+        database_url=database_url,
+        duration_s=duration,
+        runs=runs,
+        warmup_s=warmup,
+        variants=variants,
+    )
     try:
         _run(
             plan,
             members=members,
             reset=reset,
             quick=quick,
+            part_names=part,
             output_dir=output_dir,
             console=console,
             out=out,

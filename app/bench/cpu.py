@@ -116,9 +116,17 @@ class CpuProbe:
         busy, total = host_ticks()
         return _Snapshot(self.server_ticks(), self._postgres(), busy, total, _children_cpu_s())
 
-    def measure(self, url: str, *, conns: int, seconds: int, token: str | None) -> WrkRun:
+    def measure(
+        self,
+        url: str,
+        *,
+        conns: int,
+        seconds: int,
+        token: str | None,
+        requests_file: Path | None = None,
+    ) -> WrkRun:
         before = self._snapshot()
-        run = run_wrk(url, conns=conns, seconds=seconds, token=token)
+        run = run_wrk(url, conns=conns, seconds=seconds, token=token, requests_file=requests_file)
         after = self._snapshot()
         hz = CLOCK_TICKS_PER_S
         server = after.server - before.server

@@ -1,15 +1,16 @@
 """The bench database: created if missing, migrated, seeded once with a generated province.
 
 A database that already holds a generated province of the requested size is reused as it is, so
-repeated runs start measuring within seconds; `--reset` drops and rebuilds it. The personas (a
-branch of ~28 members, its secretary and a plain member) are picked deterministically, and each
-gets a login session row of its own (method "bench", removed at the end of the run) so that access
-tokens can be minted exactly as the login endpoints do.
+repeated runs start measuring within seconds; `--reset` drops and rebuilds it. The personas
+(`parts.PERSONAS`) are picked deterministically, and each picked member gets a login session row
+of its own (method "bench", removed at the end of the run) so that access tokens can be minted
+exactly as the login endpoints do. The logins part gets a pool of members with a password.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import cast
@@ -20,10 +21,11 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from app.bench.parts import Pick
 from app.bench.wrk import BenchError
 from app.core.config import AuthSettings, async_database_url
 from app.core.security import TokenCodec, new_id
-from app.models import AuthSession, Member, Org, OrgKind, Role, RoleGrant
+from app.models import AuthSession, Member, Org, OrgKind, RoleGrant
 from app.models.base import utcnow
 
 TARGET_BRANCH_SIZE = 28
@@ -102,12 +104,6 @@ class Dataset:
     seed_seconds: float | None
     root_id: int
     root_path: str
-    branch_id: int
-    branch_name: str
-    branch_path: str
-    branch_members: int
-    secretary_id: int
-    plain_member_id: int
     postgresql: str
 
 
@@ -129,8 +125,10 @@ async def _counts(engine: AsyncEngine) -> tuple[int, int, int, int]:
     return int(row[0]), int(row[1]), int(row[2]), int(row[3])
 
 
-async def prepare(url: str, *, members: int) -> Dataset:
-    """Seed the province unless it is there already; pick the branch and the personas."""
+async def prepare(
+    url: str, *, members: int, progress: Callable[[str], None] | None = None
+) -> Dataset:
+    """Seed the province unless it is there already (progress reported as it goes)."""
     from app.services.seed import seed_generated
 
     engine = _engine(database_url(url))
@@ -139,7 +137,7 @@ async def prepare(url: str, *, members: int) -> Dataset:
         seeded_now, seed_seconds = False, None
         if orgs == 0 and member_count == 0:
             started = time.monotonic()
-            await seed_generated(engine, members=members)
+            await seed_generated(engine, members=members, progress=progress)
             seed_seconds = time.monotonic() - started
             seeded_now = True
             orgs, branches, member_count, grants = await _counts(engine)
@@ -158,43 +156,7 @@ async def prepare(url: str, *, members: int) -> Dataset:
                     .limit(1)
                 )
             ).one()
-            size = func.count(_member.c.id)
-            branch = (
-                await conn.execute(
-                    select(_org.c.id, _org.c.name, _org.c.path, size)
-                    .join(_member, _member.c.branch_id == _org.c.id)
-                    .where(_org.c.kind == OrgKind.BRANCH.value)
-                    .group_by(_org.c.id, _org.c.name, _org.c.path)
-                    .order_by(func.abs(size - TARGET_BRANCH_SIZE), _org.c.id)
-                    .limit(1)
-                )
-            ).one()
-            secretary = await conn.scalar(
-                select(_grant.c.member_id)
-                .join(_member, _member.c.id == _grant.c.member_id)
-                .where(
-                    _grant.c.org_id == branch[0],
-                    _grant.c.role == Role.SECRETARY.value,
-                    _grant.c.revoked_at.is_(None),
-                    _member.c.is_locked.is_(False),
-                )
-                .order_by(_grant.c.id)
-                .limit(1)
-            )
-            holders = select(_grant.c.member_id).where(_grant.c.revoked_at.is_(None))
-            plain = await conn.scalar(
-                select(_member.c.id)
-                .where(
-                    _member.c.branch_id == branch[0],
-                    _member.c.is_locked.is_(False),
-                    _member.c.id.not_in(holders),
-                )
-                .order_by(_member.c.id)
-                .limit(1)
-            )
             version = await conn.scalar(text("SHOW server_version"))
-        if secretary is None or plain is None:
-            raise BenchError(f"branch {branch[0]} has no secretary or no plain member")
         return Dataset(
             orgs=orgs,
             branches=branches,
@@ -204,12 +166,6 @@ async def prepare(url: str, *, members: int) -> Dataset:
             seed_seconds=seed_seconds,
             root_id=int(root[0]),
             root_path=str(root[1]),
-            branch_id=int(branch[0]),
-            branch_name=str(branch[1]),
-            branch_path=str(branch[2]),
-            branch_members=int(branch[3]),
-            secretary_id=int(secretary),
-            plain_member_id=int(plain),
             postgresql=str(version),
         )
     finally:
@@ -257,3 +213,123 @@ class TokenMinter:
 
     def mint(self, member_id: int, session_id: str) -> str:
         return self._codec.issue_access(member_id=member_id, session_id=session_id, now=utcnow())
+
+
+async def pick_personas(url: str, keys: list[str], count: int) -> dict[str, list[Pick]]:
+    """Members for each persona (`parts.PERSONAS`), `count` each where the province has them."""
+    from app.bench.parts import PERSONAS
+
+    engine = _engine(database_url(url))
+    picked: dict[str, list[Pick]] = {}
+    try:
+        async with engine.connect() as conn:
+            for key in keys:
+                picks = await PERSONAS[key].pick(conn, count)
+                if not picks:
+                    raise BenchError(f"the province has no {PERSONAS[key].description}")
+                picked[key] = picks
+    finally:
+        await engine.dispose()
+    return picked
+
+
+async def open_sessions(url: str, member_ids: list[int]) -> dict[int, str]:
+    """A live login session for each member; {member_id: session_id}."""
+    now = utcnow()
+    sessions = {member_id: new_id() for member_id in dict.fromkeys(member_ids)}
+    engine = _engine(database_url(url))
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                insert(_session),
+                [
+                    {
+                        "id": session_id,
+                        "member_id": member_id,
+                        "method": SESSION_METHOD,
+                        "created_at": now,
+                        "last_used_at": now,
+                        "expires_at": now + timedelta(days=1),
+                    }
+                    for member_id, session_id in sessions.items()
+                ],
+            )
+    finally:
+        await engine.dispose()
+    return sessions
+
+
+INBOX_SIZE = 40  # notifications in each inbox persona's inbox, a quarter unread
+LOGIN_PASSWORD = "Bench@2026-logins"  # noqa: S105 - the bench database's login pool only
+
+
+async def fill_inboxes(url: str, member_ids: list[int]) -> int:
+    """`INBOX_SIZE` notifications for each member whose inbox is empty (the inbox read)."""
+    from app.models import Notification
+    from app.models.notification import NoticeKind
+
+    kinds = [NoticeKind.GENERAL, NoticeKind.MEETING_REMINDER, NoticeKind.DOCUMENT]
+
+    table = cast(Table, Notification.__table__)
+    now = utcnow()
+    engine = _engine(database_url(url))
+    written = 0
+    try:
+        async with engine.begin() as conn:
+            for member_id in dict.fromkeys(member_ids):
+                have = await conn.scalar(
+                    select(func.count()).select_from(table).where(table.c.member_id == member_id)
+                )
+                if have:
+                    continue
+                rows = [
+                    {
+                        "member_id": member_id,
+                        "notice_id": None,
+                        "kind": kinds[n % len(kinds)].value,
+                        "title": f"Thông báo số {n + 1} của chi bộ",
+                        "body": "Kính mời đồng chí tham dự sinh hoạt chi bộ định kỳ tháng này.",
+                        "data": {"notice": str(n + 1)},
+                        "created_at": now - timedelta(hours=n),
+                        "read_at": None if n < INBOX_SIZE // 4 else now,
+                    }
+                    for n in range(INBOX_SIZE)
+                ]
+                await conn.execute(insert(table), rows)
+                written += len(rows)
+    finally:
+        await engine.dispose()
+    return written
+
+
+async def login_pool(url: str, size: int) -> list[str]:
+    """`size` members with a phone and the bench password (set once, one hash for all); their
+    phones, distinct. Their earlier login sessions are removed so every login starts clean."""
+    from app.core.security import PasswordHasher
+
+    engine = _engine(database_url(url))
+    try:
+        async with engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    select(_member.c.id, _member.c.phone)
+                    .where(
+                        _member.c.phone.is_not(None),
+                        _member.c.is_locked.is_(False),
+                        _member.c.id.not_in(select(_grant.c.member_id)),
+                    )
+                    .order_by(_member.c.id.desc())
+                    .limit(size)
+                )
+            ).all()
+            ids = [int(r[0]) for r in rows]
+            hashed = await PasswordHasher(AuthSettings()).hash(LOGIN_PASSWORD)
+            await conn.execute(
+                _member.update()
+                .where(_member.c.id.in_(ids), _member.c.password_hash.is_(None))
+                .values(password_hash=hashed, password_changed_at=utcnow())
+            )
+            await conn.execute(delete(_session).where(_session.c.member_id.in_(ids)))
+    finally:
+        await engine.dispose()
+    return [str(r[1]) for r in rows]

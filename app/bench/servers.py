@@ -21,7 +21,7 @@ import httpx
 from app.bench.cpu import group_members, process_tree_ticks
 from app.bench.wrk import BenchError, require_loopback
 
-READY_TIMEOUT_S = 60.0
+READY_TIMEOUT_S = 180.0  # a loaded 2-core host: uvicorn may restart a worker slow to start
 STOP_TIMEOUT_S = 30.0
 
 

@@ -114,14 +114,29 @@ def check_200(url: str, token: str | None) -> int:
     return len(response.content)
 
 
-def run_wrk(url: str, *, conns: int, seconds: int, token: str | None) -> WrkRun:
-    """One bounded wrk run (`-d` plus a subprocess timeout)."""
+def write_requests(path: Path, requests: list[tuple[str, str | None]]) -> Path:
+    """The `BENCH_REQUESTS` file: one "PATH<TAB>TOKEN" line per request variant."""
+    path.write_text("".join(f"{p}\t{t or ''}\n" for p, t in requests), encoding="utf-8")
+    return path
+
+
+def run_wrk(
+    url: str,
+    *,
+    conns: int,
+    seconds: int,
+    token: str | None,
+    requests_file: Path | None = None,
+) -> WrkRun:
+    """One bounded wrk run (`-d` plus a subprocess timeout). With `requests_file`, wrk sends
+    its requests (paths on `url`'s host, each with its own token) in turn."""
     require_loopback(url)
     env = dict(os.environ)
     env.pop("BENCH_METHOD", None)
     env.pop("BENCH_BODY", None)
     env.pop("BENCH_CTYPE", None)
     env["BENCH_TOKEN"] = token or ""
+    env["BENCH_REQUESTS"] = str(requests_file) if requests_file else ""
     argv = [
         wrk_path(),
         f"-t{min(WRK_THREADS, conns)}",

@@ -8,12 +8,14 @@ without another round trip.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, bindparam, func, select, update
+from sqlalchemy import BigInteger, Integer, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import FastQuery
+from app.core.db import FastQuery, Reader
 from app.core.errors import NotFound, Unprocessable
 from app.core.pagination import decode_cursor, page_of
 from app.models import NoticeKind, Notification, NotificationPreference
@@ -52,24 +54,67 @@ def _summary(row: Notification) -> NotificationSummary:
     )
 
 
+# The inbox page on the lean reader (DESIGN.md §5 read bar): one compiled statement per shape.
+_INBOX: dict[tuple[bool, bool], FastQuery] = {}
+_INBOX_COLUMNS = (
+    _n.c.id,
+    _n.c.kind,
+    _n.c.title,
+    _n.c.body,
+    _n.c.data,
+    _n.c.created_at,
+    _n.c.read_at,
+)
+
+
+def _inbox_query(*, unread_only: bool, after: bool) -> FastQuery:
+    query = _INBOX.get((unread_only, after))
+    if query is None:
+        stmt = select(*_INBOX_COLUMNS).where(
+            _n.c.member_id == bindparam("member_id", type_=BigInteger)
+        )
+        if unread_only:
+            stmt = stmt.where(_n.c.read_at.is_(None))
+        if after:
+            stmt = stmt.where(_n.c.id < bindparam("last_id", type_=BigInteger))
+        stmt = stmt.order_by(_n.c.id.desc()).limit(bindparam("limit", type_=Integer))
+        query = _INBOX[(unread_only, after)] = FastQuery(stmt)
+    return query
+
+
+def _data(value: Any) -> dict[str, str]:
+    # asyncpg hands JSON back as text (no type processing on the lean path); SQLite as a dict.
+    data: dict[str, str] = json.loads(value) if isinstance(value, str) else value
+    return data
+
+
 async def list_notifications(
-    session: AsyncSession,
+    reader: Reader,
     member_id: int,
     *,
     limit: int,
     cursor: str | None = None,
     unread_only: bool = False,
-) -> tuple[list[NotificationSummary], str | None]:
-    """The member's inbox, newest first: `(items, next_cursor)`."""
-    stmt = select(Notification).where(Notification.member_id == member_id)
-    if unread_only:
-        stmt = stmt.where(Notification.read_at.is_(None))
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The member's inbox, newest first: `(items, next_cursor)`, on the lean reader."""
+    params: dict[str, Any] = {"member_id": member_id, "limit": limit + 1}
     if cursor is not None:
-        (last_id,) = decode_cursor(cursor, SORT, (int,))
-        stmt = stmt.where(Notification.id < last_id)
-    rows = list(await session.scalars(stmt.order_by(Notification.id.desc()).limit(limit + 1)))
-    items, next_cursor = page_of(rows, limit, SORT, lambda row: (row.id,))
-    return [_summary(row) for row in items], next_cursor
+        (params["last_id"],) = decode_cursor(cursor, SORT, (int,))
+    query = _inbox_query(unread_only=unread_only, after=cursor is not None)
+    rows = await reader.fetch(query, params)
+    items, next_cursor = page_of(rows, limit, SORT, lambda row: (row["id"],))
+    return [
+        {
+            "id": row["id"],
+            "kind": row["kind"],
+            "title": row["title"],
+            "body": row["body"],
+            "data": _data(row["data"]),
+            "created_at": row["created_at"],
+            "read_at": row["read_at"],
+        }
+        for row in items
+    ], next_cursor
 
 
 async def unread_count(session: AsyncSession, member_id: int) -> int:

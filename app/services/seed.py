@@ -2,17 +2,16 @@
 
 `seed_demo` builds a small, fixed province for trying the app (4 commune/ward committees, an
 agency committee, grassroots committees, 20 branches, ~300 members, demo accounts that can log
-in). `seed_generated` builds a province of any size for benchmarks (the same shape, scaled:
-~28 members a branch as in Hà Nội). Both write with bulk Core inserts and explicit ids, so the
-materialized paths are known up front, and run in one transaction per chunk.
+in), its people drawn by the province generator. `seed_generated` writes a generated province of
+any size (`app/services/province.py`: Hà Nội's shape at 476,000 members, COPY on PostgreSQL).
+Both write with explicit ids, so the materialized paths are known up front.
 """
 
 from __future__ import annotations
 
-import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any, cast
 
 from sqlalchemy import Table, func, insert, select, text
@@ -21,88 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from app.core.text import member_sort_key, name_key
 from app.models import Member, MemberStatus, Org, OrgKind, Role, RoleGrant
 from app.models.base import utcnow
-
-FAMILY = (
-    ["Nguyễn"] * 38
-    + ["Trần"] * 11
-    + ["Lê"] * 9
-    + ["Phạm"] * 7
-    + ["Hoàng"] * 4
-    + ["Huỳnh"] * 3
-    + ["Phan"] * 4
-    + ["Vũ"] * 4
-    + ["Võ"] * 3
-    + ["Đặng"] * 2
-    + ["Bùi"] * 2
-    + ["Đỗ"] * 2
-    + ["Hồ", "Ngô", "Dương", "Lý", "Đinh", "Trịnh", "Đào", "Lương", "Mai", "Tô"]
-)
-MIDDLE_M = ["Văn", "Đức", "Minh", "Quang", "Hữu", "Xuân", "Thanh", "Công", "Đình", "Mạnh", "Tuấn"]
-MIDDLE_F = ["Thị", "Thị", "Thị", "Ngọc", "Thu", "Kim", "Hồng", "Thanh", "Minh", "Phương", "Mỹ"]
-GIVEN_M = [
-    "An",
-    "Bình",
-    "Cường",
-    "Dũng",
-    "Đức",
-    "Giang",
-    "Hải",
-    "Hiếu",
-    "Hùng",
-    "Khánh",
-    "Long",
-    "Minh",
-    "Nam",
-    "Phong",
-    "Phúc",
-    "Quân",
-    "Quang",
-    "Sơn",
-    "Tâm",
-    "Thắng",
-    "Thành",
-    "Trung",
-    "Tuấn",
-    "Tùng",
-    "Việt",
-    "Vinh",
-    "Huy",
-    "Đạt",
-    "Khoa",
-    "Lâm",
-]
-GIVEN_F = [
-    "Anh",
-    "Chi",
-    "Dung",
-    "Hà",
-    "Hạnh",
-    "Hằng",
-    "Hoa",
-    "Hương",
-    "Lan",
-    "Linh",
-    "Mai",
-    "Nga",
-    "Ngọc",
-    "Nhung",
-    "Oanh",
-    "Phương",
-    "Quỳnh",
-    "Tâm",
-    "Thảo",
-    "Thu",
-    "Trang",
-    "Uyên",
-    "Vân",
-    "Yến",
-    "Đào",
-    "Loan",
-    "Thủy",
-    "Liên",
-    "Huyền",
-    "Giang",
-]
+from app.services import province
+from app.services.province import People
 
 DEMO_PASSWORD = "Demo@2026"  # noqa: S105 - printed for the demo on purpose
 
@@ -213,56 +132,32 @@ class _Plan:
 
 
 class _People:
-    """Deterministic Vietnamese members: names, phones, card numbers, dates."""
+    """The demo's members: facts from the province generator, phones and cards of the demo."""
 
     def __init__(self, seed: int, phone_prefix: str, card_prefix: str) -> None:
-        self.rng = random.Random(seed)
+        self.people = People(seed)
         self.phone_seq = 0
         self.card_seq = 0
         self.phone_prefix = phone_prefix
         self.card_prefix = card_prefix
 
     def add(self, plan: _Plan, branch: dict[str, Any], today: date) -> dict[str, Any]:
-        name, fields = self.fields(today=today)
-        return plan.member(branch, name, **fields)
-
-    def fields(self, *, today: date) -> tuple[str, dict[str, Any]]:
-        rng = self.rng
-        female = rng.random() < 0.42
-        name = " ".join(
-            [
-                rng.choice(FAMILY),
-                rng.choice(MIDDLE_F if female else MIDDLE_M),
-                rng.choice(GIVEN_F if female else GIVEN_M),
-            ]
-        )
-        roll = rng.random()
-        exempt = roll < 0.05
-        probationary = 0.05 <= roll < 0.13
-        age = rng.randint(75, 92) if exempt else rng.randint(22, 70)
-        birth = today - timedelta(days=age * 365 + rng.randint(0, 364))
-        if probationary:
-            joined = today - timedelta(days=rng.randint(10, 360))
-        else:
-            joined = birth + timedelta(
-                days=rng.randint(19 * 365, max(19 * 365 + 1, (age - 1) * 365))
-            )
+        facts = self.people.person(today)
         self.phone_seq += 1
-        has_phone = exempt is False or rng.random() < 0.4
         fields: dict[str, Any] = {
-            "gender": "female" if female else "male",
-            "date_of_birth": birth,
-            "joined_date": joined,
-            "status": (MemberStatus.PROBATIONARY if probationary else MemberStatus.FULL).value,
-            "official_date": None if probationary else joined + timedelta(days=365),
-            "is_exempt": exempt,
-            "exempt_since": (today - timedelta(days=rng.randint(30, 2000))) if exempt else None,
-            "phone": f"{self.phone_prefix}{self.phone_seq:07d}" if has_phone else None,
+            "gender": "female" if facts.female else "male",
+            "date_of_birth": facts.date_of_birth,
+            "joined_date": facts.joined_date,
+            "status": facts.status,
+            "official_date": facts.official_date,
+            "is_exempt": facts.is_exempt,
+            "exempt_since": facts.exempt_since,
+            "phone": f"{self.phone_prefix}{self.phone_seq:07d}" if facts.has_phone else None,
         }
-        if not probationary:
+        if facts.status != MemberStatus.PROBATIONARY.value:
             self.card_seq += 1
             fields["party_card_number"] = f"{self.card_prefix}{self.card_seq:07d}"
-        return name, fields
+        return plan.member(branch, facts.full_name, **fields)
 
 
 def _demo_plan(start: tuple[int, int, int], password_hash: str | None) -> _Plan:
@@ -335,45 +230,6 @@ def _demo_plan(start: tuple[int, int, int], password_hash: str | None) -> _Plan:
     return plan
 
 
-def _generated_plan(start: tuple[int, int, int], members: int, seed: int) -> _Plan:
-    """A province of about `members` members: communes of ~2,500, branches of ~28."""
-    plan = _Plan(*start)
-    rng = random.Random(seed)
-    people = _People(seed=seed, phone_prefix="+8497", card_prefix="2")
-    today = date.today()  # noqa: DTZ011
-    root = plan.org(None, OrgKind.PROVINCE_COMMITTEE, "Đảng bộ tỉnh Thử Nghiệm", code="TN")
-    branches_needed = max(1, round(members / 28))
-    communes = max(1, round(branches_needed / 90))
-    per_commune = -(-branches_needed // communes)
-    made = 0
-    for c in range(communes):
-        kind_name = "phường" if c % 3 == 0 else "xã"
-        commune = plan.org(root, OrgKind.COMMUNE_COMMITTEE, f"Đảng ủy {kind_name} Số {c + 1}")
-        grassroots = None
-        for b in range(min(per_commune, branches_needed - made)):
-            parent = commune
-            if b % 10 >= 7:  # three branches in ten sit in a grassroots committee
-                if grassroots is None or b % 10 == 7:
-                    grassroots = plan.org(
-                        commune,
-                        OrgKind.GRASSROOTS_COMMITTEE,
-                        f"Đảng bộ cơ sở {c + 1}.{b // 10 + 1}",
-                    )
-                parent = grassroots
-            plan.org(parent, OrgKind.BRANCH, f"Chi bộ {c + 1}.{b + 1}")
-            made += 1
-    remaining = members
-    for index, branch in enumerate(plan.branches):
-        left = len(plan.branches) - index
-        size = remaining // left if left > 1 else remaining
-        size = max(1, min(remaining, size + rng.randint(-3, 3))) if left > 1 else remaining
-        remaining -= size
-        created = [people.add(plan, branch, today) for _ in range(size)]
-        if created:
-            plan.grant(created[0], branch, Role.SECRETARY)
-    return plan
-
-
 _TABLES = cast(tuple[Table, Table, Table], (Org.__table__, Member.__table__, RoleGrant.__table__))
 
 
@@ -427,9 +283,17 @@ async def seed_demo(engine: AsyncEngine, *, password_hash: str | None) -> SeedRe
     return SeedResult(len(plan.orgs), len(plan.branches), len(plan.members), len(plan.grants))
 
 
-async def seed_generated(engine: AsyncEngine, *, members: int, seed: int = 7) -> SeedResult:
-    async with engine.connect() as conn:
-        start = await _next_ids(conn)
-    plan = _generated_plan(start, members, seed)
-    await _write(engine, plan)
-    return SeedResult(len(plan.orgs), len(plan.branches), len(plan.members), len(plan.grants))
+def _quiet(_message: str) -> None:
+    return None
+
+
+async def seed_generated(
+    engine: AsyncEngine,
+    *,
+    members: int,
+    seed: int = 7,
+    progress: Callable[[str], None] | None = None,
+) -> SeedResult:
+    """A generated province of `members` members (`app/services/province.py`)."""
+    written = await province.write(engine, members, seed=seed, progress=progress or _quiet)
+    return SeedResult(written.orgs, written.branches, written.members, written.grants)

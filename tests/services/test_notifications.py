@@ -111,22 +111,25 @@ async def _inbox(session: AsyncSession, member_id: int, count: int) -> list[int]
 
 
 async def test_the_inbox_lists_newest_first_in_keyset_pages(
-    session: AsyncSession, tree: Tree
+    session: AsyncSession, tree: Tree, reader: Reader
 ) -> None:
     ids = await _inbox(session, tree.member.id, 5)
     await _inbox(session, tree.secretary.id, 2)
+    await session.commit()  # the inbox is read on the lean reader (committed data)
     seen: list[int] = []
     cursor = None
     for _ in range(5):
         items, cursor = await notifications.list_notifications(
-            session, tree.member.id, limit=2, cursor=cursor
+            reader, tree.member.id, limit=2, cursor=cursor
         )
-        seen += [item.id for item in items]
+        seen += [item["id"] for item in items]
+        assert all(isinstance(item["data"], dict) for item in items)
+        assert all(item["created_at"].tzinfo is not None for item in items)
         if cursor is None:
             break
     assert seen == sorted(ids, reverse=True)
     with pytest.raises(InvalidCursor):
-        await notifications.list_notifications(session, tree.member.id, limit=2, cursor="bm9wZQ")
+        await notifications.list_notifications(reader, tree.member.id, limit=2, cursor="bm9wZQ")
 
 
 async def test_unread_count_and_marking_read(
@@ -145,10 +148,11 @@ async def test_unread_count_and_marking_read(
         await notifications.mark_read(session, tree.secretary.id, ids[1])
     assert await notifications.mark_all_read(session, tree.member.id, up_to_id=ids[2]) == 2
     assert await notifications.unread_count(session, tree.member.id) == 1
+    await session.commit()
     unread, _ = await notifications.list_notifications(
-        session, tree.member.id, limit=10, unread_only=True
+        reader, tree.member.id, limit=10, unread_only=True
     )
-    assert [item.id for item in unread] == [ids[3]]
+    assert [item["id"] for item in unread] == [ids[3]]
     assert await notifications.mark_all_read(session, tree.member.id) == 1
     assert await notifications.unread_count(session, tree.member.id) == 0
 

@@ -3,7 +3,9 @@
 --   BENCH_METHOD  GET (default) | POST | ...
 --   BENCH_BODY    request body (optional); BENCH_CTYPE its Content-Type
 --                 (default application/json when a body is given)
--- No request()/response() hooks are defined, so wrk sends a pre-built request at full speed.
+--   BENCH_REQUESTS  a file of "PATH<TAB>TOKEN" lines: the requests are pre-built once and sent in
+--                 turn (several personas, never one hot row); without it one static request
+-- No response() hook is defined; request() only hands out pre-built requests.
 -- done() prints one machine-readable line starting with "RESULT " (parsed by app/bench/wrk.py).
 local token  = os.getenv("BENCH_TOKEN")
 local method = os.getenv("BENCH_METHOD") or "GET"
@@ -17,6 +19,30 @@ end
 if body and body ~= "" then
   wrk.body = body
   wrk.headers["Content-Type"] = ctype or "application/json"
+end
+
+local listing = os.getenv("BENCH_REQUESTS")
+if listing and listing ~= "" then
+  local variants = {}
+  for line in io.lines(listing) do
+    local path, bearer = line:match("^([^\t]+)\t?(.*)$")
+    if path then
+      local headers = {}
+      if bearer and bearer ~= "" then headers["Authorization"] = "Bearer " .. bearer end
+      variants[#variants + 1] = {path = path, headers = headers}
+    end
+  end
+  local built = {}
+  local n = 0
+  function init(args)
+    for i, v in ipairs(variants) do
+      built[i] = wrk.format(method, v.path, v.headers, body)
+    end
+  end
+  function request()
+    n = n % #built + 1
+    return built[n]
+  end
 end
 
 function done(summary, latency, requests)

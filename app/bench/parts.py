@@ -1,0 +1,216 @@
+"""What `handbook bench` measures: parts, each a few hot reads, each read as a persona.
+
+This is the one place an area registers its hot path (docs/architecture.md step 13):
+
+    PERSONAS["chair"] = Persona("chair", "the secretary chairing a meeting", pick=_chairs)
+    PARTS["meetings"] = Part(
+        "meetings",
+        "a meeting's detail as its chair",
+        reads=(Read("meeting_detail", "meeting detail", "/api/v1/meetings/{object_id}", "chair"),),
+    )
+
+- A **persona** picks `count` members of the generated province, each with the ids its paths
+  need (`org_id`, `object_id`), spread over several branches and levels (never one hot row).
+  `pick(conn, count)` runs on the bench database after seeding.
+- A **read** is a GET path template, the persona it is sent as, and its bar (the share of the
+  2-worker ceiling it must reach, DESIGN.md §5). Each persona pick gives one variant of the
+  request (its own URL and token); wrk sends the variants in turn.
+- A **part** groups reads; `handbook bench --part NAME` runs only those parts, and each part's
+  section in `docs/benchmarks/latest.json` is replaced by its own run only (never another's).
+  The `logins` part measures reads beside password logins instead (DESIGN.md §5, logins bar).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+READ_BAR = 0.15  # DESIGN.md §5: authenticated reads ≥ 15% of the 2-worker ceiling
+HOME_BAR = 0.20  # /me/home ≥ 20%
+AIM = 0.30  # the long-term aim for every hot read
+LOGINS_KEEP = 0.80  # reads keep ≥ 80% of their same-run baseline beside logins
+LOGINS_PER_S = 5.0
+VARIANTS = 8  # persona picks per read
+
+
+@dataclass(frozen=True, slots=True)
+class Pick:
+    """One member a persona stands for, and the ids the read's path needs."""
+
+    member_id: int
+    org_id: int
+    object_id: int | None = None
+    note: str = ""
+
+
+PickFn = Callable[[AsyncConnection, int], Awaitable[list[Pick]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Persona:
+    key: str
+    description: str
+    pick: PickFn
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    key: str
+    label: str
+    path: str  # template: {member_id}, {org_id}, {object_id}
+    persona: str
+    bar: float = READ_BAR
+
+    def url_path(self, pick: Pick) -> str:
+        return self.path.format(
+            member_id=pick.member_id, org_id=pick.org_id, object_id=pick.object_id
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    name: str
+    description: str
+    reads: tuple[Read, ...] = ()
+    # Reads measured again while password logins run beside them (the logins bar).
+    beside_logins: tuple[str, ...] = ()
+
+
+# --- personas ------------------------------------------------------------------------------------
+# Picks are deterministic (ordered by id) and spread: one per commune/ward where possible.
+
+_SPREAD_BRANCHES = """
+WITH sized AS (
+    SELECT o.id, o.path, split_part(o.path, '/', 3) AS top,
+           (SELECT count(*) FROM member m WHERE m.branch_id = o.id) AS size
+    FROM org o WHERE o.kind = 'branch'
+), ranked AS (
+    SELECT id, path, size,
+           row_number() OVER (PARTITION BY top ORDER BY abs(size - 28), id) AS n
+    FROM sized WHERE size BETWEEN 15 AND 60
+)
+SELECT id FROM ranked WHERE n = 1 ORDER BY id LIMIT :count
+"""
+
+
+async def _branches(conn: AsyncConnection, count: int) -> list[int]:
+    rows = await conn.execute(text(_SPREAD_BRANCHES), {"count": count})
+    return [int(r[0]) for r in rows]
+
+
+async def _plain_members(conn: AsyncConnection, count: int) -> list[Pick]:
+    picks = []
+    for branch_id in await _branches(conn, count):
+        member_id = await conn.scalar(
+            text(
+                "SELECT m.id FROM member m WHERE m.branch_id = :b AND NOT m.is_locked "
+                "AND NOT EXISTS (SELECT 1 FROM role_grant g WHERE g.member_id = m.id "
+                "AND g.revoked_at IS NULL) ORDER BY m.id LIMIT 1"
+            ),
+            {"b": branch_id},
+        )
+        if member_id is not None:
+            picks.append(Pick(int(member_id), branch_id))
+    return picks
+
+
+async def _role_holders(conn: AsyncConnection, count: int, role: str, kind: str) -> list[Pick]:
+    rows = await conn.execute(
+        text(
+            "SELECT DISTINCT ON (o.id) g.member_id, o.id, "
+            "(SELECT count(*) FROM member m WHERE m.org_path >= o.path "
+            "AND m.org_path < o.path || '~') AS size "
+            "FROM role_grant g JOIN org o ON o.id = g.org_id JOIN member mm ON mm.id = g.member_id "
+            "WHERE g.role = :role AND g.revoked_at IS NULL AND o.kind = :kind AND NOT mm.is_locked "
+            "ORDER BY o.id, g.id"
+        ),
+        {"role": role, "kind": kind},
+    )
+    found = [Pick(int(r[0]), int(r[1]), note=f"{int(r[2])} members") for r in rows]
+    if kind == "branch":
+        wanted = set(await _branches(conn, count))
+        found = [p for p in found if p.org_id in wanted]
+    return found[:count]
+
+
+async def _secretaries(conn: AsyncConnection, count: int) -> list[Pick]:
+    return await _role_holders(conn, count, "secretary", "branch")
+
+
+async def _ward_officers(conn: AsyncConnection, count: int) -> list[Pick]:
+    return await _role_holders(conn, count, "organisation_officer", "commune_committee")
+
+
+PERSONAS: dict[str, Persona] = {
+    p.key: p
+    for p in (
+        Persona("plain_member", "a plain member of a branch of ~28 (no role)", _plain_members),
+        Persona("secretary", "the secretary of a branch of ~28", _secretaries),
+        Persona(
+            "ward_officer",
+            "an organisation officer of a commune/ward committee (a subtree of thousands)",
+            _ward_officers,
+        ),
+    )
+}
+
+# --- parts ---------------------------------------------------------------------------------------
+
+PARTS: dict[str, Part] = {
+    p.name: p
+    for p in (
+        Part(
+            "reads",
+            "the foundation's hot reads: home screen and members pages",
+            reads=(
+                Read("me_home", "/me/home", "/api/v1/me/home", "plain_member", bar=HOME_BAR),
+                Read(
+                    "branch_members",
+                    "members page (branch)",
+                    "/api/v1/orgs/{org_id}/members?limit=20",
+                    "secretary",
+                ),
+                Read(
+                    "subtree_members",
+                    "members page (ward subtree)",
+                    "/api/v1/orgs/{org_id}/members?limit=20",
+                    "ward_officer",
+                ),
+            ),
+        ),
+        Part(
+            "notifications",
+            "the member's inbox (worker issue: the inbox joins the read bar)",
+            reads=(
+                Read(
+                    "my_notifications",
+                    "/me/notifications",
+                    "/api/v1/me/notifications?limit=20",
+                    "plain_member",
+                ),
+            ),
+        ),
+        Part(
+            "logins",
+            "reads beside password logins at 5/s on distinct phones",
+            beside_logins=("me_home", "branch_members"),
+        ),
+    )
+}
+
+
+def select_parts(names: list[str] | None) -> list[Part]:
+    """The parts to run, in registry order (all of them by default)."""
+    if not names:
+        return list(PARTS.values())
+    unknown = sorted(set(names) - set(PARTS))
+    if unknown:
+        raise ValueError(f"unknown part(s): {', '.join(unknown)}; known: {', '.join(PARTS)}")
+    return [p for p in PARTS.values() if p.name in names]
+
+
+def all_reads() -> dict[str, tuple[Part, Read]]:
+    return {r.key: (p, r) for p in PARTS.values() for r in p.reads}

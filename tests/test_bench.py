@@ -1,0 +1,202 @@
+"""`handbook bench` plumbing, quickly and without timings: the registry of parts and personas,
+the bars, the merged latest.json, the README, and the persona picks on a generated province."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.bench import dataset as ds
+from app.bench.parts import (
+    HOME_BAR,
+    PARTS,
+    PERSONAS,
+    READ_BAR,
+    Pick,
+    all_reads,
+    select_parts,
+)
+from app.bench.report import CEILING, ConfigResult, Report, merge_latest, render_readme
+from app.bench.wrk import WrkRun, write_requests
+from app.services import province
+from tests import dbs
+from tests.conftest import FreshDatabase
+
+
+def _run(rps: float, p99: float = 5.0, *, errors: int = 0) -> WrkRun:
+    return WrkRun(
+        rps=rps,
+        p50_ms=2.0,
+        p90_ms=3.0,
+        p99_ms=p99,
+        max_ms=p99 * 2,
+        mean_ms=2.0,
+        requests=int(rps * 10),
+        non2xx=errors,
+        connect_errors=0,
+        read_errors=0,
+        write_errors=0,
+        timeouts=0,
+        seconds=10.0,
+        server_cpu_ms_per_req=0.3,
+        postgres_cpu_ms_per_req=0.1,
+        host_busy_pct=90.0,
+        other_cpu_pct=2.0,
+    )
+
+
+def _result(
+    target: str,
+    rps: float,
+    *,
+    part: str,
+    bar: float | None = None,
+    baseline: str | None = None,
+) -> ConfigResult:
+    result = ConfigResult(
+        target, target, "/x", None, 2, 64, 100, part=part, bar=bar, baseline=baseline
+    )
+    result.runs.append(_run(rps))
+    return result
+
+
+def _report(results: list[ConfigResult]) -> Report:
+    return Report(
+        settings={
+            "date": "2026-12-02T01:00:00+00:00",
+            "runs": 1,
+            "duration_s": 10,
+            "warmup_s": 1,
+            "parts": ["reads", "logins"],
+        },
+        machine={
+            "nproc": 2,
+            "cpu_model": "test",
+            "python": "3.11",
+            "postgresql": "15",
+            "packages": {},
+        },
+        dataset={"members": 476_000, "branches": 16_800, "orgs": 18_543},
+        results=results,
+        code={"commit": "abc"},
+    )
+
+
+def test_every_read_names_a_registered_persona_and_a_bar() -> None:
+    reads = all_reads()
+
+    assert {"me_home", "branch_members", "subtree_members", "my_notifications"} <= set(reads)
+    for _part, read in reads.values():
+        assert read.persona in PERSONAS
+        assert read.path.startswith("/api/v1/")
+        assert read.url_path(Pick(member_id=1, org_id=2, object_id=3)).startswith("/api/v1/")
+    assert reads["me_home"][1].bar == HOME_BAR
+    assert reads["branch_members"][1].bar == READ_BAR
+    for part in PARTS.values():
+        assert set(part.beside_logins) <= set(reads)
+
+
+def test_select_parts_keeps_registry_order_and_refuses_unknown_names() -> None:
+    assert [p.name for p in select_parts(None)] == list(PARTS)
+    assert [p.name for p in select_parts(["logins", "reads"])] == ["reads", "logins"]
+    with pytest.raises(ValueError, match="unknown part"):
+        select_parts(["reads", "nope"])
+
+
+def test_bars_use_each_reads_own_bar_and_judge_logins_against_their_baseline() -> None:
+    report = _report(
+        [
+            _result(CEILING, 10_000, part=CEILING),
+            _result("me_home", 2_100, part="reads", bar=HOME_BAR),  # 21% ≥ 20%
+            _result("branch_members", 1_400, part="reads", bar=READ_BAR),  # 14% < 15%
+            _result("me_home+logins", 1_500, part="logins", baseline="me_home"),  # 71% < 80%
+        ]
+    )
+    report.results[-1].logins = {"sent": 50, "ok": 50, "failed": 0, "rate_per_s": 5.0}
+
+    verdicts = {(b.target, b.name.split(" ")[0]): b.passed for b in report.bars()}
+
+    assert verdicts[("me_home", "req/s")] is True
+    assert verdicts[("branch_members", "req/s")] is False
+    assert verdicts[("me_home+logins", "reads")] is False  # kept 71% of its baseline
+    assert verdicts[("me_home+logins", "logins")] is True
+    assert [b.target for b in report.bars("logins")] == ["me_home+logins"] * 3
+
+
+def test_merge_latest_replaces_only_the_parts_run() -> None:
+    previous: dict[str, Any] = {
+        "schema": 2,
+        "parts": {"meetings": {"pass": True, "settings": {"date": "old"}}, "reads": {"old": 1}},
+    }
+    report = _report(
+        [
+            _result(CEILING, 10_000, part=CEILING),
+            _result("me_home", 3_000, part="reads", bar=HOME_BAR),
+        ]
+    )
+
+    merged = merge_latest(previous, report, ["reads"])
+
+    assert merged["parts"]["meetings"] == previous["parts"]["meetings"]
+    section = merged["parts"]["reads"]
+    assert [r["target"] for r in section["results"]] == [CEILING, "me_home"]
+    assert section["results"][1]["ratio_to_ceiling"]["rps"] == 0.3
+    assert section["pass"] is True
+    assert merged["pass"] is True
+    # An older layout (schema 1) is replaced, not merged.
+    assert set(merge_latest({"schema": 1, "results": []}, report, ["reads"])["parts"]) == {"reads"}
+
+
+def test_readme_lists_parts_figures_and_sections() -> None:
+    report = _report(
+        [
+            _result(CEILING, 10_000, part=CEILING),
+            _result("me_home", 2_500, part="reads", bar=HOME_BAR),
+        ]
+    )
+
+    text = render_readme(report, merge_latest(None, report, ["reads"]))
+
+    assert "| me_home | 2 | 64 | 2,500 | 25.0% | 20% / 5.0 pts short |" in text
+    assert "`GET /api/v1/me/home` (me_home)" in text
+    assert "| reads | 2026-12-02T01:00:00+00:00 | abc | PASS | no |" in text
+
+
+def test_requests_file_has_one_line_per_variant(tmp_path: Path) -> None:
+    path = write_requests(tmp_path / "r.tsv", [("/a?x=1", "t1"), ("/b", None)])
+
+    assert path.read_text(encoding="utf-8") == "/a?x=1\tt1\n/b\t\n"
+
+
+async def test_personas_are_spread_over_the_generated_province(fresh_db: FreshDatabase) -> None:
+    if fresh_db.kind != "postgresql":
+        pytest.skip("the benchmark runs on PostgreSQL only")
+    await dbs.migrate(fresh_db.engine, "upgrade", "head")
+    written = await province.write(fresh_db.engine, 6_000)
+    url = fresh_db.plain_url
+
+    picks = await ds.pick_personas(url, sorted(PERSONAS), 4)
+    sessions = await ds.open_sessions(url, [p.member_id for p in picks["plain_member"]])
+    phones = await ds.login_pool(url, 10)
+    inboxes = await ds.fill_inboxes(url, [picks["plain_member"][0].member_id])
+    await ds.close_sessions(url)
+
+    plain, secretaries, officers = (
+        picks["plain_member"],
+        picks["secretary"],
+        picks["ward_officer"],
+    )
+    assert len(plain) == 4
+    assert len({p.org_id for p in plain}) == 4  # four branches, not one hot row
+    branches = {b.id: b for b in written.province.branches}
+    communes = {o.id for o in written.province.orgs if o.kind.value == "commune_committee"}
+    assert all(p.org_id in branches for p in plain + secretaries)
+    assert len({branches[p.org_id].path.split("/")[2] for p in plain}) == 4  # four communes
+    assert officers
+    assert all(p.org_id in communes for p in officers)
+    assert all(int(p.note.split()[0]) > 100 for p in officers)  # a subtree of many members
+    assert set(sessions) == {p.member_id for p in plain}
+    assert len(set(phones)) == 10
+    assert inboxes == ds.INBOX_SIZE
