@@ -8,7 +8,8 @@ from pydantic import BaseModel, Field, StrictFloat, StrictInt
 
 from app.schemas.common import LocalTime, LocalTimeRead, StrictModel
 
-Ratio = Annotated[StrictFloat | StrictInt, Field(gt=0, le=1)]
+# A JSON number (1 and 0.5 alike); never a string or a boolean.
+Ratio = Annotated[StrictFloat, Field(gt=0, le=1)]
 
 
 class RulesRead(BaseModel):
