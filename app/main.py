@@ -46,6 +46,7 @@ TAGS = [
     {"name": "audit", "description": "Who did what: the audit log of an org's subtree."},
     {"name": "uploads", "description": "Files checked by content, for areas to attach."},
     {"name": "documents", "description": "Documents published down the hierarchy; relays, reads."},
+    {"name": "articles", "description": "News: drafted, approved and published for a subtree."},
     {"name": "ops", "description": "Health, readiness and metrics (served at the root)."},
 ]
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from app.api import (
     app_config,
+    articles,
     audit,
     auth,
     documents,
@@ -20,6 +21,7 @@ from app.api import (
 api_router = APIRouter(prefix="/api/v1")
 for module in (
     app_config,
+    articles,
     auth,
     me,
     notifications,

@@ -97,14 +97,13 @@ async def test_draft_publish_read_flow(
     url = f"/api/v1/documents/{document_id}"
     assert_problem(await client.get(url, headers=member), 404, "document.not_found")
 
-    attached = await client.post(
-        f"{url}/files", json={"upload_id": upload_id}, headers=editor
-    )
+    attached = await client.post(f"{url}/files", json={"upload_id": upload_id}, headers=editor)
     assert attached.status_code == 201, attached.text
     files = attached.json()["files"]
     assert [f["filename"] for f in files] == ["nq57.pdf"]
     upload = await session.get(Upload, upload_id, populate_existing=True)
-    assert upload is not None and upload.attached_at is not None
+    assert upload is not None
+    assert upload.attached_at is not None
 
     # The editor cannot publish; a stale If-Match is refused.
     assert_problem(await client.post(f"{url}/publish", headers=editor), 403, "scope.forbidden")
@@ -193,7 +192,8 @@ async def test_edit_a_draft_with_if_match(
         "resource.etag_mismatch",
     )
     row = await session.get(Document, created["id"], populate_existing=True)
-    assert row is not None and row.number_key == " 57 nq tw "
+    assert row is not None
+    assert row.number_key == " 57 nq tw "
     assert_problem(
         await client.patch(url, json={"title": None}, headers=editor),
         422,
@@ -237,7 +237,8 @@ async def test_receipts_once_per_member(
     teacher = await as_actor(tree.teacher.id)
     assert (await client.post(f"{url}/studied", headers=teacher)).status_code == 200
     receipt = await session.get(DocumentReceipt, (document_id, tree.teacher.id))
-    assert receipt is not None and receipt.studied_at is not None
+    assert receipt is not None
+    assert receipt.studied_at is not None
 
 
 async def test_relay_and_coverage(
@@ -261,7 +262,11 @@ async def test_relay_and_coverage(
     )
     relayed = await client.post(
         f"{url}/relays",
-        json={"org_id": tree.b1.id, "note": "Chi bộ học tập trong tháng 12", "plan_upload_id": plan},
+        json={
+            "org_id": tree.b1.id,
+            "note": "Chi bộ học tập trong tháng 12",
+            "plan_upload_id": plan,
+        },
         headers=secretary,
     )
     assert relayed.status_code == 201, relayed.text
@@ -278,9 +283,14 @@ async def test_relay_and_coverage(
         422,
         "document.relay_not_below",
     )
-    assert await session.scalar(
-        select(func.count()).select_from(DocumentRelay).where(DocumentRelay.document_id == document_id)
-    ) == 1
+    assert (
+        await session.scalar(
+            select(func.count())
+            .select_from(DocumentRelay)
+            .where(DocumentRelay.document_id == document_id)
+        )
+        == 1
+    )
 
     status = await client.get(f"{url}/relays", headers=committee)
     assert status.status_code == 200, status.text
@@ -354,9 +364,7 @@ async def test_bad_input_changes_nothing(
         (tree.c1.id, 403, "scope.forbidden"),
         (tree.c2.id, 404, "org.not_found"),
     ):
-        response = await client.post(
-            f"/api/v1/orgs/{org_id}/documents", json=NEW, headers=approver
-        )
+        response = await client.post(f"/api/v1/orgs/{org_id}/documents", json=NEW, headers=approver)
         assert_problem(response, status, code)
     assert await session.scalar(select(func.count()).select_from(Document)) == before
     # An executable sent as a PDF never becomes an upload to attach.
