@@ -47,6 +47,7 @@ TAGS = [
     {"name": "uploads", "description": "Files checked by content, for areas to attach."},
     {"name": "documents", "description": "Documents published down the hierarchy; relays, reads."},
     {"name": "articles", "description": "News: drafted, approved and published for a subtree."},
+    {"name": "feed", "description": "The member's feed; search over documents and articles."},
     {"name": "ops", "description": "Health, readiness and metrics (served at the root)."},
 ]
 

@@ -10,6 +10,7 @@ from app.api import (
     audit,
     auth,
     documents,
+    feed,
     me,
     members,
     notifications,
@@ -31,5 +32,6 @@ for module in (
     audit,
     uploads,
     documents,
+    feed,
 ):
     api_router.include_router(module.router)

@@ -261,3 +261,4 @@ class SearchHit(BaseModel):
     document_type: DocumentType | None
     published_at: datetime | None
     status: DocumentStatus | ArticleStatus
+    exact: bool = Field(description="Matched as typed (accents kept) or by document number.")
