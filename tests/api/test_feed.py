@@ -164,3 +164,23 @@ async def test_search_vietnamese_and_numbers(
         "search.empty_query",
     )
     assert await hits("100%") == []
+
+
+async def test_home_counts_unread_documents(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin, session: AsyncSession
+) -> None:
+    province = await _doc(session, tree.p, "Nghị quyết tỉnh")
+    await _doc(session, tree.c1, "Kế hoạch phường")
+    await _doc(session, tree.b1, "Tài liệu sinh hoạt")
+    await _doc(session, tree.b2, "Chi bộ khác")
+    await _doc(session, tree.c2, "Xã khác")
+    await _doc(session, tree.c1, "Nháp", status=DocumentStatus.DRAFT)
+    session.add(
+        DocumentReceipt(document_id=province, member_id=tree.member.id, opened_at=utcnow())
+    )
+    await session.commit()
+    home = await client.get("/api/v1/me/home", headers=await as_actor(tree.member.id))
+    assert home.status_code == 200
+    assert home.json()["unread_documents"] == 2
+    teacher = await client.get("/api/v1/me/home", headers=await as_actor(tree.teacher.id))
+    assert teacher.json()["unread_documents"] == 2  # P and C1 (B3 sits in G1 under C1)
