@@ -27,6 +27,8 @@ from app.services import access
 from app.services.access import Actor, Permission
 from app.services.content import articles as article_service
 from app.services.content.articles import ArticleTarget
+from app.services.content.documents import app_link
+from app.services.content.qr import MEDIA_TYPES, QrFormat, qr_code
 from app.services.orgs import OrgTarget
 
 router = area_router(tags=["articles"])
@@ -253,3 +255,33 @@ async def get_article_cover(
 ) -> dict[str, Any]:
     """A signed link to the article's cover image (valid for an hour)."""
     return await article_service.cover_link(session, resources.storage, article)
+
+
+@router.get(
+    "/articles/{article_id}/qr",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The QR code of the article's app link.",
+            "content": {
+                "image/svg+xml": {"schema": {"type": "string", "format": "binary"}},
+                "image/png": {"schema": {"type": "string", "format": "binary"}},
+            },
+        },
+        **problems(401, 403, 404, 422),
+    },
+)
+async def get_article_qr(
+    article: Readable,
+    resources: ResourcesDep,
+    qr_format: Annotated[QrFormat, Query(alias="format", description="`svg` or `png`.")] = (
+        QrFormat.SVG
+    ),
+) -> Response:
+    """A QR code that opens the article in the app (after login)."""
+    link = app_link(resources.settings, "articles", article.id)
+    return Response(
+        qr_code(link, qr_format),
+        media_type=MEDIA_TYPES[qr_format],
+        headers={"Cache-Control": "private, max-age=3600"},
+    )

@@ -43,6 +43,7 @@ from app.services import access
 from app.services.access import Actor, Permission
 from app.services.content import documents as document_service
 from app.services.content.documents import DocumentTarget
+from app.services.content.qr import MEDIA_TYPES, QrFormat, qr_code
 from app.services.orgs import OrgTarget
 
 router = area_router(tags=["documents"])
@@ -221,6 +222,34 @@ async def publish_document(
     through the inbox; the text of a confidential document is never in a notification."""
     await document_service.publish_document(session, actor, document, if_match=if_match)
     return with_etag_of(response, await _read(resources, session, actor, document.id))
+
+
+@router.get(
+    "/documents/{document_id}/qr",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The QR code of the document's app link.",
+            "content": {"image/svg+xml": _BINARY, "image/png": _BINARY},
+        },
+        **problems(401, 403, 404, 422),
+    },
+)
+async def get_document_qr(
+    document: Readable,
+    resources: ResourcesDep,
+    qr_format: Annotated[QrFormat, Query(alias="format", description="`svg` or `png`.")] = (
+        QrFormat.SVG
+    ),
+) -> Response:
+    """A QR code that opens the document in the app (after login), for printed notices and
+    conference screens. Built from the deployment's public address."""
+    link = document_service.app_link(resources.settings, "documents", document.id)
+    return Response(
+        qr_code(link, qr_format),
+        media_type=MEDIA_TYPES[qr_format],
+        headers={"Cache-Control": "private, max-age=3600"},
+    )
 
 
 @router.get(

@@ -374,3 +374,32 @@ async def test_bad_input_changes_nothing(
         headers={**editor, "Content-Type": "application/pdf"},
     )
     assert refused.status_code == 415
+
+
+async def test_qr_codes_carry_the_public_link(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin
+) -> None:
+    document_id = (await draft(client, as_actor, tree, tree.c1.id))["id"]
+    await publish(client, as_actor, tree, document_id)
+    member = await as_actor(tree.member.id)
+    svg = await client.get(f"/api/v1/documents/{document_id}/qr", headers=member)
+    assert svg.status_code == 200
+    assert svg.headers["content-type"] == "image/svg+xml"
+    assert svg.content.startswith(b"<svg")
+    png = await client.get(
+        f"/api/v1/documents/{document_id}/qr", params={"format": "png"}, headers=member
+    )
+    assert png.headers["content-type"] == "image/png"
+    assert png.content.startswith(b"\x89PNG")
+    # The link inside is built from PUBLIC_BASE_URL, whatever Host the request used.
+    other_host = await client.get(
+        f"/api/v1/documents/{document_id}/qr", headers={**member, "Host": "evil.example"}
+    )
+    assert other_host.content == svg.content
+    assert_problem(
+        await client.get(
+            f"/api/v1/documents/{document_id}/qr", params={"format": "gif"}, headers=member
+        ),
+        422,
+        "request.invalid",
+    )

@@ -175,9 +175,7 @@ async def test_home_counts_unread_documents(
     await _doc(session, tree.b2, "Chi bộ khác")
     await _doc(session, tree.c2, "Xã khác")
     await _doc(session, tree.c1, "Nháp", status=DocumentStatus.DRAFT)
-    session.add(
-        DocumentReceipt(document_id=province, member_id=tree.member.id, opened_at=utcnow())
-    )
+    session.add(DocumentReceipt(document_id=province, member_id=tree.member.id, opened_at=utcnow()))
     await session.commit()
     home = await client.get("/api/v1/me/home", headers=await as_actor(tree.member.id))
     assert home.status_code == 200

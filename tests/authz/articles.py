@@ -109,5 +109,6 @@ ROWS = {
         {role: cells.replace("200", "204") for role, cells in READ.items()},
         NF,
     ),
+    "get_article_qr": Row(lambda c, t: Call("GET", _url(c, t, P, "/qr")), READ, NF),
     "get_article_cover": Row(lambda c, t: Call("GET", _url(c, t, P, "/cover")), READ, NF),
 }

@@ -195,6 +195,7 @@ ROWS = {
     "publish_document": Row(
         lambda c, t: Call("POST", f"{_draft(c, t)}/publish"), PUBLISH_DRAFT, NF
     ),
+    "get_document_qr": Row(lambda c, t: Call("GET", f"{_doc(c, t)}/qr?format=png"), READ, NF),
     "get_document_file_link": Row(lambda c, t: Call("GET", f"{_file(c, t)}/link"), READ, NF),
     "download_document_file": Row(lambda c, t: Call("GET", f"{_file(c, t)}/content"), READ, NF),
     "open_document": Row(lambda c, t: Call("POST", f"{_doc(c, t)}/open"), READ, NF),

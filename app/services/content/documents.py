@@ -496,7 +496,10 @@ async def _ensure_receipt(session: AsyncSession, actor: Actor, document_id: int)
         .on_conflict_do_nothing(index_elements=["document_id", "member_id"])
     )
     receipt = await session.get(
-        DocumentReceipt, (document_id, actor.member_id), populate_existing=True
+        DocumentReceipt,
+        (document_id, actor.member_id),
+        populate_existing=True,
+        with_for_update=True,  # "studied" happens once, whatever the concurrent requests
     )
     if receipt is None:  # pragma: no cover - inserted just above
         raise NotFound(code=NOT_FOUND)
