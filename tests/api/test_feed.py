@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.text import fold
 from app.models import (
@@ -21,6 +22,9 @@ from app.services.content.numbers import number_key
 from tests.conftest import ActorLogin
 from tests.factories import Tree
 from tests.http import assert_problem, collect
+
+# The actor (lean reader) and the feed's one query; nothing per item.
+FEED_STATEMENTS = 2
 
 
 async def _doc(
@@ -182,3 +186,37 @@ async def test_home_counts_unread_documents(
     assert home.json()["unread_documents"] == 2
     teacher = await client.get("/api/v1/me/home", headers=await as_actor(tree.teacher.id))
     assert teacher.json()["unread_documents"] == 2  # P and C1 (B3 sits in G1 under C1)
+
+
+async def test_feed_statements_do_not_grow_with_the_page(
+    client: httpx.AsyncClient,
+    tree: Tree,
+    as_actor: ActorLogin,
+    session: AsyncSession,
+    connection: AsyncConnection,
+) -> None:
+    """No N+1: the feed's statements are the same for 2 items or 40, and few."""
+    member = await as_actor(tree.member.id)
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    async def measured(limit: int) -> int:
+        statements.clear()
+        event.listen(connection.sync_connection, "before_cursor_execute", count)
+        try:
+            response = await client.get(f"/api/v1/me/feed?limit={limit}", headers=member)
+        finally:
+            event.remove(connection.sync_connection, "before_cursor_execute", count)
+        assert response.status_code == 200
+        assert len(response.json()["items"]) == min(limit, 40)
+        return len([s for s in statements if "SAVEPOINT" not in s.upper()])
+
+    for n in range(20):
+        await _doc(session, tree.c1, f"Văn bản {n}", minutes=n)
+        await _article(session, tree.b1, f"Tin {n}", minutes=n)
+    await session.commit()
+    small, large = await measured(2), await measured(40)
+    assert small == large
+    assert 1 <= large <= FEED_STATEMENTS
