@@ -15,6 +15,7 @@ from app.api import (
     members,
     notifications,
     orgs,
+    packets,
     roles,
     uploads,
 )
@@ -27,6 +28,7 @@ for module in (
     me,
     notifications,
     orgs,
+    packets,
     members,
     roles,
     audit,

@@ -17,6 +17,9 @@ from app.models.content import (
     DocumentStatus,
     DocumentType,
     ExtractionStatus,
+    Packet,
+    PacketItem,
+    PacketKind,
 )
 from app.models.idempotency import IdempotencyKey
 from app.models.job import Job, JobStatus, WorkerHeartbeat
@@ -76,6 +79,9 @@ __all__ = [
     "Org",
     "OrgKind",
     "OtpChallenge",
+    "Packet",
+    "PacketItem",
+    "PacketKind",
     "RefreshToken",
     "Role",
     "RoleGrant",

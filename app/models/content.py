@@ -239,3 +239,46 @@ class ArticleRead(Base):
         ForeignKey("member.id", ondelete="CASCADE"), primary_key=True
     )
     read_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class PacketKind(StrEnum):
+    CONFERENCE = "conference"  # tài liệu hội nghị
+    BULLETIN = "bulletin"  # bản tin nội bộ
+
+
+class Packet(Base):
+    """An ordered set of documents and media (a conference's papers, a monthly bulletin) that a
+    QR code opens; `public_token` lets guests open it without login until `public_until`."""
+
+    __tablename__ = "packet"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("org.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    public_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    public_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("member.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (Index("ix_packet_org_id", "org_id", "id"),)
+
+
+class PacketItem(Base):
+    """A packet's entry: a published document, or a media file (video, audio, image, PDF)."""
+
+    __tablename__ = "packet_item"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    packet_id: Mapped[int] = mapped_column(ForeignKey("packet.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(300))
+    document_id: Mapped[int | None] = mapped_column(ForeignKey("document.id", ondelete="CASCADE"))
+    storage_key: Mapped[str | None] = mapped_column(String(255))
+    filename: Mapped[str | None] = mapped_column(String(255))
+    content_type: Mapped[str | None] = mapped_column(String(128))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_packet_item_packet_id", "packet_id", "position"),)

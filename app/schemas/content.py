@@ -7,8 +7,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from app.models.content import ArticleStatus, DocumentStatus, DocumentType, ExtractionStatus
-from app.schemas.common import Flag, IsoDate, ObjectId, StrictInt, StrictModel
+from app.models.content import (
+    ArticleStatus,
+    DocumentStatus,
+    DocumentType,
+    ExtractionStatus,
+    PacketKind,
+)
+from app.schemas.common import Flag, IsoDate, IsoDateTime, ObjectId, StrictInt, StrictModel
 from app.schemas.org import OrgRef
 
 Title = Annotated[
@@ -262,3 +268,70 @@ class SearchHit(BaseModel):
     published_at: datetime | None
     status: DocumentStatus | ArticleStatus
     exact: bool = Field(description="Matched as typed (accents kept) or by document number.")
+
+
+# --- packets ----------------------------------------------------------------------------------
+
+
+class PacketCreate(StrictModel):
+    kind: PacketKind
+    title: Title
+    description: Annotated[str, Field(max_length=4000)] = ""
+    public_until: IsoDateTime | None = Field(
+        default=None,
+        description="Open to guests without login until then (at most 90 days ahead).",
+    )
+
+
+class PacketItemCreate(StrictModel):
+    """Exactly one of `document_id` (a published document of this org or above) and
+    `upload_id` (one of your uploads: media, document or image)."""
+
+    document_id: ObjectId | None = None
+    upload_id: ObjectId | None = None
+    title: Title | None = None
+
+
+class PacketItemRead(BaseModel):
+    id: int
+    position: int
+    title: str
+    document_id: int | None
+    filename: str | None
+    content_type: str | None
+    size: int | None
+
+
+class PacketRead(BaseModel):
+    id: int
+    org: OrgRef
+    kind: PacketKind
+    title: str
+    description: str
+    public_until: datetime | None
+    public_url: str | None = Field(description="Guests' link while public (also in a QR).")
+    link: str
+    created_at: datetime
+    items: list[PacketItemRead]
+
+
+class PublicFile(BaseModel):
+    filename: str
+    content_type: str
+    size: int | None
+    url: str = Field(description="A signed link, valid for an hour.")
+
+
+class PublicPacketItem(BaseModel):
+    title: str
+    number: str | None
+    summary: str | None
+    files: list[PublicFile]
+
+
+class PublicPacketRead(BaseModel):
+    title: str
+    description: str
+    org_name: str
+    public_until: datetime
+    items: list[PublicPacketItem]

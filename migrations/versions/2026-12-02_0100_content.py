@@ -280,8 +280,66 @@ def upgrade() -> None:
         ),
     )
 
+    op.create_table(
+        "packet",
+        sa.Column("id", BigId, nullable=False),
+        sa.Column("org_id", BigId, nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("title", sa.String(length=300), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("public_token", sa.String(length=64), nullable=True),
+        sa.Column("public_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_by_id", BigId, nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["created_by_id"],
+            ["member.id"],
+            name=op.f("fk_packet_created_by_id_member"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["org_id"], ["org.id"], name=op.f("fk_packet_org_id_org"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_packet")),
+        sa.UniqueConstraint("public_token", name=op.f("uq_packet_public_token")),
+    )
+    op.create_index("ix_packet_org_id", "packet", ["org_id", "id"], unique=False)
+    op.create_table(
+        "packet_item",
+        sa.Column("id", BigId, nullable=False),
+        sa.Column("packet_id", BigId, nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("title", sa.String(length=300), nullable=False),
+        sa.Column("document_id", BigId, nullable=True),
+        sa.Column("storage_key", sa.String(length=255), nullable=True),
+        sa.Column("filename", sa.String(length=255), nullable=True),
+        sa.Column("content_type", sa.String(length=128), nullable=True),
+        sa.Column("size", sa.BigInteger(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["document_id"],
+            ["document.id"],
+            name=op.f("fk_packet_item_document_id_document"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["packet_id"],
+            ["packet.id"],
+            name=op.f("fk_packet_item_packet_id_packet"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_packet_item")),
+    )
+    op.create_index(
+        "ix_packet_item_packet_id", "packet_item", ["packet_id", "position"], unique=False
+    )
+
 
 def downgrade() -> None:
+    op.drop_index("ix_packet_item_packet_id", table_name="packet_item")
+    op.drop_table("packet_item")
+    op.drop_index("ix_packet_org_id", table_name="packet")
+    op.drop_table("packet")
     op.drop_table("document_section")
     op.drop_index("ix_document_relay_org_id", table_name="document_relay")
     op.drop_table("document_relay")
