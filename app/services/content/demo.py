@@ -1,9 +1,11 @@
 """Content for the demo province: documents at every level (one relayed, one confidential, one
-draft), articles in several workflow states, and a few receipts. Called by `seed_demo` after
-the tree is written; it finds the orgs and demo accounts by code and phone."""
+draft), a conference packet (public for a month), articles in several workflow states, and a
+few receipts. Called by `seed_demo` after the tree is written; it finds the orgs and demo
+accounts by code and phone."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import date, timedelta
 from typing import Any
 
@@ -19,6 +21,8 @@ from app.models import (
     DocumentRelay,
     Member,
     Org,
+    Packet,
+    PacketItem,
 )
 from app.models.base import utcnow
 from app.services.content.numbers import number_key
@@ -169,6 +173,30 @@ async def seed_demo_content(conn: AsyncConnection) -> None:
                     studied_at=now - timedelta(days=1) if studied else None,
                 )
             )
+    packet = await conn.execute(
+        insert(Packet)
+        .values(
+            org_id=orgs["LV"],
+            kind="conference",
+            title="Hội nghị quán triệt Nghị quyết 57-NQ/TW",
+            description="Tài liệu hội nghị: quét mã QR để mở trên ứng dụng.",
+            public_token=secrets.token_urlsafe(24),
+            public_until=now + timedelta(days=30),
+            created_at=now,
+            updated_at=now,
+        )
+        .returning(Packet.id)
+    )
+    packet_id = int(packet.scalar_one())
+    for position, number in enumerate(("57-NQ/TW", "05-CT/TW"), start=1):
+        await conn.execute(
+            insert(PacketItem).values(
+                packet_id=packet_id,
+                position=position,
+                title=next(d[3] for d in _DOCUMENTS if d[2] == number),
+                document_id=documents[number],
+            )
+        )
     for index, (code, title, status, pinned) in enumerate(_ARTICLES):
         at = now - timedelta(hours=len(_ARTICLES) - index)
         result = await conn.execute(
