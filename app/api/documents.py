@@ -371,6 +371,25 @@ async def relay_document(
 
 
 @router.get(
+    "/documents/{document_id}/relays/{relay_id}/plan",
+    response_model=FileLink,
+    responses=problems(401, 403, 404, 422),
+)
+async def get_relay_plan_link(
+    document: Readable,
+    relay_id: Annotated[int, Digits],
+    actor: CurrentActor,
+    session: SessionDep,
+    resources: ResourcesDep,
+) -> Any:
+    """A short-lived signed link to the implementation plan a committee relayed the document
+    with (for the members it reaches and the leadership above)."""
+    return await document_service.relay_plan_link(
+        session, resources.storage, actor, document, relay_id
+    )
+
+
+@router.get(
     "/documents/{document_id}/relays",
     response_model=list[UnitRelayStatus],
     responses=problems(401, 403, 404, 409, 422),

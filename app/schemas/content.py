@@ -82,6 +82,14 @@ class ReceiptRead(BaseModel):
     position_at: datetime | None
 
 
+class RelaySummary(BaseModel):
+    id: int
+    org: OrgRef
+    note: str
+    plan_filename: str | None
+    relayed_at: datetime
+
+
 class DocumentSummary(BaseModel):
     id: int
     org: OrgRef
@@ -106,6 +114,9 @@ class DocumentRead(DocumentSummary):
     files: list[DocumentFileRead]
     link: str = Field(description="Opens the document in the app (after login); for QR codes.")
     receipt: ReceiptRead | None = Field(description="Your own receipt, if you opened it.")
+    relays: list[RelaySummary] = Field(
+        description="Implementation plans of the committees that relayed it to you."
+    )
 
 
 class FileLink(BaseModel):

@@ -277,6 +277,18 @@ async def test_relay_and_coverage(
         409,
         "document.already_relayed",
     )
+    # The plan reaches B1's members (in the document itself), not other branches.
+    member = await as_actor(tree.member.id)
+    relays = (await client.get(url, headers=member)).json()["relays"]
+    assert [(r["org"]["id"], r["plan_filename"]) for r in relays] == [(tree.b1.id, "nq57.pdf")]
+    teacher = await as_actor(tree.teacher.id)
+    assert (await client.get(url, headers=teacher)).json()["relays"] == []
+    plan_url = f"{url}/relays/{relayed.json()['id']}/plan"
+    plan_link = await client.get(plan_url, headers=member)
+    assert plan_link.status_code == 200
+    plan_bytes = await client.get(plan_link.json()["url"].replace("http://127.0.0.1:8000", ""))
+    assert plan_bytes.content == samples.pdf("Kế hoạch")
+    assert_problem(await client.get(plan_url, headers=teacher), 404, "document.relay_not_found")
     committee = await as_actor(tree.committee.id)
     assert_problem(
         await client.post(f"{url}/relays", json={"org_id": tree.c1.id}, headers=committee),

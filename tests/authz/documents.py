@@ -11,13 +11,14 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import Document, DocumentFile, DocumentStatus
+from app.models import Document, DocumentFile, DocumentRelay, DocumentStatus
 from app.models.base import utcnow
 from app.resources import Resources
 from tests import samples
 from tests.authz.harness import Call, Context, Row, pick, table
 
 NF = "document.not_found"
+PDF = "application/pdf"
 
 # Published documents of B1, B3, B4: every member of the subtree below the publisher, and every
 # scope that covers it.
@@ -108,6 +109,32 @@ async def setup(ctx: Context, session: AsyncSession, resources: Resources) -> No
     ctx.extra["documents"] = published
     ctx.extra["drafts"] = drafts
     ctx.extra["upper"] = {"own": upper_c1, "near": upper_c1, "far": upper_c2}
+    # Not relayed yet: what the relay row relays.
+    fresh_c1, _ = await _document(session, resources, t.c1.id, DocumentStatus.PUBLISHED, "c1b")
+    fresh_c2, _ = await _document(session, resources, t.c2.id, DocumentStatus.PUBLISHED, "c2b")
+    ctx.extra["fresh"] = {"own": fresh_c1, "near": fresh_c1, "far": fresh_c2}
+    relays: dict[str, int] = {}
+    for target, document_id, org in (
+        ("own", upper_c1, t.b1),
+        ("near", upper_c1, t.g1),
+        ("far", upper_c2, t.b4),
+    ):
+        key = f"documents/authz/plan-{target}.pdf"
+        await resources.storage.put_stream(key, _once(samples.pdf()), content_type=PDF)
+        relay = DocumentRelay(
+            document_id=document_id,
+            org_id=org.id,
+            note="",
+            plan_storage_key=key,
+            plan_filename="ke-hoach.pdf",
+            plan_content_type=PDF,
+            plan_size=1,
+            relayed_at=utcnow(),
+        )
+        session.add(relay)
+        await session.flush()
+        relays[target] = relay.id
+    ctx.extra["relays"] = relays
 
 
 def _doc(c: Context, t: str) -> str:
@@ -205,7 +232,26 @@ ROWS = {
     ),
     "list_document_sections": Row(lambda c, t: Call("GET", f"{_doc(c, t)}/sections"), READ, NF),
     "relay_document": Row(
-        lambda c, t: Call("POST", f"{_upper(c, t)}/relays", {"org_id": _unit(c, t)}), RELAY, NF
+        lambda c, t: Call(
+            "POST", f"/api/v1/documents/{c.extra['fresh'][t]}/relays", {"org_id": _unit(c, t)}
+        ),
+        RELAY,
+        NF,
+    ),
+    "get_relay_plan_link": Row(
+        lambda c, t: Call("GET", f"{_upper(c, t)}/relays/{c.extra['relays'][t]}/plan"),
+        table(
+            member="200 404:document.relay_not_found 404",
+            secretary="200 404:document.relay_not_found 404",
+            deputy="200 404:document.relay_not_found 404",
+            committee="200 200 404",
+            officer_c1="200 200 404",
+            approver="200 200 404",
+            officer_root="200 200 200",
+            editor="200 200 200",
+            admin="200 200 200",
+        ),
+        NF,
     ),
     "list_document_relays": Row(
         lambda c, t: Call("GET", f"{_upper(c, t)}/relays?org_id={_unit(c, t)}"), REPORT, NF

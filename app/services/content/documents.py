@@ -200,6 +200,23 @@ async def read_document(
         )
     ).mappings()
     receipt = await session.get(DocumentReceipt, (document_id, actor.member_id))
+    relays = (
+        await session.execute(
+            select(
+                _relay.c.id,
+                _relay.c.note,
+                _relay.c.plan_filename,
+                _relay.c.relayed_at,
+                _o.c.id.label("org_id"),
+                _o.c.name.label("org_name"),
+                _o.c.kind.label("org_kind"),
+                _o.c.path,
+            )
+            .join(_o, _o.c.id == _relay.c.org_id)
+            .where(_relay.c.document_id == document_id)
+            .order_by(_o.c.path)
+        )
+    ).mappings()
     return {
         **_summary(row),
         "summary": row["summary"],
@@ -211,6 +228,19 @@ async def read_document(
         "files": [dict(f) for f in files],
         "link": app_link(settings, "documents", document_id),
         "receipt": _receipt(receipt),
+        # The implementation plans that reach the reader: relays by their own committees
+        # (and, for leadership, by the units below them).
+        "relays": [
+            {
+                "id": r["id"],
+                "org": _org_ref(r),
+                "note": r["note"],
+                "plan_filename": r["plan_filename"],
+                "relayed_at": r["relayed_at"],
+            }
+            for r in relays
+            if access.can(actor, Permission.CONTENT_VIEW, r["path"], upward=True)
+        ],
     }
 
 
@@ -554,6 +584,28 @@ async def save_position(
 
 
 # --- relays and coverage ----------------------------------------------------------------------
+
+
+async def relay_plan_link(
+    session: AsyncSession, storage: Storage, actor: Actor, target: DocumentTarget, relay_id: int
+) -> dict[str, Any]:
+    """A signed link to a relay's implementation plan, for whoever the relay reaches (the relaying
+    org's subtree) and the leadership above it."""
+    row = (
+        await session.execute(
+            select(_relay.c.plan_storage_key, _relay.c.plan_filename, _o.c.path)
+            .join(_o, _o.c.id == _relay.c.org_id)
+            .where(_relay.c.id == relay_id, _relay.c.document_id == target.id)
+        )
+    ).one_or_none()
+    if row is None or not access.can(actor, Permission.CONTENT_VIEW, row.path, upward=True):
+        raise NotFound("Không tìm thấy kế hoạch triển khai.", code="document.relay_not_found")
+    if row.plan_storage_key is None:
+        raise NotFound("Lần triển khai này không kèm kế hoạch.", code="document.no_plan")
+    url = await storage.presign_get(
+        row.plan_storage_key, filename=row.plan_filename, expires_s=LINK_TTL_S
+    )
+    return {"url": url, "expires_in": LINK_TTL_S}
 
 
 async def _org(session: AsyncSession, org_id: int) -> Any:
