@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from app.core.text import member_sort_key, name_key
 from app.models import Member, MemberStatus, Org, OrgKind, Role, RoleGrant
 from app.models.base import utcnow
-from app.services.content.demo import seed_demo_content
+from app.services.content.demo import seed_demo_content, seed_generated_content
 
 FAMILY = (
     ["Nguyễn"] * 38
@@ -435,4 +435,6 @@ async def seed_generated(engine: AsyncEngine, *, members: int, seed: int = 7) ->
         start = await _next_ids(conn)
     plan = _generated_plan(start, members, seed)
     await _write(engine, plan)
+    async with engine.begin() as conn:
+        await seed_generated_content(conn, plan.orgs, plan.members, seed=seed)
     return SeedResult(len(plan.orgs), len(plan.branches), len(plan.members), len(plan.grants))

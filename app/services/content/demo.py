@@ -5,6 +5,7 @@ accounts by code and phone."""
 
 from __future__ import annotations
 
+import random
 import secrets
 from datetime import date, timedelta
 from typing import Any
@@ -231,3 +232,126 @@ async def seed_demo_content(conn: AsyncConnection) -> None:
                 )
             )
             previous = step
+
+
+async def seed_generated_content(
+    conn: AsyncConnection,
+    orgs: list[dict[str, Any]],
+    members: list[dict[str, Any]],
+    *,
+    seed: int,
+    chunk: int = 5000,
+) -> int:
+    """Content of a generated province at realistic shares: documents at every committee level
+    (the province's relayed by every commune), articles, and receipts: about 60% of members
+    opened each province document and 35% studied it; commune documents a little less.
+    Returns the number of receipts."""
+    rng = random.Random(seed)  # noqa: S311 - benchmark data, not secrets
+    now = utcnow()
+    committees = [o for o in orgs if o["kind"] != "branch"]
+    docs: list[tuple[int, str]] = []  # (document id, org path)
+    kinds = ("resolution", "directive", "conclusion", "plan", "announcement", "guidance")
+    for org in committees:
+        count = 6 if org["parent_id"] is None else 2
+        for n in range(count):
+            number = f"{n + 1:02d}-{'NQ' if n % 2 == 0 else 'KH'}/{org['id']}"
+            title = f"{'Nghị quyết' if n % 2 == 0 else 'Kế hoạch'} số {number} của {org['name']}"
+            published = now - timedelta(days=rng.randint(1, 120), minutes=rng.randint(0, 1440))
+            result = await conn.execute(
+                insert(Document)
+                .values(
+                    org_id=org["id"],
+                    type=kinds[n % len(kinds)],
+                    number=number,
+                    number_key=number_key(number),
+                    title=title,
+                    title_folded=fold(title)[:300],
+                    issuing_body=org["name"],
+                    summary="",
+                    summary_folded="",
+                    tags=[],
+                    is_confidential=False,
+                    is_important=n == 0,
+                    status="published",
+                    extraction_status="none",
+                    created_at=published,
+                    updated_at=published,
+                    published_at=published,
+                    version=1,
+                )
+                .returning(Document.id)
+            )
+            docs.append((int(result.scalar_one()), org["path"]))
+        article_title = f"Hoạt động nổi bật của {org['name']}"
+        await conn.execute(
+            insert(Article).values(
+                org_id=org["id"],
+                title=article_title,
+                title_folded=fold(article_title)[:300],
+                summary="",
+                summary_folded="",
+                body="Nội dung tin bài.",
+                is_important=False,
+                is_pinned=False,
+                status="published",
+                created_at=now,
+                updated_at=now,
+                published_at=now - timedelta(hours=rng.randint(1, 720)),
+                version=1,
+            )
+        )
+    root = next((o for o in orgs if o["parent_id"] is None), None)
+    if root is not None:
+        communes = [o for o in committees if o["parent_id"] == root["id"]]
+        relays = [
+            {
+                "document_id": document_id,
+                "org_id": commune["id"],
+                "note": "Triển khai đến các chi bộ.",
+                "relayed_at": now,
+            }
+            for document_id, path in docs
+            if path == root["path"]
+            for commune in communes
+            if rng.random() < 0.8
+        ]
+        for part in _parts(relays, chunk):
+            await conn.execute(insert(DocumentRelay), part)
+    receipts: list[dict[str, Any]] = []
+    written = 0
+    by_branch: dict[str, list[int]] = {}
+    for member in members:
+        by_branch.setdefault(member["org_path"], []).append(member["id"])
+    for document_id, path in docs:
+        depth = path.count("/")
+        opened_share, studied_share = (0.6, 0.35) if depth <= 2 else (0.5, 0.25)
+        reached = [
+            member_id
+            for branch_path, ids in by_branch.items()
+            if branch_path.startswith(path)
+            for member_id in ids
+        ]
+        for member_id in reached:
+            draw = rng.random()
+            if draw >= opened_share:
+                continue
+            receipts.append(
+                {
+                    "document_id": document_id,
+                    "member_id": member_id,
+                    "opened_at": now,
+                    "studied_at": now if draw < studied_share else None,
+                }
+            )
+            if len(receipts) >= chunk:
+                await conn.execute(insert(DocumentReceipt), receipts)
+                written += len(receipts)
+                receipts = []
+    if receipts:
+        await conn.execute(insert(DocumentReceipt), receipts)
+        written += len(receipts)
+    return written
+
+
+def _parts(rows: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
+    return [rows[i : i + size] for i in range(0, len(rows), size)]
