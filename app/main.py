@@ -45,6 +45,10 @@ TAGS = [
     {"name": "roles", "description": "Roles held on orgs; they cover the org's subtree."},
     {"name": "audit", "description": "Who did what: the audit log of an org's subtree."},
     {"name": "uploads", "description": "Files checked by content, for areas to attach."},
+    {
+        "name": "rules",
+        "description": "The deployment's rules: quorum, passing, reminders, study target.",
+    },
     {"name": "documents", "description": "Documents published down the hierarchy; relays, reads."},
     {"name": "articles", "description": "News: drafted, approved and published for a subtree."},
     {"name": "feed", "description": "The member's feed; search over documents and articles."},

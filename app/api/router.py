@@ -17,23 +17,25 @@ from app.api import (
     orgs,
     packets,
     roles,
+    rules,
     uploads,
 )
 
 api_router = APIRouter(prefix="/api/v1")
 for module in (
     app_config,
-    articles,
     auth,
     me,
     notifications,
     orgs,
-    packets,
     members,
     roles,
     audit,
     uploads,
+    rules,
     documents,
+    articles,
     feed,
+    packets,
 ):
     api_router.include_router(module.router)
