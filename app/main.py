@@ -49,6 +49,10 @@ TAGS = [
         "name": "rules",
         "description": "The deployment's rules: quorum, passing, reminders, study target.",
     },
+    {"name": "documents", "description": "Documents published down the hierarchy; relays, reads."},
+    {"name": "articles", "description": "News: drafted, approved and published for a subtree."},
+    {"name": "feed", "description": "The member's feed; search over documents and articles."},
+    {"name": "packets", "description": "Conference papers and bulletins behind a QR code."},
     {"name": "ops", "description": "Health, readiness and metrics (served at the root)."},
 ]
 

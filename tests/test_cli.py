@@ -147,6 +147,13 @@ async def test_seed_adds_demo_province(cli_database: CliDatabase, tmp_path: Path
     assert await count(engine, "SELECT count(*) FROM org WHERE kind = 'branch'") == branches
     assert await count(engine, "SELECT count(*) FROM member") == members
     assert await count(engine, "SELECT count(*) FROM role_grant") == roles
+    # Content at every level: published documents (one relayed, one read), a draft, articles.
+    published = "SELECT count(*) FROM document WHERE status = 'published'"
+    assert await count(engine, published) == 5
+    assert await count(engine, "SELECT count(*) FROM document_relay") == 1
+    assert await count(engine, "SELECT count(*) FROM packet_item") == 2
+    assert await count(engine, "SELECT count(*) FROM document_receipt") == 2
+    assert await count(engine, "SELECT count(*) FROM article WHERE status = 'published'") == 2
     assert (tmp_path / "var" / "dev-secret").exists()  # ENV=dev: generated next to the data
 
 

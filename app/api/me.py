@@ -26,12 +26,14 @@ async def get_me(actor: CurrentActor, session: SessionDep) -> MemberRead:
 @router.get("/home", response_model=HomeRead, responses=problems(401))
 async def get_home(home: HomeActor) -> dict[str, Any]:
     """The app's first screen in one call: who I am, my branch, my roles, my unread
-    notifications.
+    notifications and the documents I have not opened yet.
 
     Served from the query that authenticates the request: no further round trip.
     """
-    actor, unread = home
-    return me_service.home(actor, unread_notifications=unread)
+    actor, counts = home
+    return me_service.home(
+        actor, unread_notifications=counts.notifications, unread_documents=counts.documents
+    )
 
 
 @router.get("/data", response_model=MemberDataExport, responses=problems(401))

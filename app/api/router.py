@@ -6,12 +6,16 @@ from fastapi import APIRouter
 
 from app.api import (
     app_config,
+    articles,
     audit,
     auth,
+    documents,
+    feed,
     me,
     members,
     notifications,
     orgs,
+    packets,
     roles,
     rules,
     uploads,
@@ -29,5 +33,9 @@ for module in (
     audit,
     uploads,
     rules,
+    documents,
+    articles,
+    feed,
+    packets,
 ):
     api_router.include_router(module.router)

@@ -4,6 +4,23 @@ from app.models.activity import MemberActivity, SmsUsage
 from app.models.audit import AuditEvent
 from app.models.auth import AuthSession, LoginFailure, OtpChallenge, RefreshToken
 from app.models.base import Base
+from app.models.content import (
+    Article,
+    ArticleRead,
+    ArticleStatus,
+    ArticleTransition,
+    Document,
+    DocumentFile,
+    DocumentReceipt,
+    DocumentRelay,
+    DocumentSection,
+    DocumentStatus,
+    DocumentType,
+    ExtractionStatus,
+    Packet,
+    PacketItem,
+    PacketKind,
+)
 from app.models.idempotency import IdempotencyKey
 from app.models.job import Job, JobStatus, WorkerHeartbeat
 from app.models.member import Gender, Member, MemberStatus
@@ -25,6 +42,10 @@ from app.models.setting import DeploymentSetting
 from app.models.upload import Upload
 
 __all__ = [
+    "Article",
+    "ArticleRead",
+    "ArticleStatus",
+    "ArticleTransition",
     "AuditEvent",
     "AuthSession",
     "Base",
@@ -34,6 +55,14 @@ __all__ = [
     "DeploymentSetting",
     "Device",
     "DevicePlatform",
+    "Document",
+    "DocumentFile",
+    "DocumentReceipt",
+    "DocumentRelay",
+    "DocumentSection",
+    "DocumentStatus",
+    "DocumentType",
+    "ExtractionStatus",
     "Gender",
     "IdempotencyKey",
     "Job",
@@ -50,6 +79,9 @@ __all__ = [
     "Org",
     "OrgKind",
     "OtpChallenge",
+    "Packet",
+    "PacketItem",
+    "PacketKind",
     "RefreshToken",
     "Role",
     "RoleGrant",

@@ -24,3 +24,6 @@ class HomeRead(BaseModel):
     branch: OrgRef
     roles: list[RoleHeld]
     unread_notifications: int = Field(description="Unread notifications in my inbox.")
+    unread_documents: int = Field(
+        description="Published documents of my branch and the orgs above it I have not opened."
+    )

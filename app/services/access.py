@@ -34,10 +34,18 @@ class Permission(StrEnum):
     # Act for a member who has no smartphone (proxy actions, recorded as such).
     MEMBER_ASSIST = "member.assist"
     DEPLOYMENT_ADMIN = "deployment.admin"
+    # Content: documents and articles. Viewing is held on one's branch and checked upward (what
+    # the branch and every org above it published); drafting and publishing on the org.
+    CONTENT_VIEW = "content.view"
+    CONTENT_DRAFT = "content.draft"
+    CONTENT_PUBLISH = "content.publish"
+    # Relay an upper document to one's subtree; see relay status and read coverage.
+    CONTENT_RELAY = "content.relay"
 
 
 P = Permission
-_LEADERSHIP = frozenset({P.ORG_VIEW, P.MEMBER_LIST, P.MEMBER_VIEW})
+# Leadership relays upper documents and sees read coverage (officers see it as a statistic).
+_LEADERSHIP = frozenset({P.ORG_VIEW, P.MEMBER_LIST, P.MEMBER_VIEW, P.CONTENT_VIEW, P.CONTENT_RELAY})
 # What the secretary and deputy secretary do for their branch on top of leadership.
 _BRANCH_RUNNERS = _LEADERSHIP | {P.MEMBER_ASSIST}
 
@@ -47,13 +55,15 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.COMMITTEE_MEMBER: _LEADERSHIP,
     Role.ORGANISATION_OFFICER: _LEADERSHIP
     | {P.ORG_MANAGE, P.MEMBER_MANAGE, P.MEMBER_ASSIST, P.ROLE_MANAGE, P.AUDIT_VIEW},
-    Role.EDITOR: frozenset({P.ORG_VIEW}),
-    Role.APPROVER: frozenset({P.ORG_VIEW}),
+    Role.EDITOR: frozenset({P.ORG_VIEW, P.CONTENT_VIEW, P.CONTENT_DRAFT}),
+    Role.APPROVER: frozenset({P.ORG_VIEW, P.CONTENT_VIEW, P.CONTENT_PUBLISH}),
     Role.DEPLOYMENT_ADMIN: frozenset(Permission),
 }
 
 # What every member may do in their own branch.
-MEMBERSHIP_PERMISSIONS: frozenset[Permission] = frozenset({P.ORG_VIEW, P.MEMBER_LIST})
+MEMBERSHIP_PERMISSIONS: frozenset[Permission] = frozenset(
+    {P.ORG_VIEW, P.MEMBER_LIST, P.CONTENT_VIEW}
+)
 # What a member may do on an object that is their own (`Target.owner_id`), wherever it lies.
 OWNER_PERMISSIONS: frozenset[Permission] = frozenset({P.MEMBER_VIEW, P.UPLOAD_VIEW})
 
@@ -197,10 +207,20 @@ def is_deployment_admin(actor: Actor) -> bool:
     return any(h.role is Role.DEPLOYMENT_ADMIN for h in actor.roles)
 
 
+# The content desk's rights: role management hands out the editor and approver roles without
+# holding them (an organisation officer appoints editors but does not draft or publish).
+APPOINTED_PERMISSIONS: frozenset[Permission] = frozenset({P.CONTENT_DRAFT, P.CONTENT_PUBLISH})
+
+
+def _covered(role: Role, held: set[Permission] | frozenset[Permission]) -> bool:
+    return ROLE_PERMISSIONS[role] - APPOINTED_PERMISSIONS <= held
+
+
 def can_grant(actor: Actor, role: Role, path: str) -> bool:
-    """Role management without escalation: only roles whose permissions the actor holds there."""
+    """Role management without escalation: only roles whose permissions the actor holds there
+    (the content desk's `APPOINTED_PERMISSIONS` apart)."""
     held = permissions_at(actor, path)
-    return Permission.ROLE_MANAGE in held and ROLE_PERMISSIONS[role] <= held
+    return Permission.ROLE_MANAGE in held and _covered(role, held)
 
 
 def outranks(actor: Actor, role: Role, path: str) -> bool:
@@ -213,7 +233,7 @@ def outranks(actor: Actor, role: Role, path: str) -> bool:
     for scope in actor.scopes:
         if scope.path != path and in_subtree(path, scope.path):
             held |= scope.permissions
-    return Permission.ROLE_MANAGE in held and ROLE_PERMISSIONS[role] <= held
+    return Permission.ROLE_MANAGE in held and _covered(role, held)
 
 
 def require_account_control(

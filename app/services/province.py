@@ -699,8 +699,16 @@ async def next_ids(conn: AsyncConnection) -> tuple[int, int, int]:
 
 
 AreaSeeder = Callable[[AsyncConnection, Province], Awaitable[int]]
+
+
 # Areas add their volumes here: `async def seed_x(conn, province) -> rows written`.
-AREA_SEEDERS: list[tuple[str, AreaSeeder]] = []
+async def _content(conn: AsyncConnection, province: Province) -> int:
+    from app.services.content.demo import seed_province_content
+
+    return await seed_province_content(conn, province)
+
+
+AREA_SEEDERS: list[tuple[str, AreaSeeder]] = [("content", _content)]
 
 
 @dataclass(frozen=True)

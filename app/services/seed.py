@@ -21,6 +21,7 @@ from app.core.text import member_sort_key, name_key
 from app.models import Member, MemberStatus, Org, OrgKind, Role, RoleGrant
 from app.models.base import utcnow
 from app.services import province
+from app.services.content.demo import seed_demo_content
 from app.services.province import People
 
 DEMO_PASSWORD = "Demo@2026"  # noqa: S105 - printed for the demo on purpose
@@ -280,6 +281,8 @@ async def seed_demo(engine: AsyncEngine, *, password_hash: str | None) -> SeedRe
         start = await _next_ids(conn)
     plan = _demo_plan(start, password_hash)
     await _write(engine, plan)
+    async with engine.begin() as conn:
+        await seed_demo_content(conn)
     return SeedResult(len(plan.orgs), len(plan.branches), len(plan.members), len(plan.grants))
 
 

@@ -227,3 +227,53 @@ async def test_two_stale_edits_one_wins(live: Live) -> None:
     async with live.resources.db.read() as session:
         stored = await session.scalar(select(Member.full_name).where(Member.id == member_id))
     assert stored == winner
+
+
+async def test_a_document_is_studied_once_under_concurrency(live: Live) -> None:
+    """Twenty devices of one member mark a document studied at once: one receipt, one studied
+    moment (the study points hook, `documents.member_studied`, runs once)."""
+    from app.models import Document, DocumentReceipt
+    from app.models.base import utcnow
+
+    async with live.resources.db.write() as session:
+        now = utcnow()
+        document = Document(
+            org_id=live.branch_id,
+            type="resolution",
+            title="Nghị quyết",
+            title_folded="nghi quyet",
+            summary="",
+            summary_folded="",
+            tags=[],
+            is_confidential=False,
+            is_important=False,
+            status="published",
+            extraction_status="none",
+            created_at=now,
+            updated_at=now,
+            published_at=now,
+        )
+        session.add(document)
+        member_id = await session.scalar(select(Member.id).where(Member.phone == live.phone))
+        assert member_id is not None
+        headers = await login_headers(session, live.resources.auth.codec, member_id)
+        await session.commit()
+        document_id = document.id
+    # Opened first: the receipt row exists, so nothing but its row lock orders the requests.
+    opened = await live.client.post(f"/api/v1/documents/{document_id}/open", headers=headers)
+    assert opened.status_code == 200
+    responses = await asyncio.gather(
+        *[
+            live.client.post(f"/api/v1/documents/{document_id}/studied", headers=headers)
+            for _ in range(CONCURRENCY)
+        ]
+    )
+    assert {r.status_code for r in responses} == {200}
+    assert len({r.json()["receipt"]["studied_at"] for r in responses}) == 1
+    async with live.resources.db.write() as session:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(DocumentReceipt)
+            .where(DocumentReceipt.document_id == document_id)
+        )
+    assert count == 1

@@ -4,14 +4,33 @@ the lean read path (the member, their branch, live roles, and whether the sessio
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, String, and_, bindparam, func, select
+from sqlalchemy import (
+    BigInteger,
+    String,
+    and_,
+    bindparam,
+    exists,
+    func,
+    literal_column,
+    select,
+)
 from sqlalchemy.orm import aliased
 
 from app.core.db import FastQuery, Reader, Row
 from app.core.errors import Unauthorized
 from app.core.security import AccessClaims
-from app.models import AuthSession, Member, Notification, Org, Role, RoleGrant
+from app.models import (
+    AuthSession,
+    Document,
+    DocumentReceipt,
+    Member,
+    Notification,
+    Org,
+    Role,
+    RoleGrant,
+)
 from app.models.base import utcnow
 from app.services.access import Actor, RoleHolding
 
@@ -56,8 +75,11 @@ _ACTOR_QUERY = (
     .order_by(_grant_t.c.id)
 )
 _ACTOR = FastQuery(_ACTOR_QUERY)
-# The same, with the member's unread notifications: `/me/home` in one round trip.
+# The same, with the member's unread notifications and documents: `/me/home` in one round trip.
 _notification_t = Notification.__table__
+_document_t = Document.__table__
+_document_org_t = aliased(Org.__table__, name="document_org")
+_receipt_t = DocumentReceipt.__table__
 _HOME = FastQuery(
     _ACTOR_QUERY.add_columns(
         select(func.count())
@@ -66,7 +88,23 @@ _HOME = FastQuery(
             _notification_t.c.read_at.is_(None),
         )
         .scalar_subquery()
-        .label("unread_notifications")
+        .label("unread_notifications"),
+        # Published documents of the member's branch and the orgs above it, never opened.
+        select(func.count())
+        .select_from(_document_t)
+        .join(_document_org_t, _document_org_t.c.id == _document_t.c.org_id)
+        .where(
+            _document_t.c.status == literal_column("'published'"),
+            _member_t.c.org_path.startswith(_document_org_t.c.path, autoescape=False),
+            ~exists()
+            .where(
+                _receipt_t.c.document_id == _document_t.c.id,
+                _receipt_t.c.member_id == _member_t.c.id,
+            )
+            .correlate_except(_receipt_t),
+        )
+        .scalar_subquery()
+        .label("unread_documents"),
     )
 )
 
@@ -77,10 +115,20 @@ async def load_actor(reader: Reader, claims: AccessClaims) -> Actor:
     return actor
 
 
-async def load_home(reader: Reader, claims: AccessClaims) -> tuple[Actor, int]:
-    """`load_actor` and the number of unread notifications, in the same round trip."""
+@dataclass(frozen=True, slots=True)
+class HomeCounts:
+    notifications: int  # unread in the inbox
+    documents: int  # published for the member's branch or above, never opened
+
+
+async def load_home(reader: Reader, claims: AccessClaims) -> tuple[Actor, HomeCounts]:
+    """`load_actor` and the home screen's unread counts, in the same round trip."""
     actor, rows = await _load(reader, _HOME, claims)
-    return actor, int(rows[0]["unread_notifications"])
+    first = rows[0]
+    return actor, HomeCounts(
+        notifications=int(first["unread_notifications"]),
+        documents=int(first["unread_documents"]),
+    )
 
 
 async def _load(

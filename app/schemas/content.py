@@ -1,0 +1,348 @@
+"""Content shapes: documents, their files, relays, receipts and sections; articles; the feed."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+
+from app.models.content import (
+    ArticleStatus,
+    DocumentStatus,
+    DocumentType,
+    ExtractionStatus,
+    PacketKind,
+)
+from app.schemas.common import Flag, IsoDate, IsoDateTime, ObjectId, StrictInt, StrictModel
+from app.schemas.org import OrgRef
+
+Title = Annotated[
+    str, Field(min_length=1, max_length=300, examples=["Nghị quyết về phát triển khoa học"])
+]
+Number = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[0-9A-Za-zÀ-ỹĐđ][0-9A-Za-zÀ-ỹĐđ /.\-]*$",
+        examples=["57-NQ/TW"],
+    ),
+]
+Summary = Annotated[str, Field(max_length=4000)]
+Tag = Annotated[str, Field(min_length=1, max_length=40)]
+Tags = Annotated[list[Tag], Field(max_length=20, examples=[["khoa học", "chuyển đổi số"]])]
+IssuingBody = Annotated[str, Field(min_length=1, max_length=200, examples=["Bộ Chính trị"])]
+Reason = Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class DocumentCreate(StrictModel):
+    type: DocumentType
+    title: Title
+    number: Number | None = None
+    issuing_body: IssuingBody | None = None
+    issued_on: IsoDate | None = None
+    summary: Summary = ""
+    tags: Tags = Field(default_factory=list)
+    is_confidential: Flag = False
+    is_important: Flag = False
+
+
+class DocumentUpdate(StrictModel):
+    """Only the fields sent change (drafts only)."""
+
+    type: DocumentType | None = None
+    title: Title | None = None
+    number: Number | None = None
+    issuing_body: IssuingBody | None = None
+    issued_on: IsoDate | None = None
+    summary: Summary | None = None
+    tags: Tags | None = None
+    is_confidential: Flag | None = None
+    is_important: Flag | None = None
+
+
+class FileAttach(StrictModel):
+    upload_id: ObjectId = Field(description="An upload of yours with purpose `document`.")
+
+
+class DocumentFileRead(BaseModel):
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    position: int
+
+
+class ReceiptRead(BaseModel):
+    opened_at: datetime
+    studied_at: datetime | None
+    position_section: int | None
+    position_offset: int | None
+    position_at: datetime | None
+
+
+class RelaySummary(BaseModel):
+    id: int
+    org: OrgRef
+    note: str
+    plan_filename: str | None
+    relayed_at: datetime
+
+
+class DocumentSummary(BaseModel):
+    id: int
+    org: OrgRef
+    type: DocumentType
+    number: str | None
+    title: str
+    issuing_body: str | None
+    issued_on: date | None
+    status: DocumentStatus
+    is_important: bool
+    is_confidential: bool
+    published_at: datetime | None
+
+
+class DocumentRead(DocumentSummary):
+    summary: str
+    tags: list[str]
+    extraction_status: ExtractionStatus
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    files: list[DocumentFileRead]
+    link: str = Field(description="Opens the document in the app (after login); for QR codes.")
+    receipt: ReceiptRead | None = Field(description="Your own receipt, if you opened it.")
+    relays: list[RelaySummary] = Field(
+        description="Implementation plans of the committees that relayed it to you."
+    )
+
+
+class FileLink(BaseModel):
+    url: str = Field(description="A short-lived signed download link.")
+    expires_in: int = Field(description="Seconds the link stays valid.")
+
+
+class StudyRead(BaseModel):
+    document_id: int
+    receipt: ReceiptRead
+
+
+class PositionUpdate(StrictModel):
+    section: StrictInt = Field(ge=0, le=100_000)
+    offset: StrictInt = Field(default=0, ge=0, le=10_000_000)
+
+
+class RelayCreate(StrictModel):
+    org_id: ObjectId = Field(description="Your committee, below the document's org.")
+    note: Annotated[str, Field(max_length=2000)] = ""
+    plan_upload_id: ObjectId | None = Field(
+        default=None, description="The implementation plan: an upload with purpose `document`."
+    )
+
+
+class RelayRead(BaseModel):
+    id: int
+    document_id: int
+    org: OrgRef
+    note: str
+    plan_filename: str | None
+    relayed_by_id: int | None
+    relayed_at: datetime
+
+
+class UnitRelayStatus(BaseModel):
+    org: OrgRef
+    relayed_at: datetime | None = Field(description="Null: this unit has not relayed it yet.")
+    relay_id: int | None
+
+
+class UnitCoverage(BaseModel):
+    org: OrgRef
+    members: int = Field(description="Members of the unit's subtree (exempt members included).")
+    opened: int
+    studied: int
+
+
+class CoverageRead(BaseModel):
+    document_id: int
+    org: OrgRef = Field(description="The org whose child units are listed.")
+    members: int
+    opened: int
+    studied: int
+    units: list[UnitCoverage]
+
+
+class MemberNotRead(BaseModel):
+    id: int
+    full_name: str
+
+
+class SectionRead(BaseModel):
+    position: int
+    kind: Literal["heading", "paragraph"]
+    text: str
+
+
+class SectionsRead(BaseModel):
+    document_id: int
+    extraction_status: ExtractionStatus
+    sections: list[SectionRead]
+
+
+# --- articles ---------------------------------------------------------------------------------
+
+ArticleBody = Annotated[str, Field(max_length=100_000, description="Markdown (no raw HTML).")]
+Category = Annotated[str, Field(min_length=1, max_length=64, examples=["Tin hoạt động"])]
+
+
+class ArticleCreate(StrictModel):
+    title: Title
+    summary: Summary = ""
+    body: ArticleBody = ""
+    category: Category | None = None
+    cover_upload_id: ObjectId | None = Field(
+        default=None, description="An upload of yours with purpose `image`."
+    )
+    is_important: Flag = False
+
+
+class ArticleUpdate(StrictModel):
+    title: Title | None = None
+    summary: Summary | None = None
+    body: ArticleBody | None = None
+    category: Category | None = None
+    cover_upload_id: ObjectId | None = None
+    is_important: Flag | None = None
+    is_pinned: Flag | None = None
+
+
+class ArticleReject(StrictModel):
+    reason: Reason
+
+
+class ArticleSummary(BaseModel):
+    id: int
+    org: OrgRef
+    title: str
+    summary: str
+    category: str | None
+    status: ArticleStatus
+    is_important: bool
+    is_pinned: bool
+    has_cover: bool
+    published_at: datetime | None
+
+
+class ArticleTransitionRead(BaseModel):
+    from_status: ArticleStatus | None
+    to_status: ArticleStatus
+    reason: str | None
+    actor_id: int | None
+    at: datetime
+
+
+class ArticleRead(ArticleSummary):
+    body: str
+    reject_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    link: str
+    history: list[ArticleTransitionRead]
+
+
+# --- feed and search --------------------------------------------------------------------------
+
+
+class FeedItem(BaseModel):
+    kind: Literal["document", "article"]
+    id: int
+    org: OrgRef
+    title: str
+    summary: str
+    document_type: DocumentType | None = Field(description="Documents only.")
+    number: str | None = Field(description="Documents only.")
+    is_important: bool
+    published_at: datetime
+    unread: bool
+
+
+class SearchHit(BaseModel):
+    kind: Literal["document", "article"]
+    id: int
+    org: OrgRef
+    title: str
+    number: str | None
+    document_type: DocumentType | None
+    published_at: datetime | None
+    status: DocumentStatus | ArticleStatus
+    exact: bool = Field(description="Matched as typed (accents kept) or by document number.")
+
+
+# --- packets ----------------------------------------------------------------------------------
+
+
+class PacketCreate(StrictModel):
+    kind: PacketKind
+    title: Title
+    description: Annotated[str, Field(max_length=4000)] = ""
+    public_until: IsoDateTime | None = Field(
+        default=None,
+        description="Open to guests without login until then (at most 90 days ahead).",
+    )
+
+
+class PacketItemCreate(StrictModel):
+    """Exactly one of `document_id` (a published document of this org or above) and
+    `upload_id` (one of your uploads: media, document or image)."""
+
+    document_id: ObjectId | None = None
+    upload_id: ObjectId | None = None
+    title: Title | None = None
+
+
+class PacketItemRead(BaseModel):
+    id: int
+    position: int
+    title: str
+    document_id: int | None
+    filename: str | None
+    content_type: str | None
+    size: int | None
+
+
+class PacketRead(BaseModel):
+    id: int
+    org: OrgRef
+    kind: PacketKind
+    title: str
+    description: str
+    public_until: datetime | None
+    public_url: str | None = Field(description="Guests' link while public (also in a QR).")
+    link: str
+    created_at: datetime
+    items: list[PacketItemRead]
+
+
+class PublicFile(BaseModel):
+    filename: str
+    content_type: str
+    size: int | None
+    url: str = Field(description="A signed link, valid for an hour.")
+
+
+class PublicPacketItem(BaseModel):
+    title: str
+    number: str | None
+    summary: str | None
+    files: list[PublicFile]
+
+
+class PublicPacketRead(BaseModel):
+    title: str
+    description: str
+    org_name: str
+    public_until: datetime
+    items: list[PublicPacketItem]

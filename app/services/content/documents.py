@@ -1,0 +1,850 @@
+"""Documents: drafted by an org's editors, published by its approvers for the org's subtree,
+relayed by lower committees with their implementation plan, opened and studied by members.
+
+Who sees what (the permissions are in `services.access`):
+- a published document: every member of the publishing org's subtree, and everyone holding a
+  view scope there (`content.view`, checked upward: the branch and every org above it);
+- a draft: only those who may draft (`content.draft`) or publish (`content.publish`) on its org.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import BigInteger, and_, bindparam, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core import etag
+from app.core.config import Settings
+from app.core.db import FastQuery, Reader
+from app.core.errors import Conflict, NotFound, Unprocessable
+from app.core.etag import IfMatch
+from app.core.pagination import decode_cursor, page_of
+from app.core.text import fold
+from app.integrations.storage import ByteRange, ObjectStream, Storage
+from app.models import (
+    Document,
+    DocumentFile,
+    DocumentReceipt,
+    DocumentRelay,
+    DocumentSection,
+    DocumentStatus,
+    ExtractionStatus,
+    Member,
+    NoticeKind,
+    Org,
+)
+from app.models.base import utcnow
+from app.schemas.content import DocumentCreate, DocumentUpdate, PositionUpdate, RelayCreate
+from app.services import access, audit, jobs, notices
+from app.services.access import Actor, Permission
+from app.services.content.numbers import number_key
+from app.services.orgs import OrgTarget
+from app.services.uploads import UploadPurpose
+from app.services.uploads import records as upload_records
+
+NOT_FOUND = "document.not_found"
+EXTRACT_JOB = "document.extract"
+LINK_TTL_S = 300
+EXTRACTABLE = frozenset(
+    {
+        "application/pdf",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    }
+)
+
+_d = Document.__table__
+_f = DocumentFile.__table__
+_r = DocumentReceipt.__table__
+_relay = DocumentRelay.__table__
+_s = DocumentSection.__table__
+_o = Org.__table__
+_m = Member.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentTarget:
+    id: int
+    org_id: int
+    path: str  # the publishing org's path
+    status: str
+
+    @property
+    def owner_id(self) -> None:
+        return None
+
+    @property
+    def is_published(self) -> bool:
+        return self.status == DocumentStatus.PUBLISHED
+
+
+_TARGET = FastQuery(
+    select(_d.c.id, _d.c.org_id, _d.c.status, _o.c.path)
+    .join(_o, _o.c.id == _d.c.org_id)
+    .where(_d.c.id == bindparam("document_id", type_=BigInteger))
+)
+
+
+async def load_target(reader: Reader, document_id: int) -> DocumentTarget | None:
+    """The document's guard target: one compiled query on the lean reader (for other areas too:
+    a meeting that links a document checks it with `DocumentScope(...).check(...)`)."""
+    rows = await reader.fetch(_TARGET, {"document_id": document_id})
+    if not rows:
+        return None
+    row = rows[0]
+    return DocumentTarget(
+        id=row["id"], org_id=row["org_id"], path=row["path"], status=row["status"]
+    )
+
+
+def may_edit(actor: Actor, path: str) -> bool:
+    return access.can(actor, Permission.CONTENT_DRAFT, path) or access.can(
+        actor, Permission.CONTENT_PUBLISH, path
+    )
+
+
+def ensure_readable(actor: Actor, target: DocumentTarget) -> None:
+    """Drafts exist only for their org's editors and approvers (404 for everyone else)."""
+    if not target.is_published and not may_edit(actor, target.path):
+        raise NotFound(code=NOT_FOUND)
+
+
+def app_link(settings: Settings, kind: str, object_id: int) -> str:
+    """The link a QR code carries: the deployment's public address, never the request's."""
+    return f"{settings.public_base_url}/app/{kind}/{object_id}"
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def _org_ref(row: Any) -> dict[str, Any]:
+    return {"id": row["org_id"], "name": row["org_name"], "kind": row["org_kind"]}
+
+
+_SUMMARY_COLUMNS = (
+    _d.c.id,
+    _d.c.org_id,
+    _o.c.name.label("org_name"),
+    _o.c.kind.label("org_kind"),
+    _d.c.type,
+    _d.c.number,
+    _d.c.title,
+    _d.c.issuing_body,
+    _d.c.issued_on,
+    _d.c.status,
+    _d.c.is_important,
+    _d.c.is_confidential,
+    _d.c.published_at,
+)
+
+
+def _summary(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "org": _org_ref(row),
+        "type": row["type"],
+        "number": row["number"],
+        "title": row["title"],
+        "issuing_body": row["issuing_body"],
+        "issued_on": row["issued_on"],
+        "status": row["status"],
+        "is_important": row["is_important"],
+        "is_confidential": row["is_confidential"],
+        "published_at": row["published_at"],
+    }
+
+
+def _receipt(receipt: DocumentReceipt | None) -> dict[str, Any] | None:
+    if receipt is None:
+        return None
+    return {
+        "opened_at": receipt.opened_at,
+        "studied_at": receipt.studied_at,
+        "position_section": receipt.position_section,
+        "position_offset": receipt.position_offset,
+        "position_at": receipt.position_at,
+    }
+
+
+async def read_document(
+    session: AsyncSession, settings: Settings, actor: Actor, document_id: int
+) -> dict[str, Any]:
+    row = (
+        (
+            await session.execute(
+                select(
+                    *_SUMMARY_COLUMNS,
+                    _d.c.summary,
+                    _d.c.tags,
+                    _d.c.extraction_status,
+                    _d.c.created_at,
+                    _d.c.updated_at,
+                    _d.c.version,
+                )
+                .join(_o, _o.c.id == _d.c.org_id)
+                .where(_d.c.id == document_id)
+            )
+        )
+        .mappings()
+        .one_or_none()
+    )
+    if row is None:
+        raise NotFound(code=NOT_FOUND)
+    files = (
+        await session.execute(
+            select(_f.c.id, _f.c.filename, _f.c.content_type, _f.c.size, _f.c.position)
+            .where(_f.c.document_id == document_id)
+            .order_by(_f.c.position, _f.c.id)
+        )
+    ).mappings()
+    receipt = await session.get(DocumentReceipt, (document_id, actor.member_id))
+    relays = (
+        await session.execute(
+            select(
+                _relay.c.id,
+                _relay.c.note,
+                _relay.c.plan_filename,
+                _relay.c.relayed_at,
+                _o.c.id.label("org_id"),
+                _o.c.name.label("org_name"),
+                _o.c.kind.label("org_kind"),
+                _o.c.path,
+            )
+            .join(_o, _o.c.id == _relay.c.org_id)
+            .where(_relay.c.document_id == document_id)
+            .order_by(_o.c.path)
+        )
+    ).mappings()
+    return {
+        **_summary(row),
+        "summary": row["summary"],
+        "tags": list(row["tags"] or []),
+        "extraction_status": row["extraction_status"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "version": row["version"],
+        "files": [dict(f) for f in files],
+        "link": app_link(settings, "documents", document_id),
+        "receipt": _receipt(receipt),
+        # The implementation plans that reach the reader: relays by their own committees
+        # (and, for leadership, by the units below them).
+        "relays": [
+            {
+                "id": r["id"],
+                "org": _org_ref(r),
+                "note": r["note"],
+                "plan_filename": r["plan_filename"],
+                "relayed_at": r["relayed_at"],
+            }
+            for r in relays
+            if access.can(actor, Permission.CONTENT_VIEW, r["path"], upward=True)
+        ],
+    }
+
+
+async def list_org_documents(
+    session: AsyncSession,
+    actor: Actor,
+    org: OrgTarget,
+    *,
+    status: DocumentStatus | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """An org's own documents, newest first. Drafts only for its editors and approvers."""
+    query = select(*_SUMMARY_COLUMNS).join(_o, _o.c.id == _d.c.org_id).where(_d.c.org_id == org.id)
+    if not may_edit(actor, org.path):
+        if status is DocumentStatus.DRAFT:
+            return [], None
+        status = DocumentStatus.PUBLISHED
+    if status is not None:
+        query = query.where(_d.c.status == status)
+    if cursor:
+        (last_id,) = decode_cursor(cursor, "org-documents", (int,))
+        query = query.where(_d.c.id < last_id)
+    rows = list((await session.execute(query.order_by(_d.c.id.desc()).limit(limit + 1))).mappings())
+    page, next_cursor = page_of(rows, limit, "org-documents", lambda r: (r["id"],))
+    return [_summary(r) for r in page], next_cursor
+
+
+# --- drafting and publishing ------------------------------------------------------------------
+
+
+def _fields(body: DocumentCreate | DocumentUpdate) -> dict[str, Any]:
+    values = body.model_dump(exclude_unset=isinstance(body, DocumentUpdate))
+    for required in ("type", "title", "is_confidential", "is_important", "summary", "tags"):
+        if required in values and values[required] is None:
+            raise Unprocessable("Trường này không được để trống.", code="document.field_required")
+    if "title" in values:
+        values["title_folded"] = fold(values["title"])[:300]
+    if "summary" in values:
+        values["summary_folded"] = fold(values["summary"])
+    if "number" in values:
+        values["number_key"] = number_key(values["number"])
+    if "tags" in values:
+        values["tags"] = sorted({" ".join(t.split()) for t in values["tags"]})
+    return values
+
+
+def _audit_view(document: Document) -> dict[str, Any]:
+    return {
+        "type": document.type,
+        "number": document.number,
+        "title": document.title,
+        "issuing_body": document.issuing_body,
+        "issued_on": document.issued_on,
+        "summary": document.summary,
+        "tags": list(document.tags or []),
+        "is_confidential": document.is_confidential,
+        "is_important": document.is_important,
+        "status": document.status,
+    }
+
+
+async def create_document(
+    session: AsyncSession, actor: Actor, org: OrgTarget, body: DocumentCreate
+) -> int:
+    now = utcnow()
+    document = Document(
+        org_id=org.id,
+        status=DocumentStatus.DRAFT,
+        extraction_status=ExtractionStatus.NONE,
+        created_by_id=actor.member_id,
+        created_at=now,
+        updated_at=now,
+        **_fields(body),
+    )
+    session.add(document)
+    await session.flush()
+    await audit.record(
+        session,
+        actor,
+        "document.create",
+        target=("document", document.id),
+        org_id=org.id,
+        detail={"title": document.title, "number": document.number},
+    )
+    return document.id
+
+
+async def _locked(session: AsyncSession, document_id: int) -> Document:
+    document = await session.get(
+        Document, document_id, with_for_update=True, populate_existing=True
+    )
+    if document is None:
+        raise NotFound(code=NOT_FOUND)
+    return document
+
+
+def _draft_only(document: Document) -> None:
+    if document.status != DocumentStatus.DRAFT:
+        raise Conflict(
+            "Văn bản đã ban hành không sửa được; hãy soạn văn bản mới.", code="document.not_draft"
+        )
+
+
+async def update_document(
+    session: AsyncSession,
+    actor: Actor,
+    target: DocumentTarget,
+    body: DocumentUpdate,
+    *,
+    if_match: IfMatch | None,
+) -> None:
+    document = await _locked(session, target.id)
+    etag.check(if_match, document.version)
+    _draft_only(document)
+    before = _audit_view(document)
+    values = _fields(body)
+    for key, value in values.items():
+        setattr(document, key, value)
+    document.updated_at = utcnow()
+    await session.flush()
+    await audit.record(
+        session,
+        actor,
+        "document.update",
+        target=("document", document.id),
+        org_id=document.org_id,
+        changes=audit.changes(before, _audit_view(document)),
+    )
+
+
+MAX_FILES = 20
+
+
+async def attach_file(
+    session: AsyncSession, actor: Actor, target: DocumentTarget, upload_id: int
+) -> None:
+    document = await _locked(session, target.id)
+    _draft_only(document)
+    count = await session.scalar(
+        select(func.count()).select_from(_f).where(_f.c.document_id == document.id)
+    )
+    if (count or 0) >= MAX_FILES:
+        raise Conflict(f"Một văn bản có tối đa {MAX_FILES} tệp.", code="document.too_many_files")
+    upload = await upload_records.take(session, actor, upload_id, purpose=UploadPurpose.DOCUMENT)
+    session.add(
+        DocumentFile(
+            document_id=document.id,
+            upload_id=upload.id,
+            position=(count or 0) + 1,
+            storage_key=upload.storage_key,
+            filename=upload.filename,
+            content_type=upload.content_type,
+            size=upload.size or 0,
+            created_at=utcnow(),
+        )
+    )
+    document.updated_at = utcnow()
+    await session.flush()
+    await audit.record(
+        session,
+        actor,
+        "document.attach",
+        target=("document", document.id),
+        org_id=document.org_id,
+        detail={"filename": upload.filename, "upload_id": upload.id},
+    )
+
+
+async def publish_document(
+    session: AsyncSession,
+    actor: Actor,
+    target: DocumentTarget,
+    *,
+    if_match: IfMatch | None,
+) -> None:
+    """Draft → published: the subtree's members see it and are notified (a confidential
+    document's notice carries neither its title nor its summary); its PDF/DOCX files are
+    queued for text extraction."""
+    document = await _locked(session, target.id)
+    etag.check(if_match, document.version)
+    if document.status != DocumentStatus.DRAFT:
+        raise Conflict("Văn bản đã được ban hành.", code="document.already_published")
+    now = utcnow()
+    document.status = DocumentStatus.PUBLISHED
+    document.published_at = now
+    document.published_by_id = actor.member_id
+    document.updated_at = now
+    extractable = await session.scalar(
+        select(func.count())
+        .select_from(_f)
+        .where(_f.c.document_id == document.id, _f.c.content_type.in_(EXTRACTABLE))
+    )
+    if extractable:
+        document.extraction_status = ExtractionStatus.PENDING
+        await jobs.enqueue(
+            session,
+            EXTRACT_JOB,
+            {"document_id": document.id},
+            dedupe_key=f"document:{document.id}:extract",
+            now=now,
+        )
+    await session.flush()
+    org_name = await session.scalar(select(_o.c.name).where(_o.c.id == document.org_id))
+    if document.is_confidential:
+        title, body = "Văn bản mới", f"{org_name} ban hành một văn bản mới. Mở ứng dụng để xem."
+    else:
+        title = document.title
+        body = document.summary or f"{org_name} ban hành {document.number or 'văn bản mới'}."
+    await notices.notify(
+        session,
+        kind=NoticeKind.DOCUMENT,
+        title=title,
+        body=body,
+        data={"document_id": document.id},
+        audience=notices.Audience(org_id=document.org_id),
+        is_urgent=document.is_important,
+        created_by_id=actor.member_id,
+        now=now,
+    )
+    await audit.record(
+        session,
+        actor,
+        "document.publish",
+        target=("document", document.id),
+        org_id=document.org_id,
+        detail={"title": document.title, "number": document.number},
+    )
+
+
+# --- files ------------------------------------------------------------------------------------
+
+
+async def _file(session: AsyncSession, target: DocumentTarget, file_id: int) -> DocumentFile:
+    found = await session.get(DocumentFile, file_id)
+    if found is None or found.document_id != target.id:
+        raise NotFound("Không tìm thấy tệp.", code="document.file_not_found")
+    return found
+
+
+async def file_link(
+    session: AsyncSession, storage: Storage, target: DocumentTarget, file_id: int
+) -> dict[str, Any]:
+    found = await _file(session, target, file_id)
+    url = await storage.presign_get(
+        found.storage_key, filename=found.filename, expires_s=LINK_TTL_S
+    )
+    return {"url": url, "expires_in": LINK_TTL_S}
+
+
+@dataclass(frozen=True, slots=True)
+class FileContent:
+    stream: ObjectStream
+    filename: str
+
+
+async def open_file(
+    session: AsyncSession,
+    storage: Storage,
+    target: DocumentTarget,
+    file_id: int,
+    byte_range: ByteRange | None,
+) -> FileContent:
+    found = await _file(session, target, file_id)
+    return FileContent(
+        stream=await storage.open(found.storage_key, byte_range), filename=found.filename
+    )
+
+
+# --- receipts ---------------------------------------------------------------------------------
+
+
+def _insert(session: AsyncSession) -> Any:
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(DocumentReceipt)
+
+
+async def _ensure_receipt(session: AsyncSession, actor: Actor, document_id: int) -> DocumentReceipt:
+    """The member's receipt, created once whatever the retries or races (ON CONFLICT)."""
+    await session.execute(
+        _insert(session)
+        .values(document_id=document_id, member_id=actor.member_id, opened_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["document_id", "member_id"])
+    )
+    receipt = await session.get(
+        DocumentReceipt,
+        (document_id, actor.member_id),
+        populate_existing=True,
+        with_for_update=True,  # "studied" happens once, whatever the concurrent requests
+    )
+    if receipt is None:  # pragma: no cover - inserted just above
+        raise NotFound(code=NOT_FOUND)
+    return receipt
+
+
+def _published_only(target: DocumentTarget) -> None:
+    if not target.is_published:
+        raise Conflict("Văn bản chưa được ban hành.", code="document.not_published")
+
+
+async def open_document(
+    session: AsyncSession, actor: Actor, target: DocumentTarget
+) -> dict[str, Any]:
+    """The member opened the document: recorded once (the first time counts)."""
+    _published_only(target)
+    receipt = await _ensure_receipt(session, actor, target.id)
+    return {"document_id": target.id, "receipt": _receipt(receipt)}
+
+
+async def study_document(
+    session: AsyncSession, actor: Actor, target: DocumentTarget
+) -> dict[str, Any]:
+    """ "Đã nghiên cứu": an explicit action, recorded once."""
+    _published_only(target)
+    receipt = await _ensure_receipt(session, actor, target.id)
+    if receipt.studied_at is None:
+        receipt.studied_at = utcnow()
+        await session.flush()
+        await member_studied(session, actor, target.id)
+    return {"document_id": target.id, "receipt": _receipt(receipt)}
+
+
+async def member_studied(session: AsyncSession, actor: Actor, document_id: int) -> None:
+    """The one place where "this member studied this document" happens, exactly once per member
+    and document, inside the write transaction. Study points are awarded here (the study area's
+    `points.award(...)` is wired in at merge)."""
+    del session, actor, document_id
+
+
+async def save_position(
+    session: AsyncSession, actor: Actor, target: DocumentTarget, body: PositionUpdate
+) -> dict[str, Any]:
+    """The reading / read-aloud position, synced across the member's devices."""
+    _published_only(target)
+    receipt = await _ensure_receipt(session, actor, target.id)
+    receipt.position_section = body.section
+    receipt.position_offset = body.offset
+    receipt.position_at = utcnow()
+    await session.flush()
+    return {"document_id": target.id, "receipt": _receipt(receipt)}
+
+
+# --- relays and coverage ----------------------------------------------------------------------
+
+
+async def relay_plan_link(
+    session: AsyncSession, storage: Storage, actor: Actor, target: DocumentTarget, relay_id: int
+) -> dict[str, Any]:
+    """A signed link to a relay's implementation plan, for whoever the relay reaches (the relaying
+    org's subtree) and the leadership above it."""
+    row = (
+        await session.execute(
+            select(_relay.c.plan_storage_key, _relay.c.plan_filename, _o.c.path)
+            .join(_o, _o.c.id == _relay.c.org_id)
+            .where(_relay.c.id == relay_id, _relay.c.document_id == target.id)
+        )
+    ).one_or_none()
+    if row is None or not access.can(actor, Permission.CONTENT_VIEW, row.path, upward=True):
+        raise NotFound("Không tìm thấy kế hoạch triển khai.", code="document.relay_not_found")
+    if row.plan_storage_key is None:
+        raise NotFound("Lần triển khai này không kèm kế hoạch.", code="document.no_plan")
+    url = await storage.presign_get(
+        row.plan_storage_key, filename=row.plan_filename, expires_s=LINK_TTL_S
+    )
+    return {"url": url, "expires_in": LINK_TTL_S}
+
+
+async def _org(session: AsyncSession, org_id: int) -> Any:
+    return (
+        (
+            await session.execute(
+                select(_o.c.id, _o.c.path, _o.c.name, _o.c.kind).where(_o.c.id == org_id)
+            )
+        )
+        .mappings()
+        .one_or_none()
+    )
+
+
+def _relay_read(relay: DocumentRelay, org: Any) -> dict[str, Any]:
+    return {
+        "id": relay.id,
+        "document_id": relay.document_id,
+        "org": {"id": org["id"], "name": org["name"], "kind": org["kind"]},
+        "note": relay.note,
+        "plan_filename": relay.plan_filename,
+        "relayed_by_id": relay.relayed_by_id,
+        "relayed_at": relay.relayed_at,
+    }
+
+
+async def relay_document(
+    session: AsyncSession, actor: Actor, target: DocumentTarget, body: RelayCreate
+) -> dict[str, Any]:
+    """A lower committee's leadership relays an upper document to its subtree, with its own
+    implementation plan. Once per org."""
+    _published_only(target)
+    org = await _org(session, body.org_id)
+    if org is None or not access.is_visible(actor, org["path"], ancestors=True):
+        raise NotFound("Không tìm thấy tổ chức.", code="org.not_found")
+    access.require(
+        actor,
+        Permission.CONTENT_RELAY,
+        org["path"],
+        not_found_code="org.not_found",
+        ancestors_visible=True,
+    )
+    if org["path"] == target.path or not access.in_subtree(org["path"], target.path):
+        raise Unprocessable(
+            "Chỉ cấp dưới của nơi ban hành mới chuyển tiếp văn bản.",
+            code="document.relay_not_below",
+        )
+    exists = await session.scalar(
+        select(_relay.c.id).where(_relay.c.document_id == target.id, _relay.c.org_id == org["id"])
+    )
+    if exists is not None:
+        raise Conflict("Tổ chức này đã chuyển tiếp văn bản.", code="document.already_relayed")
+    relay = DocumentRelay(
+        document_id=target.id,
+        org_id=org["id"],
+        note=body.note,
+        relayed_by_id=actor.member_id,
+        relayed_at=utcnow(),
+    )
+    if body.plan_upload_id is not None:
+        upload = await upload_records.take(
+            session, actor, body.plan_upload_id, purpose=UploadPurpose.DOCUMENT
+        )
+        relay.plan_storage_key = upload.storage_key
+        relay.plan_filename = upload.filename
+        relay.plan_content_type = upload.content_type
+        relay.plan_size = upload.size
+    session.add(relay)
+    await session.flush()
+    await notices.notify(
+        session,
+        kind=NoticeKind.DOCUMENT,
+        title=f"{org['name']} triển khai văn bản",
+        body="Có văn bản cấp trên được triển khai kèm kế hoạch thực hiện.",
+        data={"document_id": target.id, "relay_id": relay.id},
+        audience=notices.Audience(org_id=org["id"]),
+        created_by_id=actor.member_id,
+    )
+    await audit.record(
+        session,
+        actor,
+        "document.relay",
+        target=("document", target.id),
+        org_id=org["id"],
+        detail={"relay_id": relay.id},
+    )
+    return _relay_read(relay, org)
+
+
+async def _scope_org(
+    session: AsyncSession, actor: Actor, target: DocumentTarget, org_id: int | None
+) -> Any:
+    """The org whose child units a report lists: the document's org by default, or one of its
+    subtree where the actor holds `content.relay`."""
+    _published_only(target)
+    org = await _org(session, org_id or target.org_id)
+    if org is None or not access.in_subtree(org["path"], target.path):
+        raise NotFound("Không tìm thấy tổ chức.", code="org.not_found")
+    access.require(
+        actor,
+        Permission.CONTENT_RELAY,
+        org["path"],
+        not_found_code="org.not_found",
+        ancestors_visible=True,
+    )
+    return org
+
+
+async def relay_status(
+    session: AsyncSession, actor: Actor, target: DocumentTarget, org_id: int | None
+) -> list[dict[str, Any]]:
+    """Which child units of the org relayed the document."""
+    org = await _scope_org(session, actor, target, org_id)
+    rows = (
+        await session.execute(
+            select(
+                _o.c.id,
+                _o.c.name,
+                _o.c.kind,
+                _relay.c.id.label("relay_id"),
+                _relay.c.relayed_at,
+            )
+            .outerjoin(_relay, and_(_relay.c.org_id == _o.c.id, _relay.c.document_id == target.id))
+            .where(_o.c.parent_id == org["id"])
+            .order_by(_o.c.name_folded, _o.c.id)
+        )
+    ).mappings()
+    return [
+        {
+            "org": {"id": r["id"], "name": r["name"], "kind": r["kind"]},
+            "relayed_at": r["relayed_at"],
+            "relay_id": r["relay_id"],
+        }
+        for r in rows
+    ]
+
+
+async def coverage(
+    session: AsyncSession, actor: Actor, target: DocumentTarget, org_id: int | None
+) -> dict[str, Any]:
+    """Members, opened and studied per child unit of the org (one grouped query)."""
+    org = await _scope_org(session, actor, target, org_id)
+    child = _o.alias("child")
+    upper = func.substr(child.c.path, 1, func.length(child.c.path) - 1) + "0"
+    rows = (
+        await session.execute(
+            select(
+                child.c.id,
+                child.c.name,
+                child.c.kind,
+                func.count(_m.c.id).label("members"),
+                func.count(_r.c.opened_at).label("opened"),
+                func.count(_r.c.studied_at).label("studied"),
+            )
+            .select_from(child)
+            .outerjoin(_m, and_(_m.c.org_path >= child.c.path, _m.c.org_path < upper))
+            .outerjoin(_r, and_(_r.c.member_id == _m.c.id, _r.c.document_id == target.id))
+            .where(child.c.parent_id == org["id"])
+            .group_by(child.c.id, child.c.name, child.c.kind, child.c.name_folded)
+            .order_by(child.c.name_folded, child.c.id)
+        )
+    ).mappings()
+    units = [
+        {
+            "org": {"id": r["id"], "name": r["name"], "kind": r["kind"]},
+            "members": r["members"],
+            "opened": r["opened"],
+            "studied": r["studied"],
+        }
+        for r in rows
+    ]
+    lo, hi = access.subtree_range(org["path"])
+    totals = (
+        (
+            await session.execute(
+                select(
+                    func.count(_m.c.id).label("members"),
+                    func.count(_r.c.opened_at).label("opened"),
+                    func.count(_r.c.studied_at).label("studied"),
+                )
+                .select_from(_m)
+                .outerjoin(_r, and_(_r.c.member_id == _m.c.id, _r.c.document_id == target.id))
+                .where(_m.c.org_path >= lo, _m.c.org_path < hi)
+            )
+        )
+        .mappings()
+        .one()
+    )
+    return {
+        "document_id": target.id,
+        "org": {"id": org["id"], "name": org["name"], "kind": org["kind"]},
+        "members": totals["members"],
+        "opened": totals["opened"],
+        "studied": totals["studied"],
+        "units": units,
+    }
+
+
+async def members_not_read(
+    session: AsyncSession,
+    actor: Actor,
+    target: DocumentTarget,
+    org_id: int | None,
+    *,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Members of the org's subtree who have not opened the document, in list order."""
+    org = await _scope_org(session, actor, target, org_id)
+    lo, hi = access.subtree_range(org["path"])
+    query = (
+        select(_m.c.id, _m.c.full_name, _m.c.sort_key)
+        .outerjoin(_r, and_(_r.c.member_id == _m.c.id, _r.c.document_id == target.id))
+        .where(_m.c.org_path >= lo, _m.c.org_path < hi, _r.c.member_id.is_(None))
+    )
+    if cursor:
+        key, last_id = decode_cursor(cursor, "not-read", (str, int))
+        query = query.where(or_(_m.c.sort_key > key, and_(_m.c.sort_key == key, _m.c.id > last_id)))
+    rows = list(
+        (await session.execute(query.order_by(_m.c.sort_key, _m.c.id).limit(limit + 1))).mappings()
+    )
+    page, next_cursor = page_of(rows, limit, "not-read", lambda r: (r["sort_key"], r["id"]))
+    return [{"id": r["id"], "full_name": r["full_name"]} for r in page], next_cursor
+
+
+# --- sections ---------------------------------------------------------------------------------
+
+
+async def read_sections(session: AsyncSession, target: DocumentTarget) -> dict[str, Any]:
+    status = await session.scalar(select(_d.c.extraction_status).where(_d.c.id == target.id))
+    rows = (
+        await session.execute(
+            select(_s.c.position, _s.c.kind, _s.c.text)
+            .where(_s.c.document_id == target.id)
+            .order_by(_s.c.position)
+        )
+    ).mappings()
+    return {
+        "document_id": target.id,
+        "extraction_status": status,
+        "sections": [dict(r) for r in rows],
+    }
