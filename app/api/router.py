@@ -9,13 +9,27 @@ from app.api import (
     audit,
     auth,
     me,
+    meetings,
     members,
     notifications,
     orgs,
     roles,
+    tasks,
     uploads,
 )
 
 api_router = APIRouter(prefix="/api/v1")
-for module in (app_config, auth, me, notifications, orgs, members, roles, audit, uploads):
+for module in (
+    app_config,
+    auth,
+    me,
+    notifications,
+    orgs,
+    members,
+    roles,
+    audit,
+    uploads,
+    meetings,
+    tasks,
+):
     api_router.include_router(module.router)

@@ -191,6 +191,11 @@ class RulesSettings(BaseModel):
     reminder_day_before_at: time = time(8, 0)
     reminder_hours_before: int = Field(2, ge=0, le=48)
     absence_flag_after: int = Field(3, ge=1, le=12)
+    # Meetings: members check in from this long before the start until this long after it.
+    checkin_opens_before_min: int = Field(60, ge=0, le=24 * 60)
+    checkin_closes_after_min: int = Field(120, ge=0, le=24 * 60)
+    # The rotating QR code: a new code every `qr_step_s`; the current and previous codes pass.
+    qr_step_s: int = Field(30, ge=5, le=3600)
     study_points_target: int = Field(200, ge=0)
 
 

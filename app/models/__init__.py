@@ -6,6 +6,24 @@ from app.models.auth import AuthSession, LoginFailure, OtpChallenge, RefreshToke
 from app.models.base import Base
 from app.models.idempotency import IdempotencyKey
 from app.models.job import Job, JobStatus, WorkerHeartbeat
+from app.models.meeting import (
+    Attendance,
+    CheckInMethod,
+    Meeting,
+    MeetingAttachment,
+    MeetingAttendee,
+    MeetingComment,
+    MeetingKind,
+    MeetingRating,
+    MeetingStatus,
+    Motion,
+    MotionStatus,
+    MotionVote,
+    SecretBallot,
+    Task,
+    TaskStatus,
+    VoteChoice,
+)
 from app.models.member import Gender, Member, MemberStatus
 from app.models.notification import (
     Delivery,
@@ -25,9 +43,11 @@ from app.models.setting import DeploymentSetting
 from app.models.upload import Upload
 
 __all__ = [
+    "Attendance",
     "AuditEvent",
     "AuthSession",
     "Base",
+    "CheckInMethod",
     "Delivery",
     "DeliveryChannel",
     "DeliveryStatus",
@@ -39,9 +59,19 @@ __all__ = [
     "Job",
     "JobStatus",
     "LoginFailure",
+    "Meeting",
+    "MeetingAttachment",
+    "MeetingAttendee",
+    "MeetingComment",
+    "MeetingKind",
+    "MeetingRating",
+    "MeetingStatus",
     "Member",
     "MemberActivity",
     "MemberStatus",
+    "Motion",
+    "MotionStatus",
+    "MotionVote",
     "Notice",
     "NoticeKind",
     "NoticeStatus",
@@ -53,7 +83,11 @@ __all__ = [
     "RefreshToken",
     "Role",
     "RoleGrant",
+    "SecretBallot",
     "SmsUsage",
+    "Task",
+    "TaskStatus",
     "Upload",
+    "VoteChoice",
     "WorkerHeartbeat",
 ]

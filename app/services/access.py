@@ -34,12 +34,23 @@ class Permission(StrEnum):
     # Act for a member who has no smartphone (proxy actions, recorded as such).
     MEMBER_ASSIST = "member.assist"
     DEPLOYMENT_ADMIN = "deployment.admin"
+    # Meetings: read a branch's meetings (members of the branch, leadership above);
+    # take part (check in, excuse, comment, vote: the branch's own members);
+    # run them (secretary, deputy); review them from above (minutes, upper-level rating).
+    MEETING_VIEW = "meeting.view"
+    MEETING_ATTEND = "meeting.attend"
+    MEETING_MANAGE = "meeting.manage"
+    MEETING_REVIEW = "meeting.review"
+    # Report on a task: its assignee (an owner permission) and the branch's runners.
+    TASK_REPORT = "task.report"
 
 
 P = Permission
-_LEADERSHIP = frozenset({P.ORG_VIEW, P.MEMBER_LIST, P.MEMBER_VIEW})
+_LEADERSHIP = frozenset(
+    {P.ORG_VIEW, P.MEMBER_LIST, P.MEMBER_VIEW, P.MEETING_VIEW, P.MEETING_REVIEW}
+)
 # What the secretary and deputy secretary do for their branch on top of leadership.
-_BRANCH_RUNNERS = _LEADERSHIP | {P.MEMBER_ASSIST}
+_BRANCH_RUNNERS = _LEADERSHIP | {P.MEMBER_ASSIST, P.MEETING_MANAGE, P.TASK_REPORT}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.SECRETARY: _BRANCH_RUNNERS,
@@ -53,9 +64,11 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 }
 
 # What every member may do in their own branch.
-MEMBERSHIP_PERMISSIONS: frozenset[Permission] = frozenset({P.ORG_VIEW, P.MEMBER_LIST})
+MEMBERSHIP_PERMISSIONS: frozenset[Permission] = frozenset(
+    {P.ORG_VIEW, P.MEMBER_LIST, P.MEETING_VIEW, P.MEETING_ATTEND}
+)
 # What a member may do on an object that is their own (`Target.owner_id`), wherever it lies.
-OWNER_PERMISSIONS: frozenset[Permission] = frozenset({P.MEMBER_VIEW, P.UPLOAD_VIEW})
+OWNER_PERMISSIONS: frozenset[Permission] = frozenset({P.MEMBER_VIEW, P.UPLOAD_VIEW, P.TASK_REPORT})
 
 
 class Target(Protocol):
@@ -190,6 +203,15 @@ def authorize(
         not_found_code=not_found_code,
         upward=upward,
         ancestors_visible=ancestors_visible,
+    )
+
+
+def can_from_above(actor: Actor, permission: Permission, path: str) -> bool:
+    """`permission` held through a scope strictly above `path` (an upper level's review of a
+    branch: the branch's own secretary does not rate their meeting as the level above)."""
+    return any(
+        permission in scope.permissions and scope.path != path and in_subtree(path, scope.path)
+        for scope in actor.scopes
     )
 
 
