@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from app.core.text import member_sort_key, name_key
 from app.models import Member, MemberStatus, Org, OrgKind, Role, RoleGrant
 from app.models.base import utcnow
+from app.services.meetings.demo import seed_demo_meetings
 
 FAMILY = (
     ["Nguyễn"] * 38
@@ -424,6 +425,7 @@ async def seed_demo(engine: AsyncEngine, *, password_hash: str | None) -> SeedRe
         start = await _next_ids(conn)
     plan = _demo_plan(start, password_hash)
     await _write(engine, plan)
+    await seed_demo_meetings(engine, DEMO_ACCOUNTS[1].phone)
     return SeedResult(len(plan.orgs), len(plan.branches), len(plan.members), len(plan.grants))
 
 
