@@ -24,9 +24,10 @@ async def get_me(actor: CurrentActor, session: SessionDep) -> MemberRead:
 @router.get("/home", response_model=HomeRead, responses=problems(401))
 async def get_home(home: HomeActor) -> dict[str, Any]:
     """The app's first screen in one call: who I am, my branch, my roles, my unread
-    notifications.
+    notifications, my next meeting (and whether I have checked in or excused myself), my open
+    tasks.
 
     Served from the query that authenticates the request: no further round trip.
     """
-    actor, unread = home
-    return me_service.home(actor, unread_notifications=unread)
+    actor, row = home
+    return me_service.home(actor, row)

@@ -769,3 +769,37 @@ async def test_tasks_are_assigned_and_reported_on_by_their_assignee(
     mine = await collect(client, "/api/v1/me/tasks", member)
     assert [t["id"] for t in mine] == [task["id"]]
     assert mine[0]["status"] == "done"
+
+
+async def test_home_shows_my_next_meeting_my_attendance_and_open_tasks(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin
+) -> None:
+    member = await as_actor(tree.member.id)
+    empty = (await client.get("/api/v1/me/home", headers=member)).json()
+    assert (empty["next_meeting"], empty["open_tasks"]) == (None, 0)
+    later, secretary = await announced(client, tree, as_actor, starts_in=timedelta(days=3))
+    soon = await plan(client, secretary, tree.b1.id, title="Họp đột xuất")
+    assert (
+        await client.post(f"/api/v1/meetings/{soon['id']}/announce", headers=secretary)
+    ).status_code == 200
+    draft = await plan(client, secretary, tree.b1.id, starts_in=timedelta(minutes=5))
+    await client.post(
+        f"/api/v1/orgs/{tree.b1.id}/tasks",
+        json={"title": "Báo cáo tình hình", "assignee_id": tree.member.id},
+        headers=secretary,
+    )
+    await client.post(f"/api/v1/meetings/{soon['id']}/check-in", headers=member)
+    home = (await client.get("/api/v1/me/home", headers=member)).json()
+    assert home["next_meeting"]["id"] == soon["id"] != draft["id"]
+    assert home["next_meeting"]["my_attendance"] == "present"
+    assert home["open_tasks"] == 1
+    await client.post(
+        f"/api/v1/meetings/{soon['id']}/cancel", json={"reason": "Hoãn"}, headers=secretary
+    )
+    home = (await client.get("/api/v1/me/home", headers=member)).json()
+    assert home["next_meeting"]["id"] == later["id"]
+    assert home["next_meeting"]["my_attendance"] == "pending"
+    outsider = (
+        await client.get("/api/v1/me/home", headers=await as_actor(tree.outsider.id))
+    ).json()
+    assert outsider["next_meeting"] is None
