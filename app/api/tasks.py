@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Response, status
 
-from app.api.deps import CurrentActor, ObjectScope, OrgScope, SessionDep
+from app.api.deps import CurrentActor, ObjectScope, OrgScope, ResourcesDep, SessionDep
 from app.api.idempotency import Idempotent
 from app.api.responses import IfMatchDep, problems, with_etag_of
 from app.api.routing import area_router
@@ -41,12 +41,16 @@ async def create_task(
     org: Annotated[OrgTarget, Depends(OrgScope(Permission.MEETING_MANAGE))],
     actor: CurrentActor,
     session: SessionDep,
+    resources: ResourcesDep,
     response: Response,
     _idempotency: Idempotent,
 ) -> dict[str, Any]:
     """Assign a task to a member of the branch (or to the whole branch), at a meeting or not.
     Send an `Idempotency-Key` to retry safely."""
-    return with_etag_of(response, await task_service.create_task(session, actor, org, body))
+    return with_etag_of(
+        response,
+        await task_service.create_task(session, actor, org, body, resources.settings.rules),
+    )
 
 
 @router.get(
@@ -93,11 +97,15 @@ async def update_task(
     task: Annotated[TaskTarget, Depends(TaskScope)],
     actor: CurrentActor,
     session: SessionDep,
+    resources: ResourcesDep,
     if_match: IfMatchDep,
     response: Response,
 ) -> dict[str, Any]:
     """Report progress or change the status (the assignee, the secretary or deputy); only
     the secretary or deputy moves the due date."""
     return with_etag_of(
-        response, await task_service.update_task(session, actor, task, body, if_match)
+        response,
+        await task_service.update_task(
+            session, actor, task, body, if_match, resources.settings.rules
+        ),
     )

@@ -196,6 +196,8 @@ class RulesSettings(BaseModel):
     checkin_closes_after_min: int = Field(120, ge=0, le=24 * 60)
     # The rotating QR code: a new code every `qr_step_s`; the current and previous codes pass.
     qr_step_s: int = Field(30, ge=5, le=3600)
+    # The secretary is reminded when a closed meeting has no minutes this many hours later.
+    minutes_due_h: int = Field(48, ge=1, le=24 * 30)
     study_points_target: int = Field(200, ge=0)
 
 

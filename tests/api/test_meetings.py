@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy import select
@@ -803,3 +804,58 @@ async def test_home_shows_my_next_meeting_my_attendance_and_open_tasks(
         await client.get("/api/v1/me/home", headers=await as_actor(tree.outsider.id))
     ).json()
     assert outsider["next_meeting"] is None
+
+
+async def _job(session: AsyncSession, key: str) -> Job | None:
+    job: Job | None = await session.scalar(
+        select(Job).where(Job.key == key).execution_options(populate_existing=True)
+    )
+    return job
+
+
+async def test_missing_minutes_remind_the_secretary_until_they_arrive(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin, session: AsyncSession
+) -> None:
+    meeting, secretary = await started(client, tree, as_actor)
+    url = f"/api/v1/meetings/{meeting['id']}"
+    closed = (await client.post(f"{url}/close", headers=secretary)).json()
+    job = await _job(session, f"meeting:{meeting['id']}:minutes-due")
+    assert job is not None
+    assert job.status == JobStatus.QUEUED
+    assert job.run_after == datetime.fromisoformat(closed["closed_at"]) + timedelta(hours=48)
+    notice = await session.get(Notice, job.payload["notice_id"])
+    assert notice is not None
+    assert set(notice.audience_member_ids or []) == {tree.secretary.id, tree.deputy.id}
+    saved = await client.put(f"{url}/minutes", json={"text": "Biên bản"}, headers=secretary)
+    assert saved.status_code == 200
+    job = await _job(session, f"meeting:{meeting['id']}:minutes-due")
+    assert job is not None
+    assert job.status == JobStatus.CANCELLED
+
+
+async def test_a_task_due_tomorrow_reminds_its_assignee_until_done(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin, session: AsyncSession
+) -> None:
+    secretary = await as_actor(tree.secretary.id)
+    due = (utcnow() + timedelta(days=5)).date()
+    task = (
+        await client.post(
+            f"/api/v1/orgs/{tree.b1.id}/tasks",
+            json={"title": "Báo cáo", "assignee_id": tree.member.id, "due_date": due.isoformat()},
+            headers=secretary,
+        )
+    ).json()
+    job = await _job(session, f"task:{task['id']}:due")
+    assert job is not None
+    assert job.status == JobStatus.QUEUED
+    local = job.run_after.astimezone(ZoneInfo("Asia/Ho_Chi_Minh"))
+    assert (local.date(), local.hour, local.minute) == (due - timedelta(days=1), 8, 0)
+    done = await client.patch(
+        f"/api/v1/tasks/{task['id']}",
+        json={"status": "done"},
+        headers=await as_actor(tree.member.id),
+    )
+    assert done.status_code == 200
+    job = await _job(session, f"task:{task['id']}:due")
+    assert job is not None
+    assert job.status == JobStatus.CANCELLED

@@ -37,6 +37,8 @@ from app.models import (
     Member,
     NoticeKind,
     Org,
+    Role,
+    RoleGrant,
     Upload,
 )
 from app.models.base import utcnow
@@ -61,6 +63,7 @@ _m = Member.__table__
 _up = Upload.__table__
 _att = MeetingAttachment.__table__
 _cm = MeetingComment.__table__
+_grant = RoleGrant.__table__
 
 MAX_DURATION = timedelta(hours=24)
 EDITABLE = frozenset({MeetingStatus.DRAFT, MeetingStatus.ANNOUNCED})
@@ -597,6 +600,47 @@ async def start_meeting(
     )
 
 
+def minutes_key(meeting_id: int) -> str:
+    return f"meeting:{meeting_id}:minutes-due"
+
+
+async def branch_runner_ids(session: AsyncSession, org_id: int) -> list[int]:
+    """The branch's secretary and deputy secretaries (live grants on the branch itself)."""
+    return list(
+        (
+            await session.scalars(
+                select(_grant.c.member_id)
+                .where(
+                    _grant.c.org_id == org_id,
+                    _grant.c.role.in_([Role.SECRETARY, Role.DEPUTY_SECRETARY]),
+                    _grant.c.revoked_at.is_(None),
+                )
+                .order_by(_grant.c.member_id)
+            )
+        ).all()
+    )
+
+
+async def _schedule_minutes_reminder(
+    session: AsyncSession, meeting: Meeting, rules: RulesSettings
+) -> None:
+    """Remind the secretary and deputy when the minutes are still missing `minutes_due_h` hours
+    after the meeting closed (cancelled when the minutes arrive)."""
+    runners = await branch_runner_ids(session, meeting.org_id)
+    if not runners or meeting.closed_at is None:
+        return
+    await notices.schedule_notice(
+        session,
+        minutes_key(meeting.id),
+        at=meeting.closed_at + timedelta(hours=rules.minutes_due_h),
+        kind=NoticeKind.MEETING,
+        title=f"Chưa có biên bản: {meeting.title}",
+        body=f"Cuộc họp đã kết thúc {rules.minutes_due_h} giờ mà chưa có biên bản.",
+        data={"meeting_id": meeting.id},
+        audience=Audience(member_ids=runners),
+    )
+
+
 async def attended_member_ids(session: AsyncSession, meeting_id: int) -> list[int]:
     """Who attended (present at close): the one place attendance-based rewards (study points)
     are computed from."""
@@ -635,6 +679,8 @@ async def close_meeting(
     meeting.status = MeetingStatus.CLOSED
     meeting.closed_at = now
     await session.flush()
+    if meeting.minutes_at is None:
+        await _schedule_minutes_reminder(session, meeting, rules)
     attended = await attended_member_ids(session, meeting.id)
     await audit.record(
         session,
@@ -745,6 +791,7 @@ async def set_minutes(
         meeting.minutes_text = body.text
     meeting.minutes_at = utcnow()
     await session.flush()
+    await notices.cancel_notice(session, minutes_key(meeting.id))
     await audit.record(
         session,
         actor,

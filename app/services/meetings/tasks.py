@@ -6,20 +6,25 @@ The secretary and deputy assign and edit them; the assignee reports progress and
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import BigInteger, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.config import RulesSettings
 from app.core.db import FastQuery, Reader
 from app.core.errors import Forbidden, NotFound, Unprocessable
 from app.core.etag import IfMatch
 from app.core.etag import check as etag_check
 from app.core.pagination import decode_cursor, page_of
-from app.models import Meeting, Member, Org, Task, TaskStatus
+from app.models import Meeting, Member, NoticeKind, Org, Task, TaskStatus
+from app.models.base import utcnow
 from app.schemas.meeting import TaskCreate, TaskUpdate
-from app.services import access, audit
+from app.services import access, audit, notices
 from app.services.access import Actor, Permission
+from app.services.notices import Audience
 from app.services.orgs import OrgTarget
 
 _t = Task.__table__
@@ -66,8 +71,42 @@ def read_task(task: Task) -> dict[str, Any]:
     }
 
 
+def due_key(task_id: int) -> str:
+    return f"task:{task_id}:due"
+
+
+async def schedule_due_reminder(session: AsyncSession, task: Task, rules: RulesSettings) -> None:
+    """Remind the assignee (or the whole branch) the day before the due date, at the
+    reminder hour; cancelled once the task is no longer open or has no due date."""
+    key = due_key(task.id)
+    zone = ZoneInfo(rules.timezone)
+    at = (
+        datetime.combine(task.due_date - timedelta(days=1), rules.reminder_day_before_at, zone)
+        if task.due_date is not None
+        else None
+    )
+    if task.status != TaskStatus.OPEN or at is None or at <= utcnow():
+        await notices.cancel_notice(session, key)
+        return
+    audience = (
+        Audience(member_ids=[task.assignee_id])
+        if task.assignee_id is not None
+        else Audience(org_id=task.org_id)
+    )
+    await notices.schedule_notice(
+        session,
+        key,
+        at=at,
+        kind=NoticeKind.TASK,
+        title=f"Nhiệm vụ đến hạn ngày mai: {task.title}",
+        body=f"Hạn: {task.due_date:%d/%m/%Y}.",
+        data={"task_id": task.id},
+        audience=audience,
+    )
+
+
 async def create_task(
-    session: AsyncSession, actor: Actor, org: OrgTarget, body: TaskCreate
+    session: AsyncSession, actor: Actor, org: OrgTarget, body: TaskCreate, rules: RulesSettings
 ) -> dict[str, Any]:
     if not org.is_branch:
         raise Unprocessable("Nhiệm vụ được giao trong chi bộ.", code="task.not_branch")
@@ -98,6 +137,7 @@ async def create_task(
     )
     session.add(task)
     await session.flush()
+    await schedule_due_reminder(session, task, rules)
     await audit.record(
         session,
         actor,
@@ -115,6 +155,7 @@ async def update_task(
     target: TaskTarget,
     body: TaskUpdate,
     if_match: IfMatch | None,
+    rules: RulesSettings,
 ) -> dict[str, Any]:
     task = await session.get(Task, target.id, with_for_update=True, populate_existing=True)
     if task is None:
@@ -130,6 +171,8 @@ async def update_task(
     for name, value in fields.items():
         setattr(task, name, value)
     await session.flush()
+    if "status" in fields or "due_date" in fields:
+        await schedule_due_reminder(session, task, rules)
     await audit.record(
         session,
         actor,
