@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
-from fastapi import Depends, Response, status
+from fastapi import Depends, Query, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import CurrentActor, ObjectScope, OrgScope, ResourcesDep, SessionDep
@@ -13,8 +14,9 @@ from app.api.responses import IfMatchDep, problems, with_etag_of
 from app.api.routing import area_router
 from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit
 from app.models import MeetingStatus
-from app.schemas.common import Page
+from app.schemas.common import Digits, IsoDateText, Page, QueryFlag
 from app.schemas.meeting import (
+    AbsenceRead,
     AttendanceMark,
     AttendanceSummary,
     AttendeeRead,
@@ -37,6 +39,7 @@ from app.schemas.meeting import (
     QrCodeRead,
     RatingUpdate,
     ShowOfHands,
+    SubtreeMeeting,
 )
 from app.services.access import Actor, Permission
 from app.services.meetings import attendance as attendance_service
@@ -124,6 +127,74 @@ async def list_org_meetings(
         session, actor, org, status=status, limit=limit, cursor=cursor
     )
     return Page(items=[MeetingSummary(**i) for i in items], next_cursor=next_cursor)
+
+
+@router.get(
+    "/orgs/{org_id}/subtree-meetings",
+    response_model=Page[SubtreeMeeting],
+    responses=problems(400, 401, 403, 404, 422),
+)
+async def list_subtree_meetings(
+    org: Annotated[OrgTarget, Depends(OrgScope(Permission.MEETING_VIEW))],
+    actor: CurrentActor,
+    session: SessionDep,
+    resources: ResourcesDep,
+    since: Annotated[
+        date | None, Query(description="Meetings starting on or after this day."), IsoDateText
+    ] = None,
+    until: Annotated[
+        date | None, Query(description="Meetings starting on or before this day."), IsoDateText
+    ] = None,
+    status: MeetingStatus | None = None,
+    minutes_missing: Annotated[
+        bool,
+        Query(description="Only closed meetings without minutes `RULES__MINUTES_DUE_H` h on."),
+        QueryFlag,
+    ] = False,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[SubtreeMeeting]:
+    """Meetings of every branch below this org (for upper levels: minutes, ratings, who has not
+    uploaded minutes), latest first. Local days (`RULES__TIMEZONE`)."""
+    items, next_cursor = await meeting_service.list_subtree_meetings(
+        session,
+        actor,
+        org,
+        since=since,
+        until=until,
+        status=status,
+        minutes_missing=minutes_missing,
+        rules=resources.settings.rules,
+        limit=limit,
+        cursor=cursor,
+    )
+    return Page(items=[SubtreeMeeting(**i) for i in items], next_cursor=next_cursor)
+
+
+@router.get(
+    "/orgs/{org_id}/absences",
+    response_model=Page[AbsenceRead],
+    responses=problems(400, 401, 403, 404, 422),
+)
+async def list_branch_absences(
+    org: Annotated[OrgTarget, Depends(OrgScope(Permission.MEETING_MANAGE))],
+    session: SessionDep,
+    resources: ResourcesDep,
+    year: Annotated[int, Query(ge=2000, le=2100, description="The (local) year."), Digits],
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[AbsenceRead]:
+    """Members with unexcused absences at the branch's meetings of a year: a warning at 1 and 2,
+    a flag for the secretary from `RULES__ABSENCE_FLAG_AFTER` (never a sanction)."""
+    items, next_cursor = await attendance_service.list_absences(
+        session,
+        org.id,
+        year=year,
+        settings=resources.settings.rules,
+        limit=limit,
+        cursor=cursor,
+    )
+    return Page(items=[AbsenceRead(**i) for i in items], next_cursor=next_cursor)
 
 
 @router.get("/me/meetings", response_model=Page[MeetingSummary], responses=problems(400, 401, 422))

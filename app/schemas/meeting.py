@@ -117,6 +117,26 @@ class MeetingSummary(BaseModel):
     )
 
 
+class SubtreeMeeting(MeetingSummary):
+    """A meeting in the list an upper level reads across its subtree."""
+
+    closed_at: datetime | None
+    has_minutes: bool
+    minutes_at: datetime | None
+    rating: MeetingRating | None
+    upper_rating: MeetingRating | None
+
+
+class AbsenceRead(BaseModel):
+    """A member's unexcused absences in a year: a warning at 1 and 2, a flag for the secretary
+    from `RULES__ABSENCE_FLAG_AFTER` (never an automatic sanction)."""
+
+    member_id: int
+    full_name: str
+    absences: int
+    level: Literal["warning", "flag"]
+
+
 class MeetingRead(MeetingSummary):
     online_url: str | None
     agenda: list[AgendaItem]

@@ -859,3 +859,63 @@ async def test_a_task_due_tomorrow_reminds_its_assignee_until_done(
     job = await _job(session, f"task:{task['id']}:due")
     assert job is not None
     assert job.status == JobStatus.CANCELLED
+
+
+async def test_upper_levels_list_their_subtrees_meetings_and_missing_minutes(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin, session: AsyncSession
+) -> None:
+    meeting, secretary = await started(client, tree, as_actor)
+    await plan(client, secretary, tree.b1.id, title="Bản nháp")  # drafts are never listed
+    url = f"/api/v1/meetings/{meeting['id']}"
+    assert (await client.post(f"{url}/close", headers=secretary)).status_code == 200
+    committee = await as_actor(tree.committee.id)
+    listed = await collect(client, f"/api/v1/orgs/{tree.c1.id}/subtree-meetings", committee)
+    assert [(m["id"], m["has_minutes"]) for m in listed] == [(meeting["id"], False)]
+    missing_url = f"/api/v1/orgs/{tree.c1.id}/subtree-meetings"
+    late = {"minutes_missing": "true"}
+    assert await collect(client, missing_url, committee, late) == []
+    row = await session.get(Meeting, meeting["id"], populate_existing=True)
+    assert row is not None
+    row.closed_at = utcnow() - timedelta(hours=49)
+    await session.commit()
+    assert [m["id"] for m in await collect(client, missing_url, committee, late)] == [meeting["id"]]
+    outsider_view = await client.get(
+        f"/api/v1/orgs/{tree.c2.id}/subtree-meetings", headers=committee
+    )
+    assert outsider_view.status_code in (403, 404)
+    far = await collect(
+        client, f"/api/v1/orgs/{tree.c2.id}/subtree-meetings", await as_actor(tree.officer_root.id)
+    )
+    assert far == []
+
+
+async def test_unexcused_absences_warn_then_flag_and_never_count_exempt_members(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin, session: AsyncSession
+) -> None:
+    secretary = await as_actor(tree.secretary.id)
+    for index in range(3):
+        meeting, _ = await started(client, tree, as_actor)
+        await _present(client, as_actor, meeting["id"], tree.member, tree.secretary)
+        if index == 0:
+            await client.post(
+                f"/api/v1/meetings/{meeting['id']}/attendance",
+                json={"member_id": tree.deputy.id, "attendance": "excused", "reason": "Ốm"},
+                headers=secretary,
+            )
+        closed = await client.post(f"/api/v1/meetings/{meeting['id']}/close", headers=secretary)
+        assert closed.status_code == 200
+    year = utcnow().astimezone(ZoneInfo("Asia/Ho_Chi_Minh")).year
+    items = await collect(client, f"/api/v1/orgs/{tree.b1.id}/absences", secretary, {"year": year})
+    assert {(i["member_id"], i["absences"], i["level"]) for i in items} == {
+        (tree.deputy.id, 2, "warning"),
+        (tree.probationary.id, 3, "flag"),
+    }
+    assert_problem(
+        await client.get(
+            f"/api/v1/orgs/{tree.b1.id}/absences",
+            params={"year": year},
+            headers=await as_actor(tree.member.id),
+        ),
+        403,
+        "scope.forbidden",
+    )

@@ -227,6 +227,16 @@ ROWS = {
     "list_org_meetings": Row(
         lambda c, t: Call("GET", f"/api/v1/orgs/{branch(c, t)}/meetings"), VIEW, "org.not_found"
     ),
+    "list_subtree_meetings": Row(
+        lambda c, t: Call("GET", f"/api/v1/orgs/{branch(c, t)}/subtree-meetings"),
+        VIEW,
+        "org.not_found",
+    ),
+    "list_branch_absences": Row(
+        lambda c, t: Call("GET", f"/api/v1/orgs/{branch(c, t)}/absences?year=2026"),
+        MANAGE,
+        "org.not_found",
+    ),
     "list_my_meetings": Row(lambda c, t: Call("GET", "/api/v1/me/meetings"), SELF),
     "get_meeting": Row(
         lambda c, t: Call("GET", f"/api/v1/meetings/{announced(c, t)}"), VIEW, MEETING

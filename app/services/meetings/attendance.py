@@ -17,6 +17,7 @@ import hashlib
 import hmac
 from datetime import datetime, timedelta
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,6 +34,7 @@ from app.services.meetings.lifecycle import MeetingTarget
 
 _at = cast(Table, MeetingAttendee.__table__)
 _m = Member.__table__
+_mt = Meeting.__table__
 QR_LENGTH = 8
 
 
@@ -143,6 +145,52 @@ async def list_attendees(
     rows = list((await session.execute(query)).mappings())
     page, next_cursor = page_of(rows, limit, "attendees", lambda r: (r["sort_key"], r["member_id"]))
     return [{k: v for k, v in r.items() if k != "sort_key"} for r in page], next_cursor
+
+
+async def list_absences(
+    session: AsyncSession,
+    branch_id: int,
+    *,
+    year: int,
+    settings: RulesSettings,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Unexcused absences per member at the branch's meetings of a (local) year; exempt
+    members are never counted (they are never recorded absent)."""
+    zone = ZoneInfo(settings.timezone)
+    start = datetime(year, 1, 1, tzinfo=zone)
+    end = datetime(year + 1, 1, 1, tzinfo=zone)
+    absences = func.count().label("absences")
+    query = (
+        select(_at.c.member_id, _m.c.full_name, absences)
+        .join(_mt, _mt.c.id == _at.c.meeting_id)
+        .join(_m, _m.c.id == _at.c.member_id)
+        .where(
+            _mt.c.org_id == branch_id,
+            _mt.c.starts_at >= start,
+            _mt.c.starts_at < end,
+            _at.c.attendance == Attendance.ABSENT,
+            _at.c.is_exempt.is_(False),
+        )
+        .group_by(_at.c.member_id, _m.c.full_name)
+    )
+    if cursor:
+        (last_id,) = decode_cursor(cursor, "absences", (int,))
+        query = query.where(_at.c.member_id > last_id)
+    rows = list(
+        (await session.execute(query.order_by(_at.c.member_id).limit(limit + 1))).mappings()
+    )
+    page, next_cursor = page_of(rows, limit, "absences", lambda r: (r["member_id"],))
+    return [
+        {
+            "member_id": r["member_id"],
+            "full_name": r["full_name"],
+            "absences": int(r["absences"]),
+            "level": "flag" if r["absences"] >= settings.absence_flag_after else "warning",
+        }
+        for r in page
+    ], next_cursor
 
 
 # --- writing --------------------------------------------------------------------------------------

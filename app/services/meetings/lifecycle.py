@@ -14,7 +14,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
@@ -291,6 +291,78 @@ async def list_my_meetings(
         rows, limit, "my-meetings", lambda r: (r["starts_at"].isoformat(), r["id"])
     )
     return [_summary(r, r["attendance"]) for r in page], next_cursor
+
+
+def _local_midnight(day: date, rules: RulesSettings) -> datetime:
+    return datetime.combine(day, time(0, 0), ZoneInfo(rules.timezone))
+
+
+async def list_subtree_meetings(
+    session: AsyncSession,
+    actor: Actor,
+    org: OrgTarget,
+    *,
+    since: date | None,
+    until: date | None,
+    status: MeetingStatus | None,
+    minutes_missing: bool,
+    rules: RulesSettings,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Meetings of every branch under `org` the actor may read, latest first: the upper
+    level's view of minutes and ratings ("closed 48 h ago without minutes" with
+    `minutes_missing`). Drafts are never listed."""
+    lo, hi = access.subtree_range(org.path)
+    query = (
+        select(
+            *_SUMMARY_COLUMNS,
+            _mt.c.closed_at,
+            _mt.c.minutes_at,
+            _mt.c.rating,
+            _mt.c.upper_rating,
+        )
+        .join(_org, _org.c.id == _mt.c.org_id)
+        .where(
+            _org.c.path >= lo,
+            _org.c.path < hi,
+            access.scope_clause(actor, Permission.MEETING_VIEW, _org.c.path),
+            _mt.c.status != MeetingStatus.DRAFT,
+        )
+    )
+    if since is not None:
+        query = query.where(_mt.c.starts_at >= _local_midnight(since, rules))
+    if until is not None:
+        query = query.where(_mt.c.starts_at < _local_midnight(until + timedelta(days=1), rules))
+    if status is not None:
+        query = query.where(_mt.c.status == status)
+    if minutes_missing:
+        query = query.where(
+            _mt.c.status == MeetingStatus.CLOSED,
+            _mt.c.minutes_at.is_(None),
+            _mt.c.closed_at <= utcnow() - timedelta(hours=rules.minutes_due_h),
+        )
+    if cursor:
+        at, last_id = _time_cursor(cursor, "subtree-meetings")
+        query = query.where(
+            or_(_mt.c.starts_at < at, and_(_mt.c.starts_at == at, _mt.c.id < last_id))
+        )
+    query = query.order_by(_mt.c.starts_at.desc(), _mt.c.id.desc()).limit(limit + 1)
+    rows = list((await session.execute(query)).mappings())
+    page, next_cursor = page_of(
+        rows, limit, "subtree-meetings", lambda r: (r["starts_at"].isoformat(), r["id"])
+    )
+    return [
+        {
+            **_summary(r),
+            "closed_at": r["closed_at"],
+            "has_minutes": r["minutes_at"] is not None,
+            "minutes_at": r["minutes_at"],
+            "rating": r["rating"],
+            "upper_rating": r["upper_rating"],
+        }
+        for r in page
+    ], next_cursor
 
 
 # --- writing --------------------------------------------------------------------------------------
