@@ -35,6 +35,8 @@ from app.schemas.meeting import (
     MinutesUpdate,
     MotionCreate,
     MotionRead,
+    OfflineBatch,
+    OfflineBatchResult,
     QrCheckIn,
     QrCodeRead,
     RatingUpdate,
@@ -45,6 +47,7 @@ from app.services.access import Actor, Permission
 from app.services.meetings import attendance as attendance_service
 from app.services.meetings import lifecycle as meeting_service
 from app.services.meetings import motions as motion_service
+from app.services.meetings import offline as offline_service
 from app.services.meetings.lifecycle import MeetingTarget
 from app.services.meetings.motions import MotionTarget
 from app.services.orgs import OrgTarget
@@ -517,6 +520,28 @@ async def file_excuse(
     return await attendance_service.file_excuse(
         session, actor, meeting, body.reason, resources.settings.rules
     )
+
+
+@router.post(
+    "/meetings/{meeting_id}/offline-batch",
+    response_model=OfflineBatchResult,
+    responses=problems(401, 403, 404, 409, 413, 422),
+)
+async def merge_offline_batch(
+    body: OfflineBatch,
+    meeting: ManageMeeting,
+    actor: CurrentActor,
+    session: SessionDep,
+    resources: ResourcesDep,
+) -> dict[str, Any]:
+    """Check-ins, excuses, comments and hand counts the secretary's app recorded offline, each
+    with its client id and time. Sending a batch again changes nothing; entries apply in client
+    time order; a check-in is never undone; client times must fall inside the meeting's window
+    and not after the server receives them. Each entry answers `applied` or a stable code."""
+    results = await offline_service.merge_batch(
+        session, actor, meeting, body.entries, resources.settings.rules
+    )
+    return {"results": results}
 
 
 # --- comments -------------------------------------------------------------------------------------

@@ -138,6 +138,8 @@ class MeetingAttendee(Base):
     checked_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     method: Mapped[str | None] = mapped_column(String(16))
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("member.id", ondelete="SET NULL"))
+    # Recorded on the secretary's phone without a connection and sent later in a batch.
+    is_offline: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     __table_args__ = (Index("ix_meeting_attendee_member_id", "member_id", "meeting_id"),)
@@ -166,8 +168,25 @@ class MeetingComment(Base):
     is_written_opinion: Mapped[bool] = mapped_column(Boolean, default=False)
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    is_offline: Mapped[bool] = mapped_column(Boolean, default=False)
 
     __table_args__ = (Index("ix_meeting_comment_meeting_id", "meeting_id", "id"),)
+
+
+class MeetingOfflineEntry(Base):
+    """An entry of an offline batch, by the client's id: a batch sent again changes nothing."""
+
+    __tablename__ = "meeting_offline_entry"
+
+    meeting_id: Mapped[int] = mapped_column(
+        ForeignKey("meeting.id", ondelete="CASCADE"), primary_key=True
+    )
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str] = mapped_column(String(64))  # "applied" or the refusal's code
+    client_time: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("member.id", ondelete="SET NULL"))
 
 
 class Motion(Base):

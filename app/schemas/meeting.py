@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.models.meeting import (
     Attendance,
@@ -224,6 +224,51 @@ class CommentRead(BaseModel):
     is_written_opinion: bool
     body: str
     created_at: datetime
+
+
+class OfflineEntry(StrictModel):
+    """One thing recorded on the secretary's phone without a connection."""
+
+    client_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]
+    kind: Literal["check_in", "excuse", "comment", "hand_count"]
+    client_time: IsoDateTime = Field(description="When it happened, by the phone's clock.")
+    member_id: ObjectId | None = Field(
+        None, description="Whose check-in, excuse or written opinion (check-in, excuse: needed)."
+    )
+    text: Annotated[str | None, Field(max_length=4000)] = Field(
+        None, description="The excuse's reason or the comment."
+    )
+    agenda_item: Annotated[StrictInt | None, Field(ge=0, le=29)] = None
+    motion_id: ObjectId | None = Field(None, description="hand_count: the motion counted.")
+    yes: Annotated[StrictInt | None, Field(ge=0, le=10_000)] = None
+    no: Annotated[StrictInt | None, Field(ge=0, le=10_000)] = None
+    abstain: Annotated[StrictInt | None, Field(ge=0, le=10_000)] = None
+
+    @model_validator(mode="after")
+    def _fields_of_kind(self) -> OfflineEntry:
+        if self.kind in ("check_in", "excuse") and self.member_id is None:
+            raise ValueError("check_in and excuse need member_id")
+        if self.kind in ("excuse", "comment") and not self.text:
+            raise ValueError("excuse and comment need text")
+        if self.kind == "hand_count" and (
+            self.motion_id is None or None in (self.yes, self.no, self.abstain)
+        ):
+            raise ValueError("hand_count needs motion_id, yes, no and abstain")
+        return self
+
+
+class OfflineBatch(StrictModel):
+    entries: Annotated[list[OfflineEntry], Field(min_length=1, max_length=500)]
+
+
+class OfflineOutcome(BaseModel):
+    client_id: str
+    outcome: str = Field(description="`applied`, or the stable code of why it was not.")
+    is_replay: bool = Field(description="This entry was received before: nothing changed now.")
+
+
+class OfflineBatchResult(BaseModel):
+    results: list[OfflineOutcome]
 
 
 class MotionCreate(StrictModel):

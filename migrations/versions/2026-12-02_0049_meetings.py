@@ -140,6 +140,7 @@ def upgrade() -> None:
         sa.Column(
             "recorded_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
+        sa.Column("is_offline", sa.Boolean(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["meeting_id"],
@@ -179,6 +180,7 @@ def upgrade() -> None:
         sa.Column("is_written_opinion", sa.Boolean(), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("is_offline", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
             ["meeting_id"],
             ["meeting.id"],
@@ -334,8 +336,36 @@ def upgrade() -> None:
     with op.batch_alter_table("secret_ballot", schema=None) as batch_op:
         batch_op.create_index("ix_secret_ballot_motion_id", ["motion_id"], unique=False)
 
+    op.create_table(
+        "meeting_offline_entry",
+        sa.Column(
+            "meeting_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("client_id", sa.String(length=64), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("outcome", sa.String(length=64), nullable=False),
+        sa.Column("client_time", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column(
+            "recorded_by_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.ForeignKeyConstraint(
+            ["meeting_id"],
+            ["meeting.id"],
+            name=op.f("fk_meeting_offline_entry_meeting_id_meeting"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["recorded_by_id"],
+            ["member.id"],
+            name=op.f("fk_meeting_offline_entry_recorded_by_id_member"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("meeting_id", "client_id", name=op.f("pk_meeting_offline_entry")),
+    )
 
 def downgrade() -> None:
+    op.drop_table("meeting_offline_entry")
     with op.batch_alter_table("secret_ballot", schema=None) as batch_op:
         batch_op.drop_index("ix_secret_ballot_motion_id")
 

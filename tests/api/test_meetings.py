@@ -919,3 +919,96 @@ async def test_unexcused_absences_warn_then_flag_and_never_count_exempt_members(
         403,
         "scope.forbidden",
     )
+
+
+async def test_an_offline_batch_merges_once_in_client_time_order(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin, session: AsyncSession
+) -> None:
+    meeting, secretary = await started(client, tree, as_actor)
+    starts = datetime.fromisoformat(meeting["starts_at"])
+    now = utcnow()
+    motion = (
+        await client.post(
+            f"/api/v1/meetings/{meeting['id']}/motions",
+            json={"text": "Thông qua"},
+            headers=secretary,
+        )
+    ).json()
+    entries = [
+        # Listed out of order: the check-in (earlier) applies before the later excuse.
+        {
+            "client_id": "e-2",
+            "kind": "excuse",
+            "client_time": iso(now - timedelta(minutes=3)),
+            "member_id": tree.exempt.id,
+            "text": "Ốm",
+        },
+        {
+            "client_id": "c-1",
+            "kind": "check_in",
+            "client_time": iso(now - timedelta(minutes=2)),
+            "member_id": tree.deputy.id,
+        },
+        {
+            "client_id": "e-1",
+            "kind": "excuse",
+            "client_time": iso(now - timedelta(minutes=1)),
+            "member_id": tree.deputy.id,
+            "text": "Về sớm",
+        },
+        {
+            "client_id": "c-2",
+            "kind": "check_in",
+            "client_time": iso(now + timedelta(hours=1)),
+            "member_id": tree.member.id,
+        },
+        {
+            "client_id": "c-3",
+            "kind": "check_in",
+            "client_time": iso(starts - timedelta(hours=5)),
+            "member_id": tree.member.id,
+        },
+        {
+            "client_id": "m-1",
+            "kind": "comment",
+            "client_time": iso(now),
+            "member_id": tree.member.id,
+            "text": "Ý kiến ghi trên giấy",
+            "agenda_item": 0,
+        },
+        {
+            "client_id": "h-1",
+            "kind": "hand_count",
+            "client_time": iso(now),
+            "motion_id": motion["id"],
+            "yes": 2,
+            "no": 0,
+            "abstain": 1,
+        },
+    ]
+    url = f"/api/v1/meetings/{meeting['id']}/offline-batch"
+    response = await client.post(url, json={"entries": entries}, headers=secretary)
+    assert response.status_code == 200, response.text
+    outcomes = {r["client_id"]: r["outcome"] for r in response.json()["results"]}
+    assert outcomes == {
+        "e-2": "applied",
+        "c-1": "applied",
+        "e-1": "meeting.already_checked_in",  # a check-in is never undone
+        "c-2": "meeting.client_time_in_future",
+        "c-3": "meeting.checkin_outside_window",
+        "m-1": "applied",
+        "h-1": "applied",
+    }
+    rows = await _attendees(session, meeting["id"])
+    deputy = rows[tree.deputy.id]
+    assert (deputy.attendance, deputy.is_offline, deputy.method) == ("present", True, "proxy")
+    assert (rows[tree.exempt.id].attendance, rows[tree.exempt.id].is_offline) == ("excused", True)
+    assert rows[tree.member.id].attendance == "pending"
+    again = await client.post(url, json={"entries": entries}, headers=secretary)
+    assert again.status_code == 200
+    assert {r["client_id"]: r["outcome"] for r in again.json()["results"]} == outcomes
+    assert all(r["is_replay"] for r in again.json()["results"])
+    comments = await collect(client, f"/api/v1/meetings/{meeting['id']}/comments", secretary)
+    assert [c["body"] for c in comments] == ["Ý kiến ghi trên giấy"]
+    counted = await collect(client, f"/api/v1/meetings/{meeting['id']}/motions", secretary)
+    assert counted[0]["result"]["yes"] == 2

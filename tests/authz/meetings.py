@@ -316,6 +316,24 @@ ROWS = {
         MANAGE,
         MEETING,
     ),
+    "merge_offline_batch": Row(
+        lambda c, t: Call(
+            "POST",
+            f"/api/v1/meetings/{announced(c, t)}/offline-batch",
+            {
+                "entries": [
+                    {
+                        "client_id": "phone-1",
+                        "kind": "check_in",
+                        "client_time": utcnow().isoformat(),
+                        "member_id": _branch_members(c, t)[0].id,
+                    }
+                ]
+            },
+        ),
+        MANAGE,
+        MEETING,
+    ),
     "file_excuse": Row(
         lambda c, t: Call(
             "POST", f"/api/v1/meetings/{announced(c, t)}/excuse", {"reason": "Đi công tác"}

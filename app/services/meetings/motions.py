@@ -80,6 +80,19 @@ async def load_target(reader: Reader, motion_id: int) -> MotionTarget | None:
     )
 
 
+async def target_in_meeting(
+    session: AsyncSession, motion_id: int, meeting: Meeting
+) -> MotionTarget | None:
+    """A motion of this meeting as a guard would hand it (for batch entries naming one)."""
+    motion = await session.get(Motion, motion_id)
+    if motion is None or motion.meeting_id != meeting.id:
+        return None
+    path = await session.scalar(select(_org.c.path).where(_org.c.id == meeting.org_id))
+    return MotionTarget(
+        id=motion.id, meeting_id=meeting.id, path=str(path), is_secret=motion.is_secret
+    )
+
+
 async def _eligible_count(session: AsyncSession, meeting_id: int) -> int:
     count = await session.scalar(
         select(func.count()).where(
