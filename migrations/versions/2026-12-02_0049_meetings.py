@@ -364,6 +364,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("meeting_id", "client_id", name=op.f("pk_meeting_offline_entry")),
     )
 
+
 def downgrade() -> None:
     op.drop_table("meeting_offline_entry")
     with op.batch_alter_table("secret_ballot", schema=None) as batch_op:
