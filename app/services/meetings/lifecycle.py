@@ -18,7 +18,19 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, Table, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import RulesSettings
@@ -237,6 +249,20 @@ def _time_cursor(cursor: str, sort: str) -> tuple[datetime, int]:
     return at, last_id
 
 
+async def _latest_first(
+    session: AsyncSession, query: Select[Any], sort: str, *, limit: int, cursor: str | None
+) -> tuple[list[Any], str | None]:
+    """One keyset page of meetings, latest start first (ties by id)."""
+    if cursor:
+        at, last_id = _time_cursor(cursor, sort)
+        query = query.where(
+            or_(_mt.c.starts_at < at, and_(_mt.c.starts_at == at, _mt.c.id < last_id))
+        )
+    query = query.order_by(_mt.c.starts_at.desc(), _mt.c.id.desc()).limit(limit + 1)
+    rows = list((await session.execute(query)).mappings())
+    return page_of(rows, limit, sort, lambda r: (r["starts_at"].isoformat(), r["id"]))
+
+
 async def list_org_meetings(
     session: AsyncSession,
     actor: Actor,
@@ -256,16 +282,7 @@ async def list_org_meetings(
         query = query.where(_mt.c.status != MeetingStatus.DRAFT)
     if status is not None:
         query = query.where(_mt.c.status == status)
-    if cursor:
-        at, last_id = _time_cursor(cursor, "meetings")
-        query = query.where(
-            or_(_mt.c.starts_at < at, and_(_mt.c.starts_at == at, _mt.c.id < last_id))
-        )
-    query = query.order_by(_mt.c.starts_at.desc(), _mt.c.id.desc()).limit(limit + 1)
-    rows = list((await session.execute(query)).mappings())
-    page, next_cursor = page_of(
-        rows, limit, "meetings", lambda r: (r["starts_at"].isoformat(), r["id"])
-    )
+    page, next_cursor = await _latest_first(session, query, "meetings", limit=limit, cursor=cursor)
     return [_summary(r) for r in page], next_cursor
 
 
@@ -280,15 +297,8 @@ async def list_my_meetings(
         .join(_org, _org.c.id == _mt.c.org_id)
         .where(_at.c.member_id == actor.member_id)
     )
-    if cursor:
-        at, last_id = _time_cursor(cursor, "my-meetings")
-        query = query.where(
-            or_(_mt.c.starts_at < at, and_(_mt.c.starts_at == at, _mt.c.id < last_id))
-        )
-    query = query.order_by(_mt.c.starts_at.desc(), _mt.c.id.desc()).limit(limit + 1)
-    rows = list((await session.execute(query)).mappings())
-    page, next_cursor = page_of(
-        rows, limit, "my-meetings", lambda r: (r["starts_at"].isoformat(), r["id"])
+    page, next_cursor = await _latest_first(
+        session, query, "my-meetings", limit=limit, cursor=cursor
     )
     return [_summary(r, r["attendance"]) for r in page], next_cursor
 
@@ -342,15 +352,8 @@ async def list_subtree_meetings(
             _mt.c.minutes_at.is_(None),
             _mt.c.closed_at <= utcnow() - timedelta(hours=rules.minutes_due_h),
         )
-    if cursor:
-        at, last_id = _time_cursor(cursor, "subtree-meetings")
-        query = query.where(
-            or_(_mt.c.starts_at < at, and_(_mt.c.starts_at == at, _mt.c.id < last_id))
-        )
-    query = query.order_by(_mt.c.starts_at.desc(), _mt.c.id.desc()).limit(limit + 1)
-    rows = list((await session.execute(query)).mappings())
-    page, next_cursor = page_of(
-        rows, limit, "subtree-meetings", lambda r: (r["starts_at"].isoformat(), r["id"])
+    page, next_cursor = await _latest_first(
+        session, query, "subtree-meetings", limit=limit, cursor=cursor
     )
     return [
         {
