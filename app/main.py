@@ -47,6 +47,10 @@ TAGS = [
     {"name": "uploads", "description": "Files checked by content, for areas to attach."},
     {"name": "meetings", "description": "Branch meetings: agenda, attendance, votes, minutes."},
     {"name": "tasks", "description": "Tasks of a branch, from its meetings or not."},
+    {
+        "name": "rules",
+        "description": "The deployment's rules: quorum, passing, reminders, study target.",
+    },
     {"name": "ops", "description": "Health, readiness and metrics (served at the root)."},
 ]
 

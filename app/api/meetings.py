@@ -12,6 +12,7 @@ from app.api.deps import CurrentActor, ObjectScope, OrgScope, ResourcesDep, Sess
 from app.api.idempotency import Idempotent
 from app.api.responses import IfMatchDep, problems, with_etag_of
 from app.api.routing import area_router
+from app.core.config import RulesSettings
 from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit
 from app.models import MeetingStatus
 from app.schemas.common import Digits, IsoDateText, Page, QueryFlag
@@ -43,6 +44,7 @@ from app.schemas.meeting import (
     ShowOfHands,
     SubtreeMeeting,
 )
+from app.services import rules as rules_service
 from app.services.access import Actor, Permission
 from app.services.meetings import attendance as attendance_service
 from app.services.meetings import lifecycle as meeting_service
@@ -53,6 +55,18 @@ from app.services.meetings.motions import MotionTarget
 from app.services.orgs import OrgTarget
 
 router = area_router(tags=["meetings"])
+
+
+async def meeting_rules(session: SessionDep, resources: ResourcesDep) -> RulesSettings:
+    """The rules in force: the deployment's rules document (quorum, passing, reminders,
+    absences: `GET /rules`) over the `RULES__*` settings (time zone, check-in window, QR)."""
+    current = await rules_service.current(session, resources.app_config, resources.settings.rules)
+    return resources.settings.rules.model_copy(
+        update={name: getattr(current, name) for name in rules_service.FIELDS}
+    )
+
+
+MeetingRules = Annotated[RulesSettings, Depends(meeting_rules)]
 
 
 def MeetingScope(permission: Permission) -> ObjectScope[MeetingTarget]:
@@ -141,7 +155,7 @@ async def list_subtree_meetings(
     org: Annotated[OrgTarget, Depends(OrgScope(Permission.MEETING_VIEW))],
     actor: CurrentActor,
     session: SessionDep,
-    resources: ResourcesDep,
+    rules: MeetingRules,
     since: Annotated[
         date | None, Query(description="Meetings starting on or after this day."), IsoDateText
     ] = None,
@@ -167,7 +181,7 @@ async def list_subtree_meetings(
         until=until,
         status=status,
         minutes_missing=minutes_missing,
-        rules=resources.settings.rules,
+        rules=rules,
         limit=limit,
         cursor=cursor,
     )
@@ -182,7 +196,7 @@ async def list_subtree_meetings(
 async def list_branch_absences(
     org: Annotated[OrgTarget, Depends(OrgScope(Permission.MEETING_MANAGE))],
     session: SessionDep,
-    resources: ResourcesDep,
+    rules: MeetingRules,
     year: Annotated[int, Query(ge=2000, le=2100, description="The (local) year."), Digits],
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
@@ -193,7 +207,7 @@ async def list_branch_absences(
         session,
         org.id,
         year=year,
-        settings=resources.settings.rules,
+        settings=rules,
         limit=limit,
         cursor=cursor,
     )
@@ -236,15 +250,13 @@ async def update_meeting(
     meeting: ManageMeeting,
     actor: CurrentActor,
     session: SessionDep,
-    resources: ResourcesDep,
+    rules: MeetingRules,
     if_match: IfMatchDep,
     response: Response,
 ) -> dict[str, Any]:
     """Edit a draft or announced meeting (the time of an announced one changes by
     `reschedule`). Closed and cancelled meetings cannot be edited (409)."""
-    await meeting_service.update_meeting(
-        session, actor, meeting, body, if_match, resources.settings.rules
-    )
+    await meeting_service.update_meeting(session, actor, meeting, body, if_match, rules)
     return await _read(response, session, actor, meeting.id)
 
 
@@ -257,12 +269,12 @@ async def announce_meeting(
     meeting: ManageMeeting,
     actor: CurrentActor,
     session: SessionDep,
-    resources: ResourcesDep,
+    rules: MeetingRules,
     response: Response,
 ) -> dict[str, Any]:
     """Announce: the branch's members are summoned (their status and exemption recorded),
     notified, and reminded the day before and hours before the start."""
-    await meeting_service.announce_meeting(session, actor, meeting, resources.settings.rules)
+    await meeting_service.announce_meeting(session, actor, meeting, rules)
     return await _read(response, session, actor, meeting.id)
 
 
@@ -275,11 +287,11 @@ async def start_meeting(
     meeting: ManageMeeting,
     actor: CurrentActor,
     session: SessionDep,
-    resources: ResourcesDep,
+    rules: MeetingRules,
     response: Response,
 ) -> dict[str, Any]:
     """Start the meeting: the summoned members are frozen from here on."""
-    await meeting_service.start_meeting(session, actor, meeting, resources.settings.rules)
+    await meeting_service.start_meeting(session, actor, meeting, rules)
     return await _read(response, session, actor, meeting.id)
 
 
@@ -292,12 +304,12 @@ async def close_meeting(
     meeting: ManageMeeting,
     actor: CurrentActor,
     session: SessionDep,
-    resources: ResourcesDep,
+    rules: MeetingRules,
     response: Response,
 ) -> dict[str, Any]:
     """Close the meeting: open motions close with their results; the summoned who neither came
     nor excused themselves are recorded absent (exempt members never are). Final."""
-    await meeting_service.close_meeting(session, actor, meeting, resources.settings.rules)
+    await meeting_service.close_meeting(session, actor, meeting, rules)
     return await _read(response, session, actor, meeting.id)
 
 
@@ -328,14 +340,12 @@ async def reschedule_meeting(
     meeting: ManageMeeting,
     actor: CurrentActor,
     session: SessionDep,
-    resources: ResourcesDep,
+    rules: MeetingRules,
     if_match: IfMatchDep,
     response: Response,
 ) -> dict[str, Any]:
     """Move a draft or announced meeting, with a reason; members are told, reminders move."""
-    await meeting_service.reschedule_meeting(
-        session, actor, meeting, body, if_match, resources.settings.rules
-    )
+    await meeting_service.reschedule_meeting(session, actor, meeting, body, if_match, rules)
     return await _read(response, session, actor, meeting.id)
 
 
@@ -401,12 +411,12 @@ async def rate_meeting_from_above(
     responses=problems(401, 403, 404, 422),
 )
 async def get_meeting_attendance(
-    meeting: ViewMeeting, actor: CurrentActor, session: SessionDep, resources: ResourcesDep
+    meeting: ViewMeeting, actor: CurrentActor, session: SessionDep, rules: MeetingRules
 ) -> dict[str, Any]:
     """Live counts (present / excused / absent / exempt) and the quorum against the summoned,
     non-exempt members."""
     meeting_service.hide_draft(actor, meeting)
-    return await attendance_service.summary(session, meeting.id, resources.settings.rules)
+    return await attendance_service.summary(session, meeting.id, rules)
 
 
 @router.get(
@@ -438,12 +448,12 @@ async def check_in_meeting(
     meeting: AttendMeeting,
     actor: CurrentActor,
     session: SessionDep,
-    resources: ResourcesDep,
+    rules: MeetingRules,
     _idempotency: Idempotent,
 ) -> dict[str, Any]:
     """Check in from the app, inside the window around the start (the server's clock decides).
     Exactly one attendance per member, whatever the retries."""
-    return await attendance_service.check_in(session, actor, meeting, resources.settings.rules)
+    return await attendance_service.check_in(session, actor, meeting, rules)
 
 
 @router.post(
@@ -456,14 +466,12 @@ async def check_in_by_qr(
     meeting: AttendMeeting,
     actor: CurrentActor,
     session: SessionDep,
-    resources: ResourcesDep,
+    rules: MeetingRules,
     _idempotency: Idempotent,
 ) -> dict[str, Any]:
     """Check in with the code of the QR shown on the secretary's screen (422
     `meeting.qr_invalid` when stale or wrong)."""
-    return await attendance_service.check_in(
-        session, actor, meeting, resources.settings.rules, qr=body.code
-    )
+    return await attendance_service.check_in(session, actor, meeting, rules, qr=body.code)
 
 
 @router.get(
@@ -472,11 +480,11 @@ async def check_in_by_qr(
     responses=problems(401, 403, 404, 409, 422),
 )
 async def get_meeting_qr(
-    meeting: ManageMeeting, session: SessionDep, resources: ResourcesDep
+    meeting: ManageMeeting, session: SessionDep, rules: MeetingRules
 ) -> dict[str, Any]:
     """The current rotating check-in code for the secretary's screen (fetch it again each
     `step_s` seconds)."""
-    return await attendance_service.qr_for_screen(session, meeting, resources.settings.rules)
+    return await attendance_service.qr_for_screen(session, meeting, rules)
 
 
 @router.post(
@@ -489,7 +497,7 @@ async def mark_attendance(
     meeting: ManageMeeting,
     actor: CurrentActor,
     session: SessionDep,
-    resources: ResourcesDep,
+    rules: MeetingRules,
 ) -> dict[str, Any]:
     """The secretary checks in a member without a smartphone (recorded as proxy, with who did
     it) or records their excuse."""
@@ -500,7 +508,7 @@ async def mark_attendance(
         member_id=body.member_id,
         attendance=body.attendance,
         reason=body.reason,
-        settings=resources.settings.rules,
+        settings=rules,
     )
 
 
@@ -514,12 +522,10 @@ async def file_excuse(
     meeting: AttendMeeting,
     actor: CurrentActor,
     session: SessionDep,
-    resources: ResourcesDep,
+    rules: MeetingRules,
 ) -> dict[str, Any]:
     """Excuse myself (vắng có lý do) with a reason, before the start."""
-    return await attendance_service.file_excuse(
-        session, actor, meeting, body.reason, resources.settings.rules
-    )
+    return await attendance_service.file_excuse(session, actor, meeting, body.reason, rules)
 
 
 @router.post(
@@ -532,15 +538,13 @@ async def merge_offline_batch(
     meeting: ManageMeeting,
     actor: CurrentActor,
     session: SessionDep,
-    resources: ResourcesDep,
+    rules: MeetingRules,
 ) -> dict[str, Any]:
     """Check-ins, excuses, comments and hand counts the secretary's app recorded offline, each
     with its client id and time. Sending a batch again changes nothing; entries apply in client
     time order; a check-in is never undone; client times must fall inside the meeting's window
     and not after the server receives them. Each entry answers `applied` or a stable code."""
-    results = await offline_service.merge_batch(
-        session, actor, meeting, body.entries, resources.settings.rules
-    )
+    results = await offline_service.merge_batch(session, actor, meeting, body.entries, rules)
     return {"results": results}
 
 
@@ -671,8 +675,8 @@ async def record_show_of_hands(
     responses=problems(401, 403, 404, 409, 422),
 )
 async def close_motion(
-    motion: ManageMotion, actor: CurrentActor, session: SessionDep, resources: ResourcesDep
+    motion: ManageMotion, actor: CurrentActor, session: SessionDep, rules: MeetingRules
 ) -> dict[str, Any]:
     """Close the vote: the result records quorum and passes only by the configured rule.
     Final."""
-    return await motion_service.close_motion(session, actor, motion, resources.settings.rules)
+    return await motion_service.close_motion(session, actor, motion, rules)

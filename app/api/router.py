@@ -14,6 +14,7 @@ from app.api import (
     notifications,
     orgs,
     roles,
+    rules,
     tasks,
     uploads,
 )
@@ -29,6 +30,7 @@ for module in (
     roles,
     audit,
     uploads,
+    rules,
     meetings,
     tasks,
 ):

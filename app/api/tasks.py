@@ -6,8 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Response, status
 
-from app.api.deps import CurrentActor, ObjectScope, OrgScope, ResourcesDep, SessionDep
+from app.api.deps import CurrentActor, ObjectScope, OrgScope, SessionDep
 from app.api.idempotency import Idempotent
+from app.api.meetings import MeetingRules
 from app.api.responses import IfMatchDep, problems, with_etag_of
 from app.api.routing import area_router
 from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit
@@ -41,7 +42,7 @@ async def create_task(
     org: Annotated[OrgTarget, Depends(OrgScope(Permission.MEETING_MANAGE))],
     actor: CurrentActor,
     session: SessionDep,
-    resources: ResourcesDep,
+    rules: MeetingRules,
     response: Response,
     _idempotency: Idempotent,
 ) -> dict[str, Any]:
@@ -49,7 +50,7 @@ async def create_task(
     Send an `Idempotency-Key` to retry safely."""
     return with_etag_of(
         response,
-        await task_service.create_task(session, actor, org, body, resources.settings.rules),
+        await task_service.create_task(session, actor, org, body, rules),
     )
 
 
@@ -97,7 +98,7 @@ async def update_task(
     task: Annotated[TaskTarget, Depends(TaskScope)],
     actor: CurrentActor,
     session: SessionDep,
-    resources: ResourcesDep,
+    rules: MeetingRules,
     if_match: IfMatchDep,
     response: Response,
 ) -> dict[str, Any]:
@@ -105,7 +106,5 @@ async def update_task(
     the secretary or deputy moves the due date."""
     return with_etag_of(
         response,
-        await task_service.update_task(
-            session, actor, task, body, if_match, resources.settings.rules
-        ),
+        await task_service.update_task(session, actor, task, body, if_match, rules),
     )
