@@ -1012,3 +1012,22 @@ async def test_an_offline_batch_merges_once_in_client_time_order(
     assert [c["body"] for c in comments] == ["Ý kiến ghi trên giấy"]
     counted = await collect(client, f"/api/v1/meetings/{meeting['id']}/motions", secretary)
     assert counted[0]["result"]["yes"] == 2
+
+
+async def test_quorum_follows_the_deployments_rules_in_force(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin
+) -> None:
+    meeting, secretary = await announced(client, tree, as_actor)
+    url = f"/api/v1/meetings/{meeting['id']}/attendance"
+    assert (await client.get(url, headers=secretary)).json()["quorum_needed"] == 3  # 2/3 of 4
+    rules = {
+        "quorum_ratio": 0.5,
+        "pass_ratio": 0.5,
+        "reminder_day_before_at": "08:00",
+        "reminder_hours_before": 2,
+        "absence_flag_after": 3,
+        "study_points_target": 200,
+    }
+    admin = await as_actor(tree.admin.id)
+    assert (await client.put("/api/v1/rules", json=rules, headers=admin)).status_code == 200
+    assert (await client.get(url, headers=secretary)).json()["quorum_needed"] == 2  # 1/2 of 4
