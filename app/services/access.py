@@ -63,6 +63,11 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.DEPLOYMENT_ADMIN: frozenset(Permission),
 }
 
+# Duties of a role in its own org rather than powers over other people: an organisation officer
+# grants and takes back the secretary's role without running meetings themselves, so these do
+# not count when checking a grant or a revocation for escalation.
+DUTIES: frozenset[Permission] = frozenset({P.MEETING_MANAGE, P.TASK_REPORT})
+
 # What every member may do in their own branch.
 MEMBERSHIP_PERMISSIONS: frozenset[Permission] = frozenset(
     {P.ORG_VIEW, P.MEMBER_LIST, P.MEETING_VIEW, P.MEETING_ATTEND}
@@ -222,7 +227,7 @@ def is_deployment_admin(actor: Actor) -> bool:
 def can_grant(actor: Actor, role: Role, path: str) -> bool:
     """Role management without escalation: only roles whose permissions the actor holds there."""
     held = permissions_at(actor, path)
-    return Permission.ROLE_MANAGE in held and ROLE_PERMISSIONS[role] <= held
+    return Permission.ROLE_MANAGE in held and ROLE_PERMISSIONS[role] - DUTIES <= held
 
 
 def outranks(actor: Actor, role: Role, path: str) -> bool:
@@ -235,7 +240,7 @@ def outranks(actor: Actor, role: Role, path: str) -> bool:
     for scope in actor.scopes:
         if scope.path != path and in_subtree(path, scope.path):
             held |= scope.permissions
-    return Permission.ROLE_MANAGE in held and ROLE_PERMISSIONS[role] <= held
+    return Permission.ROLE_MANAGE in held and ROLE_PERMISSIONS[role] - DUTIES <= held
 
 
 def require_account_control(
