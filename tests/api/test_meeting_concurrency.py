@@ -38,6 +38,11 @@ class Night:
 async def night(fresh_db: FreshDatabase) -> AsyncIterator[Night]:
     await dbs.migrate(fresh_db.engine)
     settings = make_settings(fresh_db.url)
+    # A hundred requests share a pool of ten connections: on a loaded machine they wait longer
+    # than the production default allows (the test is about outcomes, not speed).
+    settings = settings.model_copy(
+        update={"db": settings.db.model_copy(update={"pool_timeout_s": 120.0})}
+    )
     resources = Resources.build(settings)
     resources.limiter = resources.auth.limiter = MemoryRateLimiter()
     async with resources.db.write() as session:
