@@ -45,6 +45,8 @@ TAGS = [
     {"name": "roles", "description": "Roles held on orgs; they cover the org's subtree."},
     {"name": "audit", "description": "Who did what: the audit log of an org's subtree."},
     {"name": "uploads", "description": "Files checked by content, for areas to attach."},
+    {"name": "meetings", "description": "Branch meetings: agenda, attendance, votes, minutes."},
+    {"name": "tasks", "description": "Tasks of a branch, from its meetings or not."},
     {
         "name": "rules",
         "description": "The deployment's rules: quorum, passing, reminders, study target.",

@@ -23,7 +23,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.cache import TTLCache
-from app.core.db import Reader
+from app.core.db import Reader, Row
 from app.core.errors import AppError, NotFound, Unauthorized
 from app.core.security import AccessClaims, InvalidToken
 from app.resources import Resources
@@ -35,7 +35,6 @@ from app.services import orgs as org_service
 from app.services import roles as role_service
 from app.services.access import Actor, Permission, Target
 from app.services.auth import actor as actor_service
-from app.services.auth.actor import HomeCounts
 from app.services.auth.common import ClientInfo
 from app.services.members import MemberTarget
 from app.services.orgs import OrgTarget
@@ -113,13 +112,13 @@ CurrentActor = Annotated[Actor, Depends(get_actor)]
 async def get_home_actor(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> tuple[Actor, HomeCounts]:
-    """`CurrentActor` with the member's unread counts, in the same query (`/me/home`)."""
+) -> tuple[Actor, Row]:
+    """`CurrentActor` with what the home screen shows, in the same query (`/me/home`)."""
     resources = get_resources(request)
     return await actor_service.load_home(resources.reader, _claims(resources, credentials))
 
 
-HomeActor = Annotated[tuple[Actor, HomeCounts], Depends(get_home_actor)]
+HomeActor = Annotated[tuple[Actor, Row], Depends(get_home_actor)]
 
 
 async def get_client(request: Request) -> ClientInfo:

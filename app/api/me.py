@@ -26,14 +26,13 @@ async def get_me(actor: CurrentActor, session: SessionDep) -> MemberRead:
 @router.get("/home", response_model=HomeRead, responses=problems(401))
 async def get_home(home: HomeActor) -> dict[str, Any]:
     """The app's first screen in one call: who I am, my branch, my roles, my unread
-    notifications and the documents I have not opened yet.
+    notifications and the documents I have not opened yet, my next meeting (and whether I have
+    checked in or excused myself), my open tasks.
 
     Served from the query that authenticates the request: no further round trip.
     """
-    actor, counts = home
-    return me_service.home(
-        actor, unread_notifications=counts.notifications, unread_documents=counts.documents
-    )
+    actor, row = home
+    return me_service.home(actor, row)
 
 
 @router.get("/data", response_model=MemberDataExport, responses=problems(401))

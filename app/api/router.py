@@ -12,12 +12,14 @@ from app.api import (
     documents,
     feed,
     me,
+    meetings,
     members,
     notifications,
     orgs,
     packets,
     roles,
     rules,
+    tasks,
     uploads,
 )
 
@@ -37,5 +39,7 @@ for module in (
     articles,
     feed,
     packets,
+    meetings,
+    tasks,
 ):
     api_router.include_router(module.router)

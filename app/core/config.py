@@ -257,8 +257,17 @@ class RulesSettings(BaseModel):
     reminder_day_before_at: time = time(8, 0)
     # Hours before a meeting for the second reminder; 0 = none.
     reminder_hours_before: int = Field(2, ge=0, le=48)
-    # Consecutive absences after which the secretary sees a member flagged.
+    # Unexcused absences in a year from which the secretary sees a member flagged (warnings
+    # below it; never a sanction).
     absence_flag_after: int = Field(3, ge=1, le=12)
+    # Minutes before a meeting's start from which members may check in.
+    checkin_opens_before_min: int = Field(60, ge=0, le=24 * 60)
+    # Minutes after a meeting's start until which members may check in.
+    checkin_closes_after_min: int = Field(120, ge=0, le=24 * 60)
+    # The rotating QR code: a new code every `qr_step_s`; the current and previous codes pass.
+    qr_step_s: int = Field(30, ge=5, le=3600)
+    # The secretary is reminded when a closed meeting has no minutes this many hours later.
+    minutes_due_h: int = Field(48, ge=1, le=24 * 30)
     # Study points a member should earn in a year.
     study_points_target: int = Field(200, ge=0)
 

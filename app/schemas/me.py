@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, Field
 
+from app.models.meeting import Attendance, MeetingStatus
 from app.models.member import MemberStatus
 from app.schemas.org import OrgRef
 from app.schemas.role import RoleHeld
@@ -17,6 +20,17 @@ class HomeMember(BaseModel):
     is_exempt: bool
 
 
+class HomeMeeting(BaseModel):
+    id: int
+    title: str
+    status: MeetingStatus
+    starts_at: datetime
+    place: str | None
+    my_attendance: Attendance | None = Field(
+        description="pending (nothing yet), present (checked in) or excused."
+    )
+
+
 class HomeRead(BaseModel):
     """The app's first screen in one call."""
 
@@ -27,3 +41,7 @@ class HomeRead(BaseModel):
     unread_documents: int = Field(
         description="Published documents of my branch and the orgs above it I have not opened."
     )
+    next_meeting: HomeMeeting | None = Field(
+        description="My next meeting (announced or under way), if I am summoned to one."
+    )
+    open_tasks: int = Field(description="Tasks assigned to me that are still open.")

@@ -42,12 +42,32 @@ class Permission(StrEnum):
     # Relay an upper document to one's subtree; see relay status and read coverage.
     CONTENT_RELAY = "content.relay"
 
+    # Meetings: read a branch's meetings (members of the branch, leadership above);
+    # take part (check in, excuse, comment, vote: the branch's own members);
+    # run them (secretary, deputy); review them from above (minutes, upper-level rating).
+    MEETING_VIEW = "meeting.view"
+    MEETING_ATTEND = "meeting.attend"
+    MEETING_MANAGE = "meeting.manage"
+    MEETING_REVIEW = "meeting.review"
+    # Report on a task: its assignee (an owner permission) and the branch's runners.
+    TASK_REPORT = "task.report"
+
 
 P = Permission
 # Leadership relays upper documents and sees read coverage (officers see it as a statistic).
-_LEADERSHIP = frozenset({P.ORG_VIEW, P.MEMBER_LIST, P.MEMBER_VIEW, P.CONTENT_VIEW, P.CONTENT_RELAY})
+_LEADERSHIP = frozenset(
+    {
+        P.ORG_VIEW,
+        P.MEMBER_LIST,
+        P.MEMBER_VIEW,
+        P.CONTENT_VIEW,
+        P.CONTENT_RELAY,
+        P.MEETING_VIEW,
+        P.MEETING_REVIEW,
+    }
+)
 # What the secretary and deputy secretary do for their branch on top of leadership.
-_BRANCH_RUNNERS = _LEADERSHIP | {P.MEMBER_ASSIST}
+_BRANCH_RUNNERS = _LEADERSHIP | {P.MEMBER_ASSIST, P.MEETING_MANAGE, P.TASK_REPORT}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.SECRETARY: _BRANCH_RUNNERS,
@@ -60,12 +80,20 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.DEPLOYMENT_ADMIN: frozenset(Permission),
 }
 
+# Duties of a role in its own org rather than powers over other people: an organisation officer
+# grants and takes back the secretary's, editor's and approver's roles without running meetings,
+# drafting or publishing themselves, so these do not count when checking a grant or a revocation
+# for escalation. An area whose role carries such a duty adds it here.
+DUTIES: frozenset[Permission] = frozenset(
+    {P.MEETING_MANAGE, P.TASK_REPORT, P.CONTENT_DRAFT, P.CONTENT_PUBLISH}
+)
+
 # What every member may do in their own branch.
 MEMBERSHIP_PERMISSIONS: frozenset[Permission] = frozenset(
-    {P.ORG_VIEW, P.MEMBER_LIST, P.CONTENT_VIEW}
+    {P.ORG_VIEW, P.MEMBER_LIST, P.CONTENT_VIEW, P.MEETING_VIEW, P.MEETING_ATTEND}
 )
 # What a member may do on an object that is their own (`Target.owner_id`), wherever it lies.
-OWNER_PERMISSIONS: frozenset[Permission] = frozenset({P.MEMBER_VIEW, P.UPLOAD_VIEW})
+OWNER_PERMISSIONS: frozenset[Permission] = frozenset({P.MEMBER_VIEW, P.UPLOAD_VIEW, P.TASK_REPORT})
 
 
 class Target(Protocol):
@@ -203,22 +231,26 @@ def authorize(
     )
 
 
+def can_from_above(actor: Actor, permission: Permission, path: str) -> bool:
+    """`permission` held through a scope strictly above `path` (an upper level's review of a
+    branch: the branch's own secretary does not rate their meeting as the level above)."""
+    return any(
+        permission in scope.permissions and scope.path != path and in_subtree(path, scope.path)
+        for scope in actor.scopes
+    )
+
+
 def is_deployment_admin(actor: Actor) -> bool:
     return any(h.role is Role.DEPLOYMENT_ADMIN for h in actor.roles)
 
 
-# The content desk's rights: role management hands out the editor and approver roles without
-# holding them (an organisation officer appoints editors but does not draft or publish).
-APPOINTED_PERMISSIONS: frozenset[Permission] = frozenset({P.CONTENT_DRAFT, P.CONTENT_PUBLISH})
-
-
 def _covered(role: Role, held: set[Permission] | frozenset[Permission]) -> bool:
-    return ROLE_PERMISSIONS[role] - APPOINTED_PERMISSIONS <= held
+    return ROLE_PERMISSIONS[role] - DUTIES <= held
 
 
 def can_grant(actor: Actor, role: Role, path: str) -> bool:
     """Role management without escalation: only roles whose permissions the actor holds there
-    (the content desk's `APPOINTED_PERMISSIONS` apart)."""
+    (`DUTIES` apart)."""
     held = permissions_at(actor, path)
     return Permission.ROLE_MANAGE in held and _covered(role, held)
 

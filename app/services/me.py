@@ -4,14 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.core.db import Row
 from app.models import OrgKind
 from app.services.access import Actor
 
 
-def home(actor: Actor, *, unread_notifications: int, unread_documents: int) -> dict[str, Any]:
+def home(actor: Actor, row: Row) -> dict[str, Any]:
+    """The home screen from the actor and the extra columns of its query (`auth.actor._HOME`)."""
+    next_meeting = None
+    if row["next_meeting_id"] is not None:
+        next_meeting = {
+            "id": row["next_meeting_id"],
+            "title": row["next_meeting_title"],
+            "status": row["next_meeting_status"],
+            "starts_at": row["next_meeting_starts_at"],
+            "place": row["next_meeting_place"],
+            "my_attendance": row["next_meeting_attendance"],
+        }
     return {
-        "unread_notifications": unread_notifications,
-        "unread_documents": unread_documents,
+        "unread_notifications": int(row["unread_notifications"]),
+        "unread_documents": int(row["unread_documents"]),
+        "next_meeting": next_meeting,
+        "open_tasks": int(row["open_tasks"]),
         "member": {
             "id": actor.member_id,
             "full_name": actor.full_name,

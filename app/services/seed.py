@@ -22,6 +22,7 @@ from app.models import Member, MemberStatus, Org, OrgKind, Role, RoleGrant
 from app.models.base import utcnow
 from app.services import province
 from app.services.content.demo import seed_demo_content
+from app.services.meetings.demo import seed_demo_meetings
 from app.services.province import People
 
 DEMO_PASSWORD = "Demo@2026"  # noqa: S105 - printed for the demo on purpose
@@ -283,6 +284,7 @@ async def seed_demo(engine: AsyncEngine, *, password_hash: str | None) -> SeedRe
     await _write(engine, plan)
     async with engine.begin() as conn:
         await seed_demo_content(conn)
+    await seed_demo_meetings(engine, DEMO_ACCOUNTS[1].phone)
     return SeedResult(len(plan.orgs), len(plan.branches), len(plan.members), len(plan.grants))
 
 

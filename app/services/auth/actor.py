@@ -4,10 +4,10 @@ the lean read path (the member, their branch, live roles, and whether the sessio
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from sqlalchemy import (
     BigInteger,
+    ColumnElement,
     String,
     and_,
     bindparam,
@@ -25,13 +25,18 @@ from app.models import (
     AuthSession,
     Document,
     DocumentReceipt,
+    Meeting,
+    MeetingAttendee,
+    MeetingStatus,
     Member,
     Notification,
     Org,
     Role,
     RoleGrant,
+    Task,
+    TaskStatus,
 )
-from app.models.base import utcnow
+from app.models.base import UTCDateTime, utcnow
 from app.services.access import Actor, RoleHolding
 
 _session_t = AuthSession.__table__
@@ -75,13 +80,51 @@ _ACTOR_QUERY = (
     .order_by(_grant_t.c.id)
 )
 _ACTOR = FastQuery(_ACTOR_QUERY)
-# The same, with the member's unread notifications and documents: `/me/home` in one round trip.
+# The same, with what the home screen shows: unread notifications and documents, my next meeting
+# (announced or under way) with my attendance, my open tasks. `/me/home` in one round trip.
 _notification_t = Notification.__table__
 _document_t = Document.__table__
 _document_org_t = aliased(Org.__table__, name="document_org")
 _receipt_t = DocumentReceipt.__table__
+_attendee_t = MeetingAttendee.__table__
+_meeting_t = Meeting.__table__
+_task_t = Task.__table__
+
+
+def _constant(value: str) -> ColumnElement[str]:
+    """A fixed string in the SQL itself (the lean reader binds only named parameters)."""
+    assert value.isidentifier()  # noqa: S101 - enum values only, never input
+    return literal_column(f"'{value}'")
+
+
+_next_meeting_id = (
+    select(_meeting_t.c.id)
+    .select_from(_attendee_t)
+    .join(_meeting_t, _meeting_t.c.id == _attendee_t.c.meeting_id)
+    .where(
+        _attendee_t.c.member_id == _member_t.c.id,
+        _meeting_t.c.status.in_(
+            [_constant(MeetingStatus.ANNOUNCED), _constant(MeetingStatus.STARTED)]
+        ),
+        _meeting_t.c.ends_at > bindparam("now", type_=UTCDateTime()),
+    )
+    .order_by(_meeting_t.c.starts_at, _meeting_t.c.id)
+    .limit(literal_column("1"))
+    .correlate(_member_t)
+    .scalar_subquery()
+)
+_next_t = aliased(_meeting_t, name="next_meeting")
+_my_attendance_t = aliased(_attendee_t, name="my_attendance")
 _HOME = FastQuery(
-    _ACTOR_QUERY.add_columns(
+    _ACTOR_QUERY.outerjoin(_next_t, _next_t.c.id == _next_meeting_id)
+    .outerjoin(
+        _my_attendance_t,
+        and_(
+            _my_attendance_t.c.meeting_id == _next_t.c.id,
+            _my_attendance_t.c.member_id == _member_t.c.id,
+        ),
+    )
+    .add_columns(
         select(func.count())
         .where(
             _notification_t.c.member_id == _member_t.c.id,
@@ -105,6 +148,18 @@ _HOME = FastQuery(
         )
         .scalar_subquery()
         .label("unread_documents"),
+        _next_t.c.id.label("next_meeting_id"),
+        _next_t.c.title.label("next_meeting_title"),
+        _next_t.c.status.label("next_meeting_status"),
+        _next_t.c.starts_at.label("next_meeting_starts_at"),
+        _next_t.c.place.label("next_meeting_place"),
+        _my_attendance_t.c.attendance.label("next_meeting_attendance"),
+        select(func.count())
+        .where(
+            _task_t.c.assignee_id == _member_t.c.id, _task_t.c.status == _constant(TaskStatus.OPEN)
+        )
+        .scalar_subquery()
+        .label("open_tasks"),
     )
 )
 
@@ -115,26 +170,16 @@ async def load_actor(reader: Reader, claims: AccessClaims) -> Actor:
     return actor
 
 
-@dataclass(frozen=True, slots=True)
-class HomeCounts:
-    notifications: int  # unread in the inbox
-    documents: int  # published for the member's branch or above, never opened
-
-
-async def load_home(reader: Reader, claims: AccessClaims) -> tuple[Actor, HomeCounts]:
-    """`load_actor` and the home screen's unread counts, in the same round trip."""
-    actor, rows = await _load(reader, _HOME, claims)
-    first = rows[0]
-    return actor, HomeCounts(
-        notifications=int(first["unread_notifications"]),
-        documents=int(first["unread_documents"]),
-    )
+async def load_home(reader: Reader, claims: AccessClaims) -> tuple[Actor, Row]:
+    """`load_actor` and what the home screen adds (see `_HOME`), in the same round trip."""
+    actor, rows = await _load(reader, _HOME, claims, now=utcnow())
+    return actor, rows[0]
 
 
 async def _load(
-    reader: Reader, query: FastQuery, claims: AccessClaims
+    reader: Reader, query: FastQuery, claims: AccessClaims, **extra: object
 ) -> tuple[Actor, Sequence[Row]]:
-    rows = await reader.fetch(query, {"sid": claims.session_id, "sub": claims.member_id})
+    rows = await reader.fetch(query, {"sid": claims.session_id, "sub": claims.member_id, **extra})
     if not rows:
         raise Unauthorized("Phiên đăng nhập đã kết thúc.", code="auth.session_revoked")
     first = rows[0]

@@ -1,0 +1,682 @@
+"""Branch meetings: plan, announce, start, close; attendance; comments; motions; minutes."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.api.deps import CurrentActor, ObjectScope, OrgScope, ResourcesDep, SessionDep
+from app.api.idempotency import Idempotent
+from app.api.responses import IfMatchDep, problems, with_etag_of
+from app.api.routing import area_router
+from app.core.config import RulesSettings
+from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit
+from app.models import MeetingStatus
+from app.schemas.common import Digits, IsoDateText, Page, QueryFlag
+from app.schemas.meeting import (
+    AbsenceRead,
+    AttendanceMark,
+    AttendanceSummary,
+    AttendeeRead,
+    BallotCreate,
+    BallotRead,
+    CheckInRead,
+    CommentCreate,
+    CommentRead,
+    ExcuseCreate,
+    MeetingCancel,
+    MeetingCreate,
+    MeetingRead,
+    MeetingReschedule,
+    MeetingSummary,
+    MeetingUpdate,
+    MinutesUpdate,
+    MotionCreate,
+    MotionRead,
+    OfflineBatch,
+    OfflineBatchResult,
+    QrCheckIn,
+    QrCodeRead,
+    RatingUpdate,
+    ShowOfHands,
+    SubtreeMeeting,
+)
+from app.services import rules as rules_service
+from app.services.access import Actor, Permission
+from app.services.meetings import attendance as attendance_service
+from app.services.meetings import lifecycle as meeting_service
+from app.services.meetings import motions as motion_service
+from app.services.meetings import offline as offline_service
+from app.services.meetings.lifecycle import MeetingTarget
+from app.services.meetings.motions import MotionTarget
+from app.services.orgs import OrgTarget
+
+router = area_router(tags=["meetings"])
+
+
+async def meeting_rules(session: SessionDep, resources: ResourcesDep) -> RulesSettings:
+    """The rules in force: the deployment's rules document (quorum, passing, reminders,
+    absences: `GET /rules`) over the `RULES__*` settings (time zone, check-in window, QR)."""
+    current = await rules_service.current(session, resources.app_config, resources.settings.rules)
+    return resources.settings.rules.model_copy(
+        update={name: getattr(current, name) for name in rules_service.FIELDS}
+    )
+
+
+MeetingRules = Annotated[RulesSettings, Depends(meeting_rules)]
+
+
+def MeetingScope(permission: Permission) -> ObjectScope[MeetingTarget]:
+    return ObjectScope(
+        meeting_service.load_target,
+        permission,
+        id_param="meeting_id",
+        not_found_code="meeting.not_found",
+        description="Meeting id.",
+    )
+
+
+def MotionScope(permission: Permission) -> ObjectScope[MotionTarget]:
+    return ObjectScope(
+        motion_service.load_target,
+        permission,
+        id_param="motion_id",
+        not_found_code="motion.not_found",
+        description="Motion id.",
+    )
+
+
+ViewMeeting = Annotated[MeetingTarget, Depends(MeetingScope(Permission.MEETING_VIEW))]
+AttendMeeting = Annotated[MeetingTarget, Depends(MeetingScope(Permission.MEETING_ATTEND))]
+ManageMeeting = Annotated[MeetingTarget, Depends(MeetingScope(Permission.MEETING_MANAGE))]
+ReviewMeeting = Annotated[MeetingTarget, Depends(MeetingScope(Permission.MEETING_REVIEW))]
+AttendMotion = Annotated[MotionTarget, Depends(MotionScope(Permission.MEETING_ATTEND))]
+ManageMotion = Annotated[MotionTarget, Depends(MotionScope(Permission.MEETING_MANAGE))]
+
+
+async def _read(
+    response: Response, session: AsyncSession, actor: Actor, meeting_id: int
+) -> dict[str, Any]:
+    return with_etag_of(response, await meeting_service.read_meeting(session, actor, meeting_id))
+
+
+# --- meetings -------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/orgs/{org_id}/meetings",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MeetingRead,
+    responses=problems(401, 403, 404, 409, 413, 422),
+)
+async def create_meeting(
+    body: MeetingCreate,
+    org: Annotated[OrgTarget, Depends(OrgScope(Permission.MEETING_MANAGE))],
+    actor: CurrentActor,
+    session: SessionDep,
+    response: Response,
+    _idempotency: Idempotent,
+) -> dict[str, Any]:
+    """Plan a branch meeting (a draft: members see it once it is announced). Attach your own
+    `document` uploads by id. Send an `Idempotency-Key` to retry safely."""
+    meeting_id = await meeting_service.create_meeting(session, actor, org, body)
+    return await _read(response, session, actor, meeting_id)
+
+
+@router.get(
+    "/orgs/{org_id}/meetings",
+    response_model=Page[MeetingSummary],
+    responses=problems(400, 401, 403, 404, 422),
+)
+async def list_org_meetings(
+    org: Annotated[OrgTarget, Depends(OrgScope(Permission.MEETING_VIEW))],
+    actor: CurrentActor,
+    session: SessionDep,
+    status: MeetingStatus | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[MeetingSummary]:
+    """A branch's meetings, latest first (drafts only for its secretary and deputy)."""
+    items, next_cursor = await meeting_service.list_org_meetings(
+        session, actor, org, status=status, limit=limit, cursor=cursor
+    )
+    return Page(items=[MeetingSummary(**i) for i in items], next_cursor=next_cursor)
+
+
+@router.get(
+    "/orgs/{org_id}/subtree-meetings",
+    response_model=Page[SubtreeMeeting],
+    responses=problems(400, 401, 403, 404, 422),
+)
+async def list_subtree_meetings(
+    org: Annotated[OrgTarget, Depends(OrgScope(Permission.MEETING_VIEW))],
+    actor: CurrentActor,
+    session: SessionDep,
+    rules: MeetingRules,
+    since: Annotated[
+        date | None, Query(description="Meetings starting on or after this day."), IsoDateText
+    ] = None,
+    until: Annotated[
+        date | None, Query(description="Meetings starting on or before this day."), IsoDateText
+    ] = None,
+    status: MeetingStatus | None = None,
+    minutes_missing: Annotated[
+        bool,
+        Query(description="Only closed meetings without minutes `RULES__MINUTES_DUE_H` h on."),
+        QueryFlag,
+    ] = False,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[SubtreeMeeting]:
+    """Meetings of every branch below this org (for upper levels: minutes, ratings, who has not
+    uploaded minutes), latest first. Local days (`RULES__TIMEZONE`)."""
+    items, next_cursor = await meeting_service.list_subtree_meetings(
+        session,
+        actor,
+        org,
+        since=since,
+        until=until,
+        status=status,
+        minutes_missing=minutes_missing,
+        rules=rules,
+        limit=limit,
+        cursor=cursor,
+    )
+    return Page(items=[SubtreeMeeting(**i) for i in items], next_cursor=next_cursor)
+
+
+@router.get(
+    "/orgs/{org_id}/absences",
+    response_model=Page[AbsenceRead],
+    responses=problems(400, 401, 403, 404, 422),
+)
+async def list_branch_absences(
+    org: Annotated[OrgTarget, Depends(OrgScope(Permission.MEETING_MANAGE))],
+    session: SessionDep,
+    rules: MeetingRules,
+    year: Annotated[int, Query(ge=2000, le=2100, description="The (local) year."), Digits],
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[AbsenceRead]:
+    """Members with unexcused absences at the branch's meetings of a year: a warning at 1 and 2,
+    a flag for the secretary from `RULES__ABSENCE_FLAG_AFTER` (never a sanction)."""
+    items, next_cursor = await attendance_service.list_absences(
+        session,
+        org.id,
+        year=year,
+        settings=rules,
+        limit=limit,
+        cursor=cursor,
+    )
+    return Page(items=[AbsenceRead(**i) for i in items], next_cursor=next_cursor)
+
+
+@router.get("/me/meetings", response_model=Page[MeetingSummary], responses=problems(400, 401, 422))
+async def list_my_meetings(
+    actor: CurrentActor,
+    session: SessionDep,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[MeetingSummary]:
+    """The meetings I am summoned to, latest first, with my attendance."""
+    items, next_cursor = await meeting_service.list_my_meetings(
+        session, actor, limit=limit, cursor=cursor
+    )
+    return Page(items=[MeetingSummary(**i) for i in items], next_cursor=next_cursor)
+
+
+@router.get(
+    "/meetings/{meeting_id}", response_model=MeetingRead, responses=problems(401, 403, 404, 422)
+)
+async def get_meeting(
+    meeting: ViewMeeting, actor: CurrentActor, session: SessionDep, response: Response
+) -> dict[str, Any]:
+    """A meeting: agenda, documents, place or link, status, minutes, ratings, my attendance.
+    The `ETag` goes into `If-Match` of an edit."""
+    meeting_service.hide_draft(actor, meeting)
+    return await _read(response, session, actor, meeting.id)
+
+
+@router.patch(
+    "/meetings/{meeting_id}",
+    response_model=MeetingRead,
+    responses=problems(401, 403, 404, 409, 412, 422),
+)
+async def update_meeting(
+    body: MeetingUpdate,
+    meeting: ManageMeeting,
+    actor: CurrentActor,
+    session: SessionDep,
+    rules: MeetingRules,
+    if_match: IfMatchDep,
+    response: Response,
+) -> dict[str, Any]:
+    """Edit a draft or announced meeting (the time of an announced one changes by
+    `reschedule`). Closed and cancelled meetings cannot be edited (409)."""
+    await meeting_service.update_meeting(session, actor, meeting, body, if_match, rules)
+    return await _read(response, session, actor, meeting.id)
+
+
+@router.post(
+    "/meetings/{meeting_id}/announce",
+    response_model=MeetingRead,
+    responses=problems(401, 403, 404, 409, 422),
+)
+async def announce_meeting(
+    meeting: ManageMeeting,
+    actor: CurrentActor,
+    session: SessionDep,
+    rules: MeetingRules,
+    response: Response,
+) -> dict[str, Any]:
+    """Announce: the branch's members are summoned (their status and exemption recorded),
+    notified, and reminded the day before and hours before the start."""
+    await meeting_service.announce_meeting(session, actor, meeting, rules)
+    return await _read(response, session, actor, meeting.id)
+
+
+@router.post(
+    "/meetings/{meeting_id}/start",
+    response_model=MeetingRead,
+    responses=problems(401, 403, 404, 409, 422),
+)
+async def start_meeting(
+    meeting: ManageMeeting,
+    actor: CurrentActor,
+    session: SessionDep,
+    rules: MeetingRules,
+    response: Response,
+) -> dict[str, Any]:
+    """Start the meeting: the summoned members are frozen from here on."""
+    await meeting_service.start_meeting(session, actor, meeting, rules)
+    return await _read(response, session, actor, meeting.id)
+
+
+@router.post(
+    "/meetings/{meeting_id}/close",
+    response_model=MeetingRead,
+    responses=problems(401, 403, 404, 409, 422),
+)
+async def close_meeting(
+    meeting: ManageMeeting,
+    actor: CurrentActor,
+    session: SessionDep,
+    rules: MeetingRules,
+    response: Response,
+) -> dict[str, Any]:
+    """Close the meeting: open motions close with their results; the summoned who neither came
+    nor excused themselves are recorded absent (exempt members never are). Final."""
+    await meeting_service.close_meeting(session, actor, meeting, rules)
+    return await _read(response, session, actor, meeting.id)
+
+
+@router.post(
+    "/meetings/{meeting_id}/cancel",
+    response_model=MeetingRead,
+    responses=problems(401, 403, 404, 409, 422),
+)
+async def cancel_meeting(
+    body: MeetingCancel,
+    meeting: ManageMeeting,
+    actor: CurrentActor,
+    session: SessionDep,
+    response: Response,
+) -> dict[str, Any]:
+    """Cancel a draft or announced meeting, with a reason; members are told, reminders removed."""
+    await meeting_service.cancel_meeting(session, actor, meeting, body.reason)
+    return await _read(response, session, actor, meeting.id)
+
+
+@router.post(
+    "/meetings/{meeting_id}/reschedule",
+    response_model=MeetingRead,
+    responses=problems(401, 403, 404, 409, 412, 422),
+)
+async def reschedule_meeting(
+    body: MeetingReschedule,
+    meeting: ManageMeeting,
+    actor: CurrentActor,
+    session: SessionDep,
+    rules: MeetingRules,
+    if_match: IfMatchDep,
+    response: Response,
+) -> dict[str, Any]:
+    """Move a draft or announced meeting, with a reason; members are told, reminders move."""
+    await meeting_service.reschedule_meeting(session, actor, meeting, body, if_match, rules)
+    return await _read(response, session, actor, meeting.id)
+
+
+@router.put(
+    "/meetings/{meeting_id}/minutes",
+    response_model=MeetingRead,
+    responses=problems(401, 403, 404, 409, 412, 422),
+)
+async def set_meeting_minutes(
+    body: MinutesUpdate,
+    meeting: ManageMeeting,
+    actor: CurrentActor,
+    session: SessionDep,
+    if_match: IfMatchDep,
+    response: Response,
+) -> dict[str, Any]:
+    """The minutes (biên bản) and draft resolution: a `document` upload and/or text."""
+    await meeting_service.set_minutes(session, actor, meeting, body, if_match)
+    return await _read(response, session, actor, meeting.id)
+
+
+@router.put(
+    "/meetings/{meeting_id}/rating",
+    response_model=MeetingRead,
+    responses=problems(401, 403, 404, 409, 422),
+)
+async def rate_meeting(
+    body: RatingUpdate,
+    meeting: ManageMeeting,
+    actor: CurrentActor,
+    session: SessionDep,
+    response: Response,
+) -> dict[str, Any]:
+    """The branch's own rating of a closed meeting (good / fair / average / poor)."""
+    await meeting_service.rate_meeting(session, actor, meeting, body.rating, upper=False)
+    return await _read(response, session, actor, meeting.id)
+
+
+@router.put(
+    "/meetings/{meeting_id}/upper-rating",
+    response_model=MeetingRead,
+    responses=problems(401, 403, 404, 409, 422),
+)
+async def rate_meeting_from_above(
+    body: RatingUpdate,
+    meeting: ReviewMeeting,
+    actor: CurrentActor,
+    session: SessionDep,
+    response: Response,
+) -> dict[str, Any]:
+    """The upper level's rating of a branch's closed meeting (leadership of a committee above;
+    403 `meeting.not_upper_level` for the branch's own leadership)."""
+    await meeting_service.rate_meeting(session, actor, meeting, body.rating, upper=True)
+    return await _read(response, session, actor, meeting.id)
+
+
+# --- attendance -----------------------------------------------------------------------------------
+
+
+@router.get(
+    "/meetings/{meeting_id}/attendance",
+    response_model=AttendanceSummary,
+    responses=problems(401, 403, 404, 422),
+)
+async def get_meeting_attendance(
+    meeting: ViewMeeting, actor: CurrentActor, session: SessionDep, rules: MeetingRules
+) -> dict[str, Any]:
+    """Live counts (present / excused / absent / exempt) and the quorum against the summoned,
+    non-exempt members."""
+    meeting_service.hide_draft(actor, meeting)
+    return await attendance_service.summary(session, meeting.id, rules)
+
+
+@router.get(
+    "/meetings/{meeting_id}/attendees",
+    response_model=Page[AttendeeRead],
+    responses=problems(400, 401, 403, 404, 422),
+)
+async def list_meeting_attendees(
+    meeting: ViewMeeting,
+    actor: CurrentActor,
+    session: SessionDep,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[AttendeeRead]:
+    """The summoned members in Vietnamese name order, with status, exemption and attendance."""
+    meeting_service.hide_draft(actor, meeting)
+    items, next_cursor = await attendance_service.list_attendees(
+        session, meeting, limit=limit, cursor=cursor
+    )
+    return Page(items=[AttendeeRead(**i) for i in items], next_cursor=next_cursor)
+
+
+@router.post(
+    "/meetings/{meeting_id}/check-in",
+    response_model=CheckInRead,
+    responses=problems(401, 403, 404, 409, 422),
+)
+async def check_in_meeting(
+    meeting: AttendMeeting,
+    actor: CurrentActor,
+    session: SessionDep,
+    rules: MeetingRules,
+    _idempotency: Idempotent,
+) -> dict[str, Any]:
+    """Check in from the app, inside the window around the start (the server's clock decides).
+    Exactly one attendance per member, whatever the retries."""
+    return await attendance_service.check_in(session, actor, meeting, rules)
+
+
+@router.post(
+    "/meetings/{meeting_id}/check-in/qr",
+    response_model=CheckInRead,
+    responses=problems(401, 403, 404, 409, 422),
+)
+async def check_in_by_qr(
+    body: QrCheckIn,
+    meeting: AttendMeeting,
+    actor: CurrentActor,
+    session: SessionDep,
+    rules: MeetingRules,
+    _idempotency: Idempotent,
+) -> dict[str, Any]:
+    """Check in with the code of the QR shown on the secretary's screen (422
+    `meeting.qr_invalid` when stale or wrong)."""
+    return await attendance_service.check_in(session, actor, meeting, rules, qr=body.code)
+
+
+@router.get(
+    "/meetings/{meeting_id}/qr",
+    response_model=QrCodeRead,
+    responses=problems(401, 403, 404, 409, 422),
+)
+async def get_meeting_qr(
+    meeting: ManageMeeting, session: SessionDep, rules: MeetingRules
+) -> dict[str, Any]:
+    """The current rotating check-in code for the secretary's screen (fetch it again each
+    `step_s` seconds)."""
+    return await attendance_service.qr_for_screen(session, meeting, rules)
+
+
+@router.post(
+    "/meetings/{meeting_id}/attendance",
+    response_model=CheckInRead,
+    responses=problems(401, 403, 404, 409, 422),
+)
+async def mark_attendance(
+    body: AttendanceMark,
+    meeting: ManageMeeting,
+    actor: CurrentActor,
+    session: SessionDep,
+    rules: MeetingRules,
+) -> dict[str, Any]:
+    """The secretary checks in a member without a smartphone (recorded as proxy, with who did
+    it) or records their excuse."""
+    return await attendance_service.mark_attendance(
+        session,
+        actor,
+        meeting,
+        member_id=body.member_id,
+        attendance=body.attendance,
+        reason=body.reason,
+        settings=rules,
+    )
+
+
+@router.post(
+    "/meetings/{meeting_id}/excuse",
+    response_model=CheckInRead,
+    responses=problems(401, 403, 404, 409, 422),
+)
+async def file_excuse(
+    body: ExcuseCreate,
+    meeting: AttendMeeting,
+    actor: CurrentActor,
+    session: SessionDep,
+    rules: MeetingRules,
+) -> dict[str, Any]:
+    """Excuse myself (vắng có lý do) with a reason, before the start."""
+    return await attendance_service.file_excuse(session, actor, meeting, body.reason, rules)
+
+
+@router.post(
+    "/meetings/{meeting_id}/offline-batch",
+    response_model=OfflineBatchResult,
+    responses=problems(401, 403, 404, 409, 413, 422),
+)
+async def merge_offline_batch(
+    body: OfflineBatch,
+    meeting: ManageMeeting,
+    actor: CurrentActor,
+    session: SessionDep,
+    rules: MeetingRules,
+) -> dict[str, Any]:
+    """Check-ins, excuses, comments and hand counts the secretary's app recorded offline, each
+    with its client id and time. Sending a batch again changes nothing; entries apply in client
+    time order; a check-in is never undone; client times must fall inside the meeting's window
+    and not after the server receives them. Each entry answers `applied` or a stable code."""
+    results = await offline_service.merge_batch(session, actor, meeting, body.entries, rules)
+    return {"results": results}
+
+
+# --- comments -------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/meetings/{meeting_id}/comments",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CommentRead,
+    responses=problems(401, 403, 404, 409, 422),
+)
+async def create_meeting_comment(
+    body: CommentCreate, meeting: ViewMeeting, actor: CurrentActor, session: SessionDep
+) -> dict[str, Any]:
+    """A comment or written opinion (also from members who will be absent), optionally on an
+    agenda item (its index); leadership above comments on the minutes."""
+    meeting_service.hide_draft(actor, meeting)
+    return await meeting_service.create_comment(session, actor, meeting, body)
+
+
+@router.get(
+    "/meetings/{meeting_id}/comments",
+    response_model=Page[CommentRead],
+    responses=problems(400, 401, 403, 404, 422),
+)
+async def list_meeting_comments(
+    meeting: ViewMeeting,
+    actor: CurrentActor,
+    session: SessionDep,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[CommentRead]:
+    """Comments and written opinions, oldest first."""
+    meeting_service.hide_draft(actor, meeting)
+    items, next_cursor = await meeting_service.list_comments(
+        session, meeting, limit=limit, cursor=cursor
+    )
+    return Page(items=[CommentRead(**i) for i in items], next_cursor=next_cursor)
+
+
+# --- motions --------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/meetings/{meeting_id}/motions",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MotionRead,
+    responses=problems(401, 403, 404, 409, 422),
+)
+async def open_motion(
+    body: MotionCreate, meeting: ManageMeeting, actor: CurrentActor, session: SessionDep
+) -> dict[str, Any]:
+    """Put a motion to the vote (open or secret ballot) during the meeting."""
+    return await motion_service.open_motion(
+        session, actor, meeting, text=body.text, is_secret=body.is_secret
+    )
+
+
+@router.get(
+    "/meetings/{meeting_id}/motions",
+    response_model=Page[MotionRead],
+    responses=problems(400, 401, 403, 404, 422),
+)
+async def list_meeting_motions(
+    meeting: ViewMeeting,
+    actor: CurrentActor,
+    session: SessionDep,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[MotionRead]:
+    """The meeting's motions with their results (a secret ballot's only once closed)."""
+    meeting_service.hide_draft(actor, meeting)
+    items, next_cursor = await motion_service.list_motions(
+        session, meeting, limit=limit, cursor=cursor
+    )
+    return Page(items=[MotionRead(**i) for i in items], next_cursor=next_cursor)
+
+
+@router.post(
+    "/motions/{motion_id}/ballots",
+    response_model=BallotRead,
+    responses=problems(401, 403, 404, 409, 422),
+)
+async def cast_ballot(
+    body: BallotCreate,
+    motion: AttendMotion,
+    actor: CurrentActor,
+    session: SessionDep,
+    _idempotency: Idempotent,
+) -> dict[str, Any]:
+    """Vote on an open-ballot motion (present, full, non-exempt members; once). Send an
+    `Idempotency-Key` to retry safely."""
+    return await motion_service.cast_ballot(session, actor, motion, body.choice, secret=False)
+
+
+@router.post(
+    "/motions/{motion_id}/secret-ballots",
+    response_model=BallotRead,
+    responses=problems(401, 403, 404, 409, 422),
+)
+async def cast_secret_ballot(
+    body: BallotCreate, motion: AttendMotion, actor: CurrentActor, session: SessionDep
+) -> dict[str, Any]:
+    """Vote on a secret-ballot motion. No `Idempotency-Key` here: nothing may keep the choice
+    beside the voter. A retry after a lost answer gets 409 `motion.already_voted`, which means
+    the ballot counted."""
+    return await motion_service.cast_ballot(session, actor, motion, body.choice, secret=True)
+
+
+@router.post(
+    "/motions/{motion_id}/show-of-hands",
+    response_model=MotionRead,
+    responses=problems(401, 403, 404, 409, 422),
+)
+async def record_show_of_hands(
+    body: ShowOfHands, motion: ManageMotion, actor: CurrentActor, session: SessionDep
+) -> dict[str, Any]:
+    """The secretary records the counts of an open vote held by a show of hands."""
+    return await motion_service.record_show_of_hands(
+        session, actor, motion, yes=body.yes, no=body.no, abstain=body.abstain
+    )
+
+
+@router.post(
+    "/motions/{motion_id}/close",
+    response_model=MotionRead,
+    responses=problems(401, 403, 404, 409, 422),
+)
+async def close_motion(
+    motion: ManageMotion, actor: CurrentActor, session: SessionDep, rules: MeetingRules
+) -> dict[str, Any]:
+    """Close the vote: the result records quorum and passes only by the configured rule.
+    Final."""
+    return await motion_service.close_motion(session, actor, motion, rules)

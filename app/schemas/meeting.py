@@ -1,0 +1,352 @@
+"""Shapes of the meetings area: meetings, attendance, comments, motions, minutes, ratings, tasks."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from app.models.meeting import (
+    Attendance,
+    CheckInMethod,
+    MeetingKind,
+    MeetingRating,
+    MeetingStatus,
+    MotionStatus,
+    TaskStatus,
+    VoteChoice,
+)
+from app.models.member import MemberStatus
+from app.schemas.common import Flag, IsoDate, IsoDateTime, ObjectId, StrictInt, StrictModel
+
+Title = Annotated[str, Field(min_length=1, max_length=255)]
+Reason = Annotated[str, Field(min_length=1, max_length=500)]
+OnlineUrl = Annotated[str, Field(max_length=500, pattern=r"^https?://[^\s]+$")]
+
+_MEETING_EXAMPLE: dict[str, Any] = {
+    "kind": "regular",
+    "title": "Sinh hoạt chi bộ định kỳ tháng 12/2026",
+    "starts_at": "2026-12-04T19:30:00+07:00",
+    "ends_at": "2026-12-04T21:00:00+07:00",
+    "place": "Nhà văn hóa Khu phố 1",
+    "agenda": [
+        {"title": "Đánh giá kết quả tháng 11", "description": None},
+        {"title": "Học tập Nghị quyết 57-NQ/TW", "description": "Đồng chí bí thư trình bày"},
+    ],
+    "attachment_upload_ids": [],
+}
+
+
+class AgendaItem(StrictModel):
+    title: Title
+    description: Annotated[str | None, Field(max_length=2000)] = None
+
+
+class MeetingCreate(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_MEETING_EXAMPLE]})
+
+    kind: MeetingKind = MeetingKind.REGULAR
+    title: Title
+    starts_at: IsoDateTime
+    ends_at: IsoDateTime
+    place: Annotated[str | None, Field(max_length=255)] = None
+    online_url: OnlineUrl | None = None
+    agenda: Annotated[list[AgendaItem], Field(max_length=30, default_factory=list)]
+    attachment_upload_ids: Annotated[
+        list[ObjectId],
+        Field(
+            max_length=20,
+            default_factory=list,
+            description="Your own `document` uploads (POST /uploads).",
+        ),
+    ]
+
+
+class MeetingUpdate(StrictModel):
+    """Only the fields sent change. The time of an announced meeting changes by `reschedule`."""
+
+    kind: MeetingKind | None = None
+    title: Title | None = None
+    starts_at: IsoDateTime | None = None
+    ends_at: IsoDateTime | None = None
+    place: Annotated[str | None, Field(max_length=255)] = None
+    online_url: OnlineUrl | None = None
+    agenda: Annotated[list[AgendaItem] | None, Field(max_length=30)] = None
+    attachment_upload_ids: Annotated[
+        list[ObjectId] | None,
+        Field(max_length=20, description="More uploads to attach (added to the existing)."),
+    ] = None
+
+
+class MeetingCancel(StrictModel):
+    reason: Reason
+
+
+class MeetingReschedule(StrictModel):
+    starts_at: IsoDateTime
+    ends_at: IsoDateTime
+    reason: Reason
+
+
+class AttachmentRead(BaseModel):
+    upload_id: int
+    filename: str
+    content_type: str
+    size: int | None
+
+
+class MinutesRead(BaseModel):
+    upload_id: int | None
+    text: str | None
+    recorded_at: datetime | None
+
+
+class MeetingSummary(BaseModel):
+    id: int
+    org_id: int
+    org_name: str
+    kind: MeetingKind
+    status: MeetingStatus
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    place: str | None
+    my_attendance: Attendance | None = Field(
+        None, description="My attendance when I am summoned to this meeting."
+    )
+
+
+class SubtreeMeeting(MeetingSummary):
+    """A meeting in the list an upper level reads across its subtree."""
+
+    closed_at: datetime | None
+    has_minutes: bool
+    minutes_at: datetime | None
+    rating: MeetingRating | None
+    upper_rating: MeetingRating | None
+
+
+class AbsenceRead(BaseModel):
+    """A member's unexcused absences in a year: a warning at 1 and 2, a flag for the secretary
+    from `RULES__ABSENCE_FLAG_AFTER` (never an automatic sanction)."""
+
+    member_id: int
+    full_name: str
+    absences: int
+    level: Literal["warning", "flag"]
+
+
+class MeetingRead(MeetingSummary):
+    online_url: str | None
+    agenda: list[AgendaItem]
+    attachments: list[AttachmentRead]
+    announced_at: datetime | None
+    started_at: datetime | None
+    closed_at: datetime | None
+    cancelled_at: datetime | None
+    cancel_reason: str | None
+    reschedule_reason: str | None
+    minutes: MinutesRead | None
+    rating: MeetingRating | None
+    upper_rating: MeetingRating | None
+    created_at: datetime
+    version: int
+
+
+class AttendanceSummary(BaseModel):
+    """Live attendance against the snapshot of summoned members."""
+
+    summoned: int
+    exempt: int
+    present: int
+    excused: int
+    absent: int
+    pending: int
+    quorum_base: int = Field(description="Summoned members who are not exempt.")
+    quorum_needed: int = Field(description="Present non-exempt members needed for quorum.")
+    is_quorate: bool
+
+
+class AttendeeRead(BaseModel):
+    member_id: int
+    full_name: str
+    member_status: MemberStatus
+    is_exempt: bool
+    attendance: Attendance
+    method: CheckInMethod | None
+    checked_in_at: datetime | None
+    excuse_reason: str | None
+    recorded_by_id: int | None
+
+
+class CheckInRead(BaseModel):
+    meeting_id: int
+    member_id: int
+    attendance: Attendance
+    method: CheckInMethod | None
+    checked_in_at: datetime | None
+
+
+class QrCheckIn(StrictModel):
+    code: Annotated[str, Field(min_length=1, max_length=32)]
+
+
+class QrCodeRead(BaseModel):
+    code: str = Field(description="Show as a QR code; members scan it to check in.")
+    valid_until: datetime
+    step_s: int
+
+
+class AttendanceMark(StrictModel):
+    """The secretary records a member's attendance (proxy check-in, or an excuse)."""
+
+    member_id: ObjectId
+    attendance: Literal["present", "excused"]
+    reason: Reason | None = None
+
+
+class ExcuseCreate(StrictModel):
+    reason: Reason
+
+
+class CommentCreate(StrictModel):
+    body: Annotated[str, Field(min_length=1, max_length=4000)]
+    agenda_item: Annotated[StrictInt | None, Field(ge=0, le=29)] = None
+    is_written_opinion: Flag = False
+
+
+class CommentRead(BaseModel):
+    id: int
+    member_id: int
+    full_name: str
+    agenda_item: int | None
+    is_written_opinion: bool
+    body: str
+    created_at: datetime
+
+
+class OfflineEntry(StrictModel):
+    """One thing recorded on the secretary's phone without a connection."""
+
+    client_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]
+    kind: Literal["check_in", "excuse", "comment", "hand_count"]
+    client_time: IsoDateTime = Field(description="When it happened, by the phone's clock.")
+    member_id: ObjectId | None = Field(
+        None, description="Whose check-in, excuse or written opinion (check-in, excuse: needed)."
+    )
+    text: Annotated[str | None, Field(max_length=4000)] = Field(
+        None, description="The excuse's reason or the comment."
+    )
+    agenda_item: Annotated[StrictInt | None, Field(ge=0, le=29)] = None
+    motion_id: ObjectId | None = Field(None, description="hand_count: the motion counted.")
+    yes: Annotated[StrictInt | None, Field(ge=0, le=10_000)] = None
+    no: Annotated[StrictInt | None, Field(ge=0, le=10_000)] = None
+    abstain: Annotated[StrictInt | None, Field(ge=0, le=10_000)] = None
+
+    @model_validator(mode="after")
+    def _fields_of_kind(self) -> OfflineEntry:
+        if self.kind in ("check_in", "excuse") and self.member_id is None:
+            raise ValueError("check_in and excuse need member_id")
+        if self.kind in ("excuse", "comment") and not self.text:
+            raise ValueError("excuse and comment need text")
+        if self.kind == "hand_count" and (
+            self.motion_id is None or None in (self.yes, self.no, self.abstain)
+        ):
+            raise ValueError("hand_count needs motion_id, yes, no and abstain")
+        return self
+
+
+class OfflineBatch(StrictModel):
+    entries: Annotated[list[OfflineEntry], Field(min_length=1, max_length=500)]
+
+
+class OfflineOutcome(BaseModel):
+    client_id: str
+    outcome: str = Field(description="`applied`, or the stable code of why it was not.")
+    is_replay: bool = Field(description="This entry was received before: nothing changed now.")
+
+
+class OfflineBatchResult(BaseModel):
+    results: list[OfflineOutcome]
+
+
+class MotionCreate(StrictModel):
+    text: Annotated[str, Field(min_length=1, max_length=2000)]
+    is_secret: Flag = False
+
+
+class MotionResult(BaseModel):
+    yes: int
+    no: int
+    abstain: int
+    eligible: int = Field(description="Summoned voting members (full, not exempt).")
+    is_quorate: bool | None
+    has_passed: bool | None
+
+
+class MotionRead(BaseModel):
+    id: int
+    meeting_id: int
+    text: str
+    is_secret: bool
+    status: MotionStatus
+    opened_at: datetime
+    closed_at: datetime | None
+    is_show_of_hands: bool
+    votes_cast: int
+    result: MotionResult | None = Field(
+        description="Counts: live for open ballots, only after closing for secret ones."
+    )
+
+
+class BallotCreate(StrictModel):
+    choice: VoteChoice
+
+
+class BallotRead(BaseModel):
+    """A ballot was recorded. The choice is never echoed."""
+
+    motion_id: int
+    recorded: bool
+
+
+class ShowOfHands(StrictModel):
+    yes: Annotated[StrictInt, Field(ge=0, le=10_000)]
+    no: Annotated[StrictInt, Field(ge=0, le=10_000)]
+    abstain: Annotated[StrictInt, Field(ge=0, le=10_000)]
+
+
+class MinutesUpdate(StrictModel):
+    upload_id: ObjectId | None = None
+    text: Annotated[str | None, Field(max_length=100_000)] = None
+
+
+class RatingUpdate(StrictModel):
+    rating: MeetingRating
+
+
+class TaskCreate(StrictModel):
+    title: Annotated[str, Field(min_length=1, max_length=500)]
+    assignee_id: ObjectId | None = Field(None, description="A member; none = the whole branch.")
+    due_date: IsoDate | None = None
+    meeting_id: ObjectId | None = None
+
+
+class TaskUpdate(StrictModel):
+    status: TaskStatus | None = None
+    progress: Annotated[str | None, Field(max_length=4000)] = None
+    due_date: IsoDate | None = None
+
+
+class TaskRead(BaseModel):
+    id: int
+    org_id: int
+    meeting_id: int | None
+    assignee_id: int | None
+    title: str
+    due_date: date | None
+    status: TaskStatus
+    progress: str | None
+    created_at: datetime
+    version: int

@@ -1,0 +1,368 @@
+"""Attendance: check-in (in the app, by the rotating QR code, by the secretary), excuses, quorum.
+
+Each summoned member has exactly one attendance row (`meeting_attendee`, keyed by meeting and
+member, written at announce). Checking in is one conditional UPDATE of that row, so any number
+of concurrent or repeated check-ins leave one attendance; a check-in is never undone by a late
+duplicate. The server's clock decides whether a check-in is inside the window
+(`rules.checkin_opens_before_min` before the start to `rules.checkin_closes_after_min` after it).
+
+The QR code is an HMAC of the meeting id and the current time step under a per-meeting secret:
+the secretary's screen fetches the current code, a screenshot goes stale after two steps.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from datetime import datetime, timedelta
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Table, case, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.config import RulesSettings
+from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
+from app.core.pagination import decode_cursor, page_of
+from app.models import Attendance, CheckInMethod, Meeting, MeetingAttendee, MeetingStatus, Member
+from app.models.base import utcnow
+from app.services import audit
+from app.services.access import Actor
+from app.services.meetings import lifecycle, rules
+from app.services.meetings.lifecycle import MeetingTarget
+
+_at = cast(Table, MeetingAttendee.__table__)
+_m = Member.__table__
+_mt = Meeting.__table__
+QR_LENGTH = 8
+
+
+# --- the rotating code ----------------------------------------------------------------------------
+
+
+def qr_code(meeting_id: int, secret: str, step: int) -> str:
+    digest = hmac.new(secret.encode(), f"{meeting_id}:{step}".encode(), hashlib.sha256).digest()
+    return base64.b32encode(digest).decode()[:QR_LENGTH]
+
+
+def _step(now: datetime, step_s: int) -> int:
+    return int(now.timestamp()) // step_s
+
+
+def current_qr(meeting: Meeting, settings: RulesSettings, now: datetime) -> dict[str, Any]:
+    step = _step(now, settings.qr_step_s)
+    return {
+        "code": qr_code(meeting.id, meeting.qr_secret, step),
+        "valid_until": datetime.fromtimestamp((step + 2) * settings.qr_step_s, tz=now.tzinfo),
+        "step_s": settings.qr_step_s,
+    }
+
+
+def qr_matches(meeting: Meeting, code: str, settings: RulesSettings, now: datetime) -> bool:
+    step = _step(now, settings.qr_step_s)
+    given = code.strip().upper()
+    return any(
+        hmac.compare_digest(qr_code(meeting.id, meeting.qr_secret, s), given)
+        for s in (step, step - 1)
+    )
+
+
+# --- reading --------------------------------------------------------------------------------------
+
+
+async def counts(session: AsyncSession, meeting_id: int) -> rules.Counts:
+    def n(condition: Any) -> Any:
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    present = _at.c.attendance == Attendance.PRESENT
+    row = (
+        await session.execute(
+            select(
+                func.count().label("summoned"),
+                n(_at.c.is_exempt.is_(True)).label("exempt"),
+                n(present & _at.c.is_exempt.is_(False)).label("present"),
+                n(present & _at.c.is_exempt.is_(True)).label("present_exempt"),
+                n(_at.c.attendance == Attendance.EXCUSED).label("excused"),
+                n(_at.c.attendance == Attendance.ABSENT).label("absent"),
+                n(_at.c.attendance == Attendance.PENDING).label("pending"),
+            ).where(_at.c.meeting_id == meeting_id)
+        )
+    ).one()
+    return rules.Counts(
+        summoned=int(row.summoned),
+        exempt=int(row.exempt),
+        present=int(row.present),
+        present_exempt=int(row.present_exempt),
+        excused=int(row.excused),
+        absent=int(row.absent),
+        pending=int(row.pending),
+    )
+
+
+async def summary(
+    session: AsyncSession, meeting_id: int, settings: RulesSettings
+) -> dict[str, Any]:
+    c = await counts(session, meeting_id)
+    return {
+        "summoned": c.summoned,
+        "exempt": c.exempt,
+        "present": c.present + c.present_exempt,
+        "excused": c.excused,
+        "absent": c.absent,
+        "pending": c.pending,
+        "quorum_base": c.quorum_base,
+        "quorum_needed": rules.quorum_needed(c.quorum_base, settings.quorum_ratio),
+        "is_quorate": rules.is_quorate(c.present, c.quorum_base, settings.quorum_ratio),
+    }
+
+
+async def list_attendees(
+    session: AsyncSession, target: MeetingTarget, *, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    query = (
+        select(
+            _at.c.member_id,
+            _m.c.full_name,
+            _m.c.sort_key,
+            _at.c.member_status,
+            _at.c.is_exempt,
+            _at.c.attendance,
+            _at.c.method,
+            _at.c.checked_in_at,
+            _at.c.excuse_reason,
+            _at.c.recorded_by_id,
+        )
+        .join(_m, _m.c.id == _at.c.member_id)
+        .where(_at.c.meeting_id == target.id)
+    )
+    if cursor:
+        sort_key, last_id = decode_cursor(cursor, "attendees", (str, int))
+        query = query.where(
+            (_m.c.sort_key > sort_key) | ((_m.c.sort_key == sort_key) & (_at.c.member_id > last_id))
+        )
+    query = query.order_by(_m.c.sort_key, _at.c.member_id).limit(limit + 1)
+    rows = list((await session.execute(query)).mappings())
+    page, next_cursor = page_of(rows, limit, "attendees", lambda r: (r["sort_key"], r["member_id"]))
+    return [{k: v for k, v in r.items() if k != "sort_key"} for r in page], next_cursor
+
+
+async def list_absences(
+    session: AsyncSession,
+    branch_id: int,
+    *,
+    year: int,
+    settings: RulesSettings,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Unexcused absences per member at the branch's meetings of a (local) year; exempt
+    members are never counted (they are never recorded absent)."""
+    zone = ZoneInfo(settings.timezone)
+    start = datetime(year, 1, 1, tzinfo=zone)
+    end = datetime(year + 1, 1, 1, tzinfo=zone)
+    absences = func.count().label("absences")
+    query = (
+        select(_at.c.member_id, _m.c.full_name, absences)
+        .join(_mt, _mt.c.id == _at.c.meeting_id)
+        .join(_m, _m.c.id == _at.c.member_id)
+        .where(
+            _mt.c.org_id == branch_id,
+            _mt.c.starts_at >= start,
+            _mt.c.starts_at < end,
+            _at.c.attendance == Attendance.ABSENT,
+            _at.c.is_exempt.is_(False),
+        )
+        .group_by(_at.c.member_id, _m.c.full_name)
+    )
+    if cursor:
+        (last_id,) = decode_cursor(cursor, "absences", (int,))
+        query = query.where(_at.c.member_id > last_id)
+    rows = list(
+        (await session.execute(query.order_by(_at.c.member_id).limit(limit + 1))).mappings()
+    )
+    page, next_cursor = page_of(rows, limit, "absences", lambda r: (r["member_id"],))
+    return [
+        {
+            "member_id": r["member_id"],
+            "full_name": r["full_name"],
+            "absences": int(r["absences"]),
+            "level": "flag" if r["absences"] >= settings.absence_flag_after else "warning",
+        }
+        for r in page
+    ], next_cursor
+
+
+# --- writing --------------------------------------------------------------------------------------
+
+
+async def _meeting(session: AsyncSession, meeting_id: int) -> Meeting:
+    meeting = await session.get(Meeting, meeting_id, populate_existing=True)
+    if meeting is None:
+        raise NotFound(code="meeting.not_found")
+    return meeting
+
+
+def _check_window(meeting: Meeting, settings: RulesSettings, now: datetime) -> None:
+    if meeting.status not in (MeetingStatus.ANNOUNCED, MeetingStatus.STARTED):
+        raise Conflict("Cuộc họp không mở điểm danh.", code="meeting.checkin_closed")
+    opens = meeting.starts_at - timedelta(minutes=settings.checkin_opens_before_min)
+    closes = meeting.starts_at + timedelta(minutes=settings.checkin_closes_after_min)
+    if not opens <= now <= closes:
+        raise Conflict(
+            "Ngoài thời gian điểm danh của cuộc họp.", code="meeting.checkin_outside_window"
+        )
+
+
+async def _attendee(session: AsyncSession, meeting_id: int, member_id: int) -> dict[str, Any]:
+    row = (
+        (
+            await session.execute(
+                select(
+                    _at.c.meeting_id,
+                    _at.c.member_id,
+                    _at.c.attendance,
+                    _at.c.method,
+                    _at.c.checked_in_at,
+                ).where(_at.c.meeting_id == meeting_id, _at.c.member_id == member_id)
+            )
+        )
+        .mappings()
+        .one_or_none()
+    )
+    if row is None:
+        raise Forbidden("Bạn không được triệu tập dự cuộc họp này.", code="meeting.not_summoned")
+    return dict(row)
+
+
+async def _mark_present(
+    session: AsyncSession,
+    meeting: Meeting,
+    member_id: int,
+    method: CheckInMethod,
+    recorded_by: int | None,
+    now: datetime,
+) -> dict[str, Any]:
+    await _attendee(session, meeting.id, member_id)  # summoned?
+    # One conditional UPDATE: concurrent duplicates wait on the row and then change nothing.
+    await session.execute(
+        update(_at)
+        .where(
+            _at.c.meeting_id == meeting.id,
+            _at.c.member_id == member_id,
+            _at.c.attendance != Attendance.PRESENT,
+        )
+        .values(
+            attendance=Attendance.PRESENT,
+            method=method,
+            checked_in_at=now,
+            recorded_by_id=recorded_by,
+            updated_at=now,
+        )
+    )
+    return await _attendee(session, meeting.id, member_id)
+
+
+async def check_in(
+    session: AsyncSession,
+    actor: Actor,
+    target: MeetingTarget,
+    settings: RulesSettings,
+    *,
+    qr: str | None = None,
+) -> dict[str, Any]:
+    """The member checks in: in the app, or (`qr`) with the code on the secretary's screen."""
+    now = utcnow()
+    meeting = await _meeting(session, target.id)
+    _check_window(meeting, settings, now)
+    if qr is not None and not qr_matches(meeting, qr, settings, now):
+        raise Unprocessable(
+            "Mã QR không đúng hoặc đã hết hạn: hãy quét lại mã đang hiển thị.",
+            code="meeting.qr_invalid",
+        )
+    method = CheckInMethod.QR if qr is not None else CheckInMethod.APP
+    return await _mark_present(session, meeting, actor.member_id, method, None, now)
+
+
+async def qr_for_screen(
+    session: AsyncSession, target: MeetingTarget, settings: RulesSettings
+) -> dict[str, Any]:
+    meeting = await _meeting(session, target.id)
+    if meeting.status not in (MeetingStatus.ANNOUNCED, MeetingStatus.STARTED):
+        raise Conflict("Cuộc họp không mở điểm danh.", code="meeting.checkin_closed")
+    return current_qr(meeting, settings, utcnow())
+
+
+async def mark_attendance(
+    session: AsyncSession,
+    actor: Actor,
+    target: MeetingTarget,
+    *,
+    member_id: int,
+    attendance: str,
+    reason: str | None,
+    settings: RulesSettings,
+) -> dict[str, Any]:
+    """The secretary records a member present (proxy check-in) or excused."""
+    now = utcnow()
+    meeting = await _meeting(session, target.id)
+    if attendance == Attendance.PRESENT:
+        _check_window(meeting, settings, now)
+        row = await _mark_present(
+            session, meeting, member_id, CheckInMethod.PROXY, actor.member_id, now
+        )
+    else:
+        if not reason:
+            raise Unprocessable("Cần ghi lý do vắng.", code="meeting.reason_required")
+        row = await _excuse(session, meeting, member_id, reason, actor.member_id, now)
+    await audit.record(
+        session,
+        actor,
+        "meeting.attendance",
+        target=("meeting", meeting.id),
+        org_id=meeting.org_id,
+        detail={"member_id": member_id, "attendance": attendance},
+        on_behalf_of=member_id,
+    )
+    return row
+
+
+async def _excuse(
+    session: AsyncSession,
+    meeting: Meeting,
+    member_id: int,
+    reason: str,
+    recorded_by: int | None,
+    now: datetime,
+) -> dict[str, Any]:
+    if meeting.status not in (MeetingStatus.ANNOUNCED, MeetingStatus.STARTED):
+        raise Conflict("Không còn nhận đơn vắng cho cuộc họp này.", code="meeting.excuse_closed")
+    if recorded_by is None and (
+        meeting.status != MeetingStatus.ANNOUNCED or now >= meeting.starts_at
+    ):
+        raise Conflict("Chỉ xin vắng trước giờ bắt đầu cuộc họp.", code="meeting.excuse_closed")
+    row = await _attendee(session, meeting.id, member_id)
+    if row["attendance"] == Attendance.PRESENT:
+        raise Conflict("Đã điểm danh có mặt.", code="meeting.already_checked_in")
+    await session.execute(
+        update(_at)
+        .where(_at.c.meeting_id == meeting.id, _at.c.member_id == member_id)
+        .values(
+            attendance=Attendance.EXCUSED,
+            excuse_reason=reason,
+            recorded_by_id=recorded_by,
+            updated_at=now,
+        )
+    )
+    return await _attendee(session, meeting.id, member_id)
+
+
+async def file_excuse(
+    session: AsyncSession, actor: Actor, target: MeetingTarget, reason: str, settings: RulesSettings
+) -> dict[str, Any]:
+    """The member excuses themselves (vắng có lý do) before the start; no more reminders."""
+    now = utcnow()
+    meeting = await _meeting(session, target.id)
+    row = await _excuse(session, meeting, actor.member_id, reason, None, now)
+    await lifecycle.schedule_reminders(session, meeting, settings)
+    return row

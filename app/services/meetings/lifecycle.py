@@ -1,0 +1,974 @@
+"""A meeting's life: draft → announced → started → closed (or cancelled), and what goes with it.
+
+- Announcing takes the snapshot of the summoned members (every member of the branch, with their
+  status and exemption); it is refreshed on every change until the start, then frozen, so
+  quorum and eligibility never change when a member's record changes later.
+- Members are notified through the worker's notices in the same transaction; reminders are
+  scheduled the day before (at `rules.reminder_day_before_at`, local time) and
+  `rules.reminder_hours_before` hours before the start, to the summoned members who have neither
+  checked in nor excused themselves; rescheduling moves them, cancelling removes them.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    BigInteger,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.config import RulesSettings
+from app.core.db import FastQuery, Reader
+from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
+from app.core.etag import IfMatch
+from app.core.etag import check as etag_check
+from app.core.pagination import InvalidCursor, decode_cursor, page_of
+from app.models import (
+    Attendance,
+    Meeting,
+    MeetingAttachment,
+    MeetingAttendee,
+    MeetingComment,
+    MeetingStatus,
+    Member,
+    NoticeKind,
+    Org,
+    Role,
+    RoleGrant,
+    Upload,
+)
+from app.models.base import utcnow
+from app.schemas.meeting import (
+    CommentCreate,
+    MeetingCreate,
+    MeetingReschedule,
+    MeetingUpdate,
+    MinutesUpdate,
+)
+from app.services import access, audit, notices
+from app.services.access import Actor, Permission
+from app.services.notices import Audience
+from app.services.orgs import OrgTarget
+from app.services.uploads import records as upload_records
+from app.services.uploads.intake import UploadPurpose
+
+_mt = Meeting.__table__
+_at = cast(Table, MeetingAttendee.__table__)
+_org = Org.__table__
+_m = Member.__table__
+_up = Upload.__table__
+_att = MeetingAttachment.__table__
+_cm = MeetingComment.__table__
+_grant = RoleGrant.__table__
+
+MAX_DURATION = timedelta(hours=24)
+EDITABLE = frozenset({MeetingStatus.DRAFT, MeetingStatus.ANNOUNCED})
+REMINDERS = ("day-before", "hours-before")
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingTarget:
+    id: int
+    org_id: int
+    path: str  # the branch's path
+    status: str
+
+    @property
+    def owner_id(self) -> None:
+        return None
+
+
+_TARGET = FastQuery(
+    select(_mt.c.id, _mt.c.org_id, _mt.c.status, _org.c.path)
+    .join(_org, _org.c.id == _mt.c.org_id)
+    .where(_mt.c.id == bindparam("meeting_id", type_=BigInteger))
+)
+
+
+async def load_target(reader: Reader, meeting_id: int) -> MeetingTarget | None:
+    rows = await reader.fetch(_TARGET, {"meeting_id": meeting_id})
+    if not rows:
+        return None
+    row = rows[0]
+    return MeetingTarget(id=row["id"], org_id=row["org_id"], path=row["path"], status=row["status"])
+
+
+def can_manage(actor: Actor, path: str) -> bool:
+    return access.can(actor, Permission.MEETING_MANAGE, path)
+
+
+def hide_draft(actor: Actor, target: MeetingTarget) -> None:
+    """Drafts are the secretary's: to everyone else a draft does not exist yet."""
+    if target.status == MeetingStatus.DRAFT and not can_manage(actor, target.path):
+        raise NotFound(code="meeting.not_found")
+
+
+# --- errors ---------------------------------------------------------------------------------------
+
+
+def _wrong_status(meeting: Meeting, wanted: str) -> Conflict:
+    messages = {
+        MeetingStatus.CLOSED: ("Cuộc họp đã kết thúc, không thể thay đổi.", "meeting.closed"),
+        MeetingStatus.CANCELLED: ("Cuộc họp đã bị hủy.", "meeting.cancelled"),
+    }
+    if meeting.status in messages:
+        detail, code = messages[MeetingStatus(meeting.status)]
+        return Conflict(detail, code=code)
+    return Conflict(
+        f"Không thể thực hiện khi cuộc họp đang ở trạng thái này (cần: {wanted}).",
+        code="meeting.invalid_status",
+    )
+
+
+def _check_times(starts_at: datetime, ends_at: datetime, now: datetime) -> None:
+    if ends_at <= starts_at or ends_at - starts_at > MAX_DURATION:
+        raise Unprocessable(
+            "Thời gian kết thúc phải sau thời gian bắt đầu và trong vòng 24 giờ.",
+            code="meeting.invalid_time",
+        )
+    if starts_at <= now:
+        raise Unprocessable("Thời gian bắt đầu phải ở tương lai.", code="meeting.in_past")
+
+
+# --- reading --------------------------------------------------------------------------------------
+
+
+_SUMMARY_COLUMNS = (
+    _mt.c.id,
+    _mt.c.org_id,
+    _org.c.name.label("org_name"),
+    _mt.c.kind,
+    _mt.c.status,
+    _mt.c.title,
+    _mt.c.starts_at,
+    _mt.c.ends_at,
+    _mt.c.place,
+)
+
+
+def _summary(row: Mapping[str, Any], my_attendance: str | None = None) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "org_id": row["org_id"],
+        "org_name": row["org_name"],
+        "kind": row["kind"],
+        "status": row["status"],
+        "title": row["title"],
+        "starts_at": row["starts_at"],
+        "ends_at": row["ends_at"],
+        "place": row["place"],
+        "my_attendance": my_attendance,
+    }
+
+
+async def read_meeting(session: AsyncSession, actor: Actor, meeting_id: int) -> dict[str, Any]:
+    meeting = await session.get(Meeting, meeting_id, populate_existing=True)
+    if meeting is None:
+        raise NotFound(code="meeting.not_found")
+    org_name = await session.scalar(select(_org.c.name).where(_org.c.id == meeting.org_id))
+    attachments = (
+        await session.execute(
+            select(_up.c.id, _up.c.filename, _up.c.content_type, _up.c.size)
+            .join(_att, _att.c.upload_id == _up.c.id)
+            .where(_att.c.meeting_id == meeting.id)
+            .order_by(_att.c.id)
+        )
+    ).all()
+    mine = await session.scalar(
+        select(_at.c.attendance).where(
+            _at.c.meeting_id == meeting.id, _at.c.member_id == actor.member_id
+        )
+    )
+    has_minutes = meeting.minutes_upload_id is not None or meeting.minutes_text is not None
+    return {
+        "id": meeting.id,
+        "org_id": meeting.org_id,
+        "org_name": org_name,
+        "kind": meeting.kind,
+        "status": meeting.status,
+        "title": meeting.title,
+        "starts_at": meeting.starts_at,
+        "ends_at": meeting.ends_at,
+        "place": meeting.place,
+        "my_attendance": mine,
+        "online_url": meeting.online_url,
+        "agenda": meeting.agenda,
+        "attachments": [
+            {
+                "upload_id": a.id,
+                "filename": a.filename,
+                "content_type": a.content_type,
+                "size": a.size,
+            }
+            for a in attachments
+        ],
+        "announced_at": meeting.announced_at,
+        "started_at": meeting.started_at,
+        "closed_at": meeting.closed_at,
+        "cancelled_at": meeting.cancelled_at,
+        "cancel_reason": meeting.cancel_reason,
+        "reschedule_reason": meeting.reschedule_reason,
+        "minutes": {
+            "upload_id": meeting.minutes_upload_id,
+            "text": meeting.minutes_text,
+            "recorded_at": meeting.minutes_at,
+        }
+        if has_minutes
+        else None,
+        "rating": meeting.rating,
+        "upper_rating": meeting.upper_rating,
+        "created_at": meeting.created_at,
+        "version": meeting.version,
+    }
+
+
+def _time_cursor(cursor: str, sort: str) -> tuple[datetime, int]:
+    when, last_id = decode_cursor(cursor, sort, (str, int))
+    try:
+        at = datetime.fromisoformat(when)
+    except ValueError as exc:
+        raise InvalidCursor() from exc
+    if at.tzinfo is None:
+        raise InvalidCursor()
+    return at, last_id
+
+
+async def _latest_first(
+    session: AsyncSession, query: Select[Any], sort: str, *, limit: int, cursor: str | None
+) -> tuple[list[Any], str | None]:
+    """One keyset page of meetings, latest start first (ties by id)."""
+    if cursor:
+        at, last_id = _time_cursor(cursor, sort)
+        query = query.where(
+            or_(_mt.c.starts_at < at, and_(_mt.c.starts_at == at, _mt.c.id < last_id))
+        )
+    query = query.order_by(_mt.c.starts_at.desc(), _mt.c.id.desc()).limit(limit + 1)
+    rows = list((await session.execute(query)).mappings())
+    return page_of(rows, limit, sort, lambda r: (r["starts_at"].isoformat(), r["id"]))
+
+
+async def list_org_meetings(
+    session: AsyncSession,
+    actor: Actor,
+    org: OrgTarget,
+    *,
+    status: MeetingStatus | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A branch's meetings, latest first; drafts only for those who run the branch."""
+    query = (
+        select(*_SUMMARY_COLUMNS)
+        .join(_org, _org.c.id == _mt.c.org_id)
+        .where(_mt.c.org_id == org.id)
+    )
+    if not can_manage(actor, org.path):
+        query = query.where(_mt.c.status != MeetingStatus.DRAFT)
+    if status is not None:
+        query = query.where(_mt.c.status == status)
+    page, next_cursor = await _latest_first(session, query, "meetings", limit=limit, cursor=cursor)
+    return [_summary(r) for r in page], next_cursor
+
+
+async def list_my_meetings(
+    session: AsyncSession, actor: Actor, *, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The meetings I am summoned to, latest first, with my attendance."""
+    query = (
+        select(*_SUMMARY_COLUMNS, _at.c.attendance)
+        .select_from(_at)
+        .join(_mt, _mt.c.id == _at.c.meeting_id)
+        .join(_org, _org.c.id == _mt.c.org_id)
+        .where(_at.c.member_id == actor.member_id)
+    )
+    page, next_cursor = await _latest_first(
+        session, query, "my-meetings", limit=limit, cursor=cursor
+    )
+    return [_summary(r, r["attendance"]) for r in page], next_cursor
+
+
+def _local_midnight(day: date, rules: RulesSettings) -> datetime:
+    return datetime.combine(day, time(0, 0), ZoneInfo(rules.timezone))
+
+
+async def list_subtree_meetings(
+    session: AsyncSession,
+    actor: Actor,
+    org: OrgTarget,
+    *,
+    since: date | None,
+    until: date | None,
+    status: MeetingStatus | None,
+    minutes_missing: bool,
+    rules: RulesSettings,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Meetings of every branch under `org` the actor may read, latest first: the upper
+    level's view of minutes and ratings ("closed 48 h ago without minutes" with
+    `minutes_missing`). Drafts are never listed."""
+    lo, hi = access.subtree_range(org.path)
+    query = (
+        select(
+            *_SUMMARY_COLUMNS,
+            _mt.c.closed_at,
+            _mt.c.minutes_at,
+            _mt.c.rating,
+            _mt.c.upper_rating,
+        )
+        .join(_org, _org.c.id == _mt.c.org_id)
+        .where(
+            _org.c.path >= lo,
+            _org.c.path < hi,
+            access.scope_clause(actor, Permission.MEETING_VIEW, _org.c.path),
+            _mt.c.status != MeetingStatus.DRAFT,
+        )
+    )
+    if since is not None:
+        query = query.where(_mt.c.starts_at >= _local_midnight(since, rules))
+    if until is not None:
+        query = query.where(_mt.c.starts_at < _local_midnight(until + timedelta(days=1), rules))
+    if status is not None:
+        query = query.where(_mt.c.status == status)
+    if minutes_missing:
+        query = query.where(
+            _mt.c.status == MeetingStatus.CLOSED,
+            _mt.c.minutes_at.is_(None),
+            _mt.c.closed_at <= utcnow() - timedelta(hours=rules.minutes_due_h),
+        )
+    page, next_cursor = await _latest_first(
+        session, query, "subtree-meetings", limit=limit, cursor=cursor
+    )
+    return [
+        {
+            **_summary(r),
+            "closed_at": r["closed_at"],
+            "has_minutes": r["minutes_at"] is not None,
+            "minutes_at": r["minutes_at"],
+            "rating": r["rating"],
+            "upper_rating": r["upper_rating"],
+        }
+        for r in page
+    ], next_cursor
+
+
+# --- writing --------------------------------------------------------------------------------------
+
+
+async def lock(session: AsyncSession, meeting_id: int) -> Meeting:
+    meeting = await session.get(Meeting, meeting_id, with_for_update=True, populate_existing=True)
+    if meeting is None:
+        raise NotFound(code="meeting.not_found")
+    return meeting
+
+
+def _snapshot(meeting: Meeting) -> dict[str, Any]:
+    return {
+        "kind": meeting.kind,
+        "title": meeting.title,
+        "starts_at": meeting.starts_at,
+        "ends_at": meeting.ends_at,
+        "place": meeting.place,
+        "online_url": meeting.online_url,
+        "agenda": meeting.agenda,
+        "status": meeting.status,
+    }
+
+
+async def _attach(
+    session: AsyncSession, actor: Actor, meeting: Meeting, upload_ids: Sequence[int]
+) -> None:
+    for upload_id in dict.fromkeys(upload_ids):
+        upload = await upload_records.take(
+            session, actor, upload_id, purpose=UploadPurpose.DOCUMENT
+        )
+        session.add(MeetingAttachment(meeting_id=meeting.id, upload_id=upload.id))
+    await session.flush()
+
+
+async def create_meeting(
+    session: AsyncSession, actor: Actor, org: OrgTarget, body: MeetingCreate
+) -> int:
+    if not org.is_branch:
+        raise Unprocessable("Chỉ chi bộ mới tổ chức sinh hoạt chi bộ.", code="meeting.not_branch")
+    _check_times(body.starts_at, body.ends_at, utcnow())
+    meeting = Meeting(
+        org_id=org.id,
+        kind=body.kind,
+        status=MeetingStatus.DRAFT,
+        title=body.title,
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+        place=body.place,
+        online_url=body.online_url,
+        agenda=[item.model_dump() for item in body.agenda],
+        qr_secret=secrets.token_hex(32),
+        created_by_id=actor.member_id,
+    )
+    session.add(meeting)
+    await session.flush()
+    await _attach(session, actor, meeting, body.attachment_upload_ids)
+    await audit.record(
+        session,
+        actor,
+        "meeting.create",
+        target=("meeting", meeting.id),
+        org_id=org.id,
+        detail={"title": meeting.title, "starts_at": meeting.starts_at},
+    )
+    return meeting.id
+
+
+async def update_meeting(
+    session: AsyncSession,
+    actor: Actor,
+    target: MeetingTarget,
+    body: MeetingUpdate,
+    if_match: IfMatch | None,
+    rules: RulesSettings,
+) -> None:
+    meeting = await lock(session, target.id)
+    etag_check(if_match, meeting.version)
+    if meeting.status not in EDITABLE:
+        raise _wrong_status(meeting, "draft, announced")
+    fields = body.model_dump(exclude_unset=True)
+    new_uploads = fields.pop("attachment_upload_ids", None) or []
+    if meeting.status != MeetingStatus.DRAFT and ("starts_at" in fields or "ends_at" in fields):
+        raise Conflict(
+            "Cuộc họp đã thông báo: hãy dùng chức năng dời lịch (kèm lý do).",
+            code="meeting.use_reschedule",
+        )
+    for name in ("kind", "title"):
+        if name in fields and fields[name] is None:
+            raise Unprocessable(f"Trường {name} không được để trống.", code="meeting.required")
+    before = _snapshot(meeting)
+    if "starts_at" in fields or "ends_at" in fields:
+        starts_at = fields.get("starts_at") or meeting.starts_at
+        ends_at = fields.get("ends_at") or meeting.ends_at
+        _check_times(starts_at, ends_at, utcnow())
+        meeting.starts_at, meeting.ends_at = starts_at, ends_at
+    for name in ("kind", "title", "place", "online_url"):
+        if name in fields:
+            setattr(meeting, name, fields[name])
+    if "agenda" in fields:
+        meeting.agenda = list(fields["agenda"] or [])
+    meeting.updated_at = utcnow()
+    await session.flush()
+    await _attach(session, actor, meeting, new_uploads)
+    if meeting.status == MeetingStatus.ANNOUNCED:
+        await refresh_snapshot(session, meeting)
+        await schedule_reminders(session, meeting, rules)
+    await audit.record(
+        session,
+        actor,
+        "meeting.update",
+        target=("meeting", meeting.id),
+        org_id=meeting.org_id,
+        changes=audit.changes(before, _snapshot(meeting)),
+        detail={"attached": list(new_uploads)} if new_uploads else None,
+    )
+
+
+async def refresh_snapshot(session: AsyncSession, meeting: Meeting) -> list[int]:
+    """Bring the summoned members up to date with the branch (until the start): new members
+    summoned, status and exemption copied, members who left and recorded nothing removed.
+    Returns the summoned member ids."""
+    members = (
+        await session.execute(
+            select(_m.c.id, _m.c.status, _m.c.is_exempt).where(_m.c.branch_id == meeting.org_id)
+        )
+    ).all()
+    current = {row.id: row for row in members}
+    existing = {
+        row.member_id: row
+        for row in (
+            await session.execute(
+                select(_at.c.member_id, _at.c.member_status, _at.c.is_exempt, _at.c.attendance)
+                .where(_at.c.meeting_id == meeting.id)
+                .with_for_update()
+            )
+        ).all()
+    }
+    now = utcnow()
+    new_rows = [
+        {
+            "meeting_id": meeting.id,
+            "member_id": member_id,
+            "member_status": row.status,
+            "is_exempt": row.is_exempt,
+            "attendance": Attendance.PENDING,
+            "updated_at": now,
+        }
+        for member_id, row in current.items()
+        if member_id not in existing
+    ]
+    if new_rows:
+        await session.execute(insert(_at), new_rows)
+    for member_id, old in existing.items():
+        row = current.get(member_id)
+        if row is None:
+            continue
+        if old.member_status != row.status or old.is_exempt != row.is_exempt:
+            await session.execute(
+                update(_at)
+                .where(_at.c.meeting_id == meeting.id, _at.c.member_id == member_id)
+                .values(member_status=row.status, is_exempt=row.is_exempt, updated_at=now)
+            )
+    gone = [
+        member_id
+        for member_id, old in existing.items()
+        if member_id not in current and old.attendance == Attendance.PENDING
+    ]
+    if gone:
+        await session.execute(
+            delete(_at).where(_at.c.meeting_id == meeting.id, _at.c.member_id.in_(gone))
+        )
+    return sorted(set(current) | (set(existing) - set(gone)))
+
+
+def _local(when: datetime, rules: RulesSettings) -> datetime:
+    return when.astimezone(ZoneInfo(rules.timezone))
+
+
+def describe_time(when: datetime, rules: RulesSettings) -> str:
+    local = _local(when, rules)
+    return f"{local:%H:%M} ngày {local:%d/%m/%Y}"
+
+
+def reminder_times(starts_at: datetime, rules: RulesSettings) -> dict[str, datetime]:
+    local = _local(starts_at, rules)
+    day_before = datetime.combine(
+        local.date() - timedelta(days=1), rules.reminder_day_before_at, tzinfo=local.tzinfo
+    )
+    return {
+        "day-before": day_before.astimezone(starts_at.tzinfo),
+        "hours-before": starts_at - timedelta(hours=rules.reminder_hours_before),
+    }
+
+
+def reminder_key(meeting_id: int, which: str) -> str:
+    return f"meeting:{meeting_id}:reminder:{which}"
+
+
+async def schedule_reminders(session: AsyncSession, meeting: Meeting, rules: RulesSettings) -> None:
+    """(Re)schedule both reminders for the summoned members who have done nothing yet; a
+    reminder whose time has passed, or with nobody left to remind, is cancelled."""
+    pending = list(
+        (
+            await session.scalars(
+                select(_at.c.member_id).where(
+                    _at.c.meeting_id == meeting.id, _at.c.attendance == Attendance.PENDING
+                )
+            )
+        ).all()
+    )
+    now = utcnow()
+    where = meeting.place or meeting.online_url or ""
+    for which, at in reminder_times(meeting.starts_at, rules).items():
+        key = reminder_key(meeting.id, which)
+        if at <= now or not pending or meeting.status != MeetingStatus.ANNOUNCED:
+            await notices.cancel_notice(session, key)
+            continue
+        await notices.schedule_notice(
+            session,
+            key,
+            at=at,
+            kind=NoticeKind.MEETING_REMINDER,
+            title=f"Nhắc lịch: {meeting.title}",
+            body=f"Sinh hoạt lúc {describe_time(meeting.starts_at, rules)}. {where}".strip(),
+            data={"meeting_id": meeting.id},
+            audience=Audience(member_ids=pending),
+            expires_at=meeting.starts_at,
+        )
+
+
+async def cancel_reminders(session: AsyncSession, meeting_id: int) -> None:
+    for which in REMINDERS:
+        await notices.cancel_notice(session, reminder_key(meeting_id, which))
+
+
+async def _notify(
+    session: AsyncSession,
+    actor: Actor,
+    meeting: Meeting,
+    summoned: Sequence[int],
+    title: str,
+    body: str,
+) -> None:
+    if summoned:
+        await notices.notify(
+            session,
+            kind=NoticeKind.MEETING,
+            title=title,
+            body=body,
+            data={"meeting_id": meeting.id},
+            audience=Audience(member_ids=summoned),
+            created_by_id=actor.member_id,
+        )
+
+
+async def announce_meeting(
+    session: AsyncSession, actor: Actor, target: MeetingTarget, rules: RulesSettings
+) -> None:
+    meeting = await lock(session, target.id)
+    if meeting.status != MeetingStatus.DRAFT:
+        raise _wrong_status(meeting, "draft")
+    now = utcnow()
+    if meeting.starts_at <= now:
+        raise Unprocessable("Thời gian bắt đầu đã qua: hãy sửa lịch trước.", code="meeting.in_past")
+    meeting.status = MeetingStatus.ANNOUNCED
+    meeting.announced_at = now
+    await session.flush()
+    summoned = await refresh_snapshot(session, meeting)
+    where = meeting.place or meeting.online_url or ""
+    await _notify(
+        session,
+        actor,
+        meeting,
+        summoned,
+        f"Lịch sinh hoạt: {meeting.title}",
+        f"Sinh hoạt lúc {describe_time(meeting.starts_at, rules)}. {where}".strip(),
+    )
+    await schedule_reminders(session, meeting, rules)
+    await audit.record(
+        session,
+        actor,
+        "meeting.announce",
+        target=("meeting", meeting.id),
+        org_id=meeting.org_id,
+        detail={"summoned": len(summoned)},
+    )
+
+
+async def start_meeting(
+    session: AsyncSession, actor: Actor, target: MeetingTarget, rules: RulesSettings
+) -> None:
+    meeting = await lock(session, target.id)
+    if meeting.status != MeetingStatus.ANNOUNCED:
+        raise _wrong_status(meeting, "announced")
+    now = utcnow()
+    if now < meeting.starts_at - timedelta(minutes=rules.checkin_opens_before_min):
+        raise Conflict("Chưa đến giờ bắt đầu cuộc họp.", code="meeting.too_early")
+    await refresh_snapshot(session, meeting)  # the last refresh: frozen from here on
+    meeting.status = MeetingStatus.STARTED
+    meeting.started_at = now
+    await session.flush()
+    await cancel_reminders(session, meeting.id)
+    await audit.record(
+        session, actor, "meeting.start", target=("meeting", meeting.id), org_id=meeting.org_id
+    )
+
+
+def minutes_key(meeting_id: int) -> str:
+    return f"meeting:{meeting_id}:minutes-due"
+
+
+async def branch_runner_ids(session: AsyncSession, org_id: int) -> list[int]:
+    """The branch's secretary and deputy secretaries (live grants on the branch itself)."""
+    return list(
+        (
+            await session.scalars(
+                select(_grant.c.member_id)
+                .where(
+                    _grant.c.org_id == org_id,
+                    _grant.c.role.in_([Role.SECRETARY, Role.DEPUTY_SECRETARY]),
+                    _grant.c.revoked_at.is_(None),
+                )
+                .order_by(_grant.c.member_id)
+            )
+        ).all()
+    )
+
+
+async def _schedule_minutes_reminder(
+    session: AsyncSession, meeting: Meeting, rules: RulesSettings
+) -> None:
+    """Remind the secretary and deputy when the minutes are still missing `minutes_due_h` hours
+    after the meeting closed (cancelled when the minutes arrive)."""
+    runners = await branch_runner_ids(session, meeting.org_id)
+    if not runners or meeting.closed_at is None:
+        return
+    await notices.schedule_notice(
+        session,
+        minutes_key(meeting.id),
+        at=meeting.closed_at + timedelta(hours=rules.minutes_due_h),
+        kind=NoticeKind.MEETING,
+        title=f"Chưa có biên bản: {meeting.title}",
+        body=f"Cuộc họp đã kết thúc {rules.minutes_due_h} giờ mà chưa có biên bản.",
+        data={"meeting_id": meeting.id},
+        audience=Audience(member_ids=runners),
+    )
+
+
+async def attended_member_ids(session: AsyncSession, meeting_id: int) -> list[int]:
+    """Who attended (present at close): the one place attendance-based rewards (study points)
+    are computed from."""
+    return list(
+        (
+            await session.scalars(
+                select(_at.c.member_id)
+                .where(_at.c.meeting_id == meeting_id, _at.c.attendance == Attendance.PRESENT)
+                .order_by(_at.c.member_id)
+            )
+        ).all()
+    )
+
+
+async def close_meeting(
+    session: AsyncSession, actor: Actor, target: MeetingTarget, rules: RulesSettings
+) -> list[int]:
+    """Close: open motions are closed with their results, the summoned non-exempt members who
+    neither came nor excused themselves are recorded absent. Returns who attended."""
+    from app.services.meetings import motions as motion_service  # motions import this module
+
+    meeting = await lock(session, target.id)
+    if meeting.status != MeetingStatus.STARTED:
+        raise _wrong_status(meeting, "started")
+    await motion_service.close_open_motions(session, meeting, rules)
+    now = utcnow()
+    await session.execute(
+        update(_at)
+        .where(
+            _at.c.meeting_id == meeting.id,
+            _at.c.attendance == Attendance.PENDING,
+            _at.c.is_exempt.is_(False),
+        )
+        .values(attendance=Attendance.ABSENT, updated_at=now)
+    )
+    meeting.status = MeetingStatus.CLOSED
+    meeting.closed_at = now
+    await session.flush()
+    if meeting.minutes_at is None:
+        await _schedule_minutes_reminder(session, meeting, rules)
+    attended = await attended_member_ids(session, meeting.id)
+    await audit.record(
+        session,
+        actor,
+        "meeting.close",
+        target=("meeting", meeting.id),
+        org_id=meeting.org_id,
+        detail={"attended": len(attended)},
+    )
+    return attended
+
+
+async def cancel_meeting(
+    session: AsyncSession, actor: Actor, target: MeetingTarget, reason: str
+) -> None:
+    meeting = await lock(session, target.id)
+    if meeting.status not in EDITABLE:
+        raise _wrong_status(meeting, "draft, announced")
+    was_announced = meeting.status == MeetingStatus.ANNOUNCED
+    meeting.status = MeetingStatus.CANCELLED
+    meeting.cancelled_at = utcnow()
+    meeting.cancel_reason = reason
+    await session.flush()
+    await cancel_reminders(session, meeting.id)
+    if was_announced:
+        summoned = list(
+            (
+                await session.scalars(select(_at.c.member_id).where(_at.c.meeting_id == meeting.id))
+            ).all()
+        )
+        await _notify(
+            session, actor, meeting, summoned, f"Hủy lịch: {meeting.title}", f"Lý do: {reason}"
+        )
+    await audit.record(
+        session,
+        actor,
+        "meeting.cancel",
+        target=("meeting", meeting.id),
+        org_id=meeting.org_id,
+        detail={"reason": reason},
+    )
+
+
+async def reschedule_meeting(
+    session: AsyncSession,
+    actor: Actor,
+    target: MeetingTarget,
+    body: MeetingReschedule,
+    if_match: IfMatch | None,
+    rules: RulesSettings,
+) -> None:
+    meeting = await lock(session, target.id)
+    etag_check(if_match, meeting.version)
+    if meeting.status not in EDITABLE:
+        raise _wrong_status(meeting, "draft, announced")
+    _check_times(body.starts_at, body.ends_at, utcnow())
+    before = _snapshot(meeting)
+    meeting.starts_at, meeting.ends_at = body.starts_at, body.ends_at
+    meeting.reschedule_reason = body.reason
+    await session.flush()
+    if meeting.status == MeetingStatus.ANNOUNCED:
+        summoned = await refresh_snapshot(session, meeting)
+        await schedule_reminders(session, meeting, rules)
+        await _notify(
+            session,
+            actor,
+            meeting,
+            summoned,
+            f"Dời lịch: {meeting.title}",
+            f"Sinh hoạt chuyển sang {describe_time(meeting.starts_at, rules)}. "
+            f"Lý do: {body.reason}",
+        )
+    await audit.record(
+        session,
+        actor,
+        "meeting.reschedule",
+        target=("meeting", meeting.id),
+        org_id=meeting.org_id,
+        changes=audit.changes(before, _snapshot(meeting)),
+        detail={"reason": body.reason},
+    )
+
+
+# --- after the meeting ----------------------------------------------------------------------------
+
+
+async def set_minutes(
+    session: AsyncSession,
+    actor: Actor,
+    target: MeetingTarget,
+    body: MinutesUpdate,
+    if_match: IfMatch | None,
+) -> None:
+    meeting = await lock(session, target.id)
+    etag_check(if_match, meeting.version)
+    if meeting.status not in (MeetingStatus.STARTED, MeetingStatus.CLOSED):
+        raise _wrong_status(meeting, "started, closed")
+    if body.upload_id is None and not body.text:
+        raise Unprocessable(
+            "Cần tệp biên bản hoặc nội dung biên bản.", code="meeting.minutes_empty"
+        )
+    if body.upload_id is not None and body.upload_id != meeting.minutes_upload_id:
+        upload = await upload_records.take(
+            session, actor, body.upload_id, purpose=UploadPurpose.DOCUMENT
+        )
+        meeting.minutes_upload_id = upload.id
+    if body.text is not None:
+        meeting.minutes_text = body.text
+    meeting.minutes_at = utcnow()
+    await session.flush()
+    await notices.cancel_notice(session, minutes_key(meeting.id))
+    await audit.record(
+        session,
+        actor,
+        "meeting.minutes",
+        target=("meeting", meeting.id),
+        org_id=meeting.org_id,
+        detail={"upload_id": meeting.minutes_upload_id, "has_text": bool(meeting.minutes_text)},
+    )
+
+
+async def rate_meeting(
+    session: AsyncSession, actor: Actor, target: MeetingTarget, rating: str, *, upper: bool
+) -> None:
+    """The branch's own rating (`upper=False`), or the upper level's (held from above)."""
+    if upper and not access.can_from_above(actor, Permission.MEETING_REVIEW, target.path):
+        raise Forbidden(
+            "Chỉ cấp ủy cấp trên mới xếp loại cuộc họp của chi bộ.", code="meeting.not_upper_level"
+        )
+    meeting = await lock(session, target.id)
+    if meeting.status != MeetingStatus.CLOSED:
+        raise Conflict("Chỉ xếp loại cuộc họp đã kết thúc.", code="meeting.not_closed")
+    before = {"rating": meeting.rating, "upper_rating": meeting.upper_rating}
+    if upper:
+        meeting.upper_rating = rating
+        meeting.upper_rated_by_id = actor.member_id
+    else:
+        meeting.rating = rating
+    await session.flush()
+    await audit.record(
+        session,
+        actor,
+        "meeting.upper_rate" if upper else "meeting.rate",
+        target=("meeting", meeting.id),
+        org_id=meeting.org_id,
+        changes=audit.changes(
+            before, {"rating": meeting.rating, "upper_rating": meeting.upper_rating}
+        ),
+    )
+
+
+# --- comments -------------------------------------------------------------------------------------
+
+
+async def create_comment(
+    session: AsyncSession, actor: Actor, target: MeetingTarget, body: CommentCreate
+) -> dict[str, Any]:
+    """Summoned members comment (absent ones too, with written opinions); leadership above
+    comments on the branch's meetings and minutes."""
+    meeting = await session.get(Meeting, target.id, populate_existing=True)
+    if meeting is None:
+        raise NotFound(code="meeting.not_found")
+    if meeting.status in (MeetingStatus.DRAFT, MeetingStatus.CANCELLED):
+        raise _wrong_status(meeting, "announced, started, closed")
+    summoned = await session.scalar(
+        select(func.count()).where(
+            _at.c.meeting_id == meeting.id, _at.c.member_id == actor.member_id
+        )
+    )
+    if not summoned and not access.can_from_above(actor, Permission.MEETING_REVIEW, target.path):
+        raise Forbidden("Bạn không được triệu tập dự cuộc họp này.", code="meeting.not_summoned")
+    if body.agenda_item is not None and body.agenda_item >= len(meeting.agenda):
+        raise Unprocessable("Không có mục chương trình này.", code="meeting.no_such_agenda_item")
+    comment = MeetingComment(
+        meeting_id=meeting.id,
+        member_id=actor.member_id,
+        agenda_item=body.agenda_item,
+        is_written_opinion=body.is_written_opinion,
+        body=body.body,
+        created_at=utcnow(),
+    )
+    session.add(comment)
+    await session.flush()
+    return {
+        "id": comment.id,
+        "member_id": actor.member_id,
+        "full_name": actor.full_name,
+        "agenda_item": comment.agenda_item,
+        "is_written_opinion": comment.is_written_opinion,
+        "body": comment.body,
+        "created_at": comment.created_at,
+    }
+
+
+async def list_comments(
+    session: AsyncSession, target: MeetingTarget, *, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    query = (
+        select(
+            _cm.c.id,
+            _cm.c.member_id,
+            _m.c.full_name,
+            _cm.c.agenda_item,
+            _cm.c.is_written_opinion,
+            _cm.c.body,
+            _cm.c.created_at,
+        )
+        .join(_m, _m.c.id == _cm.c.member_id)
+        .where(_cm.c.meeting_id == target.id)
+    )
+    if cursor:
+        (last_id,) = decode_cursor(cursor, "comments", (int,))
+        query = query.where(_cm.c.id > last_id)
+    rows = list((await session.execute(query.order_by(_cm.c.id).limit(limit + 1))).mappings())
+    page, next_cursor = page_of(rows, limit, "comments", lambda r: (r["id"],))
+    return [dict(r) for r in page], next_cursor
