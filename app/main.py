@@ -42,6 +42,11 @@ TAGS = [
     {"name": "notifications", "description": "The inbox, push devices and preferences."},
     {"name": "orgs", "description": "The party organisation tree."},
     {"name": "members", "description": "Party members of a branch or subtree."},
+    {
+        "name": "membership",
+        "description": "Membership over time: history, transfers, residence, exemptions, "
+        "full membership, archive; phone changes and logins.",
+    },
     {"name": "roles", "description": "Roles held on orgs; they cover the org's subtree."},
     {"name": "audit", "description": "Who did what: the audit log of an org's subtree."},
     {"name": "uploads", "description": "Files checked by content, for areas to attach."},

@@ -10,6 +10,7 @@ from app.api import (
     auth,
     me,
     members,
+    membership,
     notifications,
     orgs,
     roles,
@@ -17,5 +18,16 @@ from app.api import (
 )
 
 api_router = APIRouter(prefix="/api/v1")
-for module in (app_config, auth, me, notifications, orgs, members, roles, audit, uploads):
+for module in (
+    app_config,
+    auth,
+    me,
+    notifications,
+    orgs,
+    members,
+    membership,
+    roles,
+    audit,
+    uploads,
+):
     api_router.include_router(module.router)

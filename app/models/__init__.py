@@ -7,6 +7,12 @@ from app.models.base import Base
 from app.models.idempotency import IdempotencyKey
 from app.models.job import Job, JobStatus, WorkerHeartbeat
 from app.models.member import Gender, Member, MemberStatus
+from app.models.membership import (
+    ArchiveReason,
+    AttachmentKind,
+    MembershipPeriod,
+    OrgPlacement,
+)
 from app.models.notification import (
     Delivery,
     DeliveryChannel,
@@ -25,6 +31,8 @@ from app.models.setting import DeploymentSetting
 from app.models.upload import Upload
 
 __all__ = [
+    "ArchiveReason",
+    "AttachmentKind",
     "AuditEvent",
     "AuthSession",
     "Base",
@@ -42,6 +50,7 @@ __all__ = [
     "Member",
     "MemberActivity",
     "MemberStatus",
+    "MembershipPeriod",
     "Notice",
     "NoticeKind",
     "NoticeStatus",
@@ -49,6 +58,7 @@ __all__ = [
     "NotificationPreference",
     "Org",
     "OrgKind",
+    "OrgPlacement",
     "OtpChallenge",
     "RefreshToken",
     "Role",
