@@ -1,0 +1,105 @@
+"""Membership changes racing each other on committed data: the member row lock serialises them,
+so a stale ETag loses (412) and a change that must happen once happens once. Real races on
+PostgreSQL; on SQLite writers queue, so there the outcomes are checked."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from app.main import create_app
+from app.models import MembershipPeriod, OrgKind, Role
+from app.resources import Resources
+from tests import dbs
+from tests.conftest import FreshDatabase, make_settings
+from tests.factories import grant, login_headers, make_member, make_org
+
+CONCURRENCY = 10
+
+
+@dataclass
+class Live:
+    client: httpx.AsyncClient
+    resources: Resources
+    member_id: int
+    branches: tuple[int, int]
+    officers: tuple[dict[str, str], dict[str, str]]
+
+
+@pytest.fixture
+async def live(fresh_db: FreshDatabase) -> AsyncIterator[Live]:
+    await dbs.migrate(fresh_db.engine)
+    settings = make_settings(fresh_db.url)
+    resources = Resources.build(settings)
+    async with resources.db.write() as session:
+        commune = await make_org(session, kind=OrgKind.COMMUNE_COMMITTEE, name="Đảng ủy xã Đua")
+        first = await make_org(session, commune, name="Chi bộ Một")
+        second = await make_org(session, commune, name="Chi bộ Hai")
+        member = await make_member(session, first, full_name="Nguyễn Văn Chuyển")
+        officers = []
+        for name in ("Trần Thị Cán", "Lê Văn Bộ"):
+            officer = await make_member(session, second, full_name=name)
+            await grant(session, officer, commune, Role.ORGANISATION_OFFICER)
+            officers.append(await login_headers(session, resources.auth.codec, officer.id))
+        await session.commit()
+        ids = (member.id, first.id, second.id)
+    app = create_app(settings, resources=resources)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield Live(client, resources, ids[0], (ids[1], ids[2]), (officers[0], officers[1]))
+    await resources.aclose()
+
+
+async def _periods(live: Live) -> list[MembershipPeriod]:
+    async with live.resources.db.read() as session:
+        rows = await session.scalars(
+            select(MembershipPeriod)
+            .where(MembershipPeriod.member_id == live.member_id)
+            .order_by(MembershipPeriod.id)
+        )
+        return list(rows)
+
+
+async def test_two_officers_with_one_stale_etag_one_wins(live: Live) -> None:
+    url = f"/api/v1/members/{live.member_id}"
+    etag = (await live.client.get(url, headers=live.officers[0])).headers["ETag"]
+    responses = await asyncio.gather(
+        *[
+            live.client.post(
+                f"{url}/transfer",
+                json={"branch_id": live.branches[1]},
+                headers={**live.officers[i % 2], "If-Match": etag},
+            )
+            for i in range(CONCURRENCY)
+        ]
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] + [412] * (CONCURRENCY - 1), [r.text for r in responses]
+    periods = await _periods(live)
+    assert [(p.org_id, p.valid_to is None) for p in periods] == [
+        (live.branches[0], False),
+        (live.branches[1], True),
+    ]
+
+
+async def test_an_exemption_is_set_once_under_concurrency(live: Live) -> None:
+    url = f"/api/v1/members/{live.member_id}/exemption"
+    responses = await asyncio.gather(
+        *[
+            live.client.post(url, json={"decision_ref": f"{i}-QĐ/ĐU"}, headers=live.officers[i % 2])
+            for i in range(CONCURRENCY)
+        ]
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] + [409] * (CONCURRENCY - 1)
+    assert all(
+        r.json()["code"] == "membership.already_exempt" for r in responses if r.status_code == 409
+    )
+    open_periods = [p for p in await _periods(live) if p.valid_to is None]
+    assert len(open_periods) == 1
+    assert open_periods[0].is_exempt is True
