@@ -45,7 +45,11 @@ TAGS = [
     {
         "name": "membership",
         "description": "Membership over time: history, transfers, residence, exemptions, "
-        "full membership, archive; phone changes and logins.",
+        "full membership, archive.",
+    },
+    {
+        "name": "accounts",
+        "description": "A member's phone number and logins (devices).",
     },
     {"name": "roles", "description": "Roles held on orgs; they cover the org's subtree."},
     {"name": "audit", "description": "Who did what: the audit log of an org's subtree."},

@@ -39,7 +39,7 @@ def _pair(tokens: IssuedTokens) -> TokenPair:
     )
 
 
-async def _send_sms(gateway: SmsGateway, message: SmsMessage) -> None:
+async def send_sms(gateway: SmsGateway, message: SmsMessage) -> None:
     try:
         await gateway.send(message)
     except Exception:  # the member can ask again; never fail (or slow) the answer
@@ -73,7 +73,7 @@ async def request_otp(
     if issued.message is not None:
         # Runs after the response (and so after the commit): the answer's timing does not
         # depend on whether the number is known, and no SMS goes out for a rolled-back request.
-        background.add_task(_send_sms, resources.sms, issued.message)
+        background.add_task(send_sms, resources.sms, issued.message)
     return OtpChallengeRead(
         challenge_id=issued.challenge_id,
         expires_in=issued.expires_in,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.api import (
+    accounts,
     app_config,
     audit,
     auth,
@@ -26,6 +27,7 @@ for module in (
     orgs,
     members,
     membership,
+    accounts,
     roles,
     audit,
     uploads,

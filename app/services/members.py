@@ -227,7 +227,7 @@ async def read_member(session: AsyncSession, member_id: int) -> MemberRead:
     )
 
 
-async def _ensure_unique(
+async def ensure_unique(
     session: AsyncSession, *, phone: str | None, card: str | None, member_id: int | None
 ) -> None:
     if phone is not None:
@@ -285,7 +285,7 @@ async def create_member(
     """Add a member; their membership history starts `today` (the deployment's local day)."""
     if branch.kind != OrgKind.BRANCH:
         raise Unprocessable("Đảng viên phải thuộc một chi bộ.", code="member.org_not_branch")
-    await _ensure_unique(session, phone=data.phone, card=data.party_card_number, member_id=None)
+    await ensure_unique(session, phone=data.phone, card=data.party_card_number, member_id=None)
     member = new_member(
         branch,
         data.full_name,
@@ -359,7 +359,7 @@ async def update_member(
             raise Unprocessable(
                 f"Trường {field} không được để trống.", code="member.field_required"
             )
-    await _ensure_unique(
+    await ensure_unique(
         session,
         phone=changes.get("phone"),
         card=changes.get("party_card_number"),
