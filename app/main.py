@@ -41,6 +41,10 @@ TAGS = [
     {"name": "me", "description": "The member's own profile and home screen."},
     {"name": "notifications", "description": "The inbox, push devices and preferences."},
     {"name": "orgs", "description": "The party organisation tree."},
+    {
+        "name": "reorganisation",
+        "description": "Moving, merging and dissolving orgs, with the tree's history kept.",
+    },
     {"name": "members", "description": "Party members of a branch or subtree."},
     {
         "name": "membership",

@@ -14,6 +14,7 @@ from app.api import (
     membership,
     notifications,
     orgs,
+    reorganisation,
     roles,
     uploads,
 )
@@ -25,6 +26,7 @@ for module in (
     me,
     notifications,
     orgs,
+    reorganisation,
     members,
     membership,
     accounts,

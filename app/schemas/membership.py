@@ -146,3 +146,17 @@ class LoginList(BaseModel):
     items: list[LoginRead] = Field(
         description="Live logins, newest first (at most AUTH__MAX_SESSIONS)."
     )
+
+
+class OrgMove(StrictModel):
+    parent_id: ObjectId = Field(description="The org it moves under.")
+    effective_date: EffectiveDate | None = None
+
+
+class OrgMerge(StrictModel):
+    into_id: ObjectId = Field(description="The org it merges into (of the same level).")
+    effective_date: EffectiveDate | None = None
+
+
+class OrgDissolve(StrictModel):
+    effective_date: EffectiveDate | None = None
