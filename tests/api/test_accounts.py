@@ -5,9 +5,10 @@ their logins; officers end all of a member's logins."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 
 import httpx
+import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -239,3 +240,26 @@ def test_user_agents_and_places_are_described_when_they_say() -> None:
     assert accounts.coarse_place("192.168.1.5") == "Mạng nội bộ"
     assert accounts.coarse_place("14.160.0.1") is None
     assert accounts.coarse_place("not an ip") is None
+
+
+@pytest.mark.parametrize("written", ["Sinh ngày 19/05/1980!", "an-1980-05-19-an", "xyz190580xyz"])
+async def test_a_password_holding_the_birth_date_is_refused(
+    client: httpx.AsyncClient,
+    tree: Tree,
+    as_actor: ActorLogin,
+    session: AsyncSession,
+    written: str,
+) -> None:
+    member = await session.get(Member, tree.member.id)
+    assert member is not None
+    member.date_of_birth = date(1980, 5, 19)
+    await session.commit()
+    headers = await as_actor(tree.member.id, otp_verified=True)
+    response = await client.put(
+        "/api/v1/auth/password", json={"new_password": written}, headers=headers
+    )
+    assert_problem(response, 422, "auth.password_weak")
+    accepted = await client.put(
+        "/api/v1/auth/password", json={"new_password": "Hoa sen nở giữa đầm 2026"}, headers=headers
+    )
+    assert accepted.status_code == 204

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from app.main import create_app
-from app.models import MembershipPeriod, OrgKind, Role
+from app.models import Member, MembershipPeriod, Org, OrgKind, Role
 from app.resources import Resources
 from tests import dbs
 from tests.conftest import FreshDatabase, make_settings
@@ -29,6 +29,7 @@ class Live:
     member_id: int
     branches: tuple[int, int]
     officers: tuple[dict[str, str], dict[str, str]]
+    orgs: dict[str, int]
 
 
 @pytest.fixture
@@ -36,22 +37,35 @@ async def live(fresh_db: FreshDatabase) -> AsyncIterator[Live]:
     await dbs.migrate(fresh_db.engine)
     settings = make_settings(fresh_db.url)
     resources = Resources.build(settings)
+    live_orgs: dict[str, int] = {}
     async with resources.db.write() as session:
-        commune = await make_org(session, kind=OrgKind.COMMUNE_COMMITTEE, name="Đảng ủy xã Đua")
+        root = await make_org(session, kind=OrgKind.PROVINCE_COMMITTEE, name="Tỉnh ủy Đua")
+        commune = await make_org(
+            session, root, kind=OrgKind.COMMUNE_COMMITTEE, name="Đảng ủy xã Đua"
+        )
+        await make_org(session, root, kind=OrgKind.COMMUNE_COMMITTEE, name="Đảng ủy xã Đích")
         first = await make_org(session, commune, name="Chi bộ Một")
         second = await make_org(session, commune, name="Chi bộ Hai")
         member = await make_member(session, first, full_name="Nguyễn Văn Chuyển")
         officers = []
         for name in ("Trần Thị Cán", "Lê Văn Bộ"):
             officer = await make_member(session, second, full_name=name)
-            await grant(session, officer, commune, Role.ORGANISATION_OFFICER)
+            await grant(session, officer, root, Role.ORGANISATION_OFFICER)
             officers.append(await login_headers(session, resources.auth.codec, officer.id))
         await session.commit()
         ids = (member.id, first.id, second.id)
+        live_orgs["commune"] = commune.id
     app = create_app(settings, resources=resources)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        yield Live(client, resources, ids[0], (ids[1], ids[2]), (officers[0], officers[1]))
+        yield Live(
+            client,
+            resources,
+            ids[0],
+            (ids[1], ids[2]),
+            (officers[0], officers[1]),
+            live_orgs,
+        )
     await resources.aclose()
 
 
@@ -103,3 +117,34 @@ async def test_an_exemption_is_set_once_under_concurrency(live: Live) -> None:
     open_periods = [p for p in await _periods(live) if p.valid_to is None]
     assert len(open_periods) == 1
     assert open_periods[0].is_exempt is True
+
+
+async def test_a_move_racing_a_member_edit_in_the_moved_subtree(live: Live) -> None:
+    """Both succeed in some order; the member row ends with the moved branch's path, whatever
+    the order (the move rewrites the copy under row locks, the edit re-reads under its own)."""
+    async with live.resources.db.read() as session:
+        target = await session.scalar(select(Org.id).where(Org.name == "Đảng ủy xã Đích"))
+    assert target is not None
+    move = live.client.post(
+        f"/api/v1/orgs/{live.orgs['commune']}/move",
+        json={"parent_id": target},
+        headers=live.officers[0],
+    )
+    edits = [
+        live.client.patch(
+            f"/api/v1/members/{live.member_id}",
+            json={"full_name": f"Nguyễn Văn Sửa {n}"},
+            headers=live.officers[1],
+        )
+        for n in range(3)
+    ]
+    responses = await asyncio.gather(move, *edits)
+    assert [r.status_code for r in responses] == [200, 200, 200, 200], [r.text for r in responses]
+    async with live.resources.db.read() as session:
+        branch_path = await session.scalar(select(Org.path).where(Org.id == live.branches[0]))
+        member = await session.get(Member, live.member_id)
+    assert member is not None
+    assert branch_path is not None
+    assert f"/{target}/{live.orgs['commune']}/" in branch_path
+    assert member.org_path == branch_path
+    assert member.full_name.startswith("Nguyễn Văn Sửa")
