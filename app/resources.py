@@ -75,6 +75,7 @@ class Resources:
 
     async def aclose(self) -> None:
         await self.push.aclose()
+        self.firebase_auth.close()
         await self.sms.aclose()
         await self.storage.aclose()
         await self.limiter.aclose()

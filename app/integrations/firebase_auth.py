@@ -44,10 +44,15 @@ class VerifiedPhone:
 class PhoneTokenVerifier(Protocol):
     async def verify(self, id_token: str) -> VerifiedPhone: ...
 
+    def close(self) -> None: ...
+
 
 class DisabledVerifier:
     async def verify(self, id_token: str) -> VerifiedPhone:  # noqa: ARG002
         raise FirebaseDisabled
+
+    def close(self) -> None:
+        return None
 
 
 class _NoCredential(credentials.Base):  # type: ignore[misc]
