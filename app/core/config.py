@@ -210,12 +210,12 @@ class FirebaseAuthSettings(BaseModel):
     """`POST /auth/firebase`: log in with a Firebase Phone Auth ID token (provinces that send
     their SMS through Firebase). Off by default: the endpoint answers 404."""
 
-    enabled: bool = False
+    enabled: bool = False  # accept Firebase ID tokens at POST /auth/firebase
     project_id: str = ""  # the Firebase project the apps sign in with (the tokens' audience)
     # Where Google's public certificates are fetched; empty: firebase-admin's own address
     # (tests point it at a local stub).
     certs_url: str = ""
-    timeout_s: float = Field(10.0, gt=0, le=60)
+    timeout_s: float = Field(10.0, gt=0, le=60)  # fetching the certificates
 
 
 class NotifySettings(BaseModel):
