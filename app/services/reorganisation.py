@@ -50,6 +50,31 @@ async def _locked_org(session: AsyncSession, actor: Actor, org_id: int) -> Org:
     return org
 
 
+async def _lock_subtree_members(session: AsyncSession, org_id: int) -> str | None:
+    """Lock the member rows of the org's subtree before any org row. Member edits lock their
+    member row and then touch the branch's row (the audit row's key share on it); a move
+    rewrites org paths (a unique key) and member rows. Taking the members first keeps the two
+    in one order: no deadlock. Returns the path the lock was taken for."""
+    path: str | None = await session.scalar(select(_org.c.path).where(_org.c.id == org_id))
+    if path is None:
+        return None
+    lo, hi = access.subtree_range(path)
+    await session.execute(
+        select(Member.id)
+        .where(Member.org_path >= lo, Member.org_path < hi)
+        .order_by(Member.id)
+        .with_for_update()
+    )
+    return path
+
+
+def _same_path(org: Org, locked_path: str | None) -> None:
+    if org.path != locked_path:
+        raise Conflict(
+            "Tổ chức vừa được người khác thay đổi. Vui lòng thử lại.", code="org.changed"
+        )
+
+
 def _inactive() -> Conflict:
     return Conflict("Tổ chức này đã giải thể hoặc sáp nhập.", code="org.inactive")
 
@@ -170,7 +195,9 @@ async def move_org(
 ) -> list[int]:
     """Move an org and its whole subtree under another parent. Returns the ids whose paths
     changed (for the caller's cache)."""
+    locked_path = await _lock_subtree_members(session, org_id)
     org = await _locked_org(session, actor, org_id)
+    _same_path(org, locked_path)
     etag.check(if_match, org.version)
     if not org.is_active:
         raise _inactive()
@@ -213,7 +240,9 @@ async def merge_org(
     """Merge an org into another of the same level: a branch's members (with their history),
     a committee's child orgs, and the live roles held on it move to `into`; the merged org
     stays, inactive, for the history. Returns the ids whose paths changed."""
+    locked_path = await _lock_subtree_members(session, org_id)
     org = await _locked_org(session, actor, org_id)
+    _same_path(org, locked_path)
     etag.check(if_match, org.version)
     into = await _locked_org(session, actor, into_id)
     if not org.is_active or not into.is_active:
