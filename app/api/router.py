@@ -16,6 +16,7 @@ from app.api import (
     orgs,
     reorganisation,
     roles,
+    rules,
     uploads,
 )
 
@@ -33,5 +34,6 @@ for module in (
     roles,
     audit,
     uploads,
+    rules,
 ):
     api_router.include_router(module.router)
