@@ -6,7 +6,7 @@ import asyncio
 import os
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -15,6 +15,9 @@ from app.bench.cli import bench
 from app.bench.push import bench_push
 from app.core.config import Env, Settings, get_settings
 from app.schemas.rules import RulesUpdate
+
+if TYPE_CHECKING:
+    from app.services.tree_transfer import ImportReport
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -401,6 +404,98 @@ def admin_grant(
     console.print(
         f"{normalised} is a deployment admin (grant {grant_id}); recorded in the audit log"
     )
+
+
+@cli.command("export-tree")
+def export_tree(
+    org: Annotated[int, typer.Option(help="The org whose subtree is exported.", min=1)],
+    out: Annotated[Path, typer.Option(help="The JSON file to write.")],
+) -> None:
+    """Write an org's subtree with its members, roles and membership history to a JSON file,
+    for `import-tree` in another deployment (two provinces that merge)."""
+    import json
+
+    from app.core.errors import AppError
+
+    try:
+        data = asyncio.run(_tree_export(get_settings(), org))
+    except AppError as exc:
+        console.print(f"[red]{exc.detail}[/red] ({exc.code})")
+        raise typer.Exit(1) from exc
+    out.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+    console.print(
+        f"exported {len(data['orgs'])} orgs, {len(data['members'])} members, "
+        f"{len(data['roles'])} roles, {len(data['periods'])} periods to {out}"
+    )
+
+
+@cli.command("import-tree")
+def import_tree(
+    file: Annotated[Path, typer.Argument(help="A file written by `handbook export-tree`.")],
+    under: Annotated[int, typer.Option(help="The org the imported tree goes under.", min=1)],
+    dry_run: Annotated[bool, typer.Option(help="Report conflicts, write nothing.")] = False,
+) -> None:
+    """Bring an exported tree under an org of this deployment, keyed by party card number. Any
+    conflict (a card number, phone or org code already here) is reported and nothing is
+    written; otherwise everything is written in one transaction."""
+    import json
+
+    from app.core.errors import AppError
+
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+        report = asyncio.run(_tree_import(get_settings(), data, under, dry_run=dry_run))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        console.print(f"[red]cannot read {file}: {exc}[/red]")
+        raise typer.Exit(2) from exc
+    except AppError as exc:
+        console.print(f"[red]{exc.detail}[/red] ({exc.code})")
+        raise typer.Exit(1) from exc
+    for conflict in report.conflicts:
+        console.print(f"conflict: {conflict}")
+    if report.conflicts:
+        console.print(f"[red]{len(report.conflicts)} conflicts: nothing imported[/red]")
+        raise typer.Exit(1)
+    verb = "would import" if dry_run else "imported"
+    console.print(
+        f"{verb} {report.orgs} orgs, {report.members} members, {report.roles} roles, "
+        f"{report.periods} periods under org {under}"
+    )
+
+
+async def _tree_export(settings: Settings, org_id: int) -> dict[str, Any]:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from app.core.db import create_engine
+    from app.services import tree_transfer
+
+    engine = create_engine(settings, null_pool=True)
+    try:
+        async with AsyncSession(engine, expire_on_commit=False) as session:
+            return await tree_transfer.export_tree(session, org_id)
+    finally:
+        await engine.dispose()
+
+
+async def _tree_import(
+    settings: Settings, data: dict[str, Any], under: int, *, dry_run: bool
+) -> ImportReport:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from app.core.db import create_engine
+    from app.services import tree_transfer
+
+    engine = create_engine(settings, null_pool=True)
+    try:
+        async with AsyncSession(engine, expire_on_commit=False) as session:
+            report = await tree_transfer.import_tree(session, data, under, dry_run=dry_run)
+            if report.ok and not dry_run:
+                await session.commit()
+            else:
+                await session.rollback()
+            return report
+    finally:
+        await engine.dispose()
 
 
 def _serve(host: str, port: int, workers: int, *, forwarded_allow_ips: str | None) -> None:

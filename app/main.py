@@ -41,7 +41,20 @@ TAGS = [
     {"name": "me", "description": "The member's own profile and home screen."},
     {"name": "notifications", "description": "The inbox, push devices and preferences."},
     {"name": "orgs", "description": "The party organisation tree."},
+    {
+        "name": "reorganisation",
+        "description": "Moving, merging and dissolving orgs, with the tree's history kept.",
+    },
     {"name": "members", "description": "Party members of a branch or subtree."},
+    {
+        "name": "membership",
+        "description": "Membership over time: history, transfers, residence, exemptions, "
+        "full membership, archive.",
+    },
+    {
+        "name": "accounts",
+        "description": "A member's phone number and logins (devices).",
+    },
     {"name": "roles", "description": "Roles held on orgs; they cover the org's subtree."},
     {"name": "audit", "description": "Who did what: the audit log of an org's subtree."},
     {"name": "uploads", "description": "Files checked by content, for areas to attach."},

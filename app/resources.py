@@ -16,6 +16,11 @@ from app.core.db import Database, Reader, build_reader
 from app.core.ratelimit import RateLimiter, build_rate_limiter
 from app.core.security import PasswordHasher, TokenCodec
 from app.integrations.fcm import PushGateway, build_push_gateway
+from app.integrations.firebase_auth import (
+    DisabledVerifier,
+    PhoneTokenVerifier,
+    build_phone_verifier,
+)
 from app.integrations.sms import SmsGateway, build_sms_gateway
 from app.integrations.storage import Storage, build_storage
 from app.services import deployment_settings
@@ -35,6 +40,8 @@ class Resources:
     limiter: RateLimiter
     storage: Storage
     push: PushGateway
+    # Firebase Phone Auth ID tokens (`POST /auth/firebase`); off unless FIREBASE_AUTH__ENABLED.
+    firebase_auth: PhoneTokenVerifier = field(default_factory=DisabledVerifier)
     # Org id -> (path, kind) for the guards. A subtree move rewrites paths; this TTL bounds how
     # long another process may use an old path.
     org_targets: TTLCache[int, OrgTarget] = field(default_factory=lambda: TTLCache(ttl_s=30))
@@ -64,10 +71,12 @@ class Resources:
             limiter=limiter,
             storage=build_storage(settings),
             push=build_push_gateway(settings.fcm),
+            firebase_auth=build_phone_verifier(settings.firebase_auth),
         )
 
     async def aclose(self) -> None:
         await self.push.aclose()
+        self.firebase_auth.close()
         await self.sms.aclose()
         await self.storage.aclose()
         await self.limiter.aclose()

@@ -408,3 +408,40 @@ async def test_demo_serves_on_host_and_port_from_the_environment_without_a_banne
     assert response is not None, output
     assert response.status_code == 200
     assert "server" not in response.headers  # no `server: uvicorn` banner
+
+
+async def test_export_tree_and_import_tree_report_conflicts_and_change_nothing(
+    cli_database: CliDatabase, tmp_path: Path
+) -> None:
+    """The demo province exported and brought back into the same deployment: every member is
+    already here (by card number), so the import lists the conflicts and writes nothing."""
+    for args in (("db", "upgrade"), ("seed",)):
+        done = await run_cli(*args, cwd=tmp_path, DATABASE_URL=cli_database.url)
+        assert done.returncode == 0, done.output
+    engine = cli_database.engine
+    root = await count(engine, "SELECT min(id) FROM org WHERE parent_id IS NULL")
+    orgs = await count(engine, "SELECT count(*) FROM org")
+    out = tmp_path / "tree.json"
+    exported = await run_cli(
+        "export-tree",
+        "--org",
+        str(root),
+        "--out",
+        str(out),
+        cwd=tmp_path,
+        DATABASE_URL=cli_database.url,
+    )
+    assert exported.returncode == 0, exported.output
+    assert f"exported {orgs} orgs" in exported.output
+    imported = await run_cli(
+        "import-tree",
+        str(out),
+        "--under",
+        str(root),
+        cwd=tmp_path,
+        DATABASE_URL=cli_database.url,
+    )
+    assert imported.returncode == 1, imported.output
+    assert "conflicts: nothing imported" in imported.output
+    assert "conflict: card" in imported.output
+    assert await count(engine, "SELECT count(*) FROM org") == orgs

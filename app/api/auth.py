@@ -12,6 +12,7 @@ from app.api.routing import area_router
 from app.core import metrics
 from app.integrations.sms import SmsGateway, SmsMessage
 from app.schemas.auth import (
+    FirebaseLogin,
     OtpChallengeRead,
     OtpRequest,
     OtpVerify,
@@ -20,6 +21,7 @@ from app.schemas.auth import (
     RefreshRequest,
     TokenPair,
 )
+from app.services.auth import firebase as firebase_service
 from app.services.auth import otp as otp_service
 from app.services.auth import passwords as password_service
 from app.services.auth import sessions as session_service
@@ -39,7 +41,7 @@ def _pair(tokens: IssuedTokens) -> TokenPair:
     )
 
 
-async def _send_sms(gateway: SmsGateway, message: SmsMessage) -> None:
+async def send_sms(gateway: SmsGateway, message: SmsMessage) -> None:
     try:
         await gateway.send(message)
     except Exception:  # the member can ask again; never fail (or slow) the answer
@@ -73,7 +75,7 @@ async def request_otp(
     if issued.message is not None:
         # Runs after the response (and so after the commit): the answer's timing does not
         # depend on whether the number is known, and no SMS goes out for a rolled-back request.
-        background.add_task(_send_sms, resources.sms, issued.message)
+        background.add_task(send_sms, resources.sms, issued.message)
     return OtpChallengeRead(
         challenge_id=issued.challenge_id,
         expires_in=issued.expires_in,
@@ -110,6 +112,23 @@ async def login_with_password(
         session, resources.auth, phone=body.phone, password=body.password, client=client
     )
     metrics.LOGINS.labels("password").inc()
+    return _pair(tokens)
+
+
+@router.post(
+    "/firebase", response_model=TokenPair, responses=problems(401, 403, 404, 413, 422, 429, 503)
+)
+async def login_with_firebase(
+    body: FirebaseLogin, session: SessionDep, resources: ResourcesDep, client: ClientDep
+) -> TokenPair:
+    """Exchange a Firebase Phone Auth ID token for our tokens (deployments that send login
+    SMS through Firebase; 404 `auth.firebase_disabled` elsewhere). The token is verified by
+    firebase-admin against the deployment's project. A number not on the roster gets the
+    same 401 `auth.firebase_invalid` as a token that does not verify."""
+    tokens = await firebase_service.login_with_firebase(
+        session, resources.auth, resources.firebase_auth, id_token=body.id_token, client=client
+    )
+    metrics.LOGINS.labels("firebase").inc()
     return _pair(tokens)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import date
 from typing import Annotated, Generic, TypeVar
 
 from fastapi import Depends, Path, Request
@@ -29,6 +30,7 @@ from app.core.security import AccessClaims, InvalidToken
 from app.resources import Resources
 from app.schemas.common import MAX_ID, Digits
 from app.services import access
+from app.services import history as history_service
 from app.services import idempotency as idempotency_service
 from app.services import members as member_service
 from app.services import orgs as org_service
@@ -127,6 +129,14 @@ async def get_client(request: Request) -> ClientInfo:
 
 
 ClientDep = Annotated[ClientInfo, Depends(get_client)]
+
+
+async def get_today(request: Request) -> date:
+    """Today in the deployment's calendar (`RULES__TIMEZONE`): the day changes take effect."""
+    return history_service.local_today(get_resources(request).settings.rules.timezone)
+
+
+TodayDep = Annotated[date, Depends(get_today)]
 
 
 # --- the object guard -----------------------------------------------------------------------------

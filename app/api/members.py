@@ -6,7 +6,14 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Query, Response, status
 
-from app.api.deps import CurrentActor, MemberScope, OrgScope, ReaderDep, SessionDep
+from app.api.deps import (
+    CurrentActor,
+    MemberScope,
+    OrgScope,
+    ReaderDep,
+    SessionDep,
+    TodayDep,
+)
 from app.api.idempotency import Idempotent
 from app.api.responses import IfMatchDep, problems, with_etag
 from app.api.routing import area_router
@@ -74,10 +81,13 @@ async def create_member(
     actor: CurrentActor,
     session: SessionDep,
     response: Response,
+    today: TodayDep,
     _idempotency: Idempotent,
 ) -> MemberRead:
-    """Add a member to a branch. Send an `Idempotency-Key` to retry safely."""
-    return with_etag(response, await member_service.create_member(session, actor, org, body))
+    """Add a member to a branch (their membership history starts today). Send an
+    `Idempotency-Key` to retry safely."""
+    read = await member_service.create_member(session, actor, org, body, today=today)
+    return with_etag(response, read)
 
 
 @router.get(
@@ -104,10 +114,15 @@ async def update_member(
     session: SessionDep,
     response: Response,
     if_match: IfMatchDep,
+    today: TodayDep,
 ) -> MemberRead:
-    """Edit a member. A new phone number ends the member's current logins. Send the `ETag`
-    you read as `If-Match` to refuse overwriting someone else's edit (412)."""
-    read = await member_service.update_member(session, actor, member.id, body, if_match=if_match)
+    """Edit a member. A new phone number ends the member's current logins; a change of status
+    or exemption enters the membership history from today (use the membership actions to give
+    another day or a decision number). Send the `ETag` you read as `If-Match` to refuse
+    overwriting someone else's edit (412)."""
+    read = await member_service.update_member(
+        session, actor, member.id, body, if_match=if_match, today=today
+    )
     return with_etag(response, read)
 
 

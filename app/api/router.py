@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.api import (
+    accounts,
     app_config,
     articles,
     audit,
@@ -14,9 +15,11 @@ from app.api import (
     me,
     meetings,
     members,
+    membership,
     notifications,
     orgs,
     packets,
+    reorganisation,
     roles,
     rules,
     tasks,
@@ -30,7 +33,10 @@ for module in (
     me,
     notifications,
     orgs,
+    reorganisation,
     members,
+    membership,
+    accounts,
     roles,
     audit,
     uploads,

@@ -206,6 +206,18 @@ class FcmSettings(BaseModel):
     max_retry_after_s: float = Field(3600.0, gt=0)
 
 
+class FirebaseAuthSettings(BaseModel):
+    """`POST /auth/firebase`: log in with a Firebase Phone Auth ID token (provinces that send
+    their SMS through Firebase). Off by default: the endpoint answers 404."""
+
+    enabled: bool = False  # accept Firebase ID tokens at POST /auth/firebase
+    project_id: str = ""  # the Firebase project the apps sign in with (the tokens' audience)
+    # Where Google's public certificates are fetched; empty: firebase-admin's own address
+    # (tests point it at a local stub).
+    certs_url: str = ""
+    timeout_s: float = Field(10.0, gt=0, le=60)  # fetching the certificates
+
+
 class NotifySettings(BaseModel):
     """Notices: fan-out to members, inbox, push and SMS fallback."""
 
@@ -363,6 +375,7 @@ class Settings(BaseSettings):
     upload: UploadSettings = UploadSettings()
     worker: WorkerSettings = WorkerSettings()
     fcm: FcmSettings = FcmSettings()
+    firebase_auth: FirebaseAuthSettings = FirebaseAuthSettings()
     notify: NotifySettings = NotifySettings()
 
     @model_validator(mode="after")
@@ -439,6 +452,8 @@ class Settings(BaseSettings):
                 )
         if self.sms.gateway == "http" and not self.sms.url:
             problems.append("SMS__GATEWAY=http needs SMS__URL")
+        if self.firebase_auth.enabled and not self.firebase_auth.project_id:
+            problems.append("FIREBASE_AUTH__ENABLED needs FIREBASE_AUTH__PROJECT_ID")
         if not is_base_url(self.public_base_url):
             problems.append(
                 "PUBLIC_BASE_URL must be an http(s) address such as https://sotay.example.vn"

@@ -43,6 +43,12 @@ from app.models.meeting import (
     VoteChoice,
 )
 from app.models.member import Gender, Member, MemberStatus
+from app.models.membership import (
+    ArchiveReason,
+    AttachmentKind,
+    MembershipPeriod,
+    OrgPlacement,
+)
 from app.models.notification import (
     Delivery,
     DeliveryChannel,
@@ -61,10 +67,12 @@ from app.models.setting import DeploymentSetting
 from app.models.upload import Upload
 
 __all__ = [
+    "ArchiveReason",
     "Article",
     "ArticleRead",
     "ArticleStatus",
     "ArticleTransition",
+    "AttachmentKind",
     "Attendance",
     "AuditEvent",
     "AuthSession",
@@ -100,6 +108,7 @@ __all__ = [
     "Member",
     "MemberActivity",
     "MemberStatus",
+    "MembershipPeriod",
     "Motion",
     "MotionStatus",
     "MotionVote",
@@ -110,6 +119,7 @@ __all__ = [
     "NotificationPreference",
     "Org",
     "OrgKind",
+    "OrgPlacement",
     "OtpChallenge",
     "Packet",
     "PacketItem",

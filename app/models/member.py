@@ -44,6 +44,10 @@ class Member(TimestampMixin, Base):
     is_locked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     password_hash: Mapped[str | None] = mapped_column(String(255))
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Archived (left, deceased, expelled, moved out): kept for history, never deleted, in no
+    # membership period from this day on, and unable to log in.
+    archived_on: Mapped[date | None] = mapped_column(Date)
+    archive_reason: Mapped[str | None] = mapped_column(String(16))
     # Row version: bumped by every ORM update, exposed as the ETag (`If-Match` on edits).
     version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
 

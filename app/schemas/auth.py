@@ -38,6 +38,15 @@ class RefreshRequest(StrictModel):
     refresh_token: str = Field(min_length=1, max_length=256)
 
 
+class FirebaseLogin(StrictModel):
+    id_token: str = Field(
+        min_length=1,
+        max_length=4096,
+        pattern=r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$",
+        description="The Firebase Phone Auth ID token (a JWT) from the app's Firebase SDK.",
+    )
+
+
 class LogoutRequest(StrictModel):
     refresh_token: str | None = Field(default=None, max_length=256)
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from app.core.phone import Phone
 from app.models.member import Gender, MemberStatus
+from app.models.membership import ArchiveReason
 from app.schemas.common import NAME_RULES, Flag, IsoDateText, NameText, StrictModel
 from app.schemas.org import OrgRef
 from app.schemas.role import RoleHeld
@@ -47,6 +48,8 @@ class MemberRead(BaseModel):
     official_date: date | None = Field(description="Ngày chính thức.")
     branch: OrgRef
     is_locked: bool
+    archived_on: date | None = Field(description="The day the member left the rolls, if so.")
+    archive_reason: ArchiveReason | None
     has_password: bool
     roles: list[RoleHeld]
     version: int = Field(description='Row version; the `ETag` header is `"v{version}"`.')

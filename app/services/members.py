@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, Integer, bindparam, or_, select, tuple_
@@ -14,12 +15,12 @@ from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.etag import IfMatch
 from app.core.pagination import decode_cursor, page_of
 from app.core.text import clean_name, like_escape, member_sort_key, name_key, search_terms
-from app.models import Gender, Member, MemberStatus, Org, OrgKind, Role, RoleGrant
+from app.models import ArchiveReason, Gender, Member, MemberStatus, Org, OrgKind, Role, RoleGrant
 from app.models.base import utcnow
 from app.schemas.member import MemberCreate, MemberRead, MemberUpdate
 from app.schemas.org import OrgRef
 from app.schemas.role import RoleHeld
-from app.services import access, audit
+from app.services import access, audit, history
 from app.services import roles as role_service
 from app.services.access import Actor, Permission
 from app.services.auth import otp as otp_service
@@ -82,13 +83,15 @@ def _list_query(
     query = _LIST_QUERIES.get(shape)
     if query is not None:
         return query
-    stmt = select(*_LIST_COLUMNS)
+    stmt = select(*_LIST_COLUMNS).where(_m.c.archived_on.is_(None))
     if subtree and not (name_terms or number or status or exempt):
         # A committee's page of a subtree of thousands: pick the page's ids on the index
         # (org_path, sort_key, id) alone (an index-only scan and a top-N sort of small tuples),
         # then read those rows only, instead of reading every member of the subtree to sort.
         ids = select(_m.c.id).where(
-            _m.c.org_path >= bindparam("lo"), _m.c.org_path < bindparam("hi")
+            _m.c.org_path >= bindparam("lo"),
+            _m.c.org_path < bindparam("hi"),
+            _m.c.archived_on.is_(None),
         )
         if after:
             ids = ids.where(
@@ -225,6 +228,8 @@ async def read_member(session: AsyncSession, member_id: int) -> MemberRead:
         official_date=member.official_date,
         branch=OrgRef(id=branch.id, name=branch.name, kind=OrgKind(branch.kind)),
         is_locked=member.is_locked,
+        archived_on=member.archived_on,
+        archive_reason=ArchiveReason(member.archive_reason) if member.archive_reason else None,
         has_password=member.password_hash is not None,
         roles=[
             RoleHeld(
@@ -240,7 +245,7 @@ async def read_member(session: AsyncSession, member_id: int) -> MemberRead:
     )
 
 
-async def _ensure_unique(
+async def ensure_unique(
     session: AsyncSession, *, phone: str | None, card: str | None, member_id: int | None
 ) -> None:
     if phone is not None:
@@ -253,7 +258,7 @@ async def _ensure_unique(
             raise Conflict("Số thẻ đảng viên đã tồn tại.", code="member.card_number_taken")
 
 
-def _check_dates(member: Member) -> None:
+def check_dates(member: Member) -> None:
     if member.status == MemberStatus.PROBATIONARY and member.official_date is not None:
         raise Unprocessable(
             "Đảng viên dự bị chưa có ngày chính thức.", code="member.probationary_has_official_date"
@@ -288,11 +293,17 @@ def _snapshot(member: Member) -> dict[str, Any]:
 
 
 async def create_member(
-    session: AsyncSession, actor: Actor, branch: OrgTarget, data: MemberCreate
+    session: AsyncSession,
+    actor: Actor,
+    branch: OrgTarget,
+    data: MemberCreate,
+    *,
+    today: date | None = None,
 ) -> MemberRead:
+    """Add a member; their membership history starts `today` (the deployment's local day)."""
     if branch.kind != OrgKind.BRANCH:
         raise Unprocessable("Đảng viên phải thuộc một chi bộ.", code="member.org_not_branch")
-    await _ensure_unique(session, phone=data.phone, card=data.party_card_number, member_id=None)
+    await ensure_unique(session, phone=data.phone, card=data.party_card_number, member_id=None)
     member = new_member(
         branch,
         data.full_name,
@@ -306,9 +317,10 @@ async def create_member(
         joined_date=data.joined_date,
         official_date=data.official_date,
     )
-    _check_dates(member)
+    check_dates(member)
     session.add(member)
     await session.flush()
+    session.add(history.first_period(member, since=today))
     await audit.record(
         session,
         actor,
@@ -351,16 +363,21 @@ async def update_member(
     data: MemberUpdate,
     *,
     if_match: IfMatch | None = None,
+    today: date | None = None,
 ) -> MemberRead:
+    """Edit a member. A change of status or exemption is written to the history from `today`
+    (officers backdate such changes with the membership actions)."""
     member = await lock_for_account_change(session, actor, member_id)
     etag.check(if_match, member.version)
+    if member.archived_on is not None:
+        raise history.archived_error()
     changes = data.model_dump(exclude_unset=True)
     for field in _REQUIRED_ON_UPDATE:
         if field in changes and changes[field] is None:
             raise Unprocessable(
                 f"Trường {field} không được để trống.", code="member.field_required"
             )
-    await _ensure_unique(
+    await ensure_unique(
         session,
         phone=changes.get("phone"),
         card=changes.get("party_card_number"),
@@ -376,7 +393,7 @@ async def update_member(
         member.sort_key = member_sort_key(member.full_name)
     if "is_exempt" in changes and not member.is_exempt:
         member.exempt_since = None
-    _check_dates(member)
+    check_dates(member)
     diff = audit.changes(before, _snapshot(member))
     if not diff:
         return await read_member(session, member.id)
@@ -386,6 +403,7 @@ async def update_member(
         await otp_service.close_open_codes(session, member.id)
     member.updated_at = utcnow()
     await session.flush()
+    await history.record_edit(session, member, before, today=today or utcnow().date())
     await audit.record(
         session,
         actor,
@@ -401,6 +419,8 @@ async def set_locked(
     session: AsyncSession, actor: Actor, member_id: int, *, locked: bool
 ) -> MemberRead:
     member = await lock_for_account_change(session, actor, member_id)
+    if not locked and member.archived_on is not None:
+        raise history.archived_error()
     if member.is_locked == locked:
         return await read_member(session, member.id)
     if locked and await role_service.holds_role(session, member.id, Role.DEPLOYMENT_ADMIN):

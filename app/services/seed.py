@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.core.text import member_sort_key, name_key
-from app.models import Member, MemberStatus, Org, OrgKind, Role, RoleGrant
+from app.models import Member, MembershipPeriod, MemberStatus, Org, OrgKind, Role, RoleGrant
 from app.models.base import utcnow
 from app.services import province
 from app.services.content.demo import seed_demo_content
@@ -57,6 +57,33 @@ class _Plan:
     members: list[dict[str, Any]] = field(default_factory=list)
     grants: list[dict[str, Any]] = field(default_factory=list)
     branches: list[dict[str, Any]] = field(default_factory=list)
+    # Membership history (membership_period rows); members without any read as "since always".
+    periods: list[dict[str, Any]] = field(default_factory=list)
+
+    def period(
+        self,
+        member: dict[str, Any],
+        org: dict[str, Any],
+        valid_from: date | None,
+        valid_to: date | None,
+        *,
+        kind: str = "primary",
+        is_exempt: bool | None = None,
+        exemption_ref: str | None = None,
+    ) -> None:
+        self.periods.append(
+            {
+                "member_id": member["id"],
+                "org_id": org["id"],
+                "kind": kind,
+                "status": member["status"],
+                "is_exempt": member["is_exempt"] if is_exempt is None else is_exempt,
+                "exemption_ref": exemption_ref,
+                "valid_from": valid_from,
+                "valid_to": valid_to,
+                "created_at": utcnow(),
+            }
+        )
 
     def org(
         self,
@@ -110,6 +137,8 @@ class _Plan:
             "is_locked": False,
             "password_hash": None,
             "password_changed_at": None,
+            "archived_on": None,
+            "archive_reason": None,
             "created_at": now,
             "updated_at": now,
         }
@@ -229,7 +258,37 @@ def _demo_plan(start: tuple[int, int, int], password_hash: str | None) -> _Plan:
     for committee in (hoa_binh, an_phu, tan_lap, phuoc_son):
         members = [m for m in plan.members if m["org_path"].startswith(committee["path"])]
         plan.grant(members[-1], committee, Role.SECRETARY)
+    _demo_history(plan, kp1, today)
     return plan
+
+
+def _demo_history(plan: _Plan, kp1: dict[str, Any], today: date) -> None:
+    """A few members with a past: a transfer, an exemption by decision, a residence
+    attachment, a member who passed away (archived)."""
+    by_id = {org["id"]: org for org in plan.orgs}
+    in_kp1 = [m for m in plan.members if m["branch_id"] == kp1["id"]]
+    kp2 = next(b for b in plan.branches if b["code"] == "LV-HB-KP2")
+    tdp1 = next(b for b in plan.branches if b["code"] == "LV-AP-TDP1")
+    moved = in_kp1[-1]  # came from Khu phố 2 on 1 September 2025
+    plan.period(moved, kp2, None, date(2025, 9, 1))
+    plan.period(moved, kp1, date(2025, 9, 1), None)
+    an = next(m for m in in_kp1 if m["phone"] == "+84900000003")
+    plan.period(an, kp1, None, None)
+    plan.period(an, tdp1, date(2024, 1, 1), None, kind="residence")
+    exempt = next((m for m in plan.members if m["is_exempt"] and m["exempt_since"]), None)
+    if exempt is not None:
+        branch = by_id[exempt["branch_id"]]
+        plan.period(exempt, branch, None, exempt["exempt_since"], is_exempt=False)
+        plan.period(exempt, branch, exempt["exempt_since"], None, exemption_ref="15-QĐ/ĐU")
+    holders = {g["member_id"] for g in plan.grants}
+    gone = next(
+        m
+        for m in reversed(plan.members)
+        if m["branch_id"] != kp1["id"] and m["id"] not in holders and m is not exempt
+    )
+    gone_on = today - timedelta(days=30)
+    gone.update(archived_on=gone_on, archive_reason="deceased", is_locked=True)
+    plan.period(gone, by_id[gone["branch_id"]], None, gone_on)
 
 
 _TABLES = cast(tuple[Table, Table, Table], (Org.__table__, Member.__table__, RoleGrant.__table__))
@@ -247,6 +306,8 @@ async def _write(engine: AsyncEngine, plan: _Plan, chunk: int = 5000) -> None:
         for table, rows in zip(_TABLES, (plan.orgs, plan.members, plan.grants), strict=True):
             for part in _chunks(rows, chunk):
                 await conn.execute(insert(table), part)
+        for part in _chunks(plan.periods, chunk):
+            await conn.execute(insert(MembershipPeriod), part)
         if conn.dialect.name == "postgresql":
             for table in _TABLES:
                 name = table.name

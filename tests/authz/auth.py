@@ -28,6 +28,11 @@ ROWS = {
         ),
         everyone("401:auth.invalid_credentials " * 3),
     ),
+    # Off unless the deployment configures Firebase (the matrix runs with the default).
+    "login_with_firebase": Row(
+        lambda c, t: Call("POST", "/api/v1/auth/firebase", {"id_token": "aa.bb.cc"}),
+        everyone("404:auth.firebase_disabled " * 3),
+    ),
     "refresh_tokens": Row(
         lambda c, t: Call("POST", "/api/v1/auth/refresh", {"refresh_token": "not-a-token"}),
         everyone("401:auth.refresh_invalid " * 3),

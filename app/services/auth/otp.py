@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.core.errors import ServiceUnavailable, TooManyRequests, Unauthorized
 from app.core.security import new_id, new_otp_code, otp_hash, otp_matches
@@ -54,9 +55,22 @@ def _invalid_otp() -> Unauthorized:
     return Unauthorized("Mã xác thực không đúng.", code="auth.otp_invalid", keep_changes=True)
 
 
+# What a code proves: a login, or a member's new number (`PHONE_CHANGE`, sent to a number that
+# is not on the roster yet, for the member who asked).
+LOGIN = "login"
+PHONE_CHANGE = "phone"
+
+
 async def request_otp(
-    session: AsyncSession, auth: Auth, *, phone: str, client: ClientInfo
+    session: AsyncSession,
+    auth: Auth,
+    *,
+    phone: str,
+    client: ClientInfo,
+    for_member: int | None = None,
 ) -> OtpIssued:
+    """A code for `phone`: a login code for the member on the roster with that number, or, with
+    `for_member`, the proof of a new number that member asked to use (same limits alike)."""
     cfg = auth.settings
     await limit(auth, f"otp-request:ip:{client.ip}", cfg.otp_requests_per_ip_per_hour, 3600)
     await serialise_phone(session, phone)
@@ -90,7 +104,7 @@ async def request_otp(
     )
     if left is not None and left <= 0:
         raise _sms_budget_spent()
-    member_id = await session.scalar(
+    member_id = for_member or await session.scalar(
         select(Member.id).where(Member.phone == phone, Member.is_locked.is_(False))
     )
     if member_id is not None:
@@ -112,6 +126,7 @@ async def request_otp(
             id=challenge_id,
             phone=phone,
             member_id=member_id,
+            purpose=PHONE_CHANGE if for_member else LOGIN,
             code_hash=otp_hash(
                 auth.codec.otp_key, challenge_id=challenge_id, phone=phone, code=code
             ),
@@ -135,6 +150,40 @@ async def request_otp(
 async def verify_otp(
     session: AsyncSession, auth: Auth, *, challenge_id: str, code: str, client: ClientInfo
 ) -> IssuedTokens:
+    challenge = await consume_code(
+        session, auth, challenge_id=challenge_id, code=code, client=client, purpose=LOGIN
+    )
+    if challenge.member_id is None:
+        raise _invalid_otp()
+    member = await session.get(Member, challenge.member_id)
+    if member is None or member.phone != challenge.phone:
+        # The number was reassigned since the code was sent: the code belonged to the old one.
+        raise _invalid_otp()
+    ensure_not_locked(member)
+    # The code was fresh and correct: earlier failed tries of this phone stop counting, the
+    # wrong codes and the wrong passwords alike (whoever typed them, it was not this member).
+    await session.execute(
+        update(OtpChallenge)
+        .where(OtpChallenge.phone == challenge.phone, OtpChallenge.attempts > 0)
+        .values(attempts=0)
+    )
+    await passwords.forget_password_failures(session, challenge.phone)
+    now = challenge.consumed_at or utcnow()
+    return await sessions.start_session(session, auth, member, method="otp", client=client, now=now)
+
+
+async def consume_code(
+    session: AsyncSession,
+    auth: Auth,
+    *,
+    challenge_id: str,
+    code: str,
+    client: ClientInfo,
+    purpose: str,
+    member_id: int | None = None,
+) -> OtpChallenge:
+    """Check a code against its challenge (limits, expiry, tries) and use it up; the challenge
+    must be for `purpose` (and for `member_id` when given), else the code is invalid."""
     cfg = auth.settings
     await limit(auth, f"login:ip:{client.ip}", cfg.login_attempts_per_ip_per_hour, 3600)
     now = utcnow()
@@ -145,7 +194,9 @@ async def verify_otp(
     challenge = await session.scalar(
         select(OtpChallenge).where(OtpChallenge.id == challenge_id).with_for_update()
     )
-    if challenge is None or challenge.consumed_at is not None:
+    if challenge is None or challenge.consumed_at is not None or challenge.purpose != purpose:
+        raise _invalid_otp()
+    if member_id is not None and challenge.member_id != member_id:
         raise _invalid_otp()
     if challenge.expires_at <= now:
         raise Unauthorized("Mã xác thực đã hết hạn.", code="auth.otp_expired")
@@ -200,22 +251,10 @@ async def verify_otp(
         .where(OtpChallenge.id == challenge.id, OtpChallenge.consumed_at.is_(None))
         .values(consumed_at=now)
     )
-    if consumed.rowcount != 1 or challenge.member_id is None:  # type: ignore[attr-defined]
+    if consumed.rowcount != 1:  # type: ignore[attr-defined]
         raise _invalid_otp()
-    member = await session.get(Member, challenge.member_id)
-    if member is None or member.phone != challenge.phone:
-        # The number was reassigned since the code was sent: the code belonged to the old one.
-        raise _invalid_otp()
-    ensure_not_locked(member)
-    # The code was fresh and correct: earlier failed tries of this phone stop counting, the
-    # wrong codes and the wrong passwords alike (whoever typed them, it was not this member).
-    await session.execute(
-        update(OtpChallenge)
-        .where(OtpChallenge.phone == challenge.phone, OtpChallenge.attempts > 0)
-        .values(attempts=0)
-    )
-    await passwords.forget_password_failures(session, challenge.phone)
-    return await sessions.start_session(session, auth, member, method="otp", client=client, now=now)
+    set_committed_value(challenge, "consumed_at", now)
+    return challenge
 
 
 async def close_open_codes(session: AsyncSession, member_id: int) -> None:

@@ -179,9 +179,21 @@ def _check_password_policy(password: str, member: Member, cfg: AuthSettings) -> 
         or folded in COMMON_PASSWORDS
         or (digits and digits[-9:] in folded)
         or (len(set(password)) < 4)
+        or _contains_birth_date(folded, member)
     ):
         raise Unprocessable(
             f"Mật khẩu quá yếu: cần ít nhất {cfg.password_min_length} ký tự, không dùng số điện "
-            "thoại hay mật khẩu phổ biến.",
+            "thoại, ngày sinh hay mật khẩu phổ biến.",
             code="auth.password_weak",
         )
+
+
+def _contains_birth_date(folded: str, member: Member) -> bool:
+    """The member's birth date in a usual written form (19/05/1980, 1980-05-19, 190580 …)."""
+    born = member.date_of_birth
+    if born is None:
+        return False
+    bare = "".join(ch for ch in folded if ch not in "/-. ")
+    forms = {born.strftime(f) for f in ("%d%m%Y", "%Y%m%d", "%d%m%y", "%m%d%Y")}
+    forms.add(f"{born.day}{born.month}{born.year}")
+    return any(form in bare for form in forms)
