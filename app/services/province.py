@@ -642,6 +642,8 @@ class _Rows:
                     "is_locked": False,
                     "password_hash": None,
                     "password_changed_at": None,
+                    "archived_on": None,
+                    "archive_reason": None,
                     "version": 1,
                     "created_at": now,
                     "updated_at": now,
