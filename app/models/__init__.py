@@ -22,6 +22,23 @@ from app.models.notification import (
 from app.models.org import Org, OrgKind
 from app.models.role import Role, RoleGrant
 from app.models.setting import DeploymentSetting
+from app.models.study import (
+    PointBalance,
+    PointEntry,
+    PointSource,
+    QuestionKind,
+    Quiz,
+    QuizAnswer,
+    QuizAttempt,
+    QuizQuestion,
+    RevealAfter,
+    Survey,
+    SurveyAnswer,
+    SurveyParticipation,
+    SurveyQuestion,
+    SurveyQuestionKind,
+    SurveyResponse,
+)
 from app.models.upload import Upload
 
 __all__ = [
@@ -50,10 +67,25 @@ __all__ = [
     "Org",
     "OrgKind",
     "OtpChallenge",
+    "PointBalance",
+    "PointEntry",
+    "PointSource",
+    "QuestionKind",
+    "Quiz",
+    "QuizAnswer",
+    "QuizAttempt",
+    "QuizQuestion",
     "RefreshToken",
+    "RevealAfter",
     "Role",
     "RoleGrant",
     "SmsUsage",
+    "Survey",
+    "SurveyAnswer",
+    "SurveyParticipation",
+    "SurveyQuestion",
+    "SurveyQuestionKind",
+    "SurveyResponse",
     "Upload",
     "WorkerHeartbeat",
 ]
