@@ -26,6 +26,7 @@ from app.core.cache import TTLCache
 from app.core.db import Reader
 from app.core.errors import AppError, NotFound, Unauthorized
 from app.core.security import AccessClaims, InvalidToken
+from app.models.base import utcnow
 from app.resources import Resources
 from app.schemas.common import MAX_ID, Digits
 from app.services import access
@@ -38,6 +39,7 @@ from app.services.auth import actor as actor_service
 from app.services.auth.common import ClientInfo
 from app.services.members import MemberTarget
 from app.services.orgs import OrgTarget
+from app.services.points import local_year
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -112,13 +114,17 @@ CurrentActor = Annotated[Actor, Depends(get_actor)]
 async def get_home_actor(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> tuple[Actor, int]:
-    """`CurrentActor` with the member's unread notifications, in the same query (`/me/home`)."""
+) -> actor_service.Home:
+    """`CurrentActor` with the member's unread notifications and this year's study points, in
+    the same query (`/me/home`)."""
     resources = get_resources(request)
-    return await actor_service.load_home(resources.reader, _claims(resources, credentials))
+    year = local_year(utcnow(), resources.settings.rules.timezone)
+    return await actor_service.load_home(
+        resources.reader, _claims(resources, credentials), year=year
+    )
 
 
-HomeActor = Annotated[tuple[Actor, int], Depends(get_home_actor)]
+HomeActor = Annotated[actor_service.Home, Depends(get_home_actor)]
 
 
 async def get_client(request: Request) -> ClientInfo:

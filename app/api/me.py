@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.api.deps import CurrentActor, HomeActor, SessionDep
+from app.api.deps import CurrentActor, HomeActor, ResourcesDep, SessionDep
 from app.api.responses import problems
 from app.api.routing import area_router
 from app.schemas.me import HomeRead
@@ -22,11 +22,18 @@ async def get_me(actor: CurrentActor, session: SessionDep) -> MemberRead:
 
 
 @router.get("/home", response_model=HomeRead, responses=problems(401))
-async def get_home(home: HomeActor) -> dict[str, Any]:
+async def get_home(home: HomeActor, resources: ResourcesDep) -> dict[str, Any]:
     """The app's first screen in one call: who I am, my branch, my roles, my unread
-    notifications.
+    notifications, my study points this year against the target.
 
     Served from the query that authenticates the request: no further round trip.
     """
-    actor, unread = home
-    return me_service.home(actor, unread_notifications=unread)
+    return me_service.home(
+        home.actor,
+        unread_notifications=home.unread_notifications,
+        study={
+            "year": home.year,
+            "points": home.year_points,
+            "target": resources.settings.rules.study_points_target,
+        },
+    )

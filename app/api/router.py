@@ -13,9 +13,10 @@ from app.api import (
     notifications,
     orgs,
     roles,
+    study,
     uploads,
 )
 
 api_router = APIRouter(prefix="/api/v1")
-for module in (app_config, auth, me, notifications, orgs, members, roles, audit, uploads):
+for module in (app_config, auth, me, notifications, orgs, members, roles, audit, uploads, study):
     api_router.include_router(module.router)

@@ -191,7 +191,15 @@ class RulesSettings(BaseModel):
     reminder_day_before_at: time = time(8, 0)
     reminder_hours_before: int = Field(2, ge=0, le=48)
     absence_flag_after: int = Field(3, ge=1, le=12)
+    # Study points (điểm học tập): the yearly target per member, the points of each source
+    # (`services.points.rule_points`), a daily cap on documents against gaming, and the largest
+    # manual award or correction an officer may enter at once.
     study_points_target: int = Field(200, ge=0)
+    study_points_document: int = Field(2, ge=0, le=1000)
+    study_points_meeting: int = Field(10, ge=0, le=1000)
+    study_points_quiz: int = Field(10, ge=0, le=1000)
+    study_points_document_daily_cap: int = Field(20, ge=0, le=10_000)
+    study_points_manual_max: int = Field(100, ge=1, le=10_000)
 
 
 class StorageSettings(BaseModel):

@@ -17,6 +17,12 @@ class HomeMember(BaseModel):
     is_exempt: bool
 
 
+class HomeStudy(BaseModel):
+    year: int
+    points: int = Field(description="My study points this year.")
+    target: int = Field(description="The yearly target per member.")
+
+
 class HomeRead(BaseModel):
     """The app's first screen in one call."""
 
@@ -24,3 +30,4 @@ class HomeRead(BaseModel):
     branch: OrgRef
     roles: list[RoleHeld]
     unread_notifications: int = Field(description="Unread notifications in my inbox.")
+    study: HomeStudy

@@ -34,28 +34,41 @@ class Permission(StrEnum):
     # Act for a member who has no smartphone (proxy actions, recorded as such).
     MEMBER_ASSIST = "member.assist"
     DEPLOYMENT_ADMIN = "deployment.admin"
+    # Study: see quizzes and surveys (members: those published for their branch or above it,
+    # taken there; creators and leadership: those of their subtree).
+    STUDY_VIEW = "study.view"
+    # Create quizzes and surveys for an org's subtree and see their results.
+    STUDY_MANAGE = "study.manage"
+    # See one's own quiz attempts (an owner permission).
+    ATTEMPT_VIEW = "attempt.view"
+    # Award or correct study points by hand, with a note.
+    POINTS_AWARD = "points.award"
+    # Leaderboards and study statistics of an org's subtree.
+    STUDY_STATS = "study.stats"
 
 
 P = Permission
-_LEADERSHIP = frozenset({P.ORG_VIEW, P.MEMBER_LIST, P.MEMBER_VIEW})
+_LEADERSHIP = frozenset({P.ORG_VIEW, P.MEMBER_LIST, P.MEMBER_VIEW, P.STUDY_VIEW, P.STUDY_STATS})
+# Quizzes and surveys are created by editors or leadership (not by organisation officers).
+_STUDY_CREATORS = frozenset({P.STUDY_VIEW, P.STUDY_MANAGE})
 # What the secretary and deputy secretary do for their branch on top of leadership.
-_BRANCH_RUNNERS = _LEADERSHIP | {P.MEMBER_ASSIST}
+_BRANCH_RUNNERS = _LEADERSHIP | _STUDY_CREATORS | {P.MEMBER_ASSIST}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.SECRETARY: _BRANCH_RUNNERS,
     Role.DEPUTY_SECRETARY: _BRANCH_RUNNERS,
-    Role.COMMITTEE_MEMBER: _LEADERSHIP,
+    Role.COMMITTEE_MEMBER: _LEADERSHIP | _STUDY_CREATORS,
     Role.ORGANISATION_OFFICER: _LEADERSHIP
-    | {P.ORG_MANAGE, P.MEMBER_MANAGE, P.MEMBER_ASSIST, P.ROLE_MANAGE, P.AUDIT_VIEW},
-    Role.EDITOR: frozenset({P.ORG_VIEW}),
+    | {P.ORG_MANAGE, P.MEMBER_MANAGE, P.MEMBER_ASSIST, P.ROLE_MANAGE, P.AUDIT_VIEW, P.POINTS_AWARD},
+    Role.EDITOR: frozenset({P.ORG_VIEW}) | _STUDY_CREATORS,
     Role.APPROVER: frozenset({P.ORG_VIEW}),
     Role.DEPLOYMENT_ADMIN: frozenset(Permission),
 }
 
 # What every member may do in their own branch.
-MEMBERSHIP_PERMISSIONS: frozenset[Permission] = frozenset({P.ORG_VIEW, P.MEMBER_LIST})
+MEMBERSHIP_PERMISSIONS: frozenset[Permission] = frozenset({P.ORG_VIEW, P.MEMBER_LIST, P.STUDY_VIEW})
 # What a member may do on an object that is their own (`Target.owner_id`), wherever it lies.
-OWNER_PERMISSIONS: frozenset[Permission] = frozenset({P.MEMBER_VIEW, P.UPLOAD_VIEW})
+OWNER_PERMISSIONS: frozenset[Permission] = frozenset({P.MEMBER_VIEW, P.UPLOAD_VIEW, P.ATTEMPT_VIEW})
 
 
 class Target(Protocol):

@@ -8,9 +8,10 @@ from app.models import OrgKind
 from app.services.access import Actor
 
 
-def home(actor: Actor, *, unread_notifications: int) -> dict[str, Any]:
+def home(actor: Actor, *, unread_notifications: int, study: dict[str, int]) -> dict[str, Any]:
     return {
         "unread_notifications": unread_notifications,
+        "study": study,
         "member": {
             "id": actor.member_id,
             "full_name": actor.full_name,

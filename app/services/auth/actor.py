@@ -4,6 +4,7 @@ the lean read path (the member, their branch, live roles, and whether the sessio
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import BigInteger, String, and_, bindparam, func, select
 from sqlalchemy.orm import aliased
@@ -13,6 +14,7 @@ from app.core.errors import Unauthorized
 from app.core.security import AccessClaims
 from app.models import AuthSession, Member, Notification, Org, Role, RoleGrant
 from app.models.base import utcnow
+from app.services import points as points_service
 from app.services.access import Actor, RoleHolding
 
 _session_t = AuthSession.__table__
@@ -56,7 +58,8 @@ _ACTOR_QUERY = (
     .order_by(_grant_t.c.id)
 )
 _ACTOR = FastQuery(_ACTOR_QUERY)
-# The same, with the member's unread notifications: `/me/home` in one round trip.
+# The same, with the member's unread notifications and this year's study points: `/me/home` in
+# one round trip.
 _notification_t = Notification.__table__
 _HOME = FastQuery(
     _ACTOR_QUERY.add_columns(
@@ -66,7 +69,9 @@ _HOME = FastQuery(
             _notification_t.c.read_at.is_(None),
         )
         .scalar_subquery()
-        .label("unread_notifications")
+        .label("unread_notifications"),
+        # This year's study points (the yearly balance kept by services.points).
+        points_service.year_points_column(_member_t.c.id),
     )
 )
 
@@ -77,16 +82,30 @@ async def load_actor(reader: Reader, claims: AccessClaims) -> Actor:
     return actor
 
 
-async def load_home(reader: Reader, claims: AccessClaims) -> tuple[Actor, int]:
-    """`load_actor` and the number of unread notifications, in the same round trip."""
-    actor, rows = await _load(reader, _HOME, claims)
-    return actor, int(rows[0]["unread_notifications"])
+@dataclass(frozen=True, slots=True)
+class Home:
+    actor: Actor
+    unread_notifications: int
+    year: int
+    year_points: int
+
+
+async def load_home(reader: Reader, claims: AccessClaims, *, year: int) -> Home:
+    """`load_actor`, the number of unread notifications and the member's study points in
+    `year`, in the same round trip."""
+    actor, rows = await _load(reader, _HOME, claims, year=year)
+    return Home(
+        actor=actor,
+        unread_notifications=int(rows[0]["unread_notifications"]),
+        year=year,
+        year_points=int(rows[0]["year_points"] or 0),
+    )
 
 
 async def _load(
-    reader: Reader, query: FastQuery, claims: AccessClaims
+    reader: Reader, query: FastQuery, claims: AccessClaims, **params: object
 ) -> tuple[Actor, Sequence[Row]]:
-    rows = await reader.fetch(query, {"sid": claims.session_id, "sub": claims.member_id})
+    rows = await reader.fetch(query, {"sid": claims.session_id, "sub": claims.member_id, **params})
     if not rows:
         raise Unauthorized("Phiên đăng nhập đã kết thúc.", code="auth.session_revoked")
     first = rows[0]
