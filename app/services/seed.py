@@ -16,11 +16,12 @@ from datetime import date, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, func, insert, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
 from app.core.text import member_sort_key, name_key
 from app.models import Member, MemberStatus, Org, OrgKind, Role, RoleGrant
 from app.models.base import utcnow
+from app.services import seed_study
 
 FAMILY = (
     ["Nguyễn"] * 38
@@ -424,7 +425,14 @@ async def seed_demo(engine: AsyncEngine, *, password_hash: str | None) -> SeedRe
         start = await _next_ids(conn)
     plan = _demo_plan(start, password_hash)
     await _write(engine, plan)
+    await _seed_study(engine, plan)
     return SeedResult(len(plan.orgs), len(plan.branches), len(plan.members), len(plan.grants))
+
+
+async def _seed_study(engine: AsyncEngine, plan: _Plan) -> None:
+    """The study area's demo objects (`services.seed_study`)."""
+    async with async_sessionmaker(engine, expire_on_commit=False).begin() as session:
+        await seed_study.seed(session, plan.orgs, plan.members)
 
 
 async def seed_generated(engine: AsyncEngine, *, members: int, seed: int = 7) -> SeedResult:
