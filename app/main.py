@@ -46,6 +46,7 @@ TAGS = [
     {"name": "audit", "description": "Who did what: the audit log of an org's subtree."},
     {"name": "uploads", "description": "Files checked by content, for areas to attach."},
     {"name": "study", "description": "Study points, quizzes and leaderboards."},
+    {"name": "surveys", "description": "Surveys of a subtree, optionally anonymous."},
     {"name": "ops", "description": "Health, readiness and metrics (served at the root)."},
 ]
 

@@ -14,9 +14,22 @@ from app.api import (
     orgs,
     roles,
     study,
+    surveys,
     uploads,
 )
 
 api_router = APIRouter(prefix="/api/v1")
-for module in (app_config, auth, me, notifications, orgs, members, roles, audit, uploads, study):
+for module in (
+    app_config,
+    auth,
+    me,
+    notifications,
+    orgs,
+    members,
+    roles,
+    audit,
+    uploads,
+    study,
+    surveys,
+):
     api_router.include_router(module.router)

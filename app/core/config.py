@@ -200,6 +200,8 @@ class RulesSettings(BaseModel):
     study_points_quiz: int = Field(10, ge=0, le=1000)
     study_points_document_daily_cap: int = Field(20, ge=0, le=10_000)
     study_points_manual_max: int = Field(100, ge=1, le=10_000)
+    # Results of an anonymous survey are shown only for groups of at least this many answers.
+    survey_min_group: int = Field(5, ge=2, le=100)
 
 
 class StorageSettings(BaseModel):

@@ -7,8 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, model_validator
 
-from app.models.study import PointSource, QuestionKind, RevealAfter
-from app.schemas.common import IsoDateTime, NoNul, ObjectId, StrictInt, StrictModel
+from app.models.study import PointSource, QuestionKind, RevealAfter, SurveyQuestionKind
+from app.schemas.common import Flag, IsoDateTime, NoNul, ObjectId, StrictInt, StrictModel
 
 Title = Annotated[str, Field(min_length=1, max_length=200, examples=["Học tập Nghị quyết 57"])]
 LongText = Annotated[str, Field(min_length=1, max_length=5000), NoNul]
@@ -228,3 +228,106 @@ class UnitLeaderboard(BaseModel):
     year: int
     org_id: int
     items: list[UnitRank] = Field(description="The org's children, best average first.")
+
+
+# --- surveys -----------------------------------------------------------------------------------
+
+
+class SurveyQuestionCreate(StrictModel):
+    kind: SurveyQuestionKind
+    text: LongText
+    options: list[Option] | None = Field(
+        default=None, min_length=2, max_length=20, description="For single and multiple choice."
+    )
+    scale_max: StrictInt | None = Field(
+        default=None, ge=2, le=10, description="For a scale: answers from 1 to `scale_max`."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SurveyQuestionCreate:
+        choice = self.kind in (SurveyQuestionKind.SINGLE, SurveyQuestionKind.MULTIPLE)
+        if choice != (self.options is not None):
+            raise ValueError("Chỉ câu hỏi lựa chọn mới có (và phải có) các phương án.")
+        if (self.kind == SurveyQuestionKind.SCALE) != (self.scale_max is not None):
+            raise ValueError("Chỉ câu hỏi thang điểm mới có (và phải có) `scale_max`.")
+        return self
+
+
+class SurveyCreate(StrictModel):
+    title: Title
+    description: LongText | None = None
+    opens_at: IsoDateTime
+    closes_at: IsoDateTime
+    is_anonymous: Flag = Field(
+        description="Answers cannot be linked to a member by anyone; results only for large groups."
+    )
+    questions: list[SurveyQuestionCreate] = Field(min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SurveyCreate:
+        if self.closes_at <= self.opens_at:
+            raise ValueError("Thời điểm đóng phải sau thời điểm mở.")
+        return self
+
+
+class SurveySummary(BaseModel):
+    id: int
+    org_id: int
+    title: str
+    opens_at: datetime
+    closes_at: datetime
+    is_anonymous: bool
+
+
+class SurveyQuestionRead(BaseModel):
+    id: int
+    kind: SurveyQuestionKind
+    text: str
+    options: list[str] | None
+    scale_max: int | None
+
+
+class SurveyRead(SurveySummary):
+    description: str | None
+    questions: list[SurveyQuestionRead]
+
+
+class SurveyAnswerSubmit(StrictModel):
+    question_id: ObjectId
+    choices: list[Annotated[StrictInt, Field(ge=0, le=19)]] | None = Field(
+        default=None, max_length=20, description="Option indexes; for a scale, [value]."
+    )
+    text: Annotated[str | None, Field(min_length=1, max_length=2000)] = None
+
+
+class SurveyResponseCreate(StrictModel):
+    answers: list[SurveyAnswerSubmit] = Field(min_length=1, max_length=100)
+
+
+class SurveyQuestionResult(BaseModel):
+    question_id: int
+    kind: SurveyQuestionKind
+    text: str
+    answered: int
+    counts: list[int] | None = Field(
+        description="Answers per option (per scale value from 1); null when hidden."
+    )
+    average: float | None = Field(description="Scale questions.")
+    texts: list[str] | None = Field(description="Free-text answers of named surveys (first 100).")
+
+
+class SurveyUnitResult(BaseModel):
+    org_id: int
+    name: str
+    responses: int
+
+
+class SurveyResults(BaseModel):
+    survey_id: int
+    is_anonymous: bool
+    responses: int
+    min_group: int = Field(description="Anonymous surveys: groups smaller than this are not shown.")
+    by_question: list[SurveyQuestionResult]
+    by_unit: list[SurveyUnitResult] = Field(
+        description="Anonymous surveys list only units with at least `min_group` responses."
+    )

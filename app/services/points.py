@@ -58,7 +58,8 @@ def local_year(at: datetime, timezone: str | None = None) -> int:
     return at.astimezone(ZoneInfo(timezone or get_settings().rules.timezone)).year
 
 
-def _insert(session: AsyncSession, table: Any) -> Any:
+def dialect_insert(session: AsyncSession, table: Any) -> Any:
+    """`INSERT` with `ON CONFLICT` support on this session's database."""
     dialect = session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
@@ -104,7 +105,7 @@ async def award(
         points = await _capped(session, rules, member_id, points, at)
     year = local_year(at, rules.timezone)
     inserted = await session.scalar(
-        _insert(session, _entry)
+        dialect_insert(session, _entry)
         .values(
             member_id=member_id,
             points=points,
@@ -122,7 +123,9 @@ async def award(
     if inserted is None:
         return None
     if points:
-        upsert = _insert(session, _balance).values(member_id=member_id, year=year, points=points)
+        upsert = dialect_insert(session, _balance).values(
+            member_id=member_id, year=year, points=points
+        )
         await session.execute(
             upsert.on_conflict_do_update(
                 index_elements=["member_id", "year"],

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import PointSource, Quiz, QuizQuestion
+from app.models import PointSource, Quiz, QuizQuestion, Survey, SurveyQuestion
 from app.models.base import utcnow
 from app.services import points
 
@@ -71,6 +71,7 @@ async def seed(
     await session.flush()
     for position, q in enumerate(QUESTIONS, start=1):
         session.add(QuizQuestion(quiz_id=quiz.id, position=position, **q))
+    await seed_survey(session, orgs)
     first_branch = next(o for o in orgs if o["kind"] == "branch" and o["code"] == "LV-HB-KP1")
     history = [
         (PointSource.OPENING, 40, "Số dư đầu năm", 200),
@@ -94,3 +95,45 @@ async def seed(
                 reason=reason,
                 at=at if source != PointSource.OPENING else now.replace(month=1, day=1),
             )
+
+
+async def seed_survey(session: AsyncSession, orgs: list[dict[str, Any]]) -> None:
+    """An open, anonymous survey for the first ward's members."""
+    now = utcnow()
+    ward = next(o for o in orgs if o["code"] == "LV-HB")
+    survey = Survey(
+        org_id=ward["id"],
+        title="Khảo sát chất lượng sinh hoạt chi bộ năm 2026",
+        description="Khảo sát ẩn danh: không ai biết câu trả lời của đồng chí.",
+        opens_at=now - timedelta(days=1),
+        closes_at=now + timedelta(days=20),
+        is_anonymous=True,
+        created_at=now,
+    )
+    session.add(survey)
+    await session.flush()
+    for position, (kind, text, options, scale_max) in enumerate(
+        (
+            ("single", "Sinh hoạt chi bộ có thiết thực không?", ["Có", "Chưa"], None),
+            (
+                "multiple",
+                "Nội dung nào cần tăng cường?",
+                ["Sinh hoạt chuyên đề", "Tự phê bình và phê bình", "Học tập nghị quyết"],
+                None,
+            ),
+            ("scale", "Đồng chí chấm buổi sinh hoạt gần nhất bao nhiêu điểm?", None, 5),
+            ("text", "Góp ý khác", None, None),
+        ),
+        start=1,
+    ):
+        session.add(
+            SurveyQuestion(
+                survey_id=survey.id,
+                position=position,
+                kind=kind,
+                text=text,
+                options=options,
+                scale_max=scale_max,
+            )
+        )
+    await session.flush()
