@@ -65,6 +65,11 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.DEPLOYMENT_ADMIN: frozenset(Permission),
 }
 
+# The work of a role (creating quizzes and surveys …), as opposed to rights over people and the
+# tree: whoever manages roles on an org assigns and takes back roles carrying these without
+# holding them (an organisation officer appoints a secretary or an editor). Areas add theirs.
+WORK_PERMISSIONS: frozenset[Permission] = frozenset({P.STUDY_MANAGE})
+
 # What every member may do in their own branch.
 MEMBERSHIP_PERMISSIONS: frozenset[Permission] = frozenset({P.ORG_VIEW, P.MEMBER_LIST, P.STUDY_VIEW})
 # What a member may do on an object that is their own (`Target.owner_id`), wherever it lies.
@@ -213,7 +218,7 @@ def is_deployment_admin(actor: Actor) -> bool:
 def can_grant(actor: Actor, role: Role, path: str) -> bool:
     """Role management without escalation: only roles whose permissions the actor holds there."""
     held = permissions_at(actor, path)
-    return Permission.ROLE_MANAGE in held and ROLE_PERMISSIONS[role] <= held
+    return Permission.ROLE_MANAGE in held and ROLE_PERMISSIONS[role] - WORK_PERMISSIONS <= held
 
 
 def outranks(actor: Actor, role: Role, path: str) -> bool:
@@ -226,7 +231,7 @@ def outranks(actor: Actor, role: Role, path: str) -> bool:
     for scope in actor.scopes:
         if scope.path != path and in_subtree(path, scope.path):
             held |= scope.permissions
-    return Permission.ROLE_MANAGE in held and ROLE_PERMISSIONS[role] <= held
+    return Permission.ROLE_MANAGE in held and ROLE_PERMISSIONS[role] - WORK_PERMISSIONS <= held
 
 
 def require_account_control(
