@@ -23,7 +23,6 @@ from app.core.db import FastQuery, Reader
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.pagination import decode_cursor, page_of
 from app.models import (
-    NoticeKind,
     Org,
     PointSource,
     QuestionKind,
@@ -35,9 +34,8 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.schemas.study import AttemptSubmit, QuizCreate
-from app.services import access, audit, notices, points
+from app.services import access, audit, points, study_notices
 from app.services.access import Actor
-from app.services.notices import Audience
 from app.services.orgs import OrgTarget
 
 # A submit may arrive this much after the deadline (network latency), never more.
@@ -188,19 +186,17 @@ async def create_quiz(
         detail={"title": quiz.title, "questions": len(data.questions)},
     )
     # Members of the subtree hear of it when it opens.
-    notice: dict[str, Any] = {
-        "kind": NoticeKind.STUDY,
-        "title": f"Bài kiểm tra mới: {quiz.title}",
-        "body": f"Hạn làm bài: {quiz.closes_at.strftime('%d/%m/%Y')}.",
-        "data": {"quiz_id": quiz.id},
-        "audience": Audience(org_id=org.id),
-        "expires_at": quiz.closes_at,
-        "created_by_id": actor.member_id,
-    }
-    if quiz.opens_at <= now:
-        await notices.notify(session, now=now, **notice)
-    else:
-        await notices.schedule_notice(session, f"quiz:{quiz.id}:open", at=quiz.opens_at, **notice)
+    await study_notices.announce(
+        session,
+        "quiz",
+        quiz.id,
+        org_id=org.id,
+        title=quiz.title,
+        opens_at=quiz.opens_at,
+        closes_at=quiz.closes_at,
+        created_by_id=actor.member_id,
+        now=now,
+    )
     return _read(quiz, len(data.questions))
 
 

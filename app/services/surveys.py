@@ -23,7 +23,6 @@ from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.pagination import decode_cursor, page_of
 from app.core.security import new_id
 from app.models import (
-    NoticeKind,
     Org,
     Survey,
     SurveyAnswer,
@@ -34,9 +33,8 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.schemas.study import SurveyAnswerSubmit, SurveyCreate
-from app.services import access, audit, notices, points
+from app.services import access, audit, points, study_notices
 from app.services.access import Actor
-from app.services.notices import Audience
 from app.services.orgs import OrgTarget
 
 MAX_TEXTS = 100
@@ -146,21 +144,17 @@ async def create_survey(
         org_id=org.id,
         detail={"title": survey.title, "is_anonymous": survey.is_anonymous},
     )
-    notice: dict[str, Any] = {
-        "kind": NoticeKind.STUDY,
-        "title": f"Khảo sát mới: {survey.title}",
-        "body": f"Hạn trả lời: {survey.closes_at.strftime('%d/%m/%Y')}.",
-        "data": {"survey_id": survey.id},
-        "audience": Audience(org_id=org.id),
-        "expires_at": survey.closes_at,
-        "created_by_id": actor.member_id,
-    }
-    if survey.opens_at <= now:
-        await notices.notify(session, now=now, **notice)
-    else:
-        await notices.schedule_notice(
-            session, f"survey:{survey.id}:open", at=survey.opens_at, **notice
-        )
+    await study_notices.announce(
+        session,
+        "survey",
+        survey.id,
+        org_id=org.id,
+        title=survey.title,
+        opens_at=survey.opens_at,
+        closes_at=survey.closes_at,
+        created_by_id=actor.member_id,
+        now=now,
+    )
     return _read(survey, questions)
 
 
