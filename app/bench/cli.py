@@ -266,6 +266,22 @@ def _run(
             data.secretary_id,
             asyncio.run(ds.open_session(plan.database_url, data.secretary_id)),
         ),
+        Endpoint(
+            "me_points",
+            "/me/points",
+            "/api/v1/me/points",
+            f"plain member {data.plain_member_id}",
+            data.plain_member_id,
+            asyncio.run(ds.open_session(plan.database_url, data.plain_member_id)),
+        ),
+        Endpoint(
+            "branch_leaderboard",
+            "branch leaderboard",
+            "/api/v1/me/leaderboard",
+            f"plain member {data.plain_member_id}",
+            data.plain_member_id,
+            asyncio.run(ds.open_session(plan.database_url, data.plain_member_id)),
+        ),
     ]
     results: list[ConfigResult] = []
     try:

@@ -502,7 +502,11 @@ fails (it is a measurement); `latest.json` records `pass`.
 - **Product**: `handbook api --workers N` with `ENV=prod`, a random secret, `LOG__ACCESS=off`,
   against the bench database; requests carry a bearer token minted for a real login session.
   - `GET /api/v1/me/home` as a plain member of the chosen branch;
-  - `GET /api/v1/orgs/{{branch_id}}/members?limit=20` as the secretary of a branch of ~28 members.
+  - `GET /api/v1/orgs/{{branch_id}}/members?limit=20` as the secretary of a branch of ~28 members;
+  - `GET /api/v1/me/points` and `GET /api/v1/me/leaderboard` (my rank in my branch) as the plain
+    member. The generated province holds a year of study: a province quiz a month (~30% of
+    members attempt it, 80% of those pass), a meeting attended most months (80%), each with its
+    ledger entry (~11 entries a member), the yearly balances and an open survey.
 - **Configurations**: 64 connections at 1 and 2 workers (ceiling and product), and 256
   connections at 1 worker (product: must not stall). wrk runs with 1 thread and a
   {wrk_timeout} s timeout; each URL is checked to answer 200 to the exact request before every

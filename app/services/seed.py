@@ -440,4 +440,5 @@ async def seed_generated(engine: AsyncEngine, *, members: int, seed: int = 7) ->
         start = await _next_ids(conn)
     plan = _generated_plan(start, members, seed)
     await _write(engine, plan)
+    await seed_study.seed_generated(engine, plan.orgs, plan.members, seed)
     return SeedResult(len(plan.orgs), len(plan.branches), len(plan.members), len(plan.grants))

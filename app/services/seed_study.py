@@ -3,14 +3,27 @@ resolution), a points history for the members of the first branch, an open surve
 
 from __future__ import annotations
 
-from datetime import timedelta
+import random
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.models import PointSource, Quiz, QuizQuestion, Survey, SurveyQuestion
+from app.models import (
+    PointBalance,
+    PointEntry,
+    PointSource,
+    Quiz,
+    QuizAttempt,
+    QuizQuestion,
+    Survey,
+    SurveyQuestion,
+)
 from app.models.base import utcnow
 from app.services import points
+
+CHUNK = 5000
 
 QUESTIONS: list[dict[str, Any]] = [
     {
@@ -98,9 +111,12 @@ async def seed(
 
 
 async def seed_survey(session: AsyncSession, orgs: list[dict[str, Any]]) -> None:
-    """An open, anonymous survey for the first ward's members."""
+    """An open, anonymous survey for the first ward's (commune's) members."""
     now = utcnow()
-    ward = next(o for o in orgs if o["code"] == "LV-HB")
+    ward = next(
+        (o for o in orgs if o["code"] == "LV-HB"),
+        next((o for o in orgs if o["kind"] == "commune_committee"), orgs[0]),
+    )
     survey = Survey(
         org_id=ward["id"],
         title="Khảo sát chất lượng sinh hoạt chi bộ năm 2026",
@@ -137,3 +153,108 @@ async def seed_survey(session: AsyncSession, orgs: list[dict[str, Any]]) -> None
             )
         )
     await session.flush()
+
+
+async def seed_generated(
+    engine: AsyncEngine, orgs: list[dict[str, Any]], members: list[dict[str, Any]], seed: int
+) -> dict[str, int]:
+    """A year of study for a generated province, at realistic shares: a province quiz each
+    month (about 30% of members attempt it, 80% of those pass), a meeting attended most months
+    (80%), each with its ledger entry; the yearly balances; an open anonymous survey. Bulk Core
+    inserts, one transaction per chunk."""
+    rng = random.Random(seed)  # noqa: S311 - generated data, not secrets
+    now = utcnow()
+    year_start = datetime(now.year, 1, 1, 3, 0, tzinfo=UTC)
+    months = max(1, (now - year_start).days // 30)
+    root = orgs[0]
+    quizzes: list[dict[str, Any]] = []
+    async with engine.begin() as conn:
+        for month in range(months):
+            opens = year_start + timedelta(days=30 * month)
+            quiz_id = await conn.scalar(
+                insert(Quiz)
+                .values(
+                    org_id=root["id"],
+                    title=f"Kiểm tra học tập tháng {month + 1}",
+                    opens_at=opens,
+                    closes_at=opens + timedelta(days=30),
+                    time_limit_s=600,
+                    attempts_allowed=2,
+                    pass_percent=60,
+                    points=10,
+                    reveal_after="submit",
+                    created_at=opens,
+                )
+                .returning(Quiz.id)
+            )
+            question_ids = []
+            for position, q in enumerate(QUESTIONS, start=1):
+                question_ids.append(
+                    await conn.scalar(
+                        insert(QuizQuestion)
+                        .values(quiz_id=quiz_id, position=position, **q)
+                        .returning(QuizQuestion.id)
+                    )
+                )
+            quizzes.append({"id": quiz_id, "opens": opens, "questions": question_ids})
+    entries: list[dict[str, Any]] = []
+    attempts: list[dict[str, Any]] = []
+    balances: list[dict[str, Any]] = []
+    for member in members:
+        if member["is_exempt"]:
+            continue
+        total = 0
+        for month in range(months):
+            at = year_start + timedelta(days=30 * month + 10)
+            if rng.random() < 0.8:
+                entries.append(_entry(member, 10, "meeting", f"meeting:{month}", at, now.year))
+                total += 10
+            quiz = quizzes[month]
+            if rng.random() < 0.3:
+                passed = rng.random() < 0.8
+                attempts.append(
+                    {
+                        "quiz_id": quiz["id"],
+                        "member_id": member["id"],
+                        "branch_id": member["branch_id"],
+                        "number": 1,
+                        "question_ids": quiz["questions"],
+                        "started_at": at,
+                        "deadline_at": at + timedelta(minutes=10),
+                        "submitted_at": at + timedelta(minutes=6),
+                        "correct_count": 3 if passed else 1,
+                        "score_percent": 100 if passed else 33,
+                        "is_passed": passed,
+                    }
+                )
+                if passed:
+                    entries.append(_entry(member, 10, "quiz", f"quiz:{quiz['id']}", at, now.year))
+                    total += 10
+        if total:
+            balances.append({"member_id": member["id"], "year": now.year, "points": total})
+    tables: tuple[tuple[type[Any], list[dict[str, Any]]], ...] = (
+        (QuizAttempt, attempts),
+        (PointEntry, entries),
+        (PointBalance, balances),
+    )
+    for table, rows in tables:
+        for start in range(0, len(rows), CHUNK):
+            async with engine.begin() as conn:
+                await conn.execute(insert(table), rows[start : start + CHUNK])
+    async with async_sessionmaker(engine, expire_on_commit=False).begin() as session:
+        await seed_survey(session, orgs)
+    return {"quizzes": len(quizzes), "attempts": len(attempts), "point_entries": len(entries)}
+
+
+def _entry(
+    member: dict[str, Any], points: int, source: str, key: str, at: datetime, year: int
+) -> dict[str, Any]:
+    return {
+        "member_id": member["id"],
+        "points": points,
+        "year": year,
+        "source": source,
+        "source_key": f"gen:{key}:member:{member['id']}",
+        "reason": "Dự sinh hoạt chi bộ" if source == "meeting" else "Đạt bài kiểm tra",
+        "created_at": at,
+    }
