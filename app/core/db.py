@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import ORMExecuteState, Session
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, QueuePool
 from sqlalchemy.sql import Select
 
 from app.core.config import Settings
@@ -136,6 +136,13 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+    def pool_stats(self) -> tuple[int, int, int] | None:
+        """(in use, idle, capacity) of the ORM pool; None for pools that keep no count."""
+        pool = self.engine.pool
+        if not isinstance(pool, QueuePool):
+            return None
+        return pool.checkedout(), pool.checkedin(), pool.size() + max(0, pool._max_overflow)
 
 
 # --- the lean read path ---------------------------------------------------------------------------
@@ -248,6 +255,13 @@ class AsyncpgReader:
         async with self._gate, pool.acquire() as connection:
             rows: Sequence[Row] = await connection.fetch(compiled.sql, *query.args(params))
             return rows
+
+    def pool_stats(self) -> tuple[int, int, int]:
+        """(in use, idle, capacity) of the lean read pool."""
+        if self._pool is None:
+            return 0, 0, self._size
+        idle = self._pool.get_idle_size()
+        return self._pool.get_size() - idle, idle, self._size
 
     async def aclose(self) -> None:
         if self._pool is not None:
