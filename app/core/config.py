@@ -158,6 +158,8 @@ class WorkerSettings(BaseModel):
     metrics_host: str = "127.0.0.1"
     # Seconds between runs of the pruning job.
     housekeeping_every_s: int = Field(3600, ge=60)
+    # Seconds between recounts of the study totals per org (leaderboards by unit read them).
+    study_totals_every_s: int = Field(600, ge=60)
     # Retention of rows nothing reads after a while (days).
     keep_otp_days: int = Field(2, ge=1)
     # Days failed-login records are kept.

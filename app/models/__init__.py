@@ -25,6 +25,7 @@ from app.models.setting import DeploymentSetting
 from app.models.study import (
     PointBalance,
     PointEntry,
+    PointOrgTotal,
     PointSource,
     QuestionKind,
     Quiz,
@@ -69,6 +70,7 @@ __all__ = [
     "OtpChallenge",
     "PointBalance",
     "PointEntry",
+    "PointOrgTotal",
     "PointSource",
     "QuestionKind",
     "Quiz",

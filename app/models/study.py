@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, BigId, UTCDateTime, utcnow
@@ -55,6 +55,20 @@ class PointBalance(Base):
     points: Mapped[int] = mapped_column(Integer, default=0)
 
     __table_args__ = (Index("ix_point_balance_year_points", "year", "points", "member_id"),)
+
+
+class PointOrgTotal(Base):
+    """Each org's study points in a year and its eligible (not exempt) members, its whole
+    subtree counted: refreshed by the worker (`study.unit_totals`) so that a province-wide
+    leaderboard by unit reads a few rows instead of every member."""
+
+    __tablename__ = "point_org_total"
+
+    org_id: Mapped[int] = mapped_column(ForeignKey("org.id", ondelete="CASCADE"), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    points: Mapped[int] = mapped_column(BigInteger)
+    members: Mapped[int] = mapped_column(Integer)
+    refreshed_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class QuestionKind(StrEnum):

@@ -227,6 +227,9 @@ class UnitRank(BaseModel):
 class UnitLeaderboard(BaseModel):
     year: int
     org_id: int
+    as_of: datetime | None = Field(
+        description="When the worker last counted the totals; null: counted for this request."
+    )
     items: list[UnitRank] = Field(description="The org's children, best average first.")
 
 

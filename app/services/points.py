@@ -97,8 +97,8 @@ async def award(
     at: datetime | None = None,
 ) -> int | None:
     """Add `points` (negative for a correction) for `source_key`, once. Returns the new entry's
-    id, or `None` if `source_key` was awarded before (or a capped source has nothing left
-    today: then the key is still recorded, with 0 points, so a retry does not count later)."""
+    id, or `None` if `source_key` was awarded before. A document studied past the daily cap is
+    still recorded, with the points left under the cap (maybe 0), so it never counts later."""
     rules = get_settings().rules
     at = at or utcnow()
     if source == PointSource.DOCUMENT and points > 0:

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.config import get_settings
 from app.models import NoticeKind
 from app.services import jobs, notices
 from app.services.notices import Audience
 
 CLOSING_JOB = "study.closing"
 BEHIND_TARGET_JOB = "study.behind_target"
+UNIT_TOTALS_JOB = "study.unit_totals"
 
 
 async def announce(
@@ -31,10 +34,11 @@ async def announce(
     """Notify the org's subtree when it opens; remind who has not taken it the day before it
     closes (if it stays open longer than a day)."""
     what = "Bài kiểm tra mới" if kind == "quiz" else "Khảo sát mới"
+    zone = ZoneInfo(get_settings().rules.timezone)
     notice: dict[str, Any] = {
         "kind": NoticeKind.STUDY,
         "title": f"{what}: {title}",
-        "body": f"Hạn: {closes_at.strftime('%d/%m/%Y')}.",
+        "body": f"Hạn: {closes_at.astimezone(zone).strftime('%d/%m/%Y')}.",
         "data": {f"{kind}_id": object_id},
         "audience": Audience(org_id=org_id),
         "expires_at": closes_at,

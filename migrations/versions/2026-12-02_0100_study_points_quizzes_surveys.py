@@ -43,6 +43,18 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "point_org_total",
+        sa.Column("org_id", BigId, nullable=False),
+        sa.Column("year", sa.Integer(), nullable=False),
+        sa.Column("points", sa.BigInteger(), nullable=False),
+        sa.Column("members", sa.Integer(), nullable=False),
+        sa.Column("refreshed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"], ["org.id"], name=op.f("fk_point_org_total_org_id_org"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("org_id", "year", name=op.f("pk_point_org_total")),
+    )
+    op.create_table(
         "point_entry",
         sa.Column("id", BigId, nullable=False),
         sa.Column("member_id", BigId, nullable=False),
@@ -344,3 +356,4 @@ def downgrade() -> None:
         batch_op.drop_index("ix_point_balance_year_points")
 
     op.drop_table("point_balance")
+    op.drop_table("point_org_total")

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import AuditEvent, Notice, PointBalance, PointEntry, PointSource, QuizAttempt
 from app.models.base import utcnow
-from app.services import points
+from app.services import leaderboards, points
 from tests.conftest import ActorLogin
 from tests.factories import Tree
 from tests.http import assert_problem
@@ -431,6 +431,13 @@ async def test_leaderboards_show_my_neighbours_and_units(
     assert by_id[tree.b1.id]["average"] == 20.0
     assert by_id[tree.g1.id]["points"] == 10
     assert units.json()["items"][0]["org_id"] == tree.b1.id
+    # The worker's totals give the same answer, with the time they were counted.
+    await leaderboards.refresh_unit_totals(session, year=units.json()["year"])
+    await session.commit()
+    counted = await client.get(f"/api/v1/orgs/{tree.c1.id}/leaderboard/units", headers=committee)
+    assert counted.json()["as_of"] is not None
+    assert counted.json()["items"] == units.json()["items"]
+    assert units.json()["as_of"] is None
     plain = await client.get(
         f"/api/v1/orgs/{tree.b1.id}/leaderboard", headers=await as_actor(tree.member.id)
     )

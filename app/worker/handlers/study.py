@@ -2,6 +2,8 @@
 
 - `study.closing`: scheduled when a quiz or survey is created, for the day before it closes;
   reminds the members of its org's subtree who have not taken (answered) it yet.
+- `study.unit_totals` (recurring, `WORKER__STUDY_TOTALS_EVERY_S`): each org's points and eligible
+  members for the leaderboards by unit.
 - `study.behind_target` (recurring, monthly): a gentle note to members whose points this year
   are behind the target pro rata (e.g. below 100 of 200 at the start of July).
 """
@@ -27,10 +29,10 @@ from app.models import (
     Survey,
     SurveyParticipation,
 )
-from app.services import notices
+from app.services import leaderboards, notices
 from app.services.access import subtree_range
 from app.services.notices import Audience
-from app.services.study_notices import BEHIND_TARGET_JOB, CLOSING_JOB
+from app.services.study_notices import BEHIND_TARGET_JOB, CLOSING_JOB, UNIT_TOTALS_JOB
 from app.worker.registry import JobContext, Later, PermanentError, registry
 
 log = logging.getLogger("app.worker.study")
@@ -131,6 +133,20 @@ async def members_behind(session: AsyncSession, rules: RulesSettings, now: datet
         .order_by(Member.id)
     )
     return list(rows.all())
+
+
+@registry.handler(UNIT_TOTALS_JOB, recurring=True)
+async def refresh_unit_totals(ctx: JobContext) -> Later:
+    """Recount the study totals of every org for this year (leaderboards by unit)."""
+    now = ctx.now()
+    rules = ctx.resources.settings.rules
+    year = now.astimezone(ZoneInfo(rules.timezone)).year
+    async with ctx.db.write.begin() as session:
+        orgs = await leaderboards.refresh_unit_totals(session, year=year)
+    return Later(
+        now + timedelta(seconds=ctx.resources.settings.worker.study_totals_every_s),
+        progress={"last_run": now.isoformat(), "orgs": orgs},
+    )
 
 
 @registry.handler(BEHIND_TARGET_JOB, recurring=True)
