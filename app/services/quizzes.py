@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import FastQuery, Reader
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
-from app.core.pagination import decode_cursor, page_of
 from app.models import (
     Org,
     PointSource,
@@ -34,7 +33,7 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.schemas.study import AttemptSubmit, QuizCreate
-from app.services import access, audit, points, study_notices
+from app.services import access, audit, points, study
 from app.services.access import Actor
 from app.services.orgs import OrgTarget
 
@@ -144,8 +143,7 @@ async def create_quiz(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     now = now or utcnow()
-    if data.closes_at <= now:
-        raise Unprocessable("Thời điểm đóng đã qua.", code="quiz.closes_in_past")
+    study.require_future_close(data.closes_at, now, "quiz")
     quiz = Quiz(
         org_id=org.id,
         title=data.title,
@@ -186,7 +184,7 @@ async def create_quiz(
         detail={"title": quiz.title, "questions": len(data.questions)},
     )
     # Members of the subtree hear of it when it opens.
-    await study_notices.announce(
+    await study.announce(
         session,
         "quiz",
         quiz.id,
@@ -211,13 +209,15 @@ _BANK_SIZE = (
 async def _page(
     session: AsyncSession, where: Any, *, limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    query = select(_quiz, _BANK_SIZE).where(where)
-    if cursor:
-        (last_id,) = decode_cursor(cursor, "quizzes", (int,))
-        query = query.where(_quiz.c.id < last_id)
-    rows = (await session.execute(query.order_by(_quiz.c.id.desc()).limit(limit + 1))).mappings()
-    page, next_cursor = page_of(list(rows), limit, "quizzes", lambda r: (r["id"],))
-    return [_summary(r, int(r["bank_size"])) for r in page], next_cursor
+    page, next_cursor = await study.page_newest(
+        session,
+        select(_quiz, _BANK_SIZE).where(where),
+        _quiz.c.id,
+        sort="quizzes",
+        limit=limit,
+        cursor=cursor,
+    )
+    return [_summary(r._mapping, int(r.bank_size)) for r in page], next_cursor
 
 
 async def list_org_quizzes(
@@ -313,17 +313,11 @@ async def start_attempt(
 ) -> dict[str, Any]:
     """Start an attempt (or hand back the one still running)."""
     now = now or utcnow()
-    if not access.in_subtree(actor.branch_path, target.path):
-        raise Forbidden(
-            "Bài kiểm tra này dành cho đảng viên của tổ chức khác.", code="quiz.not_eligible"
-        )
+    study.require_taker(actor, target.path, "quiz")
     quiz = await session.get(Quiz, target.id)
     if quiz is None:
         raise NotFound(code="quiz.not_found")
-    if now < quiz.opens_at:
-        raise Conflict("Bài kiểm tra chưa mở.", code="quiz.not_open")
-    if now >= quiz.closes_at:
-        raise Conflict("Bài kiểm tra đã đóng.", code="quiz.closed")
+    study.require_open(quiz.opens_at, quiz.closes_at, now, "quiz")
     previous = (
         await session.scalars(
             select(QuizAttempt)

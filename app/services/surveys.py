@@ -19,8 +19,7 @@ from sqlalchemy import BigInteger, bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import FastQuery, Reader
-from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
-from app.core.pagination import decode_cursor, page_of
+from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.security import new_id
 from app.models import (
     Org,
@@ -33,7 +32,7 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.schemas.study import SurveyAnswerSubmit, SurveyCreate
-from app.services import access, audit, points, study_notices
+from app.services import access, audit, points, study
 from app.services.access import Actor
 from app.services.orgs import OrgTarget
 
@@ -109,8 +108,7 @@ async def create_survey(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     now = now or utcnow()
-    if data.closes_at <= now:
-        raise Unprocessable("Thời điểm đóng đã qua.", code="survey.closes_in_past")
+    study.require_future_close(data.closes_at, now, "survey")
     survey = Survey(
         org_id=org.id,
         title=data.title,
@@ -144,7 +142,7 @@ async def create_survey(
         org_id=org.id,
         detail={"title": survey.title, "is_anonymous": survey.is_anonymous},
     )
-    await study_notices.announce(
+    await study.announce(
         session,
         "survey",
         survey.id,
@@ -161,12 +159,14 @@ async def create_survey(
 async def _page(
     session: AsyncSession, where: Any, *, limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    query = select(_survey).where(where)
-    if cursor:
-        (last_id,) = decode_cursor(cursor, "surveys", (int,))
-        query = query.where(_survey.c.id < last_id)
-    rows = (await session.execute(query.order_by(_survey.c.id.desc()).limit(limit + 1))).all()
-    page, next_cursor = page_of(list(rows), limit, "surveys", lambda r: (r.id,))
+    page, next_cursor = await study.page_newest(
+        session,
+        select(_survey).where(where),
+        _survey.c.id,
+        sort="surveys",
+        limit=limit,
+        cursor=cursor,
+    )
     return [_summary(r) for r in page], next_cursor
 
 
@@ -231,17 +231,11 @@ async def answer_survey(
     now: datetime | None = None,
 ) -> None:
     now = now or utcnow()
-    if not access.in_subtree(actor.branch_path, target.path):
-        raise Forbidden(
-            "Khảo sát này dành cho đảng viên của tổ chức khác.", code="survey.not_eligible"
-        )
+    study.require_taker(actor, target.path, "survey")
     survey = await session.get(Survey, target.id)
     if survey is None:
         raise NotFound(code="survey.not_found")
-    if now < survey.opens_at:
-        raise Conflict("Khảo sát chưa mở.", code="survey.not_open")
-    if now >= survey.closes_at:
-        raise Conflict("Khảo sát đã đóng.", code="survey.closed")
+    study.require_open(survey.opens_at, survey.closes_at, now, "survey")
     questions = {q.id: q for q in await _questions(session, survey.id)}
     checked: dict[int, tuple[list[int] | None, str | None]] = {}
     for answer in answers:

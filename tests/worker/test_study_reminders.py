@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.clock import ManualClock
 from app.models import Job, Notice, PointSource, Quiz, QuizAttempt, Survey, SurveyParticipation
 from app.resources import Resources
-from app.services import jobs, points, study_notices
-from app.services.study_notices import BEHIND_TARGET_JOB, CLOSING_JOB
+from app.services import jobs, points, study
+from app.services.study import BEHIND_TARGET_JOB, CLOSING_JOB
 from app.worker.handlers.study import members_behind
 from app.worker.runner import Worker
 from tests.factories import Tree
@@ -39,7 +39,7 @@ async def test_closing_quiz_reminds_only_members_who_have_not_taken_it(
     )
     session.add(quiz)
     await session.flush()
-    await study_notices.announce(
+    await study.announce(
         session,
         "quiz",
         quiz.id,
@@ -94,7 +94,7 @@ async def test_closing_survey_skips_who_answered(
     )
     session.add(survey)
     await session.flush()
-    await study_notices.announce(
+    await study.announce(
         session,
         "survey",
         survey.id,

@@ -32,7 +32,7 @@ from app.models import (
 from app.services import leaderboards, notices
 from app.services.access import subtree_range
 from app.services.notices import Audience
-from app.services.study_notices import BEHIND_TARGET_JOB, CLOSING_JOB, UNIT_TOTALS_JOB
+from app.services.study import BEHIND_TARGET_JOB, CLOSING_JOB, UNIT_TOTALS_JOB
 from app.worker.registry import JobContext, Later, PermanentError, registry
 
 log = logging.getLogger("app.worker.study")
