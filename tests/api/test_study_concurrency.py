@@ -5,19 +5,18 @@ outcome."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 import httpx
 from sqlalchemy import func, select
 
 from app.main import create_app
-from app.models import PointBalance, PointEntry, PointSource, Quiz, QuizAttempt, QuizQuestion
-from app.models.base import utcnow
+from app.models import PointBalance, PointEntry, PointSource, QuizAttempt
 from app.resources import Resources
 from app.services import points
 from tests import dbs
 from tests.conftest import FreshDatabase, make_settings
 from tests.factories import login_headers, make_member, make_org
+from tests.study_factories import make_attempt, make_open_quiz
 
 
 def _copies(resources: Resources) -> int:
@@ -63,44 +62,11 @@ async def test_concurrent_submits_of_one_attempt_score_and_award_once(
     await dbs.migrate(fresh_db.engine)
     settings = make_settings(fresh_db.url)
     resources = Resources.build(settings)
-    now = utcnow()
     async with resources.db.write() as session:
         branch = await make_org(session, name="Chi bộ Đồng thời")
         member = await make_member(session, branch, full_name="Nguyễn Văn Nộp Bài")
-        quiz = Quiz(
-            org_id=branch.id,
-            title="Kiểm tra đồng thời",
-            opens_at=now - timedelta(hours=1),
-            closes_at=now + timedelta(days=1),
-            time_limit_s=600,
-            attempts_allowed=1,
-            pass_percent=50,
-            points=12,
-            reveal_after="submit",
-        )
-        session.add(quiz)
-        await session.flush()
-        question = QuizQuestion(
-            quiz_id=quiz.id,
-            position=1,
-            kind="single",
-            text="Câu hỏi?",
-            options=["Đúng", "Sai"],
-            correct=[0],
-        )
-        session.add(question)
-        await session.flush()
-        attempt = QuizAttempt(
-            quiz_id=quiz.id,
-            member_id=member.id,
-            branch_id=branch.id,
-            number=1,
-            question_ids=[question.id],
-            started_at=now,
-            deadline_at=now + timedelta(minutes=10),
-        )
-        session.add(attempt)
-        await session.flush()
+        quiz, question = await make_open_quiz(session, branch, points=12, attempts_allowed=1)
+        attempt = await make_attempt(session, quiz, question, member.id, branch.id)
         headers = await login_headers(session, resources.auth.codec, member.id)
         await session.commit()
         attempt_id, question_id = attempt.id, question.id

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import Quiz, QuizAttempt, QuizQuestion
-from app.models.base import utcnow
 from app.resources import Resources
 from tests.authz.harness import (
     MANAGE_CREATE,
@@ -19,6 +15,7 @@ from tests.authz.harness import (
     org_targets,
     table,
 )
+from tests.study_factories import make_attempt, make_open_quiz
 
 branch = org_targets("b1", "b2", "b4")
 QUIZ = "quiz.not_found"
@@ -29,7 +26,6 @@ NOT_ELIGIBLE = "403:quiz.not_eligible"
 async def setup(ctx: Context, session: AsyncSession, _resources: Resources) -> None:
     """An open quiz of B1, B3 and B4, each with an attempt by a member without roles there."""
     t = ctx.tree
-    now = utcnow()
     quizzes: dict[str, int] = {}
     attempts: dict[str, int] = {}
     for target, org, taker in (
@@ -37,40 +33,8 @@ async def setup(ctx: Context, session: AsyncSession, _resources: Resources) -> N
         ("near", t.b3, t.teacher),
         ("far", t.b4, t.outsider),
     ):
-        quiz = Quiz(
-            org_id=org.id,
-            title=f"Kiểm tra {target}",
-            opens_at=now - timedelta(hours=1),
-            closes_at=now + timedelta(days=1),
-            time_limit_s=600,
-            attempts_allowed=3,
-            pass_percent=50,
-            points=10,
-            reveal_after="submit",
-        )
-        session.add(quiz)
-        await session.flush()
-        question = QuizQuestion(
-            quiz_id=quiz.id,
-            position=1,
-            kind="single",
-            text="Câu hỏi?",
-            options=["Đúng", "Sai"],
-            correct=[0],
-        )
-        session.add(question)
-        await session.flush()
-        attempt = QuizAttempt(
-            quiz_id=quiz.id,
-            member_id=taker.id,
-            branch_id=org.id,
-            number=1,
-            question_ids=[question.id],
-            started_at=now,
-            deadline_at=now + timedelta(minutes=10),
-        )
-        session.add(attempt)
-        await session.flush()
+        quiz, question = await make_open_quiz(session, org, title=f"Kiểm tra {target}")
+        attempt = await make_attempt(session, quiz, question, taker.id, org.id)
         quizzes[target] = quiz.id
         attempts[target] = attempt.id
     ctx.extra["quizzes"] = quizzes
