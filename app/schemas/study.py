@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from pydantic import BaseModel, Field, model_validator
@@ -13,6 +13,19 @@ from app.schemas.common import Flag, IsoDateTime, NoNul, ObjectId, StrictInt, St
 Title = Annotated[str, Field(min_length=1, max_length=200, examples=["Học tập Nghị quyết 57"])]
 LongText = Annotated[str, Field(min_length=1, max_length=5000), NoNul]
 Note = Annotated[str, Field(min_length=1, max_length=500, examples=["Giải nhất hội thi"])]
+
+# Opening and closing times: within this century (no overflow converting far dates to UTC).
+_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+_LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def _check_window(opens_at: datetime, closes_at: datetime) -> None:
+    for moment in (opens_at, closes_at):
+        if not _EARLIEST <= moment <= _LATEST:
+            raise ValueError("Thời điểm phải trong khoảng năm 2000 đến 2100.")
+    if closes_at <= opens_at:
+        raise ValueError("Thời điểm đóng phải sau thời điểm mở.")
+
 
 # --- points ------------------------------------------------------------------------------------
 
@@ -98,8 +111,7 @@ class QuizCreate(StrictModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> QuizCreate:
-        if self.closes_at <= self.opens_at:
-            raise ValueError("Thời điểm đóng phải sau thời điểm mở.")
+        _check_window(self.opens_at, self.closes_at)
         if self.draw_count is not None and self.draw_count > len(self.questions):
             raise ValueError("Số câu rút mỗi lượt không được nhiều hơn ngân hàng câu hỏi.")
         return self
@@ -268,8 +280,7 @@ class SurveyCreate(StrictModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> SurveyCreate:
-        if self.closes_at <= self.opens_at:
-            raise ValueError("Thời điểm đóng phải sau thời điểm mở.")
+        _check_window(self.opens_at, self.closes_at)
         return self
 
 
