@@ -65,7 +65,7 @@ class PointAwardCreate(StrictModel):
 
 # --- quizzes -----------------------------------------------------------------------------------
 
-Option = Annotated[str, Field(min_length=1, max_length=500)]
+Option = Annotated[str, Field(min_length=1, max_length=500), NoNul]
 
 
 class QuizQuestionCreate(StrictModel):
