@@ -14,6 +14,7 @@ from rich.console import Console
 from app.bench.cli import bench
 from app.bench.push import bench_push
 from app.core.config import Env, Settings, get_settings
+from app.schemas.rules import RulesUpdate
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,10 +23,12 @@ db_cli = typer.Typer(help="Database migrations (Alembic).", no_args_is_help=True
 openapi_cli = typer.Typer(help="The OpenAPI document.", no_args_is_help=True)
 admin_cli = typer.Typer(help="Operator recovery (needs database access).", no_args_is_help=True)
 config_cli = typer.Typer(help="The deployment's configuration.", no_args_is_help=True)
+backup_cli = typer.Typer(help="Backup and restore (database and files).", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(openapi_cli, name="openapi")
 cli.add_typer(admin_cli, name="admin")
 cli.add_typer(config_cli, name="config")
+cli.add_typer(backup_cli, name="backup")
 cli.command()(bench)
 cli.command("bench-push")(bench_push)
 console = Console(stderr=True, soft_wrap=True)
@@ -33,10 +36,20 @@ console = Console(stderr=True, soft_wrap=True)
 
 @db_cli.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
-    """Apply migrations up to REVISION (default: head)."""
+    """Apply migrations up to REVISION (default: head), saying first what will be applied.
+    Concurrent runs on PostgreSQL wait for each other (an advisory lock): the second finds the
+    database at head."""
     from app.core import migrate
 
-    migrate.upgrade(get_settings().database_url, revision)
+    url = get_settings().database_url
+    steps = migrate.pending(url, revision)
+    if not steps:
+        console.print(f"the database is at {revision}: nothing to apply")
+    for number, description in steps:
+        console.print(f"will apply {number}: {description}")
+    migrate.upgrade(url, revision)
+    if steps:
+        console.print(f"applied {len(steps)} migration(s)")
 
 
 @db_cli.command("downgrade")
@@ -98,6 +111,42 @@ def config_reference(
     console.print(f"wrote {REFERENCE_PATH.relative_to(PROJECT_ROOT)}")
 
 
+@backup_cli.command("create")
+def backup_create(
+    directory: Annotated[Path, typer.Argument(help="A new or empty directory.")],
+) -> None:
+    """Back up the database (pg_dump, or SQLite's online backup) and the local files, with a
+    manifest of checksums."""
+    from app.services import backup
+
+    try:
+        result = backup.create(get_settings(), directory)
+    except backup.BackupError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    console.print(
+        f"backed up the database ({result.database_bytes} bytes) and {result.files} file(s) "
+        f"into {result.directory}"
+    )
+
+
+@backup_cli.command("restore")
+def backup_restore(
+    directory: Annotated[Path, typer.Argument(help="A directory made by `backup create`.")],
+) -> None:
+    """Restore a backup into the configured database (empty, migrations not applied) and
+    storage. Checksums are verified first; a restore into a database that holds data fails
+    and changes nothing."""
+    from app.services import backup
+
+    try:
+        result = backup.restore(get_settings(), directory)
+    except backup.BackupError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    console.print(f"restored the database and {result.files} file(s) from {result.directory}")
+
+
 @config_cli.command("check")
 def config_check(
     timeout: Annotated[float, typer.Option(help="Seconds per probe.", min=0.1)] = 5.0,
@@ -157,48 +206,134 @@ def seed(
     console.print(asyncio.run(_seed(settings, members)))
 
 
-async def _initialise(settings: Settings, **fields: str | None) -> str:
+async def _initialise(
+    settings: Settings, given: dict[str, object], *, update_rules: bool, **fields: str | None
+) -> str:
+    """Create the deployment (unless `update_rules`) and write its rules: the flags `given` over
+    the current rules (update) or the RULES__* defaults (first run)."""
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from app.core.db import create_engine
-    from app.services import deployment
+    from app.services import deployment, deployment_settings
+    from app.services import rules as rules_service
 
     engine = create_engine(settings, null_pool=True)
     try:
         async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
-            done = await deployment.initialise(session, **fields)  # type: ignore[arg-type]
+            done = None
+            if not update_rules:
+                done = await deployment.initialise(session, **fields)  # type: ignore[arg-type]
+            cache = deployment_settings.new_cache()
+            base = await rules_service.read(session, cache, settings.rules)
+            base.pop("version")
+            rules = RulesUpdate.model_validate(base | given)
+            await rules_service.replace(
+                session,
+                None,
+                rules,
+                settings=settings.rules,
+                if_match=None,
+                cache=cache,
+            )
     finally:
         await engine.dispose()
+    summary = ", ".join(f"{k}={v}" for k, v in rules.model_dump(mode="json").items())
+    if done is None:
+        return f"rules updated (recorded in the audit log): {summary}"
     return (
         f"created root org {done.root_id}, branch {done.branch_id} and deployment admin "
-        f"{done.admin_id}: log in with that phone (OTP by SMS) and build the tree through the API"
+        f"{done.admin_id}; rules: {summary}\n"
+        "next steps:\n"
+        "  1. handbook config check      (fix every error)\n"
+        "  2. handbook api / handbook worker (or docker compose up -d)\n"
+        "  3. the admin logs in with that phone (SMS code) and builds the tree, members and "
+        "roles through the API or the admin web app (or imports the member spreadsheet)\n"
+        "  the rules are edited from now on by the deployment admin (PUT /api/v1/rules)"
     )
 
 
 @cli.command()
 def init(
-    org_name: Annotated[str, typer.Option(help='Root org, e.g. "Đảng bộ tỉnh Lâm Đồng".')],
-    admin_name: Annotated[str, typer.Option(help="Full name of the first deployment admin.")],
-    admin_phone: Annotated[str, typer.Option(help="Their mobile number (they log in with it).")],
+    org_name: Annotated[
+        str | None, typer.Option(help='Root org, e.g. "Đảng bộ tỉnh Lâm Đồng" (asked if missing).')
+    ] = None,
+    admin_name: Annotated[
+        str | None, typer.Option(help="Full name of the first deployment admin (asked if missing).")
+    ] = None,
+    admin_phone: Annotated[
+        str | None, typer.Option(help="Their mobile number, to log in with (asked if missing).")
+    ] = None,
     org_code: Annotated[str | None, typer.Option(help="Short code of the root org.")] = None,
     branch_name: Annotated[
         str, typer.Option(help="The admin's branch, created under the root.")
     ] = "Chi bộ Văn phòng",
+    quorum_ratio: Annotated[
+        float | None, typer.Option(help="Share of the summoned who make a quorum [RULES__].")
+    ] = None,
+    pass_ratio: Annotated[
+        float | None, typer.Option(help="A motion passes above this share of votes [RULES__].")
+    ] = None,
+    reminder_at: Annotated[
+        str | None, typer.Option(help="HH:MM of the reminder the day before a meeting [RULES__].")
+    ] = None,
+    reminder_hours_before: Annotated[
+        int | None, typer.Option(help="Hours before a meeting for the second reminder [RULES__].")
+    ] = None,
+    absence_flag_after: Annotated[
+        int | None, typer.Option(help="Absences in a row before a member is flagged [RULES__].")
+    ] = None,
+    study_target: Annotated[
+        int | None, typer.Option(help="Study points a member should earn a year [RULES__].")
+    ] = None,
+    update_rules: Annotated[
+        bool,
+        typer.Option(
+            "--update-rules",
+            help="On an initialised database: only write the rules (audited), create nothing.",
+        ),
+    ] = False,
 ) -> None:
-    """Set up a new deployment: root org, the admin's branch and the first deployment admin."""
+    """Set up a new deployment: root org, the admin's branch, the first deployment admin and the
+    deployment's rules (from RULES__* unless given). Refuses a second run on the same database;
+    `--update-rules` rewrites only the rules."""
+    from pydantic import ValidationError
+
     from app.core.errors import AppError
     from app.core.phone import InvalidPhone, normalise_phone
+    from app.services import rules as rules_service
 
-    try:
-        phone = normalise_phone(admin_phone)
-    except InvalidPhone as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
     settings = get_settings()
+    given: dict[str, object] = {
+        "quorum_ratio": quorum_ratio,
+        "pass_ratio": pass_ratio,
+        "reminder_day_before_at": reminder_at,
+        "reminder_hours_before": reminder_hours_before,
+        "absence_flag_after": absence_flag_after,
+        "study_points_target": study_target,
+    }
+    flags = {k: v for k, v in given.items() if v is not None}
+    try:  # checked before anything is written (and again over the stored rules)
+        RulesUpdate.model_validate(rules_service.defaults(settings.rules) | flags)
+    except ValidationError as exc:
+        for error in exc.errors():
+            console.print(f"[red]{'.'.join(map(str, error['loc']))}: {error['msg']}[/red]")
+        raise typer.Exit(2) from exc
+    phone = None
+    if not update_rules:
+        org_name = org_name or _ask("Root org (e.g. Đảng bộ tỉnh Lâm Đồng)", "--org-name")
+        admin_name = admin_name or _ask("The first deployment admin's full name", "--admin-name")
+        admin_phone = admin_phone or _ask("Their mobile number", "--admin-phone")
+        try:
+            phone = normalise_phone(admin_phone)
+        except InvalidPhone as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from exc
     try:
         message = asyncio.run(
             _initialise(
                 settings,
+                flags,
+                update_rules=update_rules,
                 org_name=org_name,
                 org_code=org_code,
                 branch_name=branch_name,
@@ -207,9 +342,23 @@ def init(
             )
         )
     except AppError as exc:
-        console.print(f"[red]{exc.detail}[/red] ({exc.code})")
+        hint = ""
+        if exc.code == "deployment.already_initialised":
+            hint = " (to change only the rules: handbook init --update-rules …)"
+        console.print(f"[red]{exc.detail}[/red] ({exc.code}){hint}")
         raise typer.Exit(1) from exc
     console.print(message)
+
+
+def _ask(question: str, option: str) -> str:
+    """Ask on a terminal; elsewhere (scripts, containers) the option is required."""
+    import sys
+
+    if not sys.stdin.isatty():
+        console.print(f"[red]{option} is required[/red] (or run `handbook init` on a terminal)")
+        raise typer.Exit(2)
+    answer: str = typer.prompt(question).strip()
+    return answer
 
 
 async def _grant_admin(settings: Settings, phone: str, *, unlock: bool) -> int:

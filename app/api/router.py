@@ -13,6 +13,7 @@ from app.api import (
     notifications,
     orgs,
     roles,
+    rules,
     study,
     surveys,
     uploads,
@@ -29,6 +30,7 @@ for module in (
     roles,
     audit,
     uploads,
+    rules,
     study,
     surveys,
 ):

@@ -39,6 +39,7 @@ from app.schemas.study import (
 from app.services import leaderboards
 from app.services import points as point_service
 from app.services import quizzes as quiz_service
+from app.services import rules as rule_service
 from app.services.access import Permission
 from app.services.members import MemberTarget
 from app.services.orgs import OrgTarget
@@ -88,11 +89,20 @@ def _year(resources: ResourcesDep, year: int | None) -> int:
 
 @router.get("/me/points", response_model=MyPointsRead, responses=problems(401, 422))
 async def get_my_points(
-    actor: CurrentActor, reader: ReaderDep, resources: ResourcesDep, year: Year = None
+    actor: CurrentActor,
+    reader: ReaderDep,
+    session: SessionDep,
+    resources: ResourcesDep,
+    year: Year = None,
 ) -> dict[str, Any]:
     """My study points this year (or `year`) against the yearly target, and every year's total."""
+    rules = await rule_service.current(session, resources.app_config, resources.settings.rules)
     return await point_service.my_points(
-        reader, actor.member_id, rules=resources.settings.rules, year=year
+        reader,
+        actor.member_id,
+        timezone=resources.settings.rules.timezone,
+        target=rules.study_points_target,
+        year=year,
     )
 
 

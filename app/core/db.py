@@ -35,14 +35,25 @@ from app.core.config import Settings
 SQLITE_BEGIN_OPTION = "sqlite_begin"
 
 
+def ensure_sqlite_dir(database_url: str) -> None:
+    """Create the directory of an SQLite file (the embedded default lives under var/)."""
+    url = make_url(database_url)
+    database = url.database or ""
+    if (
+        url.get_backend_name() == "sqlite"
+        and database
+        and database != ":memory:"
+        and not database.startswith("file:")
+    ):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
 def create_engine(settings: Settings, *, null_pool: bool = False) -> AsyncEngine:
     url = make_url(settings.database_url)
     # Statement parameters never reach logs or error texts (they may hold hashes or phones).
     kwargs: dict[str, Any] = {"echo": settings.db.echo, "hide_parameters": True}
     if url.get_backend_name() == "sqlite":
-        database = url.database or ""
-        if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        ensure_sqlite_dir(settings.database_url)
         kwargs["connect_args"] = {"timeout": 30}
         if null_pool:
             kwargs["poolclass"] = NullPool

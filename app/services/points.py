@@ -217,14 +217,13 @@ _BALANCES = FastQuery(
 
 
 async def my_points(
-    reader: Reader, member_id: int, *, rules: RulesSettings, year: int | None = None
+    reader: Reader, member_id: int, *, timezone: str, target: int, year: int | None = None
 ) -> dict[str, Any]:
     """This year's (or `year`'s) points against the target, and every year's total."""
     rows = await reader.fetch(_BALANCES, {"member_id": member_id})
     years = [{"year": int(r["year"]), "points": int(r["points"])} for r in rows]
-    year = year or local_year(utcnow(), rules.timezone)
+    year = year or local_year(utcnow(), timezone)
     points = next((y["points"] for y in years if y["year"] == year), 0)
-    target = rules.study_points_target
     return {
         "year": year,
         "points": points,

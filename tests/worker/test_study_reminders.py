@@ -129,7 +129,9 @@ async def test_behind_target_note_goes_monthly_to_members_behind(
     )
     await session.commit()
     # 1 December: 11 months gone, 183 of 200 expected.
-    behind = await members_behind(session, resources.settings.rules, clock.now())
+    behind = await members_behind(
+        session, timezone=resources.settings.rules.timezone, target=200, now=clock.now()
+    )
     assert tree.member.id not in behind
     assert tree.exempt.id not in behind
     assert tree.secretary.id in behind

@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.config import RulesSettings
 from app.models import (
     Member,
     NoticeKind,
@@ -30,6 +29,7 @@ from app.models import (
     SurveyParticipation,
 )
 from app.services import leaderboards, notices
+from app.services import rules as rule_service
 from app.services.access import subtree_range
 from app.services.notices import Audience
 from app.services.study import BEHIND_TARGET_JOB, CLOSING_JOB, UNIT_TOTALS_JOB
@@ -112,10 +112,12 @@ def _next_month_start(now: datetime, timezone: str) -> datetime:
     return datetime(year, month, 1, 9, 0, tzinfo=zone).astimezone(ZoneInfo("UTC"))
 
 
-async def members_behind(session: AsyncSession, rules: RulesSettings, now: datetime) -> list[int]:
+async def members_behind(
+    session: AsyncSession, *, timezone: str, target: int, now: datetime
+) -> list[int]:
     """Members (not exempt, not locked) below the target pro rata for the months gone by."""
-    local = now.astimezone(ZoneInfo(rules.timezone))
-    expected = rules.study_points_target * (local.month - 1) // 12
+    local = now.astimezone(ZoneInfo(timezone))
+    expected = target * (local.month - 1) // 12
     if expected <= 0:
         return []
     points = (
@@ -158,13 +160,16 @@ async def remind_behind_target(ctx: JobContext) -> Later:
     sent = 0
     if progress.get("scheduled"):
         async with ctx.db.read() as session:
-            members = await members_behind(session, rules, now)
+            target = (
+                await rule_service.current(session, ctx.resources.app_config, rules)
+            ).study_points_target
+            members = await members_behind(session, timezone=rules.timezone, target=target, now=now)
         sent = await _notify_members(
             ctx,
             members,
             kind=NoticeKind.STUDY,
             title="Cùng tích lũy điểm học tập",
-            body=f"Mục tiêu năm nay là {rules.study_points_target} điểm: "
+            body=f"Mục tiêu năm nay là {target} điểm: "
             "đọc tài liệu và làm bài kiểm tra để tích lũy thêm.",
             data={"screen": "points"},
             expires_at=now + timedelta(days=7),
