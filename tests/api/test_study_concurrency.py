@@ -61,6 +61,11 @@ async def test_concurrent_submits_of_one_attempt_score_and_award_once(
 ) -> None:
     await dbs.migrate(fresh_db.engine)
     settings = make_settings(fresh_db.url)
+    # Every submit waits on the attempt's row lock holding a connection: on a busy machine the
+    # queue for the pool must not time out first (that is the pool's limit, not the rule's).
+    settings = settings.model_copy(
+        update={"db": settings.db.model_copy(update={"pool_timeout_s": 300})}
+    )
     resources = Resources.build(settings)
     async with resources.db.write() as session:
         branch = await make_org(session, name="Chi bộ Đồng thời")
