@@ -68,6 +68,8 @@ TAGS = [
     {"name": "articles", "description": "News: drafted, approved and published for a subtree."},
     {"name": "feed", "description": "The member's feed; search over documents and articles."},
     {"name": "packets", "description": "Conference papers and bulletins behind a QR code."},
+    {"name": "study", "description": "Study points, quizzes and leaderboards."},
+    {"name": "surveys", "description": "Surveys of a subtree, optionally anonymous."},
     {"name": "ops", "description": "Health, readiness and metrics (served at the root)."},
 ]
 

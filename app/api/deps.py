@@ -27,6 +27,7 @@ from app.core.cache import TTLCache
 from app.core.db import Reader, Row
 from app.core.errors import AppError, NotFound, Unauthorized
 from app.core.security import AccessClaims, InvalidToken
+from app.models.base import utcnow
 from app.resources import Resources
 from app.schemas.common import MAX_ID, Digits
 from app.services import access
@@ -40,6 +41,7 @@ from app.services.auth import actor as actor_service
 from app.services.auth.common import ClientInfo
 from app.services.members import MemberTarget
 from app.services.orgs import OrgTarget
+from app.services.points import local_year
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -117,7 +119,10 @@ async def get_home_actor(
 ) -> tuple[Actor, Row]:
     """`CurrentActor` with what the home screen shows, in the same query (`/me/home`)."""
     resources = get_resources(request)
-    return await actor_service.load_home(resources.reader, _claims(resources, credentials))
+    year = local_year(utcnow(), resources.settings.rules.timezone)
+    return await actor_service.load_home(
+        resources.reader, _claims(resources, credentials), year=year
+    )
 
 
 HomeActor = Annotated[tuple[Actor, Row], Depends(get_home_actor)]

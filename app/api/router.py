@@ -22,6 +22,8 @@ from app.api import (
     reorganisation,
     roles,
     rules,
+    study,
+    surveys,
     tasks,
     uploads,
 )
@@ -47,5 +49,7 @@ for module in (
     packets,
     meetings,
     tasks,
+    study,
+    surveys,
 ):
     api_router.include_router(module.router)

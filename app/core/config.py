@@ -158,6 +158,8 @@ class WorkerSettings(BaseModel):
     metrics_host: str = "127.0.0.1"
     # Seconds between runs of the pruning job.
     housekeeping_every_s: int = Field(3600, ge=60)
+    # Seconds between recounts of the study totals per org (leaderboards by unit read them).
+    study_totals_every_s: int = Field(600, ge=60)
     # Retention of rows nothing reads after a while (days).
     keep_otp_days: int = Field(2, ge=1)
     # Days failed-login records are kept.
@@ -282,6 +284,18 @@ class RulesSettings(BaseModel):
     minutes_due_h: int = Field(48, ge=1, le=24 * 30)
     # Study points a member should earn in a year.
     study_points_target: int = Field(200, ge=0)
+    # Study points for a document studied (read to the end).
+    study_points_document: int = Field(2, ge=0, le=1000)
+    # Study points for a meeting attended.
+    study_points_meeting: int = Field(10, ge=0, le=1000)
+    # Study points for passing a quiz, unless the quiz sets its own.
+    study_points_quiz: int = Field(10, ge=0, le=1000)
+    # Most study points documents studied earn a member in one local day (against gaming).
+    study_points_document_daily_cap: int = Field(20, ge=0, le=10_000)
+    # The largest manual award or correction (±) an officer may enter at once.
+    study_points_manual_max: int = Field(100, ge=1, le=10_000)
+    # Results of an anonymous survey are shown only for groups of at least this many answers.
+    survey_min_group: int = Field(5, ge=2, le=100)
 
 
 class StorageSettings(BaseModel):

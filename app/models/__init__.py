@@ -64,6 +64,24 @@ from app.models.notification import (
 from app.models.org import Org, OrgKind
 from app.models.role import Role, RoleGrant
 from app.models.setting import DeploymentSetting
+from app.models.study import (
+    PointBalance,
+    PointEntry,
+    PointOrgTotal,
+    PointSource,
+    QuestionKind,
+    Quiz,
+    QuizAnswer,
+    QuizAttempt,
+    QuizQuestion,
+    RevealAfter,
+    Survey,
+    SurveyAnswer,
+    SurveyParticipation,
+    SurveyQuestion,
+    SurveyQuestionKind,
+    SurveyResponse,
+)
 from app.models.upload import Upload
 
 __all__ = [
@@ -124,11 +142,27 @@ __all__ = [
     "Packet",
     "PacketItem",
     "PacketKind",
+    "PointBalance",
+    "PointEntry",
+    "PointOrgTotal",
+    "PointSource",
+    "QuestionKind",
+    "Quiz",
+    "QuizAnswer",
+    "QuizAttempt",
+    "QuizQuestion",
     "RefreshToken",
+    "RevealAfter",
     "Role",
     "RoleGrant",
     "SecretBallot",
     "SmsUsage",
+    "Survey",
+    "SurveyAnswer",
+    "SurveyParticipation",
+    "SurveyQuestion",
+    "SurveyQuestionKind",
+    "SurveyResponse",
     "Task",
     "TaskStatus",
     "Upload",

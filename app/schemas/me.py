@@ -31,6 +31,12 @@ class HomeMeeting(BaseModel):
     )
 
 
+class HomeStudy(BaseModel):
+    year: int
+    points: int = Field(description="My study points this year.")
+    target: int = Field(description="The yearly target per member.")
+
+
 class HomeRead(BaseModel):
     """The app's first screen in one call."""
 
@@ -45,3 +51,4 @@ class HomeRead(BaseModel):
         description="My next meeting (announced or under way), if I am summoned to one."
     )
     open_tasks: int = Field(description="Tasks assigned to me that are still open.")
+    study: HomeStudy

@@ -52,6 +52,18 @@ class Permission(StrEnum):
     # Report on a task: its assignee (an owner permission) and the branch's runners.
     TASK_REPORT = "task.report"
 
+    # Study: see quizzes and surveys (members: those published for their branch or above it,
+    # taken there; creators and leadership: those of their subtree).
+    STUDY_VIEW = "study.view"
+    # Create quizzes and surveys for an org's subtree and see their results.
+    STUDY_MANAGE = "study.manage"
+    # See one's own quiz attempts (an owner permission).
+    ATTEMPT_VIEW = "attempt.view"
+    # Award or correct study points by hand, with a note.
+    POINTS_AWARD = "points.award"
+    # Leaderboards and study statistics of an org's subtree.
+    STUDY_STATS = "study.stats"
+
 
 P = Permission
 # Leadership relays upper documents and sees read coverage (officers see it as a statistic).
@@ -64,36 +76,44 @@ _LEADERSHIP = frozenset(
         P.CONTENT_RELAY,
         P.MEETING_VIEW,
         P.MEETING_REVIEW,
+        P.STUDY_VIEW,
+        P.STUDY_STATS,
     }
 )
+# Quizzes and surveys are created by editors or leadership (not by organisation officers).
+_STUDY_CREATORS = frozenset({P.STUDY_VIEW, P.STUDY_MANAGE})
 # What the secretary and deputy secretary do for their branch on top of leadership.
-_BRANCH_RUNNERS = _LEADERSHIP | {P.MEMBER_ASSIST, P.MEETING_MANAGE, P.TASK_REPORT}
+_BRANCH_RUNNERS = _LEADERSHIP | _STUDY_CREATORS | {P.MEMBER_ASSIST, P.MEETING_MANAGE, P.TASK_REPORT}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.SECRETARY: _BRANCH_RUNNERS,
     Role.DEPUTY_SECRETARY: _BRANCH_RUNNERS,
-    Role.COMMITTEE_MEMBER: _LEADERSHIP,
+    Role.COMMITTEE_MEMBER: _LEADERSHIP | _STUDY_CREATORS,
     Role.ORGANISATION_OFFICER: _LEADERSHIP
-    | {P.ORG_MANAGE, P.MEMBER_MANAGE, P.MEMBER_ASSIST, P.ROLE_MANAGE, P.AUDIT_VIEW},
-    Role.EDITOR: frozenset({P.ORG_VIEW, P.CONTENT_VIEW, P.CONTENT_DRAFT}),
+    | {P.ORG_MANAGE, P.MEMBER_MANAGE, P.MEMBER_ASSIST, P.ROLE_MANAGE, P.AUDIT_VIEW, P.POINTS_AWARD},
+    Role.EDITOR: frozenset({P.ORG_VIEW, P.CONTENT_VIEW, P.CONTENT_DRAFT}) | _STUDY_CREATORS,
     Role.APPROVER: frozenset({P.ORG_VIEW, P.CONTENT_VIEW, P.CONTENT_PUBLISH}),
     Role.DEPLOYMENT_ADMIN: frozenset(Permission),
 }
 
-# Duties of a role in its own org rather than powers over other people: an organisation officer
-# grants and takes back the secretary's, editor's and approver's roles without running meetings,
-# drafting or publishing themselves, so these do not count when checking a grant or a revocation
-# for escalation. An area whose role carries such a duty adds it here.
+# Duties of a role in its own org rather than powers over other people (running meetings,
+# drafting, publishing, creating quizzes and surveys): whoever manages roles on an org grants and
+# takes back the secretary's, editor's and approver's roles without holding these, so they do not
+# count when checking a grant or a revocation for escalation. An area whose role carries such a
+# duty adds it here.
 DUTIES: frozenset[Permission] = frozenset(
-    {P.MEETING_MANAGE, P.TASK_REPORT, P.CONTENT_DRAFT, P.CONTENT_PUBLISH}
+    {P.MEETING_MANAGE, P.TASK_REPORT, P.CONTENT_DRAFT, P.CONTENT_PUBLISH, P.STUDY_MANAGE}
 )
+WORK_PERMISSIONS = DUTIES  # the study area's name for them
 
 # What every member may do in their own branch.
 MEMBERSHIP_PERMISSIONS: frozenset[Permission] = frozenset(
-    {P.ORG_VIEW, P.MEMBER_LIST, P.CONTENT_VIEW, P.MEETING_VIEW, P.MEETING_ATTEND}
+    {P.ORG_VIEW, P.MEMBER_LIST, P.CONTENT_VIEW, P.MEETING_VIEW, P.MEETING_ATTEND, P.STUDY_VIEW}
 )
 # What a member may do on an object that is their own (`Target.owner_id`), wherever it lies.
-OWNER_PERMISSIONS: frozenset[Permission] = frozenset({P.MEMBER_VIEW, P.UPLOAD_VIEW, P.TASK_REPORT})
+OWNER_PERMISSIONS: frozenset[Permission] = frozenset(
+    {P.MEMBER_VIEW, P.UPLOAD_VIEW, P.TASK_REPORT, P.ATTEMPT_VIEW}
+)
 
 
 class Target(Protocol):

@@ -9,7 +9,7 @@ from app.models import OrgKind
 from app.services.access import Actor
 
 
-def home(actor: Actor, row: Row) -> dict[str, Any]:
+def home(actor: Actor, row: Row, *, study: dict[str, int]) -> dict[str, Any]:
     """The home screen from the actor and the extra columns of its query (`auth.actor._HOME`)."""
     next_meeting = None
     if row["next_meeting_id"] is not None:
@@ -26,6 +26,7 @@ def home(actor: Actor, row: Row) -> dict[str, Any]:
         "unread_documents": int(row["unread_documents"]),
         "next_meeting": next_meeting,
         "open_tasks": int(row["open_tasks"]),
+        "study": study,
         "member": {
             "id": actor.member_id,
             "full_name": actor.full_name,

@@ -15,12 +15,12 @@ from datetime import date, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, func, insert, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
 from app.core.text import member_sort_key, name_key
 from app.models import Member, MembershipPeriod, MemberStatus, Org, OrgKind, Role, RoleGrant
 from app.models.base import utcnow
-from app.services import province
+from app.services import province, seed_study
 from app.services.content.demo import seed_demo_content
 from app.services.meetings.demo import seed_demo_meetings
 from app.services.province import People
@@ -346,7 +346,14 @@ async def seed_demo(engine: AsyncEngine, *, password_hash: str | None) -> SeedRe
     async with engine.begin() as conn:
         await seed_demo_content(conn)
     await seed_demo_meetings(engine, DEMO_ACCOUNTS[1].phone)
+    await _seed_study(engine, plan)
     return SeedResult(len(plan.orgs), len(plan.branches), len(plan.members), len(plan.grants))
+
+
+async def _seed_study(engine: AsyncEngine, plan: _Plan) -> None:
+    """The study area's demo objects (`services.seed_study`)."""
+    async with async_sessionmaker(engine, expire_on_commit=False).begin() as session:
+        await seed_study.seed(session, plan.orgs, plan.members)
 
 
 def _quiet(_message: str) -> None:

@@ -37,6 +37,7 @@ from app.models import (
     TaskStatus,
 )
 from app.models.base import UTCDateTime, utcnow
+from app.services import points as points_service
 from app.services.access import Actor, RoleHolding
 
 _session_t = AuthSession.__table__
@@ -160,6 +161,8 @@ _HOME = FastQuery(
         )
         .scalar_subquery()
         .label("open_tasks"),
+        # This year's study points (the yearly balance kept by services.points).
+        points_service.year_points_column(_member_t.c.id),
     )
 )
 
@@ -170,9 +173,10 @@ async def load_actor(reader: Reader, claims: AccessClaims) -> Actor:
     return actor
 
 
-async def load_home(reader: Reader, claims: AccessClaims) -> tuple[Actor, Row]:
-    """`load_actor` and what the home screen adds (see `_HOME`), in the same round trip."""
-    actor, rows = await _load(reader, _HOME, claims, now=utcnow())
+async def load_home(reader: Reader, claims: AccessClaims, *, year: int) -> tuple[Actor, Row]:
+    """`load_actor` and what the home screen adds (see `_HOME`; study points of `year`), in the
+    same round trip."""
+    actor, rows = await _load(reader, _HOME, claims, now=utcnow(), year=year)
     return actor, rows[0]
 
 

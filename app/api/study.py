@@ -1,0 +1,340 @@
+"""Study: points, quizzes and their attempts, leaderboards."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, status
+
+from app.api.deps import (
+    CurrentActor,
+    MemberScope,
+    ObjectScope,
+    OrgScope,
+    ReaderDep,
+    ResourcesDep,
+    SessionDep,
+)
+from app.api.idempotency import Idempotent
+from app.api.responses import problems
+from app.api.routing import area_router
+from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit
+from app.models import PointSource
+from app.models.base import utcnow
+from app.schemas.common import Digits, Page
+from app.schemas.study import (
+    AttemptRead,
+    AttemptSubmit,
+    MyPointsRead,
+    MyRankRead,
+    PointAwardCreate,
+    PointEntryRead,
+    QuizCreate,
+    QuizRead,
+    QuizResults,
+    QuizSummary,
+    RankedMember,
+    UnitLeaderboard,
+)
+from app.services import leaderboards
+from app.services import points as point_service
+from app.services import quizzes as quiz_service
+from app.services import rules as rule_service
+from app.services.access import Permission
+from app.services.members import MemberTarget
+from app.services.orgs import OrgTarget
+from app.services.quizzes import AttemptTarget, QuizTarget
+
+router = area_router(tags=["study"])
+
+Year = Annotated[
+    int | None,
+    Query(ge=2000, le=2100, description="A local year; the current one by default."),
+    Digits,
+]
+
+# Members see the quizzes published for their branch or above it; creators and leadership those
+# of their subtree.
+QuizScope = ObjectScope(
+    quiz_service.load_target,
+    Permission.STUDY_VIEW,
+    id_param="quiz_id",
+    not_found_code="quiz.not_found",
+    description="Quiz id.",
+    upward=True,
+)
+QuizManageScope = ObjectScope(
+    quiz_service.load_target,
+    Permission.STUDY_MANAGE,
+    id_param="quiz_id",
+    not_found_code="quiz.not_found",
+    description="Quiz id.",
+    ancestors_visible=True,
+)
+AttemptScope = ObjectScope(
+    quiz_service.load_attempt_target,
+    Permission.ATTEMPT_VIEW,
+    id_param="attempt_id",
+    not_found_code="quiz_attempt.not_found",
+    description="Quiz attempt id.",
+)
+
+
+def _year(resources: ResourcesDep, year: int | None) -> int:
+    return year or point_service.local_year(utcnow(), resources.settings.rules.timezone)
+
+
+# --- points ------------------------------------------------------------------------------------
+
+
+@router.get("/me/points", response_model=MyPointsRead, responses=problems(401, 422))
+async def get_my_points(
+    actor: CurrentActor,
+    reader: ReaderDep,
+    session: SessionDep,
+    resources: ResourcesDep,
+    year: Year = None,
+) -> dict[str, Any]:
+    """My study points this year (or `year`) against the yearly target, and every year's total."""
+    rules = await rule_service.current(session, resources.app_config, resources.settings.rules)
+    return await point_service.my_points(
+        reader,
+        actor.member_id,
+        timezone=resources.settings.rules.timezone,
+        target=rules.study_points_target,
+        year=year,
+    )
+
+
+@router.get(
+    "/me/points/entries",
+    response_model=Page[PointEntryRead],
+    responses=problems(400, 401, 422),
+)
+async def list_my_point_entries(
+    actor: CurrentActor,
+    session: SessionDep,
+    year: Year = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[Any]:
+    """My points history, newest first: what earned each entry."""
+    items, next_cursor = await point_service.list_entries(
+        session, actor.member_id, year=year, limit=limit, cursor=cursor
+    )
+    return Page(items=items, next_cursor=next_cursor)
+
+
+@router.get(
+    "/members/{member_id}/points",
+    response_model=Page[PointEntryRead],
+    responses=problems(400, 401, 403, 404, 422),
+)
+async def list_member_point_entries(
+    member: Annotated[MemberTarget, Depends(MemberScope(Permission.MEMBER_VIEW))],
+    session: SessionDep,
+    year: Year = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[Any]:
+    """A member's points history, newest first."""
+    items, next_cursor = await point_service.list_entries(
+        session, member.id, year=year, limit=limit, cursor=cursor
+    )
+    return Page(items=items, next_cursor=next_cursor)
+
+
+@router.post(
+    "/members/{member_id}/points",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PointEntryRead,
+    responses=problems(401, 403, 404, 409, 413, 422),
+)
+async def award_member_points(
+    body: PointAwardCreate,
+    member: Annotated[MemberTarget, Depends(MemberScope(Permission.POINTS_AWARD))],
+    actor: CurrentActor,
+    session: SessionDep,
+    _idempotency: Idempotent,
+) -> dict[str, Any]:
+    """Award points by hand, or correct them with negative points (organisation officers).
+    A note is required; the entry is audited and never edited. Send an `Idempotency-Key` to
+    retry safely."""
+    return await point_service.award_manual(
+        session, actor, member, points=body.points, note=body.note, reason=body.reason
+    )
+
+
+# --- leaderboards ------------------------------------------------------------------------------
+
+
+@router.get("/me/leaderboard", response_model=MyRankRead, responses=problems(401, 404, 422))
+async def get_my_rank(
+    actor: CurrentActor, session: SessionDep, resources: ResourcesDep, year: Year = None
+) -> dict[str, Any]:
+    """My rank in my branch and the members just around me (not a ranking of everyone)."""
+    return await leaderboards.my_rank(session, actor, year=_year(resources, year))
+
+
+@router.get(
+    "/orgs/{org_id}/leaderboard",
+    response_model=Page[RankedMember],
+    responses=problems(400, 401, 403, 404, 422),
+)
+async def list_org_leaderboard(
+    org: Annotated[OrgTarget, Depends(OrgScope(Permission.STUDY_STATS))],
+    session: SessionDep,
+    resources: ResourcesDep,
+    year: Year = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[Any]:
+    """Members of the org's subtree by points in the year, most first (leadership and
+    organisation officers). `rank` is 0: pages are ordered, not ranked."""
+    items, next_cursor = await leaderboards.org_members(
+        session, org, year=_year(resources, year), limit=limit, cursor=cursor
+    )
+    return Page(items=items, next_cursor=next_cursor)
+
+
+@router.get(
+    "/orgs/{org_id}/leaderboard/units",
+    response_model=UnitLeaderboard,
+    responses=problems(401, 403, 404, 422),
+)
+async def get_org_unit_leaderboard(
+    org: Annotated[OrgTarget, Depends(OrgScope(Permission.STUDY_STATS))],
+    session: SessionDep,
+    resources: ResourcesDep,
+    year: Year = None,
+) -> dict[str, Any]:
+    """The org's direct units by average points per eligible (not exempt) member."""
+    return await leaderboards.org_units(session, org, year=_year(resources, year))
+
+
+# --- quizzes -----------------------------------------------------------------------------------
+
+
+@router.post(
+    "/orgs/{org_id}/quizzes",
+    status_code=status.HTTP_201_CREATED,
+    response_model=QuizRead,
+    responses=problems(401, 403, 404, 409, 413, 422),
+)
+async def create_quiz(
+    body: QuizCreate,
+    org: Annotated[OrgTarget, Depends(OrgScope(Permission.STUDY_MANAGE))],
+    actor: CurrentActor,
+    session: SessionDep,
+    resources: ResourcesDep,
+    _idempotency: Idempotent,
+) -> dict[str, Any]:
+    """Create a quiz for this org's subtree (editors and leadership). Its members are notified
+    when it opens. Send an `Idempotency-Key` to retry safely."""
+    return await quiz_service.create_quiz(
+        session,
+        actor,
+        org,
+        body,
+        default_points=point_service.rule_points(resources.settings.rules, PointSource.QUIZ),
+    )
+
+
+@router.get(
+    "/orgs/{org_id}/quizzes",
+    response_model=Page[QuizSummary],
+    responses=problems(400, 401, 403, 404, 422),
+)
+async def list_org_quizzes(
+    org: Annotated[OrgTarget, Depends(OrgScope(Permission.STUDY_MANAGE))],
+    session: SessionDep,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[Any]:
+    """The quizzes this org published, newest first."""
+    items, next_cursor = await quiz_service.list_org_quizzes(
+        session, org, limit=limit, cursor=cursor
+    )
+    return Page(items=items, next_cursor=next_cursor)
+
+
+@router.get("/me/quizzes", response_model=Page[QuizSummary], responses=problems(400, 401, 422))
+async def list_my_quizzes(
+    actor: CurrentActor,
+    session: SessionDep,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Page[Any]:
+    """Quizzes for my branch (published by it or an org above it), newest first."""
+    items, next_cursor = await quiz_service.list_my_quizzes(
+        session, actor, limit=limit, cursor=cursor
+    )
+    return Page(items=items, next_cursor=next_cursor)
+
+
+@router.get("/quizzes/{quiz_id}", response_model=QuizRead, responses=problems(401, 403, 404, 422))
+async def get_quiz(
+    quiz: Annotated[QuizTarget, Depends(QuizScope)], session: SessionDep
+) -> dict[str, Any]:
+    """A quiz's rules (never its questions: those come with an attempt)."""
+    return await quiz_service.read_quiz(session, quiz)
+
+
+@router.get(
+    "/quizzes/{quiz_id}/results",
+    response_model=QuizResults,
+    responses=problems(401, 403, 404, 422),
+)
+async def get_quiz_results(
+    quiz: Annotated[QuizTarget, Depends(QuizManageScope)], session: SessionDep
+) -> dict[str, Any]:
+    """Results per unit and per question, most missed first (creators and leadership)."""
+    return await quiz_service.results(session, quiz)
+
+
+@router.post(
+    "/quizzes/{quiz_id}/attempts",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AttemptRead,
+    responses=problems(401, 403, 404, 409, 422),
+)
+async def start_quiz_attempt(
+    quiz: Annotated[QuizTarget, Depends(QuizScope)],
+    actor: CurrentActor,
+    session: SessionDep,
+    _idempotency: Idempotent,
+) -> dict[str, Any]:
+    """Start an attempt: its questions (drawn at random, without the answers) and its deadline.
+    An attempt still running is handed back instead of a new one."""
+    return await quiz_service.start_attempt(session, actor, quiz)
+
+
+@router.get(
+    "/quiz-attempts/{attempt_id}",
+    response_model=AttemptRead,
+    responses=problems(401, 403, 404, 422),
+)
+async def get_quiz_attempt(
+    attempt: Annotated[AttemptTarget, Depends(AttemptScope)], session: SessionDep
+) -> dict[str, Any]:
+    """One of my attempts; after submit with its result (and the correct answers once the
+    quiz's reveal rule allows)."""
+    return await quiz_service.read_attempt(session, attempt)
+
+
+@router.post(
+    "/quiz-attempts/{attempt_id}/submit",
+    response_model=AttemptRead,
+    responses=problems(401, 403, 404, 409, 413, 422),
+)
+async def submit_quiz_attempt(
+    body: AttemptSubmit,
+    attempt: Annotated[AttemptTarget, Depends(AttemptScope)],
+    actor: CurrentActor,
+    session: SessionDep,
+    _idempotency: Idempotent,
+) -> dict[str, Any]:
+    """Submit my answers; scored on the server. Late answers (after the deadline) are refused;
+    a second submit is 409 `quiz.attempt_submitted` (with the same `Idempotency-Key`, the first
+    answer again). Passing adds the quiz's points once."""
+    return await quiz_service.submit_attempt(session, actor, attempt, body)

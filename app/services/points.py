@@ -1,0 +1,246 @@
+"""Study points: an append-only ledger with a unique source key, and yearly balances.
+
+The one call other areas use (meetings for attendance, content for a document studied):
+
+    from app.services import points
+    await points.award(
+        session,
+        member_id=member.id,
+        points=points.rule_points(settings.rules, PointSource.MEETING),
+        source=PointSource.MEETING,
+        source_key=f"meeting:{meeting.id}:member:{member.id}",
+        reason="Dự sinh hoạt chi bộ tháng 12",
+    )
+
+It joins the caller's transaction, is idempotent by `source_key` (a unique index and
+`ON CONFLICT DO NOTHING` on both databases, so concurrent requests award once), and returns the
+new entry's id, or `None` when that key was already awarded. Entries are never edited: a
+correction is a new entry with negative points. The member's yearly `point_balance` row is
+updated in the same statement sequence, so home screens and leaderboards read one row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import BigInteger, Integer, RowMapping, bindparam, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.config import RulesSettings, get_settings
+from app.core.db import FastQuery, Reader
+from app.core.errors import Conflict, Unprocessable
+from app.core.pagination import decode_cursor, page_of
+from app.core.security import new_id
+from app.models import PointBalance, PointEntry, PointSource
+from app.models.base import utcnow
+from app.services import audit
+from app.services.access import Actor
+from app.services.members import MemberTarget
+
+_entry = PointEntry.__table__
+_balance = PointBalance.__table__
+
+
+def rule_points(rules: RulesSettings, source: PointSource) -> int:
+    """The deployment's points for a source (`RULES__STUDY_POINTS_*`)."""
+    return {
+        PointSource.DOCUMENT: rules.study_points_document,
+        PointSource.MEETING: rules.study_points_meeting,
+        PointSource.QUIZ: rules.study_points_quiz,
+    }.get(source, 0)
+
+
+def local_year(at: datetime, timezone: str | None = None) -> int:
+    return at.astimezone(ZoneInfo(timezone or get_settings().rules.timezone)).year
+
+
+def dialect_insert(session: AsyncSession, table: Any) -> Any:
+    """`INSERT` with `ON CONFLICT` support on this session's database."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+async def _capped(
+    session: AsyncSession, rules: RulesSettings, member_id: int, points: int, at: datetime
+) -> int:
+    """Documents studied count up to the daily cap (local day) against gaming."""
+    zone = ZoneInfo(rules.timezone)
+    local = at.astimezone(zone)
+    day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    since = day_start.astimezone(ZoneInfo("UTC"))
+    until = (day_start + timedelta(days=1)).astimezone(ZoneInfo("UTC"))
+    today = await session.scalar(
+        select(func.coalesce(func.sum(_entry.c.points), 0)).where(
+            _entry.c.member_id == member_id,
+            _entry.c.source == PointSource.DOCUMENT,
+            _entry.c.created_at >= since,
+            _entry.c.created_at < until,
+        )
+    )
+    return max(0, min(points, rules.study_points_document_daily_cap - int(today or 0)))
+
+
+async def award(
+    session: AsyncSession,
+    *,
+    member_id: int,
+    points: int,
+    source: PointSource,
+    source_key: str,
+    reason: str,
+    note: str | None = None,
+    created_by_id: int | None = None,
+    at: datetime | None = None,
+) -> int | None:
+    """Add `points` (negative for a correction) for `source_key`, once. Returns the new entry's
+    id, or `None` if `source_key` was awarded before. A document studied past the daily cap is
+    still recorded, with the points left under the cap (maybe 0), so it never counts later."""
+    rules = get_settings().rules
+    at = at or utcnow()
+    if source == PointSource.DOCUMENT and points > 0:
+        points = await _capped(session, rules, member_id, points, at)
+    year = local_year(at, rules.timezone)
+    inserted = await session.scalar(
+        dialect_insert(session, _entry)
+        .values(
+            member_id=member_id,
+            points=points,
+            year=year,
+            source=str(source),
+            source_key=source_key[:200],
+            reason=reason[:200],
+            note=note,
+            created_by_id=created_by_id,
+            created_at=at,
+        )
+        .on_conflict_do_nothing(index_elements=["source_key"])
+        .returning(_entry.c.id)
+    )
+    if inserted is None:
+        return None
+    if points:
+        upsert = dialect_insert(session, _balance).values(
+            member_id=member_id, year=year, points=points
+        )
+        await session.execute(
+            upsert.on_conflict_do_update(
+                index_elements=["member_id", "year"],
+                set_={"points": _balance.c.points + upsert.excluded.points},
+            )
+        )
+    return int(inserted)
+
+
+async def award_manual(
+    session: AsyncSession,
+    actor: Actor,
+    member: MemberTarget,
+    *,
+    points: int,
+    note: str,
+    reason: str | None,
+) -> dict[str, Any]:
+    """An officer's award or correction, with a note; audited."""
+    rules = get_settings().rules
+    if points == 0 or abs(points) > rules.study_points_manual_max:
+        raise Unprocessable(
+            f"Số điểm phải khác 0 và không quá {rules.study_points_manual_max} điểm mỗi lần.",
+            code="points.out_of_range",
+        )
+    reason = reason or ("Cộng điểm" if points > 0 else "Điều chỉnh điểm")
+    entry_id = await award(
+        session,
+        member_id=member.id,
+        points=points,
+        source=PointSource.MANUAL,
+        source_key=f"manual:{new_id()}",
+        reason=reason,
+        note=note,
+        created_by_id=actor.member_id,
+    )
+    if entry_id is None:  # cannot happen: a fresh key
+        raise Conflict(code="points.duplicate")
+    await audit.record(
+        session,
+        actor,
+        "points.award",
+        target=("point_entry", entry_id),
+        org_id=member.branch_id,
+        detail={"member_id": member.id, "points": points, "reason": reason, "note": note},
+    )
+    row = (await session.execute(select(_entry).where(_entry.c.id == entry_id))).mappings().one()
+    return _entry_read(row)
+
+
+def _entry_read(row: Mapping[str, Any] | RowMapping) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "points": row["points"],
+        "year": row["year"],
+        "source": row["source"],
+        "reason": row["reason"],
+        "note": row["note"],
+        "created_at": row["created_at"],
+        "created_by_id": row["created_by_id"],
+    }
+
+
+async def list_entries(
+    session: AsyncSession,
+    member_id: int,
+    *,
+    year: int | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A member's ledger, newest first."""
+    query = select(_entry).where(_entry.c.member_id == member_id)
+    if year is not None:
+        query = query.where(_entry.c.year == year)
+    if cursor:
+        (last_id,) = decode_cursor(cursor, "points", (int,))
+        query = query.where(_entry.c.id < last_id)
+    rows = (await session.execute(query.order_by(_entry.c.id.desc()).limit(limit + 1))).mappings()
+    page, next_cursor = page_of(list(rows), limit, "points", lambda r: (r["id"],))
+    return [_entry_read(r) for r in page], next_cursor
+
+
+_BALANCES = FastQuery(
+    select(_balance.c.year, _balance.c.points)
+    .where(_balance.c.member_id == bindparam("member_id", type_=BigInteger))
+    .order_by(_balance.c.year.desc())
+)
+
+
+async def my_points(
+    reader: Reader, member_id: int, *, timezone: str, target: int, year: int | None = None
+) -> dict[str, Any]:
+    """This year's (or `year`'s) points against the target, and every year's total."""
+    rows = await reader.fetch(_BALANCES, {"member_id": member_id})
+    years = [{"year": int(r["year"]), "points": int(r["points"])} for r in rows]
+    year = year or local_year(utcnow(), timezone)
+    points = next((y["points"] for y in years if y["year"] == year), 0)
+    return {
+        "year": year,
+        "points": points,
+        "target": target,
+        "remaining": max(0, target - points),
+        "years": years,
+    }
+
+
+# `/me/home`: this year's points as a column of the actor query (see services.auth.actor).
+def year_points_column(member_id_column: Any) -> Any:
+    return (
+        select(_balance.c.points)  # null without points (one row at most: the primary key)
+        .where(
+            _balance.c.member_id == member_id_column,
+            _balance.c.year == bindparam("year", type_=Integer),
+        )
+        .scalar_subquery()
+        .label("year_points")
+    )
