@@ -8,6 +8,7 @@ from app.api import (
     app_config,
     audit,
     auth,
+    imports,
     me,
     members,
     notifications,
@@ -17,5 +18,5 @@ from app.api import (
 )
 
 api_router = APIRouter(prefix="/api/v1")
-for module in (app_config, auth, me, notifications, orgs, members, roles, audit, uploads):
+for module in (app_config, auth, me, notifications, orgs, members, roles, audit, uploads, imports):
     api_router.include_router(module.router)

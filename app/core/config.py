@@ -161,6 +161,15 @@ class NotifySettings(BaseModel):
     sms_max_attempts: int = Field(3, ge=1, le=10)
 
 
+class ImportSettings(BaseModel):
+    """Member imports and roster exports (worker jobs)."""
+
+    batch_rows: int = Field(1000, ge=1, le=20_000)  # rows per transaction when checking/applying
+    max_rows: int = Field(600_000, ge=1, le=5_000_000)  # data rows a file may have
+    # Lifetime of the download links of reports and exports.
+    link_ttl_s: int = Field(600, ge=30, le=86_400)
+
+
 class ApiSettings(BaseModel):
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     cors_origins: list[str] = []
@@ -266,6 +275,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     fcm: FcmSettings = FcmSettings()
     notify: NotifySettings = NotifySettings()
+    imports: ImportSettings = ImportSettings()
 
     @model_validator(mode="after")
     def _normalise(self) -> Settings:

@@ -7,6 +7,13 @@ from app.models.base import Base
 from app.models.idempotency import IdempotencyKey
 from app.models.job import Job, JobStatus, WorkerHeartbeat
 from app.models.member import Gender, Member, MemberStatus
+from app.models.member_import import (
+    ExportStatus,
+    ImportStatus,
+    MemberExport,
+    MemberImport,
+    MemberImportRow,
+)
 from app.models.notification import (
     Delivery,
     DeliveryChannel,
@@ -34,13 +41,18 @@ __all__ = [
     "DeploymentSetting",
     "Device",
     "DevicePlatform",
+    "ExportStatus",
     "Gender",
     "IdempotencyKey",
+    "ImportStatus",
     "Job",
     "JobStatus",
     "LoginFailure",
     "Member",
     "MemberActivity",
+    "MemberExport",
+    "MemberImport",
+    "MemberImportRow",
     "MemberStatus",
     "Notice",
     "NoticeKind",

@@ -1,5 +1,5 @@
 """The product's jobs; importing this package registers them in `app.worker.registry`."""
 
-from app.worker.handlers import housekeeping, notices
+from app.worker.handlers import housekeeping, imports, notices
 
-__all__ = ["housekeeping", "notices"]
+__all__ = ["housekeeping", "imports", "notices"]
