@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import httpx
 from sqlalchemy import func, select
@@ -25,7 +26,7 @@ from tests.imports_helpers import (
     xlsx_file,
 )
 
-ROWS = [
+ROWS: list[list[Any]] = [
     [
         "01.000101",
         "Phạm Văn Một",
@@ -131,17 +132,20 @@ async def test_dry_run_changes_nothing_then_apply_upserts_and_reimport_is_unchan
         date(2005, 2, 3),
         date(2006, 2, 3),
     )
-    assert one.org_path == tree.b1.path and one.sort_key == "mot pham van"
+    assert one.org_path == tree.b1.path
+    assert one.sort_key == "mot pham van"
     assert (two.branch_id, two.status, two.gender) == (tree.b2.id, "probationary", "female")
     assert (three.branch_id, three.is_exempt, three.phone) == (tree.b3.id, True, None)
-    assert not one.is_locked and one.password_hash is None  # an account for OTP login
+    assert not one.is_locked
+    assert one.password_hash is None
     versions = {card: m.version for card, m in members.items()}
 
     # The same file again: nothing changes.
     again = await start_import(client, officer, tree.c1.id, data)
     await run_jobs(resources)
     again = await get_import(client, officer, again["id"])
-    assert again["checked"]["unchanged"] == 3 and again["checked"]["created"] == 0
+    assert again["checked"]["unchanged"] == 3
+    assert again["checked"]["created"] == 0
     await client.post(f"/api/v1/imports/{again['id']}/apply", headers=officer)
     await run_jobs(resources)
     again = await get_import(client, officer, again["id"])
@@ -222,7 +226,7 @@ async def test_a_card_number_of_another_branch_or_a_taken_phone_is_refused(
     tree.outsider.party_card_number = "09.999999"
     await session.flush()
     officer = await as_actor(tree.officer_root.id)
-    rows = [
+    rows: list[list[Any]] = [
         ["09.999999", "Người Ngoài", "", "", "", "Chi bộ Khu phố 1", "", "", "", ""],
         [
             "09.000001",
@@ -271,9 +275,11 @@ async def test_the_report_shows_the_problems_beside_each_refused_row(
     assert link.status_code == 200, link.text
     report = await download(client, link.json()["url"])
     summary = sheet_rows(report, "Tổng hợp")
-    assert ["Thêm mới", 3] in summary and ["Bị từ chối", 3] in summary
+    assert ["Thêm mới", 3] in summary
+    assert ["Bị từ chối", 3] in summary
     rows = sheet_rows(report, "Dòng bị từ chối")
-    assert rows[0][0] == "Dòng" and rows[0][-1] == "Lỗi"
+    assert rows[0][0] == "Dòng"
+    assert rows[0][-1] == "Lỗi"
     assert rows[1][:3] == [5, "01.000104", "Đỗ Văn Bốn"]
     assert "Số điện thoại" in rows[1][-1]
     missing = sheet_rows(report, "Không có trong tệp")
@@ -381,14 +387,16 @@ async def test_an_export_lists_the_subtree_with_the_import_columns(
     assert created.json()["status"] == "pending"
     await run_jobs(resources)
     export = (await client.get(f"/api/v1/exports/{created.json()['id']}", headers=officer)).json()
-    assert export["status"] == "done" and export["include_phones"] is True
+    assert export["status"] == "done"
+    assert export["include_phones"] is True
     rows = sheet_rows(await download(client, export["download"]["url"]))
     c1_members = await session.scalar(
         select(func.count()).select_from(Member).where(Member.org_path.startswith(tree.c1.path))
     )
     assert export["rows"] == c1_members == len(rows) - 1
     names = {row[1] for row in rows[1:]}
-    assert tree.member.full_name in names and tree.outsider.full_name not in names
+    assert tree.member.full_name in names
+    assert tree.outsider.full_name not in names
     assert tree.member.phone in {row[4] for row in rows[1:]}
     as_csv = await client.post(
         f"/api/v1/orgs/{tree.c1.id}/exports", json={"format": "csv"}, headers=officer
