@@ -79,11 +79,11 @@ def write_member_file(path: Path, rows: int, branches: list[str], seed: int = 14
 
 
 async def _province(url: str, members: int, console: Console) -> tuple[int, list[str]]:
-    from sqlalchemy import func, select
+    from sqlalchemy import func, insert, select
 
     from app.core.config import Env, Settings
     from app.core.db import create_engine
-    from app.models import Member, Org, OrgKind
+    from app.models import Member, Org, OrgKind, Role, RoleGrant
     from app.services.seed import seed_generated
 
     engine = create_engine(Settings(env=Env.TEST, database_url=url), null_pool=True)
@@ -95,11 +95,20 @@ async def _province(url: str, members: int, console: Console) -> tuple[int, list
             await seed_generated(engine, members=members)
             elapsed = asyncio.get_running_loop().time() - started
             console.print(f"seeded {members:,} members in {elapsed:.0f} s")
-        async with engine.connect() as conn:
+        async with engine.begin() as conn:
             root = int(
                 await conn.scalar(select(Org.id).where(Org.parent_id.is_(None)).order_by(Org.id))
                 or 0
             )
+            admins = select(RoleGrant.id).where(RoleGrant.role == Role.DEPLOYMENT_ADMIN.value)
+            if await conn.scalar(admins.limit(1)) is None:
+                # The import is made as a deployment admin (the first member, on the root).
+                first = await conn.scalar(select(func.min(Member.id)))
+                await conn.execute(
+                    insert(RoleGrant).values(
+                        member_id=first, org_id=root, role=Role.DEPLOYMENT_ADMIN.value
+                    )
+                )
             names = list(
                 (
                     await conn.scalars(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any, Final
 
 from app.core.phone import InvalidPhone, normalise_phone
@@ -17,9 +18,13 @@ from app.models import Gender, MemberStatus
 from app.services.imports.columns import BY_KEY
 from app.services.imports.reading import RawRow, cell_text
 
+_PHONE_NOISE: Final = re.compile(r"[ .()-]")
+_PHONE_RE: Final = re.compile(r"^(?:\+84|84|0)([1-9]\d{8})$")
 CARD_RE: Final = re.compile(r"^[0-9A-Za-z][0-9A-Za-z./-]{2,31}$")
 EARLIEST: Final = date(1900, 1, 1)
 EXCEL_EPOCH: Final = date(1899, 12, 30)
+_DMY_RE: Final = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$")
+_YMD_RE: Final = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 _DATE_FORMATS: Final = ("%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y-%m-%d", "%d/%m/%y")
 _STATUS: Final = {
     "chinh thuc": MemberStatus.FULL,
@@ -105,12 +110,18 @@ class Branches:
         """The branch, None when unknown, "ambiguous" when several share the name."""
         if text.isdigit() and int(text) in self.by_id:
             return self.by_id[int(text)]
-        key = fold(text)
+        key = _folded(text)
         if key in self.by_name:
             return self.by_name[key] or "ambiguous"
         if not key.startswith("chi bo ") and f"chi bo {key}" in self.by_name:
             return self.by_name[f"chi bo {key}"] or "ambiguous"
         return None
+
+
+@lru_cache(maxsize=4096)
+def _folded(text: str) -> str:
+    """`fold`, remembered: a file repeats the same few genders, statuses and branch names."""
+    return fold(text)
 
 
 def _text(value: Any) -> str:
@@ -135,6 +146,12 @@ def parse_date(value: Any) -> date | None:
             return EXCEL_EPOCH + timedelta(days=int(value))
         raise ValueError("serial out of range")
     text = str(value).strip()
+    numeric = _DMY_RE.match(text) or _YMD_RE.match(text)
+    if numeric is not None:
+        first, second, third = (int(part) for part in numeric.groups())
+        if first > 31:
+            return date(first, second, third)  # ValueError for a day that does not exist
+        return date(third, second, first)
     for pattern in _DATE_FORMATS:
         try:
             return datetime.strptime(text, pattern).date()  # noqa: DTZ007 - a calendar date
@@ -149,6 +166,7 @@ class RowChecker:
         self.today = today
         self.cards: dict[str, int] = {}  # card number → the first row that has it
         self.phones: dict[str, int] = {}
+        self._prefixes: dict[str, str] = {}  # 5-digit prefix → "" (mobile) or the problem
 
     def check(self, raw: RawRow) -> CheckedRow:
         row = CheckedRow(number=raw.number, cells=raw.cells)
@@ -211,14 +229,14 @@ class RowChecker:
         text = _text(row.cells.get(key))
         if not text:
             return
-        choice = table.get(fold(text))
+        choice = table.get(_folded(text))
         if choice is None:
             row.reject(key, f"import.{key}_invalid", message)
         else:
             row.fields[key] = choice.value
 
     def _exempt(self, row: CheckedRow) -> None:
-        text = fold(_text(row.cells.get("exempt")))
+        text = _folded(_text(row.cells.get("exempt")))
         if not text:
             return
         if text in _YES:
@@ -233,7 +251,7 @@ class RowChecker:
         if not text:
             return
         try:
-            phone = normalise_phone(text)
+            phone = self._normalise_phone(text)
         except InvalidPhone as exc:
             row.reject("phone", "import.phone_invalid", str(exc))
             return
@@ -242,6 +260,27 @@ class RowChecker:
             row.reject("phone", "import.phone_duplicate", f"Số điện thoại trùng với dòng {first}.")
             return
         row.fields["phone"] = phone
+
+    def _normalise_phone(self, text: str) -> str:
+        """`normalise_phone`, with its verdict on plain Vietnamese numbers kept per prefix:
+        the numbering plan decides a 9-digit national number by its first digits (five are
+        enough), and a province's file repeats a few hundred prefixes over many rows."""
+        plain = _PHONE_RE.match(_PHONE_NOISE.sub("", text))
+        if plain is None:
+            return normalise_phone(text)
+        national = plain.group(1)
+        verdict = self._prefixes.get(national[:5])
+        if verdict is None:
+            try:
+                normalise_phone("0" + national)
+            except InvalidPhone as exc:
+                verdict = str(exc)
+            else:
+                verdict = ""
+            self._prefixes[national[:5]] = verdict
+        if verdict:
+            raise InvalidPhone(verdict)
+        return "+84" + national
 
     def _branch(self, row: CheckedRow) -> None:
         text = _text(row.cells.get("branch"))

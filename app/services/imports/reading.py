@@ -9,6 +9,8 @@ on the import); problems of single rows are decided in `checking.py`.
 from __future__ import annotations
 
 import csv
+import re
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -84,27 +86,66 @@ def find_layout(rows: list[tuple[int, list[Any]]], *, branch_required: bool) -> 
     )
 
 
+_FORMULA_RE: Final = re.compile(rb"<(?:\w+:)?f[\s>/]")
+_SHEET_RE: Final = re.compile(rb"<(?:\w+:)?sheet\b[^>]*?\br:id=\"([^\"]+)\"")
+_REL_RE: Final = re.compile(rb"<Relationship\b[^>]*>")
+_ATTR_RE: Final = re.compile(rb"""(\w+)="([^"]*)\"""")
+SCAN_BLOCK: Final = 1024 * 1024
+
+
+def _first_sheet_part(archive: zipfile.ZipFile) -> str | None:
+    """The zip member of the workbook's first sheet (the one that is read)."""
+    workbook = archive.read("xl/workbook.xml")
+    found = _SHEET_RE.search(workbook)
+    if found is None:
+        return None
+    rels = archive.read("xl/_rels/workbook.xml.rels")
+    for element in _REL_RE.findall(rels):
+        attrs = dict(_ATTR_RE.findall(element))
+        if attrs.get(b"Id") == found.group(1):
+            target = attrs.get(b"Target", b"").decode()
+            return target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+    return None
+
+
+def _has_formulas(path: Path) -> bool:
+    """Whether the first sheet holds a formula, from its XML streamed through (constant
+    memory): values are read without them, so a formula's cached result could be stale."""
+    with zipfile.ZipFile(path) as archive:
+        part = _first_sheet_part(archive)
+        if part is None:
+            return False
+        with archive.open(part) as sheet:
+            tail = b""
+            while block := sheet.read(SCAN_BLOCK):
+                if _FORMULA_RE.search(tail + block):
+                    return True
+                tail = block[-16:]
+    return False
+
+
 def _rows_xlsx(path: Path) -> Iterator[tuple[int, list[Any]]]:
-    from openpyxl import load_workbook
+    from python_calamine import CalamineWorkbook
 
     try:
-        workbook = load_workbook(path, read_only=True, data_only=False, keep_links=False)
-    except Exception as exc:  # openpyxl raises many kinds on a broken file
-        raise FileProblem("import.unreadable", "Không đọc được tệp Excel (tệp hỏng).") from exc
-    try:
-        sheet = workbook.worksheets[0] if workbook.worksheets else None
-        if sheet is None:
+        if _has_formulas(path):
+            raise FileProblem(
+                "import.formula",
+                "Tệp chứa công thức: hãy dán giá trị (Paste Values) rồi tải lên lại.",
+            )
+        workbook = CalamineWorkbook.from_path(str(path))
+        if not workbook.sheet_names:
             raise FileProblem("import.empty", "Tệp không có trang tính nào.")
-        for number, values in enumerate(
-            sheet.iter_rows(max_col=MAX_COLUMNS, values_only=True), start=1
-        ):
-            yield number, list(values)
+        sheet = workbook.get_sheet_by_index(0)
+        first_row = (sheet.start or (0, 0))[0] + 1
+        first_col = (sheet.start or (0, 0))[1]
+        for index, values in enumerate(sheet.iter_rows()):
+            cells = [None] * first_col + list(values[: MAX_COLUMNS - first_col])
+            yield first_row + index, cells
     except FileProblem:
         raise
-    except Exception as exc:  # a broken part found while reading
+    except Exception as exc:  # the reader raises many kinds on a broken file
         raise FileProblem("import.unreadable", "Không đọc được tệp Excel (tệp hỏng).") from exc
-    finally:
-        workbook.close()
 
 
 def _rows_csv(path: Path) -> Iterator[tuple[int, list[Any]]]:
