@@ -164,7 +164,7 @@ class NotifySettings(BaseModel):
 class ImportSettings(BaseModel):
     """Member imports and roster exports (worker jobs)."""
 
-    batch_rows: int = Field(1000, ge=1, le=20_000)  # rows per transaction when checking/applying
+    batch_rows: int = Field(2000, ge=1, le=20_000)  # rows per transaction when checking/applying
     max_rows: int = Field(600_000, ge=1, le=5_000_000)  # data rows a file may have
     # Lifetime of the download links of reports and exports.
     link_ttl_s: int = Field(600, ge=30, le=86_400)

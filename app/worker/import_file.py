@@ -129,17 +129,19 @@ async def run_phase(
                 counts = await session.scalar(
                     select(MemberImport.counts).where(MemberImport.id == import_id)
                 )
-            if progress is not None and counts:
+            if counts and progress is not None:
                 progress(dict(counts))
 
     started = asyncio.get_running_loop().time()
-    watcher = asyncio.create_task(watch())
+    # Only with a callback: the watcher reads on a connection of its own from the pool.
+    watcher = asyncio.create_task(watch()) if progress is not None else None
     try:
         await run_job(resources, job_id, owner=f"cli-{import_id}")
     finally:
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
     seconds = asyncio.get_running_loop().time() - started
     async with resources.db.write.begin() as session:
         run = await session.get(MemberImport, import_id)

@@ -13,6 +13,8 @@ keyset chunks, and stores it for a short-lived download link.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import tempfile
@@ -51,7 +53,7 @@ from app.worker.registry import JobContext, Later, PermanentError, registry
 log = logging.getLogger("app.worker.imports")
 
 EXPORT_CHUNK: Final = 2000
-MISSING_IN_REPORT: Final = 50_000  # members listed by name in the report (all are counted)
+MISSING_IN_REPORT: Final = 2_000  # members listed by name in the report (all are counted)
 _m = Member.__table__
 _org = Org.__table__
 _rows = MemberImportRow.__table__
@@ -196,19 +198,28 @@ async def _run_phase(ctx: JobContext, *, apply: bool) -> Later | None:
             resume_after=resume_after,
             max_rows=settings.imports.max_rows,
         )
-        while True:
-            try:
-                batch = await anyio.to_thread.run_sync(
-                    reading.next_batch, settings.imports.batch_rows
+        size = settings.imports.batch_rows
+        # The next batch is read and checked in its thread while this one is in the database.
+        reading_ahead = asyncio.ensure_future(anyio.to_thread.run_sync(reading.next_batch, size))
+        try:
+            while True:
+                try:
+                    batch = await reading_ahead
+                except FileProblem as exc:
+                    await _fail(ctx, import_id, exc)
+                    return None
+                if not batch:
+                    break
+                reading_ahead = asyncio.ensure_future(
+                    anyio.to_thread.run_sync(reading.next_batch, size)
                 )
-            except FileProblem as exc:
-                await _fail(ctx, import_id, exc)
-                return None
-            if not batch:
-                break
-            await _batch(ctx, import_id, expected, batch, counts, apply=apply)
-            if ctx.stopping.is_set():
-                return Later(ctx.now(), {"rows": counts["rows"]})
+                await _batch(ctx, import_id, expected, batch, counts, apply=apply)
+                if ctx.stopping.is_set():
+                    return Later(ctx.now(), {"rows": counts["rows"]})
+        finally:
+            # Never leave the thread reading the file that is about to be removed.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(reading_ahead)
         await _finish(
             ctx,
             import_id,
@@ -283,11 +294,12 @@ async def _missing(
     )
     count = 0
     listed: list[tuple[str | None, str, str]] = []
-    async for card, name, branch in result:
-        if card is None or card not in cards:
-            count += 1
-            if len(listed) < MISSING_IN_REPORT:
-                listed.append((card, name, branch))
+    async for partition in result.partitions(EXPORT_CHUNK):  # one await per chunk, not per row
+        for card, name, branch in partition:
+            if card is None or card not in cards:
+                count += 1
+                if len(listed) < MISSING_IN_REPORT:
+                    listed.append((card, name, branch))
     return count, listed
 
 
