@@ -48,7 +48,9 @@ HEADERS = (
 )
 
 
-def write_member_file(path: Path, rows: int, branches: list[str], seed: int = 14) -> None:
+def write_member_file(
+    path: Path, rows: int, branches: list[str], seed: int = 14, prefix: str = "6"
+) -> None:
     """A national-export-like .xlsx of `rows` new members spread over `branches`."""
     from openpyxl import Workbook
 
@@ -63,11 +65,11 @@ def write_member_file(path: Path, rows: int, branches: list[str], seed: int = 14
         probationary = rng.random() < 0.05
         sheet.append(
             (
-                f"5{n:07d}",
+                f"{prefix}{n:07d}",
                 f"{rng.choice(_FAMILY)} {rng.choice(_MIDDLE)} {rng.choice(_GIVEN)}",
                 born.strftime("%d/%m/%Y"),
                 rng.choice(("Nam", "Nữ")),
-                f"096{n:07d}",
+                f"09{prefix}{n:07d}",
                 branches[n % len(branches)],
                 "Dự bị" if probationary else "Chính thức",
                 joined,

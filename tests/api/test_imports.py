@@ -9,7 +9,7 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import AuditEvent, Member
+from app.models import AuditEvent, Member, Upload
 from app.resources import Resources
 from tests import samples
 from tests.conftest import ActorLogin
@@ -412,3 +412,29 @@ async def test_an_export_lists_the_subtree_with_the_import_columns(
     )
     assert audit == 2
     assert await upload(client, officer, csv_file([]), "x.csv")
+
+
+async def test_files_that_are_no_member_spreadsheet_are_refused_at_upload(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin, session: AsyncSession
+) -> None:
+    officer = await as_actor(tree.officer_c1.id)
+    garbage = bytes(range(256)) * 40_000  # 10 MB of binary noise
+    cases = {
+        "a renamed executable": (samples.exe(), 415, "upload.unsupported_type"),
+        "a zip bomb": (samples.xlsx_bomb(), 415, "upload.unsupported_type"),
+        "a workbook with macros": (samples.xlsm(), 415, "upload.unsupported_type"),
+        "a plain zip": (samples.plain_zip(), 415, "upload.unsupported_type"),
+        "10 MB of garbage": (garbage, 415, "upload.unsupported_type"),
+        "an empty file": (b"", 422, "upload.empty"),
+        "UTF-16 text": (samples.csv_utf16(), 415, "upload.unsupported_type"),
+    }
+    for name, (data, status, code) in cases.items():
+        response = await client.post(
+            "/api/v1/uploads",
+            params={"purpose": "import", "filename": "danh-sach.xlsx"},
+            content=data,
+            headers={**officer, "Content-Type": "application/octet-stream"},
+        )
+        assert response.status_code == status, (name, response.text)
+        assert response.json()["code"] == code, name
+    assert await session.scalar(select(func.count()).select_from(Upload)) == 0

@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any, Final
 
 from app.core.phone import InvalidPhone, normalise_phone
-from app.core.text import InvalidName, checked_name, fold
+from app.core.text import InvalidName, checked_name, fold, member_sort_key, name_key
 from app.models import Gender, MemberStatus
 from app.services.imports.columns import BY_KEY
 from app.services.imports.reading import RawRow, cell_text
@@ -81,6 +81,8 @@ class CheckedRow:
     card: str | None = None
     branch: Branch | None = None
     problems: list[Problem] = field(default_factory=list)
+    # The name's search and sort keys, computed with the check (in the reading thread).
+    keys: tuple[str, str] = ("", "")
 
     @property
     def ok(self) -> bool:
@@ -185,6 +187,7 @@ class RowChecker:
                     row.reject("full_name", "import.name_invalid", "Họ và tên quá dài.")
                 else:
                     row.fields["full_name"] = clean
+                    row.keys = (name_key(clean), member_sort_key(clean))
         for key in ("date_of_birth", "joined_date", "official_date"):
             self._date(row, key)
         self._choice(row, "gender", _GENDER, "Giới tính phải là “Nam” hoặc “Nữ”.")

@@ -16,13 +16,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.text import member_sort_key, name_key
 from app.models import Member, MemberStatus
 from app.services.imports.checking import Branch, CheckedRow, Problem
 
@@ -40,6 +39,7 @@ CREATED, UPDATED, UNCHANGED, REJECTED = "created", "updated", "unchanged", "reje
 OUTCOMES: Final = (CREATED, UPDATED, UNCHANGED, REJECTED)
 
 _m = Member.__table__
+_member_table = cast(Table, Member.__table__)
 _EXISTING = (_m.c.id, _m.c.party_card_number, _m.c.branch_id, *(_m.c[f] for f in FIELDS))
 
 
@@ -84,8 +84,8 @@ def _new_member(row: CheckedRow, branch: Branch, now: datetime) -> dict[str, Any
         "branch_id": branch.id,
         "org_path": branch.path,
         "full_name": name,
-        "name_folded": name_key(name),
-        "sort_key": member_sort_key(name),
+        "name_folded": row.keys[0],
+        "sort_key": row.keys[1],
         "phone": fields.get("phone"),
         "party_card_number": row.card,
         "status": fields.get("status", MemberStatus.FULL.value),
@@ -109,8 +109,7 @@ def _changes(row: CheckedRow, old: dict[str, Any], today: date) -> dict[str, Any
         if key in FIELDS and _differs(old.get(key), value)
     }
     if "full_name" in changes:
-        changes["name_folded"] = name_key(changes["full_name"])
-        changes["sort_key"] = member_sort_key(changes["full_name"])
+        changes["name_folded"], changes["sort_key"] = row.keys
     if "is_exempt" in changes:
         changes["exempt_since"] = today if changes["is_exempt"] else None
     return changes
@@ -170,7 +169,8 @@ async def decide(
 async def _write(session: AsyncSession, decisions: list[Decision], now: datetime) -> None:
     creates = [d.values for d in decisions if d.outcome == CREATED and d.values]
     if creates:
-        await session.execute(insert(Member), creates)
+        # Core, not the ORM's bulk path: plain rows in multi-row INSERTs.
+        await session.execute(insert(_member_table), creates)
     for d in decisions:
         if d.outcome == UPDATED and d.values:
             await session.execute(
