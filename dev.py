@@ -70,6 +70,7 @@ def main(argv: list[str]) -> int:
             ["ruff", "format", "--check", "."],
             ["mypy"],
             ["handbook", "openapi", "export", "--check"],
+            ["handbook", "config", "reference", "--check"],
         ):
             code = _run(args)
             if code:

@@ -22,9 +22,13 @@ cli = typer.Typer(help="Sổ tay đảng viên backend.", no_args_is_help=True, 
 db_cli = typer.Typer(help="Database migrations (Alembic).", no_args_is_help=True)
 openapi_cli = typer.Typer(help="The OpenAPI document.", no_args_is_help=True)
 admin_cli = typer.Typer(help="Operator recovery (needs database access).", no_args_is_help=True)
+config_cli = typer.Typer(help="The deployment's configuration.", no_args_is_help=True)
+backup_cli = typer.Typer(help="Backup and restore (database and files).", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(openapi_cli, name="openapi")
 cli.add_typer(admin_cli, name="admin")
+cli.add_typer(config_cli, name="config")
+cli.add_typer(backup_cli, name="backup")
 cli.command()(bench)
 cli.command("bench-push")(bench_push)
 cli.command("bench-import")(bench_import)
@@ -33,10 +37,20 @@ console = Console(stderr=True, soft_wrap=True)
 
 @db_cli.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
-    """Apply migrations up to REVISION (default: head)."""
+    """Apply migrations up to REVISION (default: head), saying first what will be applied.
+    Concurrent runs on PostgreSQL wait for each other (an advisory lock): the second finds the
+    database at head."""
     from app.core import migrate
 
-    migrate.upgrade(get_settings().database_url, revision)
+    url = get_settings().database_url
+    steps = migrate.pending(url, revision)
+    if not steps:
+        console.print(f"the database is at {revision}: nothing to apply")
+    for number, description in steps:
+        console.print(f"will apply {number}: {description}")
+    migrate.upgrade(url, revision)
+    if steps:
+        console.print(f"applied {len(steps)} migration(s)")
 
 
 @db_cli.command("downgrade")
@@ -73,6 +87,86 @@ def openapi_export(
         return
     path = export_openapi(app)
     console.print(f"wrote {path.relative_to(PROJECT_ROOT)}")
+
+
+@config_cli.command("reference")
+def config_reference(
+    check: Annotated[bool, typer.Option(help="Fail if the committed file is stale.")] = False,
+) -> None:
+    """Write docs/configuration.md (every setting: type, default, meaning) from the code."""
+    from app.core.config_doc import REFERENCE_PATH, missing_meanings, render_reference
+
+    missing = missing_meanings()
+    if missing:
+        console.print(f"settings without a comment in app/core/config.py: {', '.join(missing)}")
+        raise typer.Exit(1)
+    rendered = render_reference()
+    if check:
+        current = REFERENCE_PATH.read_text(encoding="utf-8") if REFERENCE_PATH.exists() else ""
+        if current != rendered:
+            console.print("docs/configuration.md is stale: run `handbook config reference`")
+            raise typer.Exit(1)
+        console.print("docs/configuration.md is up to date")
+        return
+    REFERENCE_PATH.write_text(rendered, encoding="utf-8")
+    console.print(f"wrote {REFERENCE_PATH.relative_to(PROJECT_ROOT)}")
+
+
+@backup_cli.command("create")
+def backup_create(
+    directory: Annotated[Path, typer.Argument(help="A new or empty directory.")],
+) -> None:
+    """Back up the database (pg_dump, or SQLite's online backup) and the local files, with a
+    manifest of checksums."""
+    from app.services import backup
+
+    try:
+        result = backup.create(get_settings(), directory)
+    except backup.BackupError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    console.print(
+        f"backed up the database ({result.database_bytes} bytes) and {result.files} file(s) "
+        f"into {result.directory}"
+    )
+
+
+@backup_cli.command("restore")
+def backup_restore(
+    directory: Annotated[Path, typer.Argument(help="A directory made by `backup create`.")],
+) -> None:
+    """Restore a backup into the configured database (empty, migrations not applied) and
+    storage. Checksums are verified first; a restore into a database that holds data fails
+    and changes nothing."""
+    from app.services import backup
+
+    try:
+        result = backup.restore(get_settings(), directory)
+    except backup.BackupError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    console.print(f"restored the database and {result.files} file(s) from {result.directory}")
+
+
+@config_cli.command("check")
+def config_check(
+    timeout: Annotated[float, typer.Option(help="Seconds per probe.", min=0.1)] = 5.0,
+) -> None:
+    """Validate this environment before the API starts: settings, database, Redis, storage, SMS,
+    Firebase. Exits 1 when anything would stop the deployment."""
+    from app.services.config_check import Level, check
+
+    settings = get_settings()
+    findings = asyncio.run(check(settings, timeout_s=timeout))
+    colour = {Level.OK: "green", Level.WARNING: "yellow", Level.ERROR: "red"}
+    for finding in findings:
+        tag = f"[{colour[finding.level]}]{finding.level.value:<7}[/{colour[finding.level]}]"
+        console.print(f"{tag} {finding.subject}: {finding.message}")
+    errors = sum(finding.level is Level.ERROR for finding in findings)
+    warnings = sum(finding.level is Level.WARNING for finding in findings)
+    console.print(f"{errors} error(s), {warnings} warning(s)")
+    if errors:
+        raise typer.Exit(1)
 
 
 async def _seed(settings: Settings, members: int | None) -> str:

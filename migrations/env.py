@@ -15,10 +15,13 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from app.core.config import async_database_url, get_settings
+from app.core.db import ensure_sqlite_dir
 from app.models import Base
 from app.models.base import include_object_for
 
 config = context.config
+# pg_advisory_xact_lock key held while migrating ("handbook" in ASCII as an integer).
+MIGRATION_LOCK_KEY = 0x68616E64626F6F6B
 target_metadata = Base.metadata
 
 
@@ -36,11 +39,16 @@ def do_run_migrations(connection: Connection) -> None:
     )
     with context.begin_transaction():
         if connection.dialect.name == "postgresql":
+            # One upgrade at a time: a second run (another replica's migration job) waits here,
+            # then finds the database at head and does nothing. Taken before the lock timeout,
+            # which is for the migrations' own table locks.
+            context.execute(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
             context.execute("SET LOCAL lock_timeout = '5s'")
         context.run_migrations()
 
 
 async def run_async_migrations(url: str) -> None:
+    ensure_sqlite_dir(url)
     engine = create_async_engine(url, poolclass=NullPool)
     async with engine.connect() as connection:
         await connection.run_sync(do_run_migrations)

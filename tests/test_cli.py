@@ -104,6 +104,29 @@ async def test_db_upgrade_migrates_empty_database_to_head(
     assert result.returncode == 0, result.output
     assert await count(cli_database.engine, "SELECT count(*) FROM alembic_version") == 1
     assert await count(cli_database.engine, "SELECT count(*) FROM member") == 0
+    # It says what it applies, oldest first, and then that nothing is left.
+    planned = re.findall(r"will apply (\w+):", result.output)
+    assert planned[0] == "0001"
+    assert len(planned) == len(set(planned)) >= 7
+    again = await run_cli("db", "upgrade", cwd=tmp_path, DATABASE_URL=cli_database.url)
+    assert again.returncode == 0, again.output
+    assert "nothing to apply" in again.output
+    assert "will apply" not in again.output
+
+
+async def test_concurrent_upgrades_wait_for_each_other(
+    cli_database: CliDatabase, tmp_path: Path
+) -> None:
+    """Two migration jobs started at once (two replicas' init containers): on PostgreSQL the
+    advisory lock makes the second wait and find the database at head. SQLite serialises
+    writers by itself, so this race is meaningful on PostgreSQL only."""
+    if not cli_database.url.startswith("postgresql"):
+        pytest.skip("the race needs two connections to a server: PostgreSQL only")
+    runs = await asyncio.gather(
+        *(run_cli("db", "upgrade", cwd=tmp_path, DATABASE_URL=cli_database.url) for _ in range(2))
+    )
+    assert [run.returncode for run in runs] == [0, 0], [run.output for run in runs]
+    assert await count(cli_database.engine, "SELECT count(*) FROM alembic_version") == 1
 
 
 async def test_seed_adds_demo_province(cli_database: CliDatabase, tmp_path: Path) -> None:

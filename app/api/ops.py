@@ -23,6 +23,7 @@ from app.core import metrics
 from app.core.config import Settings
 from app.core.errors import NotFound, ServiceUnavailable, Unauthorized
 from app.models.base import utcnow
+from app.resources import Resources
 from app.services import monitoring
 
 router = area_router(tags=["ops"])
@@ -53,6 +54,7 @@ async def get_readiness(request: Request) -> Health:
         async with get_resources(request).db.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
     except Exception as exc:
+        metrics.READINESS_FAILURES.inc()
         raise ServiceUnavailable(
             "Cơ sở dữ liệu không sẵn sàng.", code="ops.database_unavailable"
         ) from exc
@@ -112,5 +114,18 @@ async def get_metrics(request: Request) -> Response:
     await metrics.refresh_from_database(
         lambda: _refresh_gauges(resources.db.read, resources.settings)
     )
+    _record_pools(resources)
     body, content_type = metrics.render()
     return Response(body, media_type=content_type)
+
+
+def _record_pools(resources: Resources | None) -> None:
+    if resources is None:  # an app served without its lifespan (some tests)
+        return
+    orm = resources.db.pool_stats()
+    if orm is not None:
+        metrics.record_pool("orm", in_use=orm[0], idle=orm[1], capacity=orm[2])
+    stats = getattr(resources.reader, "pool_stats", None)
+    if stats is not None:
+        in_use, idle, capacity = stats()
+        metrics.record_pool("read", in_use=in_use, idle=idle, capacity=capacity)

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import ORMExecuteState, Session
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, QueuePool
 from sqlalchemy.sql import Select
 
 from app.core.config import Settings
@@ -35,14 +35,25 @@ from app.core.config import Settings
 SQLITE_BEGIN_OPTION = "sqlite_begin"
 
 
+def ensure_sqlite_dir(database_url: str) -> None:
+    """Create the directory of an SQLite file (the embedded default lives under var/)."""
+    url = make_url(database_url)
+    database = url.database or ""
+    if (
+        url.get_backend_name() == "sqlite"
+        and database
+        and database != ":memory:"
+        and not database.startswith("file:")
+    ):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
 def create_engine(settings: Settings, *, null_pool: bool = False) -> AsyncEngine:
     url = make_url(settings.database_url)
     # Statement parameters never reach logs or error texts (they may hold hashes or phones).
     kwargs: dict[str, Any] = {"echo": settings.db.echo, "hide_parameters": True}
     if url.get_backend_name() == "sqlite":
-        database = url.database or ""
-        if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        ensure_sqlite_dir(settings.database_url)
         kwargs["connect_args"] = {"timeout": 30}
         if null_pool:
             kwargs["poolclass"] = NullPool
@@ -136,6 +147,13 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+    def pool_stats(self) -> tuple[int, int, int] | None:
+        """(in use, idle, capacity) of the ORM pool; None for pools that keep no count."""
+        pool = self.engine.pool
+        if not isinstance(pool, QueuePool):
+            return None
+        return pool.checkedout(), pool.checkedin(), pool.size() + max(0, pool._max_overflow)
 
 
 # --- the lean read path ---------------------------------------------------------------------------
@@ -248,6 +266,13 @@ class AsyncpgReader:
         async with self._gate, pool.acquire() as connection:
             rows: Sequence[Row] = await connection.fetch(compiled.sql, *query.args(params))
             return rows
+
+    def pool_stats(self) -> tuple[int, int, int]:
+        """(in use, idle, capacity) of the lean read pool."""
+        if self._pool is None:
+            return 0, 0, self._size
+        idle = self._pool.get_idle_size()
+        return self._pool.get_size() - idle, idle, self._size
 
     async def aclose(self) -> None:
         if self._pool is not None:

@@ -86,6 +86,24 @@ SMS_NOTICE_FUSE = Gauge(
 )
 
 
+DB_POOL = Gauge(
+    "db_pool_connections",
+    "Database connections of the API processes by pool (orm, read) and state (in_use, idle, "
+    "capacity).",
+    ["pool", "state"],
+    multiprocess_mode="livesum",
+)
+READINESS_FAILURES = Counter(
+    "readiness_failures_total", "Readiness checks (/readyz) that found the database unavailable."
+)
+
+
+def record_pool(pool: str, *, in_use: int, idle: int, capacity: int) -> None:
+    DB_POOL.labels(pool, "in_use").set(in_use)
+    DB_POOL.labels(pool, "idle").set(idle)
+    DB_POOL.labels(pool, "capacity").set(capacity)
+
+
 _DB_REFRESH_EVERY_S = 5.0
 _db_refreshed_at = 0.0
 

@@ -51,14 +51,22 @@ class AccessClaims:
 class TokenCodec:
     def __init__(self, settings: AuthSettings) -> None:
         self._key = settings.secret_key.get_secret_value()
+        previous = settings.previous_secret_key.get_secret_value()
+        # Tokens name the key that signed them (`kid`), so a rotation keeps the previous key for
+        # verification only; a token without a `kid` predates key ids and uses the current key.
+        self._kid = key_id(self._key)
+        self._verification_keys = {self._kid: self._key}
+        if previous and previous != self._key:
+            self._verification_keys[key_id(previous)] = previous
         self._issuer = settings.issuer
         self._audience = settings.audience
         self.access_ttl = timedelta(seconds=settings.access_ttl_s)
         # A client sends the same token for minutes: remember the ones already verified (until
         # they expire) instead of checking the signature on every request.
         self._verified: TTLCache[str, AccessClaims] = TTLCache(ttl_s=0, max_entries=20_000)
-        # Derived, so the OTP pepper differs from the signing key without another setting.
-        self.otp_key = hmac.new(self._key.encode(), b"handbook/otp", hashlib.sha256).digest()
+        self.otp_key = _otp_key(self._key)
+        # Codes sent before a rotation are still checked against the previous key's pepper.
+        self.otp_keys = tuple(_otp_key(key) for key in self._verification_keys.values())
 
     def issue_access(self, *, member_id: int, session_id: str, now: datetime) -> str:
         claims = {
@@ -70,16 +78,22 @@ class TokenCodec:
             "iat": int(now.timestamp()),
             "exp": int((now + self.access_ttl).timestamp()),
         }
-        return str(jwt.encode(claims, self._key, algorithm=JWT_ALGORITHM))
+        return str(
+            jwt.encode(claims, self._key, algorithm=JWT_ALGORITHM, headers={"kid": self._kid})
+        )
 
     def decode_access(self, token: str) -> AccessClaims:
         cached = self._verified.get(token)
         if cached is not None:
             return cached
         try:
+            kid = jwt.get_unverified_header(token).get("kid", self._kid)
+            key = self._verification_keys.get(kid) if isinstance(kid, str) else None
+            if key is None:
+                raise InvalidToken("invalid")
             claims: dict[str, Any] = jwt.decode(
                 token,
-                self._key,
+                key,
                 algorithms=[JWT_ALGORITHM],
                 audience=self._audience,
                 issuer=self._issuer,
@@ -92,6 +106,8 @@ class TokenCodec:
                     "leeway": _LEEWAY_S,
                 },
             )
+        except InvalidToken:
+            raise
         except JWTError as exc:
             reason = "expired" if "expired" in str(exc).lower() else "invalid"
             raise InvalidToken(reason) from exc
@@ -118,6 +134,16 @@ class TokenCodec:
         if remaining > 0:
             self._verified.put(token, verified, ttl_s=remaining)
         return verified
+
+
+def key_id(key: str) -> str:
+    """A public name for a signing key (its `kid`): derived, so it reveals nothing of the key."""
+    return hmac.new(key.encode(), b"handbook/kid", hashlib.sha256).hexdigest()[:16]
+
+
+def _otp_key(key: str) -> bytes:
+    # Derived, so the OTP pepper differs from the signing key without another setting.
+    return hmac.new(key.encode(), b"handbook/otp", hashlib.sha256).digest()
 
 
 def new_id() -> str:

@@ -134,3 +134,32 @@ async def test_otp_requests_count_the_same_for_unknown_numbers(
     unknown = await client.post("/api/v1/auth/otp/request", json={"phone": "0987 654 321"})
     assert known.status_code == unknown.status_code == 202
     assert metrics.OTP_REQUESTS._value.get() == before + 2
+
+
+async def test_readiness_failures_are_counted() -> None:
+    from prometheus_client import REGISTRY
+
+    before = REGISTRY.get_sample_value("readiness_failures_total") or 0.0
+    await test_not_ready_when_the_database_is_down()
+    assert REGISTRY.get_sample_value("readiness_failures_total") == before + 1
+
+
+async def test_pool_gauges_follow_the_connections_in_use() -> None:
+    from tests import dbs
+
+    url = dbs.postgres_admin_url()
+    if url is None:
+        pytest.skip("PostgreSQL pools only (TEST_DATABASE_URL)")
+    settings = make_settings(url)
+    database = Database.open(settings)
+    capacity = settings.db.pool_size + settings.db.max_overflow
+    try:
+        assert database.pool_stats() == (0, 0, capacity)
+        async with database.engine.connect():
+            assert database.pool_stats() == (1, 0, capacity)
+        assert database.pool_stats() == (0, 1, capacity)
+        metrics.record_pool("orm", in_use=1, idle=2, capacity=capacity)
+        body, _ = metrics.render()
+        assert b'db_pool_connections{pool="orm",state="idle"} 2.0' in body
+    finally:
+        await database.close()

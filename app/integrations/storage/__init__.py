@@ -73,6 +73,7 @@ def build_storage(settings: Settings) -> Storage:
         settings.storage_dir,
         public_base_url=settings.public_base_url,
         secret_key=settings.auth.secret_key,
+        previous_key=settings.auth.previous_secret_key,
         get_ttl_s=settings.storage.presign_get_ttl_s,
         put_ttl_s=settings.storage.presign_put_ttl_s,
     )

@@ -53,17 +53,24 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def _url_key(secret: str) -> bytes:
+    return hmac.new(secret.encode(), b"handbook/storage-url", hashlib.sha256).digest()
+
+
 class UrlSigner:
     """Signed, expiring tokens for LocalStorage URLs: `base64url(json).base64url(hmac)`."""
 
-    def __init__(self, secret_key: SecretStr) -> None:
+    def __init__(self, secret_key: SecretStr, previous_key: SecretStr | None = None) -> None:
         secret = secret_key.get_secret_value()
         self._usable = bool(secret)
         # Derived, so a token signature is never an access-token signature (same as the OTP key).
-        self._key = hmac.new(secret.encode(), b"handbook/storage-url", hashlib.sha256).digest()
+        self._key = _url_key(secret)
+        # Links signed before a key rotation stay valid until they expire.
+        previous = previous_key.get_secret_value() if previous_key is not None else ""
+        self._keys = (self._key, _url_key(previous)) if previous else (self._key,)
 
-    def _mac(self, payload: bytes) -> bytes:
-        return hmac.new(self._key, payload, hashlib.sha256).digest()
+    def _mac(self, payload: bytes, key: bytes | None = None) -> bytes:
+        return hmac.new(key or self._key, payload, hashlib.sha256).digest()
 
     def sign(self, grant: SignedGrant) -> str:
         if not self._usable:
@@ -91,7 +98,8 @@ class UrlSigner:
         try:
             encoded, signature = token.split(".")
             payload = _unb64(encoded)
-            good = hmac.compare_digest(_unb64(signature), self._mac(payload))
+            given = _unb64(signature)
+            good = any(hmac.compare_digest(given, self._mac(payload, key)) for key in self._keys)
         except ValueError:  # wrong shape or bad base64 (binascii.Error is a ValueError)
             raise InvalidSignedToken("invalid") from None
         if not good or not self._usable:
@@ -134,6 +142,7 @@ class LocalStorage:
         *,
         public_base_url: str,
         secret_key: SecretStr,
+        previous_key: SecretStr | None = None,
         get_ttl_s: int = 300,
         put_ttl_s: int = 900,
     ) -> None:
@@ -142,7 +151,7 @@ class LocalStorage:
         self._meta = root / "meta"
         self._tmp = root / "tmp"
         self._base_url = public_base_url.rstrip("/")
-        self._signer = UrlSigner(secret_key)
+        self._signer = UrlSigner(secret_key, previous_key)
         self._get_ttl_s = get_ttl_s
         self._put_ttl_s = put_ttl_s
 

@@ -169,12 +169,15 @@ async def verify_otp(
             code="auth.otp_locked",
             retry_after_s=min(3600, int(wait) + 1),
         )
-    if not otp_matches(
-        auth.codec.otp_key,
-        challenge_id=challenge.id,
-        phone=challenge.phone,
-        code=code,
-        expected=challenge.code_hash,
+    if not any(
+        otp_matches(
+            key,
+            challenge_id=challenge.id,
+            phone=challenge.phone,
+            code=code,
+            expected=challenge.code_hash,
+        )
+        for key in auth.codec.otp_keys
     ):
         # Count the failed try atomically; the last allowed one kills the code.
         attempts = (challenge.attempts or 0) + 1
