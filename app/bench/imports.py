@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import platform
 import random
 import sys
@@ -176,6 +177,7 @@ def bench_import(
     asyncio.run(_ensure_database(database_url, reset=reset))
     migrate.upgrade(database_url)
     root, branches = asyncio.run(_province(database_url, members, console))
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-import-") as tmp:
         file = Path(tmp) / "danh-sach-dang-vien.xlsx"
         write_member_file(file, rows, branches)
@@ -200,7 +202,13 @@ def bench_import(
         "part": "import",
         "date": datetime.now(UTC).replace(microsecond=0).isoformat(),
         "command": "handbook bench-import " + " ".join(sys.argv[2:]),
-        "machine": {"python": platform.python_version(), "cpus": _cpus()},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": _cpus(),
+            # The machine is shared: figures taken under a high load are not the code's.
+            "load_avg_1m_before": round(load_before, 1),
+            "load_avg_1m_after": round(os.getloadavg()[0], 1),
+        },
         "province_members": members,
         "rows": rows,
         "bar_s": BAR_S,
@@ -216,6 +224,4 @@ def bench_import(
 
 
 def _cpus() -> int:
-    import os
-
     return len(os.sched_getaffinity(0))
