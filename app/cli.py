@@ -15,6 +15,7 @@ from app.bench.cli import bench
 from app.bench.imports import bench_import
 from app.bench.push import bench_push
 from app.core.config import Env, Settings, get_settings
+from app.schemas.rules import RulesUpdate
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -270,48 +271,134 @@ def import_members(
     raise typer.Exit(asyncio.run(_import_file(settings, file, org, by, dry_run)))
 
 
-async def _initialise(settings: Settings, **fields: str | None) -> str:
+async def _initialise(
+    settings: Settings, given: dict[str, object], *, update_rules: bool, **fields: str | None
+) -> str:
+    """Create the deployment (unless `update_rules`) and write its rules: the flags `given` over
+    the current rules (update) or the RULES__* defaults (first run)."""
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from app.core.db import create_engine
-    from app.services import deployment
+    from app.services import deployment, deployment_settings
+    from app.services import rules as rules_service
 
     engine = create_engine(settings, null_pool=True)
     try:
         async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
-            done = await deployment.initialise(session, **fields)  # type: ignore[arg-type]
+            done = None
+            if not update_rules:
+                done = await deployment.initialise(session, **fields)  # type: ignore[arg-type]
+            cache = deployment_settings.new_cache()
+            base = await rules_service.read(session, cache, settings.rules)
+            base.pop("version")
+            rules = RulesUpdate.model_validate(base | given)
+            await rules_service.replace(
+                session,
+                None,
+                rules,
+                settings=settings.rules,
+                if_match=None,
+                cache=cache,
+            )
     finally:
         await engine.dispose()
+    summary = ", ".join(f"{k}={v}" for k, v in rules.model_dump(mode="json").items())
+    if done is None:
+        return f"rules updated (recorded in the audit log): {summary}"
     return (
         f"created root org {done.root_id}, branch {done.branch_id} and deployment admin "
-        f"{done.admin_id}: log in with that phone (OTP by SMS) and build the tree through the API"
+        f"{done.admin_id}; rules: {summary}\n"
+        "next steps:\n"
+        "  1. handbook config check      (fix every error)\n"
+        "  2. handbook api / handbook worker (or docker compose up -d)\n"
+        "  3. the admin logs in with that phone (SMS code) and builds the tree, members and "
+        "roles through the API or the admin web app (or imports the member spreadsheet)\n"
+        "  the rules are edited from now on by the deployment admin (PUT /api/v1/rules)"
     )
 
 
 @cli.command()
 def init(
-    org_name: Annotated[str, typer.Option(help='Root org, e.g. "Đảng bộ tỉnh Lâm Đồng".')],
-    admin_name: Annotated[str, typer.Option(help="Full name of the first deployment admin.")],
-    admin_phone: Annotated[str, typer.Option(help="Their mobile number (they log in with it).")],
+    org_name: Annotated[
+        str | None, typer.Option(help='Root org, e.g. "Đảng bộ tỉnh Lâm Đồng" (asked if missing).')
+    ] = None,
+    admin_name: Annotated[
+        str | None, typer.Option(help="Full name of the first deployment admin (asked if missing).")
+    ] = None,
+    admin_phone: Annotated[
+        str | None, typer.Option(help="Their mobile number, to log in with (asked if missing).")
+    ] = None,
     org_code: Annotated[str | None, typer.Option(help="Short code of the root org.")] = None,
     branch_name: Annotated[
         str, typer.Option(help="The admin's branch, created under the root.")
     ] = "Chi bộ Văn phòng",
+    quorum_ratio: Annotated[
+        float | None, typer.Option(help="Share of the summoned who make a quorum [RULES__].")
+    ] = None,
+    pass_ratio: Annotated[
+        float | None, typer.Option(help="A motion passes above this share of votes [RULES__].")
+    ] = None,
+    reminder_at: Annotated[
+        str | None, typer.Option(help="HH:MM of the reminder the day before a meeting [RULES__].")
+    ] = None,
+    reminder_hours_before: Annotated[
+        int | None, typer.Option(help="Hours before a meeting for the second reminder [RULES__].")
+    ] = None,
+    absence_flag_after: Annotated[
+        int | None, typer.Option(help="Absences in a row before a member is flagged [RULES__].")
+    ] = None,
+    study_target: Annotated[
+        int | None, typer.Option(help="Study points a member should earn a year [RULES__].")
+    ] = None,
+    update_rules: Annotated[
+        bool,
+        typer.Option(
+            "--update-rules",
+            help="On an initialised database: only write the rules (audited), create nothing.",
+        ),
+    ] = False,
 ) -> None:
-    """Set up a new deployment: root org, the admin's branch and the first deployment admin."""
+    """Set up a new deployment: root org, the admin's branch, the first deployment admin and the
+    deployment's rules (from RULES__* unless given). Refuses a second run on the same database;
+    `--update-rules` rewrites only the rules."""
+    from pydantic import ValidationError
+
     from app.core.errors import AppError
     from app.core.phone import InvalidPhone, normalise_phone
+    from app.services import rules as rules_service
 
-    try:
-        phone = normalise_phone(admin_phone)
-    except InvalidPhone as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
     settings = get_settings()
+    given: dict[str, object] = {
+        "quorum_ratio": quorum_ratio,
+        "pass_ratio": pass_ratio,
+        "reminder_day_before_at": reminder_at,
+        "reminder_hours_before": reminder_hours_before,
+        "absence_flag_after": absence_flag_after,
+        "study_points_target": study_target,
+    }
+    flags = {k: v for k, v in given.items() if v is not None}
+    try:  # checked before anything is written (and again over the stored rules)
+        RulesUpdate.model_validate(rules_service.defaults(settings.rules) | flags)
+    except ValidationError as exc:
+        for error in exc.errors():
+            console.print(f"[red]{'.'.join(map(str, error['loc']))}: {error['msg']}[/red]")
+        raise typer.Exit(2) from exc
+    phone = None
+    if not update_rules:
+        org_name = org_name or _ask("Root org (e.g. Đảng bộ tỉnh Lâm Đồng)", "--org-name")
+        admin_name = admin_name or _ask("The first deployment admin's full name", "--admin-name")
+        admin_phone = admin_phone or _ask("Their mobile number", "--admin-phone")
+        try:
+            phone = normalise_phone(admin_phone)
+        except InvalidPhone as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from exc
     try:
         message = asyncio.run(
             _initialise(
                 settings,
+                flags,
+                update_rules=update_rules,
                 org_name=org_name,
                 org_code=org_code,
                 branch_name=branch_name,
@@ -320,9 +407,23 @@ def init(
             )
         )
     except AppError as exc:
-        console.print(f"[red]{exc.detail}[/red] ({exc.code})")
+        hint = ""
+        if exc.code == "deployment.already_initialised":
+            hint = " (to change only the rules: handbook init --update-rules …)"
+        console.print(f"[red]{exc.detail}[/red] ({exc.code}){hint}")
         raise typer.Exit(1) from exc
     console.print(message)
+
+
+def _ask(question: str, option: str) -> str:
+    """Ask on a terminal; elsewhere (scripts, containers) the option is required."""
+    import sys
+
+    if not sys.stdin.isatty():
+        console.print(f"[red]{option} is required[/red] (or run `handbook init` on a terminal)")
+        raise typer.Exit(2)
+    answer: str = typer.prompt(question).strip()
+    return answer
 
 
 async def _grant_admin(settings: Settings, phone: str, *, unlock: bool) -> int:

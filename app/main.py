@@ -45,6 +45,10 @@ TAGS = [
     {"name": "roles", "description": "Roles held on orgs; they cover the org's subtree."},
     {"name": "audit", "description": "Who did what: the audit log of an org's subtree."},
     {"name": "uploads", "description": "Files checked by content, for areas to attach."},
+    {
+        "name": "rules",
+        "description": "The deployment's rules: quorum, passing, reminders, study target.",
+    },
     {"name": "imports", "description": "Member imports from spreadsheets, roster exports."},
     {"name": "ops", "description": "Health, readiness and metrics (served at the root)."},
 ]

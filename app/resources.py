@@ -18,7 +18,7 @@ from app.core.security import PasswordHasher, TokenCodec
 from app.integrations.fcm import PushGateway, build_push_gateway
 from app.integrations.sms import SmsGateway, build_sms_gateway
 from app.integrations.storage import Storage, build_storage
-from app.services import app_config as app_config_service
+from app.services import deployment_settings
 from app.services.auth.common import Auth
 from app.services.orgs import OrgTarget
 
@@ -39,7 +39,8 @@ class Resources:
     # long another process may use an old path.
     org_targets: TTLCache[int, OrgTarget] = field(default_factory=lambda: TTLCache(ttl_s=30))
     # The apps' configuration (read at every app start).
-    app_config: app_config_service.Cache = field(default_factory=app_config_service.new_cache)
+    # The deployment's settings documents (the apps' configuration, the rules), per process.
+    app_config: deployment_settings.Cache = field(default_factory=deployment_settings.new_cache)
 
     @classmethod
     def build(

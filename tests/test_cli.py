@@ -8,6 +8,7 @@ settings, and the dev secret lands in the temp dir, never in the repository.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import socket
@@ -193,16 +194,42 @@ async def test_init_sets_up_a_deployment_once(cli_database: CliDatabase, tmp_pat
         "Nguyễn Văn Quản",
         "--admin-phone",
         "0912 000 111",
+        "--quorum-ratio",
+        "0.75",
     )
 
-    first = await run_cli(*args, cwd=tmp_path, DATABASE_URL=cli_database.url)
+    first = await run_cli(
+        *args, cwd=tmp_path, DATABASE_URL=cli_database.url, RULES__STUDY_POINTS_TARGET="180"
+    )
     second = await run_cli(*args, cwd=tmp_path, DATABASE_URL=cli_database.url)
 
     assert first.returncode == 0, first.output
     assert "deployment admin" in first.output
+    assert "next steps" in first.output
     assert second.returncode == 1
     assert "deployment.already_initialised" in second.output
+    assert "--update-rules" in second.output
     engine = cli_database.engine
+    # The rules live in the database: flags over RULES__* defaults, audited.
+    assert await rules_of(engine) == {"quorum_ratio": 0.75, "study_points_target": 180}
+    update = await run_cli(
+        "init", "--update-rules", "--pass-ratio", "0.6", "--study-target", "250",
+        cwd=tmp_path, DATABASE_URL=cli_database.url,
+    )  # fmt: skip
+    assert update.returncode == 0, update.output
+    # Only what the flags name changes: the quorum stays as the first run set it.
+    assert await rules_of(engine) == {"quorum_ratio": 0.75, "study_points_target": 250}
+    assert (
+        await count(engine, "SELECT count(*) FROM audit_event WHERE action = 'deployment.rules'")
+        == 2
+    )
+    bad = await run_cli(
+        "init", "--update-rules", "--quorum-ratio", "1.5", cwd=tmp_path,
+        DATABASE_URL=cli_database.url,
+    )  # fmt: skip
+    assert bad.returncode == 2
+    assert "quorum_ratio" in bad.output
+    assert await rules_of(engine) == {"quorum_ratio": 0.75, "study_points_target": 250}
     assert await count(engine, "SELECT count(*) FROM org") == 2
     assert (
         await count(
@@ -212,6 +239,24 @@ async def test_init_sets_up_a_deployment_once(cli_database: CliDatabase, tmp_pat
         )
         == 1
     )
+
+
+async def rules_of(engine: AsyncEngine) -> dict[str, float]:
+    async with engine.connect() as conn:
+        value = (
+            await conn.execute(text("SELECT value FROM deployment_setting WHERE key = 'rules'"))
+        ).scalar_one()
+    document = value if isinstance(value, dict) else json.loads(value)
+    return {
+        "quorum_ratio": round(document["quorum_ratio"], 4),
+        "study_points_target": document["study_points_target"],
+    }
+
+
+async def test_init_in_a_script_needs_its_options(tmp_path: Path) -> None:
+    result = await run_cli("init", "--org-name", "Đảng bộ tỉnh X", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--admin-name is required" in result.output
 
 
 async def test_init_refuses_a_bad_phone(tmp_path: Path) -> None:

@@ -14,9 +14,22 @@ from app.api import (
     notifications,
     orgs,
     roles,
+    rules,
     uploads,
 )
 
 api_router = APIRouter(prefix="/api/v1")
-for module in (app_config, auth, me, notifications, orgs, members, roles, audit, uploads, imports):
+for module in (
+    app_config,
+    auth,
+    me,
+    notifications,
+    orgs,
+    members,
+    roles,
+    audit,
+    uploads,
+    rules,
+    imports,
+):
     api_router.include_router(module.router)

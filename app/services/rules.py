@@ -1,0 +1,91 @@
+"""The deployment's rules (quorum, passing, reminders, absences, the study target).
+
+They live in the database from `handbook init` on, as a deployment settings document edited by
+the deployment admin (audited); `RULES__*` settings are only the defaults `init` starts from and
+what applies until then. Areas read them with `await rules.current(session, resources)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import time
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.config import RulesSettings
+from app.core.etag import IfMatch
+from app.schemas.rules import RulesUpdate
+from app.services import deployment_settings
+from app.services.access import Actor
+from app.services.deployment_settings import Cache
+
+KEY = "rules"
+FIELDS = (
+    "quorum_ratio",
+    "pass_ratio",
+    "reminder_day_before_at",
+    "reminder_hours_before",
+    "absence_flag_after",
+    "study_points_target",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    quorum_ratio: float
+    pass_ratio: float
+    reminder_day_before_at: time
+    reminder_hours_before: int
+    absence_flag_after: int
+    study_points_target: int
+    version: int = 0
+
+
+def defaults(settings: RulesSettings) -> dict[str, Any]:
+    data = settings.model_dump(mode="json", include=set(FIELDS))
+    data["reminder_day_before_at"] = settings.reminder_day_before_at.strftime("%H:%M")
+    return data
+
+
+def _typed(document: dict[str, Any]) -> Rules:
+    values = {name: document[name] for name in FIELDS}
+    values["reminder_day_before_at"] = time.fromisoformat(str(values["reminder_day_before_at"]))
+    return Rules(**values, version=int(document["version"]))
+
+
+async def read(session: AsyncSession, cache: Cache, settings: RulesSettings) -> dict[str, Any]:
+    return await deployment_settings.read(session, cache, KEY, defaults(settings))
+
+
+async def current(session: AsyncSession, cache: Cache, settings: RulesSettings) -> Rules:
+    """The rules in force, typed, for the areas that apply them."""
+    return _typed(await read(session, cache, settings))
+
+
+def _stored(data: RulesUpdate) -> dict[str, Any]:
+    value = data.model_dump(mode="json")
+    value["reminder_day_before_at"] = data.reminder_day_before_at.strftime("%H:%M")
+    return value
+
+
+async def replace(
+    session: AsyncSession,
+    actor: Actor | None,
+    data: RulesUpdate,
+    *,
+    settings: RulesSettings,
+    if_match: IfMatch | None,
+    cache: Cache,
+) -> dict[str, Any]:
+    """Set the rules: the deployment admin through the API, or the operator's `handbook init`
+    (`actor=None`)."""
+    return await deployment_settings.replace(
+        session,
+        actor,
+        KEY,
+        _stored(data),
+        default=defaults(settings),
+        if_match=if_match,
+        cache=cache,
+    )
