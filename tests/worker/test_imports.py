@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.clock import SystemClock
 from app.core.ratelimit import MemoryRateLimiter
-from app.models import Member, MemberImport, MemberImportRow, Role
+from app.integrations.storage import ObjectNotFound
+from app.models import Job, Member, MemberImport, MemberImportRow, Role, Upload
 from app.resources import Resources
 from app.services.imports.runs import APPLY_JOB, CHECK_JOB
 from app.worker import import_file, queue
@@ -136,3 +137,23 @@ async def test_two_applies_of_one_file_at_once_create_each_member_once(
         assert result.counts["rejected"] == 0
     async with resources.db.write() as session:
         assert await _count(session, Member.party_card_number.like("07.%")) == 120
+
+
+async def test_a_phase_failing_on_its_last_attempt_leaves_the_import_failed(
+    resources: Resources, session: AsyncSession, tree: Tree, tmp_path: Path
+) -> None:
+    file = tmp_path / "ds.xlsx"
+    file.write_bytes(xlsx_file(_rows(2, "Chi bộ Khu phố 1")))
+    import_id = await import_file.start(resources, file, tree.c1.id, tree.officer_c1.id)
+    run = await session.get(MemberImport, import_id)
+    assert run is not None
+    upload = await session.get(Upload, run.upload_id)
+    assert upload is not None
+    await resources.storage.delete(upload.storage_key)  # the file is gone from the storage
+    await session.execute(update(Job).where(Job.kind == CHECK_JOB).values(max_attempts=1))
+    ctx = await _claim(resources, CHECK_JOB, stopping=False)
+    with pytest.raises(ObjectNotFound):
+        await import_jobs.check_import(ctx)
+    run = await session.get(MemberImport, import_id, populate_existing=True)
+    assert run is not None
+    assert (run.status, run.error_code) == ("failed", "import.job_failed")

@@ -122,12 +122,33 @@ async def _fail(ctx: JobContext, import_id: int, problem: FileProblem) -> None:
 
 @registry.handler(CHECK_JOB)
 async def check_import(ctx: JobContext) -> Later | None:
-    return await _run_phase(ctx, apply=False)
+    return await _last_attempt_fails_the_import(ctx, apply=False)
 
 
 @registry.handler(APPLY_JOB)
 async def apply_import(ctx: JobContext) -> Later | None:
-    return await _run_phase(ctx, apply=True)
+    return await _last_attempt_fails_the_import(ctx, apply=True)
+
+
+async def _last_attempt_fails_the_import(ctx: JobContext, *, apply: bool) -> Later | None:
+    """A phase that keeps failing (the job dies after its last attempt) leaves the import
+    `failed` with a problem the officer can read, never `checking`/`applying` for ever."""
+    try:
+        return await _run_phase(ctx, apply=apply)
+    except LeaseLost:
+        raise
+    except Exception:
+        if ctx.job.attempts >= ctx.job.max_attempts:
+            await _fail(
+                ctx,
+                int(ctx.payload["import_id"]),
+                FileProblem(
+                    "import.job_failed",
+                    "Hệ thống gặp lỗi khi xử lý tệp (đã thử lại nhiều lần); các dòng đã cập "
+                    "nhật được giữ nguyên. Hãy báo quản trị hệ thống.",
+                ),
+            )
+        raise
 
 
 class _Pass:
