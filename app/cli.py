@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from app.bench.cli import bench
+from app.bench.imports import bench_import
 from app.bench.push import bench_push
 from app.core.config import Env, Settings, get_settings
 from app.schemas.rules import RulesUpdate
@@ -34,6 +35,7 @@ cli.add_typer(config_cli, name="config")
 cli.add_typer(backup_cli, name="backup")
 cli.command()(bench)
 cli.command("bench-push")(bench_push)
+cli.command("bench-import")(bench_import)
 console = Console(stderr=True, soft_wrap=True)
 
 
@@ -210,6 +212,69 @@ def seed(
     """Add the demo province (or a generated one of MEMBERS members) to the database."""
     settings = get_settings().with_dev_secret()
     console.print(asyncio.run(_seed(settings, members)))
+
+
+async def _import_file(
+    settings: Settings, path: Path, org: int, by: int | None, dry_run: bool
+) -> int:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from app.resources import Resources
+    from app.services.imports.runs import APPLY_JOB, CHECK_JOB
+    from app.worker import import_file
+
+    resources = Resources.build(settings)
+    try:
+        import_id = await import_file.start(resources, path, org, by)
+        console.print(f"import {import_id}: checking {path.name} for org {org}")
+        phases = [("kiểm tra thử (dry run)", CHECK_JOB)]
+        if not dry_run:
+            phases.append(("cập nhật (apply)", APPLY_JOB))
+        for label, kind in phases:
+            if kind == APPLY_JOB:
+                await import_file.apply(resources, import_id, by)
+            with Progress(
+                TextColumn("{task.description}"),
+                BarColumn(bar_width=None),
+                TextColumn("{task.fields[counts]}"),
+                TimeElapsedColumn(),
+                console=console,
+            ) as bar:
+                task = bar.add_task(label, total=None, counts="")
+
+                def show(counts: dict[str, object], task: object = task) -> None:
+                    bar.update(task, counts=_counts_text(counts))  # type: ignore[arg-type]
+
+                result = await import_file.run_phase(resources, import_id, kind, show)
+            console.print(
+                f"{label}: {result.status} in {result.seconds:.1f} s: {_counts_text(result.counts)}"
+            )
+            if result.status == "failed":
+                console.print(f"[red]{result.error}[/red]")
+                return 1
+        return 0
+    finally:
+        await resources.aclose()
+
+
+def _counts_text(counts: dict[str, object]) -> str:
+    labels = ("rows", "created", "updated", "unchanged", "rejected", "missing")
+    return ", ".join(f"{k} {counts[k]}" for k in labels if k in counts)
+
+
+@cli.command("import")
+def import_members(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    org: Annotated[int, typer.Option(help="The org to import into.", min=1)],
+    dry_run: Annotated[bool, typer.Option(help="Check and report only; change nothing.")] = False,
+    by: Annotated[
+        int | None, typer.Option(help="Member id the import is made as (default: an admin).")
+    ] = None,
+) -> None:
+    """Import members from the national member database's .xlsx or .csv export: a dry run,
+    then (unless --dry-run) the apply; the report is kept with the import."""
+    settings = get_settings()
+    raise typer.Exit(asyncio.run(_import_file(settings, file, org, by, dry_run)))
 
 
 async def _initialise(

@@ -70,6 +70,7 @@ TAGS = [
     {"name": "packets", "description": "Conference papers and bulletins behind a QR code."},
     {"name": "study", "description": "Study points, quizzes and leaderboards."},
     {"name": "surveys", "description": "Surveys of a subtree, optionally anonymous."},
+    {"name": "imports", "description": "Member imports from spreadsheets, roster exports."},
     {"name": "ops", "description": "Health, readiness and metrics (served at the root)."},
 ]
 

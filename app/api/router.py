@@ -12,6 +12,7 @@ from app.api import (
     auth,
     documents,
     feed,
+    imports,
     me,
     meetings,
     members,
@@ -51,5 +52,6 @@ for module in (
     tasks,
     study,
     surveys,
+    imports,
 ):
     api_router.include_router(module.router)

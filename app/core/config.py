@@ -230,6 +230,18 @@ class NotifySettings(BaseModel):
     sms_max_attempts: int = Field(3, ge=1, le=10)
 
 
+class ImportSettings(BaseModel):
+    """Member imports and roster exports (worker jobs)."""
+
+    # Rows of a member file per transaction when it is checked or applied (a stopped import
+    # resumes after its last committed batch).
+    batch_rows: int = Field(2000, ge=1, le=20_000)
+    # Data rows a member file may have (Hà Nội has about 476,000 members).
+    max_rows: int = Field(600_000, ge=1, le=5_000_000)
+    # Lifetime in seconds of the download links of import reports and roster exports.
+    link_ttl_s: int = Field(600, ge=30, le=86_400)
+
+
 class ApiSettings(BaseModel):
     # Largest JSON request body; upload routes have their own limits (`UPLOAD__*`).
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
@@ -391,6 +403,7 @@ class Settings(BaseSettings):
     fcm: FcmSettings = FcmSettings()
     firebase_auth: FirebaseAuthSettings = FirebaseAuthSettings()
     notify: NotifySettings = NotifySettings()
+    imports: ImportSettings = ImportSettings()
 
     @model_validator(mode="after")
     def _normalise(self) -> Settings:

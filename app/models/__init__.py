@@ -43,6 +43,13 @@ from app.models.meeting import (
     VoteChoice,
 )
 from app.models.member import Gender, Member, MemberStatus
+from app.models.member_import import (
+    ExportStatus,
+    ImportStatus,
+    MemberExport,
+    MemberImport,
+    MemberImportRow,
+)
 from app.models.membership import (
     ArchiveReason,
     AttachmentKind,
@@ -109,9 +116,11 @@ __all__ = [
     "DocumentSection",
     "DocumentStatus",
     "DocumentType",
+    "ExportStatus",
     "ExtractionStatus",
     "Gender",
     "IdempotencyKey",
+    "ImportStatus",
     "Job",
     "JobStatus",
     "LoginFailure",
@@ -125,6 +134,9 @@ __all__ = [
     "MeetingStatus",
     "Member",
     "MemberActivity",
+    "MemberExport",
+    "MemberImport",
+    "MemberImportRow",
     "MemberStatus",
     "MembershipPeriod",
     "Motion",

@@ -31,6 +31,9 @@ class Permission(StrEnum):
     ROLE_MANAGE = "role.manage"
     AUDIT_VIEW = "audit.view"
     UPLOAD_VIEW = "upload.view"
+    # Member imports from the national database's files, and roster exports (officers).
+    MEMBER_IMPORT = "member.import"
+    MEMBER_EXPORT = "member.export"
     # Act for a member who has no smartphone (proxy actions, recorded as such).
     MEMBER_ASSIST = "member.assist"
     DEPLOYMENT_ADMIN = "deployment.admin"
@@ -90,7 +93,16 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.DEPUTY_SECRETARY: _BRANCH_RUNNERS,
     Role.COMMITTEE_MEMBER: _LEADERSHIP | _STUDY_CREATORS,
     Role.ORGANISATION_OFFICER: _LEADERSHIP
-    | {P.ORG_MANAGE, P.MEMBER_MANAGE, P.MEMBER_ASSIST, P.ROLE_MANAGE, P.AUDIT_VIEW, P.POINTS_AWARD},
+    | {
+        P.ORG_MANAGE,
+        P.MEMBER_MANAGE,
+        P.MEMBER_ASSIST,
+        P.ROLE_MANAGE,
+        P.AUDIT_VIEW,
+        P.POINTS_AWARD,
+        P.MEMBER_IMPORT,
+        P.MEMBER_EXPORT,
+    },
     Role.EDITOR: frozenset({P.ORG_VIEW, P.CONTENT_VIEW, P.CONTENT_DRAFT}) | _STUDY_CREATORS,
     Role.APPROVER: frozenset({P.ORG_VIEW, P.CONTENT_VIEW, P.CONTENT_PUBLISH}),
     Role.DEPLOYMENT_ADMIN: frozenset(Permission),

@@ -18,7 +18,19 @@ from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
 from app.core.text import member_sort_key, name_key
-from app.models import Member, MembershipPeriod, MemberStatus, Org, OrgKind, Role, RoleGrant
+from app.models import (
+    ImportStatus,
+    Member,
+    MemberExport,
+    MemberImport,
+    MembershipPeriod,
+    MemberStatus,
+    Org,
+    OrgKind,
+    Role,
+    RoleGrant,
+    Upload,
+)
 from app.models.base import utcnow
 from app.services import province, seed_study
 from app.services.content.demo import seed_demo_content
@@ -347,6 +359,7 @@ async def seed_demo(engine: AsyncEngine, *, password_hash: str | None) -> SeedRe
         await seed_demo_content(conn)
     await seed_demo_meetings(engine, DEMO_ACCOUNTS[1].phone)
     await _seed_study(engine, plan)
+    await _demo_imports(engine)
     return SeedResult(len(plan.orgs), len(plan.branches), len(plan.members), len(plan.grants))
 
 
@@ -354,6 +367,65 @@ async def _seed_study(engine: AsyncEngine, plan: _Plan) -> None:
     """The study area's demo objects (`services.seed_study`)."""
     async with async_sessionmaker(engine, expire_on_commit=False).begin() as session:
         await seed_study.seed(session, plan.orgs, plan.members)
+
+
+async def _demo_imports(engine: AsyncEngine) -> None:
+    """The ward officer's imports into Hòa Bình (one applied, one waiting to be applied) and an
+    export of the ward. Their files are not in the demo's storage: the runs are for reading."""
+    now = utcnow()
+    xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    async with engine.begin() as conn:
+        officer = await conn.scalar(select(Member.id).where(Member.phone == "+84900000004"))
+        ward = await conn.scalar(select(Org.id).where(Org.code == "LV-HB"))
+        if officer is None or ward is None:
+            return
+        counts = {"rows": 64, "created": 60, "updated": 0, "unchanged": 0, "rejected": 4}
+        for n, (status, applied) in enumerate(
+            ((ImportStatus.APPLIED, True), (ImportStatus.CHECKED, False)), start=1
+        ):
+            upload_id = await conn.scalar(
+                insert(Upload)
+                .values(
+                    member_id=officer,
+                    purpose="import",
+                    status="ready",
+                    storage_key=f"uploads/import/demo/hoa-binh-{n}.xlsx",
+                    filename=f"Danh sách đảng viên phường Hòa Bình {n}.xlsx",
+                    content_type=xlsx,
+                    size=18_432,
+                    created_at=now,
+                    expires_at=now,
+                    attached_at=now,
+                )
+                .returning(Upload.id)
+            )
+            await conn.execute(
+                insert(MemberImport).values(
+                    org_id=ward,
+                    created_by_id=officer,
+                    upload_id=upload_id,
+                    filename=f"Danh sách đảng viên phường Hòa Bình {n}.xlsx",
+                    status=status,
+                    next_row=65,
+                    counts=counts,
+                    checked_counts=counts,
+                    created_at=now,
+                    updated_at=now,
+                    checked_at=now,
+                    applied_at=now if applied else None,
+                )
+            )
+        await conn.execute(
+            insert(MemberExport).values(
+                org_id=ward,
+                created_by_id=officer,
+                format="xlsx",
+                include_phones=True,
+                status="pending",
+                rows=0,
+                created_at=now,
+            )
+        )
 
 
 def _quiet(_message: str) -> None:
