@@ -18,6 +18,7 @@ from app.models import (
     Notice,
     Upload,
 )
+from app.models.study import PointEntry
 from app.services.content.numbers import number_key
 from tests import samples
 from tests.conftest import ActorLogin
@@ -226,6 +227,13 @@ async def test_receipts_once_per_member(
     assert when is not None
     studied_again = await client.post(f"{url}/studied", headers=member)
     assert studied_again.json()["receipt"]["studied_at"] == when
+    # Studying earns the document's study points once, however often it is marked.
+    entries = await session.scalars(
+        select(PointEntry).where(
+            PointEntry.source_key == f"document:{document_id}:member:{tree.member.id}"
+        )
+    )
+    assert [(e.member_id, e.source) for e in entries] == [(tree.member.id, "document")]
     position = await client.put(
         f"{url}/position", json={"section": 3, "offset": 120}, headers=member
     )

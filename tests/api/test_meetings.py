@@ -26,6 +26,7 @@ from app.models import (
     SecretBallot,
 )
 from app.models.base import utcnow
+from app.models.study import PointEntry
 from app.services.meetings import attendance as attendance_service
 from app.services.meetings import lifecycle
 from app.services.meetings import rules as meeting_rules
@@ -671,6 +672,19 @@ async def test_closing_records_absences_but_never_for_exempt_members(
     }
     assert await lifecycle.attended_member_ids(session, meeting["id"]) == sorted(
         [tree.member.id, tree.secretary.id]
+    )
+    # Those who attended earn the meeting's study points, once each.
+    awarded = await session.execute(
+        select(PointEntry.member_id, PointEntry.points, PointEntry.source).where(
+            PointEntry.source_key.like(f"meeting:{meeting['id']}:member:%")
+        )
+    )
+    meeting_points = RulesSettings().study_points_meeting
+    assert sorted(awarded.all()) == sorted(
+        [
+            (tree.member.id, meeting_points, "meeting"),
+            (tree.secretary.id, meeting_points, "meeting"),
+        ]
     )
     assert_problem(
         await client.post(f"{url}/check-in", headers=await as_actor(tree.deputy.id)),

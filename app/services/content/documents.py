@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import etag
-from app.core.config import Settings
+from app.core.config import Settings, get_settings
 from app.core.db import FastQuery, Reader
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.etag import IfMatch
@@ -38,10 +38,11 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.schemas.content import DocumentCreate, DocumentUpdate, PositionUpdate, RelayCreate
-from app.services import access, audit, jobs, notices
+from app.services import access, audit, jobs, notices, points
 from app.services.access import Actor, Permission
 from app.services.content.numbers import number_key
 from app.services.orgs import OrgTarget
+from app.services.points import PointSource
 from app.services.uploads import UploadPurpose
 from app.services.uploads import records as upload_records
 
@@ -565,9 +566,16 @@ async def study_document(
 
 async def member_studied(session: AsyncSession, actor: Actor, document_id: int) -> None:
     """The one place where "this member studied this document" happens, exactly once per member
-    and document, inside the write transaction. Study points are awarded here (the study area's
-    `points.award(...)` is wired in at merge)."""
-    del session, actor, document_id
+    and document, inside the write transaction: study points are awarded here (once per member
+    and document, whatever happens elsewhere, by the ledger's source key)."""
+    await points.award(
+        session,
+        member_id=actor.member_id,
+        points=points.rule_points(get_settings().rules, PointSource.DOCUMENT),
+        source=PointSource.DOCUMENT,
+        source_key=f"document:{document_id}:member:{actor.member_id}",
+        reason="Nghiên cứu văn bản",
+    )
 
 
 async def save_position(

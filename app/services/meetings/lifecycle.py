@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.config import RulesSettings
+from app.core.config import RulesSettings, get_settings
 from app.core.db import FastQuery, Reader
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.etag import IfMatch
@@ -61,10 +61,11 @@ from app.schemas.meeting import (
     MeetingUpdate,
     MinutesUpdate,
 )
-from app.services import access, audit, notices
+from app.services import access, audit, notices, points
 from app.services.access import Actor, Permission
 from app.services.notices import Audience
 from app.services.orgs import OrgTarget
+from app.services.points import PointSource
 from app.services.uploads import records as upload_records
 from app.services.uploads.intake import UploadPurpose
 
@@ -757,6 +758,17 @@ async def close_meeting(
     if meeting.minutes_at is None:
         await _schedule_minutes_reminder(session, meeting, rules)
     attended = await attended_member_ids(session, meeting.id)
+    # Study points for attending, once per member and meeting (the ledger's source key).
+    meeting_points = points.rule_points(get_settings().rules, PointSource.MEETING)
+    for member_id in attended:
+        await points.award(
+            session,
+            member_id=member_id,
+            points=meeting_points,
+            source=PointSource.MEETING,
+            source_key=f"meeting:{meeting.id}:member:{member_id}",
+            reason=f"Dự sinh hoạt: {meeting.title}"[:200],
+        )
     await audit.record(
         session,
         actor,
