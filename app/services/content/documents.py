@@ -37,12 +37,12 @@ from app.models import (
     Org,
 )
 from app.models.base import utcnow
+from app.models.study import PointSource
 from app.schemas.content import DocumentCreate, DocumentUpdate, PositionUpdate, RelayCreate
 from app.services import access, audit, jobs, notices, points
 from app.services.access import Actor, Permission
 from app.services.content.numbers import number_key
 from app.services.orgs import OrgTarget
-from app.services.points import PointSource
 from app.services.uploads import UploadPurpose
 from app.services.uploads import records as upload_records
 

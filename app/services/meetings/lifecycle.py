@@ -54,6 +54,7 @@ from app.models import (
     Upload,
 )
 from app.models.base import utcnow
+from app.models.study import PointSource
 from app.schemas.meeting import (
     CommentCreate,
     MeetingCreate,
@@ -65,7 +66,6 @@ from app.services import access, audit, notices, points
 from app.services.access import Actor, Permission
 from app.services.notices import Audience
 from app.services.orgs import OrgTarget
-from app.services.points import PointSource
 from app.services.uploads import records as upload_records
 from app.services.uploads.intake import UploadPurpose
 
