@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Query, Response, status
+from fastapi import Depends, Header, Path, Query, Response, status
 from fastapi.responses import StreamingResponse
 
 from app.api.deps import CurrentActor, ObjectScope, OrgScope, ResourcesDep, SessionDep
@@ -83,7 +83,7 @@ def DocumentScope(permission: Permission) -> DocumentGuard:
 Readable = Annotated[DocumentTarget, Depends(DocumentScope(Permission.CONTENT_VIEW))]
 Editable = Annotated[DocumentTarget, Depends(DocumentScope(Permission.CONTENT_DRAFT))]
 Publishable = Annotated[DocumentTarget, Depends(DocumentScope(Permission.CONTENT_PUBLISH))]
-FileId = Annotated[int, Digits]
+FileId = Annotated[int, Path(ge=1, le=MAX_ID, description="File id."), Digits]
 ReportOrg = Annotated[
     int | None,
     Query(
@@ -377,7 +377,7 @@ async def relay_document(
 )
 async def get_relay_plan_link(
     document: Readable,
-    relay_id: Annotated[int, Digits],
+    relay_id: Annotated[int, Path(ge=1, le=MAX_ID, description="Relay id."), Digits],
     actor: CurrentActor,
     session: SessionDep,
     resources: ResourcesDep,

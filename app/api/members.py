@@ -178,7 +178,7 @@ async def reset_member_password(
 @router.post(
     "/members/{member_id}/data-export",
     response_model=MemberDataExport,
-    responses=problems(401, 403, 404),
+    responses=problems(401, 403, 404, 422),
 )
 async def export_member_data(
     member: Annotated[MemberTarget, Depends(MemberScope(Permission.MEMBER_MANAGE))],

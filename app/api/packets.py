@@ -11,7 +11,7 @@ from app.api.deps import CurrentActor, ObjectScope, OrgScope, ResourcesDep, Sess
 from app.api.idempotency import Idempotent
 from app.api.responses import problems
 from app.api.routing import area_router
-from app.schemas.common import Digits
+from app.schemas.common import MAX_ID, Digits
 from app.schemas.content import (
     FileLink,
     PacketCreate,
@@ -99,7 +99,7 @@ async def add_packet_item(
 )
 async def get_packet_item_link(
     packet: Readable,
-    item_id: Annotated[int, Digits],
+    item_id: Annotated[int, Path(ge=1, le=MAX_ID, description="Item id."), Digits],
     session: SessionDep,
     resources: ResourcesDep,
 ) -> Any:

@@ -19,6 +19,8 @@ from app.core.errors import NotFound
 from app.models import AuditEvent, AuthSession, Device, Member, Notification, RoleGrant
 from app.models.activity import MemberActivity
 from app.models.base import utcnow
+from app.models.meeting import Meeting, MeetingAttendee
+from app.models.study import PointEntry, QuizAttempt, SurveyAnswer, SurveyResponse
 from app.services import audit
 from app.services.access import Actor
 
@@ -156,6 +158,76 @@ async def _audit(session: AsyncSession, member_id: int) -> list[dict[str, Any]]:
     ]
 
 
+async def _attendance(session: AsyncSession, member_id: int) -> list[dict[str, Any]]:
+    """Meetings the member was summoned to, and what they did."""
+    rows = await session.execute(
+        select(MeetingAttendee, Meeting.title, Meeting.starts_at)
+        .join(Meeting, Meeting.id == MeetingAttendee.meeting_id)
+        .where(MeetingAttendee.member_id == member_id)
+        .order_by(Meeting.starts_at)
+    )
+    return [
+        {
+            "meeting_id": attendee.meeting_id,
+            "title": title,
+            "starts_at": _plain(starts_at),
+            "attendance": attendee.attendance,
+            "excuse_reason": attendee.excuse_reason,
+            "checked_in_at": _plain(attendee.checked_in_at),
+            "method": attendee.method,
+        }
+        for attendee, title, starts_at in rows
+    ]
+
+
+async def _points(session: AsyncSession, member_id: int) -> list[dict[str, Any]]:
+    rows = await session.scalars(
+        select(PointEntry).where(PointEntry.member_id == member_id).order_by(PointEntry.id)
+    )
+    return [
+        {
+            "points": entry.points,
+            "year": entry.year,
+            "source": entry.source,
+            "reason": entry.reason,
+            "note": entry.note,
+            "created_at": _plain(entry.created_at),
+        }
+        for entry in rows
+    ]
+
+
+async def _quiz_attempts(session: AsyncSession, member_id: int) -> list[dict[str, Any]]:
+    rows = await session.scalars(
+        select(QuizAttempt).where(QuizAttempt.member_id == member_id).order_by(QuizAttempt.id)
+    )
+    return [
+        {
+            "quiz_id": attempt.quiz_id,
+            "started_at": _plain(attempt.started_at),
+            "submitted_at": _plain(attempt.submitted_at),
+            "score_percent": attempt.score_percent,
+            "is_passed": attempt.is_passed,
+        }
+        for attempt in rows
+    ]
+
+
+async def _named_survey_answers(session: AsyncSession, member_id: int) -> list[dict[str, Any]]:
+    """Answers of named surveys only: anonymous answers are stored with no link to anyone."""
+    rows = await session.execute(
+        select(SurveyResponse.survey_id, SurveyAnswer.question_id, SurveyAnswer.choices)
+        .add_columns(SurveyAnswer.text)
+        .join(SurveyAnswer, SurveyAnswer.response_id == SurveyResponse.id)
+        .where(SurveyResponse.member_id == member_id)
+        .order_by(SurveyResponse.survey_id, SurveyAnswer.question_id)
+    )
+    return [
+        {"survey_id": survey_id, "question_id": question_id, "choices": choices, "text": text}
+        for survey_id, question_id, choices, text in rows
+    ]
+
+
 SECTIONS: dict[str, Section] = {
     "profile": _profile,
     "roles": _roles,
@@ -164,6 +236,10 @@ SECTIONS: dict[str, Section] = {
     "monthly_activity": _activity,
     "notifications": _notifications,
     "audit": _audit,
+    "meeting_attendance": _attendance,
+    "study_points": _points,
+    "quiz_attempts": _quiz_attempts,
+    "named_survey_answers": _named_survey_answers,
 }
 
 

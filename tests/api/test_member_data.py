@@ -10,7 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import AuditEvent, Member
-from app.services import member_data
+from app.models.study import PointSource
+from app.services import member_data, points
 from tests.conftest import ActorLogin
 from tests.factories import Tree
 from tests.http import assert_problem
@@ -20,6 +21,15 @@ async def test_a_member_reads_everything_held_about_them(
     client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin, session: AsyncSession
 ) -> None:
     headers = await as_actor(tree.member.id)
+    await points.award(
+        session,
+        member_id=tree.member.id,
+        points=10,
+        source=PointSource.MEETING,
+        source_key=f"meeting:1:member:{tree.member.id}",
+        reason="Dự sinh hoạt chi bộ",
+    )
+    await session.flush()
     response = await client.get("/api/v1/me/data", headers=headers)
     assert response.status_code == 200, response.text
     body = response.json()
@@ -32,6 +42,10 @@ async def test_a_member_reads_everything_held_about_them(
     assert profile["phone"] == member.phone
     assert profile["branch_id"] == member.branch_id
     assert len(body["sections"]["logins"]) >= 1  # the login this request uses
+    assert [(e["points"], e["source"]) for e in body["sections"]["study_points"]] == [
+        (10, "meeting")
+    ]
+    assert body["sections"]["meeting_attendance"] == []
     text = json.dumps(body)
     for secret in ("password_hash", "token_hash", "code_hash", '"token"'):
         assert secret not in text
