@@ -689,12 +689,58 @@ async def _run_worker(settings: Settings, concurrency: int | None) -> None:
     try:
         worker = Worker(resources, concurrency=concurrency)
         stop = asyncio.Event()
+        watchdog = _StopWatchdog(settings.worker.shutdown_grace_s + STOP_OVERRUN_S)
+
+        def on_signal() -> None:
+            stop.set()
+            watchdog.start()
+
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal)
         await worker.run(stop)
+        watchdog.clean = True
     finally:
         await resources.aclose()
+
+
+STOP_OVERRUN_S = 20.0  # past the jobs' grace: releasing them, the last heartbeat, closing
+
+
+class _StopWatchdog:
+    """Bounds a stop: once asked to stop, the worker is gone within the jobs' grace plus
+    STOP_OVERRUN_S, whatever hangs (a lock wait, a thread in a client library that never returns).
+    An overrun dumps every thread's stack to stderr, so the hang can be found, then exits: 0 when
+    the jobs were already handed back (only closing hung), 1 when they were not (their leases
+    expire and another worker takes them: nothing is lost)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.clean = False
+        self._started = False
+
+    def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        import threading
+
+        threading.Thread(target=self._watch, name="stop-watchdog", daemon=True).start()
+
+    def _watch(self) -> None:
+        import faulthandler
+        import logging
+        import os
+        import sys
+        import time
+
+        time.sleep(self.seconds)
+        logging.getLogger("app.worker").error(
+            "worker did not stop in time; exiting", extra={"after_s": self.seconds}
+        )
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        sys.stderr.flush()
+        os._exit(0 if self.clean else 1)
 
 
 @cli.command()

@@ -189,7 +189,11 @@ async def test_two_workers_one_killed_and_one_restarted_lose_and_double_nothing(
         for process in (survivor, third):
             process.send_signal(signal.SIGTERM)
         for process in (survivor, third):
-            assert process.wait(30) == 0
+            try:
+                code = process.wait(60)  # the worker's own bound is grace + 20 s
+            except subprocess.TimeoutExpired:
+                raise AssertionError("a worker did not stop:\n" + _logs(tmp_path)) from None
+            assert code == 0, _logs(tmp_path)
     finally:
         fcm_stub.delay_s = 0.0
         for leftover in (first, second, third):
@@ -425,3 +429,32 @@ async def test_the_worker_rides_out_the_database_going_away_mid_delivery(
     for message in fcm_stub.stats.bodies:
         keys.setdefault(message["token"], set()).add(message["data"]["message_id"])
     assert all(len(k) == 1 for k in keys.values())
+
+
+@pytest.mark.parametrize(("clean", "code"), [(True, 0), (False, 1)])
+def test_a_stop_that_hangs_is_cut_short_with_every_stack_dumped(clean: bool, code: int) -> None:
+    """Whatever hangs after SIGTERM (a thread that never returns keeps the interpreter alive),
+    the worker is gone within its bound; the exit code says whether its jobs were handed back."""
+    script = (
+        "import threading, time\n"
+        "from app.cli import _StopWatchdog\n"
+        "def stuck_in_a_client_library():\n"
+        "    time.sleep(3600)\n"
+        "threading.Thread(target=stuck_in_a_client_library).start()\n"
+        "watchdog = _StopWatchdog(0.3)\n"
+        f"watchdog.clean = {clean}\n"
+        "watchdog.start()\n"
+        "watchdog.start()\n"
+    )
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == code
+    assert "stuck_in_a_client_library" in done.stderr  # the hang is named in the dump
+    assert time.monotonic() - started < 30
