@@ -137,16 +137,6 @@ async def fuzz_target(
         yield FuzzTarget(app=create_app(settings), url=url, settings=settings, actor_ids=actor_ids)
 
 
-# KNOWN DEFECT (issue 11), not a pass: on SQLite these writes can wait out the client's 10 s
-# timeout under schemathesis (a second connection waiting on the write lock); they pass on
-# PostgreSQL, where they keep being fuzzed. Remove an entry as soon as its cause is fixed.
-SQLITE_LOCK_WAITS = {
-    ("POST", "/api/v1/meetings/{meeting_id}/check-in"),
-    ("POST", "/api/v1/meetings/{meeting_id}/check-in/qr"),
-    ("POST", "/api/v1/orgs/{org_id}/tasks"),
-}
-
-
 @schema.parametrize()
 @settings(
     deadline=None,
@@ -161,9 +151,6 @@ SQLITE_LOCK_WAITS = {
 def test_api_keeps_its_contract(
     case: schemathesis.Case[Any], fuzz_target: FuzzTarget, role: str
 ) -> None:
-    operation = (case.operation.method.upper(), case.operation.path)
-    if fuzz_target.url.startswith("sqlite") and operation in SQLITE_LOCK_WAITS:
-        pytest.skip("known SQLite lock wait under the fuzzer (issue 11); fuzzed on PostgreSQL")
     headers = fuzz_target.headers(role)
     response = case.call_and_validate(app=fuzz_target.app, headers=headers)
     if role != "anonymous" and response.status_code == 401:

@@ -57,10 +57,15 @@ from app.services.orgs import OrgTarget
 router = area_router(tags=["meetings"])
 
 
-async def meeting_rules(session: SessionDep, resources: ResourcesDep) -> RulesSettings:
+async def meeting_rules(resources: ResourcesDep) -> RulesSettings:
     """The rules in force: the deployment's rules document (quorum, passing, reminders,
-    absences: `GET /rules`) over the `RULES__*` settings (time zone, check-in window, QR)."""
-    current = await rules_service.current(session, resources.app_config, resources.settings.rules)
+    absences: `GET /rules`) over the `RULES__*` settings (time zone, check-in window, QR).
+    Read on the lean path, never through the request's session: a dependency that queried the
+    session before `Idempotent` claims its key would hold SQLite's write lock the claim waits
+    for."""
+    current = await rules_service.in_force(
+        resources.reader, resources.app_config, resources.settings.rules
+    )
     return resources.settings.rules.model_copy(
         update={name: getattr(current, name) for name in rules_service.FIELDS}
     )
