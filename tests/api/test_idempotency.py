@@ -182,6 +182,6 @@ def test_no_route_queries_its_session_before_the_idempotency_key_is_claimed() ->
             if before.call is not get_session and any(
                 sub.call is get_session for sub in before.dependencies
             ):
-                offenders.append(f"{route.path} {sorted(route.methods)}: {before.call}")
+                offenders.append(f"{route.path} {sorted(route.methods or ())}: {before.call}")
     assert checked >= 10
     assert not offenders, offenders
