@@ -26,6 +26,11 @@ import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from schemathesis.config import PositiveDataAcceptanceConfig
+from schemathesis.config._checks import (
+    NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES,
+    NegativeDataRejectionConfig,
+)
+from schemathesis.core.parameters import ParameterLocation
 from sqlalchemy import case as sql_case
 from sqlalchemy import insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -71,6 +76,11 @@ schema.config.generation.update(
 # upload whose bytes are too many or of a type the purpose does not take (content, not schema).
 schema.config.checks.positive_data_acceptance = PositiveDataAcceptanceConfig(
     expected_statuses=["2xx", "400", "401", "403", "404", "409", "412", "413", "415", "422", "429"]
+)
+# A request that breaks the schema is refused; a body too large to read is refused before the
+# schema is looked at (413), which is a refusal too.
+schema.config.checks.negative_data_rejection = NegativeDataRejectionConfig(
+    expected_statuses=[*NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES, "413"]
 )
 
 
@@ -122,7 +132,10 @@ class FuzzTarget:
 
     def aim(self, case: schemathesis.Case[Any]) -> None:
         """Swap generated path ids for real ones, four times in five (chosen from the generated
-        value, so a failing case reproduces)."""
+        value, so a failing case reproduces). A path generated to break the schema is kept: it
+        is what that case is about."""
+        if case.meta is not None and case.meta.is_negative_at(ParameterLocation.PATH):
+            return
         for name, value in list((case.path_parameters or {}).items()):
             ids = self.real_ids.get(name)
             if not ids:
