@@ -710,7 +710,13 @@ async def _content(conn: AsyncConnection, province: Province) -> int:
     return await seed_province_content(conn, province)
 
 
-AREA_SEEDERS: list[tuple[str, AreaSeeder]] = [("content", _content)]
+async def _study(conn: AsyncConnection, province: Province) -> int:
+    from app.services.seed_study import seed_province_study
+
+    return await seed_province_study(conn, province)
+
+
+AREA_SEEDERS: list[tuple[str, AreaSeeder]] = [("content", _content), ("study", _study)]
 
 
 @dataclass(frozen=True)

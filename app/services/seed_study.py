@@ -3,14 +3,16 @@ resolution), a points history for the members of the first branch, an open surve
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.models import (
+    Member,
     PointBalance,
     PointEntry,
     PointSource,
@@ -21,7 +23,7 @@ from app.models import (
     SurveyQuestion,
 )
 from app.models.base import utcnow
-from app.services import points
+from app.services import leaderboards, points
 
 CHUNK = 5000
 
@@ -155,106 +157,142 @@ async def seed_survey(session: AsyncSession, orgs: list[dict[str, Any]]) -> None
     await session.flush()
 
 
-async def seed_generated(
-    engine: AsyncEngine, orgs: list[dict[str, Any]], members: list[dict[str, Any]], seed: int
-) -> dict[str, int]:
-    """A year of study for a generated province, at realistic shares: a province quiz each
-    month (about 30% of members attempt it, 80% of those pass), a meeting attended most months
-    (80%), each with its ledger entry; the yearly balances; an open anonymous survey. Bulk Core
-    inserts, one transaction per chunk."""
-    rng = random.Random(seed)  # noqa: S311 - generated data, not secrets
+async def seed_province_study(conn: AsyncConnection, province: Any) -> int:
+    """A year of study for the generated province (`province.AREA_SEEDERS`), at realistic
+    shares: a province quiz each month (about 30% of members attempt it, 80% of those pass), a
+    meeting attended most months (80%), each with its ledger entry; the yearly balances and the
+    units' totals (leaderboards by unit); an open anonymous survey. Bulk-written (COPY on
+    PostgreSQL) in the province's transaction. Returns the rows written."""
+    from app.services.province import copy_rows
+
+    rng = random.Random(province.seed)  # noqa: S311 - generated data, not secrets
     now = utcnow()
     year_start = datetime(now.year, 1, 1, 3, 0, tzinfo=UTC)
     months = max(1, (now - year_start).days // 30)
-    root = orgs[0]
-    quizzes: list[dict[str, Any]] = []
-    async with engine.begin() as conn:
-        for month in range(months):
-            opens = year_start + timedelta(days=30 * month)
-            quiz_id = await conn.scalar(
-                insert(Quiz)
-                .values(
-                    org_id=root["id"],
-                    title=f"Kiểm tra học tập tháng {month + 1}",
-                    opens_at=opens,
-                    closes_at=opens + timedelta(days=30),
-                    time_limit_s=600,
-                    attempts_allowed=2,
-                    pass_percent=60,
-                    points=10,
-                    reveal_after="submit",
-                    created_at=opens,
-                )
-                .returning(Quiz.id)
+    root = province.orgs[0]
+    quizzes: list[tuple[int, list[int]]] = []
+    for month in range(months):
+        opens = year_start + timedelta(days=30 * month)
+        quiz_id = await conn.scalar(
+            insert(Quiz)
+            .values(
+                org_id=root.id,
+                title=f"Kiểm tra học tập tháng {month + 1}",
+                opens_at=opens,
+                closes_at=opens + timedelta(days=30),
+                time_limit_s=600,
+                attempts_allowed=2,
+                pass_percent=60,
+                points=10,
+                reveal_after="submit",
+                created_at=opens,
             )
-            question_ids = []
-            for position, q in enumerate(QUESTIONS, start=1):
-                question_ids.append(
-                    await conn.scalar(
-                        insert(QuizQuestion)
-                        .values(quiz_id=quiz_id, position=position, **q)
-                        .returning(QuizQuestion.id)
-                    )
-                )
-            quizzes.append({"id": quiz_id, "opens": opens, "questions": question_ids})
-    entries: list[dict[str, Any]] = []
-    attempts: list[dict[str, Any]] = []
-    balances: list[dict[str, Any]] = []
-    for member in members:
-        if member["is_exempt"]:
-            continue
+            .returning(Quiz.id)
+        )
+        question_ids = []
+        for position, q in enumerate(QUESTIONS, start=1):
+            question_id = await conn.scalar(
+                insert(QuizQuestion)
+                .values(quiz_id=quiz_id, position=position, **q)
+                .returning(QuizQuestion.id)
+            )
+            question_ids.append(int(question_id or 0))
+        quizzes.append((int(quiz_id or 0), question_ids))
+    members = (
+        await conn.execute(
+            select(Member.id, Member.branch_id).where(
+                Member.id >= province.first_member_id, Member.is_exempt.is_(False)
+            )
+        )
+    ).all()
+    postgres = conn.dialect.name == "postgresql"
+    tables: tuple[tuple[Any, tuple[str, ...], list[tuple[Any, ...]]], ...] = (
+        (QuizAttempt.__table__, ATTEMPT_COLUMNS, []),
+        (PointEntry.__table__, ENTRY_COLUMNS, []),
+        (PointBalance.__table__, ("member_id", "year", "points"), []),
+    )
+    attempts, entries, balances = (rows for _table, _columns, rows in tables)
+    written = 0
+
+    async def flush(final: bool = False) -> None:
+        nonlocal written
+        for table, columns, rows in tables:
+            if rows and (final or len(rows) >= CHUNK):
+                await copy_rows(conn, table, columns, rows)
+                written += len(rows)
+                rows.clear()
+
+    for member_id, branch_id in members:
         total = 0
         for month in range(months):
             at = year_start + timedelta(days=30 * month + 10)
             if rng.random() < 0.8:
-                entries.append(_entry(member, 10, "meeting", f"meeting:{month}", at, now.year))
+                entries.append(_entry(member_id, "meeting", f"meeting:{month}", at, now.year))
                 total += 10
-            quiz = quizzes[month]
             if rng.random() < 0.3:
+                quiz_id, questions = quizzes[month]
                 passed = rng.random() < 0.8
                 attempts.append(
-                    {
-                        "quiz_id": quiz["id"],
-                        "member_id": member["id"],
-                        "branch_id": member["branch_id"],
-                        "number": 1,
-                        "question_ids": quiz["questions"],
-                        "started_at": at,
-                        "deadline_at": at + timedelta(minutes=10),
-                        "submitted_at": at + timedelta(minutes=6),
-                        "correct_count": 3 if passed else 1,
-                        "score_percent": 100 if passed else 33,
-                        "is_passed": passed,
-                    }
+                    (
+                        quiz_id,
+                        member_id,
+                        branch_id,
+                        1,
+                        json.dumps(questions) if postgres else questions,
+                        at,
+                        at + timedelta(minutes=10),
+                        at + timedelta(minutes=6),
+                        3 if passed else 1,
+                        100 if passed else 33,
+                        passed,
+                    )
                 )
                 if passed:
-                    entries.append(_entry(member, 10, "quiz", f"quiz:{quiz['id']}", at, now.year))
+                    entries.append(_entry(member_id, "quiz", f"quiz:{quiz_id}", at, now.year))
                     total += 10
         if total:
-            balances.append({"member_id": member["id"], "year": now.year, "points": total})
-    tables: tuple[tuple[type[Any], list[dict[str, Any]]], ...] = (
-        (QuizAttempt, attempts),
-        (PointEntry, entries),
-        (PointBalance, balances),
+            balances.append((member_id, now.year, total))
+        await flush()
+    await flush(final=True)
+    session = AsyncSession(bind=conn)
+    orgs = [
+        {
+            "id": o.id,
+            "code": o.code,
+            "kind": o.kind.value,
+            "parent_id": o.parent.id if o.parent else None,
+        }
+        for o in province.orgs
+    ]
+    await seed_survey(session, orgs)
+    written += await leaderboards.refresh_unit_totals(session, year=now.year)
+    await session.flush()
+    return written
+
+
+ATTEMPT_COLUMNS = (
+    "quiz_id",
+    "member_id",
+    "branch_id",
+    "number",
+    "question_ids",
+    "started_at",
+    "deadline_at",
+    "submitted_at",
+    "correct_count",
+    "score_percent",
+    "is_passed",
+)
+ENTRY_COLUMNS = ("member_id", "points", "year", "source", "source_key", "reason", "created_at")
+
+
+def _entry(member_id: int, source: str, key: str, at: datetime, year: int) -> tuple[Any, ...]:
+    return (
+        member_id,
+        10,
+        year,
+        source,
+        f"gen:{key}:member:{member_id}",
+        "Dự sinh hoạt chi bộ" if source == "meeting" else "Đạt bài kiểm tra",
+        at,
     )
-    for table, rows in tables:
-        for start in range(0, len(rows), CHUNK):
-            async with engine.begin() as conn:
-                await conn.execute(insert(table), rows[start : start + CHUNK])
-    async with async_sessionmaker(engine, expire_on_commit=False).begin() as session:
-        await seed_survey(session, orgs)
-    return {"quizzes": len(quizzes), "attempts": len(attempts), "point_entries": len(entries)}
-
-
-def _entry(
-    member: dict[str, Any], points: int, source: str, key: str, at: datetime, year: int
-) -> dict[str, Any]:
-    return {
-        "member_id": member["id"],
-        "points": points,
-        "year": year,
-        "source": source,
-        "source_key": f"gen:{key}:member:{member['id']}",
-        "reason": "Dự sinh hoạt chi bộ" if source == "meeting" else "Đạt bài kiểm tra",
-        "created_at": at,
-    }

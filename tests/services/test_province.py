@@ -122,6 +122,16 @@ async def test_write_stores_the_province_with_roles_and_people(fresh_db: FreshDa
     assert 60 <= probationary <= 200
     assert await _scalar(engine, "SELECT count(*) FROM member WHERE phone IS NULL") < 400
     assert any(m.startswith("members 1,000/3,000") for m in messages)
+    # Each area's year of data: study points in the ledger, balances, totals by unit.
+    assert any(m.startswith("study: ") for m in messages)
+    entries = await _scalar(engine, "SELECT count(*) FROM point_entry")
+    assert entries > 3_000  # most members attend most months
+    assert await _scalar(engine, "SELECT count(*) FROM quiz_attempt") > 0
+    assert await _scalar(engine, "SELECT sum(points) FROM point_balance") == 10 * entries
+    root_total = await _scalar(
+        engine, f"SELECT points FROM point_org_total WHERE org_id = {written.province.root.id}"
+    )
+    assert root_total == 10 * entries
 
     # A second province next to the first: ids continue, nothing collides.
     second = await province.write(engine, 500, seed=8)
