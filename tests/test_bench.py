@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from app.bench import dataset as ds
@@ -20,9 +21,13 @@ from app.bench.parts import (
 )
 from app.bench.report import CEILING, ConfigResult, Report, merge_latest, render_readme
 from app.bench.wrk import WrkRun, write_requests
+from app.core.security import TokenCodec
+from app.main import create_app
+from app.models.base import utcnow
+from app.resources import Resources
 from app.services import province
 from tests import dbs
-from tests.conftest import FreshDatabase
+from tests.conftest import FreshDatabase, make_settings
 
 
 def _run(rps: float, p99: float = 5.0, *, errors: int = 0) -> WrkRun:
@@ -178,6 +183,7 @@ async def test_personas_are_spread_over_the_generated_province(fresh_db: FreshDa
     url = fresh_db.plain_url
 
     picks = await ds.pick_personas(url, sorted(PERSONAS), 4)
+    await _every_read_answers_200_as_its_persona(fresh_db.url, picks)
     sessions = await ds.open_sessions(url, [p.member_id for p in picks["plain_member"]])
     phones = await ds.login_pool(url, 10)
     inboxes = await ds.fill_inboxes(url, [picks["plain_member"][0].member_id])
@@ -198,5 +204,41 @@ async def test_personas_are_spread_over_the_generated_province(fresh_db: FreshDa
     assert all(p.org_id in communes for p in officers)
     assert all(int(p.note.split()[0]) > 100 for p in officers)  # a subtree of many members
     assert set(sessions) == {p.member_id for p in plain}
+    # The areas' personas land on their objects: the province's documents, its root.
+    readers = picks["document_reader"]
+    assert len(readers) == 4
+    assert all(r.object_id for r in readers)
+    assert {p.org_id for p in picks["province_officer"]} == {written.province.root.id}
     assert len(set(phones)) == 10
     assert inboxes == ds.INBOX_SIZE
+
+
+async def _every_read_answers_200_as_its_persona(url: str, picks: dict[str, list[Pick]]) -> None:
+    """What the benchmark sends is allowed and found: each registered read, as the first pick of
+    its persona, through the real app on the generated province."""
+    settings = make_settings(url)
+    chosen = {key: found[0] for key, found in picks.items() if found}
+    sessions = await ds.open_sessions(
+        url.replace("postgresql+asyncpg://", "postgresql://"),
+        [p.member_id for p in chosen.values()],
+    )
+    codec = TokenCodec(settings.auth)
+    resources = Resources.build(settings)
+    app = create_app(settings, resources=resources)
+    failures = []
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as client:
+        for key, (_part, read) in all_reads().items():
+            pick = chosen.get(read.persona)
+            assert pick is not None, f"no pick for persona {read.persona}"
+            token = codec.issue_access(
+                member_id=pick.member_id, session_id=sessions[pick.member_id], now=utcnow()
+            )
+            response = await client.get(
+                read.url_path(pick), headers={"Authorization": f"Bearer {token}"}
+            )
+            if response.status_code != 200:
+                failures.append(f"{key}: {response.status_code} {response.text[:200]}")
+    await resources.aclose()
+    assert not failures, failures

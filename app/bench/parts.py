@@ -144,6 +144,30 @@ async def _ward_officers(conn: AsyncConnection, count: int) -> list[Pick]:
     return await _role_holders(conn, count, "organisation_officer", "commune_committee")
 
 
+async def _province_officers(conn: AsyncConnection, count: int) -> list[Pick]:
+    return await _role_holders(conn, count, "organisation_officer", "province_committee")
+
+
+async def _document_readers(conn: AsyncConnection, count: int) -> list[Pick]:
+    """Plain members, each reading one of the province's published documents (the ones every
+    member receives), a different one per pick where there are enough."""
+    documents = [
+        int(r[0])
+        for r in await conn.execute(
+            text(
+                "SELECT d.id FROM document d JOIN org o ON o.id = d.org_id "
+                "WHERE o.parent_id IS NULL AND d.status = 'published' ORDER BY d.id"
+            )
+        )
+    ]
+    if not documents:
+        return []
+    return [
+        Pick(p.member_id, p.org_id, object_id=documents[n % len(documents)])
+        for n, p in enumerate(await _plain_members(conn, count))
+    ]
+
+
 PERSONAS: dict[str, Persona] = {
     p.key: p
     for p in (
@@ -153,6 +177,16 @@ PERSONAS: dict[str, Persona] = {
             "ward_officer",
             "an organisation officer of a commune/ward committee (a subtree of thousands)",
             _ward_officers,
+        ),
+        Persona(
+            "province_officer",
+            "an organisation officer of the province committee (the whole province)",
+            _province_officers,
+        ),
+        Persona(
+            "document_reader",
+            "a plain member opening one of the province's documents",
+            _document_readers,
         ),
     )
 }
@@ -190,6 +224,45 @@ PARTS: dict[str, Part] = {
                     "/me/notifications",
                     "/api/v1/me/notifications?limit=20",
                     "plain_member",
+                ),
+            ),
+        ),
+        Part(
+            "content",
+            "documents and news reaching members (content issue)",
+            reads=(
+                Read("my_feed", "/me/feed", "/api/v1/me/feed?limit=20", "plain_member"),
+                Read(
+                    "document_detail",
+                    "a province document",
+                    "/api/v1/documents/{object_id}",
+                    "document_reader",
+                ),
+                Read(
+                    "org_documents",
+                    "a ward's documents",
+                    "/api/v1/orgs/{org_id}/documents?limit=20",
+                    "ward_officer",
+                ),
+            ),
+        ),
+        Part(
+            "study",
+            "study points and leaderboards (study issue)",
+            reads=(
+                Read("my_points", "/me/points", "/api/v1/me/points", "plain_member"),
+                Read("my_rank", "/me/leaderboard", "/api/v1/me/leaderboard", "plain_member"),
+                Read(
+                    "branch_leaderboard",
+                    "a branch's leaderboard",
+                    "/api/v1/orgs/{org_id}/leaderboard?limit=20",
+                    "secretary",
+                ),
+                Read(
+                    "province_units",
+                    "the province's leaderboard by unit",
+                    "/api/v1/orgs/{org_id}/leaderboard/units",
+                    "province_officer",
                 ),
             ),
         ),
