@@ -209,6 +209,8 @@ async def test_personas_are_spread_over_the_generated_province(fresh_db: FreshDa
     assert len(readers) == 4
     assert all(r.object_id for r in readers)
     assert {p.org_id for p in picks["province_officer"]} == {written.province.root.id}
+    assert len(picks["chair"]) == len(secretaries)
+    assert all(p.object_id for p in picks["chair"])
     assert len(set(phones)) == 10
     assert inboxes == ds.INBOX_SIZE
 

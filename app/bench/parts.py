@@ -168,6 +168,22 @@ async def _document_readers(conn: AsyncConnection, count: int) -> list[Pick]:
     ]
 
 
+async def _chairs(conn: AsyncConnection, count: int) -> list[Pick]:
+    """Branch secretaries, each with their branch's announced (upcoming) meeting."""
+    picks = []
+    for pick in await _secretaries(conn, count):
+        meeting_id = await conn.scalar(
+            text(
+                "SELECT id FROM meeting WHERE org_id = :b AND status = 'announced' "
+                "ORDER BY starts_at DESC, id DESC LIMIT 1"
+            ),
+            {"b": pick.org_id},
+        )
+        if meeting_id is not None:
+            picks.append(Pick(pick.member_id, pick.org_id, object_id=int(meeting_id)))
+    return picks
+
+
 PERSONAS: dict[str, Persona] = {
     p.key: p
     for p in (
@@ -183,6 +199,7 @@ PERSONAS: dict[str, Persona] = {
             "an organisation officer of the province committee (the whole province)",
             _province_officers,
         ),
+        Persona("chair", "a branch secretary with their branch's upcoming meeting", _chairs),
         Persona(
             "document_reader",
             "a plain member opening one of the province's documents",
@@ -224,6 +241,26 @@ PARTS: dict[str, Part] = {
                     "/me/notifications",
                     "/api/v1/me/notifications?limit=20",
                     "plain_member",
+                ),
+            ),
+        ),
+        Part(
+            "meetings",
+            "branch meetings (meetings issue)",
+            reads=(
+                Read("my_meetings", "/me/meetings", "/api/v1/me/meetings?limit=20", "plain_member"),
+                Read("meeting_detail", "meeting detail", "/api/v1/meetings/{object_id}", "chair"),
+                Read(
+                    "meeting_attendance",
+                    "live attendance",
+                    "/api/v1/meetings/{object_id}/attendance",
+                    "chair",
+                ),
+                Read(
+                    "subtree_meetings",
+                    "a ward's meetings",
+                    "/api/v1/orgs/{org_id}/subtree-meetings?limit=20",
+                    "ward_officer",
                 ),
             ),
         ),

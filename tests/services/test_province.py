@@ -122,7 +122,18 @@ async def test_write_stores_the_province_with_roles_and_people(fresh_db: FreshDa
     assert 60 <= probationary <= 200
     assert await _scalar(engine, "SELECT count(*) FROM member WHERE phone IS NULL") < 400
     assert any(m.startswith("members 1,000/3,000") for m in messages)
-    # Each area's year of data: study points in the ledger, balances, totals by unit.
+    # Each area's data. Meetings: every branch's last months closed, next week's announced.
+    meetings = await _scalar(engine, "SELECT count(*) FROM meeting")
+    assert meetings == written.branches * 4
+    assert await _scalar(engine, "SELECT count(*) FROM meeting WHERE status = 'announced'") == (
+        written.branches
+    )
+    assert await _scalar(engine, "SELECT count(*) FROM meeting_attendee") == 4 * 3_000
+    present = await _scalar(
+        engine, "SELECT count(*) FROM meeting_attendee WHERE attendance = 'present'"
+    )
+    assert 0.75 * 3 * 3_000 < present < 0.9 * 3 * 3_000
+    # Study: points in the ledger, balances, totals by unit.
     assert any(m.startswith("study: ") for m in messages)
     entries = await _scalar(engine, "SELECT count(*) FROM point_entry")
     assert entries > 3_000  # most members attend most months
