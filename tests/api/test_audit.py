@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models import AuditEvent, RoleGrant
 from tests.conftest import ActorLogin
 from tests.factories import Tree
-from tests.http import collect
+from tests.http import assert_problem, collect
 
 
 async def _events(session: AsyncSession) -> list[AuditEvent]:
@@ -99,7 +99,7 @@ async def test_a_reused_refresh_token_is_recorded_as_a_security_event(
     reused = await client.post(
         "/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
     )
-    assert reused.json()["code"] == "auth.refresh_reused"
+    assert_problem(reused, 401, "auth.refresh_reused")
     events = await _events(session)
     assert [(e.action, e.actor_id, e.target_id) for e in events] == [
         ("auth.refresh_reused", None, str(tree.member.id))

@@ -21,6 +21,7 @@ from app.models.base import utcnow
 from app.resources import Resources
 from tests.conftest import TEST_SECRET, ActorLogin
 from tests.factories import Tree, make_member
+from tests.http import assert_problem
 
 pytestmark = pytest.mark.usefixtures("tree")
 
@@ -103,8 +104,7 @@ async def test_unknown_number_challenge_never_verifies(
         response = await client.post(
             OTP_VERIFY, json={"challenge_id": issued.json()["challenge_id"], "code": code}
         )
-        assert response.status_code == 401
-        assert response.json()["code"] == "auth.otp_invalid"
+        assert_problem(response, 401, "auth.otp_invalid")
     assert not sms.sent
 
 
@@ -115,9 +115,7 @@ async def test_otp_request_refuses_numbers_that_are_not_vietnamese_mobiles(
     client: httpx.AsyncClient, sms: ConsoleSmsGateway, session: AsyncSession, phone: str
 ) -> None:
     response = await client.post(OTP_REQUEST, json={"phone": phone})
-    assert response.status_code == 422
-    assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["code"] == "request.invalid"
+    assert_problem(response, 422, "request.invalid")
     assert response.json()["errors"][0]["loc"] == ["body", "phone"]
     assert not sms.sent
     assert await session.scalar(select(OtpChallenge.id)) is None
@@ -129,8 +127,7 @@ async def test_second_request_within_cooldown_is_429_with_retry_after(
     first = await client.post(OTP_REQUEST, json={"phone": local(tree.member.phone)})
     second = await client.post(OTP_REQUEST, json={"phone": local(tree.member.phone)})
     assert first.status_code == 202
-    assert second.status_code == 429
-    assert second.json()["code"] == "auth.otp_cooldown"
+    assert_problem(second, 429, "auth.otp_cooldown")
     assert 1 <= int(second.headers["retry-after"]) <= 60
     assert len(sms.sent) == 1
 
@@ -138,8 +135,7 @@ async def test_second_request_within_cooldown_is_429_with_retry_after(
 async def test_cooldown_applies_to_unknown_numbers_too(client: httpx.AsyncClient) -> None:
     await client.post(OTP_REQUEST, json={"phone": "0987654321"})
     again = await client.post(OTP_REQUEST, json={"phone": "0987654321"})
-    assert again.status_code == 429
-    assert again.json()["code"] == "auth.otp_cooldown"
+    assert_problem(again, 429, "auth.otp_cooldown")
 
 
 async def test_hourly_send_limit_per_phone(
@@ -193,8 +189,7 @@ async def test_hourly_send_limit_frees_up_as_the_hour_slides(
             await client.post(OTP_REQUEST, json={"phone": local(tree.member.phone)})
         ).status_code == 202
     refused = await client.post(OTP_REQUEST, json={"phone": local(tree.member.phone)})
-    assert refused.status_code == 429
-    assert refused.json()["code"] == "auth.otp_hourly_limit"
+    assert_problem(refused, 429, "auth.otp_hourly_limit")
     assert 0 < int(refused.headers["retry-after"]) <= 3601
     oldest = await session.scalar(select(func.min(OtpChallenge.created_at)))
     assert oldest is not None
@@ -238,8 +233,7 @@ async def test_wrong_codes_are_counted_and_the_fifth_kills_the_code(
     late = await client.post(
         OTP_VERIFY, json={"challenge_id": issued["challenge_id"], "code": code}
     )
-    assert late.status_code == 401
-    assert late.json()["code"] == "auth.otp_invalid"
+    assert_problem(late, 401, "auth.otp_invalid")
 
 
 async def test_failures_across_new_codes_lock_the_phone(
@@ -257,8 +251,7 @@ async def test_failures_across_new_codes_lock_the_phone(
     locked = await client.post(
         OTP_VERIFY, json={"challenge_id": issued["challenge_id"], "code": last_code(sms)}
     )
-    assert locked.status_code == 429
-    assert locked.json()["code"] == "auth.otp_locked"
+    assert_problem(locked, 429, "auth.otp_locked")
 
 
 async def test_expired_code_is_refused(
@@ -270,8 +263,7 @@ async def test_expired_code_is_refused(
     response = await client.post(
         OTP_VERIFY, json={"challenge_id": issued["challenge_id"], "code": last_code(sms)}
     )
-    assert response.status_code == 401
-    assert response.json()["code"] == "auth.otp_expired"
+    assert_problem(response, 401, "auth.otp_expired")
 
 
 async def test_code_works_once(
@@ -281,8 +273,7 @@ async def test_code_works_once(
     body = {"challenge_id": issued["challenge_id"], "code": last_code(sms)}
     assert (await client.post(OTP_VERIFY, json=body)).status_code == 200
     again = await client.post(OTP_VERIFY, json=body)
-    assert again.status_code == 401
-    assert again.json()["code"] == "auth.otp_invalid"
+    assert_problem(again, 401, "auth.otp_invalid")
 
 
 async def test_new_code_replaces_the_previous_one(
@@ -335,8 +326,7 @@ async def test_malformed_verify_bodies_are_422(
     client: httpx.AsyncClient, body: dict[str, Any]
 ) -> None:
     response = await client.post(OTP_VERIFY, json=body)
-    assert response.status_code == 422
-    assert response.json()["code"] == "request.invalid"
+    assert_problem(response, 422, "request.invalid")
 
 
 # --- passwords ------------------------------------------------------------------------------------
@@ -373,8 +363,8 @@ async def test_wrong_password_and_unknown_phone_get_the_same_answer(
         PASSWORD_LOGIN, json={"phone": local(tree.member.phone), "password": "nope nope"}
     )
     unknown = await client.post(PASSWORD_LOGIN, json={"phone": "0987654321", "password": "x"})
-    assert wrong.status_code == unknown.status_code == 401
-    assert wrong.json()["code"] == unknown.json()["code"] == "auth.invalid_credentials"
+    assert_problem(wrong, 401, "auth.invalid_credentials")
+    assert_problem(unknown, 401, "auth.invalid_credentials")
     assert wrong.json()["detail"] == unknown.json()["detail"]
     failures = (await session.scalars(select(LoginFailure.phone))).all()
     assert sorted(failures) == sorted([tree.member.phone or "", "+84987654321"])
@@ -392,8 +382,7 @@ async def test_repeated_wrong_passwords_lock_password_login(
         PASSWORD_LOGIN, json={"phone": local(tree.member.phone), "password": "correct horse 42"}
     )
     assert statuses == [401, 401, 401]
-    assert locked.status_code == 429
-    assert locked.json()["code"] == "auth.password_locked"
+    assert_problem(locked, 429, "auth.password_locked")
     assert int(locked.headers["retry-after"]) > 0
 
 
@@ -437,8 +426,7 @@ async def test_a_wrong_code_lockout_leaves_password_login_open(
     locked = await client.post(
         OTP_VERIFY, json={"challenge_id": issued["challenge_id"], "code": last_code(sms)}
     )
-    assert locked.status_code == 429
-    assert locked.json()["code"] == "auth.otp_locked"
+    assert_problem(locked, 429, "auth.otp_locked")
     assert 0 < int(locked.headers["retry-after"]) <= 3600
     login = await client.post(
         PASSWORD_LOGIN, json={"phone": local(tree.member.phone), "password": "correct horse 42"}
@@ -490,8 +478,7 @@ async def test_locked_account_cannot_log_in_with_the_right_password(
     response = await client.post(
         PASSWORD_LOGIN, json={"phone": local(tree.member.phone), "password": "correct horse 42"}
     )
-    assert response.status_code == 403
-    assert response.json()["code"] == "auth.account_locked"
+    assert_problem(response, 403, "auth.account_locked")
 
 
 @pytest.mark.parametrize("weak", ["12345678", "aaaaaaaa", "short"])
@@ -509,8 +496,7 @@ async def test_password_containing_the_phone_number_is_refused(
     phone_digits = (tree.member.phone or "")[3:]
     headers = await as_actor(tree.member.id, otp_verified=True)
     response = await set_password(client, headers, f"x{phone_digits}x")
-    assert response.status_code == 422
-    assert response.json()["code"] == "auth.password_weak"
+    assert_problem(response, 422, "auth.password_weak")
 
 
 async def test_changing_a_password_needs_the_current_one(
@@ -528,10 +514,8 @@ async def test_changing_a_password_needs_the_current_one(
     right = await set_password(
         client, headers, "brand new secret 1", current_password="correct horse 42"
     )
-    assert missing.status_code == 403
-    assert missing.json()["code"] == "auth.step_up_required"
-    assert wrong.status_code == 403
-    assert wrong.json()["code"] == "auth.wrong_password"
+    assert_problem(missing, 403, "auth.step_up_required")
+    assert_problem(wrong, 403, "auth.wrong_password")
     assert right.status_code == 204
 
 
@@ -543,8 +527,7 @@ async def test_new_password_ends_other_sessions_but_not_this_one(
     assert (await set_password(client, this, "brand new secret 1")).status_code == 204
     assert (await client.get("/api/v1/me/home", headers=this)).status_code == 200
     ended = await client.get("/api/v1/me/home", headers=other)
-    assert ended.status_code == 401
-    assert ended.json()["code"] == "auth.session_revoked"
+    assert_problem(ended, 401, "auth.session_revoked")
 
 
 async def test_an_access_token_alone_cannot_set_a_first_password(
@@ -552,8 +535,7 @@ async def test_an_access_token_alone_cannot_set_a_first_password(
 ) -> None:
     """A stolen access token must not become a permanent account."""
     response = await set_password(client, await as_actor(tree.member.id), "attacker's secret 1")
-    assert response.status_code == 403
-    assert response.json()["code"] == "auth.step_up_required"
+    assert_problem(response, 403, "auth.step_up_required")
     await session.refresh(tree.member)
     assert tree.member.password_hash is None
 
@@ -570,8 +552,7 @@ async def test_an_otp_login_grows_stale_for_setting_a_password(
     await session.execute(update(AuthSession).values(otp_verified_at=stale))
     await session.commit()
     response = await set_password(client, bearer(tokens), "Sổ tay 2026!")
-    assert response.status_code == 403
-    assert response.json()["code"] == "auth.step_up_required"
+    assert_problem(response, 403, "auth.step_up_required")
 
 
 async def test_an_otp_login_replaces_a_forgotten_password_and_ends_other_logins(
@@ -606,8 +587,7 @@ async def test_the_otp_step_up_sets_one_password(
     tokens = await otp_login(client, sms, tree.member.phone or "")
     assert (await set_password(client, bearer(tokens), "Sổ tay 2026!")).status_code == 204
     again = await set_password(client, bearer(tokens), "Sổ tay 2027!")
-    assert again.status_code == 403
-    assert again.json()["code"] == "auth.step_up_required"
+    assert_problem(again, 403, "auth.step_up_required")
     # Knowing the current password is enough for a change.
     changed = await set_password(
         client, bearer(tokens), "Sổ tay 2027!", current_password="Sổ tay 2026!"
@@ -624,8 +604,7 @@ async def test_a_password_login_is_no_step_up(
         PASSWORD_LOGIN, json={"phone": local(tree.member.phone), "password": "correct horse 42"}
     )
     response = await set_password(client, bearer(login.json()), "brand new secret 1")
-    assert response.status_code == 403
-    assert response.json()["code"] == "auth.step_up_required"
+    assert_problem(response, 403, "auth.step_up_required")
 
 
 async def test_password_hash_is_upgraded_when_parameters_rise(
@@ -668,8 +647,7 @@ async def test_refresh_rotates_and_a_reused_token_ends_the_family(
     assert second.status_code == 200
     assert second.json()["refresh_token"] != first["refresh_token"]
     reused = await client.post(REFRESH, json={"refresh_token": first["refresh_token"]})
-    assert reused.status_code == 401
-    assert reused.json()["code"] == "auth.refresh_reused"
+    assert_problem(reused, 401, "auth.refresh_reused")
     # The whole family is gone: the newest refresh token and the access tokens too.
     newest = await client.post(REFRESH, json={"refresh_token": second.json()["refresh_token"]})
     assert newest.status_code == 401
@@ -692,8 +670,7 @@ async def test_refresh_tokens_are_stored_hashed(
 @pytest.mark.parametrize("token", ["garbage", "x" * 256])
 async def test_unknown_refresh_token_is_401(client: httpx.AsyncClient, token: str) -> None:
     response = await client.post(REFRESH, json={"refresh_token": token})
-    assert response.status_code == 401
-    assert response.json()["code"] == "auth.refresh_invalid"
+    assert_problem(response, 401, "auth.refresh_invalid")
 
 
 async def test_expired_refresh_token_is_401(
@@ -703,8 +680,7 @@ async def test_expired_refresh_token_is_401(
     await session.execute(update(RefreshToken).values(expires_at=utcnow() - timedelta(seconds=1)))
     await session.commit()
     response = await client.post(REFRESH, json={"refresh_token": tokens["refresh_token"]})
-    assert response.status_code == 401
-    assert response.json()["code"] == "auth.session_expired"
+    assert_problem(response, 401, "auth.session_expired")
 
 
 async def test_logout_ends_this_session_at_once(
@@ -834,8 +810,7 @@ async def test_bad_bearer_tokens_are_401(
     response = await client.get(
         "/api/v1/me/home", headers={"Authorization": f"Bearer {tokens[case]}"}
     )
-    assert response.status_code == 401
-    assert response.json()["code"] == expected_code
+    assert_problem(response, 401, expected_code)
     assert "invalid_token" in response.headers["www-authenticate"]
 
 
@@ -884,8 +859,7 @@ async def test_revoking_a_role_takes_effect_at_once(
     officer = await as_actor(tree.officer_c1.id)
     assert (await client.delete(f"/api/v1/roles/{grant_id}", headers=officer)).status_code == 204
     after = await client.get(url, headers=secretary)
-    assert after.status_code == 403
-    assert after.json()["code"] == "scope.forbidden"
+    assert_problem(after, 403, "scope.forbidden")
 
 
 async def test_login_of_member_added_later_works(
@@ -955,8 +929,7 @@ async def test_a_code_sent_before_a_phone_change_no_longer_works(
     stale = await client.post(
         OTP_VERIFY, json={"challenge_id": issued["challenge_id"], "code": code}
     )
-    assert stale.status_code == 401
-    assert stale.json()["code"] == "auth.otp_invalid"
+    assert_problem(stale, 401, "auth.otp_invalid")
 
 
 async def test_locking_closes_codes_already_sent(

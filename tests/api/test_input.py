@@ -20,6 +20,7 @@ from app.models import Member, Org
 from app.schemas.common import StrictModel
 from tests.conftest import ActorLogin
 from tests.factories import Tree
+from tests.http import assert_problem
 
 # --- names ----------------------------------------------------------------------------------------
 
@@ -64,8 +65,7 @@ async def test_member_names_without_visible_letters_or_with_controls_are_refused
         f"/api/v1/members/{tree.member.id}", json={"full_name": name}, headers=headers
     )
     for response in (created, renamed):
-        assert response.status_code == 422, response.text
-        assert response.json()["code"] == "request.invalid"
+        assert_problem(response, 422, "request.invalid")
         assert response.json()["errors"][0]["loc"][-1] == "full_name"
     assert await session.scalar(select(func.count()).select_from(Member)) == before
     await session.refresh(tree.member)

@@ -4,6 +4,7 @@ import httpx
 
 from tests.conftest import ActorLogin
 from tests.factories import Tree
+from tests.http import assert_problem
 
 
 async def test_home_shows_member_branch_and_roles(
@@ -38,7 +39,5 @@ async def test_me_returns_full_profile(
 
 async def test_home_without_token_is_401_problem(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/v1/me/home")
-    assert response.status_code == 401
-    assert response.headers["content-type"] == "application/problem+json"
+    assert_problem(response, 401, "auth.unauthenticated")
     assert response.headers["www-authenticate"].startswith("Bearer")
-    assert response.json()["code"] == "auth.unauthenticated"

@@ -190,8 +190,7 @@ async def test_phone_and_card_number_are_unique(
     response = await client.post(
         f"/api/v1/orgs/{tree.b2.id}/members", json=body, headers=await as_actor(tree.officer_c1.id)
     )
-    assert response.status_code == 409
-    assert response.json()["code"] == code
+    assert_problem(response, 409, code)
 
 
 async def test_members_belong_to_branches_only(
@@ -202,8 +201,7 @@ async def test_members_belong_to_branches_only(
         json={"full_name": "Nguyễn Văn Mới"},
         headers=await as_actor(tree.officer_c1.id),
     )
-    assert response.status_code == 422
-    assert response.json()["code"] == "member.org_not_branch"
+    assert_problem(response, 422, "member.org_not_branch")
 
 
 @pytest.mark.parametrize(
@@ -231,8 +229,7 @@ async def test_inconsistent_dates_are_refused(
         json={"full_name": "Nguyễn Văn Mới", **body},
         headers=await as_actor(tree.officer_c1.id),
     )
-    assert response.status_code == 422
-    assert response.json()["code"] == code
+    assert_problem(response, 422, code)
 
 
 async def test_edit_renames_and_reorders(
@@ -260,8 +257,7 @@ async def test_required_fields_cannot_be_cleared(
         json={"full_name": None},
         headers=await as_actor(tree.officer_c1.id),
     )
-    assert response.status_code == 422
-    assert response.json()["code"] == "member.field_required"
+    assert_problem(response, 422, "member.field_required")
 
 
 async def test_new_phone_ends_the_members_sessions(
@@ -293,8 +289,7 @@ async def test_members_read_their_own_details_but_not_others(
     stranger = await client.get(f"/api/v1/members/{tree.outsider.id}", headers=headers)
     assert own.status_code == 200
     assert peer.status_code == 403
-    assert stranger.status_code == 404
-    assert stranger.json()["code"] == "member.not_found"
+    assert_problem(stranger, 404, "member.not_found")
 
 
 async def test_unlock_restores_login(
@@ -329,8 +324,7 @@ async def test_an_officer_resets_a_members_password_and_ends_every_login(
     assert stored is None
     for headers in (phone_login, tablet_login):
         ended = await client.get("/api/v1/me/home", headers=headers)
-        assert ended.status_code == 401
-        assert ended.json()["code"] == "auth.session_revoked"
+        assert_problem(ended, 401, "auth.session_revoked")
     reasons = (
         await session.scalars(
             select(AuthSession.revoke_reason).where(AuthSession.member_id == tree.member.id)
@@ -349,8 +343,7 @@ async def test_an_officer_resets_a_members_password_and_ends_every_login(
         "/api/v1/auth/password/login",
         json={"phone": tree.member.phone, "password": "set by an intruder 7"},
     )
-    assert login.status_code == 401
-    assert login.json()["code"] == "auth.invalid_credentials"
+    assert_problem(login, 401, "auth.invalid_credentials")
 
 
 async def test_a_secretary_cannot_reset_a_password(
@@ -360,8 +353,7 @@ async def test_a_secretary_cannot_reset_a_password(
         f"/api/v1/members/{tree.member.id}/password-reset",
         headers=await as_actor(tree.secretary.id),
     )
-    assert response.status_code == 403
-    assert response.json()["code"] == "scope.forbidden"
+    assert_problem(response, 403, "scope.forbidden")
 
 
 async def test_an_officer_cannot_take_over_a_higher_role_holder(

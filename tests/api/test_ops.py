@@ -16,6 +16,7 @@ from app.main import create_app
 from app.resources import Resources
 from tests.conftest import METRICS_HEADERS, METRICS_TOKEN, ActorLogin, make_settings
 from tests.factories import Tree
+from tests.http import assert_problem
 
 
 async def test_health_answers_without_dependencies(client: httpx.AsyncClient) -> None:
@@ -41,8 +42,7 @@ async def test_not_ready_when_the_database_is_down() -> None:
             health = await client.get("/healthz")
     finally:
         await resources.aclose()
-    assert response.status_code == 503
-    assert response.json()["code"] == "ops.database_unavailable"
+    assert_problem(response, 503, "ops.database_unavailable")
     assert health.status_code == 200
 
 
@@ -98,9 +98,7 @@ def _settings(env: Env, token: str = "") -> Settings:
 
 async def test_metrics_are_not_served_in_prod_without_a_token() -> None:
     response = await _get(_settings(Env.PROD), "/metrics")
-    assert response.status_code == 404
-    assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["code"] == "ops.metrics_disabled"
+    assert_problem(response, 404, "ops.metrics_disabled")
 
 
 @pytest.mark.parametrize("env", [Env.PROD, Env.DEV])

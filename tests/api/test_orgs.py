@@ -9,7 +9,7 @@ from app.core.pagination import encode_cursor
 from app.models import OrgKind
 from tests.conftest import ActorLogin
 from tests.factories import Tree, make_org
-from tests.http import collect
+from tests.http import assert_problem, collect
 
 
 async def test_org_has_breadcrumbs_and_child_count(
@@ -37,8 +37,7 @@ async def test_members_see_orgs_above_them_but_not_their_other_branches(
     children = await client.get(f"/api/v1/orgs/{tree.c1.id}/children", headers=headers)
     assert children.status_code == 403
     sibling = await client.get(f"/api/v1/orgs/{tree.b2.id}", headers=headers)
-    assert sibling.status_code == 404
-    assert sibling.json()["code"] == "org.not_found"
+    assert_problem(sibling, 404, "org.not_found")
 
 
 async def test_children_are_listed_by_name(
@@ -149,8 +148,7 @@ async def test_branches_have_no_child_orgs(
         json={"parent_id": tree.b1.id, "name": "Tổ đảng 1", "kind": "branch"},
         headers=await as_actor(tree.officer_c1.id),
     )
-    assert response.status_code == 409
-    assert response.json()["code"] == "org.parent_is_branch"
+    assert_problem(response, 409, "org.parent_is_branch")
 
 
 async def test_org_codes_are_unique(
@@ -167,8 +165,8 @@ async def test_org_codes_are_unique(
     renamed = await client.patch(
         f"/api/v1/orgs/{tree.b1.id}", json={"code": "TAKEN"}, headers=headers
     )
-    assert created.status_code == renamed.status_code == 409
-    assert created.json()["code"] == renamed.json()["code"] == "org.code_taken"
+    assert_problem(created, 409, "org.code_taken")
+    assert_problem(renamed, 409, "org.code_taken")
 
 
 async def test_rename_updates_search(
@@ -200,8 +198,7 @@ async def test_broken_and_foreign_cursors_are_400(
         encode_cursor("children", [1, "a"]),
     ):
         response = await client.get(url, params={"cursor": cursor}, headers=headers)
-        assert response.status_code == 400, cursor
-        assert response.json()["code"] == "pagination.invalid_cursor"
+        assert_problem(response, 400, "pagination.invalid_cursor")
 
 
 async def test_page_size_is_bounded(

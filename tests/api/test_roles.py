@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models import RoleGrant
 from tests.conftest import ActorLogin
 from tests.factories import Tree
+from tests.http import assert_problem
 
 
 async def test_granted_role_covers_the_subtree_at_once(
@@ -41,8 +42,7 @@ async def test_no_one_grants_more_than_they_hold(
         json={"member_id": tree.member.id, "role": "deployment_admin"},
         headers=await as_actor(tree.officer_c1.id),
     )
-    assert response.status_code == 403
-    assert response.json()["code"] == "role.cannot_grant"
+    assert_problem(response, 403, "role.cannot_grant")
 
 
 async def test_grantee_must_be_in_the_granters_view(
@@ -53,8 +53,7 @@ async def test_grantee_must_be_in_the_granters_view(
         json={"member_id": tree.outsider.id, "role": "committee_member"},
         headers=await as_actor(tree.officer_c1.id),
     )
-    assert response.status_code == 404
-    assert response.json()["code"] == "member.not_found"
+    assert_problem(response, 404, "member.not_found")
 
 
 async def test_the_same_role_twice_is_a_conflict(
@@ -65,8 +64,7 @@ async def test_the_same_role_twice_is_a_conflict(
         json={"member_id": tree.secretary.id, "role": "secretary"},
         headers=await as_actor(tree.officer_c1.id),
     )
-    assert response.status_code == 409
-    assert response.json()["code"] == "role.already_granted"
+    assert_problem(response, 409, "role.already_granted")
 
 
 async def test_revoked_grants_stay_in_history_and_can_be_granted_again(
