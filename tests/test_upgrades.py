@@ -196,6 +196,13 @@ async def test_the_previous_code_serves_reads_while_the_database_is_upgraded(
 ) -> None:
     previous, head, commit = previous_release()
     old_code = _extract(commit, tmp_path / "previous")
+    old_revisions = {
+        found.group(1)
+        for path in (old_code / VERSIONS).glob("*.py")
+        for found in _REVISION.finditer(path.read_text(encoding="utf-8"))
+    }
+    assert previous in old_revisions
+    assert head not in old_revisions  # really the code from before the newest migration
     async with dbs.fresh_database(kind, f"upgrade_{worker_id}", tmp_path_factory) as (
         url,
         engine,
