@@ -21,6 +21,7 @@ import random
 import secrets
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,9 @@ def _run_ips() -> list[str]:
     ips = [f"198.{18 + block // 256}.{block % 256}.{n}" for n in range(1, 255)]
     client = Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
     try:
-        client.delete(*(f"handbook:rl:otp-request:ip:{ip}" for ip in ips))
+        client.delete(
+            *(f"handbook:rl:{kind}:ip:{ip}" for ip in ips for kind in ("otp-request", "login"))
+        )
     finally:
         client.close()
     return ips
@@ -160,8 +163,11 @@ async def test_two_apis_and_two_workers_share_one_database_and_one_redis(
                 httpx.Client(base_url=f"http://127.0.0.1:{ports[0]}", timeout=30) as a,
                 httpx.Client(base_url=f"http://127.0.0.1:{ports[1]}", timeout=30) as b,
             ):
-                _a_token_issued_by_one_api_works_on_the_other(a, b, secretary.phone or "")
-                _otp_limits_are_shared(a, b)
+                ips = iter(_run_ips())
+                _a_token_issued_by_one_api_works_on_the_other(
+                    a, b, secretary.phone or "", next(ips)
+                )
+                _otp_limits_are_shared(a, b, ips)
             await _a_notice_is_delivered_once_by_two_workers_one_killed(
                 engine, fcm_stub, workers, tokens, root.id, tmp_path
             )
@@ -177,9 +183,13 @@ def _wait_ready(port: int, api: subprocess.Popen[bytes], folder: Path) -> None:
 
 
 def _a_token_issued_by_one_api_works_on_the_other(
-    a: httpx.Client, b: httpx.Client, phone: str
+    a: httpx.Client, b: httpx.Client, phone: str, ip: str
 ) -> None:
-    login = a.post("/api/v1/auth/password/login", json={"phone": phone, "password": PASSWORD})
+    login = a.post(
+        "/api/v1/auth/password/login",
+        json={"phone": phone, "password": PASSWORD},
+        headers={"X-Forwarded-For": ip},
+    )
     assert login.status_code == 200, login.text
     pair = login.json()
     bearer = {"Authorization": f"Bearer {pair['access_token']}"}
@@ -197,8 +207,7 @@ def _a_token_issued_by_one_api_works_on_the_other(
     assert refused.status_code == 401, refused.text
 
 
-def _otp_limits_are_shared(a: httpx.Client, b: httpx.Client) -> None:
-    ips = iter(_run_ips())
+def _otp_limits_are_shared(a: httpx.Client, b: httpx.Client, ips: Iterator[str]) -> None:
     # Per phone (counted in the database): one number, each request from another address.
     one_phone, alternating_phone = _phones(2)
     alone = [_otp(a, one_phone, next(ips)) for _ in range(OTP_PER_PHONE + 1)]
