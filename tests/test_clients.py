@@ -73,12 +73,19 @@ def java() -> str:
     return found
 
 
-def _problems(output: str) -> list[str]:
+def _problems(output: str, openapi: str = "3.1.0") -> list[str]:
+    """The generator's warnings and errors, less the tolerated notes (the 3.1 ones only for a
+    3.1 document)."""
+    tolerated = [
+        pattern
+        for name, pattern in TOLERATED.items()
+        if openapi.startswith("3.1") or not name.startswith("3.1")
+    ]
     problems = []
     for line in output.splitlines():
         if not re.search(r"\b(WARN|ERROR|Exception)\b", line):
             continue
-        if not any(pattern.search(line) for pattern in TOLERATED.values()):
+        if not any(pattern.search(line) for pattern in tolerated):
             problems.append(line.strip())
     return problems
 
@@ -98,12 +105,14 @@ def test_the_client_generates_without_warnings(generator: str, tmp_path: Path) -
     )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-4000:]
-    assert not _problems(output), "\n".join(_problems(output))
+    document = json.loads(DOCUMENT.read_text(encoding="utf-8"))
+    problems = _problems(output, document["openapi"])
+    assert not problems, "\n".join(problems)
     assert (out / expected).is_file(), sorted(p.name for p in out.rglob("*API*"))[:20]
     # One API file per tag: no tag of the document was dropped.
     tags = {
         tag
-        for path in json.loads(DOCUMENT.read_text())["paths"].values()
+        for path in document["paths"].values()
         for operation in path.values()
         for tag in operation.get("tags", [])
     }
@@ -123,3 +132,4 @@ def test_warnings_other_than_the_tolerated_notes_fail() -> None:
         "Unknown type found in the schema: foo",
         "Could not write file",
     ]
+    assert len(_problems(output, "3.0.3")) == 3  # the 3.1 note is not one for a 3.0 document
