@@ -10,17 +10,17 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import jsonschema  # type: ignore[import-untyped]
 import pytest
 import yaml  # type: ignore[import-untyped]
+
+from tests import processes
 
 ROOT = Path(__file__).resolve().parents[1]
 # The Compose specification's schema, from the docker-compose 1.29.2 package on PyPI
@@ -92,13 +92,6 @@ def _uv() -> str | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def image_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     uv = _uv()
@@ -156,7 +149,7 @@ def test_image_install_serves_the_api_and_runs_the_worker(image_copy: Path) -> N
     )
     assert migrate.returncode == 0, migrate.stderr.decode()[-2000:]
 
-    port = _free_port()
+    port = processes.free_port()
     api = subprocess.Popen(
         [handbook, "api", "--port", str(port)],
         cwd=workdir,
@@ -172,14 +165,8 @@ def test_image_install_serves_the_api_and_runs_the_worker(image_copy: Path) -> N
         stderr=subprocess.PIPE,
     )
     try:
-        ready = None
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and api.poll() is None:
-            try:
-                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
-                break
-            except httpx.TransportError:
-                time.sleep(0.25)
+        ready = processes.wait_ready(port, api)
+        deadline = time.monotonic() + processes.DEADLINE_S
         assert ready is not None, "the API did not start"
         assert ready.status_code == 200, ready.text
         alive = 1

@@ -34,6 +34,7 @@ def upgrade() -> None:
             "ix_login_failure_phone_created_at", ["phone", "created_at"], unique=False
         )
 
+    # contract: dropped before the first release (no deployed code read these counters)
     with op.batch_alter_table("member", schema=None) as batch_op:
         batch_op.drop_column("failed_login_at")
         batch_op.drop_column("failed_login_count")

@@ -2,7 +2,8 @@
 
 The worker here runs one job at a time (`concurrency=1`): its transactions are SAVEPOINTs on the
 test's one connection, which two jobs could not share. Tests that need real concurrency (several
-processes, SKIP LOCKED) use a database of their own with committed data (`tests/worker/live.py`).
+processes, SKIP LOCKED) use a database of their own with committed data (`test_processes.py`,
+its helpers in `tests/processes.py`).
 """
 
 from __future__ import annotations

@@ -6,7 +6,6 @@ and (PostgreSQL) concurrent claims skip each other's rows instead of waiting."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import subprocess
@@ -23,21 +22,21 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.bench.fcm_stub import FcmStub
 from app.core.clock import SystemClock
-from app.models import Delivery, Job, JobStatus, NoticeKind, Notification, OrgKind, WorkerHeartbeat
+from app.models import Delivery, Job, JobStatus, NoticeKind, OrgKind, WorkerHeartbeat
 from app.resources import Resources
 from app.services import jobs, notices
-from app.services.notices import DELIVER_JOB, FANOUT_JOB, Audience
+from app.services.notices import Audience
 from app.worker import queue
 from app.worker.registry import JobContext, Registry
 from app.worker.runner import Worker
-from tests import dbs
+from tests import dbs, processes
 from tests.conftest import database_params, make_settings
 from tests.factories import make_member, make_org
 from tests.worker.conftest import add_device
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MEMBERS = 80
-DEADLINE_S = 90
+DEADLINE_S = processes.DEADLINE_S
 
 
 @dataclass
@@ -57,60 +56,6 @@ async def live(
     ):
         await dbs.migrate(engine)
         yield Live(url=url, engine=engine, kind=request.param)
-
-
-def _worker_env(live: Live, stub: FcmStub, info: dict[str, Any], tmp: Path) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.upper().startswith(("AUTH__", "SMS__", "DB__", "WORKER__", "FCM__", "NOTIFY__"))
-        and key.upper() not in ("ENV", "DATABASE_URL", "REDIS_URL", "DATA_DIR")
-    }
-    env.update(
-        PYTHONPATH=str(PROJECT_ROOT),
-        ENV="dev",
-        DATA_DIR=str(tmp),
-        DATABASE_URL=live.url,
-        LOG__JSON_FORMAT="true",
-        LOG__LEVEL="INFO",
-        WORKER__CONCURRENCY="2",
-        WORKER__POLL_INTERVAL_S="0.1",
-        WORKER__LEASE_S="3",
-        WORKER__HEARTBEAT_INTERVAL_S="0.5",
-        WORKER__SHUTDOWN_GRACE_S="5",
-        NOTIFY__CHUNK_MEMBERS="10",
-        FCM__CREDENTIALS_JSON=json.dumps(info),
-        FCM__SEND_URL=stub.send_url(),
-        FCM__SENDER="firebase-admin",  # the real SDK, in real processes
-        FCM__RATE_PER_S="0",
-        FCM__TIMEOUT_S="20",
-    )
-    return env
-
-
-def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "worker"],
-        cwd=log.parent,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-
-
-def _logs(folder: Path) -> str:
-    return "\n".join(p.read_text(errors="replace")[-2000:] for p in sorted(folder.glob("*.log")))
-
-
-async def _open(session: AsyncSession, notice_id: int) -> int:
-    return int(
-        await session.scalar(
-            select(func.count()).where(
-                Delivery.notice_id == notice_id, Delivery.status == "pending"
-            )
-        )
-        or 0
-    )
 
 
 async def test_two_workers_one_killed_and_one_restarted_lose_and_double_nothing(
@@ -135,44 +80,19 @@ async def test_two_workers_one_killed_and_one_restarted_lose_and_double_nothing(
         notice_id = notice.id
     fcm_stub.reset()
     fcm_stub.delay_s = 0.2  # a batch is in flight long enough to be killed in the middle
-    env = _worker_env(live, fcm_stub, service_account, tmp_path)
-    first = _start(env, tmp_path / "worker-1.log")
-    second = _start(env, tmp_path / "worker-2.log")
+    env = processes.worker_env(live.url, fcm_stub, service_account, tmp_path)
+    first = processes.start_worker(env, tmp_path / "worker-1.log")
+    second = processes.start_worker(env, tmp_path / "worker-2.log")
     third: subprocess.Popen[bytes] | None = None
     try:
         give_up = time.monotonic() + DEADLINE_S
-        victim = None
-        async with AsyncSession(live.engine) as session:
-            while victim is None and time.monotonic() < give_up:
-                exited = [p for p in (first, second) if p.poll() is not None]
-                assert not exited, "a worker exited:\n" + _logs(tmp_path)
-                owners = await session.scalars(
-                    select(Job.lease_owner).where(
-                        Job.kind == DELIVER_JOB, Job.status == JobStatus.RUNNING
-                    )
-                )
-                pids = {int(owner.split(":")[1]) for owner in owners if owner}
-                if fcm_stub.stats.accepted:
-                    victim = next((p for p in (first, second) if p.pid in pids), None)
-                await session.rollback()
-                await asyncio.sleep(0.02)
-        assert victim is not None, "no worker was seen delivering:\n" + _logs(tmp_path)
-        victim.kill()  # SIGKILL mid-batch: no cleanup, its leases just stop being renewed
-        victim.wait(10)
+        victim = await processes.kill_a_delivering_worker(
+            live.engine, fcm_stub, (first, second), tmp_path, give_up
+        )
         survivor = second if victim is first else first
-        third = _start(env, tmp_path / "worker-3.log")
+        third = processes.start_worker(env, tmp_path / "worker-3.log")
+        await processes.wait_delivered(live.engine, notice_id, give_up)
         async with AsyncSession(live.engine) as session:
-            while time.monotonic() < give_up:
-                busy = await session.scalar(
-                    select(func.count()).where(
-                        Job.kind.in_([FANOUT_JOB, DELIVER_JOB]),
-                        Job.status.in_(["queued", "running", "failed"]),
-                    )
-                )
-                if not busy and not await _open(session, notice_id):
-                    break
-                await session.rollback()
-                await asyncio.sleep(0.2)
             # The restarted worker is up (signals handled) before it is asked to stop; on a
             # loaded machine its start can take a while, so it gets a deadline of its own.
             started_by = time.monotonic() + DEADLINE_S
@@ -181,7 +101,7 @@ async def test_two_workers_one_killed_and_one_restarted_lose_and_double_nothing(
                 if third.pid in pids:
                     break
                 assert time.monotonic() < started_by, "the restarted worker never came up:\n" + (
-                    _logs(tmp_path)
+                    processes.logs(tmp_path)
                 )
                 await session.rollback()
                 await asyncio.sleep(0.1)
@@ -192,47 +112,20 @@ async def test_two_workers_one_killed_and_one_restarted_lose_and_double_nothing(
             try:
                 code = process.wait(60)  # the worker's own bound is grace + 20 s
             except subprocess.TimeoutExpired:
-                raise AssertionError("a worker did not stop:\n" + _logs(tmp_path)) from None
-            assert code == 0, _logs(tmp_path)
+                stopped = "a worker did not stop:\n"
+                raise AssertionError(stopped + processes.logs(tmp_path)) from None
+            assert code == 0, processes.logs(tmp_path)
     finally:
         fcm_stub.delay_s = 0.0
         for leftover in (first, second, third):
             if leftover is not None and leftover.poll() is None:
                 leftover.kill()
                 leftover.wait(10)
-    logs = _logs(tmp_path)
+    await processes.assert_delivered_once(live.engine, notice_id, fcm_stub, tokens, tmp_path)
     async with AsyncSession(live.engine) as session:
-        statuses = dict(
-            (
-                await session.execute(
-                    select(Delivery.status, func.count())
-                    .where(Delivery.notice_id == notice_id)
-                    .group_by(Delivery.status)
-                )
-            ).all()
-        )
-        assert statuses == {"sent": MEMBERS}, logs[-3000:]
-        inbox = await session.scalar(
-            select(func.count(func.distinct(Notification.member_id))).where(
-                Notification.notice_id == notice_id
-            )
-        )
-        rows = await session.scalar(select(func.count()).where(Notification.notice_id == notice_id))
-        assert inbox == rows == MEMBERS
-        dead = await session.scalar(select(func.count()).where(Job.status == JobStatus.DEAD))
-        assert dead == 0
         beats = list(await session.scalars(select(WorkerHeartbeat)))
         assert len(beats) == 3
         assert sum(beat.stopped_at is None for beat in beats) == 1  # only the killed one
-    # Every device got the notice; any repeat carried the same idempotency key.
-    stats = fcm_stub.stats
-    assert set(stats.tokens) == tokens
-    keys_per_token: dict[str, set[str]] = {}
-    for message in stats.bodies:
-        keys_per_token.setdefault(message["token"], set()).add(message["data"]["message_id"])
-    assert all(len(keys) == 1 for keys in keys_per_token.values())
-    assert len(stats.keys) == MEMBERS
-    assert stats.accepted == MEMBERS + stats.duplicates()
 
 
 class Blocker:
@@ -397,7 +290,7 @@ async def test_the_worker_rides_out_the_database_going_away_mid_delivery(
         fcm_stub.delay_s = 0.0
         async with AsyncSession(live.engine) as session:
             while time.monotonic() < give_up:
-                if not await _open(session, notice_id):
+                if not await processes.open_deliveries(session, notice_id):
                     sent = await session.scalar(
                         select(func.count()).where(
                             Delivery.notice_id == notice_id, Delivery.status == "sent"
