@@ -1,0 +1,125 @@
+"""Statistics of an org's subtree for a period, and its per-child breakdown (leadership and
+organisation officers on the org or above). Definitions: docs/statistics.md."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import Depends, Query
+
+from app.api.deps import OrgScope, ResourcesDep, SessionDep, TodayDep
+from app.api.responses import problems
+from app.api.routing import area_router
+from app.schemas.common import IsoDateText
+from app.schemas.stats import ChildStatsList, OrgStats, PeriodKind, StatsSort
+from app.services import rules as rule_service
+from app.services import stats as stats_service
+from app.services.access import Permission
+from app.services.orgs import OrgTarget
+
+router = area_router(tags=["stats"])
+
+StatsOrg = Annotated[OrgTarget, Depends(OrgScope(Permission.STATS_VIEW))]
+PeriodParam = Annotated[
+    PeriodKind,
+    Query(
+        alias="period",
+        description="month, quarter, year (the one containing `from`, today by default) or "
+        "custom (`from` to `to`, inclusive, at most 400 days).",
+    ),
+]
+FromParam = Annotated[
+    date | None,
+    Query(
+        alias="from",
+        ge=date(2000, 1, 1),
+        le=date(2100, 1, 1),
+        description="A day of the period (YYYY-MM-DD, local calendar); custom: its first day.",
+        examples=["2026-03-01"],
+    ),
+    IsoDateText,
+]
+ToParam = Annotated[
+    date | None,
+    Query(
+        alias="to",
+        ge=date(2000, 1, 1),
+        le=date(2100, 1, 1),
+        description="custom only: the period's last day (inclusive).",
+        examples=["2026-03-31"],
+    ),
+    IsoDateText,
+]
+
+_DEFINITIONS = (
+    " Figures use the tree and memberships as they stood on `period.as_of` (history): later "
+    "transfers, moves and merges never change a past period. They are counted live from "
+    "committed data (freshness: the last committed write). Each figure's definition is its "
+    "field's description (docs/statistics.md)."
+)
+
+
+@router.get(
+    "/orgs/{org_id}/stats",
+    response_model=OrgStats,
+    responses=problems(401, 403, 404, 422),
+    description="The statistics of the org's subtree for a period: eligible members, accounts "
+    "activated, monthly active members, meetings planned / held in the app / with minutes, "
+    "attendance, ratings, content published, read and studied rates, study points, surveys "
+    "answered, and the deployment's targets." + _DEFINITIONS,
+)
+async def get_org_stats(
+    org: StatsOrg,
+    session: SessionDep,
+    resources: ResourcesDep,
+    today: TodayDep,
+    period: PeriodParam = PeriodKind.MONTH,
+    start: FromParam = None,
+    end: ToParam = None,
+) -> dict[str, Any]:
+    resolved = stats_service.resolve_period(period, start, end, today=today)
+    rules = await rule_service.current(session, resources.app_config, resources.settings.rules)
+    return await stats_service.org_stats(
+        session,
+        org.id,
+        resolved,
+        resources.settings.rules,
+        yearly_target=rules.study_points_target,
+    )
+
+
+@router.get(
+    "/orgs/{org_id}/stats/children",
+    response_model=ChildStatsList,
+    responses=problems(401, 403, 404, 422),
+    description="The same figures per child unit of the org (as the tree stood on "
+    "`period.as_of`), each with the deployment's targets marked met or not; ordered by "
+    "`sort`." + _DEFINITIONS,
+)
+async def list_org_child_stats(
+    org: StatsOrg,
+    session: SessionDep,
+    resources: ResourcesDep,
+    today: TodayDep,
+    period: PeriodParam = PeriodKind.MONTH,
+    start: FromParam = None,
+    end: ToParam = None,
+    sort: Annotated[
+        StatsSort, Query(description="The figure to order by; rows without a value go last.")
+    ] = StatsSort.NAME,
+    order: Annotated[
+        str, Query(pattern="^(asc|desc)$", description="asc (default) or desc.")
+    ] = "asc",
+) -> dict[str, Any]:
+    resolved = stats_service.resolve_period(period, start, end, today=today)
+    rules = await rule_service.current(session, resources.app_config, resources.settings.rules)
+    return await stats_service.child_stats(
+        session,
+        org.id,
+        resolved,
+        resources.settings.rules,
+        yearly_target=rules.study_points_target,
+        sort=sort,
+        descending=order == "desc",
+    )
