@@ -11,8 +11,9 @@ from fastapi import Depends, Query
 from app.api.deps import OrgScope, ResourcesDep, SessionDep, TodayDep
 from app.api.responses import problems
 from app.api.routing import area_router
-from app.schemas.common import IsoDateText
-from app.schemas.stats import ChildStatsList, OrgStats, PeriodKind, StatsSort
+from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit
+from app.schemas.common import IsoDateText, QueryFlag
+from app.schemas.stats import BranchSignalsPage, ChildStatsList, OrgStats, PeriodKind, StatsSort
 from app.services import rules as rule_service
 from app.services import stats as stats_service
 from app.services.access import Permission
@@ -122,4 +123,40 @@ async def list_org_child_stats(
         yearly_target=rules.study_points_target,
         sort=sort,
         descending=order == "desc",
+    )
+
+
+@router.get(
+    "/orgs/{org_id}/stats/branches",
+    response_model=BranchSignalsPage,
+    responses=problems(400, 401, 403, 404, 422),
+    description="Meeting-quality signals of every branch of the subtree (as the tree stood on "
+    "`period.as_of`), by branch id: agenda posted in time, documents attached, attendance, "
+    "comments per member present, votes held, minutes in time, tasks done on time, the upper "
+    "level's rating against the branch's own. `attention=true` lists only the branches that "
+    "need attention, each with its reasons." + _DEFINITIONS,
+)
+async def list_org_branch_signals(
+    org: StatsOrg,
+    session: SessionDep,
+    resources: ResourcesDep,
+    today: TodayDep,
+    period: PeriodParam = PeriodKind.MONTH,
+    start: FromParam = None,
+    end: ToParam = None,
+    attention: Annotated[
+        bool, Query(description="Only the branches that need attention."), QueryFlag
+    ] = False,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> dict[str, Any]:
+    resolved = stats_service.resolve_period(period, start, end, today=today)
+    return await stats_service.branch_signals(
+        session,
+        org.id,
+        resolved,
+        resources.settings.rules,
+        attention_only=attention,
+        limit=limit,
+        cursor=cursor,
     )

@@ -167,3 +167,60 @@ class ChildStatsList(BaseModel):
         description="One row per child unit (as of `as_of`), ordered by `sort`; not paginated: "
         "a unit's children are few."
     )
+
+
+class AttentionReason(StrEnum):
+    NO_MEETING = "no_meeting"
+    LOW_ATTENDANCE = "low_attendance"
+    MINUTES_MISSING = "minutes_missing"
+    RATED_LOWER_ABOVE = "rated_lower_above"
+
+
+class BranchSignals(BaseModel):
+    """A branch's meeting-quality signals over the meetings it held in the period."""
+
+    org_id: int
+    org_name: str
+    planned: int = Field(description="As in the org statistics: meetings planned.")
+    held: int = Field(description="Meetings held in the app (closed).")
+    agenda_on_time: int = Field(
+        description="Held meetings announced at least `RULES__STATS_AGENDA_DAYS_AHEAD` days "
+        "before their start."
+    )
+    with_documents: int = Field(description="Held meetings with at least one attached document.")
+    attendance_rate: Rate = Field(
+        description="Present ÷ summoned over held meetings, exempt members excluded."
+    )
+    comments_per_member: Rate = Field(
+        description="Comments and written opinions on held meetings ÷ members present."
+    )
+    with_votes: int = Field(description="Held meetings where at least one motion was voted.")
+    minutes_on_time: int = Field(
+        description="Held meetings whose minutes were recorded within `RULES__MINUTES_DUE_H` "
+        "hours of the close."
+    )
+    tasks_due: int = Field(description="The branch's tasks due in the period (not cancelled).")
+    tasks_done_on_time: int = Field(
+        description="Of those, done by their due day (last change of a done task on or before "
+        "the due day, local calendar)."
+    )
+    rated_by_upper: int = Field(description="Held meetings the upper level rated.")
+    rated_lower_above: int = Field(
+        description="Held meetings the upper level rated lower than the branch rated itself."
+    )
+    needs_attention: bool
+    reasons: list[AttentionReason] = Field(
+        description="no_meeting: none held in the period; low_attendance: attendance_rate below "
+        "`RULES__STATS_ATTENTION_ATTENDANCE`; minutes_missing: a held meeting without minutes; "
+        "rated_lower_above: the upper level rated a meeting lower than the branch did."
+    )
+
+
+class BranchSignalsPage(BaseModel):
+    org_id: int
+    period: PeriodRead
+    computed_at: datetime
+    items: list[BranchSignals] = Field(
+        description="Branches of the subtree (as of `as_of`), by id."
+    )
+    next_cursor: str | None

@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import RulesSettings
 from app.core.errors import NotFound, Unprocessable
+from app.core.pagination import decode_cursor, page_of
 from app.models import (
     Article,
     ArticleStatus,
@@ -43,17 +44,22 @@ from app.models import (
     DocumentReceipt,
     DocumentStatus,
     Meeting,
+    MeetingAttachment,
     MeetingAttendee,
+    MeetingComment,
     MemberActivity,
+    Motion,
     Org,
     OrgKind,
     PointEntry,
     Survey,
     SurveyParticipation,
+    Task,
+    TaskStatus,
 )
 from app.models.base import utcnow
 from app.models.meeting import Attendance, MeetingRating, MeetingStatus
-from app.schemas.stats import PeriodKind, StatsSort
+from app.schemas.stats import AttentionReason, PeriodKind, StatsSort
 from app.services import access, history
 from app.services import rules as rule_service
 
@@ -547,4 +553,168 @@ async def child_stats(
         "period": period.read(),
         "computed_at": utcnow(),
         "items": present + missing,
+    }
+
+
+# --- branch meeting-quality signals -----------------------------------------------------------
+
+_RATING_RANK = {"good": 4, "fair": 3, "average": 2, "poor": 1}
+_mat = MeetingAttachment.__table__
+_mc = MeetingComment.__table__
+_mo = Motion.__table__
+_task = Task.__table__
+
+
+def _count_of(table: Any, *conditions: Any) -> Any:
+    return (
+        select(func.count())
+        .select_from(table)
+        .where(table.c.meeting_id == _mt.c.id, *conditions)
+        .scalar_subquery()
+    )
+
+
+def _signals_of(
+    org_id: int, name: str, meetings: list[Any], tasks: list[Any], rules: RulesSettings
+) -> dict[str, Any]:
+    held = [m for m in meetings if m.status == MeetingStatus.CLOSED]
+    ahead = timedelta(days=rules.stats_agenda_days_ahead)
+    due = timedelta(hours=rules.minutes_due_h)
+    summoned = sum(m.summoned for m in held)
+    present = sum(m.present for m in held)
+    comments = sum(m.comments for m in held)
+    zone = ZoneInfo(rules.timezone)
+    rated = [m for m in held if m.upper_rating]
+    lower_above = [
+        m
+        for m in rated
+        if m.rating and _RATING_RANK.get(m.upper_rating, 0) < _RATING_RANK.get(m.rating, 0)
+    ]
+    attendance = _rate(present, summoned)
+    reasons = []
+    if not held:
+        reasons.append(AttentionReason.NO_MEETING)
+    if attendance is not None and attendance < rules.stats_attention_attendance:
+        reasons.append(AttentionReason.LOW_ATTENDANCE)
+    if any(m.minutes_at is None for m in held):
+        reasons.append(AttentionReason.MINUTES_MISSING)
+    if lower_above:
+        reasons.append(AttentionReason.RATED_LOWER_ABOVE)
+    return {
+        "org_id": org_id,
+        "org_name": name,
+        "planned": len(meetings),
+        "held": len(held),
+        "agenda_on_time": sum(
+            1 for m in held if m.announced_at is not None and m.announced_at <= m.starts_at - ahead
+        ),
+        "with_documents": sum(1 for m in held if m.attachments),
+        "attendance_rate": attendance,
+        "comments_per_member": round(comments / present, 2) if present else None,
+        "with_votes": sum(1 for m in held if m.motions),
+        "minutes_on_time": sum(
+            1
+            for m in held
+            if m.minutes_at is not None
+            and m.closed_at is not None
+            and m.minutes_at <= m.closed_at + due
+        ),
+        "tasks_due": len(tasks),
+        "tasks_done_on_time": sum(
+            1
+            for t in tasks
+            if t.status == TaskStatus.DONE and t.updated_at.astimezone(zone).date() <= t.due_date
+        ),
+        "rated_by_upper": len(rated),
+        "rated_lower_above": len(lower_above),
+        "needs_attention": bool(reasons),
+        "reasons": reasons,
+    }
+
+
+async def branch_signals(
+    session: AsyncSession,
+    org_id: int,
+    period: Period,
+    rules: RulesSettings,
+    *,
+    attention_only: bool = False,
+    limit: int,
+    cursor: str | None,
+) -> dict[str, Any]:
+    """The meeting-quality signals of every branch of the subtree (as of `as_of`), by id; with
+    `attention_only`, only the branches that need attention."""
+    lineage = await _lineage(session, org_id, period.as_of)
+    after = decode_cursor(cursor, "branch_signals", (int,))[0] if cursor else 0
+    basis = _basis([(org_id, lineage)], period.as_of)
+    o = basis.orgs
+    branches = (
+        await session.execute(
+            select(_org.c.id, _org.c.name)
+            .join(o, o.c.org_id == _org.c.id)
+            .where(_org.c.kind == OrgKind.BRANCH, _org.c.id > after)
+            .order_by(_org.c.id)
+        )
+    ).all()
+    t0 = _utc(period.start, rules.timezone)
+    t1 = _utc(period.end + timedelta(days=1), rules.timezone)
+    meetings: dict[int, list[Any]] = {}
+    rows = await session.execute(
+        select(
+            _mt.c.org_id,
+            _mt.c.status,
+            _mt.c.starts_at,
+            _mt.c.announced_at,
+            _mt.c.closed_at,
+            _mt.c.minutes_at,
+            _mt.c.rating,
+            _mt.c.upper_rating,
+            _count_of(_mat).label("attachments"),
+            _count_of(_mc).label("comments"),
+            _count_of(_mo).label("motions"),
+            _count_of(_att, _att.c.is_exempt.is_(False)).label("summoned"),
+            _count_of(
+                _att, _att.c.is_exempt.is_(False), _att.c.attendance == Attendance.PRESENT
+            ).label("present"),
+        )
+        .join(o, o.c.org_id == _mt.c.org_id)
+        .where(
+            _mt.c.starts_at >= t0,
+            _mt.c.starts_at < t1,
+            _mt.c.status.notin_([MeetingStatus.DRAFT, MeetingStatus.CANCELLED]),
+            _mt.c.org_id > after,
+        )
+    )
+    for r in rows:
+        meetings.setdefault(r.org_id, []).append(r)
+    tasks: dict[int, list[Any]] = {}
+    rows = await session.execute(
+        select(_task.c.org_id, _task.c.status, _task.c.due_date, _task.c.updated_at)
+        .join(o, o.c.org_id == _task.c.org_id)
+        .where(
+            _task.c.due_date >= period.start,
+            _task.c.due_date <= period.end,
+            _task.c.status != TaskStatus.CANCELLED,
+            _task.c.org_id > after,
+        )
+    )
+    for r in rows:
+        tasks.setdefault(r.org_id, []).append(r)
+    items: list[dict[str, Any]] = []
+    for branch in branches:
+        signals = _signals_of(
+            branch.id, branch.name, meetings.get(branch.id, []), tasks.get(branch.id, []), rules
+        )
+        if attention_only and not signals["needs_attention"]:
+            continue
+        items.append(signals)
+        if len(items) > limit:
+            break
+    page, next_cursor = page_of(items, limit, "branch_signals", lambda s: (s["org_id"],))
+    return {
+        "org_id": org_id,
+        "period": period.read(),
+        "computed_at": utcnow(),
+        "items": page,
+        "next_cursor": next_cursor,
     }

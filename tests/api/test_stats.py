@@ -75,6 +75,8 @@ async def _meeting(
         qr_secret=secrets.token_hex(16),
         agenda=[],
         rating=rating,
+        upper_rating=rating,
+        announced_at=_at(day - timedelta(days=5)),
         minutes_text="Biên bản" if minutes else None,
         minutes_at=_at(day, 22) if minutes else None,
         closed_at=_at(day, 21) if status == MeetingStatus.CLOSED else None,
@@ -331,3 +333,44 @@ async def test_periods_resolve_and_bad_ones_are_refused(
     ):
         response = await client.get(url, params=params, headers=headers)
         assert_problem(response, 422, "stats.bad_period")
+
+
+async def test_branch_signals_and_the_branches_that_need_attention(
+    client: httpx.AsyncClient,
+    tree: Tree,
+    as_actor: ActorLogin,
+    session: AsyncSession,
+    today: date,
+) -> None:
+    day = today - timedelta(days=15)
+    await _data(session, tree, day)
+    headers = await as_actor(tree.officer_c1.id)
+    url = f"/api/v1/orgs/{tree.c1.id}/stats/branches"
+    response = await client.get(url, params=_query(day, day + timedelta(days=3)), headers=headers)
+    assert response.status_code == 200, response.text
+    items = {i["org_id"]: i for i in response.json()["items"]}
+    assert set(items) == {tree.b1.id, tree.b2.id, tree.b3.id}
+    b1 = items[tree.b1.id]
+    assert {k: b1[k] for k in ("planned", "held", "agenda_on_time", "minutes_on_time")} == {
+        "planned": 2,
+        "held": 1,
+        "agenda_on_time": 1,
+        "minutes_on_time": 1,
+    }
+    assert (b1["attendance_rate"], b1["with_votes"], b1["with_documents"]) == (0.75, 0, 0)
+    assert (b1["rated_by_upper"], b1["rated_lower_above"]) == (1, 0)
+    assert b1["needs_attention"] is False
+    assert items[tree.b2.id]["reasons"] == ["no_meeting"]
+
+    attention = await client.get(
+        url, params={**_query(day, day), "attention": "true", "limit": 1}, headers=headers
+    )
+    body = attention.json()
+    assert [i["org_id"] for i in body["items"]] == [tree.b2.id]
+    more = await client.get(
+        url,
+        params={**_query(day, day), "attention": "true", "cursor": body["next_cursor"]},
+        headers=headers,
+    )
+    assert [i["org_id"] for i in more.json()["items"]] == [tree.b3.id]
+    assert more.json()["next_cursor"] is None

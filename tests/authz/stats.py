@@ -20,4 +20,9 @@ ROWS = {
         STATS,
         "org.not_found",
     ),
+    "list_org_branch_signals": Row(
+        lambda c, t: Call("GET", f"/api/v1/orgs/{branch(c, t)}/stats/branches?attention=true"),
+        STATS,
+        "org.not_found",
+    ),
 }
