@@ -6,21 +6,38 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import Depends, Query
+from fastapi import Depends, Query, status
 
-from app.api.deps import OrgScope, ResourcesDep, SessionDep, TodayDep
+from app.api.deps import CurrentActor, ObjectScope, OrgScope, ResourcesDep, SessionDep, TodayDep
+from app.api.idempotency import Idempotent
 from app.api.responses import problems
 from app.api.routing import area_router
 from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit
 from app.schemas.common import IsoDateText, QueryFlag
-from app.schemas.stats import BranchSignalsPage, ChildStatsList, OrgStats, PeriodKind, StatsSort
+from app.schemas.stats import (
+    BranchSignalsPage,
+    ChildStatsList,
+    OrgStats,
+    PeriodKind,
+    ReportCreate,
+    ReportRead,
+    StatsSort,
+)
 from app.services import rules as rule_service
 from app.services import stats as stats_service
+from app.services import stats_report
 from app.services.access import Permission
 from app.services.orgs import OrgTarget
 
 router = area_router(tags=["stats"])
 
+ReportScope = ObjectScope(
+    stats_report.load_target,
+    Permission.STATS_VIEW,
+    id_param="report_id",
+    not_found_code="stats_report.not_found",
+    description="Report id.",
+)
 StatsOrg = Annotated[OrgTarget, Depends(OrgScope(Permission.STATS_VIEW))]
 PeriodParam = Annotated[
     PeriodKind,
@@ -159,4 +176,42 @@ async def list_org_branch_signals(
         attention_only=attention,
         limit=limit,
         cursor=cursor,
+    )
+
+
+@router.post(
+    "/orgs/{org_id}/stats/reports",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ReportRead,
+    responses=problems(401, 403, 404, 409, 422),
+)
+async def create_stats_report(
+    body: ReportCreate,
+    org: StatsOrg,
+    actor: CurrentActor,
+    session: SessionDep,
+    today: TodayDep,
+    _idempotency: Idempotent,
+) -> dict[str, Any]:
+    """Ask for the progress report (.xlsx: a summary sheet, one sheet per level below the org
+    with a totals row and the targets; Vietnamese headers) of the org's subtree for a period.
+    The worker builds it: poll the report for its download link. Send an `Idempotency-Key` to
+    retry safely."""
+    return await stats_report.create_report(session, actor, org, body, today=today)
+
+
+@router.get(
+    "/stats/reports/{report_id}",
+    response_model=ReportRead,
+    responses=problems(401, 403, 404, 422),
+)
+async def get_stats_report(
+    report: Annotated[stats_report.ReportTarget, Depends(ReportScope)],
+    session: SessionDep,
+    resources: ResourcesDep,
+    today: TodayDep,
+) -> dict[str, Any]:
+    """A progress report's status, and once done a short-lived download link."""
+    return await stats_report.read_report(
+        session, resources.storage, resources.settings, report.id, today=today
     )

@@ -9,6 +9,10 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from app.models.stats_report import ReportStatus
+from app.schemas.common import IsoDate, StrictModel
+from app.schemas.member_import import FileLink
+
 
 class PeriodKind(StrEnum):
     MONTH = "month"
@@ -224,3 +228,25 @@ class BranchSignalsPage(BaseModel):
         description="Branches of the subtree (as of `as_of`), by id."
     )
     next_cursor: str | None
+
+
+class ReportCreate(StrictModel):
+    period: PeriodKind = PeriodKind.MONTH
+    from_: IsoDate | None = Field(
+        None,
+        alias="from",
+        description="A day of the period (local calendar); custom: its first day.",
+        examples=["2026-03-01"],
+    )
+    to: IsoDate | None = Field(None, description="custom only: the period's last day.")
+
+
+class ReportRead(BaseModel):
+    id: int
+    org_id: int
+    period: PeriodRead
+    status: ReportStatus
+    created_at: datetime
+    finished_at: datetime | None
+    download: FileLink | None = Field(description="Once `done`: the .xlsx file.")
+    error_detail: str | None

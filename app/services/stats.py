@@ -76,6 +76,8 @@ _sp = SurveyParticipation.__table__
 
 # The longest custom period: a little over a year.
 MAX_CUSTOM_DAYS = 400
+# Groups per round of queries (a UNION of this many ranges; SQLite allows 500 terms).
+_BATCH = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,7 +376,16 @@ async def figures(
     *,
     yearly_target: int,
 ) -> dict[int, dict[str, Any]]:
-    """The figures of each group (key → the `StatsFigures` shape)."""
+    """The figures of each group (key → the `StatsFigures` shape), `_BATCH` groups a round."""
+    if len(groups) > _BATCH:
+        merged: dict[int, dict[str, Any]] = {}
+        for i in range(0, len(groups), _BATCH):
+            merged.update(
+                await figures(
+                    session, groups[i : i + _BATCH], period, rules, yearly_target=yearly_target
+                )
+            )
+        return merged
     if not groups:
         return {}
     t0 = _utc(period.start, rules.timezone)
@@ -495,8 +506,8 @@ async def org_stats(
     }
 
 
-async def children_on(session: AsyncSession, lineage: str, day: date) -> list[tuple[int, str]]:
-    """(org_id, lineage) of the direct children of the org whose lineage on `day` is given."""
+async def subtree_on(session: AsyncSession, lineage: str, day: date) -> list[tuple[int, str]]:
+    """(org_id, lineage) of every org below the one whose lineage on `day` is given."""
     lineages = history.lineages_on(day)
     lo, hi = access.subtree_range(lineage)
     rows = await session.execute(
@@ -504,10 +515,24 @@ async def children_on(session: AsyncSession, lineage: str, day: date) -> list[tu
             lineages.c.lineage > lo, lineages.c.lineage < hi
         )
     )
+    return sorted((int(r.org_id), str(r.lineage)) for r in rows)
+
+
+async def children_on(session: AsyncSession, lineage: str, day: date) -> list[tuple[int, str]]:
+    """(org_id, lineage) of the direct children of the org whose lineage on `day` is given."""
     depth = lineage.count("/") + 1
-    return sorted(
-        (int(r.org_id), str(r.lineage)) for r in rows if str(r.lineage).count("/") == depth
-    )
+    return [c for c in await subtree_on(session, lineage, day) if c[1].count("/") == depth]
+
+
+async def org_info(session: AsyncSession, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+    """id → (name, kind)."""
+    info: dict[int, tuple[str, str]] = {}
+    for i in range(0, len(ids), _BATCH):
+        rows = await session.execute(
+            select(_org.c.id, _org.c.name, _org.c.kind).where(_org.c.id.in_(ids[i : i + _BATCH]))
+        )
+        info.update({r.id: (r.name, r.kind) for r in rows})
+    return info
 
 
 def _sort_value(row: dict[str, Any], sort: StatsSort) -> Any:
@@ -532,14 +557,7 @@ async def child_stats(
     lineage = await _lineage(session, org_id, period.as_of)
     children = await children_on(session, lineage, period.as_of)
     result = await figures(session, children, period, rules, yearly_target=yearly_target)
-    info = {
-        r.id: (r.name, r.kind)
-        for r in await session.execute(
-            select(_org.c.id, _org.c.name, _org.c.kind).where(
-                _org.c.id.in_([key for key, _ in children])
-            )
-        )
-    }
+    info = await org_info(session, [key for key, _ in children])
     items = [
         {"org_id": key, "org_name": info[key][0], "org_kind": info[key][1], **result[key]}
         for key, _ in children

@@ -7,6 +7,7 @@ exempt one is not), B2 3, B3 2 (under G1), B4 3; C1 9, C2 3, P 12.
 
 from __future__ import annotations
 
+import io
 import secrets
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import (
@@ -31,6 +33,7 @@ from app.services import stats as stats_service
 from tests.conftest import ActorLogin
 from tests.factories import Tree
 from tests.http import assert_problem
+from tests.imports_helpers import download, run_jobs, sheet_rows
 
 
 @pytest.fixture
@@ -374,3 +377,88 @@ async def test_branch_signals_and_the_branches_that_need_attention(
     )
     assert [i["org_id"] for i in more.json()["items"]] == [tree.b3.id]
     assert more.json()["next_cursor"] is None
+
+
+async def test_the_progress_report_is_built_by_the_worker_with_a_sheet_per_level(
+    client: httpx.AsyncClient,
+    tree: Tree,
+    as_actor: ActorLogin,
+    session: AsyncSession,
+    resources: Resources,
+    today: date,
+) -> None:
+    day = today - timedelta(days=15)
+    await _data(session, tree, day)
+    headers = await as_actor(tree.officer_root.id)
+    created = await client.post(
+        f"/api/v1/orgs/{tree.p.id}/stats/reports",
+        json={"period": "custom", "from": day.isoformat(), "to": day.isoformat()},
+        headers=headers,
+    )
+    assert created.status_code == 202, created.text
+    assert created.json()["status"] == "pending"
+    assert await run_jobs(resources) >= 1
+    url = f"/api/v1/stats/reports/{created.json()['id']}"
+    report = (await client.get(url, headers=headers)).json()
+    assert report["status"] == "done", report
+    data = await download(client, report["download"]["url"])
+    book = load_workbook(io.BytesIO(data), read_only=True)
+    assert book.sheetnames == ["Tổng hợp", "Cấp 1", "Cấp 2", "Cấp 3"]
+    summary = sheet_rows(data, "Tổng hợp")
+    assert summary[0] == ["Báo cáo tiến độ: Đảng bộ tỉnh Thử Nghiệm"]
+    assert summary[2] == ["Chỉ số", "Giá trị", "Chỉ tiêu", "Đạt"]
+    by_name = {r[0]: r for r in summary[3:]}
+    assert by_name["Đảng viên đủ điều kiện"][1] == 12
+    assert by_name["Đã kích hoạt tài khoản"][1] == 4
+    assert by_name["Tỷ lệ kích hoạt"][1:] == [round(4 / 12, 4), 0.95, "Chưa đạt"]
+    assert by_name["Cuộc họp đã tổ chức"][1] == 1
+
+    level1 = sheet_rows(data, "Cấp 1")
+    header = level1[2]
+    assert header[:3] == ["Đơn vị", "Loại", "Đảng viên đủ điều kiện"]
+    assert header[-1] == "Chỉ tiêu chưa đạt"
+    rows = {r[0]: dict(zip(header, r, strict=True)) for r in level1[3:]}
+    assert rows["Đảng ủy phường Hòa Bình"]["Đảng viên đủ điều kiện"] == 9
+    assert rows["Đảng ủy phường Hòa Bình"]["Loại"] == "Đảng ủy xã, phường"
+    assert rows["Đảng ủy xã Tân Lập"]["Đảng viên đủ điều kiện"] == 3
+    assert rows["Đảng ủy xã Tân Lập"]["Chi bộ sinh hoạt trên ứng dụng"] == 0
+    assert "Tỷ lệ kích hoạt" in rows["Đảng ủy xã Tân Lập"]["Chỉ tiêu chưa đạt"]
+    assert rows["Toàn đảng bộ (tổng)"]["Đảng viên đủ điều kiện"] == 12
+    assert rows["Chỉ tiêu"]["Tỷ lệ kích hoạt"] == 0.95
+    level2 = {r[0]: r for r in sheet_rows(data, "Cấp 2")[3:]}
+    assert set(level2) == {
+        "Chi bộ Khu phố 1",
+        "Chi bộ Khu phố 2",
+        "Đảng bộ Trường học",
+        "Chi bộ Thôn Đông",
+        "Toàn đảng bộ (tổng)",
+        "Chỉ tiêu",
+    }
+    assert level2["Chi bộ Khu phố 1"][2] == 4
+    assert sheet_rows(data, "Cấp 3")[3][0] == "Chi bộ Giáo viên"
+
+
+async def test_a_report_is_read_only_where_its_org_is_visible(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin
+) -> None:
+    created = await client.post(
+        f"/api/v1/orgs/{tree.c2.id}/stats/reports",
+        json={"period": "month"},
+        headers=await as_actor(tree.officer_root.id),
+    )
+    assert created.status_code == 202, created.text
+    url = f"/api/v1/stats/reports/{created.json()['id']}"
+    assert_problem(
+        await client.get(url, headers=await as_actor(tree.officer_c1.id)),
+        404,
+        "stats_report.not_found",
+    )
+    assert_problem(
+        await client.post(
+            f"/api/v1/orgs/{tree.b1.id}/stats/reports",
+            json={"period": "custom", "from": "2025-01-01"},
+            headers=await as_actor(tree.secretary.id),
+        ),
+        422,
+        "stats.bad_period",
+    )
