@@ -710,7 +710,13 @@ async def _content(conn: AsyncConnection, province: Province) -> int:
     return await seed_province_content(conn, province)
 
 
-AREA_SEEDERS: list[tuple[str, AreaSeeder]] = [("content", _content)]
+async def _activity(conn: AsyncConnection, province: Province) -> int:
+    from app.services.activity import seed_province_activity
+
+    return await seed_province_activity(conn, province)
+
+
+AREA_SEEDERS: list[tuple[str, AreaSeeder]] = [("content", _content), ("activity", _activity)]
 
 
 @dataclass(frozen=True)
