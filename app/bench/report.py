@@ -656,7 +656,12 @@ def _parts_text() -> str:
         lines.append(f"- **{part.name}**: {part.description}.")
         for read in part.reads:
             persona = PERSONAS[read.persona].description
-            lines.append(f"  - `GET {read.path}` ({read.key}) as {persona}; bar {read.bar:.0%}.")
+            bar = (
+                f"bar {read.bar:.0%}"
+                if read.bar is not None
+                else f"heavy read: p99 ≤ {read.p99_bar_ms:.0f} ms, scaled"
+            )
+            lines.append(f"  - `GET {read.path}` ({read.key}) as {persona}; {bar}.")
         if part.beside_logins:
             lines.append(f"  - beside logins: {', '.join(part.beside_logins)}.")
     return "\n".join(lines)
