@@ -26,7 +26,6 @@ from sqlalchemy import (
     String,
     and_,
     case,
-    exists,
     func,
     literal,
     select,
@@ -47,6 +46,7 @@ from app.models import (
     MeetingAttachment,
     MeetingAttendee,
     MeetingComment,
+    Member,
     MemberActivity,
     Motion,
     Org,
@@ -64,6 +64,7 @@ from app.services import access, history
 from app.services import rules as rule_service
 
 _org = Org.__table__
+_m = Member.__table__
 _act = MemberActivity.__table__
 _mt = Meeting.__table__
 _att = MeetingAttendee.__table__
@@ -86,6 +87,10 @@ class Period:
     start: date
     end: date  # inclusive
     as_of: date
+    # The period runs today: `as_of` is today, and the tree and memberships as of today are
+    # the current ones (changes never take effect in the future), read from `org.path` and
+    # `member.org_path` on their indexes instead of the history tables.
+    is_current: bool = False
 
     @property
     def days(self) -> int:
@@ -127,7 +132,7 @@ def resolve_period(
             first, last = date(day.year, 1, 1), date(day.year, 12, 31)
     if first > today:
         raise _bad_period("Kỳ thống kê chưa bắt đầu.")
-    return Period(kind, first, last, min(last, today))
+    return Period(kind, first, last, min(last, today), is_current=last >= today)
 
 
 def target_points(period: Period, yearly: int) -> int:
@@ -172,8 +177,22 @@ class _Basis:
     members: Any  # (member_id, key)
 
 
-def _basis(groups: Sequence[tuple[int, str]], day: date) -> _Basis:
+def _basis(groups: Sequence[tuple[int, str]], day: date, *, current: bool = False) -> _Basis:
     ranges = _ranges(groups)
+    if current:
+        orgs = (
+            select(_org.c.id.label("org_id"), ranges.c.key.label("key"))
+            .join(ranges, and_(_org.c.path >= ranges.c.lo, _org.c.path < ranges.c.hi))
+            .where(_org.c.is_active.is_(True))
+            .subquery("orgs_in")
+        )
+        members = (
+            select(_m.c.id.label("member_id"), ranges.c.key.label("key"))
+            .join(ranges, and_(_m.c.org_path >= ranges.c.lo, _m.c.org_path < ranges.c.hi))
+            .where(_m.c.is_exempt.is_(False), _m.c.archived_on.is_(None))
+            .subquery("eligible")
+        )
+        return _Basis(orgs, members)
     lineage = history.lineages_on(day)
     orgs = (
         select(lineage.c.org_id.label("org_id"), ranges.c.key.label("key"))
@@ -197,28 +216,54 @@ def _sum(condition: Any) -> Any:
 async def _member_figures(
     session: AsyncSession, basis: _Basis, period: Period, t0: datetime, t1: datetime
 ) -> dict[int, dict[str, int]]:
+    """Per group: eligible, activated, monthly active, active in the period, readers, studiers.
+    Activity and receipts are first reduced to one row per member (flags), then joined: one
+    hash join each instead of a probe per member and figure."""
     m = basis.members
     month_end = period.as_of.replace(day=1)
     month_start = period.start.replace(day=1)
 
-    def active(*conditions: Any) -> Any:
-        return exists().where(_act.c.member_id == m.c.member_id, *conditions)
+    def flag(condition: Any) -> Any:
+        return func.max(case((condition, 1), else_=0))
 
-    def opened(column: Any) -> Any:
-        return exists().where(_rcpt.c.member_id == m.c.member_id, column >= t0, column < t1)
-
+    activity = (
+        select(
+            _act.c.member_id,
+            flag(_act.c.month == month_end).label("monthly"),
+            flag(_act.c.month >= month_start).label("in_period"),
+        )
+        .where(_act.c.month <= month_end)
+        .group_by(_act.c.member_id)
+        .subquery("act")
+    )
+    opened = and_(_rcpt.c.opened_at >= t0, _rcpt.c.opened_at < t1)
+    studied = and_(_rcpt.c.studied_at >= t0, _rcpt.c.studied_at < t1)
+    reading = (
+        select(
+            _rcpt.c.member_id,
+            flag(opened).label("read"),
+            flag(studied).label("studied"),
+        )
+        .where(opened | studied)
+        .group_by(_rcpt.c.member_id)
+        .subquery("reading")
+    )
     rows = await session.execute(
         select(
             m.c.key,
             func.count().label("eligible"),
-            _sum(active(_act.c.month <= month_end)).label("activated"),
-            _sum(active(_act.c.month == month_end)).label("monthly_active"),
-            _sum(active(_act.c.month >= month_start, _act.c.month <= month_end)).label(
-                "active_in_period"
-            ),
-            _sum(opened(_rcpt.c.opened_at)).label("readers"),
-            _sum(opened(_rcpt.c.studied_at)).label("studiers"),
-        ).group_by(m.c.key)
+            func.count(activity.c.member_id).label("activated"),
+            func.coalesce(func.sum(activity.c.monthly), 0).label("monthly_active"),
+            func.coalesce(func.sum(activity.c.in_period), 0).label("active_in_period"),
+            func.coalesce(func.sum(reading.c.read), 0).label("readers"),
+            func.coalesce(func.sum(reading.c.studied), 0).label("studiers"),
+        )
+        .select_from(
+            m.outerjoin(activity, activity.c.member_id == m.c.member_id).outerjoin(
+                reading, reading.c.member_id == m.c.member_id
+            )
+        )
+        .group_by(m.c.key)
     )
     return {r.key: dict(r._mapping) for r in rows}
 
@@ -227,31 +272,21 @@ async def _point_figures(
     session: AsyncSession, basis: _Basis, t0: datetime, t1: datetime, target: int
 ) -> dict[int, dict[str, int]]:
     m = basis.members
-    per_member = (
-        select(
-            m.c.key,
-            m.c.member_id,
-            func.coalesce(func.sum(_pe.c.points), 0).label("points"),
-        )
-        .select_from(
-            m.outerjoin(
-                _pe,
-                and_(
-                    _pe.c.member_id == m.c.member_id,
-                    _pe.c.created_at >= t0,
-                    _pe.c.created_at < t1,
-                ),
-            )
-        )
-        .group_by(m.c.key, m.c.member_id)
-        .subquery("per_member")
+    earned = (
+        select(_pe.c.member_id, func.sum(_pe.c.points).label("points"))
+        .where(_pe.c.created_at >= t0, _pe.c.created_at < t1)
+        .group_by(_pe.c.member_id)
+        .subquery("earned")
     )
+    points = func.coalesce(earned.c.points, 0)
     rows = await session.execute(
         select(
-            per_member.c.key,
-            func.coalesce(func.sum(per_member.c.points), 0).label("points_total"),
-            _sum(per_member.c.points >= target).label("reaching_target"),
-        ).group_by(per_member.c.key)
+            m.c.key,
+            func.coalesce(func.sum(points), 0).label("points_total"),
+            _sum(points >= target).label("reaching_target"),
+        )
+        .select_from(m.outerjoin(earned, earned.c.member_id == m.c.member_id))
+        .group_by(m.c.key)
     )
     return {r.key: dict(r._mapping) for r in rows}
 
@@ -390,7 +425,7 @@ async def figures(
         return {}
     t0 = _utc(period.start, rules.timezone)
     t1 = _utc(period.end + timedelta(days=1), rules.timezone)
-    basis = _basis(groups, period.as_of)
+    basis = _basis(groups, period.as_of, current=period.is_current)
     target = target_points(period, yearly_target)
     members = await _member_figures(session, basis, period, t0, t1)
     points = await _point_figures(session, basis, t0, t1, target)
@@ -664,7 +699,7 @@ async def branch_signals(
     `attention_only`, only the branches that need attention."""
     lineage = await _lineage(session, org_id, period.as_of)
     after = decode_cursor(cursor, "branch_signals", (int,))[0] if cursor else 0
-    basis = _basis([(org_id, lineage)], period.as_of)
+    basis = _basis([(org_id, lineage)], period.as_of, current=period.is_current)
     o = basis.orgs
     branches = (
         await session.execute(

@@ -248,6 +248,7 @@ async def build(
         report.period_start,
         report.period_end,
         min(report.period_end, today),
+        is_current=report.period_end >= today,
     )
     lineage = await history.org_lineage_on(session, report.org_id, period.as_of)
     if lineage is None:

@@ -462,3 +462,35 @@ async def test_a_report_is_read_only_where_its_org_is_visible(
         422,
         "stats.bad_period",
     )
+
+
+async def test_a_running_period_counts_the_same_from_the_current_tree_as_from_history(
+    client: httpx.AsyncClient,
+    tree: Tree,
+    as_actor: ActorLogin,
+    session: AsyncSession,
+    resources: Resources,
+    today: date,
+) -> None:
+    await _data(session, tree, today)
+    root = await as_actor(tree.officer_root.id)
+    effective = (today - timedelta(days=2)).isoformat()
+    for url, body in (
+        (f"/api/v1/members/{tree.member.id}/transfer", {"branch_id": tree.b4.id}),
+        (f"/api/v1/orgs/{tree.g1.id}/move", {"parent_id": tree.c2.id}),
+        (f"/api/v1/orgs/{tree.b2.id}/merge", {"into_id": tree.b1.id}),
+    ):
+        response = await client.post(url, json={**body, "effective_date": effective}, headers=root)
+        assert response.status_code == 200, response.text
+    current = stats_service.resolve_period(PeriodKind.MONTH, None, None, today=today)
+    assert current.is_current
+    from_history = stats_service.Period(current.kind, current.start, current.end, today)
+    groups = [(tree.p.id, tree.p.path), (tree.c1.id, tree.c1.path), (tree.c2.id, tree.c2.path)]
+    rules = resources.settings.rules
+    assert await stats_service.figures(
+        session, groups, current, rules, yearly_target=200
+    ) == await stats_service.figures(session, groups, from_history, rules, yearly_target=200)
+    c2 = (await stats_service.figures(session, groups, current, rules, yearly_target=200))[
+        tree.c2.id
+    ]
+    assert c2["members"]["eligible"] == 3 + 1 + 2  # B4, the transferred member, B3 moved
