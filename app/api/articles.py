@@ -10,7 +10,6 @@ from app.api.deps import CurrentActor, ObjectScope, OrgScope, ResourcesDep, Sess
 from app.api.idempotency import Idempotent
 from app.api.responses import IfMatchDep, problems, with_etag_of
 from app.api.routing import area_router
-from app.core.errors import NotFound
 from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit
 from app.models import ArticleStatus
 from app.resources import Resources
@@ -23,7 +22,6 @@ from app.schemas.content import (
     ArticleUpdate,
     FileLink,
 )
-from app.services import access
 from app.services.access import Actor, Permission
 from app.services.content import articles as article_service
 from app.services.content.articles import ArticleTarget
@@ -34,29 +32,17 @@ from app.services.orgs import OrgTarget
 router = area_router(tags=["articles"])
 
 
-class ArticleGuard(ObjectScope[ArticleTarget]):
+def ArticleScope(permission: Permission) -> ObjectScope[ArticleTarget]:
     """`{article_id}`: published articles are read by the subtree below their org; other
     states exist only for the org's editors and approvers."""
-
-    async def check(self, resources: Resources, actor: Actor, object_id: int) -> ArticleTarget:
-        target = await self.load_target(resources.reader, object_id)
-        if target is None:
-            raise NotFound(code=self.not_found_code)
-        article_service.ensure_readable(actor, target)
-        access.authorize(
-            actor, self.permission, target, not_found_code=self.not_found_code, upward=self.upward
-        )
-        return target
-
-
-def ArticleScope(permission: Permission) -> ArticleGuard:
-    return ArticleGuard(
+    return ObjectScope(
         article_service.load_target,
         permission,
         id_param="article_id",
         not_found_code=article_service.NOT_FOUND,
         description="Article id.",
         upward=permission is Permission.CONTENT_VIEW,
+        visible=article_service.ensure_readable,
     )
 
 

@@ -155,6 +155,8 @@ class ObjectScope(Generic[T]):
     `load_target(reader, id)` reads what the decision needs (the object's org path, its owner)
     on the lean path; `cache` optionally keeps targets per process (org paths). The decision
     itself is `access.authorize`: area rules belong there or in the service, never here.
+    `visible(actor, target)`, when given, is the area's rule for objects that do not exist yet
+    for most callers (drafts): it raises the 404 before the scope is decided.
     Objects named in a body (a parent org) are checked with `await guard.check(...)`.
     """
 
@@ -169,8 +171,10 @@ class ObjectScope(Generic[T]):
         upward: bool = False,
         ancestors_visible: bool = False,
         cache: Callable[[Resources], TTLCache[int, T]] | None = None,
+        visible: Callable[[Actor, T], None] | None = None,
     ) -> None:
         self.load_target = load_target
+        self.visible = visible
         self.permission = permission
         self.id_param = id_param
         self.not_found_code = not_found_code
@@ -201,6 +205,8 @@ class ObjectScope(Generic[T]):
                 raise NotFound(code=self.not_found_code)
             if cache is not None:
                 cache.put(object_id, target)
+        if self.visible is not None:
+            self.visible(actor, target)
         access.authorize(
             actor,
             self.permission,

@@ -39,7 +39,6 @@ from app.schemas.content import (
     StudyRead,
     UnitRelayStatus,
 )
-from app.services import access
 from app.services.access import Actor, Permission
 from app.services.content import documents as document_service
 from app.services.content.documents import DocumentTarget
@@ -49,34 +48,17 @@ from app.services.orgs import OrgTarget
 router = area_router(tags=["documents"])
 
 
-class DocumentGuard(ObjectScope[DocumentTarget]):
+def DocumentScope(permission: Permission) -> ObjectScope[DocumentTarget]:
     """`{document_id}`: published documents are read by the subtree below their org (checked
     upward from the reader's scopes); drafts exist only for the org's editors and approvers."""
-
-    async def check(self, resources: Resources, actor: Actor, object_id: int) -> DocumentTarget:
-        target = await self.load_target(resources.reader, object_id)
-        if target is None:
-            raise NotFound(code=self.not_found_code)
-        document_service.ensure_readable(actor, target)  # a draft is not revealed: 404
-        access.authorize(
-            actor,
-            self.permission,
-            target,
-            not_found_code=self.not_found_code,
-            upward=self.upward,
-            ancestors_visible=self.ancestors_visible,
-        )
-        return target
-
-
-def DocumentScope(permission: Permission) -> DocumentGuard:
-    return DocumentGuard(
+    return ObjectScope(
         document_service.load_target,
         permission,
         id_param="document_id",
         not_found_code=document_service.NOT_FOUND,
         description="Document id.",
         upward=permission is Permission.CONTENT_VIEW,
+        visible=document_service.ensure_readable,
     )
 
 

@@ -22,6 +22,7 @@ from app.schemas.member_import import (
     ImportRejectedRow,
     ImportSummary,
 )
+from app.services import spreadsheets
 from app.services.access import Permission
 from app.services.imports import report as import_report
 from app.services.imports import runs as import_service
@@ -54,7 +55,7 @@ _FILE = {"schema": {"type": "string", "format": "binary"}}
     responses={
         200: {
             "description": "The template: the national export's columns and one example row.",
-            "content": {import_report.XLSX_TYPE: _FILE, "text/csv": _FILE},
+            "content": {spreadsheets.XLSX_TYPE: _FILE, "text/csv": _FILE},
         },
         **problems(401, 422),
     },
@@ -69,7 +70,7 @@ async def get_import_template(
     if format == "csv":
         body, media_type = import_report.template_csv(), import_report.CSV_TYPE
     else:
-        body, media_type = import_report.template_xlsx(), import_report.XLSX_TYPE
+        body, media_type = import_report.template_xlsx(), spreadsheets.XLSX_TYPE
     return Response(
         body,
         media_type=media_type,

@@ -27,7 +27,7 @@ async def get_me(actor: CurrentActor, session: SessionDep) -> MemberRead:
 
 
 @router.get("/home", response_model=HomeRead, responses=problems(401))
-async def get_home(home: HomeActor, resources: ResourcesDep, session: SessionDep) -> dict[str, Any]:
+async def get_home(home: HomeActor, resources: ResourcesDep) -> dict[str, Any]:
     """The app's first screen in one call: who I am, my branch, my roles, my unread
     notifications and the documents I have not opened yet, my next meeting (and whether I have
     checked in or excused myself), my open tasks, my study points this year against the target.
@@ -36,7 +36,9 @@ async def get_home(home: HomeActor, resources: ResourcesDep, session: SessionDep
     no further round trip.
     """
     actor, row = home
-    rules = await rule_service.current(session, resources.app_config, resources.settings.rules)
+    rules = await rule_service.in_force(
+        resources.reader, resources.app_config, resources.settings.rules
+    )
     study = {
         "year": local_year(utcnow(), resources.settings.rules.timezone),
         "points": int(row["year_points"] or 0),

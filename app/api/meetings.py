@@ -57,10 +57,15 @@ from app.services.orgs import OrgTarget
 router = area_router(tags=["meetings"])
 
 
-async def meeting_rules(session: SessionDep, resources: ResourcesDep) -> RulesSettings:
+async def meeting_rules(resources: ResourcesDep) -> RulesSettings:
     """The rules in force: the deployment's rules document (quorum, passing, reminders,
-    absences: `GET /rules`) over the `RULES__*` settings (time zone, check-in window, QR)."""
-    current = await rules_service.current(session, resources.app_config, resources.settings.rules)
+    absences: `GET /rules`) over the `RULES__*` settings (time zone, check-in window, QR).
+    Read on the lean path, never through the request's session: a dependency that queried the
+    session before `Idempotent` claims its key would hold SQLite's write lock the claim waits
+    for."""
+    current = await rules_service.in_force(
+        resources.reader, resources.app_config, resources.settings.rules
+    )
     return resources.settings.rules.model_copy(
         update={name: getattr(current, name) for name in rules_service.FIELDS}
     )
@@ -76,6 +81,7 @@ def MeetingScope(permission: Permission) -> ObjectScope[MeetingTarget]:
         id_param="meeting_id",
         not_found_code="meeting.not_found",
         description="Meeting id.",
+        visible=meeting_service.hide_draft,
     )
 
 
@@ -236,7 +242,6 @@ async def get_meeting(
 ) -> dict[str, Any]:
     """A meeting: agenda, documents, place or link, status, minutes, ratings, my attendance.
     The `ETag` goes into `If-Match` of an edit."""
-    meeting_service.hide_draft(actor, meeting)
     return await _read(response, session, actor, meeting.id)
 
 
@@ -411,11 +416,10 @@ async def rate_meeting_from_above(
     responses=problems(401, 403, 404, 422),
 )
 async def get_meeting_attendance(
-    meeting: ViewMeeting, actor: CurrentActor, session: SessionDep, rules: MeetingRules
+    meeting: ViewMeeting, session: SessionDep, rules: MeetingRules
 ) -> dict[str, Any]:
     """Live counts (present / excused / absent / exempt) and the quorum against the summoned,
     non-exempt members."""
-    meeting_service.hide_draft(actor, meeting)
     return await attendance_service.summary(session, meeting.id, rules)
 
 
@@ -426,13 +430,11 @@ async def get_meeting_attendance(
 )
 async def list_meeting_attendees(
     meeting: ViewMeeting,
-    actor: CurrentActor,
     session: SessionDep,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Page[AttendeeRead]:
     """The summoned members in Vietnamese name order, with status, exemption and attendance."""
-    meeting_service.hide_draft(actor, meeting)
     items, next_cursor = await attendance_service.list_attendees(
         session, meeting, limit=limit, cursor=cursor
     )
@@ -562,7 +564,6 @@ async def create_meeting_comment(
 ) -> dict[str, Any]:
     """A comment or written opinion (also from members who will be absent), optionally on an
     agenda item (its index); leadership above comments on the minutes."""
-    meeting_service.hide_draft(actor, meeting)
     return await meeting_service.create_comment(session, actor, meeting, body)
 
 
@@ -573,13 +574,11 @@ async def create_meeting_comment(
 )
 async def list_meeting_comments(
     meeting: ViewMeeting,
-    actor: CurrentActor,
     session: SessionDep,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Page[CommentRead]:
     """Comments and written opinions, oldest first."""
-    meeting_service.hide_draft(actor, meeting)
     items, next_cursor = await meeting_service.list_comments(
         session, meeting, limit=limit, cursor=cursor
     )
@@ -611,13 +610,11 @@ async def open_motion(
 )
 async def list_meeting_motions(
     meeting: ViewMeeting,
-    actor: CurrentActor,
     session: SessionDep,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Page[MotionRead]:
     """The meeting's motions with their results (a secret ballot's only once closed)."""
-    meeting_service.hide_draft(actor, meeting)
     items, next_cursor = await motion_service.list_motions(
         session, meeting, limit=limit, cursor=cursor
     )

@@ -91,12 +91,11 @@ def _year(resources: ResourcesDep, year: int | None) -> int:
 async def get_my_points(
     actor: CurrentActor,
     reader: ReaderDep,
-    session: SessionDep,
     resources: ResourcesDep,
     year: Year = None,
 ) -> dict[str, Any]:
     """My study points this year (or `year`) against the yearly target, and every year's total."""
-    rules = await rule_service.current(session, resources.app_config, resources.settings.rules)
+    rules = await rule_service.in_force(reader, resources.app_config, resources.settings.rules)
     return await point_service.my_points(
         reader,
         actor.member_id,

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, status
+from fastapi import Depends, Response, status
 
 from app.api.deps import CurrentActor, ObjectScope, OrgScope, ResourcesDep, SessionDep
 from app.api.idempotency import Idempotent
 from app.api.responses import problems
 from app.api.routing import area_router
 from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit
+from app.integrations.storage import content_disposition
 from app.schemas.common import Page
 from app.schemas.study import (
     SurveyCreate,
@@ -19,6 +20,7 @@ from app.schemas.study import (
     SurveyResults,
     SurveySummary,
 )
+from app.services import spreadsheets
 from app.services import surveys as survey_service
 from app.services.access import Permission
 from app.services.orgs import OrgTarget
@@ -135,4 +137,36 @@ async def get_survey_results(
     only groups of at least `min_group` answers and never list free text."""
     return await survey_service.results(
         session, survey, min_group=resources.settings.rules.survey_min_group
+    )
+
+
+@router.get(
+    "/surveys/{survey_id}/results/export",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The results as a spreadsheet: a summary, per question (each option "
+            "with its count and share), per unit, and the free-text answers of a named survey.",
+            "content": {spreadsheets.XLSX_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **problems(401, 403, 404, 422),
+    },
+)
+async def export_survey_results(
+    survey: Annotated[SurveyTarget, Depends(SurveyManageScope)],
+    session: SessionDep,
+    resources: ResourcesDep,
+) -> Response:
+    """`GET /surveys/{id}/results` as .xlsx (Vietnamese headers), for the same readers and with
+    the same anonymity rule (groups under `min_group` answers are not shown)."""
+    title, body = await survey_service.results_xlsx(
+        session, survey, min_group=resources.settings.rules.survey_min_group
+    )
+    return Response(
+        body,
+        media_type=spreadsheets.XLSX_TYPE,
+        headers={
+            "Content-Disposition": content_disposition(f"Kết quả khảo sát - {title[:80]}.xlsx"),
+            "Cache-Control": "private, no-store",
+        },
     )

@@ -2,7 +2,8 @@
 
 They live in the database from `handbook init` on, as a deployment settings document edited by
 the deployment admin (audited); `RULES__*` settings are only the defaults `init` starts from and
-what applies until then. Areas read them with `await rules.current(session, resources)`.
+what applies until then. Request handlers read them with `await rules.in_force(reader, cache,
+settings)` (the lean path: never the request's session), jobs and CLI with `rules.current`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import RulesSettings
+from app.core.db import Reader
 from app.core.etag import IfMatch
 from app.schemas.rules import RulesUpdate
 from app.services import deployment_settings
@@ -88,6 +90,12 @@ async def read(session: AsyncSession, cache: Cache, settings: RulesSettings) -> 
 async def current(session: AsyncSession, cache: Cache, settings: RulesSettings) -> Rules:
     """The rules in force, typed, for the areas that apply them."""
     return _typed(await read(session, cache, settings))
+
+
+async def in_force(reader: Reader, cache: Cache, settings: RulesSettings) -> Rules:
+    """`current` on the lean read path: for request handlers and their dependencies (served
+    from the per-process cache; a miss is one indexed read, outside the request's transaction)."""
+    return _typed(await deployment_settings.read_lean(reader, cache, KEY, defaults(settings)))
 
 
 def _stored(data: RulesUpdate) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from openpyxl import Workbook
 from sqlalchemy import BigInteger, bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,7 +33,7 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.schemas.study import SurveyAnswerSubmit, SurveyCreate
-from app.services import access, audit, points, study
+from app.services import access, audit, points, spreadsheets, study
 from app.services.access import Actor
 from app.services.orgs import OrgTarget
 
@@ -347,3 +348,95 @@ async def results(session: AsyncSession, target: SurveyTarget, *, min_group: int
         "by_question": by_question,
         "by_unit": by_unit,
     }
+
+
+# --- the results as a spreadsheet ------------------------------------------------------------
+
+KIND_LABELS = {
+    SurveyQuestionKind.SINGLE: "Một lựa chọn",
+    SurveyQuestionKind.MULTIPLE: "Nhiều lựa chọn",
+    SurveyQuestionKind.SCALE: "Thang điểm",
+    SurveyQuestionKind.TEXT: "Ý kiến tự do",
+}
+
+
+async def results_xlsx(
+    session: AsyncSession, target: SurveyTarget, *, min_group: int
+) -> tuple[str, bytes]:
+    """The results as .xlsx (the survey's title, the file): the same figures as `results`, with
+    the options named, and every free-text answer of a named survey."""
+    data = await results(session, target, min_group=min_group)
+    survey = await session.get(Survey, target.id)
+    if survey is None:
+        raise NotFound(code="survey.not_found")
+    questions = {q.id: q for q in await _questions(session, survey.id)}
+    texts: list[tuple[int, str]] = []
+    if not survey.is_anonymous:
+        texts = [
+            (row.question_id, row.text)
+            for row in (
+                await session.execute(
+                    select(_answer.c.question_id, _answer.c.text)
+                    .join(_response, _response.c.id == _answer.c.response_id)
+                    .where(_response.c.survey_id == survey.id, _answer.c.text.is_not(None))
+                    .order_by(_answer.c.question_id, _answer.c.response_id)
+                )
+            ).all()
+        ]
+    return survey.title, _workbook(survey, data, questions, texts)
+
+
+def _workbook(
+    survey: Survey,
+    data: dict[str, Any],
+    questions: dict[int, SurveyQuestion],
+    texts: list[tuple[int, str]],
+) -> bytes:
+    workbook = Workbook(write_only=True)
+    summary = workbook.create_sheet("Tổng hợp")
+    summary.append([spreadsheets.safe(survey.title)])
+    summary.append(["Hình thức", "Ẩn danh" if survey.is_anonymous else "Ghi danh"])
+    summary.append(["Số phiếu trả lời", data["responses"]])
+    hidden = survey.is_anonymous and data["responses"] < data["min_group"]
+    if hidden:
+        summary.append(
+            [f"Chưa đủ {data['min_group']} phiếu: kết quả khảo sát ẩn danh chưa được hiển thị."]
+        )
+    sheet = workbook.create_sheet("Theo câu hỏi")
+    spreadsheets.header(sheet, ["STT", "Câu hỏi", "Loại", "Phương án", "Số lượt chọn", "Tỷ lệ (%)"])
+    position = {question_id: n for n, question_id in enumerate(questions, start=1)}
+    for item in data["by_question"]:
+        question = questions[item["question_id"]]
+        number, text = position[question.id], spreadsheets.safe(question.text)
+        kind = KIND_LABELS[SurveyQuestionKind(question.kind)]
+        answered = item["answered"]
+        counts = item["counts"]
+        if counts is None:
+            sheet.append([number, text, kind, "", answered or None, None])
+            continue
+        labels = (
+            list(question.options or [])
+            if question.kind != SurveyQuestionKind.SCALE
+            else [f"Mức {level}" for level in range(1, len(counts) + 1)]
+        )
+        for label, count in zip(labels, counts, strict=False):
+            share = round(100 * count / answered, 1) if answered else None
+            sheet.append([number, text, kind, spreadsheets.safe(label), count, share])
+        if item["average"] is not None:
+            sheet.append([number, text, kind, "Điểm trung bình", item["average"], None])
+    units = workbook.create_sheet("Theo đơn vị")
+    spreadsheets.header(units, ["Mã đơn vị", "Đơn vị", "Số phiếu"])
+    for unit in data["by_unit"]:
+        units.append([unit["org_id"], spreadsheets.safe(unit["name"]), unit["responses"]])
+    if texts:
+        opinions = workbook.create_sheet("Ý kiến")
+        spreadsheets.header(opinions, ["STT câu hỏi", "Câu hỏi", "Ý kiến"])
+        for question_id, answer in texts:
+            opinions.append(
+                [
+                    position[question_id],
+                    spreadsheets.safe(questions[question_id].text),
+                    spreadsheets.safe(answer),
+                ]
+            )
+    return spreadsheets.to_bytes(workbook)

@@ -6,12 +6,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.api.deps import get_session
+from app.api.routing import IDEMPOTENCY_MARK
+from app.main import create_app
 from app.models import IdempotencyKey, Member, RoleGrant
 from app.models.base import utcnow
-from tests.conftest import ActorLogin
+from tests.conftest import ActorLogin, make_settings
 from tests.factories import Tree
 from tests.http import assert_problem
 
@@ -146,3 +151,37 @@ async def test_malformed_keys_are_refused(
     )
     assert_problem(response, 422, "request.invalid")
     assert await _members_named(session, "Đỗ Văn Khóa") == 0
+
+
+def _solve_order(dependant: Dependant) -> list[Dependant]:
+    """The dependencies of a route in the order FastAPI runs them (each one's own first)."""
+    order: list[Dependant] = []
+    for sub in dependant.dependencies:
+        order += _solve_order(sub)
+        order.append(sub)
+    return order
+
+
+def test_no_route_queries_its_session_before_the_idempotency_key_is_claimed() -> None:
+    """The claim runs on a connection of its own. A dependency that queried the request's
+    session first would hold SQLite's one write lock while the claim waits for it: the request
+    would wait out the lock timeout (30 s) on itself. Dependencies that need data before the
+    claim read it on the lean path (the reader, the process caches)."""
+    app = create_app(make_settings())
+    checked, offenders = 0, []
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if not isinstance(route, APIRoute):
+            continue
+        order = _solve_order(route.dependant)
+        claims = [i for i, d in enumerate(order) if getattr(d.call, IDEMPOTENCY_MARK, False)]
+        if not claims:
+            continue
+        checked += 1
+        for before in order[: claims[0]]:
+            if before.call is not get_session and any(
+                sub.call is get_session for sub in before.dependencies
+            ):
+                offenders.append(f"{route.path} {sorted(route.methods or ())}: {before.call}")
+    assert checked >= 10
+    assert not offenders, offenders

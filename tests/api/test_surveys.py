@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 from typing import Any
 
 import httpx
+import openpyxl
 from sqlalchemy import func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -94,6 +96,16 @@ async def test_anonymous_answers_are_stored_apart_from_the_member(
     assert results["responses"] == 1
     assert all(q["counts"] is None and q["texts"] is None for q in results["by_question"])
     assert results["by_unit"] == []
+    # The spreadsheet withholds the same figures, and has no free-text sheet.
+    book = await _export(client, survey["id"], secretary)
+    assert "Ý kiến" not in book.sheetnames
+    assert _rows(book, "Tổng hợp")[1:] == [
+        ["Hình thức", "Ẩn danh"],
+        ["Số phiếu trả lời", 1],
+        ["Chưa đủ 5 phiếu: kết quả khảo sát ẩn danh chưa được hiển thị."],
+    ]
+    assert [row[4:] for row in _rows(book, "Theo câu hỏi")[1:]] == [[]] * 4  # no figures
+    assert _rows(book, "Theo đơn vị") == [["Mã đơn vị", "Đơn vị", "Số phiếu"]]
 
 
 async def test_named_survey_results_per_question_and_unit(
@@ -122,6 +134,48 @@ async def test_named_survey_results_per_question_and_unit(
     assert scale["average"] == 4.0
     assert text["texts"] == ["Nên sinh hoạt đúng giờ hơn."] * 3
     assert {u["org_id"]: u["responses"] for u in body["by_unit"]} == {tree.b1.id: 2, tree.b3.id: 1}
+
+    book = await _export(client, survey["id"], await as_actor(tree.committee.id))
+    assert _rows(book, "Tổng hợp")[0][0] == "Khảo sát chất lượng sinh hoạt chi bộ"
+    single_q, multiple_q, scale_q, text_q = (q["text"] for q in survey["questions"])
+    assert _rows(book, "Theo câu hỏi") == [
+        ["STT", "Câu hỏi", "Loại", "Phương án", "Số lượt chọn", "Tỷ lệ (%)"],
+        [1, single_q, "Một lựa chọn", "Có", 2, 66.7],
+        [1, single_q, "Một lựa chọn", "Không", 1, 33.3],
+        [2, multiple_q, "Nhiều lựa chọn", "Chuyên đề", 3, 100],
+        [2, multiple_q, "Nhiều lựa chọn", "Tự phê bình", 0, 0],
+        [2, multiple_q, "Nhiều lựa chọn", "Học tập nghị quyết", 3, 100],
+        *(
+            [3, scale_q, "Thang điểm", f"Mức {n}", 3 if n == 4 else 0, 100 if n == 4 else 0]
+            for n in range(1, 6)
+        ),
+        [3, scale_q, "Thang điểm", "Điểm trung bình", 4],
+        [4, text_q, "Ý kiến tự do", None, 3],
+    ]
+    units = {row[0]: row[1:] for row in _rows(book, "Theo đơn vị")[1:]}
+    assert units == {tree.b1.id: [tree.b1.name, 2], tree.b3.id: [tree.b3.name, 1]}
+    assert _rows(book, "Ý kiến")[1:] == [[4, text_q, "Nên sinh hoạt đúng giờ hơn."]] * 3
+
+
+async def _export(
+    client: httpx.AsyncClient, survey_id: int, headers: dict[str, str]
+) -> openpyxl.Workbook:
+    response = await client.get(f"/api/v1/surveys/{survey_id}/results/export", headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/vnd.openxmlformats")
+    assert "attachment" in response.headers["content-disposition"]
+    return openpyxl.load_workbook(io.BytesIO(response.content), read_only=True)
+
+
+def _rows(book: openpyxl.Workbook, sheet: str) -> list[list[Any]]:
+    """The sheet's rows as written (a spreadsheet keeps no trailing empty cells)."""
+    rows = []
+    for row in book[sheet].iter_rows(values_only=True):
+        cells = list(row)
+        while cells and cells[-1] is None:
+            cells.pop()
+        rows.append(cells)
+    return rows
 
 
 async def test_bad_answers_change_nothing(

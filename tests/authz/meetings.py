@@ -57,6 +57,8 @@ MANAGE = table(
     admin="200 200 200",
 )
 MANAGE_CREATE = {role: cells.replace("200", "201") for role, cells in MANAGE.items()}
+# A draft exists only for those who manage the branch: to anyone else it is not found.
+MANAGE_DRAFT = {role: cells.replace("403", "404") for role, cells in MANAGE.items()}
 # Taking part: the branch's own summoned members (the admin may pass the scope anywhere but is
 # summoned only in B4).
 ATTEND = table(
@@ -248,7 +250,7 @@ ROWS = {
     ),
     "announce_meeting": Row(
         lambda c, t: Call("POST", f"/api/v1/meetings/{meeting('draft')(c, t)}/announce"),
-        MANAGE,
+        MANAGE_DRAFT,
         MEETING,
     ),
     "start_meeting": Row(

@@ -93,6 +93,11 @@ ROWS = {
         QUIZ_RESULTS,
         SURVEY,
     ),
+    "export_survey_results": Row(
+        lambda c, t: Call("GET", f"/api/v1/surveys/{_survey(c, t)}/results/export"),
+        QUIZ_RESULTS,
+        SURVEY,
+    ),
     "answer_survey": Row(
         lambda c, t: Call(
             "POST",

@@ -9,21 +9,17 @@ from __future__ import annotations
 import csv
 import io
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Final
 
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from app.services.imports.columns import COLUMNS
+from app.services.spreadsheets import header, safe
 
-XLSX_TYPE: Final = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_TYPE: Final = "text/csv; charset=utf-8"
 HEADERS: Final = tuple(column.header for column in COLUMNS)
-_BOLD = Font(bold=True)
 
 SUMMARY_LABELS: Final = {
     "rows": "Số dòng dữ liệu",
@@ -35,26 +31,10 @@ SUMMARY_LABELS: Final = {
 }
 
 
-def _header(sheet: WriteOnlyWorksheet, values: Sequence[str]) -> None:
-    cells = []
-    for value in values:
-        cell = WriteOnlyCell(sheet, value=value)
-        cell.font = _BOLD
-        cells.append(cell)
-    sheet.append(cells)
-
-
-def _safe(value: Any) -> Any:
-    """Text that a spreadsheet would run as a formula is written as text."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") and not value[1:2].isdigit():
-        return "'" + value
-    return value
-
-
 def template_xlsx() -> bytes:
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("Danh sách đảng viên")
-    _header(sheet, HEADERS)
+    header(sheet, HEADERS)
     sheet.append([column.example for column in COLUMNS])
     buffer = io.BytesIO()
     workbook.save(buffer)
@@ -86,17 +66,17 @@ def write_report(
         if key in summary:
             sheet.append([label, summary[key]])
     rows = workbook.create_sheet("Dòng bị từ chối")
-    _header(rows, ["Dòng", *HEADERS, "Lỗi"])
+    header(rows, ["Dòng", *HEADERS, "Lỗi"])
     for number, cells, problems in rejected:
         text = "; ".join(
             f"{p['header']}: {p['message']}" if p.get("header") else str(p["message"])
             for p in problems
         )
-        rows.append([number, *(_safe(cells.get(c.key, "")) for c in COLUMNS), text])
+        rows.append([number, *(safe(cells.get(c.key, "")) for c in COLUMNS), text])
     absent = workbook.create_sheet("Không có trong tệp")
-    _header(absent, ["Số thẻ đảng viên", "Họ và tên", "Chi bộ"])
+    header(absent, ["Số thẻ đảng viên", "Họ và tên", "Chi bộ"])
     for card, name, branch in missing:
-        absent.append([_safe(card or ""), _safe(name), _safe(branch)])
+        absent.append([safe(card or ""), safe(name), safe(branch)])
     workbook.save(path)
 
 
@@ -117,11 +97,11 @@ class RosterWriter:
             handle.close()
             self._book = Workbook(write_only=True)
             self._sheet = self._book.create_sheet("Danh sách đảng viên")
-            _header(self._sheet, HEADERS)
+            header(self._sheet, HEADERS)
 
     def add(self, rows: list[list[Any]]) -> None:
         for row in rows:
-            values = [_safe(v) for v in row]
+            values = [safe(v) for v in row]
             if self.fmt == "csv":
                 self._csv.writerow(values)
             else:

@@ -45,8 +45,9 @@ from app.services import access, audit
 from app.services.imports import processing
 from app.services.imports.checking import Branch, Branches, CheckedRow, RowChecker
 from app.services.imports.reading import FileProblem, read_rows
-from app.services.imports.report import CSV_TYPE, XLSX_TYPE, RosterWriter, write_report
+from app.services.imports.report import CSV_TYPE, RosterWriter, write_report
 from app.services.imports.runs import APPLY_JOB, CHECK_JOB, EXPORT_JOB
+from app.services.spreadsheets import XLSX_TYPE
 from app.worker import queue
 from app.worker.registry import JobContext, Later, PermanentError, registry
 
