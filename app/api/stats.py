@@ -8,7 +8,15 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Query, status
 
-from app.api.deps import CurrentActor, ObjectScope, OrgScope, ResourcesDep, SessionDep, TodayDep
+from app.api.deps import (
+    CurrentActor,
+    ObjectScope,
+    OrgScope,
+    ReaderDep,
+    ResourcesDep,
+    SessionDep,
+    TodayDep,
+)
 from app.api.idempotency import Idempotent
 from app.api.responses import problems
 from app.api.routing import area_router
@@ -90,6 +98,7 @@ _DEFINITIONS = (
 async def get_org_stats(
     org: StatsOrg,
     session: SessionDep,
+    reader: ReaderDep,
     resources: ResourcesDep,
     today: TodayDep,
     period: PeriodParam = PeriodKind.MONTH,
@@ -97,7 +106,7 @@ async def get_org_stats(
     end: ToParam = None,
 ) -> dict[str, Any]:
     resolved = stats_service.resolve_period(period, start, end, today=today)
-    rules = await rule_service.current(session, resources.app_config, resources.settings.rules)
+    rules = await rule_service.in_force(reader, resources.app_config, resources.settings.rules)
     return await stats_service.org_stats(
         session,
         org.id,
@@ -118,6 +127,7 @@ async def get_org_stats(
 async def list_org_child_stats(
     org: StatsOrg,
     session: SessionDep,
+    reader: ReaderDep,
     resources: ResourcesDep,
     today: TodayDep,
     period: PeriodParam = PeriodKind.MONTH,
@@ -131,7 +141,7 @@ async def list_org_child_stats(
     ] = "asc",
 ) -> dict[str, Any]:
     resolved = stats_service.resolve_period(period, start, end, today=today)
-    rules = await rule_service.current(session, resources.app_config, resources.settings.rules)
+    rules = await rule_service.in_force(reader, resources.app_config, resources.settings.rules)
     return await stats_service.child_stats(
         session,
         org.id,

@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Any, Final
 
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
 from sqlalchemy import BigInteger, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,14 +26,14 @@ from app.integrations.storage import Storage
 from app.models import Org, ReportStatus, StatsReport
 from app.models.base import utcnow
 from app.schemas.stats import PeriodKind, ReportCreate
-from app.services import audit, history, jobs, stats
+from app.services import audit, history, jobs, spreadsheets, stats
 from app.services import rules as rule_service
 from app.services.access import Actor
 from app.services.imports.runs import link
 from app.services.orgs import OrgTarget
 
 REPORT_JOB: Final = "stats.report"
-XLSX_TYPE: Final = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+XLSX_TYPE: Final = spreadsheets.XLSX_TYPE
 
 _r = StatsReport.__table__
 _org = Org.__table__
@@ -162,7 +160,6 @@ TARGET_NAMES: Final = {
 UNMET_HEADER: Final = "Chỉ tiêu chưa đạt"
 TOTAL_LABEL: Final = "Toàn đảng bộ (tổng)"
 TARGET_LABEL: Final = "Chỉ tiêu"
-_BOLD = Font(bold=True)
 KIND_NAMES: Final = {
     "province_committee": "Tỉnh ủy / Thành ủy",
     "commune_committee": "Đảng ủy xã, phường",
@@ -177,7 +174,7 @@ def _unmet(figures: dict[str, Any]) -> str:
 
 def _row(name: str, kind: str, figures: dict[str, Any]) -> list[Any]:
     return [
-        name,
+        spreadsheets.safe(name),
         kind,
         *(figures[section][figure] for _, section, figure in COLUMNS),
         _unmet(figures),
@@ -204,16 +201,9 @@ def write_workbook(
         f"Kỳ: {period.start:%d/%m/%Y} – {period.end:%d/%m/%Y} (số liệu đến {period.as_of:%d/%m/%Y})"
     )
 
-    def bold(sheet: Any, values: list[Any]) -> None:
-        cells = []
-        for value in values:
-            cell = WriteOnlyCell(sheet, value=value)
-            cell.font = _BOLD
-            cells.append(cell)
-        sheet.append(cells)
-
+    bold = spreadsheets.header
     summary = book.create_sheet("Tổng hợp")
-    bold(summary, [f"Báo cáo tiến độ: {org_name}"])
+    bold(summary, [f"Báo cáo tiến độ: {spreadsheets.safe(org_name)}"])
     summary.append([span])
     bold(summary, ["Chỉ số", "Giá trị", TARGET_LABEL, "Đạt"])
     goals = dict(targets.items())
