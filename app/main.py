@@ -71,6 +71,11 @@ TAGS = [
     {"name": "study", "description": "Study points, quizzes and leaderboards."},
     {"name": "surveys", "description": "Surveys of a subtree, optionally anonymous."},
     {"name": "imports", "description": "Member imports from spreadsheets, roster exports."},
+    {
+        "name": "stats",
+        "description": "Statistics of an org's subtree per period, per-child breakdown, the "
+        "progress report (.xlsx).",
+    },
     {"name": "ops", "description": "Health, readiness and metrics (served at the root)."},
 ]
 

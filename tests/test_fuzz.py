@@ -60,6 +60,7 @@ ID_TABLES = {
     "item_id": "packet_item",
     "login_id": "auth_session",
     "relay_id": "document_relay",
+    "report_id": "stats_report",
 }
 REAL_IDS_PER_KIND = 40
 

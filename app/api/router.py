@@ -23,6 +23,7 @@ from app.api import (
     reorganisation,
     roles,
     rules,
+    stats,
     study,
     surveys,
     tasks,
@@ -53,5 +54,6 @@ for module in (
     study,
     surveys,
     imports,
+    stats,
 ):
     api_router.include_router(module.router)

@@ -431,6 +431,7 @@ def _run(
                                 0,
                                 part=target.part,
                                 bar=target.read.bar,
+                                p99_bar_ms=target.read.p99_bar_ms,
                                 variants=len(target.variants),
                             )
                             results.append(result)

@@ -308,6 +308,19 @@ class RulesSettings(BaseModel):
     study_points_manual_max: int = Field(100, ge=1, le=10_000)
     # Results of an anonymous survey are shown only for groups of at least this many answers.
     survey_min_group: int = Field(5, ge=2, le=100)
+    # Statistics targets the per-child breakdown and the progress report mark (shares, 0-1):
+    # eligible members with an activated account,
+    stats_target_activation: float = Field(0.95, ge=0, le=1)
+    # eligible members active in the month,
+    stats_target_monthly_active: float = Field(0.90, ge=0, le=1)
+    # branches holding at least one meeting in the app in the period,
+    stats_target_branches_meeting: float = Field(1.0, ge=0, le=1)
+    # and eligible members reaching the (prorated) study points target.
+    stats_target_study: float = Field(0.80, ge=0, le=1)
+    # A branch needs attention when its attendance rate over held meetings is below this.
+    stats_attention_attendance: float = Field(0.70, ge=0, le=1)
+    # A meeting's agenda counts as posted in time when announced at least this many days ahead.
+    stats_agenda_days_ahead: int = Field(3, ge=0, le=60)
 
 
 class StorageSettings(BaseModel):

@@ -71,6 +71,7 @@ from app.models.notification import (
 from app.models.org import Org, OrgKind
 from app.models.role import Role, RoleGrant
 from app.models.setting import DeploymentSetting
+from app.models.stats_report import ReportStatus, StatsReport
 from app.models.study import (
     PointBalance,
     PointEntry,
@@ -164,11 +165,13 @@ __all__ = [
     "QuizAttempt",
     "QuizQuestion",
     "RefreshToken",
+    "ReportStatus",
     "RevealAfter",
     "Role",
     "RoleGrant",
     "SecretBallot",
     "SmsUsage",
+    "StatsReport",
     "Survey",
     "SurveyAnswer",
     "SurveyParticipation",

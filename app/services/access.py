@@ -66,6 +66,9 @@ class Permission(StrEnum):
     POINTS_AWARD = "points.award"
     # Leaderboards and study statistics of an org's subtree.
     STUDY_STATS = "study.stats"
+    # Statistics and the progress report of an org's subtree (leadership and organisation
+    # officers on the org or above; plain members none).
+    STATS_VIEW = "stats.view"
 
 
 P = Permission
@@ -81,6 +84,7 @@ _LEADERSHIP = frozenset(
         P.MEETING_REVIEW,
         P.STUDY_VIEW,
         P.STUDY_STATS,
+        P.STATS_VIEW,
     }
 )
 # Quizzes and surveys are created by editors or leadership (not by organisation officers).

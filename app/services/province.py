@@ -722,10 +722,17 @@ async def _meetings(conn: AsyncConnection, province: Province) -> int:
     return await seed_province_meetings(conn, province)
 
 
+async def _activity(conn: AsyncConnection, province: Province) -> int:
+    from app.services.activity import seed_province_activity
+
+    return await seed_province_activity(conn, province)
+
+
 AREA_SEEDERS: list[tuple[str, AreaSeeder]] = [
     ("content", _content),
     ("meetings", _meetings),
     ("study", _study),
+    ("activity", _activity),
 ]
 
 

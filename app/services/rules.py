@@ -44,6 +44,33 @@ class Rules:
     version: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class StatsTargets:
+    """The deployment's statistics targets (shares, 0-1), keyed by the metric they apply to."""
+
+    activation_rate: float
+    monthly_active_rate: float
+    branches_meeting_rate: float
+    target_share: float
+
+    def items(self) -> list[tuple[str, float]]:
+        return [
+            ("activation_rate", self.activation_rate),
+            ("monthly_active_rate", self.monthly_active_rate),
+            ("branches_meeting_rate", self.branches_meeting_rate),
+            ("target_share", self.target_share),
+        ]
+
+
+def stats_targets(settings: RulesSettings) -> StatsTargets:
+    return StatsTargets(
+        activation_rate=settings.stats_target_activation,
+        monthly_active_rate=settings.stats_target_monthly_active,
+        branches_meeting_rate=settings.stats_target_branches_meeting,
+        target_share=settings.stats_target_study,
+    )
+
+
 def defaults(settings: RulesSettings) -> dict[str, Any]:
     data = settings.model_dump(mode="json", include=set(FIELDS))
     data["reminder_day_before_at"] = settings.reminder_day_before_at.strftime("%H:%M")

@@ -360,6 +360,7 @@ async def seed_demo(engine: AsyncEngine, *, password_hash: str | None) -> SeedRe
     await seed_demo_meetings(engine, DEMO_ACCOUNTS[1].phone)
     await _seed_study(engine, plan)
     await _demo_imports(engine)
+    await _demo_stats_report(engine)
     return SeedResult(len(plan.orgs), len(plan.branches), len(plan.members), len(plan.grants))
 
 
@@ -426,6 +427,33 @@ async def _demo_imports(engine: AsyncEngine) -> None:
                 created_at=now,
             )
         )
+
+
+async def _demo_stats_report(engine: AsyncEngine) -> None:
+    """The ward officer's progress report of Hòa Bình for this month, queued for the worker."""
+    from app.models import StatsReport
+    from app.schemas.stats import PeriodKind
+    from app.services import history, jobs, stats, stats_report
+
+    async with async_sessionmaker(engine, expire_on_commit=False).begin() as session:
+        officer = await session.scalar(select(Member.id).where(Member.phone == "+84900000004"))
+        ward = await session.scalar(select(Org.id).where(Org.code == "LV-HB"))
+        if officer is None or ward is None:
+            return
+        period = stats.resolve_period(
+            PeriodKind.MONTH, None, None, today=history.local_today("Asia/Ho_Chi_Minh")
+        )
+        report = StatsReport(
+            org_id=ward,
+            created_by_id=officer,
+            period_kind=period.kind,
+            period_start=period.start,
+            period_end=period.end,
+            status="pending",
+        )
+        session.add(report)
+        await session.flush()
+        await jobs.enqueue(session, stats_report.REPORT_JOB, {"report_id": report.id})
 
 
 def _quiet(_message: str) -> None:

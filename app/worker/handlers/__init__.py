@@ -1,5 +1,5 @@
 """The product's jobs; importing this package registers them in `app.worker.registry`."""
 
-from app.worker.handlers import content, housekeeping, imports, notices, study
+from app.worker.handlers import content, housekeeping, imports, notices, stats, study
 
-__all__ = ["content", "housekeeping", "imports", "notices", "study"]
+__all__ = ["content", "housekeeping", "imports", "notices", "stats", "study"]

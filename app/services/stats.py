@@ -1,0 +1,773 @@
+"""Statistics of an org's subtree for a period: the one computation behind `GET /orgs/{id}/stats`,
+the per-child breakdown and the .xlsx progress report (docs/statistics.md has the definitions,
+the same text as the response fields' descriptions).
+
+Every figure is counted over the tree and the memberships *as they stood on `as_of`* (the
+period's last day, or today while it runs), read from history (`services/history.py`): a member
+transferred, a branch moved or two units merged after a period do not change its figures.
+
+Figures are computed for a list of *groups* (a key and a lineage each): one group for an org's
+own statistics, one per child for the breakdown; every query aggregates by group with a range
+join on the lineage (`lo <= lineage < hi`), so a breakdown costs the same queries as one org.
+"""
+
+from __future__ import annotations
+
+import calendar
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    BigInteger,
+    String,
+    and_,
+    case,
+    func,
+    literal,
+    select,
+    union_all,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.config import RulesSettings
+from app.core.errors import NotFound, Unprocessable
+from app.core.pagination import decode_cursor, page_of
+from app.models import (
+    Article,
+    ArticleStatus,
+    Document,
+    DocumentReceipt,
+    DocumentStatus,
+    Meeting,
+    MeetingAttachment,
+    MeetingAttendee,
+    MeetingComment,
+    Member,
+    MemberActivity,
+    Motion,
+    Org,
+    OrgKind,
+    PointEntry,
+    Survey,
+    SurveyParticipation,
+    Task,
+    TaskStatus,
+)
+from app.models.base import utcnow
+from app.models.meeting import Attendance, MeetingRating, MeetingStatus
+from app.schemas.stats import AttentionReason, PeriodKind, StatsSort
+from app.services import access, history
+from app.services import rules as rule_service
+
+_org = Org.__table__
+_m = Member.__table__
+_act = MemberActivity.__table__
+_mt = Meeting.__table__
+_att = MeetingAttendee.__table__
+_doc = Document.__table__
+_art = Article.__table__
+_rcpt = DocumentReceipt.__table__
+_pe = PointEntry.__table__
+_sv = Survey.__table__
+_sp = SurveyParticipation.__table__
+
+# The longest custom period: a little over a year.
+MAX_CUSTOM_DAYS = 400
+# Groups per round of queries (a UNION of this many ranges; SQLite allows 500 terms).
+_BATCH = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    kind: PeriodKind
+    start: date
+    end: date  # inclusive
+    as_of: date
+    # The period runs today: `as_of` is today, and the tree and memberships as of today are
+    # the current ones (changes never take effect in the future), read from `org.path` and
+    # `member.org_path` on their indexes instead of the history tables.
+    is_current: bool = False
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def read(self) -> dict[str, Any]:
+        return {"kind": self.kind, "start": self.start, "end": self.end, "as_of": self.as_of}
+
+
+def _bad_period(detail: str) -> Unprocessable:
+    return Unprocessable(detail, code="stats.bad_period")
+
+
+def resolve_period(
+    kind: PeriodKind, start: date | None, end: date | None, *, today: date
+) -> Period:
+    """month / quarter / year: the one containing `start` (today by default); custom: `start` to
+    `end` inclusive, at most `MAX_CUSTOM_DAYS`. A period starting after today is refused."""
+    day = start or today
+    if kind is PeriodKind.CUSTOM:
+        if start is None or end is None:
+            raise _bad_period("Kỳ tùy chọn cần cả ngày bắt đầu (from) và ngày kết thúc (to).")
+        if end < start:
+            raise _bad_period("Ngày kết thúc phải từ ngày bắt đầu trở đi.")
+        if (end - start).days + 1 > MAX_CUSTOM_DAYS:
+            raise _bad_period(f"Kỳ tùy chọn dài tối đa {MAX_CUSTOM_DAYS} ngày.")
+        first, last = start, end
+    else:
+        if end is not None:
+            raise _bad_period("Chỉ kỳ tùy chọn (custom) nhận ngày kết thúc (to).")
+        if kind is PeriodKind.MONTH:
+            first = day.replace(day=1)
+            last = day.replace(day=calendar.monthrange(day.year, day.month)[1])
+        elif kind is PeriodKind.QUARTER:
+            month = 3 * ((day.month - 1) // 3) + 1
+            first = date(day.year, month, 1)
+            last = date(day.year, month + 2, calendar.monthrange(day.year, month + 2)[1])
+        else:
+            first, last = date(day.year, 1, 1), date(day.year, 12, 31)
+    if first > today:
+        raise _bad_period("Kỳ thống kê chưa bắt đầu.")
+    return Period(kind, first, last, min(last, today), is_current=last >= today)
+
+
+def target_points(period: Period, yearly: int) -> int:
+    """The yearly study target prorated to the period (the whole target for a calendar year)."""
+    if period.kind is PeriodKind.YEAR:
+        return yearly
+    year_days = 366 if calendar.isleap(period.start.year) else 365
+    return math.ceil(yearly * min(period.days, year_days) / year_days)
+
+
+def _utc(day: date, timezone: str) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=ZoneInfo(timezone)).astimezone(UTC)
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+# --- the grouped queries ----------------------------------------------------------------------
+
+
+def _ranges(groups: Sequence[tuple[int, str]]) -> Any:
+    parts = []
+    for key, lineage in groups:
+        lo, hi = access.subtree_range(lineage)
+        parts.append(
+            select(
+                literal(key, BigInteger).label("key"),
+                literal(lo, String).label("lo"),
+                literal(hi, String).label("hi"),
+            )
+        )
+    statement = parts[0] if len(parts) == 1 else union_all(*parts)
+    return statement.subquery("ranges")
+
+
+@dataclass(frozen=True, slots=True)
+class _Basis:
+    """Per group: the orgs (as of the day) and the eligible members (as of the day)."""
+
+    orgs: Any  # (org_id, key)
+    members: Any  # (member_id, key)
+
+
+def _basis(groups: Sequence[tuple[int, str]], day: date, *, current: bool = False) -> _Basis:
+    ranges = _ranges(groups)
+    if current:
+        orgs = (
+            select(_org.c.id.label("org_id"), ranges.c.key.label("key"))
+            .join(ranges, and_(_org.c.path >= ranges.c.lo, _org.c.path < ranges.c.hi))
+            .where(_org.c.is_active.is_(True))
+            .subquery("orgs_in")
+        )
+        members = (
+            select(_m.c.id.label("member_id"), ranges.c.key.label("key"))
+            .join(ranges, and_(_m.c.org_path >= ranges.c.lo, _m.c.org_path < ranges.c.hi))
+            .where(_m.c.is_exempt.is_(False), _m.c.archived_on.is_(None))
+            .subquery("eligible")
+        )
+        return _Basis(orgs, members)
+    lineage = history.lineages_on(day)
+    orgs = (
+        select(lineage.c.org_id.label("org_id"), ranges.c.key.label("key"))
+        .join(ranges, and_(lineage.c.lineage >= ranges.c.lo, lineage.c.lineage < ranges.c.hi))
+        .subquery("orgs_in")
+    )
+    attached = history.attachments_on(day)
+    members = (
+        select(attached.c.member_id.label("member_id"), orgs.c.key.label("key"))
+        .join(orgs, orgs.c.org_id == attached.c.org_id)
+        .where(attached.c.is_exempt.is_(False))
+        .subquery("eligible")
+    )
+    return _Basis(orgs, members)
+
+
+def _sum(condition: Any) -> Any:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+async def _member_figures(
+    session: AsyncSession, basis: _Basis, period: Period, t0: datetime, t1: datetime
+) -> dict[int, dict[str, int]]:
+    """Per group: eligible, activated, monthly active, active in the period, readers, studiers.
+    Activity and receipts are first reduced to one row per member (flags), then joined: one
+    hash join each instead of a probe per member and figure."""
+    m = basis.members
+    month_end = period.as_of.replace(day=1)
+    month_start = period.start.replace(day=1)
+
+    def flag(condition: Any) -> Any:
+        return func.max(case((condition, 1), else_=0))
+
+    activity = (
+        select(
+            _act.c.member_id,
+            flag(_act.c.month == month_end).label("monthly"),
+            flag(_act.c.month >= month_start).label("in_period"),
+        )
+        .where(_act.c.month <= month_end)
+        .group_by(_act.c.member_id)
+        .subquery("act")
+    )
+    opened = and_(_rcpt.c.opened_at >= t0, _rcpt.c.opened_at < t1)
+    studied = and_(_rcpt.c.studied_at >= t0, _rcpt.c.studied_at < t1)
+    reading = (
+        select(
+            _rcpt.c.member_id,
+            flag(opened).label("read"),
+            flag(studied).label("studied"),
+        )
+        .where(opened | studied)
+        .group_by(_rcpt.c.member_id)
+        .subquery("reading")
+    )
+    rows = await session.execute(
+        select(
+            m.c.key,
+            func.count().label("eligible"),
+            func.count(activity.c.member_id).label("activated"),
+            func.coalesce(func.sum(activity.c.monthly), 0).label("monthly_active"),
+            func.coalesce(func.sum(activity.c.in_period), 0).label("active_in_period"),
+            func.coalesce(func.sum(reading.c.read), 0).label("readers"),
+            func.coalesce(func.sum(reading.c.studied), 0).label("studiers"),
+        )
+        .select_from(
+            m.outerjoin(activity, activity.c.member_id == m.c.member_id).outerjoin(
+                reading, reading.c.member_id == m.c.member_id
+            )
+        )
+        .group_by(m.c.key)
+    )
+    return {r.key: dict(r._mapping) for r in rows}
+
+
+async def _point_figures(
+    session: AsyncSession, basis: _Basis, t0: datetime, t1: datetime, target: int
+) -> dict[int, dict[str, int]]:
+    m = basis.members
+    earned = (
+        select(_pe.c.member_id, func.sum(_pe.c.points).label("points"))
+        .where(_pe.c.created_at >= t0, _pe.c.created_at < t1)
+        .group_by(_pe.c.member_id)
+        .subquery("earned")
+    )
+    points = func.coalesce(earned.c.points, 0)
+    rows = await session.execute(
+        select(
+            m.c.key,
+            func.coalesce(func.sum(points), 0).label("points_total"),
+            _sum(points >= target).label("reaching_target"),
+        )
+        .select_from(m.outerjoin(earned, earned.c.member_id == m.c.member_id))
+        .group_by(m.c.key)
+    )
+    return {r.key: dict(r._mapping) for r in rows}
+
+
+async def _survey_figures(
+    session: AsyncSession, basis: _Basis, t0: datetime, t1: datetime
+) -> dict[int, int]:
+    m = basis.members
+    rows = await session.execute(
+        select(m.c.key, func.count().label("answered"))
+        .select_from(
+            m.join(_sp, _sp.c.member_id == m.c.member_id).join(
+                _sv, and_(_sv.c.id == _sp.c.survey_id, _sv.c.opens_at >= t0, _sv.c.opens_at < t1)
+            )
+        )
+        .group_by(m.c.key)
+    )
+    return {r.key: r.answered for r in rows}
+
+
+async def _meeting_figures(
+    session: AsyncSession, basis: _Basis, t0: datetime, t1: datetime
+) -> dict[int, dict[str, Any]]:
+    o = basis.orgs
+    closed = _mt.c.status == MeetingStatus.CLOSED
+    in_period = and_(
+        _mt.c.starts_at >= t0,
+        _mt.c.starts_at < t1,
+        _mt.c.status.notin_([MeetingStatus.DRAFT, MeetingStatus.CANCELLED]),
+    )
+    figures: dict[int, dict[str, Any]] = {}
+
+    def of(key: int) -> dict[str, Any]:
+        return figures.setdefault(key, {"ratings": {}})
+
+    rows = await session.execute(
+        select(
+            o.c.key,
+            func.count(_mt.c.id).label("planned"),
+            _sum(closed).label("held"),
+            _sum(
+                and_(
+                    closed,
+                    (_mt.c.minutes_upload_id.is_not(None)) | (_mt.c.minutes_text.is_not(None)),
+                )
+            ).label("with_minutes"),
+            func.count(func.distinct(case((closed, _mt.c.org_id)))).label("branches_meeting"),
+        )
+        .select_from(o.join(_mt, _mt.c.org_id == o.c.org_id))
+        .where(in_period)
+        .group_by(o.c.key)
+    )
+    for r in rows:
+        of(r.key).update(
+            planned=r.planned,
+            held=r.held,
+            with_minutes=r.with_minutes,
+            branches_meeting=r.branches_meeting,
+        )
+    rows = await session.execute(
+        select(o.c.key, _mt.c.rating, func.count().label("n"))
+        .select_from(o.join(_mt, _mt.c.org_id == o.c.org_id))
+        .where(in_period, closed)
+        .group_by(o.c.key, _mt.c.rating)
+    )
+    for r in rows:
+        of(r.key)["ratings"][r.rating or "unrated"] = r.n
+    rows = await session.execute(
+        select(
+            o.c.key,
+            func.count().label("summoned"),
+            _sum(_att.c.attendance == Attendance.PRESENT).label("present"),
+        )
+        .select_from(
+            o.join(_mt, _mt.c.org_id == o.c.org_id).join(_att, _att.c.meeting_id == _mt.c.id)
+        )
+        .where(in_period, closed, _att.c.is_exempt.is_(False))
+        .group_by(o.c.key)
+    )
+    for r in rows:
+        of(r.key).update(summoned=r.summoned, present=r.present)
+    rows = await session.execute(
+        select(o.c.key, func.count().label("branches"))
+        .select_from(o.join(_org, _org.c.id == o.c.org_id))
+        .where(_org.c.kind == OrgKind.BRANCH)
+        .group_by(o.c.key)
+    )
+    for r in rows:
+        of(r.key)["branches"] = r.branches
+    return figures
+
+
+async def _content_figures(
+    session: AsyncSession, basis: _Basis, t0: datetime, t1: datetime
+) -> dict[int, dict[str, int]]:
+    o = basis.orgs
+    figures: dict[int, dict[str, int]] = {}
+    for name, table, published in (
+        ("documents_published", _doc, DocumentStatus.PUBLISHED),
+        ("articles_published", _art, ArticleStatus.PUBLISHED),
+    ):
+        rows = await session.execute(
+            select(o.c.key, func.count().label("n"))
+            .select_from(o.join(table, table.c.org_id == o.c.org_id))
+            .where(
+                table.c.status == published,
+                table.c.published_at >= t0,
+                table.c.published_at < t1,
+            )
+            .group_by(o.c.key)
+        )
+        for r in rows:
+            figures.setdefault(r.key, {})[name] = r.n
+    return figures
+
+
+async def figures(
+    session: AsyncSession,
+    groups: Sequence[tuple[int, str]],
+    period: Period,
+    rules: RulesSettings,
+    *,
+    yearly_target: int,
+) -> dict[int, dict[str, Any]]:
+    """The figures of each group (key → the `StatsFigures` shape), `_BATCH` groups a round."""
+    if len(groups) > _BATCH:
+        merged: dict[int, dict[str, Any]] = {}
+        for i in range(0, len(groups), _BATCH):
+            merged.update(
+                await figures(
+                    session, groups[i : i + _BATCH], period, rules, yearly_target=yearly_target
+                )
+            )
+        return merged
+    if not groups:
+        return {}
+    t0 = _utc(period.start, rules.timezone)
+    t1 = _utc(period.end + timedelta(days=1), rules.timezone)
+    basis = _basis(groups, period.as_of, current=period.is_current)
+    target = target_points(period, yearly_target)
+    members = await _member_figures(session, basis, period, t0, t1)
+    points = await _point_figures(session, basis, t0, t1, target)
+    surveys = await _survey_figures(session, basis, t0, t1)
+    meetings = await _meeting_figures(session, basis, t0, t1)
+    content = await _content_figures(session, basis, t0, t1)
+    targets = rule_service.stats_targets(rules)
+    result: dict[int, dict[str, Any]] = {}
+    for key, _lineage in groups:
+        mem = members.get(key, {})
+        eligible = int(mem.get("eligible", 0))
+        pts = points.get(key, {})
+        mt = meetings.get(key, {"ratings": {}})
+        ct = content.get(key, {})
+        shown: dict[str, Any] = {
+            "members": {
+                "eligible": eligible,
+                "activated": int(mem.get("activated", 0)),
+                "activation_rate": _rate(int(mem.get("activated", 0)), eligible),
+                "monthly_active": int(mem.get("monthly_active", 0)),
+                "monthly_active_rate": _rate(int(mem.get("monthly_active", 0)), eligible),
+                "active_in_period": int(mem.get("active_in_period", 0)),
+            },
+            "meetings": {
+                "branches": mt.get("branches", 0),
+                "branches_meeting": mt.get("branches_meeting", 0),
+                "branches_meeting_rate": _rate(
+                    mt.get("branches_meeting", 0), mt.get("branches", 0)
+                ),
+                "planned": mt.get("planned", 0),
+                "held": mt.get("held", 0),
+                "with_minutes": mt.get("with_minutes", 0),
+                "attendance_rate": _rate(mt.get("present", 0), mt.get("summoned", 0)),
+                "ratings": {
+                    name: mt["ratings"].get(name, 0)
+                    for name in [*(r.value for r in MeetingRating), "unrated"]
+                },
+            },
+            "content": {
+                "documents_published": ct.get("documents_published", 0),
+                "articles_published": ct.get("articles_published", 0),
+                "readers": int(mem.get("readers", 0)),
+                "read_rate": _rate(int(mem.get("readers", 0)), eligible),
+                "studiers": int(mem.get("studiers", 0)),
+                "studied_rate": _rate(int(mem.get("studiers", 0)), eligible),
+            },
+            "study": {
+                "points_total": int(pts.get("points_total", 0)),
+                "points_average": (
+                    round(int(pts.get("points_total", 0)) / eligible, 2) if eligible else None
+                ),
+                "target_points": target,
+                "reaching_target": int(pts.get("reaching_target", 0)),
+                "target_share": _rate(int(pts.get("reaching_target", 0)), eligible),
+            },
+            "surveys": {"answered": surveys.get(key, 0)},
+        }
+        values = {
+            "activation_rate": shown["members"]["activation_rate"],
+            "monthly_active_rate": shown["members"]["monthly_active_rate"],
+            "branches_meeting_rate": shown["meetings"]["branches_meeting_rate"],
+            "target_share": shown["study"]["target_share"],
+        }
+        shown["targets"] = [
+            {
+                "metric": metric,
+                "target": goal,
+                "value": values[metric],
+                "met": None if values[metric] is None else values[metric] >= goal,
+            }
+            for metric, goal in targets.items()
+        ]
+        result[key] = shown
+    return result
+
+
+# --- the operations ---------------------------------------------------------------------------
+
+
+async def _lineage(session: AsyncSession, org_id: int, day: date) -> str:
+    lineage = await history.org_lineage_on(session, org_id, day)
+    if lineage is None:
+        raise NotFound(
+            "Tổ chức chưa tồn tại (hoặc đã sáp nhập) vào cuối kỳ thống kê.",
+            code="stats.org_not_in_period",
+        )
+    return lineage
+
+
+async def _org_name(session: AsyncSession, org_id: int) -> str:
+    name: str | None = await session.scalar(select(_org.c.name).where(_org.c.id == org_id))
+    if name is None:
+        raise NotFound(code="org.not_found")
+    return name
+
+
+async def org_stats(
+    session: AsyncSession,
+    org_id: int,
+    period: Period,
+    rules: RulesSettings,
+    *,
+    yearly_target: int,
+) -> dict[str, Any]:
+    lineage = await _lineage(session, org_id, period.as_of)
+    result = await figures(session, [(org_id, lineage)], period, rules, yearly_target=yearly_target)
+    return {
+        "org_id": org_id,
+        "org_name": await _org_name(session, org_id),
+        "period": period.read(),
+        "computed_at": utcnow(),
+        **result[org_id],
+    }
+
+
+async def subtree_on(session: AsyncSession, lineage: str, day: date) -> list[tuple[int, str]]:
+    """(org_id, lineage) of every org below the one whose lineage on `day` is given."""
+    lineages = history.lineages_on(day)
+    lo, hi = access.subtree_range(lineage)
+    rows = await session.execute(
+        select(lineages.c.org_id, lineages.c.lineage).where(
+            lineages.c.lineage > lo, lineages.c.lineage < hi
+        )
+    )
+    return sorted((int(r.org_id), str(r.lineage)) for r in rows)
+
+
+async def children_on(session: AsyncSession, lineage: str, day: date) -> list[tuple[int, str]]:
+    """(org_id, lineage) of the direct children of the org whose lineage on `day` is given."""
+    depth = lineage.count("/") + 1
+    return [c for c in await subtree_on(session, lineage, day) if c[1].count("/") == depth]
+
+
+async def org_info(session: AsyncSession, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+    """id → (name, kind)."""
+    info: dict[int, tuple[str, str]] = {}
+    for i in range(0, len(ids), _BATCH):
+        rows = await session.execute(
+            select(_org.c.id, _org.c.name, _org.c.kind).where(_org.c.id.in_(ids[i : i + _BATCH]))
+        )
+        info.update({r.id: (r.name, r.kind) for r in rows})
+    return info
+
+
+def _sort_value(row: dict[str, Any], sort: StatsSort) -> Any:
+    if sort is StatsSort.NAME:
+        return row["org_name"]
+    for section in ("members", "meetings", "content", "study"):
+        if sort.value in row[section]:
+            return row[section][sort.value]
+    raise KeyError(sort)  # pragma: no cover - every sort names a figure
+
+
+async def child_stats(
+    session: AsyncSession,
+    org_id: int,
+    period: Period,
+    rules: RulesSettings,
+    *,
+    yearly_target: int,
+    sort: StatsSort = StatsSort.NAME,
+    descending: bool = False,
+) -> dict[str, Any]:
+    lineage = await _lineage(session, org_id, period.as_of)
+    children = await children_on(session, lineage, period.as_of)
+    result = await figures(session, children, period, rules, yearly_target=yearly_target)
+    info = await org_info(session, [key for key, _ in children])
+    items = [
+        {"org_id": key, "org_name": info[key][0], "org_kind": info[key][1], **result[key]}
+        for key, _ in children
+    ]
+    # Rows without a value (no eligible members) go last in either order.
+    present = [i for i in items if _sort_value(i, sort) is not None]
+    missing = [i for i in items if _sort_value(i, sort) is None]
+    present.sort(key=lambda i: (_sort_value(i, sort), i["org_id"]), reverse=descending)
+    return {
+        "org_id": org_id,
+        "period": period.read(),
+        "computed_at": utcnow(),
+        "items": present + missing,
+    }
+
+
+# --- branch meeting-quality signals -----------------------------------------------------------
+
+_RATING_RANK = {"good": 4, "fair": 3, "average": 2, "poor": 1}
+_mat = MeetingAttachment.__table__
+_mc = MeetingComment.__table__
+_mo = Motion.__table__
+_task = Task.__table__
+
+
+def _count_of(table: Any, *conditions: Any) -> Any:
+    return (
+        select(func.count())
+        .select_from(table)
+        .where(table.c.meeting_id == _mt.c.id, *conditions)
+        .scalar_subquery()
+    )
+
+
+def _signals_of(
+    org_id: int, name: str, meetings: list[Any], tasks: list[Any], rules: RulesSettings
+) -> dict[str, Any]:
+    held = [m for m in meetings if m.status == MeetingStatus.CLOSED]
+    ahead = timedelta(days=rules.stats_agenda_days_ahead)
+    due = timedelta(hours=rules.minutes_due_h)
+    summoned = sum(m.summoned for m in held)
+    present = sum(m.present for m in held)
+    comments = sum(m.comments for m in held)
+    zone = ZoneInfo(rules.timezone)
+    rated = [m for m in held if m.upper_rating]
+    lower_above = [
+        m
+        for m in rated
+        if m.rating and _RATING_RANK.get(m.upper_rating, 0) < _RATING_RANK.get(m.rating, 0)
+    ]
+    attendance = _rate(present, summoned)
+    reasons = []
+    if not held:
+        reasons.append(AttentionReason.NO_MEETING)
+    if attendance is not None and attendance < rules.stats_attention_attendance:
+        reasons.append(AttentionReason.LOW_ATTENDANCE)
+    if any(m.minutes_at is None for m in held):
+        reasons.append(AttentionReason.MINUTES_MISSING)
+    if lower_above:
+        reasons.append(AttentionReason.RATED_LOWER_ABOVE)
+    return {
+        "org_id": org_id,
+        "org_name": name,
+        "planned": len(meetings),
+        "held": len(held),
+        "agenda_on_time": sum(
+            1 for m in held if m.announced_at is not None and m.announced_at <= m.starts_at - ahead
+        ),
+        "with_documents": sum(1 for m in held if m.attachments),
+        "attendance_rate": attendance,
+        "comments_per_member": round(comments / present, 2) if present else None,
+        "with_votes": sum(1 for m in held if m.motions),
+        "minutes_on_time": sum(
+            1
+            for m in held
+            if m.minutes_at is not None
+            and m.closed_at is not None
+            and m.minutes_at <= m.closed_at + due
+        ),
+        "tasks_due": len(tasks),
+        "tasks_done_on_time": sum(
+            1
+            for t in tasks
+            if t.status == TaskStatus.DONE and t.updated_at.astimezone(zone).date() <= t.due_date
+        ),
+        "rated_by_upper": len(rated),
+        "rated_lower_above": len(lower_above),
+        "needs_attention": bool(reasons),
+        "reasons": reasons,
+    }
+
+
+async def branch_signals(
+    session: AsyncSession,
+    org_id: int,
+    period: Period,
+    rules: RulesSettings,
+    *,
+    attention_only: bool = False,
+    limit: int,
+    cursor: str | None,
+) -> dict[str, Any]:
+    """The meeting-quality signals of every branch of the subtree (as of `as_of`), by id; with
+    `attention_only`, only the branches that need attention."""
+    lineage = await _lineage(session, org_id, period.as_of)
+    after = decode_cursor(cursor, "branch_signals", (int,))[0] if cursor else 0
+    basis = _basis([(org_id, lineage)], period.as_of, current=period.is_current)
+    o = basis.orgs
+    branches = (
+        await session.execute(
+            select(_org.c.id, _org.c.name)
+            .join(o, o.c.org_id == _org.c.id)
+            .where(_org.c.kind == OrgKind.BRANCH, _org.c.id > after)
+            .order_by(_org.c.id)
+        )
+    ).all()
+    t0 = _utc(period.start, rules.timezone)
+    t1 = _utc(period.end + timedelta(days=1), rules.timezone)
+    meetings: dict[int, list[Any]] = {}
+    rows = await session.execute(
+        select(
+            _mt.c.org_id,
+            _mt.c.status,
+            _mt.c.starts_at,
+            _mt.c.announced_at,
+            _mt.c.closed_at,
+            _mt.c.minutes_at,
+            _mt.c.rating,
+            _mt.c.upper_rating,
+            _count_of(_mat).label("attachments"),
+            _count_of(_mc).label("comments"),
+            _count_of(_mo).label("motions"),
+            _count_of(_att, _att.c.is_exempt.is_(False)).label("summoned"),
+            _count_of(
+                _att, _att.c.is_exempt.is_(False), _att.c.attendance == Attendance.PRESENT
+            ).label("present"),
+        )
+        .join(o, o.c.org_id == _mt.c.org_id)
+        .where(
+            _mt.c.starts_at >= t0,
+            _mt.c.starts_at < t1,
+            _mt.c.status.notin_([MeetingStatus.DRAFT, MeetingStatus.CANCELLED]),
+            _mt.c.org_id > after,
+        )
+    )
+    for r in rows:
+        meetings.setdefault(r.org_id, []).append(r)
+    tasks: dict[int, list[Any]] = {}
+    rows = await session.execute(
+        select(_task.c.org_id, _task.c.status, _task.c.due_date, _task.c.updated_at)
+        .join(o, o.c.org_id == _task.c.org_id)
+        .where(
+            _task.c.due_date >= period.start,
+            _task.c.due_date <= period.end,
+            _task.c.status != TaskStatus.CANCELLED,
+            _task.c.org_id > after,
+        )
+    )
+    for r in rows:
+        tasks.setdefault(r.org_id, []).append(r)
+    items: list[dict[str, Any]] = []
+    for branch in branches:
+        signals = _signals_of(
+            branch.id, branch.name, meetings.get(branch.id, []), tasks.get(branch.id, []), rules
+        )
+        if attention_only and not signals["needs_attention"]:
+            continue
+        items.append(signals)
+        if len(items) > limit:
+            break
+    page, next_cursor = page_of(items, limit, "branch_signals", lambda s: (s["org_id"],))
+    return {
+        "org_id": org_id,
+        "period": period.read(),
+        "computed_at": utcnow(),
+        "items": page,
+        "next_cursor": next_cursor,
+    }

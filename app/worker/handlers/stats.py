@@ -1,0 +1,73 @@
+"""The progress report (.xlsx) of an org's subtree: figures from `services/stats.py`, the
+workbook written in a thread, the file put in storage for the download link."""
+
+from __future__ import annotations
+
+import logging
+
+import anyio
+import anyio.to_thread
+from sqlalchemy import update
+
+from app.core.errors import NotFound
+from app.models import ReportStatus, StatsReport
+from app.services import history, stats_report
+from app.services import rules as rule_service
+from app.worker.registry import JobContext, Later, PermanentError, registry
+
+log = logging.getLogger(__name__)
+
+
+@registry.handler(stats_report.REPORT_JOB)
+async def build_report(ctx: JobContext) -> Later | None:
+    report_id = int(ctx.payload["report_id"])
+    settings = ctx.resources.settings
+    today = history.local_today(settings.rules.timezone, ctx.now())
+    async with ctx.db.write.begin() as session:
+        report = await session.get(StatsReport, report_id)
+        if report is None:
+            raise PermanentError(f"report {report_id} does not exist")
+        if report.status != ReportStatus.PENDING:
+            return None
+        rules = await rule_service.current(session, ctx.resources.app_config, settings.rules)
+        try:
+            org_name, period, total, levels = await stats_report.build(
+                session,
+                report,
+                settings.rules,
+                yearly_target=rules.study_points_target,
+                today=today,
+            )
+        except NotFound:
+            report.status = ReportStatus.FAILED
+            report.error_detail = "Tổ chức không còn tồn tại vào cuối kỳ thống kê."
+            report.finished_at = ctx.now()
+            return None
+    directory = settings.upload_tmp_dir
+    await anyio.to_thread.run_sync(lambda: directory.mkdir(parents=True, exist_ok=True))
+    path = await anyio.to_thread.run_sync(stats_report.temp_path, directory)
+    try:
+        await anyio.to_thread.run_sync(
+            lambda: stats_report.write_workbook(
+                path,
+                org_name=org_name,
+                period=period,
+                total=total,
+                levels=levels,
+                targets=rule_service.stats_targets(settings.rules),
+            )
+        )
+        key = f"reports/{report_id}/report.xlsx"
+        await ctx.resources.storage.put_file(
+            key, path, content_type=stats_report.XLSX_TYPE, move=True
+        )
+    finally:
+        await anyio.to_thread.run_sync(lambda: path.unlink(missing_ok=True))
+    async with ctx.db.write.begin() as session:
+        await session.execute(
+            update(StatsReport)
+            .where(StatsReport.id == report_id)
+            .values(status=ReportStatus.DONE, storage_key=key, finished_at=ctx.now())
+        )
+    log.info("stats report built", extra={"report": report_id, "levels": len(levels)})
+    return None
