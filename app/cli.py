@@ -356,6 +356,15 @@ def init(
     study_target: Annotated[
         int | None, typer.Option(help="Study points a member should earn a year [RULES__].")
     ] = None,
+    points_document: Annotated[
+        int | None, typer.Option(help="Study points for a document studied [RULES__].")
+    ] = None,
+    points_meeting: Annotated[
+        int | None, typer.Option(help="Study points for a meeting attended [RULES__].")
+    ] = None,
+    points_quiz: Annotated[
+        int | None, typer.Option(help="Study points for passing a quiz [RULES__].")
+    ] = None,
     update_rules: Annotated[
         bool,
         typer.Option(
@@ -381,6 +390,9 @@ def init(
         "reminder_hours_before": reminder_hours_before,
         "absence_flag_after": absence_flag_after,
         "study_points_target": study_target,
+        "study_points_document": points_document,
+        "study_points_meeting": points_meeting,
+        "study_points_quiz": points_quiz,
     }
     flags = {k: v for k, v in given.items() if v is not None}
     try:  # checked before anything is written (and again over the stored rules)

@@ -221,9 +221,11 @@ async def test_init_sets_up_a_deployment_once(cli_database: CliDatabase, tmp_pat
     assert await rules_of(engine) == {"quorum_ratio": 0.75, "study_points_target": 180}
     update = await run_cli(
         "init", "--update-rules", "--pass-ratio", "0.6", "--study-target", "250",
+        "--points-meeting", "12",
         cwd=tmp_path, DATABASE_URL=cli_database.url,
     )  # fmt: skip
     assert update.returncode == 0, update.output
+    assert await stored_rule(engine, "study_points_meeting") == 12
     # Only what the flags name changes: the quorum stays as the first run set it.
     assert await rules_of(engine) == {"quorum_ratio": 0.75, "study_points_target": 250}
     assert (
@@ -246,6 +248,14 @@ async def test_init_sets_up_a_deployment_once(cli_database: CliDatabase, tmp_pat
         )
         == 1
     )
+
+
+async def stored_rule(engine: AsyncEngine, name: str) -> object:
+    async with engine.connect() as conn:
+        value = (
+            await conn.execute(text("SELECT value FROM deployment_setting WHERE key = 'rules'"))
+        ).scalar_one()
+    return (value if isinstance(value, dict) else json.loads(value))[name]
 
 
 async def rules_of(engine: AsyncEngine) -> dict[str, float]:

@@ -235,7 +235,9 @@ async def create_quiz(
         actor,
         org,
         body,
-        default_points=point_service.rule_points(resources.settings.rules, PointSource.QUIZ),
+        default_points=point_service.rule_points(
+            await rule_service.fresh(session, resources.settings.rules), PointSource.QUIZ
+        ),
     )
 
 

@@ -35,6 +35,17 @@ class RulesRead(BaseModel):
         description="Consecutive absences after which the secretary sees a member flagged."
     )
     study_points_target: int = Field(description="Study points a member should earn a year.")
+    study_points_document: int = Field(description="Points for a document studied to the end.")
+    study_points_meeting: int = Field(description="Points for a branch meeting attended.")
+    study_points_quiz: int = Field(
+        description="Points for passing a quiz that does not set its own."
+    )
+    study_points_document_daily_cap: int = Field(
+        description="Most points documents studied earn a member in one local day."
+    )
+    study_points_manual_max: int = Field(
+        description="Largest manual award or correction (±) an officer may enter at once."
+    )
     version: int = Field(description='Row version (0: the defaults); the `ETag` is `"v{version}"`.')
 
 
@@ -45,3 +56,8 @@ class RulesUpdate(StrictModel):
     reminder_hours_before: Annotated[StrictInt, Field(ge=0, le=48)]
     absence_flag_after: Annotated[StrictInt, Field(ge=1, le=12)]
     study_points_target: Annotated[StrictInt, Field(ge=0, le=100_000)]
+    study_points_document: Annotated[StrictInt, Field(ge=0, le=1000)]
+    study_points_meeting: Annotated[StrictInt, Field(ge=0, le=1000)]
+    study_points_quiz: Annotated[StrictInt, Field(ge=0, le=1000)]
+    study_points_document_daily_cap: Annotated[StrictInt, Field(ge=0, le=10_000)]
+    study_points_manual_max: Annotated[StrictInt, Field(ge=1, le=10_000)]

@@ -38,15 +38,17 @@ from app.core.security import new_id
 from app.models import PointBalance, PointEntry, PointSource
 from app.models.base import utcnow
 from app.services import audit
+from app.services import rules as rules_service
 from app.services.access import Actor
 from app.services.members import MemberTarget
+from app.services.rules import Rules
 
 _entry = PointEntry.__table__
 _balance = PointBalance.__table__
 
 
-def rule_points(rules: RulesSettings, source: PointSource) -> int:
-    """The deployment's points for a source (`RULES__STUDY_POINTS_*`)."""
+def rule_points(rules: RulesSettings | Rules, source: PointSource) -> int:
+    """The deployment's points for a source (the rules in force: `rules.fresh` in a write)."""
     return {
         PointSource.DOCUMENT: rules.study_points_document,
         PointSource.MEETING: rules.study_points_meeting,
@@ -67,7 +69,9 @@ def dialect_insert(session: AsyncSession, table: Any) -> Any:
 async def _capped(
     session: AsyncSession, rules: RulesSettings, member_id: int, points: int, at: datetime
 ) -> int:
-    """Documents studied count up to the daily cap (local day) against gaming."""
+    """Documents studied count up to the daily cap (local day, the cap in force) against
+    gaming."""
+    cap = (await rules_service.fresh(session, rules)).study_points_document_daily_cap
     zone = ZoneInfo(rules.timezone)
     local = at.astimezone(zone)
     day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -81,7 +85,7 @@ async def _capped(
             _entry.c.created_at < until,
         )
     )
-    return max(0, min(points, rules.study_points_document_daily_cap - int(today or 0)))
+    return max(0, min(points, cap - int(today or 0)))
 
 
 async def award(
@@ -145,7 +149,7 @@ async def award_manual(
     reason: str | None,
 ) -> dict[str, Any]:
     """An officer's award or correction, with a note; audited."""
-    rules = get_settings().rules
+    rules = await rules_service.fresh(session, get_settings().rules)
     if points == 0 or abs(points) > rules.study_points_manual_max:
         raise Unprocessable(
             f"Số điểm phải khác 0 và không quá {rules.study_points_manual_max} điểm mỗi lần.",

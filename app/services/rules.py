@@ -30,6 +30,11 @@ FIELDS = (
     "reminder_hours_before",
     "absence_flag_after",
     "study_points_target",
+    "study_points_document",
+    "study_points_meeting",
+    "study_points_quiz",
+    "study_points_document_daily_cap",
+    "study_points_manual_max",
 )
 
 
@@ -41,6 +46,11 @@ class Rules:
     reminder_hours_before: int
     absence_flag_after: int
     study_points_target: int
+    study_points_document: int
+    study_points_meeting: int
+    study_points_quiz: int
+    study_points_document_daily_cap: int
+    study_points_manual_max: int
     version: int = 0
 
 
@@ -90,6 +100,16 @@ async def read(session: AsyncSession, cache: Cache, settings: RulesSettings) -> 
 async def current(session: AsyncSession, cache: Cache, settings: RulesSettings) -> Rules:
     """The rules in force, typed, for the areas that apply them."""
     return _typed(await read(session, cache, settings))
+
+
+async def fresh(session: AsyncSession, settings: RulesSettings) -> Rules:
+    """The rules in force read inside a write transaction, past the process cache (one
+    primary-key read): what a write applies, such as the points it awards, is never stale."""
+    return _typed(
+        await deployment_settings.read(
+            session, deployment_settings.new_cache(), KEY, defaults(settings)
+        )
+    )
 
 
 async def in_force(reader: Reader, cache: Cache, settings: RulesSettings) -> Rules:

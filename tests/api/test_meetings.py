@@ -1041,6 +1041,11 @@ async def test_quorum_follows_the_deployments_rules_in_force(
         "reminder_hours_before": 2,
         "absence_flag_after": 3,
         "study_points_target": 200,
+        "study_points_document": 2,
+        "study_points_meeting": 10,
+        "study_points_quiz": 10,
+        "study_points_document_daily_cap": 20,
+        "study_points_manual_max": 100,
     }
     admin = await as_actor(tree.admin.id)
     assert (await client.put("/api/v1/rules", json=rules, headers=admin)).status_code == 200

@@ -23,6 +23,11 @@ RULES = {
     "reminder_hours_before": 3,
     "absence_flag_after": 2,
     "study_points_target": 240,
+    "study_points_document": 3,
+    "study_points_meeting": 12,
+    "study_points_quiz": 15,
+    "study_points_document_daily_cap": 30,
+    "study_points_manual_max": 50,
 }
 
 
@@ -68,6 +73,16 @@ async def test_the_deployment_admin_sets_them_audited_and_areas_see_them(
     assert typed.pass_ratio == 0.6
     assert typed.reminder_day_before_at == time(7, 30)
     assert typed.version == 1
+    assert (typed.study_points_meeting, typed.study_points_manual_max) == (12, 50)
+    # What a write awards follows the rules in force at once (read past the process cache):
+    # 60 points were within the RULES__ default (100) and are over the deployment's 50 now.
+    officer = await as_actor(tree.officer_c1.id)
+    url = f"/api/v1/members/{tree.member.id}/points"
+    over = await client.post(url, json={"points": 60, "note": "Khen thưởng"}, headers=officer)
+    body = assert_problem(over, 422, "points.out_of_range")
+    assert "50 điểm" in body["detail"]
+    within = await client.post(url, json={"points": 50, "note": "Khen thưởng"}, headers=officer)
+    assert within.status_code == 201, within.text
 
 
 async def test_only_the_deployment_admin_sets_them(

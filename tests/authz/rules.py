@@ -11,6 +11,11 @@ RULES = {
     "reminder_hours_before": 2,
     "absence_flag_after": 3,
     "study_points_target": 200,
+    "study_points_document": 3,
+    "study_points_meeting": 12,
+    "study_points_quiz": 15,
+    "study_points_document_daily_cap": 30,
+    "study_points_manual_max": 50,
 }
 
 ROWS = {

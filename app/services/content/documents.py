@@ -40,6 +40,7 @@ from app.models.base import utcnow
 from app.models.study import PointSource
 from app.schemas.content import DocumentCreate, DocumentUpdate, PositionUpdate, RelayCreate
 from app.services import access, audit, jobs, notices, points
+from app.services import rules as rules_service
 from app.services.access import Actor, Permission
 from app.services.content.numbers import number_key
 from app.services.orgs import OrgTarget
@@ -571,7 +572,9 @@ async def member_studied(session: AsyncSession, actor: Actor, document_id: int) 
     await points.award(
         session,
         member_id=actor.member_id,
-        points=points.rule_points(get_settings().rules, PointSource.DOCUMENT),
+        points=points.rule_points(
+            await rules_service.fresh(session, get_settings().rules), PointSource.DOCUMENT
+        ),
         source=PointSource.DOCUMENT,
         source_key=f"document:{document_id}:member:{actor.member_id}",
         reason="Nghiên cứu văn bản",

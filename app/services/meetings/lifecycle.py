@@ -63,6 +63,7 @@ from app.schemas.meeting import (
     MinutesUpdate,
 )
 from app.services import access, audit, notices, points
+from app.services import rules as rules_service
 from app.services.access import Actor, Permission
 from app.services.notices import Audience
 from app.services.orgs import OrgTarget
@@ -759,7 +760,8 @@ async def close_meeting(
         await _schedule_minutes_reminder(session, meeting, rules)
     attended = await attended_member_ids(session, meeting.id)
     # Study points for attending, once per member and meeting (the ledger's source key).
-    meeting_points = points.rule_points(get_settings().rules, PointSource.MEETING)
+    in_force = await rules_service.fresh(session, get_settings().rules)
+    meeting_points = points.rule_points(in_force, PointSource.MEETING)
     for member_id in attended:
         await points.award(
             session,
