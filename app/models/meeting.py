@@ -156,6 +156,23 @@ class MeetingAttachment(Base):
     __table_args__ = (Index("ix_meeting_attachment_meeting_id", "meeting_id", "id"),)
 
 
+class MeetingDocument(Base):
+    """A published document attached to a meeting's agenda (one that reaches the branch: issued
+    by it or by a committee above it)."""
+
+    __tablename__ = "meeting_document"
+
+    meeting_id: Mapped[int] = mapped_column(
+        ForeignKey("meeting.id", ondelete="CASCADE"), primary_key=True
+    )
+    document_id: Mapped[int] = mapped_column(
+        ForeignKey("document.id", ondelete="CASCADE"), primary_key=True
+    )
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (Index("ix_meeting_document_document_id", "document_id"),)
+
+
 class MeetingComment(Base):
     """A comment or written opinion (ý kiến bằng văn bản), optionally on an agenda item."""
 

@@ -35,6 +35,7 @@ _MEETING_EXAMPLE: dict[str, Any] = {
         {"title": "Học tập Nghị quyết 57-NQ/TW", "description": "Đồng chí bí thư trình bày"},
     ],
     "attachment_upload_ids": [],
+    "document_ids": [],
 }
 
 
@@ -61,6 +62,15 @@ class MeetingCreate(StrictModel):
             description="Your own `document` uploads (POST /uploads).",
         ),
     ]
+    document_ids: Annotated[
+        list[ObjectId],
+        Field(
+            max_length=20,
+            default_factory=list,
+            description="Published documents to study for the meeting: the branch's own or a "
+            "committee's above it.",
+        ),
+    ]
 
 
 class MeetingUpdate(StrictModel):
@@ -76,6 +86,10 @@ class MeetingUpdate(StrictModel):
     attachment_upload_ids: Annotated[
         list[ObjectId] | None,
         Field(max_length=20, description="More uploads to attach (added to the existing)."),
+    ] = None
+    document_ids: Annotated[
+        list[ObjectId] | None,
+        Field(max_length=20, description="More documents to attach (added to the existing)."),
     ] = None
 
 
@@ -94,6 +108,15 @@ class AttachmentRead(BaseModel):
     filename: str
     content_type: str
     size: int | None
+
+
+class MeetingDocumentRead(BaseModel):
+    """A document attached to the meeting (read it at `GET /documents/{id}`)."""
+
+    document_id: int
+    number: str | None
+    title: str
+    issuing_body: str | None
 
 
 class MinutesRead(BaseModel):
@@ -141,6 +164,7 @@ class MeetingRead(MeetingSummary):
     online_url: str | None
     agenda: list[AgendaItem]
     attachments: list[AttachmentRead]
+    documents: list[MeetingDocumentRead]
     announced_at: datetime | None
     started_at: datetime | None
     closed_at: datetime | None

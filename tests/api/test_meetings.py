@@ -8,16 +8,19 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import RulesSettings
 from app.models import (
     AuditEvent,
+    Document,
+    DocumentStatus,
     Job,
     JobStatus,
     Meeting,
     MeetingAttendee,
+    MeetingDocument,
     Member,
     MemberStatus,
     MotionVote,
@@ -1050,3 +1053,67 @@ async def test_quorum_follows_the_deployments_rules_in_force(
     admin = await as_actor(tree.admin.id)
     assert (await client.put("/api/v1/rules", json=rules, headers=admin)).status_code == 200
     assert (await client.get(url, headers=secretary)).json()["quorum_needed"] == 2  # 1/2 of 4
+
+
+async def _document(session: AsyncSession, org_id: int, title: str, *, published: bool) -> int:
+    document = Document(
+        org_id=org_id,
+        type="resolution",
+        title=title,
+        title_folded=title.lower(),
+        status=DocumentStatus.PUBLISHED if published else DocumentStatus.DRAFT,
+        published_at=utcnow() if published else None,
+    )
+    session.add(document)
+    await session.flush()
+    await session.commit()
+    return document.id
+
+
+async def test_documents_that_reach_the_branch_are_attached_to_its_meeting(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin, session: AsyncSession
+) -> None:
+    province = await _document(session, tree.p.id, "Nghị quyết 01 của Tỉnh ủy", published=True)
+    ward = await _document(session, tree.c1.id, "Kế hoạch 05 của Đảng ủy phường", published=True)
+    elsewhere = await _document(session, tree.c2.id, "Kế hoạch của xã Tân Lập", published=True)
+    draft = await _document(session, tree.c1.id, "Dự thảo kế hoạch", published=False)
+    secretary = await as_actor(tree.secretary.id)
+    url = f"/api/v1/orgs/{tree.b1.id}/meetings"
+    before = await session.scalar(select(func.count()).select_from(Meeting))
+    for unavailable in (elsewhere, draft, 999_999):
+        refused = await client.post(
+            url,
+            json={
+                "title": "Sinh hoạt chi bộ",
+                "starts_at": iso(utcnow() + timedelta(days=1)),
+                "ends_at": iso(utcnow() + timedelta(days=1, hours=2)),
+                "document_ids": [province, unavailable],
+            },
+            headers=secretary,
+        )
+        body = assert_problem(refused, 422, "meeting.document_unavailable")
+        assert str(unavailable) in body["detail"]
+    assert await session.scalar(select(func.count()).select_from(Meeting)) == before
+
+    meeting = await plan(client, secretary, tree.b1.id, document_ids=[province, province])
+    assert [d["document_id"] for d in meeting["documents"]] == [province]
+    assert meeting["documents"][0]["title"] == "Nghị quyết 01 của Tỉnh ủy"
+    patched = await client.patch(
+        f"/api/v1/meetings/{meeting['id']}",
+        json={"document_ids": [ward, province]},
+        headers={**secretary, "If-Match": '"v1"'},
+    )
+    assert patched.status_code == 200, patched.text
+    assert [d["document_id"] for d in patched.json()["documents"]] == [province, ward]
+    announce = await client.post(f"/api/v1/meetings/{meeting['id']}/announce", headers=secretary)
+    assert announce.status_code == 200, announce.text
+    member_view = await client.get(
+        f"/api/v1/meetings/{meeting['id']}", headers=await as_actor(tree.member.id)
+    )
+    assert [d["document_id"] for d in member_view.json()["documents"]] == [province, ward]
+    stored = (
+        await session.scalars(
+            select(MeetingDocument.document_id).where(MeetingDocument.meeting_id == meeting["id"])
+        )
+    ).all()
+    assert sorted(stored) == sorted([province, ward])

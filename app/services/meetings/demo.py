@@ -12,22 +12,26 @@ from datetime import datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, func, select, text
+from sqlalchemy import Table, func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.core.config import RulesSettings
 from app.models import (
     Attendance,
     CheckInMethod,
+    Document,
+    DocumentStatus,
     Meeting,
     MeetingAttendee,
     MeetingComment,
+    MeetingDocument,
     MeetingStatus,
     Member,
     MemberStatus,
     Motion,
     MotionStatus,
     MotionVote,
+    Org,
     Task,
     TaskStatus,
 )
@@ -177,6 +181,25 @@ async def seed_demo_meetings(
         await session.flush()
         await lifecycle.refresh_snapshot(session, upcoming)
         await lifecycle.schedule_reminders(session, upcoming, rules)
+        # The agenda's resolution to study beforehand: the demo's published documents that
+        # reach the branch (its own, or a committee's above it).
+        branch_path = await session.scalar(select(Org.path).where(Org.id == secretary.branch_id))
+        reaching = (
+            await session.scalars(
+                select(Document.id)
+                .join(Org, Org.id == Document.org_id)
+                .where(
+                    Document.status == DocumentStatus.PUBLISHED,
+                    literal(branch_path or "").startswith(Org.path),
+                )
+                .order_by(Document.id)
+                .limit(2)
+            )
+        ).all()
+        session.add_all(
+            MeetingDocument(meeting_id=upcoming.id, document_id=document_id)
+            for document_id in reaching
+        )
     return 2
 
 

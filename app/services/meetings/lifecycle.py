@@ -41,10 +41,13 @@ from app.core.etag import check as etag_check
 from app.core.pagination import InvalidCursor, decode_cursor, page_of
 from app.models import (
     Attendance,
+    Document,
+    DocumentStatus,
     Meeting,
     MeetingAttachment,
     MeetingAttendee,
     MeetingComment,
+    MeetingDocument,
     MeetingStatus,
     Member,
     NoticeKind,
@@ -64,7 +67,7 @@ from app.schemas.meeting import (
 )
 from app.services import access, audit, notices, points
 from app.services import rules as rules_service
-from app.services.access import Actor, Permission
+from app.services.access import Actor, Permission, in_subtree
 from app.services.notices import Audience
 from app.services.orgs import OrgTarget
 from app.services.uploads import records as upload_records
@@ -76,6 +79,8 @@ _org = Org.__table__
 _m = Member.__table__
 _up = Upload.__table__
 _att = MeetingAttachment.__table__
+_doc = Document.__table__
+_mdoc = MeetingDocument.__table__
 _cm = MeetingComment.__table__
 _grant = RoleGrant.__table__
 
@@ -192,6 +197,14 @@ async def read_meeting(session: AsyncSession, actor: Actor, meeting_id: int) -> 
             .order_by(_att.c.id)
         )
     ).all()
+    documents = (
+        await session.execute(
+            select(_doc.c.id, _doc.c.number, _doc.c.title, _doc.c.issuing_body)
+            .join(_mdoc, _mdoc.c.document_id == _doc.c.id)
+            .where(_mdoc.c.meeting_id == meeting.id)
+            .order_by(_mdoc.c.added_at, _doc.c.id)
+        )
+    ).all()
     mine = await session.scalar(
         select(_at.c.attendance).where(
             _at.c.meeting_id == meeting.id, _at.c.member_id == actor.member_id
@@ -219,6 +232,15 @@ async def read_meeting(session: AsyncSession, actor: Actor, meeting_id: int) -> 
                 "size": a.size,
             }
             for a in attachments
+        ],
+        "documents": [
+            {
+                "document_id": d.id,
+                "number": d.number,
+                "title": d.title,
+                "issuing_body": d.issuing_body,
+            }
+            for d in documents
         ],
         "announced_at": meeting.announced_at,
         "started_at": meeting.started_at,
@@ -404,6 +426,51 @@ async def _attach(
     await session.flush()
 
 
+async def _attach_documents(
+    session: AsyncSession, meeting: Meeting, document_ids: Sequence[int]
+) -> None:
+    """Attach published documents that reach the branch (its own or a committee's above it);
+    one that does not, or does not exist, refuses the whole write."""
+    wanted = list(dict.fromkeys(document_ids))
+    if not wanted:
+        return
+    branch_path = str(
+        await session.scalar(select(_org.c.path).where(_org.c.id == meeting.org_id)) or ""
+    )
+    found = {
+        row.id: row.path
+        for row in (
+            await session.execute(
+                select(_doc.c.id, _org.c.path)
+                .join(_org, _org.c.id == _doc.c.org_id)
+                .where(_doc.c.id.in_(wanted), _doc.c.status == DocumentStatus.PUBLISHED)
+            )
+        ).all()
+    }
+    unavailable = [i for i in wanted if i not in found or not in_subtree(branch_path, found[i])]
+    if unavailable:
+        raise Unprocessable(
+            "Văn bản không tồn tại hoặc không được gửi tới chi bộ này: "
+            + ", ".join(str(i) for i in unavailable),
+            code="meeting.document_unavailable",
+        )
+    attached = set(
+        await session.scalars(
+            select(_mdoc.c.document_id).where(
+                _mdoc.c.meeting_id == meeting.id, _mdoc.c.document_id.in_(wanted)
+            )
+        )
+    )
+    now = utcnow()
+    rows = [
+        {"meeting_id": meeting.id, "document_id": i, "added_at": now}
+        for i in wanted
+        if i not in attached
+    ]
+    if rows:
+        await session.execute(insert(MeetingDocument), rows)
+
+
 async def create_meeting(
     session: AsyncSession, actor: Actor, org: OrgTarget, body: MeetingCreate
 ) -> int:
@@ -426,6 +493,7 @@ async def create_meeting(
     session.add(meeting)
     await session.flush()
     await _attach(session, actor, meeting, body.attachment_upload_ids)
+    await _attach_documents(session, meeting, body.document_ids)
     await audit.record(
         session,
         actor,
@@ -451,6 +519,7 @@ async def update_meeting(
         raise _wrong_status(meeting, "draft, announced")
     fields = body.model_dump(exclude_unset=True)
     new_uploads = fields.pop("attachment_upload_ids", None) or []
+    new_documents = fields.pop("document_ids", None) or []
     if meeting.status != MeetingStatus.DRAFT and ("starts_at" in fields or "ends_at" in fields):
         raise Conflict(
             "Cuộc họp đã thông báo: hãy dùng chức năng dời lịch (kèm lý do).",
@@ -473,6 +542,7 @@ async def update_meeting(
     meeting.updated_at = utcnow()
     await session.flush()
     await _attach(session, actor, meeting, new_uploads)
+    await _attach_documents(session, meeting, new_documents)
     if meeting.status == MeetingStatus.ANNOUNCED:
         await refresh_snapshot(session, meeting)
         await schedule_reminders(session, meeting, rules)
@@ -483,7 +553,9 @@ async def update_meeting(
         target=("meeting", meeting.id),
         org_id=meeting.org_id,
         changes=audit.changes(before, _snapshot(meeting)),
-        detail={"attached": list(new_uploads)} if new_uploads else None,
+        detail={"attached": list(new_uploads), "documents": list(new_documents)}
+        if new_uploads or new_documents
+        else None,
     )
 
 
