@@ -73,7 +73,7 @@ async def _read(resources: Resources, session: Any, article_id: int) -> dict[str
     "/orgs/{org_id}/articles",
     status_code=status.HTTP_201_CREATED,
     response_model=ArticleRead,
-    responses=problems(401, 403, 404, 409, 413, 422),
+    responses=problems(401, 403, 404, 409, 413, codes={422: ["article.unsafe_markup"]}),
 )
 async def create_article(
     body: ArticleCreate,
@@ -125,7 +125,14 @@ async def get_article(
 @router.patch(
     "/articles/{article_id}",
     response_model=ArticleRead,
-    responses=problems(401, 403, 404, 409, 412, 413, 422),
+    responses=problems(
+        401,
+        404,
+        412,
+        413,
+        422,
+        codes={403: ["article.pin_forbidden"], 409: ["article.not_editable"]},
+    ),
 )
 async def update_article(
     body: ArticleUpdate,
@@ -177,7 +184,7 @@ async def submit_article(
 @router.post(
     "/articles/{article_id}/publish",
     response_model=ArticleRead,
-    responses=problems(401, 403, 404, 409, 412, 422),
+    responses=problems(401, 403, 404, 412, 422, codes={409: ["article.invalid_transition"]}),
 )
 async def publish_article(
     article: Approvable,

@@ -56,7 +56,7 @@ async def send_sms(gateway: SmsGateway, message: SmsMessage) -> None:
     "/otp/request",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=OtpChallengeRead,
-    responses=problems(413, 422, 429, 503),
+    responses=problems(413, 422, 503, codes={429: ["auth.otp_cooldown", "auth.otp_hourly_limit"]}),
 )
 async def request_otp(
     body: OtpRequest,
@@ -84,7 +84,18 @@ async def request_otp(
 
 
 @router.post(
-    "/otp/verify", response_model=TokenPair, responses=problems(401, 403, 413, 422, 429, 503)
+    "/otp/verify",
+    response_model=TokenPair,
+    responses=problems(
+        403,
+        413,
+        422,
+        503,
+        codes={
+            401: ["auth.otp_expired", "auth.otp_invalid"],
+            429: ["auth.otp_locked", "auth.otp_too_many_attempts"],
+        },
+    ),
 )
 async def verify_otp(
     body: OtpVerify, session: SessionDep, resources: ResourcesDep, client: ClientDep
@@ -102,7 +113,18 @@ async def verify_otp(
 
 
 @router.post(
-    "/password/login", response_model=TokenPair, responses=problems(401, 403, 413, 422, 429, 503)
+    "/password/login",
+    response_model=TokenPair,
+    responses=problems(
+        413,
+        422,
+        503,
+        codes={
+            401: ["auth.invalid_credentials"],
+            403: ["auth.account_locked"],
+            429: ["auth.password_locked"],
+        },
+    ),
 )
 async def login_with_password(
     body: PasswordLogin, session: SessionDep, resources: ResourcesDep, client: ClientDep
@@ -116,7 +138,9 @@ async def login_with_password(
 
 
 @router.post(
-    "/firebase", response_model=TokenPair, responses=problems(401, 403, 404, 413, 422, 429, 503)
+    "/firebase",
+    response_model=TokenPair,
+    responses=problems(401, 403, 413, 422, 429, 503, codes={404: ["auth.firebase_disabled"]}),
 )
 async def login_with_firebase(
     body: FirebaseLogin, session: SessionDep, resources: ResourcesDep, client: ClientDep
@@ -132,7 +156,23 @@ async def login_with_firebase(
     return _pair(tokens)
 
 
-@router.post("/refresh", response_model=TokenPair, responses=problems(401, 403, 413, 422))
+@router.post(
+    "/refresh",
+    response_model=TokenPair,
+    responses=problems(
+        403,
+        413,
+        422,
+        codes={
+            401: [
+                "auth.refresh_invalid",
+                "auth.refresh_reused",
+                "auth.session_expired",
+                "auth.session_revoked",
+            ]
+        },
+    ),
+)
 async def refresh_tokens(
     body: RefreshRequest, session: SessionDep, resources: ResourcesDep
 ) -> TokenPair:
@@ -157,7 +197,17 @@ async def logout_everywhere(actor: CurrentActor, session: SessionDep) -> None:
 
 
 @router.put(
-    "/password", status_code=status.HTTP_204_NO_CONTENT, responses=problems(401, 403, 413, 422, 429)
+    "/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problems(
+        401,
+        413,
+        codes={
+            403: ["auth.step_up_required", "auth.wrong_password"],
+            422: ["auth.password_weak"],
+            429: ["auth.password_locked"],
+        },
+    ),
 )
 async def set_password(
     body: PasswordSet, actor: CurrentActor, session: SessionDep, resources: ResourcesDep

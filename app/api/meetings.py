@@ -110,7 +110,16 @@ async def _read(
     "/orgs/{org_id}/meetings",
     status_code=status.HTTP_201_CREATED,
     response_model=MeetingRead,
-    responses=problems(401, 403, 404, 409, 413, 422),
+    responses=problems(
+        401,
+        403,
+        404,
+        413,
+        codes={
+            409: ["upload.already_attached"],
+            422: ["meeting.in_past", "meeting.invalid_time", "meeting.not_branch"],
+        },
+    ),
 )
 async def create_meeting(
     body: MeetingCreate,
@@ -243,7 +252,14 @@ async def get_meeting(
 @router.patch(
     "/meetings/{meeting_id}",
     response_model=MeetingRead,
-    responses=problems(401, 403, 404, 409, 412, 422),
+    responses=problems(
+        401,
+        403,
+        404,
+        412,
+        422,
+        codes={409: ["meeting.closed", "meeting.invalid_status", "meeting.use_reschedule"]},
+    ),
 )
 async def update_meeting(
     body: MeetingUpdate,
@@ -263,7 +279,7 @@ async def update_meeting(
 @router.post(
     "/meetings/{meeting_id}/announce",
     response_model=MeetingRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(401, 403, 404, 422, codes={409: ["meeting.invalid_status"]}),
 )
 async def announce_meeting(
     meeting: ManageMeeting,
@@ -281,7 +297,9 @@ async def announce_meeting(
 @router.post(
     "/meetings/{meeting_id}/start",
     response_model=MeetingRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(
+        401, 403, 404, 422, codes={409: ["meeting.cancelled", "meeting.invalid_status"]}
+    ),
 )
 async def start_meeting(
     meeting: ManageMeeting,
@@ -298,7 +316,7 @@ async def start_meeting(
 @router.post(
     "/meetings/{meeting_id}/close",
     response_model=MeetingRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(401, 403, 404, 422, codes={409: ["meeting.invalid_status"]}),
 )
 async def close_meeting(
     meeting: ManageMeeting,
@@ -316,7 +334,7 @@ async def close_meeting(
 @router.post(
     "/meetings/{meeting_id}/cancel",
     response_model=MeetingRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(401, 403, 404, 422, codes={409: ["meeting.invalid_status"]}),
 )
 async def cancel_meeting(
     body: MeetingCancel,
@@ -333,7 +351,7 @@ async def cancel_meeting(
 @router.post(
     "/meetings/{meeting_id}/reschedule",
     response_model=MeetingRead,
-    responses=problems(401, 403, 404, 409, 412, 422),
+    responses=problems(401, 403, 404, 412, 422, codes={409: ["meeting.invalid_status"]}),
 )
 async def reschedule_meeting(
     body: MeetingReschedule,
@@ -352,7 +370,9 @@ async def reschedule_meeting(
 @router.put(
     "/meetings/{meeting_id}/minutes",
     response_model=MeetingRead,
-    responses=problems(401, 403, 404, 409, 412, 422),
+    responses=problems(
+        401, 403, 404, 412, codes={409: ["meeting.invalid_status"], 422: ["meeting.minutes_empty"]}
+    ),
 )
 async def set_meeting_minutes(
     body: MinutesUpdate,
@@ -370,7 +390,7 @@ async def set_meeting_minutes(
 @router.put(
     "/meetings/{meeting_id}/rating",
     response_model=MeetingRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(401, 403, 404, 422, codes={409: ["meeting.not_closed"]}),
 )
 async def rate_meeting(
     body: RatingUpdate,
@@ -387,7 +407,7 @@ async def rate_meeting(
 @router.put(
     "/meetings/{meeting_id}/upper-rating",
     response_model=MeetingRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(401, 404, 409, 422, codes={403: ["meeting.not_upper_level"]}),
 )
 async def rate_meeting_from_above(
     body: RatingUpdate,
@@ -442,7 +462,15 @@ async def list_meeting_attendees(
 @router.post(
     "/meetings/{meeting_id}/check-in",
     response_model=CheckInRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(
+        401,
+        404,
+        422,
+        codes={
+            403: ["meeting.not_summoned"],
+            409: ["meeting.checkin_closed", "meeting.checkin_outside_window"],
+        },
+    ),
 )
 async def check_in_meeting(
     meeting: AttendMeeting,
@@ -459,7 +487,9 @@ async def check_in_meeting(
 @router.post(
     "/meetings/{meeting_id}/check-in/qr",
     response_model=CheckInRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(
+        401, 404, 409, codes={403: ["meeting.not_summoned"], 422: ["meeting.qr_invalid"]}
+    ),
 )
 async def check_in_by_qr(
     body: QrCheckIn,
@@ -515,7 +545,9 @@ async def mark_attendance(
 @router.post(
     "/meetings/{meeting_id}/excuse",
     response_model=CheckInRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(
+        401, 404, 422, codes={403: ["meeting.not_summoned"], 409: ["meeting.excuse_closed"]}
+    ),
 )
 async def file_excuse(
     body: ExcuseCreate,
@@ -555,7 +587,7 @@ async def merge_offline_batch(
     "/meetings/{meeting_id}/comments",
     status_code=status.HTTP_201_CREATED,
     response_model=CommentRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(401, 403, 404, 409, codes={422: ["meeting.no_such_agenda_item"]}),
 )
 async def create_meeting_comment(
     body: CommentCreate, meeting: ViewMeeting, actor: CurrentActor, session: SessionDep
@@ -627,7 +659,15 @@ async def list_meeting_motions(
 @router.post(
     "/motions/{motion_id}/ballots",
     response_model=BallotRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(
+        401,
+        404,
+        422,
+        codes={
+            403: ["meeting.not_summoned", "motion.not_eligible"],
+            409: ["motion.already_voted", "motion.closed", "motion.secret"],
+        },
+    ),
 )
 async def cast_ballot(
     body: BallotCreate,
@@ -644,7 +684,12 @@ async def cast_ballot(
 @router.post(
     "/motions/{motion_id}/secret-ballots",
     response_model=BallotRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(
+        401,
+        404,
+        422,
+        codes={403: ["meeting.not_summoned"], 409: ["motion.already_voted", "motion.not_secret"]},
+    ),
 )
 async def cast_secret_ballot(
     body: BallotCreate, motion: AttendMotion, actor: CurrentActor, session: SessionDep
@@ -658,7 +703,7 @@ async def cast_secret_ballot(
 @router.post(
     "/motions/{motion_id}/show-of-hands",
     response_model=MotionRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(401, 403, 404, 409, codes={422: ["motion.too_many_votes"]}),
 )
 async def record_show_of_hands(
     body: ShowOfHands, motion: ManageMotion, actor: CurrentActor, session: SessionDep
