@@ -82,7 +82,11 @@ async def end_member_logins(
     status_code=status.HTTP_202_ACCEPTED,
     response_model=PhoneChallengeRead,
     responses=problems(
-        401, 413, 422, 429, 503, codes={409: ["member.phone_taken", "member.phone_unchanged"]}
+        401,
+        413,
+        422,
+        503,
+        codes={409: ["member.phone_taken", "member.phone_unchanged"], 429: ["auth.otp_cooldown"]},
     ),
 )
 async def request_phone_change_code(

@@ -167,7 +167,7 @@ async def _move(
 @router.post(
     "/articles/{article_id}/submit",
     response_model=ArticleRead,
-    responses=problems(401, 403, 404, 409, 412, 422),
+    responses=problems(401, 403, 404, 412, 422, codes={409: ["article.invalid_transition"]}),
 )
 async def submit_article(
     article: Writable,
@@ -255,7 +255,7 @@ async def mark_article_read(article: Readable, actor: CurrentActor, session: Ses
 @router.get(
     "/articles/{article_id}/cover",
     response_model=FileLink,
-    responses=problems(401, 403, 404, 422),
+    responses=problems(401, 403, 422, codes={404: ["article.no_cover"]}),
 )
 async def get_article_cover(
     article: Readable, session: SessionDep, resources: ResourcesDep

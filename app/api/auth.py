@@ -56,7 +56,11 @@ async def send_sms(gateway: SmsGateway, message: SmsMessage) -> None:
     "/otp/request",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=OtpChallengeRead,
-    responses=problems(413, 422, 503, codes={429: ["auth.otp_cooldown", "auth.otp_hourly_limit"]}),
+    responses=problems(
+        413,
+        422,
+        codes={429: ["auth.otp_cooldown", "auth.otp_hourly_limit"], 503: ["sms.budget_exhausted"]},
+    ),
 )
 async def request_otp(
     body: OtpRequest,
@@ -140,7 +144,17 @@ async def login_with_password(
 @router.post(
     "/firebase",
     response_model=TokenPair,
-    responses=problems(401, 403, 413, 422, 429, 503, codes={404: ["auth.firebase_disabled"]}),
+    responses=problems(
+        413,
+        422,
+        429,
+        codes={
+            401: ["auth.firebase_invalid"],
+            403: ["auth.account_locked"],
+            404: ["auth.firebase_disabled"],
+            503: ["auth.firebase_unavailable"],
+        },
+    ),
 )
 async def login_with_firebase(
     body: FirebaseLogin, session: SessionDep, resources: ResourcesDep, client: ClientDep

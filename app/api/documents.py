@@ -196,7 +196,9 @@ async def update_document(
     "/documents/{document_id}/files",
     status_code=status.HTTP_201_CREATED,
     response_model=DocumentRead,
-    responses=problems(401, 403, 409, 413, 422, codes={404: ["upload.not_found"]}),
+    responses=problems(
+        401, 403, 413, 422, codes={404: ["upload.not_found"], 409: ["document.not_draft"]}
+    ),
 )
 async def attach_document_file(
     body: FileAttach,
@@ -262,7 +264,7 @@ async def get_document_qr(
 @router.get(
     "/documents/{document_id}/files/{file_id}/link",
     response_model=FileLink,
-    responses=problems(401, 403, 404, 422),
+    responses=problems(401, 403, 422, codes={404: ["document.file_not_found"]}),
 )
 async def get_document_file_link(
     document: Readable, file_id: FileId, session: SessionDep, resources: ResourcesDep
@@ -389,7 +391,9 @@ async def relay_document(
 @router.get(
     "/documents/{document_id}/relays/{relay_id}/plan",
     response_model=FileLink,
-    responses=problems(401, 403, 422, codes={404: ["document.relay_not_found"]}),
+    responses=problems(
+        401, 403, 422, codes={404: ["document.no_plan", "document.relay_not_found"]}
+    ),
 )
 async def get_relay_plan_link(
     document: Readable,

@@ -165,7 +165,7 @@ async def apply_import(
 @router.get(
     "/imports/{import_id}/report",
     response_model=FileLink,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(401, 403, 404, 422, codes={409: ["import.report_not_ready"]}),
 )
 async def get_import_report(
     run: Annotated[RunTarget, Depends(ImportScope)], session: SessionDep, resources: ResourcesDep

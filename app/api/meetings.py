@@ -407,7 +407,9 @@ async def rate_meeting(
 @router.put(
     "/meetings/{meeting_id}/upper-rating",
     response_model=MeetingRead,
-    responses=problems(401, 404, 409, 422, codes={403: ["meeting.not_upper_level"]}),
+    responses=problems(
+        401, 404, 422, codes={403: ["meeting.not_upper_level"], 409: ["meeting.not_closed"]}
+    ),
 )
 async def rate_meeting_from_above(
     body: RatingUpdate,
@@ -688,7 +690,10 @@ async def cast_ballot(
         401,
         404,
         422,
-        codes={403: ["meeting.not_summoned"], 409: ["motion.already_voted", "motion.not_secret"]},
+        codes={
+            403: ["meeting.not_summoned"],
+            409: ["motion.already_voted", "motion.closed", "motion.not_secret"],
+        },
     ),
 )
 async def cast_secret_ballot(

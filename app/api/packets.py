@@ -104,7 +104,7 @@ async def add_packet_item(
 @router.get(
     "/packets/{packet_id}/items/{item_id}/link",
     response_model=FileLink,
-    responses=problems(401, 403, 404, 422),
+    responses=problems(401, 403, 422, codes={404: ["packet.item_not_found"]}),
 )
 async def get_packet_item_link(
     packet: Readable,

@@ -61,7 +61,7 @@ async def move_org(
 @router.post(
     "/{org_id}/merge",
     response_model=OrgRead,
-    responses=problems(*_WRITES, codes={422: ["org.merge_kind_mismatch"]}),
+    responses=problems(*_WRITES, codes={422: ["org.merge_kind_mismatch", "org.move_into_itself"]}),
 )
 async def merge_org(
     body: OrgMerge,
