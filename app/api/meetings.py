@@ -490,7 +490,13 @@ async def check_in_meeting(
     "/meetings/{meeting_id}/check-in/qr",
     response_model=CheckInRead,
     responses=problems(
-        401, 404, 409, codes={403: ["meeting.not_summoned"], 422: ["meeting.qr_invalid"]}
+        401,
+        404,
+        codes={
+            403: ["meeting.not_summoned"],
+            409: ["meeting.checkin_closed", "meeting.checkin_outside_window"],
+            422: ["meeting.qr_invalid"],
+        },
     ),
 )
 async def check_in_by_qr(
