@@ -130,8 +130,11 @@ async def get_article(
         404,
         412,
         413,
-        422,
-        codes={403: ["article.pin_forbidden"], 409: ["article.not_editable"]},
+        codes={
+            403: ["article.pin_forbidden"],
+            409: ["article.not_editable"],
+            422: ["article.field_required"],
+        },
     ),
 )
 async def update_article(
@@ -245,7 +248,7 @@ async def archive_article(
 @router.post(
     "/articles/{article_id}/read",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(401, 403, 404, 422, codes={409: ["article.not_published"]}),
 )
 async def mark_article_read(article: Readable, actor: CurrentActor, session: SessionDep) -> None:
     """Record that you read the article (clears its unread marker in your feed); idempotent."""

@@ -197,7 +197,11 @@ async def update_document(
     status_code=status.HTTP_201_CREATED,
     response_model=DocumentRead,
     responses=problems(
-        401, 403, 413, 422, codes={404: ["upload.not_found"], 409: ["document.not_draft"]}
+        401,
+        403,
+        413,
+        422,
+        codes={404: ["upload.not_found"], 409: ["document.not_draft", "document.too_many_files"]},
     ),
 )
 async def attach_document_file(

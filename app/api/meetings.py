@@ -257,8 +257,10 @@ async def get_meeting(
         403,
         404,
         412,
-        422,
-        codes={409: ["meeting.closed", "meeting.invalid_status", "meeting.use_reschedule"]},
+        codes={
+            409: ["meeting.closed", "meeting.invalid_status", "meeting.use_reschedule"],
+            422: ["meeting.required"],
+        },
     ),
 )
 async def update_meeting(
@@ -298,7 +300,11 @@ async def announce_meeting(
     "/meetings/{meeting_id}/start",
     response_model=MeetingRead,
     responses=problems(
-        401, 403, 404, 422, codes={409: ["meeting.cancelled", "meeting.invalid_status"]}
+        401,
+        403,
+        404,
+        422,
+        codes={409: ["meeting.cancelled", "meeting.invalid_status", "meeting.too_early"]},
     ),
 )
 async def start_meeting(
@@ -528,7 +534,7 @@ async def get_meeting_qr(
 @router.post(
     "/meetings/{meeting_id}/attendance",
     response_model=CheckInRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(401, 403, 404, 409, codes={422: ["meeting.reason_required"]}),
 )
 async def mark_attendance(
     body: AttendanceMark,
@@ -554,7 +560,13 @@ async def mark_attendance(
     "/meetings/{meeting_id}/excuse",
     response_model=CheckInRead,
     responses=problems(
-        401, 404, 422, codes={403: ["meeting.not_summoned"], 409: ["meeting.excuse_closed"]}
+        401,
+        404,
+        422,
+        codes={
+            403: ["meeting.not_summoned"],
+            409: ["meeting.already_checked_in", "meeting.excuse_closed"],
+        },
     ),
 )
 async def file_excuse(
@@ -633,7 +645,7 @@ async def list_meeting_comments(
     "/meetings/{meeting_id}/motions",
     status_code=status.HTTP_201_CREATED,
     response_model=MotionRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(401, 403, 404, 422, codes={409: ["meeting.not_started"]}),
 )
 async def open_motion(
     body: MotionCreate, meeting: ManageMeeting, actor: CurrentActor, session: SessionDep
@@ -672,8 +684,8 @@ async def list_meeting_motions(
         404,
         422,
         codes={
-            403: ["meeting.not_summoned", "motion.not_eligible"],
-            409: ["motion.already_voted", "motion.closed", "motion.secret"],
+            403: ["meeting.not_summoned", "motion.not_eligible", "motion.not_present"],
+            409: ["motion.already_voted", "motion.closed", "motion.secret", "motion.show_of_hands"],
         },
     ),
 )
@@ -714,7 +726,12 @@ async def cast_secret_ballot(
 @router.post(
     "/motions/{motion_id}/show-of-hands",
     response_model=MotionRead,
-    responses=problems(401, 403, 404, 409, codes={422: ["motion.too_many_votes"]}),
+    responses=problems(
+        401,
+        403,
+        404,
+        codes={409: ["motion.has_ballots", "motion.show_of_hands"], 422: ["motion.too_many_votes"]},
+    ),
 )
 async def record_show_of_hands(
     body: ShowOfHands, motion: ManageMotion, actor: CurrentActor, session: SessionDep

@@ -154,7 +154,10 @@ async def update_member(
     "/members/{member_id}/lock",
     response_model=MemberRead,
     responses=problems(
-        401, 404, 409, 422, codes={403: ["member.holds_higher_role", "member.own_account"]}
+        401,
+        404,
+        422,
+        codes={403: ["member.holds_higher_role", "member.own_account"], 409: ["role.last_admin"]},
     ),
 )
 async def lock_member(

@@ -149,6 +149,7 @@ async def transfer_member(
         *_WRITES,
         codes={
             403: ["member.holds_higher_role", "member.own_account"],
+            409: ["membership.residence_same"],
             422: ["membership.residence_is_branch"],
         },
     ),
@@ -309,7 +310,10 @@ async def grant_full_membership(
     response_model=MemberRead,
     responses=problems(
         *_WRITES,
-        codes={403: ["member.holds_higher_role", "member.own_account"], 409: ["member.archived"]},
+        codes={
+            403: ["member.holds_higher_role", "member.own_account"],
+            409: ["member.archived", "role.last_admin"],
+        },
     ),
 )
 async def archive_member(

@@ -83,7 +83,7 @@ async def get_packet(packet: Readable, session: SessionDep, resources: Resources
         413,
         codes={
             404: ["document.not_found", "upload.not_found"],
-            409: ["packet.confidential_in_public"],
+            409: ["packet.confidential_in_public", "packet.too_many_items"],
             422: ["packet.item_invalid"],
         },
     ),

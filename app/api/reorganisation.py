@@ -28,7 +28,15 @@ _WRITES = (401, 403, 404, 409, 412, 413, 422)
     response_model=OrgRead,
     responses=problems(
         *_WRITES,
-        codes={409: ["org.parent_is_branch", "org.same_parent"], 422: ["org.move_into_itself"]},
+        codes={
+            409: [
+                "org.changed",
+                "org.date_before_current",
+                "org.parent_is_branch",
+                "org.same_parent",
+            ],
+            422: ["org.move_into_itself"],
+        },
     ),
 )
 async def move_org(
@@ -61,7 +69,13 @@ async def move_org(
 @router.post(
     "/{org_id}/merge",
     response_model=OrgRead,
-    responses=problems(*_WRITES, codes={422: ["org.merge_kind_mismatch", "org.move_into_itself"]}),
+    responses=problems(
+        *_WRITES,
+        codes={
+            409: ["org.changed", "org.date_before_current"],
+            422: ["org.merge_kind_mismatch", "org.move_into_itself"],
+        },
+    ),
 )
 async def merge_org(
     body: OrgMerge,
@@ -92,7 +106,10 @@ async def merge_org(
 @router.post(
     "/{org_id}/dissolve",
     response_model=OrgRead,
-    responses=problems(*_WRITES, codes={409: ["org.inactive", "org.is_root", "org.not_empty"]}),
+    responses=problems(
+        *_WRITES,
+        codes={409: ["org.date_before_current", "org.inactive", "org.is_root", "org.not_empty"]},
+    ),
 )
 async def dissolve_org(
     body: OrgDissolve,

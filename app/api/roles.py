@@ -70,7 +70,12 @@ async def grant_role(
 @router.delete(
     "/roles/{grant_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(401, 404, 409, 422, codes={403: ["role.cannot_revoke", "role.own_grant"]}),
+    responses=problems(
+        401,
+        404,
+        422,
+        codes={403: ["role.cannot_revoke", "role.own_grant"], 409: ["role.last_admin"]},
+    ),
 )
 async def revoke_role(
     grant: Annotated[GrantTarget, Depends(GrantScope)],

@@ -155,7 +155,9 @@ async def create_presigned_upload(
 @router.post(
     "/uploads/{upload_id:int}/complete",
     response_model=UploadRead,
-    responses=problems(401, 403, 404, 413, 415, 422),
+    responses=problems(
+        401, 403, 413, 422, codes={404: ["upload.not_received"], 415: ["upload.unsupported_type"]}
+    ),
 )
 async def complete_upload(
     upload: Annotated[UploadTarget, Depends(UploadScope)],
@@ -205,7 +207,16 @@ _CONTENT_RESPONSES: dict[int | str, dict[str, Any]] = {
 @router.get(
     "/uploads/{upload_id:int}/content",
     response_class=Response,
-    responses={**_CONTENT_RESPONSES, **problems(401, 403, 404, 409, 416, 422)},
+    responses={
+        **_CONTENT_RESPONSES,
+        **problems(
+            401,
+            403,
+            404,
+            422,
+            codes={409: ["upload.not_ready"], 416: ["file.range_not_satisfiable"]},
+        ),
+    },
 )
 async def download_upload(
     upload: Annotated[UploadTarget, Depends(UploadScope)],
