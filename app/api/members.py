@@ -79,7 +79,7 @@ async def list_org_members(
         404,
         413,
         codes={
-            409: ["member.card_number_taken", "member.phone_taken"],
+            409: ["member.card_number_taken", "member.phone_taken", "resource.conflict"],
             422: [
                 "member.joined_before_birth",
                 "member.official_before_joined",
