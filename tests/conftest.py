@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import os
 import uuid
@@ -39,7 +41,7 @@ from app.integrations.sms import ConsoleSmsGateway
 from app.integrations.storage import LocalStorage
 from app.main import create_app
 from app.resources import Resources
-from tests import dbs
+from tests import dbs, problem_codes
 from tests.factories import Tree, build_tree, login_headers
 from tests.stubs import StubSmsServer
 
@@ -56,7 +58,46 @@ METRICS_HEADERS = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.pop("DATABASE_URL", None)  # tests never read DATABASE_URL
     workerinput = getattr(config, "workerinput", None)
-    dbs.RUN_TAG = workerinput["testrunuid"][:10] if workerinput else uuid.uuid4().hex[:10]
+    if workerinput:
+        dbs.RUN_TAG = workerinput["testrunuid"][:10]
+    else:
+        # The controller picks the run's id and hands it to its xdist workers.
+        run_uid = getattr(config.option, "testrunuid", None) or uuid.uuid4().hex
+        if hasattr(config.option, "testrunuid"):
+            config.option.testrunuid = run_uid
+        dbs.RUN_TAG = run_uid[:10]
+    problem_codes.install()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """With TEST_DATABASE_URL set, PostgreSQL must answer: the run fails at once rather than
+    erroring test by test (or passing on SQLite alone); `.ci/run` relies on this."""
+    if getattr(session.config, "workerinput", None) is not None or not dbs.postgres_admin_url():
+        return
+    problem = asyncio.run(dbs.unreachable())
+    if problem:
+        pytest.exit(f"TEST_DATABASE_URL is set but PostgreSQL does not answer: {problem}", 3)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Problem codes the run observed must be in the OpenAPI document (see tests/problem_codes.py):
+    each worker saves what it saw; the controller (or the only process) checks them all."""
+    workerinput = getattr(session.config, "workerinput", None)
+    problem_codes.save(dbs.RUN_TAG, workerinput["workerid"] if workerinput else "main")
+    if workerinput is not None:
+        return
+    observed = problem_codes.load(dbs.RUN_TAG)
+    gaps = problem_codes.missing(create_app(make_settings()).openapi(), observed)
+    directory = problem_codes.run_dir(dbs.RUN_TAG)
+    (directory / "missing.json").write_text(json.dumps(gaps))
+    if gaps:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        text = problem_codes.report(gaps) + f"\n(also in {directory / 'missing.json'})"
+        if reporter is not None:
+            reporter.write_line(text, red=True)
+        if session.exitstatus == 0:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def database_params() -> list[str]:

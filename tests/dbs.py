@@ -37,6 +37,23 @@ def postgres_admin_url() -> str | None:
     return None
 
 
+async def unreachable() -> str | None:
+    """Why the PostgreSQL server of TEST_DATABASE_URL cannot be used, or None when it answers."""
+    admin_url = postgres_admin_url()
+    assert admin_url
+    engine = create_async_engine(
+        admin_url, poolclass=NullPool, connect_args={"timeout": 10}, isolation_level="AUTOCOMMIT"
+    )
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception as exc:  # any failure to connect is the answer
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        await engine.dispose()
+    return None
+
+
 async def migrate(engine: AsyncEngine, action: str = "upgrade", revision: str = "head") -> None:
     """Run Alembic the way `handbook db` does: env.py opens its own connection from the URL."""
     config = alembic_config(engine.url.render_as_string(hide_password=False))

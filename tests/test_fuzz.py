@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import schemathesis
@@ -42,7 +43,7 @@ from app.main import create_app
 from app.models import AuthSession, Member, Org
 from app.models.base import Base, utcnow
 from app.services.seed import seed_demo
-from tests import dbs
+from tests import dbs, problem_codes
 from tests.conftest import database_params, make_settings
 
 pytestmark = pytest.mark.fuzz
@@ -256,5 +257,18 @@ def test_api_keeps_its_contract(
     if role != "anonymous":
         fuzz_target.aim(case)
     response = case.call_and_validate(app=fuzz_target.app, headers=headers)
+    # The document must list every code the fuzzer meets (checked at the session's end).
+    sent = response.request
+    template = problem_codes.template_of(
+        fuzz_target.app, str(sent.method), urlsplit(str(sent.url)).path
+    )
+    if template is not None:
+        problem_codes.record(
+            str(sent.method),
+            template,
+            response.status_code,
+            response.headers.get("content-type", [""])[0],
+            response.content,
+        )
     if role != "anonymous" and response.status_code == 401:
         fuzz_target.renew(role)

@@ -64,11 +64,79 @@ def test_errors_are_documented_as_problems(app: FastAPI) -> None:
             assert "401" in responses, f"{method.upper()} {path} must document 401"
         if op.get("parameters") or "requestBody" in op:
             assert "422" in responses, f"{method.upper()} {path} must document 422"
+        assert "default" in responses, f"{method.upper()} {path} has no default response"
         for status, response in responses.items():
-            if int(status) >= 400:
+            if status == "default" or int(status) >= 400:
                 assert list(response["content"]) == ["application/problem+json"], (path, status)
                 schema = response["content"]["application/problem+json"]["schema"]
                 assert schema == {"$ref": "#/components/schemas/Problem"}
+
+
+def test_problem_responses_list_their_codes_with_an_example(app: FastAPI) -> None:
+    for path, method, op in operations(app):
+        for status, response in op["responses"].items():
+            if status != "default" and int(status) < 400:
+                continue
+            codes = response["x-problem-codes"]
+            assert codes == sorted(set(codes)), (method, path, status)
+            if codes:
+                example = response["content"]["application/problem+json"]["example"]
+                assert example["code"] in codes
+                assert example["status"] == (500 if status == "default" else int(status))
+    members = app.openapi()["paths"]["/api/v1/members/{member_id}"]["patch"]["responses"]
+    assert "auth.token_expired" in members["401"]["x-problem-codes"]  # the actor, centrally
+    assert members["404"]["x-problem-codes"] == ["member.not_found"]  # the guard
+    assert "scope.forbidden" in members["403"]["x-problem-codes"]
+    assert "member.holds_higher_role" in members["403"]["x-problem-codes"]  # the route
+    assert members["412"]["x-problem-codes"] == ["resource.etag_mismatch"]  # If-Match
+    assert members["422"]["x-problem-codes"][-1] == "request.invalid"  # validation
+    assert members["default"]["x-problem-codes"] == ["server.error"]
+
+
+def test_response_headers_are_declared(app: FastAPI) -> None:
+    spec = app.openapi()
+    assert set(spec["components"]["headers"]) == {"X-Request-ID", "Retry-After", "WWW-Authenticate"}
+    for path, method, op in operations(app):
+        for status, response in op["responses"].items():
+            headers = response["headers"]
+            assert "X-Request-ID" in headers, (method, path, status)
+            if status == "401":
+                assert "WWW-Authenticate" in headers, (method, path)
+            if status == "429":
+                assert "Retry-After" in headers, (method, path)
+
+
+def test_public_operations_say_so_and_the_document_names_its_server(app: FastAPI) -> None:
+    spec = app.openapi()
+    public = {(path, method) for path, method, op in operations(app) if op.get("security") == []}
+    assert {
+        ("/api/v1/auth/otp/request", "post"),
+        ("/api/v1/auth/otp/verify", "post"),
+        ("/api/v1/auth/password/login", "post"),
+        ("/api/v1/app-config", "get"),
+        ("/healthz", "get"),
+    } <= public
+    assert ("/api/v1/me/home", "get") not in public
+    assert all("security" in op for _path, _method, op in operations(app))
+    assert spec["servers"][0]["url"] == "/"
+    assert spec["info"]["license"]["name"]
+    assert spec["info"]["contact"]["url"]
+
+
+def test_list_schemas_have_clean_names_and_ids_are_int64(app: FastAPI) -> None:
+    schemas = app.openapi()["components"]["schemas"]
+    assert not [name for name in schemas if "_" in name]
+    assert {"MemberPage", "OrgPage", "MeetingPage", "UnreadMemberPage"} <= schemas.keys()
+    assert schemas["MemberPage"]["title"] == "MemberPage"
+    assert schemas["MemberSummary"]["properties"]["id"]["format"] == "int64"
+    rendered = render_openapi(app)
+    assert "e+18" not in rendered
+    get_member = app.openapi()["paths"]["/api/v1/members/{member_id}"]["get"]
+    member_id = get_member["parameters"][0]["schema"]
+    assert member_id["maximum"] == 2**63 - 1
+    assert isinstance(member_id["maximum"], int)
+    assert member_id["format"] == "int64"
+    assert '"maximum": 9223372036854775807' in rendered
 
 
 def test_no_duplicate_input_output_schemas(app: FastAPI) -> None:

@@ -36,7 +36,16 @@ LoginId = Annotated[
 @router.post(
     "/members/{member_id}/phone",
     response_model=MemberRead,
-    responses=problems(401, 403, 404, 409, 413, 422),
+    responses=problems(
+        401,
+        404,
+        413,
+        422,
+        codes={
+            403: ["member.holds_higher_role", "member.own_account"],
+            409: ["member.phone_taken"],
+        },
+    ),
 )
 async def change_member_phone(
     body: PhoneChangeByOfficer,
@@ -56,7 +65,9 @@ async def change_member_phone(
 @router.post(
     "/members/{member_id}/logout-all",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(401, 403, 404, 422),
+    responses=problems(
+        401, 404, 422, codes={403: ["member.holds_higher_role", "member.own_account"]}
+    ),
 )
 async def end_member_logins(
     member: ManagedMember, actor: CurrentActor, session: SessionDep
@@ -70,7 +81,13 @@ async def end_member_logins(
     "/me/phone/code",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=PhoneChallengeRead,
-    responses=problems(401, 409, 413, 422, 429, 503),
+    responses=problems(
+        401,
+        413,
+        422,
+        503,
+        codes={409: ["member.phone_taken", "member.phone_unchanged"], 429: ["auth.otp_cooldown"]},
+    ),
 )
 async def request_phone_change_code(
     body: PhoneChangeRequest,
@@ -97,7 +114,7 @@ async def request_phone_change_code(
 @router.post(
     "/me/phone",
     response_model=MemberRead,
-    responses=problems(401, 409, 413, 422, 429),
+    responses=problems(409, 413, 422, 429, codes={401: ["auth.otp_invalid"]}),
 )
 async def confirm_phone_change(
     body: PhoneChangeConfirm,
@@ -130,7 +147,7 @@ async def list_my_logins(actor: CurrentActor, session: SessionDep) -> LoginList:
 @router.delete(
     "/me/logins/{login_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(401, 404, 422),
+    responses=problems(401, 422, codes={404: ["login.not_found"]}),
 )
 async def end_my_login(login_id: LoginId, actor: CurrentActor, session: SessionDep) -> None:
     """End one of my logins (a lost phone): its tokens stop working at once. Ending this

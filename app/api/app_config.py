@@ -29,7 +29,7 @@ async def get_app_config(
 @router.put(
     "",
     response_model=AppConfigRead,
-    responses=problems(401, 403, 404, 412, 413, 422),
+    responses=problems(401, 404, 412, 413, 422, codes={403: ["scope.forbidden"]}),
 )
 async def replace_app_config(
     body: AppConfigUpdate,

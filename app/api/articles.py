@@ -59,7 +59,7 @@ async def _read(resources: Resources, session: Any, article_id: int) -> dict[str
     "/orgs/{org_id}/articles",
     status_code=status.HTTP_201_CREATED,
     response_model=ArticleRead,
-    responses=problems(401, 403, 404, 409, 413, 422),
+    responses=problems(401, 403, 404, 409, 413, codes={422: ["article.unsafe_markup"]}),
 )
 async def create_article(
     body: ArticleCreate,
@@ -111,7 +111,17 @@ async def get_article(
 @router.patch(
     "/articles/{article_id}",
     response_model=ArticleRead,
-    responses=problems(401, 403, 404, 409, 412, 413, 422),
+    responses=problems(
+        401,
+        404,
+        412,
+        413,
+        codes={
+            403: ["article.pin_forbidden"],
+            409: ["article.not_editable"],
+            422: ["article.field_required"],
+        },
+    ),
 )
 async def update_article(
     body: ArticleUpdate,
@@ -146,7 +156,7 @@ async def _move(
 @router.post(
     "/articles/{article_id}/submit",
     response_model=ArticleRead,
-    responses=problems(401, 403, 404, 409, 412, 422),
+    responses=problems(401, 403, 404, 412, 422, codes={409: ["article.invalid_transition"]}),
 )
 async def submit_article(
     article: Writable,
@@ -163,7 +173,7 @@ async def submit_article(
 @router.post(
     "/articles/{article_id}/publish",
     response_model=ArticleRead,
-    responses=problems(401, 403, 404, 409, 412, 422),
+    responses=problems(401, 403, 404, 412, 422, codes={409: ["article.invalid_transition"]}),
 )
 async def publish_article(
     article: Approvable,
@@ -224,7 +234,7 @@ async def archive_article(
 @router.post(
     "/articles/{article_id}/read",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(401, 403, 404, 422, codes={409: ["article.not_published"]}),
 )
 async def mark_article_read(article: Readable, actor: CurrentActor, session: SessionDep) -> None:
     """Record that you read the article (clears its unread marker in your feed); idempotent."""
@@ -234,7 +244,7 @@ async def mark_article_read(article: Readable, actor: CurrentActor, session: Ses
 @router.get(
     "/articles/{article_id}/cover",
     response_model=FileLink,
-    responses=problems(401, 403, 404, 422),
+    responses=problems(401, 403, 422, codes={404: ["article.no_cover"]}),
 )
 async def get_article_cover(
     article: Readable, session: SessionDep, resources: ResourcesDep

@@ -56,7 +56,11 @@ async def send_sms(gateway: SmsGateway, message: SmsMessage) -> None:
     "/otp/request",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=OtpChallengeRead,
-    responses=problems(413, 422, 429, 503),
+    responses=problems(
+        413,
+        422,
+        codes={429: ["auth.otp_cooldown", "auth.otp_hourly_limit"], 503: ["sms.budget_exhausted"]},
+    ),
 )
 async def request_otp(
     body: OtpRequest,
@@ -84,7 +88,18 @@ async def request_otp(
 
 
 @router.post(
-    "/otp/verify", response_model=TokenPair, responses=problems(401, 403, 413, 422, 429, 503)
+    "/otp/verify",
+    response_model=TokenPair,
+    responses=problems(
+        403,
+        413,
+        422,
+        503,
+        codes={
+            401: ["auth.otp_expired", "auth.otp_invalid"],
+            429: ["auth.otp_locked", "auth.otp_too_many_attempts"],
+        },
+    ),
 )
 async def verify_otp(
     body: OtpVerify, session: SessionDep, resources: ResourcesDep, client: ClientDep
@@ -102,7 +117,18 @@ async def verify_otp(
 
 
 @router.post(
-    "/password/login", response_model=TokenPair, responses=problems(401, 403, 413, 422, 429, 503)
+    "/password/login",
+    response_model=TokenPair,
+    responses=problems(
+        413,
+        422,
+        503,
+        codes={
+            401: ["auth.invalid_credentials"],
+            403: ["auth.account_locked"],
+            429: ["auth.password_locked"],
+        },
+    ),
 )
 async def login_with_password(
     body: PasswordLogin, session: SessionDep, resources: ResourcesDep, client: ClientDep
@@ -116,7 +142,19 @@ async def login_with_password(
 
 
 @router.post(
-    "/firebase", response_model=TokenPair, responses=problems(401, 403, 404, 413, 422, 429, 503)
+    "/firebase",
+    response_model=TokenPair,
+    responses=problems(
+        413,
+        422,
+        429,
+        codes={
+            401: ["auth.firebase_invalid"],
+            403: ["auth.account_locked"],
+            404: ["auth.firebase_disabled"],
+            503: ["auth.firebase_unavailable"],
+        },
+    ),
 )
 async def login_with_firebase(
     body: FirebaseLogin, session: SessionDep, resources: ResourcesDep, client: ClientDep
@@ -132,7 +170,23 @@ async def login_with_firebase(
     return _pair(tokens)
 
 
-@router.post("/refresh", response_model=TokenPair, responses=problems(401, 403, 413, 422))
+@router.post(
+    "/refresh",
+    response_model=TokenPair,
+    responses=problems(
+        403,
+        413,
+        422,
+        codes={
+            401: [
+                "auth.refresh_invalid",
+                "auth.refresh_reused",
+                "auth.session_expired",
+                "auth.session_revoked",
+            ]
+        },
+    ),
+)
 async def refresh_tokens(
     body: RefreshRequest, session: SessionDep, resources: ResourcesDep
 ) -> TokenPair:
@@ -157,7 +211,17 @@ async def logout_everywhere(actor: CurrentActor, session: SessionDep) -> None:
 
 
 @router.put(
-    "/password", status_code=status.HTTP_204_NO_CONTENT, responses=problems(401, 403, 413, 422, 429)
+    "/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problems(
+        401,
+        413,
+        codes={
+            403: ["auth.step_up_required", "auth.wrong_password"],
+            422: ["auth.password_weak"],
+            429: ["auth.password_locked"],
+        },
+    ),
 )
 async def set_password(
     body: PasswordSet, actor: CurrentActor, session: SessionDep, resources: ResourcesDep

@@ -23,6 +23,7 @@ from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.api.responses import DEPENDENCY_CODES, raises
 from app.core.cache import TTLCache
 from app.core.db import Reader, Row
 from app.core.errors import AppError, NotFound, Unauthorized
@@ -100,6 +101,20 @@ def _claims(resources: Resources, credentials: HTTPAuthorizationCredentials | No
         raise Unauthorized("Mã truy cập không hợp lệ.", code="auth.token_invalid") from exc
 
 
+# What every route behind a login can answer with 401 (`_claims`, then the actor's row).
+ACTOR_PROBLEMS = {
+    401: [
+        "auth.unauthenticated",
+        "auth.token_expired",
+        "auth.token_invalid",
+        "auth.session_revoked",
+        "auth.session_expired",
+        "auth.account_locked",
+    ]
+}
+
+
+@raises(ACTOR_PROBLEMS)
 async def get_actor(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -113,6 +128,7 @@ async def get_actor(
 CurrentActor = Annotated[Actor, Depends(get_actor)]
 
 
+@raises(ACTOR_PROBLEMS)
 async def get_home_actor(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -181,6 +197,8 @@ class ObjectScope(Generic[T]):
         self.upward = upward
         self.ancestors_visible = ancestors_visible
         self.cache = cache
+        # Documented on every route using the guard (see app.api.responses).
+        setattr(self, DEPENDENCY_CODES, {404: (not_found_code,), 403: ("scope.forbidden",)})
         # Plain digits only: `/members/1.0`, `/members/+1` are not member 1.
         id_type = Annotated[int, Path(ge=1, le=MAX_ID, description=description), Digits]
         # FastAPI reads a dependency's parameters from its signature: the path id under its

@@ -151,7 +151,14 @@ async def get_document(
 @router.patch(
     "/documents/{document_id}",
     response_model=DocumentRead,
-    responses=problems(401, 403, 404, 409, 412, 413, 422),
+    responses=problems(
+        401,
+        403,
+        404,
+        412,
+        413,
+        codes={409: ["document.not_draft"], 422: ["document.field_required"]},
+    ),
 )
 async def update_document(
     body: DocumentUpdate,
@@ -171,7 +178,13 @@ async def update_document(
     "/documents/{document_id}/files",
     status_code=status.HTTP_201_CREATED,
     response_model=DocumentRead,
-    responses=problems(401, 403, 404, 409, 413, 422),
+    responses=problems(
+        401,
+        403,
+        413,
+        422,
+        codes={404: ["upload.not_found"], 409: ["document.not_draft", "document.too_many_files"]},
+    ),
 )
 async def attach_document_file(
     body: FileAttach,
@@ -190,7 +203,7 @@ async def attach_document_file(
 @router.post(
     "/documents/{document_id}/publish",
     response_model=DocumentRead,
-    responses=problems(401, 403, 404, 409, 412, 413, 422),
+    responses=problems(401, 403, 404, 412, 413, 422, codes={409: ["document.already_published"]}),
 )
 async def publish_document(
     document: Publishable,
@@ -237,7 +250,7 @@ async def get_document_qr(
 @router.get(
     "/documents/{document_id}/files/{file_id}/link",
     response_model=FileLink,
-    responses=problems(401, 403, 404, 422),
+    responses=problems(401, 403, 422, codes={404: ["document.file_not_found"]}),
 )
 async def get_document_file_link(
     document: Readable, file_id: FileId, session: SessionDep, resources: ResourcesDep
@@ -252,7 +265,7 @@ async def get_document_file_link(
     responses={
         200: {"description": "The whole file.", "content": {"*/*": _BINARY}},
         206: {"description": "The range asked for.", "content": {"*/*": _BINARY}},
-        **problems(401, 403, 404, 416, 422),
+        **problems(401, 403, 416, 422, codes={404: ["document.file_not_found"]}),
     },
 )
 async def download_document_file(
@@ -292,7 +305,7 @@ async def download_document_file(
 @router.post(
     "/documents/{document_id}/open",
     response_model=StudyRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(401, 403, 404, 422, codes={409: ["document.not_published"]}),
 )
 async def open_document(document: Readable, actor: CurrentActor, session: SessionDep) -> Any:
     """Record that you opened the document (the app posts it on opening): once per member,
@@ -338,7 +351,16 @@ async def list_document_sections(document: Readable, session: SessionDep) -> Any
     "/documents/{document_id}/relays",
     status_code=status.HTTP_201_CREATED,
     response_model=RelayRead,
-    responses=problems(401, 403, 404, 409, 413, 422),
+    responses=problems(
+        401,
+        403,
+        413,
+        codes={
+            404: ["org.not_found"],
+            409: ["document.already_relayed"],
+            422: ["document.relay_not_below"],
+        },
+    ),
 )
 async def relay_document(
     body: RelayCreate,
@@ -355,7 +377,9 @@ async def relay_document(
 @router.get(
     "/documents/{document_id}/relays/{relay_id}/plan",
     response_model=FileLink,
-    responses=problems(401, 403, 404, 422),
+    responses=problems(
+        401, 403, 422, codes={404: ["document.no_plan", "document.relay_not_found"]}
+    ),
 )
 async def get_relay_plan_link(
     document: Readable,
@@ -374,7 +398,7 @@ async def get_relay_plan_link(
 @router.get(
     "/documents/{document_id}/relays",
     response_model=list[UnitRelayStatus],
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(401, 403, 409, 422, codes={404: ["org.not_found"]}),
 )
 async def list_document_relays(
     document: Readable, actor: CurrentActor, session: SessionDep, org_id: ReportOrg = None
@@ -386,7 +410,7 @@ async def list_document_relays(
 @router.get(
     "/documents/{document_id}/coverage",
     response_model=CoverageRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(401, 403, 409, 422, codes={404: ["org.not_found"]}),
 )
 async def get_document_coverage(
     document: Readable, actor: CurrentActor, session: SessionDep, org_id: ReportOrg = None
@@ -398,7 +422,7 @@ async def get_document_coverage(
 @router.get(
     "/documents/{document_id}/not-read",
     response_model=Page[MemberNotRead],
-    responses=problems(400, 401, 403, 404, 409, 422),
+    responses=problems(400, 401, 403, 409, 422, codes={404: ["org.not_found"]}),
 )
 async def list_document_not_read(
     document: Readable,

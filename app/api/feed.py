@@ -27,7 +27,11 @@ async def list_my_feed(
     return Page(items=[FeedItem.model_validate(i) for i in items], next_cursor=next_cursor)
 
 
-@router.get("/search", response_model=Page[SearchHit], responses=problems(400, 401, 422))
+@router.get(
+    "/search",
+    response_model=Page[SearchHit],
+    responses=problems(400, 401, codes={422: ["search.empty_query"]}),
+)
 async def search_content(
     actor: CurrentActor,
     session: SessionDep,

@@ -14,6 +14,7 @@ from fastapi import Depends, Header, Request
 from starlette.responses import Response
 
 from app.api.deps import CurrentActor, get_resources
+from app.api.responses import raises
 from app.api.routing import IDEMPOTENCY_MARK
 from app.services import idempotency as idempotency_service
 from app.services.idempotency import Claim, StoredResponse
@@ -29,6 +30,7 @@ class IdempotentReplay(Exception):
         self.stored = stored
 
 
+@raises({409: ["idempotency.in_flight"], 422: ["idempotency.key_reused"]})
 async def claim_idempotency_key(
     request: Request,
     actor: CurrentActor,

@@ -85,7 +85,7 @@ async def get_import_template(
     "/orgs/{org_id}/imports",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ImportRead,
-    responses=problems(401, 403, 404, 409, 413, 422),
+    responses=problems(401, 403, 409, 413, 422, codes={404: ["upload.not_found"]}),
 )
 async def create_import(
     body: ImportCreate,
@@ -150,7 +150,9 @@ async def list_import_rejected_rows(
     "/imports/{import_id}/apply",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ImportRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(
+        401, 403, 404, 422, codes={409: ["import.already_applied", "import.not_checked"]}
+    ),
 )
 async def apply_import(
     run: Annotated[RunTarget, Depends(ImportScope)], actor: CurrentActor, session: SessionDep
@@ -164,7 +166,7 @@ async def apply_import(
 @router.get(
     "/imports/{import_id}/report",
     response_model=FileLink,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(401, 403, 404, 422, codes={409: ["import.report_not_ready"]}),
 )
 async def get_import_report(
     run: Annotated[RunTarget, Depends(ImportScope)], session: SessionDep, resources: ResourcesDep

@@ -116,7 +116,16 @@ async def _read(
     "/orgs/{org_id}/meetings",
     status_code=status.HTTP_201_CREATED,
     response_model=MeetingRead,
-    responses=problems(401, 403, 404, 409, 413, 422),
+    responses=problems(
+        401,
+        403,
+        404,
+        413,
+        codes={
+            409: ["upload.already_attached"],
+            422: ["meeting.in_past", "meeting.invalid_time", "meeting.not_branch"],
+        },
+    ),
 )
 async def create_meeting(
     body: MeetingCreate,
@@ -248,7 +257,16 @@ async def get_meeting(
 @router.patch(
     "/meetings/{meeting_id}",
     response_model=MeetingRead,
-    responses=problems(401, 403, 404, 409, 412, 422),
+    responses=problems(
+        401,
+        403,
+        404,
+        412,
+        codes={
+            409: ["meeting.closed", "meeting.invalid_status", "meeting.use_reschedule"],
+            422: ["meeting.required"],
+        },
+    ),
 )
 async def update_meeting(
     body: MeetingUpdate,
@@ -268,7 +286,7 @@ async def update_meeting(
 @router.post(
     "/meetings/{meeting_id}/announce",
     response_model=MeetingRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(401, 403, 404, 422, codes={409: ["meeting.invalid_status"]}),
 )
 async def announce_meeting(
     meeting: ManageMeeting,
@@ -286,7 +304,13 @@ async def announce_meeting(
 @router.post(
     "/meetings/{meeting_id}/start",
     response_model=MeetingRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(
+        401,
+        403,
+        404,
+        422,
+        codes={409: ["meeting.cancelled", "meeting.invalid_status", "meeting.too_early"]},
+    ),
 )
 async def start_meeting(
     meeting: ManageMeeting,
@@ -303,7 +327,7 @@ async def start_meeting(
 @router.post(
     "/meetings/{meeting_id}/close",
     response_model=MeetingRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(401, 403, 404, 422, codes={409: ["meeting.invalid_status"]}),
 )
 async def close_meeting(
     meeting: ManageMeeting,
@@ -321,7 +345,7 @@ async def close_meeting(
 @router.post(
     "/meetings/{meeting_id}/cancel",
     response_model=MeetingRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(401, 403, 404, 422, codes={409: ["meeting.invalid_status"]}),
 )
 async def cancel_meeting(
     body: MeetingCancel,
@@ -338,7 +362,7 @@ async def cancel_meeting(
 @router.post(
     "/meetings/{meeting_id}/reschedule",
     response_model=MeetingRead,
-    responses=problems(401, 403, 404, 409, 412, 422),
+    responses=problems(401, 403, 404, 412, 422, codes={409: ["meeting.invalid_status"]}),
 )
 async def reschedule_meeting(
     body: MeetingReschedule,
@@ -357,7 +381,9 @@ async def reschedule_meeting(
 @router.put(
     "/meetings/{meeting_id}/minutes",
     response_model=MeetingRead,
-    responses=problems(401, 403, 404, 409, 412, 422),
+    responses=problems(
+        401, 403, 404, 412, codes={409: ["meeting.invalid_status"], 422: ["meeting.minutes_empty"]}
+    ),
 )
 async def set_meeting_minutes(
     body: MinutesUpdate,
@@ -375,7 +401,7 @@ async def set_meeting_minutes(
 @router.put(
     "/meetings/{meeting_id}/rating",
     response_model=MeetingRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(401, 403, 404, 422, codes={409: ["meeting.not_closed"]}),
 )
 async def rate_meeting(
     body: RatingUpdate,
@@ -392,7 +418,9 @@ async def rate_meeting(
 @router.put(
     "/meetings/{meeting_id}/upper-rating",
     response_model=MeetingRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(
+        401, 404, 422, codes={403: ["meeting.not_upper_level"], 409: ["meeting.not_closed"]}
+    ),
 )
 async def rate_meeting_from_above(
     body: RatingUpdate,
@@ -444,7 +472,15 @@ async def list_meeting_attendees(
 @router.post(
     "/meetings/{meeting_id}/check-in",
     response_model=CheckInRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(
+        401,
+        404,
+        422,
+        codes={
+            403: ["meeting.not_summoned"],
+            409: ["meeting.checkin_closed", "meeting.checkin_outside_window"],
+        },
+    ),
 )
 async def check_in_meeting(
     meeting: AttendMeeting,
@@ -461,7 +497,15 @@ async def check_in_meeting(
 @router.post(
     "/meetings/{meeting_id}/check-in/qr",
     response_model=CheckInRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(
+        401,
+        404,
+        codes={
+            403: ["meeting.not_summoned"],
+            409: ["meeting.checkin_closed", "meeting.checkin_outside_window"],
+            422: ["meeting.qr_invalid"],
+        },
+    ),
 )
 async def check_in_by_qr(
     body: QrCheckIn,
@@ -492,7 +536,7 @@ async def get_meeting_qr(
 @router.post(
     "/meetings/{meeting_id}/attendance",
     response_model=CheckInRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(401, 403, 404, 409, codes={422: ["meeting.reason_required"]}),
 )
 async def mark_attendance(
     body: AttendanceMark,
@@ -517,7 +561,15 @@ async def mark_attendance(
 @router.post(
     "/meetings/{meeting_id}/excuse",
     response_model=CheckInRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(
+        401,
+        404,
+        422,
+        codes={
+            403: ["meeting.not_summoned"],
+            409: ["meeting.already_checked_in", "meeting.excuse_closed"],
+        },
+    ),
 )
 async def file_excuse(
     body: ExcuseCreate,
@@ -557,7 +609,7 @@ async def merge_offline_batch(
     "/meetings/{meeting_id}/comments",
     status_code=status.HTTP_201_CREATED,
     response_model=CommentRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(401, 403, 404, 409, codes={422: ["meeting.no_such_agenda_item"]}),
 )
 async def create_meeting_comment(
     body: CommentCreate, meeting: ViewMeeting, actor: CurrentActor, session: SessionDep
@@ -592,7 +644,7 @@ async def list_meeting_comments(
     "/meetings/{meeting_id}/motions",
     status_code=status.HTTP_201_CREATED,
     response_model=MotionRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(401, 403, 404, 422, codes={409: ["meeting.not_started"]}),
 )
 async def open_motion(
     body: MotionCreate, meeting: ManageMeeting, actor: CurrentActor, session: SessionDep
@@ -624,7 +676,15 @@ async def list_meeting_motions(
 @router.post(
     "/motions/{motion_id}/ballots",
     response_model=BallotRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(
+        401,
+        404,
+        422,
+        codes={
+            403: ["meeting.not_summoned", "motion.not_eligible", "motion.not_present"],
+            409: ["motion.already_voted", "motion.closed", "motion.secret", "motion.show_of_hands"],
+        },
+    ),
 )
 async def cast_ballot(
     body: BallotCreate,
@@ -641,7 +701,15 @@ async def cast_ballot(
 @router.post(
     "/motions/{motion_id}/secret-ballots",
     response_model=BallotRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(
+        401,
+        404,
+        422,
+        codes={
+            403: ["meeting.not_summoned"],
+            409: ["motion.already_voted", "motion.closed", "motion.not_secret"],
+        },
+    ),
 )
 async def cast_secret_ballot(
     body: BallotCreate, motion: AttendMotion, actor: CurrentActor, session: SessionDep
@@ -655,7 +723,12 @@ async def cast_secret_ballot(
 @router.post(
     "/motions/{motion_id}/show-of-hands",
     response_model=MotionRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(
+        401,
+        403,
+        404,
+        codes={409: ["motion.has_ballots", "motion.show_of_hands"], 422: ["motion.too_many_votes"]},
+    ),
 )
 async def record_show_of_hands(
     body: ShowOfHands, motion: ManageMotion, actor: CurrentActor, session: SessionDep

@@ -73,7 +73,21 @@ async def list_org_members(
     "/orgs/{org_id}/members",
     status_code=status.HTTP_201_CREATED,
     response_model=MemberRead,
-    responses=problems(401, 403, 404, 409, 413, 422),
+    responses=problems(
+        401,
+        403,
+        404,
+        413,
+        codes={
+            409: ["member.card_number_taken", "member.phone_taken", "resource.conflict"],
+            422: [
+                "member.joined_before_birth",
+                "member.official_before_joined",
+                "member.org_not_branch",
+                "member.probationary_has_official_date",
+            ],
+        },
+    ),
 )
 async def create_member(
     body: MemberCreate,
@@ -105,7 +119,17 @@ async def get_member(
 @router.patch(
     "/members/{member_id}",
     response_model=MemberRead,
-    responses=problems(401, 403, 404, 409, 412, 413, 422),
+    responses=problems(
+        401,
+        404,
+        409,
+        412,
+        413,
+        codes={
+            403: ["member.holds_higher_role", "member.own_account"],
+            422: ["member.field_required"],
+        },
+    ),
 )
 async def update_member(
     body: MemberUpdate,
@@ -129,7 +153,12 @@ async def update_member(
 @router.post(
     "/members/{member_id}/lock",
     response_model=MemberRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(
+        401,
+        404,
+        422,
+        codes={403: ["member.holds_higher_role", "member.own_account"], 409: ["role.last_admin"]},
+    ),
 )
 async def lock_member(
     member: Annotated[MemberTarget, Depends(MemberScope(Permission.MEMBER_MANAGE))],
@@ -145,7 +174,12 @@ async def lock_member(
 @router.post(
     "/members/{member_id}/unlock",
     response_model=MemberRead,
-    responses=problems(401, 403, 404, 422),
+    responses=problems(
+        401,
+        404,
+        422,
+        codes={403: ["member.holds_higher_role", "member.own_account"], 409: ["member.archived"]},
+    ),
 )
 async def unlock_member(
     member: Annotated[MemberTarget, Depends(MemberScope(Permission.MEMBER_MANAGE))],
@@ -161,7 +195,9 @@ async def unlock_member(
 @router.post(
     "/members/{member_id}/password-reset",
     response_model=MemberRead,
-    responses=problems(401, 403, 404, 422),
+    responses=problems(
+        401, 404, 422, codes={403: ["member.holds_higher_role", "member.own_account"]}
+    ),
 )
 async def reset_member_password(
     member: Annotated[MemberTarget, Depends(MemberScope(Permission.MEMBER_MANAGE))],

@@ -48,7 +48,7 @@ OnDay = Annotated[
     ),
     IsoDateText,
 ]
-_WRITE_PROBLEMS = problems(401, 403, 404, 409, 412, 413, 422)
+_WRITES = (401, 403, 404, 409, 412, 413, 422)
 
 
 async def _read(session: SessionDep, response: Response, member_id: int) -> MemberRead:
@@ -99,7 +99,24 @@ async def list_org_members_as_of(
     return {"items": items, "next_cursor": next_cursor}
 
 
-@router.post("/members/{member_id}/transfer", response_model=MemberRead, responses=_WRITE_PROBLEMS)
+@router.post(
+    "/members/{member_id}/transfer",
+    response_model=MemberRead,
+    responses=problems(
+        *_WRITES,
+        codes={
+            403: ["member.holds_higher_role", "member.own_account"],
+            404: ["org.not_found"],
+            409: [
+                "member.archived",
+                "membership.date_before_current",
+                "membership.same_branch",
+                "org.inactive",
+            ],
+            422: ["member.org_not_branch", "membership.date_in_future"],
+        },
+    ),
+)
 async def transfer_member(
     body: TransferCreate,
     member: ManagedMember,
@@ -125,7 +142,18 @@ async def transfer_member(
     return await _read(session, response, member.id)
 
 
-@router.put("/members/{member_id}/residence", response_model=MemberRead, responses=_WRITE_PROBLEMS)
+@router.put(
+    "/members/{member_id}/residence",
+    response_model=MemberRead,
+    responses=problems(
+        *_WRITES,
+        codes={
+            403: ["member.holds_higher_role", "member.own_account"],
+            409: ["membership.residence_same"],
+            422: ["membership.residence_is_branch"],
+        },
+    ),
+)
 async def set_member_residence(
     body: ResidenceSet,
     member: ManagedMember,
@@ -150,7 +178,15 @@ async def set_member_residence(
 
 
 @router.post(
-    "/members/{member_id}/residence/end", response_model=MemberRead, responses=_WRITE_PROBLEMS
+    "/members/{member_id}/residence/end",
+    response_model=MemberRead,
+    responses=problems(
+        *_WRITES,
+        codes={
+            403: ["member.holds_higher_role", "member.own_account"],
+            409: ["membership.no_residence"],
+        },
+    ),
 )
 async def end_member_residence(
     body: ResidenceEnd,
@@ -168,7 +204,17 @@ async def end_member_residence(
     return await _read(session, response, member.id)
 
 
-@router.post("/members/{member_id}/exemption", response_model=MemberRead, responses=_WRITE_PROBLEMS)
+@router.post(
+    "/members/{member_id}/exemption",
+    response_model=MemberRead,
+    responses=problems(
+        *_WRITES,
+        codes={
+            403: ["member.holds_higher_role", "member.own_account"],
+            409: ["member.archived", "membership.already_exempt"],
+        },
+    ),
+)
 async def set_member_exemption(
     body: ExemptionSet,
     member: ManagedMember,
@@ -193,7 +239,15 @@ async def set_member_exemption(
 
 
 @router.post(
-    "/members/{member_id}/exemption/end", response_model=MemberRead, responses=_WRITE_PROBLEMS
+    "/members/{member_id}/exemption/end",
+    response_model=MemberRead,
+    responses=problems(
+        *_WRITES,
+        codes={
+            403: ["member.holds_higher_role", "member.own_account"],
+            409: ["membership.not_exempt"],
+        },
+    ),
 )
 async def end_member_exemption(
     body: ExemptionEnd,
@@ -218,7 +272,15 @@ async def end_member_exemption(
 
 
 @router.post(
-    "/members/{member_id}/full-membership", response_model=MemberRead, responses=_WRITE_PROBLEMS
+    "/members/{member_id}/full-membership",
+    response_model=MemberRead,
+    responses=problems(
+        *_WRITES,
+        codes={
+            403: ["member.holds_higher_role", "member.own_account"],
+            409: ["membership.not_probationary"],
+        },
+    ),
 )
 async def grant_full_membership(
     body: FullMembership,
@@ -243,7 +305,17 @@ async def grant_full_membership(
     return await _read(session, response, member.id)
 
 
-@router.post("/members/{member_id}/archive", response_model=MemberRead, responses=_WRITE_PROBLEMS)
+@router.post(
+    "/members/{member_id}/archive",
+    response_model=MemberRead,
+    responses=problems(
+        *_WRITES,
+        codes={
+            403: ["member.holds_higher_role", "member.own_account"],
+            409: ["member.archived", "role.last_admin"],
+        },
+    ),
+)
 async def archive_member(
     body: ArchiveCreate,
     member: ManagedMember,

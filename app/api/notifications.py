@@ -55,7 +55,7 @@ async def list_my_notifications(
 @router.post(
     "/me/notifications/{notification_id}/read",
     response_model=NotificationSummary,
-    responses=problems(401, 404, 422),
+    responses=problems(401, 422, codes={404: ["notification.not_found"]}),
 )
 async def mark_notification_read(
     notification_id: NotificationId, actor: CurrentActor, session: SessionDep
@@ -92,7 +92,7 @@ async def get_my_notification_preferences(
 @router.patch(
     "/me/notification-preferences",
     response_model=NotificationPreferenceRead,
-    responses=problems(401, 413, 422),
+    responses=problems(401, 413, codes={422: ["notification.quiet_hours_incomplete"]}),
 )
 async def update_my_notification_preferences(
     body: NotificationPreferenceUpdate, actor: CurrentActor, session: SessionDep
@@ -127,7 +127,7 @@ async def register_my_device(
 @router.delete(
     "/me/devices/{device_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(401, 404, 422),
+    responses=problems(401, 422, codes={404: ["device.not_found"]}),
 )
 async def unregister_my_device(
     device_id: DeviceId, actor: CurrentActor, session: SessionDep

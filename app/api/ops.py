@@ -47,7 +47,9 @@ async def get_health() -> Health:
     return _OK
 
 
-@router.get("/readyz", response_model=Health, responses=problems(503))
+@router.get(
+    "/readyz", response_model=Health, responses=problems(codes={503: ["ops.database_unavailable"]})
+)
 async def get_readiness(request: Request) -> Health:
     """The database answers: safe to send traffic here."""
     try:
@@ -99,7 +101,7 @@ async def require_metrics_token(
             "content": {"text/plain": {"schema": {"type": "string"}}},
             "description": "Prometheus text exposition format.",
         },
-        **problems(401, 404),
+        **problems(codes={401: ["ops.metrics_token_invalid"], 404: ["ops.metrics_disabled"]}),
     },
     dependencies=[Depends(require_metrics_token)],
 )

@@ -45,7 +45,16 @@ async def search_orgs(
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=OrgRead,
-    responses=problems(401, 403, 404, 409, 413, 422),
+    responses=problems(
+        401,
+        413,
+        422,
+        codes={
+            403: ["scope.forbidden"],
+            404: ["org.not_found"],
+            409: ["org.code_taken", "org.parent_is_branch"],
+        },
+    ),
 )
 async def create_org(
     body: OrgCreate,
@@ -70,7 +79,11 @@ async def get_org(
 
 
 @router.patch(
-    "/{org_id}", response_model=OrgRead, responses=problems(401, 403, 404, 409, 412, 413, 422)
+    "/{org_id}",
+    response_model=OrgRead,
+    responses=problems(
+        401, 403, 404, 412, 413, codes={409: ["org.code_taken"], 422: ["org.name_required"]}
+    ),
 )
 async def update_org(
     body: OrgUpdate,

@@ -49,7 +49,7 @@ _BINARY = {"schema": {"type": "string", "format": "binary"}}
     "/orgs/{org_id}/packets",
     status_code=status.HTTP_201_CREATED,
     response_model=PacketRead,
-    responses=problems(401, 403, 404, 409, 413, 422),
+    responses=problems(401, 403, 404, 409, 413, codes={422: ["packet.invalid_public_until"]}),
 )
 async def create_packet(
     body: PacketCreate,
@@ -77,7 +77,16 @@ async def get_packet(packet: Readable, session: SessionDep, resources: Resources
     "/packets/{packet_id}/items",
     status_code=status.HTTP_201_CREATED,
     response_model=PacketRead,
-    responses=problems(401, 403, 404, 409, 413, 422),
+    responses=problems(
+        401,
+        403,
+        413,
+        codes={
+            404: ["document.not_found", "upload.not_found"],
+            409: ["packet.confidential_in_public", "packet.too_many_items"],
+            422: ["packet.item_invalid"],
+        },
+    ),
 )
 async def add_packet_item(
     body: PacketItemCreate,
@@ -95,7 +104,7 @@ async def add_packet_item(
 @router.get(
     "/packets/{packet_id}/items/{item_id}/link",
     response_model=FileLink,
-    responses=problems(401, 403, 404, 422),
+    responses=problems(401, 403, 422, codes={404: ["packet.item_not_found"]}),
 )
 async def get_packet_item_link(
     packet: Readable,
@@ -133,7 +142,7 @@ async def get_packet_qr(
 @router.get(
     "/public/packets/{token}",
     response_model=PublicPacketRead,
-    responses=problems(404, 410, 422),
+    responses=problems(422, codes={404: ["packet.not_found"], 410: ["packet.expired"]}),
     openapi_extra={"security": []},
 )
 async def get_public_packet(

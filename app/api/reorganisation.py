@@ -20,10 +20,25 @@ from app.services.orgs import OrgTarget
 router = area_router(prefix="/orgs", tags=["reorganisation"])
 
 ManagedOrg = Annotated[OrgTarget, Depends(OrgScope(Permission.ORG_MANAGE))]
-_PROBLEMS = problems(401, 403, 404, 409, 412, 413, 422)
+_WRITES = (401, 403, 404, 409, 412, 413, 422)
 
 
-@router.post("/{org_id}/move", response_model=OrgRead, responses=_PROBLEMS)
+@router.post(
+    "/{org_id}/move",
+    response_model=OrgRead,
+    responses=problems(
+        *_WRITES,
+        codes={
+            409: [
+                "org.changed",
+                "org.date_before_current",
+                "org.parent_is_branch",
+                "org.same_parent",
+            ],
+            422: ["org.move_into_itself"],
+        },
+    ),
+)
 async def move_org(
     body: OrgMove,
     org: ManagedOrg,
@@ -51,7 +66,17 @@ async def move_org(
     return with_etag(response, await org_service.read_org(session, org.id))
 
 
-@router.post("/{org_id}/merge", response_model=OrgRead, responses=_PROBLEMS)
+@router.post(
+    "/{org_id}/merge",
+    response_model=OrgRead,
+    responses=problems(
+        *_WRITES,
+        codes={
+            409: ["org.changed", "org.date_before_current"],
+            422: ["org.merge_kind_mismatch", "org.move_into_itself"],
+        },
+    ),
+)
 async def merge_org(
     body: OrgMerge,
     org: ManagedOrg,
@@ -78,7 +103,14 @@ async def merge_org(
     return with_etag(response, await org_service.read_org(session, body.into_id))
 
 
-@router.post("/{org_id}/dissolve", response_model=OrgRead, responses=_PROBLEMS)
+@router.post(
+    "/{org_id}/dissolve",
+    response_model=OrgRead,
+    responses=problems(
+        *_WRITES,
+        codes={409: ["org.date_before_current", "org.inactive", "org.is_root", "org.not_empty"]},
+    ),
+)
 async def dissolve_org(
     body: OrgDissolve,
     org: ManagedOrg,

@@ -1,7 +1,20 @@
-"""Helpers shared by the routers: documented problems, `ETag` and `If-Match`."""
+"""Helpers shared by the routers: documented problems, `ETag` and `If-Match`.
+
+A route declares the statuses it answers and the problem `code`s of its own rules, in one line:
+
+    responses=problems(401, 422, codes={404: ["org.not_found"], 409: ["member.phone_taken"]})
+
+Codes that come with the machinery are added when the document is built (`app.api.openapi`):
+those of the dependencies a route uses (the actor: `auth.*` 401s; an `ObjectScope` guard: its
+404 code and `scope.forbidden`; any dependency marked with `@raises({...})`), `request.invalid`
+on 422, `request.malformed` on 400 for a body, `request.too_large` on 413, `rate.limited` on 429
+and `server.error` in the `default` response. `tests/test_problem_codes.py` fails when a test
+observes a code the document does not list for that operation and status.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any, Protocol, TypeVar
 
 from fastapi import Depends, Header
@@ -11,7 +24,7 @@ from app.core.errors import PROBLEM_MEDIA_TYPE
 from app.core.etag import IfMatch, etag
 from app.schemas.common import Problem
 
-_DESCRIPTIONS = {
+PROBLEM_DESCRIPTIONS = {
     400: "Bad request (e.g. `pagination.invalid_cursor`).",
     401: "Missing, expired or invalid credentials (`auth.*`); carries `WWW-Authenticate`.",
     403: "Visible to you but not permitted (`scope.forbidden`) or refused (`auth.*`).",
@@ -25,16 +38,39 @@ _DESCRIPTIONS = {
 }
 
 
-def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """`responses=` for a route: each status documented as problem+json."""
+# The extension listing the problem codes an operation answers with one status.
+PROBLEM_CODES = "x-problem-codes"
+# The attribute on a dependency callable (or guard instance) naming the codes it raises.
+DEPENDENCY_CODES = "__problem_codes__"
+Codes = Mapping[int, Sequence[str]]
+F = TypeVar("F")
+
+
+def problems(*statuses: int, codes: Codes | None = None) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: each status documented as problem+json, with the codes of the
+    route's own rules (`codes={404: ["member.not_found"]}`; a status there need not be repeated
+    in `statuses`)."""
+    codes = codes or {}
     return {
         status: {
             "model": Problem,
-            "description": _DESCRIPTIONS.get(status, "Error."),
+            "description": PROBLEM_DESCRIPTIONS.get(status, "Error."),
             "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            PROBLEM_CODES: sorted(set(codes.get(status, ()))),
         }
-        for status in statuses
+        for status in sorted({*statuses, *codes})
     }
+
+
+def raises(codes: Codes) -> Callable[[F], F]:
+    """Mark a dependency with the problem codes it can answer: every route using it documents
+    them (`@raises({401: ["auth.token_expired", ...]})`)."""
+
+    def mark(call: F) -> F:
+        setattr(call, DEPENDENCY_CODES, {status: tuple(c) for status, c in codes.items()})
+        return call
+
+    return mark
 
 
 class Versioned(Protocol):
@@ -57,6 +93,7 @@ def with_etag_of(response: Response, resource: dict[str, Any]) -> dict[str, Any]
     return resource
 
 
+@raises({412: ["resource.etag_mismatch"]})
 async def _if_match(
     if_match: Annotated[
         str | None,

@@ -41,7 +41,16 @@ async def list_org_roles(
     "/orgs/{org_id}/roles",
     status_code=status.HTTP_201_CREATED,
     response_model=RoleGrantRead,
-    responses=problems(401, 403, 404, 409, 413, 422),
+    responses=problems(
+        401,
+        413,
+        422,
+        codes={
+            403: ["role.cannot_grant"],
+            404: ["member.not_found"],
+            409: ["role.already_granted"],
+        },
+    ),
 )
 async def grant_role(
     body: RoleGrantCreate,
@@ -61,7 +70,12 @@ async def grant_role(
 @router.delete(
     "/roles/{grant_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(
+        401,
+        404,
+        422,
+        codes={403: ["role.cannot_revoke", "role.own_grant"], 409: ["role.last_admin"]},
+    ),
 )
 async def revoke_role(
     grant: Annotated[GrantTarget, Depends(GrantScope)],

@@ -25,7 +25,11 @@ async def get_rules(
     return with_etag_of(response, rules)
 
 
-@router.put("", response_model=RulesRead, responses=problems(401, 403, 404, 412, 413, 422))
+@router.put(
+    "",
+    response_model=RulesRead,
+    responses=problems(401, 404, 412, 413, 422, codes={403: ["scope.forbidden"]}),
+)
 async def replace_rules(
     body: RulesUpdate,
     actor: CurrentActor,

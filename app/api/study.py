@@ -147,7 +147,7 @@ async def list_member_point_entries(
     "/members/{member_id}/points",
     status_code=status.HTTP_201_CREATED,
     response_model=PointEntryRead,
-    responses=problems(401, 403, 404, 409, 413, 422),
+    responses=problems(401, 403, 404, 409, 413, codes={422: ["points.out_of_range"]}),
 )
 async def award_member_points(
     body: PointAwardCreate,
@@ -297,7 +297,15 @@ async def get_quiz_results(
     "/quizzes/{quiz_id}/attempts",
     status_code=status.HTTP_201_CREATED,
     response_model=AttemptRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(
+        401,
+        404,
+        422,
+        codes={
+            403: ["quiz.not_eligible"],
+            409: ["quiz.already_passed", "quiz.no_attempts_left", "quiz.not_open"],
+        },
+    ),
 )
 async def start_quiz_attempt(
     quiz: Annotated[QuizTarget, Depends(QuizScope)],
@@ -326,7 +334,16 @@ async def get_quiz_attempt(
 @router.post(
     "/quiz-attempts/{attempt_id}/submit",
     response_model=AttemptRead,
-    responses=problems(401, 403, 404, 409, 413, 422),
+    responses=problems(
+        401,
+        404,
+        413,
+        codes={
+            403: ["quiz.not_your_attempt"],
+            409: ["quiz.attempt_expired", "quiz.attempt_submitted"],
+            422: ["quiz.duplicate_answer", "quiz.invalid_choice", "quiz.question_not_in_attempt"],
+        },
+    ),
 )
 async def submit_quiz_attempt(
     body: AttemptSubmit,

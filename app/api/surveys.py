@@ -109,7 +109,20 @@ async def get_survey(
 @router.post(
     "/surveys/{survey_id}/responses",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(401, 403, 404, 409, 413, 422),
+    responses=problems(
+        401,
+        404,
+        413,
+        codes={
+            403: ["survey.not_eligible"],
+            409: ["survey.already_answered", "survey.not_open"],
+            422: [
+                "survey.duplicate_answer",
+                "survey.invalid_answer",
+                "survey.question_not_in_survey",
+            ],
+        },
+    ),
 )
 async def answer_survey(
     body: SurveyResponseCreate,

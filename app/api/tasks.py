@@ -35,7 +35,13 @@ TaskScope = ObjectScope(
     "/orgs/{org_id}/tasks",
     status_code=status.HTTP_201_CREATED,
     response_model=TaskRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(
+        401,
+        403,
+        404,
+        409,
+        codes={422: ["task.assignee_not_member", "task.meeting_not_in_branch", "task.not_branch"]},
+    ),
 )
 async def create_task(
     body: TaskCreate,
@@ -91,7 +97,9 @@ async def list_my_tasks(
 @router.patch(
     "/tasks/{task_id}",
     response_model=TaskRead,
-    responses=problems(401, 403, 404, 412, 422),
+    responses=problems(
+        401, 404, 412, codes={403: ["task.due_date_forbidden"], 422: ["task.status_required"]}
+    ),
 )
 async def update_task(
     body: TaskUpdate,

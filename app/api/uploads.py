@@ -73,7 +73,16 @@ async def _limit_uploads(resources: Resources, actor: Actor) -> None:
     "/uploads",
     status_code=status.HTTP_201_CREATED,
     response_model=UploadRead,
-    responses=problems(401, 413, 415, 422, 429, 503),
+    responses=problems(
+        401,
+        429,
+        503,
+        codes={
+            413: ["upload.too_large"],
+            415: ["upload.unsupported_encoding", "upload.unsupported_type"],
+            422: ["upload.empty", "upload.use_presigned"],
+        },
+    ),
     openapi_extra={
         "x-max-body-bytes": STREAMED_BODY_CAP,
         "requestBody": {
@@ -124,7 +133,7 @@ async def create_upload(
     "/uploads/presigned",
     status_code=status.HTTP_201_CREATED,
     response_model=PresignedUploadRead,
-    responses=problems(401, 413, 415, 422, 429, 503),
+    responses=problems(401, 413, 422, 429, 503, codes={415: ["upload.unsupported_type"]}),
 )
 async def create_presigned_upload(
     body: PresignedUploadCreate, actor: CurrentActor, session: SessionDep, resources: ResourcesDep
@@ -146,7 +155,9 @@ async def create_presigned_upload(
 @router.post(
     "/uploads/{upload_id:int}/complete",
     response_model=UploadRead,
-    responses=problems(401, 403, 404, 413, 415, 422),
+    responses=problems(
+        401, 403, 413, 422, codes={404: ["upload.not_received"], 415: ["upload.unsupported_type"]}
+    ),
 )
 async def complete_upload(
     upload: Annotated[UploadTarget, Depends(UploadScope)],
@@ -196,7 +207,16 @@ _CONTENT_RESPONSES: dict[int | str, dict[str, Any]] = {
 @router.get(
     "/uploads/{upload_id:int}/content",
     response_class=Response,
-    responses={**_CONTENT_RESPONSES, **problems(401, 403, 404, 409, 416, 422)},
+    responses={
+        **_CONTENT_RESPONSES,
+        **problems(
+            401,
+            403,
+            404,
+            422,
+            codes={409: ["upload.not_ready"], 416: ["file.range_not_satisfiable"]},
+        ),
+    },
 )
 async def download_upload(
     upload: Annotated[UploadTarget, Depends(UploadScope)],
@@ -242,7 +262,10 @@ def _grant(resources: Resources, token: str, op: str) -> SignedGrant:
 @router.get(
     "/files/{token}",
     response_class=Response,
-    responses={**_CONTENT_RESPONSES, **problems(404, 410, 416, 422)},
+    responses={
+        **_CONTENT_RESPONSES,
+        **problems(416, 422, codes={404: ["file.not_found"], 410: ["file.link_expired"]}),
+    },
     openapi_extra={"security": []},
 )
 async def download_signed_file(
@@ -265,7 +288,9 @@ async def download_signed_file(
 @router.put(
     "/files/{token}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(404, 410, 413, 415, 422),
+    responses=problems(
+        410, 413, 422, codes={404: ["file.not_found"], 415: ["upload.unsupported_type"]}
+    ),
     openapi_extra={
         "security": [],
         "x-max-body-bytes": SIGNED_PUT_BODY_CAP,

@@ -163,6 +163,18 @@ _HTTP_CODES: dict[int, tuple[str, str, str]] = {
 }
 
 
+def http_titles(status: int) -> tuple[str, str]:
+    """The title and the default Vietnamese detail of a status (for documentation examples)."""
+    pending: list[type[AppError]] = [AppError]
+    while pending:
+        kind = pending.pop()
+        if kind.status == status:
+            return kind.title, kind.default_detail
+        pending += kind.__subclasses__()
+    title, _code, detail = _HTTP_CODES.get(status, ("Error", "", "Yêu cầu lỗi."))
+    return title, detail
+
+
 def problem_response(
     *,
     status: int,
