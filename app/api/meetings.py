@@ -123,7 +123,12 @@ async def _read(
         413,
         codes={
             409: ["upload.already_attached"],
-            422: ["meeting.in_past", "meeting.invalid_time", "meeting.not_branch"],
+            422: [
+                "meeting.document_unavailable",
+                "meeting.in_past",
+                "meeting.invalid_time",
+                "meeting.not_branch",
+            ],
         },
     ),
 )
@@ -264,7 +269,7 @@ async def get_meeting(
         412,
         codes={
             409: ["meeting.closed", "meeting.invalid_status", "meeting.use_reschedule"],
-            422: ["meeting.required"],
+            422: ["meeting.document_unavailable", "meeting.required"],
         },
     ),
 )

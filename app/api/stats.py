@@ -89,7 +89,9 @@ _DEFINITIONS = (
 @router.get(
     "/orgs/{org_id}/stats",
     response_model=OrgStats,
-    responses=problems(401, 403, 404, 422),
+    responses=problems(
+        401, 403, codes={404: ["stats.org_not_in_period"], 422: ["stats.bad_period"]}
+    ),
     description="The statistics of the org's subtree for a period: eligible members, accounts "
     "activated, monthly active members, meetings planned / held in the app / with minutes, "
     "attendance, ratings, content published, read and studied rates, study points, surveys "
@@ -119,7 +121,9 @@ async def get_org_stats(
 @router.get(
     "/orgs/{org_id}/stats/children",
     response_model=ChildStatsList,
-    responses=problems(401, 403, 404, 422),
+    responses=problems(
+        401, 403, codes={404: ["stats.org_not_in_period"], 422: ["stats.bad_period"]}
+    ),
     description="The same figures per child unit of the org (as the tree stood on "
     "`period.as_of`), each with the deployment's targets marked met or not; ordered by "
     "`sort`." + _DEFINITIONS,
@@ -156,7 +160,9 @@ async def list_org_child_stats(
 @router.get(
     "/orgs/{org_id}/stats/branches",
     response_model=BranchSignalsPage,
-    responses=problems(400, 401, 403, 404, 422),
+    responses=problems(
+        400, 401, 403, codes={404: ["stats.org_not_in_period"], 422: ["stats.bad_period"]}
+    ),
     description="Meeting-quality signals of every branch of the subtree (as the tree stood on "
     "`period.as_of`), by branch id: agenda posted in time, documents attached, attendance, "
     "comments per member present, votes held, minutes in time, tasks done on time, the upper "
@@ -193,7 +199,7 @@ async def list_org_branch_signals(
     "/orgs/{org_id}/stats/reports",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ReportRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(401, 403, 404, 409, codes={422: ["stats.bad_period"]}),
 )
 async def create_stats_report(
     body: ReportCreate,
