@@ -123,7 +123,7 @@ _SERVERS = [
     }
 ]
 _CONTACT = {"name": "Sổ tay đảng viên", "url": "https://handbook.dangvien.vn"}
-_LICENSE = {"name": "Proprietary"}
+_LICENSE = {"name": "Proprietary", "identifier": "LicenseRef-Proprietary"}
 _MAX_ID = 2**63 - 1
 
 

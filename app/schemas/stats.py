@@ -36,7 +36,7 @@ class StatsSort(StrEnum):
 Rate = float | None
 
 
-class PeriodRead(BaseModel):
+class StatsPeriodRead(BaseModel):
     kind: PeriodKind
     start: date = Field(description="First local day of the period.")
     end: date = Field(description="Last local day of the period (inclusive).")
@@ -150,7 +150,7 @@ class StatsFigures(BaseModel):
 class OrgStats(StatsFigures):
     org_id: int
     org_name: str
-    period: PeriodRead
+    period: StatsPeriodRead
     computed_at: datetime = Field(
         description="Figures are counted live for each request from committed data: fresh to "
         "the last committed write."
@@ -165,7 +165,7 @@ class ChildStats(StatsFigures):
 
 class ChildStatsList(BaseModel):
     org_id: int
-    period: PeriodRead
+    period: StatsPeriodRead
     computed_at: datetime
     items: list[ChildStats] = Field(
         description="One row per child unit (as of `as_of`), ordered by `sort`; not paginated: "
@@ -222,7 +222,7 @@ class BranchSignals(BaseModel):
 
 class BranchSignalsPage(BaseModel):
     org_id: int
-    period: PeriodRead
+    period: StatsPeriodRead
     computed_at: datetime
     items: list[BranchSignals] = Field(
         description="Branches of the subtree (as of `as_of`), by id."
@@ -244,7 +244,7 @@ class ReportCreate(StrictModel):
 class ReportRead(BaseModel):
     id: int
     org_id: int
-    period: PeriodRead
+    period: StatsPeriodRead
     status: ReportStatus
     created_at: datetime
     finished_at: datetime | None
