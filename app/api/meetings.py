@@ -268,7 +268,12 @@ async def get_meeting(
         404,
         412,
         codes={
-            409: ["meeting.closed", "meeting.invalid_status", "meeting.use_reschedule"],
+            409: [
+                "meeting.cancelled",
+                "meeting.closed",
+                "meeting.invalid_status",
+                "meeting.use_reschedule",
+            ],
             422: ["meeting.document_unavailable", "meeting.required"],
         },
     ),
@@ -291,7 +296,13 @@ async def update_meeting(
 @router.post(
     "/meetings/{meeting_id}/announce",
     response_model=MeetingRead,
-    responses=problems(401, 403, 404, 422, codes={409: ["meeting.invalid_status"]}),
+    responses=problems(
+        401,
+        403,
+        404,
+        422,
+        codes={409: ["meeting.cancelled", "meeting.closed", "meeting.invalid_status"]},
+    ),
 )
 async def announce_meeting(
     meeting: ManageMeeting,
@@ -314,7 +325,14 @@ async def announce_meeting(
         403,
         404,
         422,
-        codes={409: ["meeting.cancelled", "meeting.invalid_status", "meeting.too_early"]},
+        codes={
+            409: [
+                "meeting.cancelled",
+                "meeting.closed",
+                "meeting.invalid_status",
+                "meeting.too_early",
+            ]
+        },
     ),
 )
 async def start_meeting(
@@ -332,7 +350,13 @@ async def start_meeting(
 @router.post(
     "/meetings/{meeting_id}/close",
     response_model=MeetingRead,
-    responses=problems(401, 403, 404, 422, codes={409: ["meeting.invalid_status"]}),
+    responses=problems(
+        401,
+        403,
+        404,
+        422,
+        codes={409: ["meeting.cancelled", "meeting.closed", "meeting.invalid_status"]},
+    ),
 )
 async def close_meeting(
     meeting: ManageMeeting,
@@ -350,7 +374,13 @@ async def close_meeting(
 @router.post(
     "/meetings/{meeting_id}/cancel",
     response_model=MeetingRead,
-    responses=problems(401, 403, 404, 422, codes={409: ["meeting.invalid_status"]}),
+    responses=problems(
+        401,
+        403,
+        404,
+        422,
+        codes={409: ["meeting.cancelled", "meeting.closed", "meeting.invalid_status"]},
+    ),
 )
 async def cancel_meeting(
     body: MeetingCancel,
@@ -367,7 +397,14 @@ async def cancel_meeting(
 @router.post(
     "/meetings/{meeting_id}/reschedule",
     response_model=MeetingRead,
-    responses=problems(401, 403, 404, 412, 422, codes={409: ["meeting.invalid_status"]}),
+    responses=problems(
+        401,
+        403,
+        404,
+        412,
+        422,
+        codes={409: ["meeting.cancelled", "meeting.closed", "meeting.invalid_status"]},
+    ),
 )
 async def reschedule_meeting(
     body: MeetingReschedule,
@@ -387,7 +424,14 @@ async def reschedule_meeting(
     "/meetings/{meeting_id}/minutes",
     response_model=MeetingRead,
     responses=problems(
-        401, 403, 404, 412, codes={409: ["meeting.invalid_status"], 422: ["meeting.minutes_empty"]}
+        401,
+        403,
+        412,
+        codes={
+            404: ["upload.not_found"],
+            409: ["meeting.cancelled", "meeting.invalid_status"],
+            422: ["meeting.minutes_empty"],
+        },
     ),
 )
 async def set_meeting_minutes(
@@ -528,7 +572,7 @@ async def check_in_by_qr(
 @router.get(
     "/meetings/{meeting_id}/qr",
     response_model=QrCodeRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(401, 403, 404, 422, codes={409: ["meeting.checkin_closed"]}),
 )
 async def get_meeting_qr(
     meeting: ManageMeeting, session: SessionDep, rules: MeetingRules
@@ -541,7 +585,15 @@ async def get_meeting_qr(
 @router.post(
     "/meetings/{meeting_id}/attendance",
     response_model=CheckInRead,
-    responses=problems(401, 403, 404, 409, codes={422: ["meeting.reason_required"]}),
+    responses=problems(
+        401,
+        403,
+        404,
+        codes={
+            409: ["meeting.checkin_closed", "meeting.excuse_closed"],
+            422: ["meeting.reason_required"],
+        },
+    ),
 )
 async def mark_attendance(
     body: AttendanceMark,
@@ -614,7 +666,15 @@ async def merge_offline_batch(
     "/meetings/{meeting_id}/comments",
     status_code=status.HTTP_201_CREATED,
     response_model=CommentRead,
-    responses=problems(401, 403, 404, 409, codes={422: ["meeting.no_such_agenda_item"]}),
+    responses=problems(
+        401,
+        403,
+        404,
+        codes={
+            409: ["meeting.cancelled", "meeting.invalid_status"],
+            422: ["meeting.no_such_agenda_item"],
+        },
+    ),
 )
 async def create_meeting_comment(
     body: CommentCreate, meeting: ViewMeeting, actor: CurrentActor, session: SessionDep
@@ -732,7 +792,10 @@ async def cast_secret_ballot(
         401,
         403,
         404,
-        codes={409: ["motion.has_ballots", "motion.show_of_hands"], 422: ["motion.too_many_votes"]},
+        codes={
+            409: ["motion.closed", "motion.has_ballots", "motion.show_of_hands"],
+            422: ["motion.too_many_votes"],
+        },
     ),
 )
 async def record_show_of_hands(
@@ -747,7 +810,7 @@ async def record_show_of_hands(
 @router.post(
     "/motions/{motion_id}/close",
     response_model=MotionRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(401, 403, 404, 422, codes={409: ["motion.closed"]}),
 )
 async def close_motion(
     motion: ManageMotion, actor: CurrentActor, session: SessionDep, rules: MeetingRules

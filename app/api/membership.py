@@ -149,8 +149,9 @@ async def transfer_member(
         *_WRITES,
         codes={
             403: ["member.holds_higher_role", "member.own_account"],
+            404: ["org.not_found"],
             409: ["membership.residence_same"],
-            422: ["membership.residence_is_branch"],
+            422: ["member.org_not_branch", "membership.residence_is_branch"],
         },
     ),
 )
