@@ -59,7 +59,9 @@ async def _read(resources: Resources, session: Any, article_id: int) -> dict[str
     "/orgs/{org_id}/articles",
     status_code=status.HTTP_201_CREATED,
     response_model=ArticleRead,
-    responses=problems(401, 403, 404, 409, 413, codes={422: ["article.unsafe_markup"]}),
+    responses=problems(
+        401, 403, 409, 413, codes={404: ["upload.not_found"], 422: ["article.unsafe_markup"]}
+    ),
 )
 async def create_article(
     body: ArticleCreate,

@@ -72,7 +72,7 @@ async def move_org(
     responses=problems(
         *_WRITES,
         codes={
-            409: ["org.changed", "org.date_before_current"],
+            409: ["org.changed", "org.date_before_current", "org.inactive"],
             422: ["org.merge_kind_mismatch", "org.move_into_itself"],
         },
     ),

@@ -218,7 +218,7 @@ async def get_org_unit_leaderboard(
     "/orgs/{org_id}/quizzes",
     status_code=status.HTTP_201_CREATED,
     response_model=QuizRead,
-    responses=problems(401, 403, 404, 409, 413, 422),
+    responses=problems(401, 403, 404, 409, 413, codes={422: ["quiz.closes_in_past"]}),
 )
 async def create_quiz(
     body: QuizCreate,
