@@ -63,6 +63,10 @@ def main(argv: list[str]) -> int:
         return _run(["handbook", "demo", *rest])
     if command == "test":
         workers = rest if any(a.startswith("-n") for a in rest) else ["-n", "auto", *rest]
+        if not any(a.startswith("--dist") for a in workers):
+            # Tests marked `xdist_group` run on one worker in file order: the fuzz run keeps
+            # its database's state, and the problem codes it meets, the same from run to run.
+            workers = ["--dist", "loadgroup", *workers]
         return _run(["pytest", *workers])
     if command == "check":
         for args in (

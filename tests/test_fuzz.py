@@ -47,7 +47,9 @@ from app.services.seed import seed_demo
 from tests import dbs, problem_codes
 from tests.conftest import database_params, make_settings
 
-pytestmark = pytest.mark.fuzz
+# One worker runs every case in file order (`dev.py test` distributes with `--dist loadgroup`):
+# with derandomized generation, the database each case meets is the same from run to run.
+pytestmark = [pytest.mark.fuzz, pytest.mark.xdist_group("fuzz")]
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 ACTOR_PHONES = {"member": "+84900000003", "secretary": "+84900000002", "officer": "+84900000001"}

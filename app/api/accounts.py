@@ -114,7 +114,12 @@ async def request_phone_change_code(
 @router.post(
     "/me/phone",
     response_model=MemberRead,
-    responses=problems(409, 413, 422, 429, codes={401: ["auth.otp_invalid"]}),
+    responses=problems(
+        413,
+        422,
+        429,
+        codes={401: ["auth.otp_invalid"], 409: ["member.phone_taken", "member.phone_unchanged"]},
+    ),
 )
 async def confirm_phone_change(
     body: PhoneChangeConfirm,

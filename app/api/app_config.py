@@ -29,7 +29,9 @@ async def get_app_config(
 @router.put(
     "",
     response_model=AppConfigRead,
-    responses=problems(401, 404, 412, 413, 422, codes={403: ["scope.forbidden"]}),
+    responses=problems(
+        401, 412, 413, 422, codes={403: ["scope.forbidden"], 404: ["org.not_found"]}
+    ),
 )
 async def replace_app_config(
     body: AppConfigUpdate,

@@ -192,7 +192,7 @@ async def publish_article(
 @router.post(
     "/articles/{article_id}/reject",
     response_model=ArticleRead,
-    responses=problems(401, 403, 404, 409, 412, 413, 422),
+    responses=problems(401, 403, 404, 412, 413, 422, codes={409: ["article.invalid_transition"]}),
 )
 async def reject_article(
     body: ArticleReject,
@@ -219,7 +219,7 @@ async def reject_article(
 @router.post(
     "/articles/{article_id}/archive",
     response_model=ArticleRead,
-    responses=problems(401, 403, 404, 409, 412, 422),
+    responses=problems(401, 403, 404, 412, 422, codes={409: ["article.invalid_transition"]}),
 )
 async def archive_article(
     article: Approvable,

@@ -316,7 +316,7 @@ async def open_document(document: Readable, actor: CurrentActor, session: Sessio
 @router.post(
     "/documents/{document_id}/studied",
     response_model=StudyRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(401, 403, 404, 422, codes={409: ["document.not_published"]}),
 )
 async def study_document(document: Readable, actor: CurrentActor, session: SessionDep) -> Any:
     """Mark the document as studied (đã nghiên cứu): an explicit action, recorded once."""
@@ -326,7 +326,7 @@ async def study_document(document: Readable, actor: CurrentActor, session: Sessi
 @router.put(
     "/documents/{document_id}/position",
     response_model=StudyRead,
-    responses=problems(401, 403, 404, 409, 413, 422),
+    responses=problems(401, 403, 404, 413, 422, codes={409: ["document.not_published"]}),
 )
 async def save_document_position(
     body: PositionUpdate, document: Readable, actor: CurrentActor, session: SessionDep
@@ -398,7 +398,9 @@ async def get_relay_plan_link(
 @router.get(
     "/documents/{document_id}/relays",
     response_model=list[UnitRelayStatus],
-    responses=problems(401, 403, 409, 422, codes={404: ["org.not_found"]}),
+    responses=problems(
+        401, 403, 422, codes={404: ["org.not_found"], 409: ["document.not_published"]}
+    ),
 )
 async def list_document_relays(
     document: Readable, actor: CurrentActor, session: SessionDep, org_id: ReportOrg = None
@@ -410,7 +412,9 @@ async def list_document_relays(
 @router.get(
     "/documents/{document_id}/coverage",
     response_model=CoverageRead,
-    responses=problems(401, 403, 409, 422, codes={404: ["org.not_found"]}),
+    responses=problems(
+        401, 403, 422, codes={404: ["org.not_found"], 409: ["document.not_published"]}
+    ),
 )
 async def get_document_coverage(
     document: Readable, actor: CurrentActor, session: SessionDep, org_id: ReportOrg = None
@@ -422,7 +426,9 @@ async def get_document_coverage(
 @router.get(
     "/documents/{document_id}/not-read",
     response_model=Page[MemberNotRead],
-    responses=problems(400, 401, 403, 409, 422, codes={404: ["org.not_found"]}),
+    responses=problems(
+        400, 401, 403, 422, codes={404: ["org.not_found"], 409: ["document.not_published"]}
+    ),
 )
 async def list_document_not_read(
     document: Readable,

@@ -122,11 +122,11 @@ async def get_member(
     responses=problems(
         401,
         404,
-        409,
         412,
         413,
         codes={
             403: ["member.holds_higher_role", "member.own_account"],
+            409: ["member.archived", "member.card_number_taken", "member.phone_taken"],
             422: ["member.field_required"],
         },
     ),

@@ -28,7 +28,9 @@ async def get_rules(
 @router.put(
     "",
     response_model=RulesRead,
-    responses=problems(401, 404, 412, 413, 422, codes={403: ["scope.forbidden"]}),
+    responses=problems(
+        401, 412, 413, 422, codes={403: ["scope.forbidden"], 404: ["org.not_found"]}
+    ),
 )
 async def replace_rules(
     body: RulesUpdate,

@@ -167,7 +167,11 @@ async def award_member_points(
 # --- leaderboards ------------------------------------------------------------------------------
 
 
-@router.get("/me/leaderboard", response_model=MyRankRead, responses=problems(401, 404, 422))
+@router.get(
+    "/me/leaderboard",
+    response_model=MyRankRead,
+    responses=problems(401, 422, codes={404: ["member.not_found"]}),
+)
 async def get_my_rank(
     actor: CurrentActor, session: SessionDep, resources: ResourcesDep, year: Year = None
 ) -> dict[str, Any]:
