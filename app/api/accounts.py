@@ -43,7 +43,7 @@ LoginId = Annotated[
         422,
         codes={
             403: ["member.holds_higher_role", "member.own_account"],
-            409: ["member.archived", "member.phone_taken"],
+            409: ["member.archived", "member.phone_taken", "member.phone_unchanged"],
         },
     ),
 )

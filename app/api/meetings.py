@@ -587,10 +587,14 @@ async def get_meeting_qr(
     response_model=CheckInRead,
     responses=problems(
         401,
-        403,
         404,
         codes={
-            409: ["meeting.checkin_closed", "meeting.excuse_closed"],
+            403: ["meeting.not_summoned"],
+            409: [
+                "meeting.checkin_closed",
+                "meeting.checkin_outside_window",
+                "meeting.excuse_closed",
+            ],
             422: ["meeting.reason_required"],
         },
     ),
