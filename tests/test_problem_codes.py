@@ -66,8 +66,12 @@ def test_observations_survive_the_workers_files(
 ) -> None:
     monkeypatch.setattr("tempfile.gettempdir", lambda: str(tmp_path))
     monkeypatch.setattr(problem_codes, "OBSERVED", {("GET", "/a", 404, "x.y")})
+    monkeypatch.setattr(problem_codes, "FUZZ_OBSERVED", {("PUT", "/c", 422, "x.w")})
     problem_codes.save("run1", "gw0")
     monkeypatch.setattr(problem_codes, "OBSERVED", {("POST", "/b", 409, "x.z")})
+    monkeypatch.setattr(problem_codes, "FUZZ_OBSERVED", set())
     problem_codes.save("run1", "gw1")
-    assert problem_codes.load("run1") == {("GET", "/a", 404, "x.y"), ("POST", "/b", 409, "x.z")}
-    assert problem_codes.load("run2") == set()
+    suite, fuzz = problem_codes.load("run1")
+    assert suite == {("GET", "/a", 404, "x.y"), ("POST", "/b", 409, "x.z")}
+    assert fuzz == {("PUT", "/c", 422, "x.w")}  # kept apart: reported, strict on request
+    assert problem_codes.load("run2") == (set(), set())

@@ -356,7 +356,7 @@ async def list_document_sections(document: Readable, session: SessionDep) -> Any
         403,
         413,
         codes={
-            404: ["org.not_found"],
+            404: ["org.not_found", "upload.not_found"],
             409: ["document.already_relayed"],
             422: ["document.relay_not_below"],
         },
