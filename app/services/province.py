@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import json
 import math
 import random
 import time
@@ -41,7 +42,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select, text
+from sqlalchemy import JSON, Table, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.core.text import member_sort_key, name_key
@@ -681,10 +682,17 @@ def _chunks(rows: Iterable[tuple[Any, ...]], size: int) -> Iterator[list[tuple[A
 async def copy_rows(
     conn: AsyncConnection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
 ) -> None:
-    """Bulk-write rows (tuples in `columns` order): COPY on PostgreSQL, inserts elsewhere."""
+    """Bulk-write rows (tuples in `columns` order): COPY on PostgreSQL, inserts elsewhere.
+    JSON columns take Python values on both (COPY gets them encoded here)."""
     if not rows:
         return
     if conn.dialect.name == "postgresql":
+        encoded = [i for i, name in enumerate(columns) if isinstance(table.c[name].type, JSON)]
+        if encoded:
+            rows = [
+                tuple(json.dumps(v) if i in encoded else v for i, v in enumerate(row))
+                for row in rows
+            ]
         raw = await conn.get_raw_connection()
         driver: Any = raw.driver_connection
         await driver.copy_records_to_table(table.name, records=rows, columns=list(columns))

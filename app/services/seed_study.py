@@ -3,7 +3,6 @@ resolution), a points history for the members of the first branch, an open surve
 
 from __future__ import annotations
 
-import json
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -205,7 +204,6 @@ async def seed_province_study(conn: AsyncConnection, province: Any) -> int:
             )
         )
     ).all()
-    postgres = conn.dialect.name == "postgresql"
     tables: tuple[tuple[Any, tuple[str, ...], list[tuple[Any, ...]]], ...] = (
         (QuizAttempt.__table__, ATTEMPT_COLUMNS, []),
         (PointEntry.__table__, ENTRY_COLUMNS, []),
@@ -238,7 +236,7 @@ async def seed_province_study(conn: AsyncConnection, province: Any) -> int:
                         member_id,
                         branch_id,
                         1,
-                        json.dumps(questions) if postgres else questions,
+                        questions,
                         at,
                         at + timedelta(minutes=10),
                         at + timedelta(minutes=6),

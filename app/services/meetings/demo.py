@@ -5,7 +5,6 @@ command shows the whole flow."""
 
 from __future__ import annotations
 
-import json
 import random
 import secrets
 from datetime import datetime, time, timedelta
@@ -247,7 +246,6 @@ async def seed_province_meetings(conn: AsyncConnection, province: Any) -> int:
     rng = random.Random(province.seed + 11)  # noqa: S311 - generated data, not secrets
     now = utcnow()
     postgres = conn.dialect.name == "postgresql"
-    agenda: Any = json.dumps(AGENDA) if postgres else AGENDA
     next_id = int(await conn.scalar(select(func.coalesce(func.max(Meeting.id), 0))) or 0) + 1
     members: dict[int, list[tuple[int, str, bool]]] = {}
     for member_id, branch_id, status, is_exempt in await conn.execute(
@@ -288,7 +286,7 @@ async def seed_province_meetings(conn: AsyncConnection, province: Any) -> int:
                     f"Sinh hoạt chi bộ tháng {starts.month}/{starts.year}",
                     starts,
                     starts + timedelta(hours=2),
-                    agenda,
+                    AGENDA,
                     secrets.token_hex(32),
                     starts - timedelta(days=5),
                     starts if closed else None,
