@@ -423,3 +423,19 @@ async def test_qr_codes_carry_the_public_link(
         422,
         "request.invalid",
     )
+
+
+async def test_only_important_documents_are_pushed(
+    client: httpx.AsyncClient, as_actor: ActorLogin, tree: Tree, session: AsyncSession
+) -> None:
+    """Publishing notifies the subtree's inbox always, and pushes only what is marked
+    important (which also ignores quiet hours)."""
+    for important in (False, True):
+        document = await draft(client, as_actor, tree, tree.c1.id, is_important=important)
+        await publish(client, as_actor, tree, document["id"])
+        notice = (
+            (await session.execute(select(Notice).order_by(Notice.id.desc()))).scalars().first()
+        )
+        assert notice is not None
+        assert notice.data == {"document_id": str(document["id"])}
+        assert (notice.has_push, notice.is_urgent) == (important, important)

@@ -459,6 +459,8 @@ async def publish_document(
         body=body,
         data={"document_id": document.id},
         audience=notices.Audience(org_id=document.org_id),
+        # The inbox for every member; a push only for what is marked important.
+        has_push=document.is_important,
         is_urgent=document.is_important,
         created_by_id=actor.member_id,
         now=now,
