@@ -185,11 +185,6 @@ async def test_extraction_of_pdf_and_docx_in_order(
     ]
 
 
-@pytest.fixture
-def no_ocr(resources: Resources) -> None:
-    resources.settings = resources.settings.model_copy(update={"ocr": OcrSettings(mode="off")})
-
-
 @needs_ocr
 async def test_a_scan_is_read_by_ocr(
     session: AsyncSession, tree: Tree, worker: Worker, storage: LocalStorage
@@ -212,26 +207,26 @@ async def test_a_scan_is_read_by_ocr(
     assert ("paragraph", "Đảng viên có trách nhiệm.") in sections
 
 
-@needs_ocr
-async def test_a_blank_scan_is_marked_once_after_ocr_finds_nothing(
-    session: AsyncSession, tree: Tree, worker: Worker, storage: LocalStorage
+@pytest.mark.parametrize(
+    "ocr",
+    [
+        pytest.param(OcrSettings(mode="off"), id="without-ocr"),
+        pytest.param(OCR, id="ocr-finds-nothing", marks=needs_ocr),
+    ],
+)
+async def test_a_scan_without_text_is_marked_once_and_not_retried(
+    session: AsyncSession,
+    tree: Tree,
+    worker: Worker,
+    storage: LocalStorage,
+    resources: Resources,
+    ocr: OcrSettings,
 ) -> None:
-    document_id = await _published(session, storage, tree, [(PDF, scanned_pdf())])
-    await worker.run_once()
-    session.expire_all()
-    document = await session.get(Document, document_id)
-    assert document is not None
-    assert document.extraction_status == "scanned"
-    job = await session.scalar(select(Job).where(Job.kind == EXTRACT_JOB))
-    assert job is not None
-    assert job.status == "done"
-
-
-async def test_a_scan_is_marked_once_and_not_retried(
-    session: AsyncSession, tree: Tree, worker: Worker, storage: LocalStorage, no_ocr: None
-) -> None:
-    """Without OCR (not installed, or `OCR__MODE=off`) a scan is marked, not retried."""
-    document_id = await _published(session, storage, tree, [(PDF, scanned_pdf("NGHỊ QUYẾT"))])
+    """Without OCR (not installed, or `OCR__MODE=off`) a scan is marked `scanned`; with OCR, a
+    scan in which it finds no text is too. Either way the job is done, not retried."""
+    resources.settings = resources.settings.model_copy(update={"ocr": ocr})
+    lines = ("NGHỊ QUYẾT",) if ocr.mode == "off" else ()
+    document_id = await _published(session, storage, tree, [(PDF, scanned_pdf(*lines))])
     await worker.run_once()
     session.expire_all()
     document = await session.get(Document, document_id)
