@@ -262,10 +262,7 @@ async def test_archived_members_are_kept_out_and_status_changes_reach_the_histor
         _row("14.000001", tree.exempt.full_name, "Chi bộ Khu phố 1", phone="0915 222 001"),
         _row("14.000002", tree.probationary.full_name, "Chi bộ Khu phố 1", status="Chính thức"),
     ]
-    checked, applied = await run_import(client, resources, officer, tree.b1.id, xlsx_file(rows))
-    assert await rejected_codes(client, officer, applied["id"]) == {2: ["import.member_archived"]}
-    assert (await _member(session, tree.exempt.id)).phone != "+84915222001"
-    # Missing from the file: B1's members on the rolls, not the archived one.
+    # B1's members on the rolls (not the archived one); the file lists one of them.
     on_rolls = (
         await session.scalar(
             select(func.count())
@@ -274,7 +271,18 @@ async def test_archived_members_are_kept_out_and_status_changes_reach_the_histor
         )
         or 0
     )
+    checked, applied = await run_import(client, resources, officer, tree.b1.id, xlsx_file(rows))
+    assert await rejected_codes(client, officer, applied["id"]) == {2: ["import.member_archived"]}
+    assert (await _member(session, tree.exempt.id)).phone != "+84915222001"
     assert checked["checked"]["missing"] == applied["progress"]["missing"] == on_rolls - 1
+    # Listed, never archived: after the apply every one of them is still on the rolls.
+    still = await session.scalar(
+        select(func.count())
+        .select_from(Member)
+        .where(Member.branch_id == tree.b1.id, Member.archived_on.is_(None))
+        .execution_options(populate_existing=True)
+    )
+    assert still == on_rolls
 
     # The probationary member became a full member through the file: the history follows.
     assert applied["progress"]["updated"] == 1
