@@ -12,7 +12,6 @@ import typer
 from rich.console import Console
 
 from app.bench.cli import bench
-from app.bench.imports import bench_import
 from app.bench.push import bench_push
 from app.core.config import Env, Settings, get_settings
 from app.schemas.rules import RulesUpdate
@@ -35,7 +34,6 @@ cli.add_typer(config_cli, name="config")
 cli.add_typer(backup_cli, name="backup")
 cli.command()(bench)
 cli.command("bench-push")(bench_push)
-cli.command("bench-import")(bench_import)
 console = Console(stderr=True, soft_wrap=True)
 
 
@@ -215,7 +213,12 @@ def seed(
 
 
 async def _import_file(
-    settings: Settings, path: Path, org: int, by: int | None, dry_run: bool
+    settings: Settings,
+    path: Path,
+    org: int,
+    by: int | None,
+    dry_run: bool,
+    allow_transfers: bool = False,
 ) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -225,7 +228,9 @@ async def _import_file(
 
     resources = Resources.build(settings)
     try:
-        import_id = await import_file.start(resources, path, org, by)
+        import_id = await import_file.start(
+            resources, path, org, by, allow_transfers=allow_transfers
+        )
         console.print(f"import {import_id}: checking {path.name} for org {org}")
         phases = [("kiểm tra thử (dry run)", CHECK_JOB)]
         if not dry_run:
@@ -258,7 +263,7 @@ async def _import_file(
 
 
 def _counts_text(counts: dict[str, object]) -> str:
-    labels = ("rows", "created", "updated", "unchanged", "rejected", "missing")
+    labels = ("rows", "created", "updated", "transferred", "unchanged", "rejected", "missing")
     return ", ".join(f"{k} {counts[k]}" for k in labels if k in counts)
 
 
@@ -270,11 +275,18 @@ def import_members(
     by: Annotated[
         int | None, typer.Option(help="Member id the import is made as (default: an admin).")
     ] = None,
+    allow_transfers: Annotated[
+        bool,
+        typer.Option(
+            help="A card number of a member of another branch moves that member (a transfer "
+            "with history) when BY may manage members of both branches; refused otherwise."
+        ),
+    ] = False,
 ) -> None:
     """Import members from the national member database's .xlsx or .csv export: a dry run,
     then (unless --dry-run) the apply; the report is kept with the import."""
     settings = get_settings()
-    raise typer.Exit(asyncio.run(_import_file(settings, file, org, by, dry_run)))
+    raise typer.Exit(asyncio.run(_import_file(settings, file, org, by, dry_run, allow_transfers)))
 
 
 async def _initialise(

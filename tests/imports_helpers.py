@@ -77,10 +77,14 @@ async def start_import(
     org_id: int,
     data: bytes,
     filename: str = "danh-sach.xlsx",
+    *,
+    allow_transfers: bool = False,
 ) -> dict[str, Any]:
     upload_id = await upload(client, headers, data, filename)
     response = await client.post(
-        f"/api/v1/orgs/{org_id}/imports", json={"upload_id": upload_id}, headers=headers
+        f"/api/v1/orgs/{org_id}/imports",
+        json={"upload_id": upload_id, "allow_transfers": allow_transfers},
+        headers=headers,
     )
     assert response.status_code == 202, response.text
     body: dict[str, Any] = response.json()
@@ -91,6 +95,37 @@ async def run_jobs(resources: Resources) -> int:
     worker = Worker(resources, worker_id="test-imports", concurrency=1)
     worker.state_write_delays = (0.01, 0.01)
     return await worker.run_until_idle()
+
+
+async def rejected_codes(
+    client: httpx.AsyncClient, headers: dict[str, str], import_id: int
+) -> dict[int, list[str]]:
+    """The refused rows of the import's current phase: {row: [problem codes]}."""
+    response = await client.get(f"/api/v1/imports/{import_id}/rejected-rows", headers=headers)
+    assert response.status_code == 200, response.text
+    return {i["row"]: [p["code"] for p in i["problems"]] for i in response.json()["items"]}
+
+
+async def run_import(
+    client: httpx.AsyncClient,
+    resources: Resources,
+    headers: dict[str, str],
+    org_id: int,
+    data: bytes,
+    *,
+    allow_transfers: bool = False,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The dry run, then the apply: the import as checked, and as applied."""
+    created = await start_import(client, headers, org_id, data, allow_transfers=allow_transfers)
+    await run_jobs(resources)
+    checked = await get_import(client, headers, created["id"])
+    assert checked["status"] == "checked", checked
+    applied = await client.post(f"/api/v1/imports/{created['id']}/apply", headers=headers)
+    assert applied.status_code == 202, applied.text
+    await run_jobs(resources)
+    done = await get_import(client, headers, created["id"])
+    assert done["status"] == "applied", done
+    return checked, done
 
 
 async def get_import(

@@ -256,3 +256,73 @@ async def _every_read_answers_200_as_its_persona(url: str, picks: dict[str, list
                 failures.append(f"{key}: {response.status_code} {response.text[:200]}")
     await resources.aclose()
     assert not failures, failures
+
+
+def _import_section(seconds: float, *, unchanged: int = 100) -> dict[str, Any]:
+    from app.bench import imports
+
+    def phase(attempt: str, name: str, counts: dict[str, int]) -> dict[str, Any]:
+        return {
+            "import": attempt,
+            "phase": name,
+            "status": "applied" if name == "apply" else "checked",
+            "rows": 100,
+            "seconds": seconds,
+            "rows_per_s": round(100 / seconds),
+            "counts": {"rows": 100, **counts},
+        }
+
+    phases = [
+        phase("first import", "dry run", {"created": 100}),
+        phase("first import", "apply", {"created": 100}),
+        phase("re-import", "dry run", {"unchanged": unchanged, "updated": 100 - unchanged}),
+        phase("re-import", "apply", {"unchanged": unchanged, "updated": 100 - unchanged}),
+    ]
+    bars = imports._bars(phases, 100)
+    return {
+        "part": "import",
+        "settings": {"date": "2026-12-02T02:00:00+00:00"},
+        "code": {"commit": "def"},
+        "machine": {"load_avg_1m_before": 1.0, "load_avg_1m_after": 2.0},
+        "dataset": {"members": 6_000, "branches": 200},
+        "phases": phases,
+        "bars": bars,
+        "pass": all(b["passed"] for b in bars),
+        "noisy": False,
+    }
+
+
+def test_the_import_part_is_measured_and_judged_on_each_phase_and_the_reimport() -> None:
+    part = PARTS["import"]
+    assert part.measure is not None
+    assert part.render is not None
+    assert not part.reads
+    assert _import_section(12.5)["pass"] is True
+    assert _import_section(61.0)["pass"] is False  # a phase over 60 s
+    assert _import_section(12.5, unchanged=99)["pass"] is False  # the re-import changed a row
+
+
+def test_a_measured_part_merges_its_own_section_and_shows_in_the_readme() -> None:
+    previous: dict[str, Any] = {"schema": 2, "parts": {"reads": {"pass": True, "x": 1}}}
+    report = _report([])
+    report.settings["parts"] = ["import"]
+    section = _import_section(12.5)
+
+    merged = merge_latest(previous, report, [], measured={"import": section})
+
+    assert merged["parts"]["reads"] == previous["parts"]["reads"]
+    assert merged["parts"]["import"] == section
+    assert merged["pass"] is True
+    text = render_readme(report, merged)
+    assert "### The import part (latest)" in text
+    assert "| first import | apply | applied | 100 | 12.5 | 8 | 100 | 0 | 0 | 0 | 0 | 0 |" in text
+    assert "| import | 2026-12-02T02:00:00+00:00 | def | PASS | no |" in text
+    assert "Overall (this run): **PASS**" in text
+
+
+def test_the_import_file_names_branches_or_their_ids_where_names_repeat() -> None:
+    from app.bench.imports import branch_labels
+
+    labels = branch_labels([(1, "Chi bộ Thôn 1"), (2, "Chi bộ thôn 1"), (3, "Chi bộ Thôn 2")])
+
+    assert labels == ["1", "2", "Chi bộ Thôn 2"]

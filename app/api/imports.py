@@ -96,8 +96,11 @@ async def create_import(
 ) -> dict[str, Any]:
     """Import members into this org from an uploaded file (`POST /uploads?purpose=import`).
     A dry run starts at once: poll the import until it is `checked`, read its report, then
-    apply it. Members are matched by party card number."""
-    return await import_service.create_import(session, actor, org, body.upload_id)
+    apply it. Members are matched by party card number; a card number of a member of another
+    branch is refused unless `allow_transfers` (then it is a transfer, see the field)."""
+    return await import_service.create_import(
+        session, actor, org, body.upload_id, allow_transfers=body.allow_transfers
+    )
 
 
 @router.get(

@@ -1,7 +1,9 @@
 """The `handbook bench` command: ceiling and product reads in one run, report to docs/benchmarks/.
 
 Order of a run: database (create, migrate, seed once), then for 1 and then 2 workers the ceiling
-server and the product server in turn, each measured and stopped before the next one starts.
+server and the product server in turn, each measured and stopped before the next one starts;
+then the measured parts (the member import), each on its own. A run of measured parts only
+starts no server.
 """
 
 from __future__ import annotations
@@ -343,11 +345,12 @@ def _run(
     console: Console,
     out: Console,
     argv: list[str],
+    options: dict[str, Any] | None = None,
 ) -> None:
     from app.bench import dataset as ds
     from app.bench.cpu import CpuProbe
     from app.bench.logins import LoginLoad
-    from app.bench.parts import LOGINS_PER_S, select_parts
+    from app.bench.parts import LOGINS_PER_S, Measure, select_parts
     from app.bench.report import (
         CEILING,
         NOISY_HOST_PCT,
@@ -364,9 +367,11 @@ def _run(
         parts = select_parts(part_names)
     except ValueError as exc:
         raise BenchError(str(exc)) from exc
+    measured = [p for p in parts if p.measure is not None]
+    parts = [p for p in parts if p.measure is None]  # the reads, measured by wrk
     started = time.monotonic()
     date = datetime.now(UTC).replace(microsecond=0).isoformat()
-    wrk = wrk_version()
+    wrk = wrk_version() if parts else "not used"
     code = code_version(PROJECT_ROOT)
     source_before = _source_stamp()
     machine_load = os.getloadavg()
@@ -380,7 +385,9 @@ def _run(
     else:
         console.print("reusing the province already in the database")
     console.print(f"{data.members:,} members, {data.branches:,} branches, {data.orgs:,} orgs")
-    targets, personas = _targets(plan.database_url, parts, console, plan.variants)
+    targets, personas = (
+        _targets(plan.database_url, parts, console, plan.variants) if parts else ([], {})
+    )
     logins_part = next((p for p in parts if p.beside_logins), None)
     login_phones: list[str] = []
     if logins_part is not None:
@@ -403,7 +410,7 @@ def _run(
             workdir = Path(tmp)
             runner = Runner(plan, console, workdir)
             env = _server_env(plan.database_url, secret, workdir / "data")
-            for workers in (1, 2):
+            for workers in (1, 2) if parts else ():
                 console.rule(f"ceiling, {workers} worker(s)")
                 ceiling, base = _ceiling_server(workers, env, workdir)
                 with ceiling:
@@ -466,12 +473,31 @@ def _run(
     finally:
         asyncio.run(ds.close_sessions(plan.database_url))
 
+    sections: dict[str, dict[str, Any]] = {}
+    for part in measured:
+        assert part.measure is not None  # noqa: S101 - selected for it
+        console.rule(f"part {part.name}")
+        sections[part.name] = part.measure(
+            Measure(
+                database_url=plan.database_url,
+                members=data.members,
+                settings={"date": date, "command": shlex.join(argv), "quick": quick},
+                code=code,
+                machine={
+                    **machine_info(wrk=wrk, postgresql=data.postgresql),
+                    "host_busy_pct_before_load": round(_host_busy_pct(2.0), 1),
+                },
+                log=console.print,
+                options=options or {},
+            )
+        )
+
     report = Report(
         settings={
             "date": date,
             "command": shlex.join(argv),
             "quick": quick,
-            "parts": [p.name for p in parts],
+            "parts": [p.name for p in parts + measured],
             "runs": plan.runs,
             "duration_s": plan.duration_s,
             "warmup_s": plan.warmup_s,
@@ -516,11 +542,13 @@ def _run(
             previous = json.loads(json_path.read_text(encoding="utf-8"))
         except ValueError:
             previous = None
-    merged = merge_latest(previous, report, [p.name for p in parts])
+    merged = merge_latest(previous, report, [p.name for p in parts], measured=sections)
     json_path.write_text(json.dumps(merged, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (output_dir / "README.md").write_text(render_readme(report, merged), encoding="utf-8")
-    report.print(out)
-    verdict = "[green]PASS[/green]" if report.to_json()["pass"] else "[red]FAIL[/red]"
+    if parts:
+        report.print(out)
+    passed = all(merged["parts"][p.name].get("pass") for p in parts + measured)
+    verdict = "[green]PASS[/green]" if passed else "[red]FAIL[/red]"
     out.print(f"Overall: {verdict}. Wrote {json_path} and README.md in {report.wall_time_s:.0f} s.")
 
 
@@ -569,6 +597,9 @@ def bench(
     variants: Annotated[
         int, typer.Option(help="Persona picks (request variants) per read.", min=1, max=64)
     ] = 8,
+    import_rows: Annotated[
+        int, typer.Option(help="Data rows in the import part's generated file.", min=10)
+    ] = 50_000,
 ) -> None:
     """Measure the ceiling and the authenticated reads; write docs/benchmarks/ (always exits 0
     once measured, even when a bar fails)."""
@@ -599,6 +630,7 @@ def bench(
             console=console,
             out=out,
             argv=["handbook", *sys.argv[1:]],
+            options={"import_rows": import_rows},
         )
     except BenchError as exc:
         console.print(f"[red]bench failed:[/red] {exc}")

@@ -18,12 +18,17 @@ This is the one place an area registers its hot path (docs/architecture.md step 
 - A **part** groups reads; `handbook bench --part NAME` runs only those parts, and each part's
   section in `docs/benchmarks/latest.json` is replaced by its own run only (never another's).
   The `logins` part measures reads beside password logins instead (DESIGN.md §5, logins bar).
+- A **measured part** has no reads: its own code (`measure`) runs on the seeded bench database
+  and returns its section of latest.json (figures, `bars`, `pass`), merged like the others;
+  `render` writes that section for the README. The `import` part is one: a generated member
+  file imported (dry run, apply, then the same file again) into a copy of the province.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -74,12 +79,29 @@ class Read:
 
 
 @dataclass(frozen=True, slots=True)
+class Measure:
+    """What a measured part is given: the bench database (migrated, its province seeded) and
+    the run's settings, code and machine (copied into its section)."""
+
+    database_url: str
+    members: int
+    settings: dict[str, Any]
+    code: dict[str, Any]
+    machine: dict[str, Any]
+    log: Callable[[str], None] = print
+    options: dict[str, Any] = field(default_factory=dict)  # e.g. {"import_rows": 50000}
+
+
+@dataclass(frozen=True, slots=True)
 class Part:
     name: str
     description: str
     reads: tuple[Read, ...] = ()
     # Reads measured again while password logins run beside them (the logins bar).
     beside_logins: tuple[str, ...] = ()
+    # A measured part (no reads): its section of latest.json, and that section as Markdown.
+    measure: Callable[[Measure], dict[str, Any]] | None = None
+    render: Callable[[dict[str, Any]], str] | None = None
 
 
 # --- personas ------------------------------------------------------------------------------------
@@ -243,6 +265,19 @@ PERSONAS: dict[str, Persona] = {
 
 # --- parts ---------------------------------------------------------------------------------------
 
+
+def _measure_import(measure: Measure) -> dict[str, Any]:
+    from app.bench import imports  # openpyxl and the worker's handlers: only when it runs
+
+    return imports.measure(measure)
+
+
+def _render_import(section: dict[str, Any]) -> str:
+    from app.bench import imports
+
+    return imports.render(section)
+
+
 PARTS: dict[str, Part] = {
     p.name: p
     for p in (
@@ -363,6 +398,15 @@ PARTS: dict[str, Part] = {
             "logins",
             "reads beside password logins at 5/s on distinct phones",
             beside_logins=("me_home", "branch_members"),
+        ),
+        Part(
+            "import",
+            "member import (DESIGN.md §5): a generated 50,000-row .xlsx (`--import-rows`) into "
+            "a copy of the province at its root, as a province organisation officer, through the "
+            "worker's handlers; dry run ≤ 60 s and apply ≤ 60 s, each reported, then the same "
+            "file again, which must change nothing",
+            measure=_measure_import,
+            render=_render_import,
         ),
     )
 }

@@ -472,14 +472,20 @@ def _aim(result: ConfigResult, share: float | None) -> str:
 
 
 def merge_latest(
-    previous: dict[str, Any] | None, report: Report, parts: list[str]
+    previous: dict[str, Any] | None,
+    report: Report,
+    parts: list[str],
+    *,
+    measured: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """latest.json with this run's parts replaced and every other part's section kept."""
+    """latest.json with this run's parts replaced and every other part's section kept; the
+    sections of measured parts (the import) come as they are."""
     sections: dict[str, Any] = {}
     if previous and previous.get("schema") == 2 and isinstance(previous.get("parts"), dict):
         sections.update(previous["parts"])
     for name in parts:
         sections[name] = report.to_json(name)
+    sections.update(measured or {})
     return {
         "schema": 2,
         "generated_by": "handbook bench",
@@ -574,6 +580,7 @@ that part.
     handbook bench                    # every part, 3 runs of 15 s after a 3 s warm-up (median)
     handbook bench --quick            # smoke: 1 run of 5 s after a 2 s warm-up
     handbook bench --part reads       # one part (repeatable); other parts' sections are kept
+    handbook bench --part import      # the member import only (no server; --import-rows N)
     handbook bench --reset            # rebuild the bench database first
     handbook bench --members 50000    # a smaller province (the default is Hà Nội's, 476,000)
 
@@ -614,6 +621,12 @@ in a `Part` of `PARTS`, and the area's volume in the generated province (`AREA_S
   password logins (`POST /api/v1/auth/password/login`, distinct phones, the per-IP limit raised
   for the run) arrive at 5 per second; the reads must keep ≥ 80% of their req/s measured alone in
   the same run, and every login must answer 200.
+- **Member import** (the `import` part, DESIGN.md §5): a generated .xlsx of 50,000 new members
+  (`--import-rows`) imported at the province's root as one of its organisation officers, through
+  the worker's own handlers, into a file copy of the bench database made for the part and
+  dropped after it (the province the reads use is left as it was). The dry run and the apply are
+  timed separately (≤ 60 s each, rows/s = rows ÷ seconds, from the job's start to its report
+  stored), then the same file is imported again and must change nothing.
 - **Figures**: req/s, p50 and p99 are the median of the measured runs; max is the worst run;
   errors (non-2xx / socket errors / timeouts) are summed over all runs including the warm-up.
   Server CPU ms/req is the user+system time of the server process and its workers per request
@@ -636,7 +649,7 @@ in a `Part` of `PARTS`, and the area's volume in the generated province (`AREA_S
 {bars}
 
 Overall (this run): **{verdict}**.
-
+{measured}
 ## Every part's latest section (latest.json)
 
 | part | date | code | pass | noisy |
@@ -668,6 +681,8 @@ def _parts_text() -> str:
 
 
 def render_readme(report: Report, merged: dict[str, Any] | None = None) -> str:
+    from app.bench.parts import PARTS
+
     data = report.to_json()
     settings, machine, dataset = data["settings"], data["machine"], data["dataset"]
     mode = (
@@ -676,6 +691,8 @@ def render_readme(report: Report, merged: dict[str, Any] | None = None) -> str:
     )
     if settings.get("quick"):
         mode = f"quick smoke ({mode}): not a reference measurement"
+    if not report.results:
+        mode = "measured parts only (no server, no reads)"
     pkgs = machine["packages"]
     machine_text = (
         f"{machine['nproc']} × {machine['cpu_model']}, Python {machine['python']}, "
@@ -719,6 +736,15 @@ def render_readme(report: Report, merged: dict[str, Any] | None = None) -> str:
             f"{'yes' if section.get('noisy') else 'no'} |"
         )
     extra = NOTES_PATH.read_text(encoding="utf-8") if NOTES_PATH.exists() else ""
+    measured = []
+    for name, section in ((merged or {}).get("parts") or {}).items():
+        part = PARTS.get(name)
+        if part is not None and part.render is not None:
+            measured.append(f"\n### The {name} part (latest)\n\n{part.render(section)}\n")
+    ran = settings.get("parts") or []
+    verdict = data["pass"]
+    if merged is not None and ran:
+        verdict = all((merged.get("parts") or {}).get(name, {}).get("pass") for name in ran)
     return README_TEMPLATE.format(
         parts=_parts_text(),
         variants=max((r.variants for r in report.results), default=1),
@@ -732,9 +758,10 @@ def render_readme(report: Report, merged: dict[str, Any] | None = None) -> str:
         machine=machine_text,
         dataset=dataset_text,
         wall=report.wall_time_s,
-        table=report.markdown_table(),
-        bars=report.markdown_bars(),
-        verdict="PASS" if data["pass"] else "FAIL",
+        table=report.markdown_table() if report.results else "",
+        bars=report.markdown_bars() if report.results else "",
+        verdict="PASS" if verdict else "FAIL",
+        measured="".join(measured),
         sections="\n".join(sections),
         extra=extra,
     )

@@ -38,11 +38,19 @@ class MemberImport(Base):
     org_id: Mapped[int] = mapped_column(ForeignKey("org.id", ondelete="CASCADE"))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("member.id", ondelete="SET NULL"))
     upload_id: Mapped[int | None] = mapped_column(ForeignKey("upload.id", ondelete="SET NULL"))
+    # "Transfers allowed": a card number of a member of another branch moves that member here
+    # (a transfer with history) when the officer may manage members of both branches.
+    allow_transfers: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
+    # Who asked for the apply: their rights decide the transfers it makes.
+    applied_by_id: Mapped[int | None] = mapped_column(ForeignKey("member.id", ondelete="SET NULL"))
     filename: Mapped[str] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16), default=ImportStatus.CHECKING)
     # The phase's cursor: the last file row whose outcome is committed (resume after it).
     next_row: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
-    # Running counts of the current phase: rows, created, updated, unchanged, rejected, missing.
+    # Running counts of the current phase: rows, created, updated, transferred, unchanged,
+    # rejected, missing.
     counts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # The dry run's final counts (kept when the import is applied).
     checked_counts: Mapped[dict[str, Any] | None] = mapped_column(JSON)

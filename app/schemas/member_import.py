@@ -15,12 +15,24 @@ class ImportCreate(StrictModel):
     upload_id: ObjectId = Field(
         description="An upload of yours with purpose `import` (XLSX or CSV in UTF-8)."
     )
+    allow_transfers: bool = Field(
+        False,
+        description="Transfers allowed: a row whose card number belongs to a member of another "
+        "branch moves that member to the row's branch (a transfer with history, dated the day "
+        "it is applied) instead of being refused, when the officer running the dry run (then "
+        "the apply) may manage members of both branches. Stored with the import.",
+    )
 
 
 class ImportCounts(BaseModel):
     rows: int = Field(0, description="Data rows read so far.")
     created: int = 0
     updated: int = 0
+    transferred: int = Field(
+        0,
+        description="Members of another branch moved to the row's branch (only with "
+        "`allow_transfers`); their other changes are applied with the move.",
+    )
     unchanged: int = 0
     rejected: int = 0
     missing: int | None = Field(
@@ -39,6 +51,7 @@ class ImportRead(BaseModel):
     id: int
     org_id: int
     filename: str
+    allow_transfers: bool = Field(description="The import was made with transfers allowed.")
     status: ImportStatus = Field(
         description="`checking` (dry run), `checked` (report ready, may be applied), "
         "`applying`, `applied`, or `failed` (the file as a whole is unusable: see `error`)."
@@ -50,6 +63,7 @@ class ImportRead(BaseModel):
     error: ImportFailure | None
     has_report: bool = Field(description="A report can be downloaded (`GET …/report`).")
     created_by_id: int | None
+    applied_by_id: int | None = Field(description="Who asked for the apply.")
     created_at: datetime
     checked_at: datetime | None
     applied_at: datetime | None

@@ -380,7 +380,14 @@ async def _demo_imports(engine: AsyncEngine) -> None:
         ward = await conn.scalar(select(Org.id).where(Org.code == "LV-HB"))
         if officer is None or ward is None:
             return
-        counts = {"rows": 64, "created": 60, "updated": 0, "unchanged": 0, "rejected": 4}
+        counts = {
+            "rows": 64,
+            "created": 60,
+            "updated": 0,
+            "transferred": 0,
+            "unchanged": 0,
+            "rejected": 4,
+        }
         for n, (status, applied) in enumerate(
             ((ImportStatus.APPLIED, True), (ImportStatus.CHECKED, False)), start=1
         ):

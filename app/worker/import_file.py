@@ -14,9 +14,10 @@ from typing import Any
 import anyio
 from sqlalchemy import select
 
-from app.models import Job, Member, MemberImport, Org, Role, RoleGrant
+from app.models import Job, MemberImport, Org, Role, RoleGrant
 from app.resources import Resources
-from app.services.access import Actor, RoleHolding
+from app.services.access import Actor
+from app.services.auth.actor import member_actor
 from app.services.imports import runs as import_service
 from app.services.orgs import OrgTarget
 from app.services.uploads import UploadPurpose
@@ -53,33 +54,20 @@ async def _actor(resources: Resources, member_id: int | None) -> Actor:
                 .order_by(RoleGrant.id)
                 .limit(1)
             )
-        member = await session.get(Member, member_id) if member_id else None
-        if member is None:
-            raise LookupError("no member to import as: pass --by MEMBER_ID")
-        branch = await session.get(Org, member.branch_id)
-        assert branch is not None  # noqa: S101 - a member's branch exists (foreign key)
-        grants = (
-            await session.execute(
-                select(RoleGrant.id, RoleGrant.role, Org.id, Org.name, Org.kind, Org.path)
-                .join(Org, Org.id == RoleGrant.org_id)
-                .where(RoleGrant.member_id == member.id, RoleGrant.revoked_at.is_(None))
-            )
-        ).all()
-    return Actor(
-        member_id=member.id,
-        session_id="cli",
-        full_name=member.full_name,
-        phone=member.phone,
-        status=member.status,
-        is_exempt=member.is_exempt,
-        branch_id=branch.id,
-        branch_name=branch.name,
-        branch_path=branch.path,
-        roles=tuple(RoleHolding(g[0], Role(g[1]), g[2], g[3], g[4], g[5]) for g in grants),
-    )
+        actor = await member_actor(session, member_id, session_id="cli") if member_id else None
+    if actor is None:
+        raise LookupError("no member to import as: pass --by MEMBER_ID (not locked or archived)")
+    return actor
 
 
-async def start(resources: Resources, path: Path, org_id: int, by: int | None) -> int:
+async def start(
+    resources: Resources,
+    path: Path,
+    org_id: int,
+    by: int | None,
+    *,
+    allow_transfers: bool = False,
+) -> int:
     """Upload the file and create the import (its dry run is queued); the import's id."""
     actor = await _actor(resources, by)
     async with resources.db.write.begin() as session:
@@ -97,7 +85,11 @@ async def start(resources: Resources, path: Path, org_id: int, by: int | None) -
             declared_type=None,
         )
         created = await import_service.create_import(
-            session, actor, OrgTarget(id=org.id, path=org.path, kind=org.kind), upload["id"]
+            session,
+            actor,
+            OrgTarget(id=org.id, path=org.path, kind=org.kind),
+            upload["id"],
+            allow_transfers=allow_transfers,
         )
     return int(created["id"])
 

@@ -95,6 +95,7 @@ async def test_dry_run_changes_nothing_then_apply_upserts_and_reimport_is_unchan
         "rows": 6,
         "created": 3,
         "updated": 0,
+        "transferred": 0,
         "unchanged": 0,
         "rejected": 3,
         "missing": await _members_in(session, tree.c1.path),
@@ -301,6 +302,8 @@ async def test_unusable_files_fail_with_a_clear_problem_and_change_nothing(
         "import.no_header": xlsx_file([["a", "b"]], ["Cột A", "Cột B"]),
         "import.formula": xlsx_file([good, [*good[:1], '=HYPERLINK("x")', *good[2:]]]),
         "import.duplicate_column": csv_file([[*good, "x"]], [*HEADERS_WITH_DUPLICATE]),
+        # A header and no member; a workbook whose sheet is blank.
+        "import.empty": csv_file([], bom=True),
     }
     before = await session.scalar(select(func.count()).select_from(Member))
     for code, data in cases.items():
@@ -311,6 +314,10 @@ async def test_unusable_files_fail_with_a_clear_problem_and_change_nothing(
         assert run["error"]["code"] == code
         applied = await client.post(f"/api/v1/imports/{run['id']}/apply", headers=officer)
         assert_problem(applied, 409, "import.not_checked")
+    blank = await start_import(client, officer, tree.c1.id, xlsx_file([], headers=[""]))
+    await run_jobs(resources)
+    blank = await get_import(client, officer, blank["id"])
+    assert (blank["status"], blank["error"]["code"]) == ("failed", "import.empty")
     assert await session.scalar(select(func.count()).select_from(Member)) == before
     # Files that are no spreadsheet never become an import.
     refused = await client.post(

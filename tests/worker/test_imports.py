@@ -1,5 +1,6 @@
 """The import jobs: a phase stopped between batches resumes at its cursor; two applies of one
-file at once (PostgreSQL: really at once) create each member once."""
+file at once (PostgreSQL: really at once) create each member once, and move a member named in
+a transfer once."""
 
 from __future__ import annotations
 
@@ -15,7 +16,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.clock import SystemClock
 from app.core.ratelimit import MemoryRateLimiter
 from app.integrations.storage import ObjectNotFound
-from app.models import Job, Member, MemberImport, MemberImportRow, Role, Upload
+from app.models import (
+    AuditEvent,
+    Job,
+    Member,
+    MemberImport,
+    MemberImportRow,
+    MembershipPeriod,
+    OrgKind,
+    Role,
+    Upload,
+)
 from app.resources import Resources
 from app.services.imports.runs import APPLY_JOB, CHECK_JOB
 from app.worker import import_file, queue
@@ -76,7 +87,14 @@ async def test_a_stopped_phase_resumes_after_its_last_batch(
     run = await session.get(MemberImport, import_id, populate_existing=True)
     assert run is not None
     assert (run.status, run.next_row) == ("applying", 4)  # rows 2-4 of the file
-    assert run.counts == {"rows": 3, "created": 3, "updated": 0, "unchanged": 0, "rejected": 0}
+    assert run.counts == {
+        "rows": 3,
+        "created": 3,
+        "updated": 0,
+        "transferred": 0,
+        "unchanged": 0,
+        "rejected": 0,
+    }
     assert await _count(session, Member.party_card_number.like("07.%")) == 3
     await _later(resources, ctx, outcome)
 
@@ -157,3 +175,68 @@ async def test_a_phase_failing_on_its_last_attempt_leaves_the_import_failed(
     run = await session.get(MemberImport, import_id, populate_existing=True)
     assert run is not None
     assert (run.status, run.error_code) == ("failed", "import.job_failed")
+
+
+@pytest.fixture
+async def live_transfer(fresh_db: FreshDatabase) -> AsyncIterator[tuple[Resources, dict[str, int]]]:
+    """A committee with two branches, its organisation officer, and a member of the first."""
+    await dbs.migrate(fresh_db.engine)
+    settings = make_settings(fresh_db.url)
+    resources = Resources.build(settings)
+    resources.limiter = resources.auth.limiter = MemoryRateLimiter()
+    async with resources.db.write() as session:
+        committee = await make_org(session, kind=OrgKind.COMMUNE_COMMITTEE, name="Đảng ủy Thử")
+        first = await make_org(session, committee, name="Chi bộ Đi")
+        second = await make_org(session, committee, name="Chi bộ Đến")
+        officer = await make_member(session, first, full_name="Trần Thị Cán Bộ")
+        await grant(session, officer, committee, Role.ORGANISATION_OFFICER)
+        mover = await make_member(session, first, full_name="Lý Văn Chuyển", card="07.900001")
+        await session.commit()
+        ids = {"committee": committee.id, "to": second.id, "officer": officer.id, "mover": mover.id}
+    yield resources, ids
+    await resources.aclose()
+
+
+async def test_two_applies_of_one_transfer_at_once_move_the_member_once(
+    live_transfer: tuple[Resources, dict[str, int]], tmp_path: Path
+) -> None:
+    resources, ids = live_transfer
+    resources.settings.data_dir = tmp_path
+    file = tmp_path / "ds.xlsx"
+    file.write_bytes(
+        xlsx_file([["07.900001", "Lý Văn Chuyển", "", "", "", "Chi bộ Đến", "", "", "", ""]])
+    )
+    officer = ids["officer"]
+    runs = [
+        await import_file.start(resources, file, ids["committee"], officer, allow_transfers=True)
+        for _ in range(2)
+    ]
+    for import_id in runs:
+        checked = await import_file.run_phase(resources, import_id, CHECK_JOB)
+        assert checked.counts["transferred"] == 1
+        await import_file.apply(resources, import_id, officer)
+    results = await asyncio.gather(*(import_file.run_phase(resources, i, APPLY_JOB) for i in runs))
+    assert [r.status for r in results] == ["applied", "applied"]
+    assert sorted((r.counts["transferred"], r.counts["unchanged"]) for r in results) == [
+        (0, 1),
+        (1, 0),
+    ]
+    async with resources.db.write() as session:
+        mover = await session.get(Member, ids["mover"])
+        assert mover is not None
+        assert mover.branch_id == ids["to"]
+        periods = await session.scalar(
+            select(func.count())
+            .select_from(MembershipPeriod)
+            .where(MembershipPeriod.member_id == ids["mover"])
+        )
+        assert periods == 2
+        moves = await session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(
+                AuditEvent.action == "member.transfer_in",
+                AuditEvent.target_id == str(ids["mover"]),
+            )
+        )
+        assert moves == 1

@@ -1,5 +1,7 @@
 """The actor of a request: a verified access token turned into an `Actor` in one round trip on
-the lean read path (the member, their branch, live roles, and whether the session still holds)."""
+the lean read path (the member, their branch, live roles, and whether the session still holds).
+Work done later on a member's behalf (an import's jobs, the CLI) builds the actor from the
+member's rows as they are then (`member_actor`)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from sqlalchemy import (
     literal_column,
     select,
 )
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from app.core.db import FastQuery, Reader, Row
@@ -217,3 +220,38 @@ async def _load(
         roles=roles,
     )
     return actor, rows
+
+
+async def member_actor(session: AsyncSession, member_id: int, *, session_id: str) -> Actor | None:
+    """The member as an actor with the roles they hold now, read in `session` (a job acting for
+    the officer who asked for it decides on today's rights, not on those of the request); None
+    for a member who is gone, locked or archived (they act no more)."""
+    member = await session.get(Member, member_id)
+    if member is None or member.is_locked or member.archived_on is not None:
+        return None
+    branch = await session.get(Org, member.branch_id)
+    if branch is None:
+        return None
+    grants = (
+        await session.execute(
+            select(RoleGrant.id, RoleGrant.role, Org.id, Org.name, Org.kind, Org.path)
+            .join(Org, Org.id == RoleGrant.org_id)
+            .where(RoleGrant.member_id == member.id, RoleGrant.revoked_at.is_(None))
+            .order_by(RoleGrant.id)
+        )
+    ).all()
+    return Actor(
+        member_id=member.id,
+        session_id=session_id,
+        full_name=member.full_name,
+        phone=member.phone,
+        status=member.status,
+        is_exempt=member.is_exempt,
+        branch_id=branch.id,
+        branch_name=branch.name,
+        branch_path=branch.path,
+        roles=tuple(
+            RoleHolding(grant_id, Role(role), org_id, name, kind, path)
+            for grant_id, role, org_id, name, kind, path in grants
+        ),
+    )

@@ -181,6 +181,7 @@ def read_rows(path: Path, kind: str, *, branch_required: bool) -> Iterator[RawRo
         yield from head
         yield from source
 
+    found = False
     for number, values in rows():
         if number <= layout.header_row:
             continue
@@ -198,7 +199,12 @@ def read_rows(path: Path, kind: str, *, branch_required: bool) -> Iterator[RawRo
             cells[key] = value
         if all(v is None or v == "" for v in cells.values()):
             continue
+        found = True
         yield RawRow(number=number, cells=cells)
+    if not found:
+        raise FileProblem(
+            "import.empty", "Tệp chỉ có dòng tiêu đề, không có dòng dữ liệu đảng viên nào."
+        )
 
 
 def cell_text(value: Any) -> str:

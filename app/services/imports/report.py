@@ -25,6 +25,7 @@ SUMMARY_LABELS: Final = {
     "rows": "Số dòng dữ liệu",
     "created": "Thêm mới",
     "updated": "Cập nhật",
+    "transferred": "Chuyển sinh hoạt từ chi bộ khác đến",
     "unchanged": "Không thay đổi",
     "rejected": "Bị từ chối",
     "missing": "Đảng viên của tổ chức không có trong tệp",

@@ -92,6 +92,7 @@ def import_read(run: MemberImport) -> dict[str, Any]:
         "id": run.id,
         "org_id": run.org_id,
         "filename": run.filename,
+        "allow_transfers": bool(run.allow_transfers),
         "status": run.status,
         "progress": _counts(run.counts),
         "checked": _counts(run.checked_counts),
@@ -100,6 +101,7 @@ def import_read(run: MemberImport) -> dict[str, Any]:
         ),
         "has_report": run.report_key is not None,
         "created_by_id": run.created_by_id,
+        "applied_by_id": run.applied_by_id,
         "created_at": run.created_at,
         "checked_at": run.checked_at,
         "applied_at": run.applied_at,
@@ -107,9 +109,16 @@ def import_read(run: MemberImport) -> dict[str, Any]:
 
 
 async def create_import(
-    session: AsyncSession, actor: Actor, org: OrgTarget, upload_id: int
+    session: AsyncSession,
+    actor: Actor,
+    org: OrgTarget,
+    upload_id: int,
+    *,
+    allow_transfers: bool = False,
 ) -> dict[str, Any]:
-    """Take the actor's upload and start the dry run."""
+    """Take the actor's upload and start the dry run. With `allow_transfers`, a card number of a
+    member of another branch is a transfer of that member (when the officer who runs each phase
+    may manage members of both branches), not a refused row."""
     upload = await upload_records.take(session, actor, upload_id, purpose=UploadPurpose.IMPORT)
     now = utcnow()
     run = MemberImport(
@@ -117,6 +126,7 @@ async def create_import(
         created_by_id=actor.member_id,
         upload_id=upload.id,
         filename=upload.filename,
+        allow_transfers=allow_transfers,
         status=ImportStatus.CHECKING,
         next_row=0,
         created_at=now,
@@ -133,7 +143,12 @@ async def create_import(
         "member_import.create",
         target=("member_import", run.id),
         org_id=org.id,
-        detail={"filename": upload.filename, "upload_id": upload.id, "size": upload.size},
+        detail={
+            "filename": upload.filename,
+            "upload_id": upload.id,
+            "size": upload.size,
+            "allow_transfers": allow_transfers,
+        },
     )
     return import_read(run)
 
@@ -186,6 +201,7 @@ async def apply_import(session: AsyncSession, actor: Actor, import_id: int) -> d
         )
     now = utcnow()
     run.status = ImportStatus.APPLYING
+    run.applied_by_id = actor.member_id
     run.next_row = 0
     run.counts = None
     run.updated_at = now
@@ -200,7 +216,11 @@ async def apply_import(session: AsyncSession, actor: Actor, import_id: int) -> d
         "member_import.apply",
         target=("member_import", run.id),
         org_id=run.org_id,
-        detail={"filename": run.filename, **(run.checked_counts or {})},
+        detail={
+            "filename": run.filename,
+            "allow_transfers": run.allow_transfers,
+            **(run.checked_counts or {}),
+        },
     )
     return import_read(run)
 

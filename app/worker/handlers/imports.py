@@ -42,6 +42,7 @@ from app.models import (
     Upload,
 )
 from app.services import access, audit
+from app.services.auth.actor import member_actor
 from app.services.imports import processing
 from app.services.imports.checking import Branch, Branches, CheckedRow, RowChecker
 from app.services.imports.reading import FileProblem, read_rows
@@ -208,6 +209,16 @@ async def _run_phase(ctx: JobContext, *, apply: bool) -> Later | None:
             org_path, org_name = org.path, org.name
         resume_after, counts = run.next_row, dict(run.counts or _zero())
         filename = run.filename
+        transfers = None
+        if run.allow_transfers:
+            # The rights of the officer who asked for this phase, as they are now.
+            by = run.applied_by_id if apply else run.created_by_id
+            actor = (
+                await member_actor(session, by, session_id=f"import-{import_id}") if by else None
+            )
+            transfers = processing.Transfers(
+                actor, f"Nhập tệp “{filename}” (lần nhập số {import_id})"
+            )
     if problem is not None:
         await _fail(ctx, import_id, problem)
         return None
@@ -235,7 +246,9 @@ async def _run_phase(ctx: JobContext, *, apply: bool) -> Later | None:
                 reading_ahead = asyncio.ensure_future(
                     anyio.to_thread.run_sync(reading.next_batch, size)
                 )
-                await _batch(ctx, import_id, expected, batch, counts, apply=apply)
+                await _batch(
+                    ctx, import_id, expected, batch, counts, apply=apply, transfers=transfers
+                )
                 if ctx.stopping.is_set():
                     return Later(ctx.now(), {"rows": counts["rows"]})
         finally:
@@ -265,16 +278,22 @@ async def _batch(
     counts: dict[str, Any],
     *,
     apply: bool,
+    transfers: processing.Transfers | None,
 ) -> None:
     now, today = ctx.now(), _today(ctx)
     new_counts = dict(counts)
     async with ctx.db.write.begin() as session:
         if apply:
-            decisions = await processing.apply_batch(session, batch, now=now, today=today)
+            decisions = await processing.apply_batch(
+                session, batch, now=now, today=today, transfers=transfers
+            )
         else:
-            decisions = await processing.decide(session, batch, lock=False, now=now, today=today)
+            decisions = await processing.decide(
+                session, batch, lock=False, now=now, today=today, transfers=transfers
+            )
         for decision in decisions:
-            new_counts[decision.outcome] += 1
+            # .get: the counts of a run started before `transferred` was counted.
+            new_counts[decision.outcome] = new_counts.get(decision.outcome, 0) + 1
         new_counts["rows"] += len(batch)
         rejected = [
             {
@@ -305,12 +324,13 @@ async def _batch(
 async def _missing(
     session: AsyncSession, org_path: str, cards: set[str]
 ) -> tuple[int, list[tuple[str | None, str, str]]]:
-    """Members of the subtree that the file does not list (by card number)."""
+    """Members of the subtree that the file does not list (by card number); archived members
+    (no longer on the rolls) are not missing."""
     lo, hi = access.subtree_range(org_path)
     result = await session.stream(
         select(_m.c.party_card_number, _m.c.full_name, _org.c.name)
         .join(_org, _org.c.id == _m.c.branch_id)
-        .where(_m.c.org_path >= lo, _m.c.org_path < hi)
+        .where(_m.c.org_path >= lo, _m.c.org_path < hi, _m.c.archived_on.is_(None))
         .order_by(_m.c.org_path, _m.c.sort_key, _m.c.id)
         .execution_options(yield_per=EXPORT_CHUNK)
     )
@@ -445,7 +465,8 @@ async def export_members(ctx: JobContext) -> Later | None:
                     _m.c.is_exempt,
                 )
                 .join(_org, _org.c.id == _m.c.branch_id)
-                .where(_m.c.org_path >= lo, _m.c.org_path < hi)
+                # The members on the rolls (archived members are not exported).
+                .where(_m.c.org_path >= lo, _m.c.org_path < hi, _m.c.archived_on.is_(None))
                 .order_by(_m.c.org_path, _m.c.sort_key, _m.c.id)
                 .limit(EXPORT_CHUNK)
             )
