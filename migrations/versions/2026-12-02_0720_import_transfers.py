@@ -1,7 +1,7 @@
 """member imports: "transfers allowed" and who applied the import
 
 Revision ID: 0720
-Revises: 0710
+Revises: 0714
 Create Date: 2026-12-02 07:20:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0720"
-down_revision: str | Sequence[str] | None = "0710"
+down_revision: str | Sequence[str] | None = "0714"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
