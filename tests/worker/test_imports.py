@@ -151,7 +151,7 @@ async def test_two_applies_of_one_file_at_once_create_each_member_once(
     assert [r.status for r in results] == ["applied", "applied"]
     assert sum(r.counts["created"] for r in results) == 120
     for result in results:
-        assert result.counts["created"] + result.counts["unchanged"] == 120
+        assert result.counts["created"] + result.counts["unchanged"] == 120, result.counts
         assert result.counts["rejected"] == 0
     async with resources.db.write() as session:
         assert await _count(session, Member.party_card_number.like("07.%")) == 120

@@ -357,22 +357,42 @@ async def apply_batch(
         pass
     decisions = []
     for row in rows:
-        kept = row.problems = list(found_in_cells[row.number])
+        decisions.append(
+            await _apply_row(session, row, found_in_cells[row.number], now, today, transfers)
+        )
+    return decisions
+
+
+async def _apply_row(
+    session: AsyncSession,
+    row: CheckedRow,
+    kept: list[Problem],
+    now: datetime,
+    today: date,
+    transfers: Transfers | None,
+) -> Decision:
+    """One row on its own. A unique conflict means another transaction (a second import of the
+    same file, an officer's edit) just wrote that card or phone: it has committed by the time
+    the conflict is raised, so the row is decided once more against what it wrote (usually
+    unchanged), and refused only if it conflicts again."""
+    for attempt in range(2):
+        row.problems = list(kept)
         try:
             async with session.begin_nested():
                 (decision,) = await decide(
                     session, [row], lock=True, now=now, today=today, transfers=transfers
                 )
                 await _write(session, [decision], now, today, transfers)
+            return decision
         except IntegrityError:
-            row.problems = [
-                *kept,
-                Problem(
-                    None,
-                    "import.conflict",
-                    "Số thẻ hoặc số điện thoại vừa được dùng cho đảng viên khác; hãy nhập lại.",
-                ),
-            ]
-            decision = Decision(row, REJECTED)
-        decisions.append(decision)
-    return decisions
+            if attempt == 0:
+                continue
+    row.problems = [
+        *kept,
+        Problem(
+            None,
+            "import.conflict",
+            "Số thẻ hoặc số điện thoại vừa được dùng cho đảng viên khác; hãy nhập lại.",
+        ),
+    ]
+    return Decision(row, REJECTED)
