@@ -1,7 +1,7 @@
 """merged content keeps its origin for past statistics; coarse places of logins
 
 Revision ID: 0730
-Revises: 0710
+Revises: 0714
 Create Date: 2026-12-02 07:30:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0730"
-down_revision: str | Sequence[str] | None = "0710"
+down_revision: str | Sequence[str] | None = "0714"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
