@@ -21,6 +21,7 @@ from app.integrations.firebase_auth import (
     PhoneTokenVerifier,
     build_phone_verifier,
 )
+from app.integrations.geoip import build_geoip
 from app.integrations.sms import SmsGateway, build_sms_gateway
 from app.integrations.storage import Storage, build_storage
 from app.services import deployment_settings
@@ -69,6 +70,7 @@ class Resources:
                 PasswordHasher(settings.auth),
                 limiter,
                 timezone=settings.rules.timezone,
+                geoip=build_geoip(settings.geoip),
             ),
             sms=build_sms_gateway(settings.sms),
             limiter=limiter,
@@ -80,6 +82,7 @@ class Resources:
     async def aclose(self) -> None:
         await self.push.aclose()
         self.firebase_auth.close()
+        self.auth.geoip.close()
         await self.sms.aclose()
         await self.storage.aclose()
         await self.limiter.aclose()

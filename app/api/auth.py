@@ -188,12 +188,12 @@ async def login_with_firebase(
     ),
 )
 async def refresh_tokens(
-    body: RefreshRequest, session: SessionDep, resources: ResourcesDep
+    body: RefreshRequest, session: SessionDep, resources: ResourcesDep, client: ClientDep
 ) -> TokenPair:
     """Trade a refresh token for a new pair. Each refresh token works once: presenting a used
     one ends the whole session (every token issued from that login)."""
     tokens = await session_service.refresh_tokens(
-        session, resources.auth, refresh_token=body.refresh_token
+        session, resources.auth, refresh_token=body.refresh_token, client=client
     )
     return _pair(tokens)
 

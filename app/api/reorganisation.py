@@ -88,8 +88,11 @@ async def merge_org(
     today: TodayDep,
 ) -> OrgRead:
     """Merge an org into another of the same level from a day: a branch's members (their
-    history says where they were before), a committee's child orgs, and the roles held on it
-    move; the merged org stays, inactive, for the history. Answers the org merged into."""
+    history says where they were before), a committee's child orgs, the roles held on it, its
+    documents, articles, relays, packets, quizzes and surveys move; its meetings not yet held
+    are cancelled (the members summoned are told why); held meetings and the rest of its past
+    stay with the merged org, inactive, so past statistics do not change. Answers the org
+    merged into."""
     await reorganisation_service.merge_org(
         session,
         actor,
@@ -98,6 +101,7 @@ async def merge_org(
         on=body.effective_date,
         today=today,
         if_match=if_match,
+        timezone=resources.settings.rules.timezone,
     )
     resources.org_targets.clear()
     return with_etag(response, await org_service.read_org(session, body.into_id))

@@ -220,6 +220,19 @@ class FirebaseAuthSettings(BaseModel):
     timeout_s: float = Field(10.0, gt=0, le=60)  # fetching the certificates
 
 
+class GeoIPSettings(BaseModel):
+    """Coarse places (city, region, country) of the addresses in a member's list of logins.
+
+    Without a database every address is unknown."""
+
+    # A MaxMind-format city database (`.mmdb`: GeoLite2-City, GeoIP2-City, DB-IP's city lite
+    # …), read at startup; the operator keeps it current (e.g. MaxMind's geoipupdate) and
+    # restarts. Unset: no places.
+    database: Path | None = None
+    # Languages of place names, first found wins (the databases name places in `vi` and `en`).
+    languages: list[str] = ["vi", "en"]
+
+
 class NotifySettings(BaseModel):
     """Notices: fan-out to members, inbox, push and SMS fallback."""
 
@@ -436,6 +449,7 @@ class Settings(BaseSettings):
     notify: NotifySettings = NotifySettings()
     imports: ImportSettings = ImportSettings()
     ocr: OcrSettings = OcrSettings()
+    geoip: GeoIPSettings = GeoIPSettings()
 
     @model_validator(mode="after")
     def _normalise(self) -> Settings:
@@ -519,6 +533,8 @@ class Settings(BaseSettings):
             )
         if self.storage.backend == "s3" and not self.storage.s3_bucket:
             problems.append("STORAGE__BACKEND=s3 needs STORAGE__S3_BUCKET")
+        if self.geoip.database is not None and not self.geoip.database.is_file():
+            problems.append(f"GEOIP__DATABASE names no file: {self.geoip.database}")
         return problems
 
     def with_dev_secret(self) -> Settings:

@@ -48,6 +48,11 @@ class AuthSession(Base):
     otp_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     user_agent: Mapped[str | None] = mapped_column(String(255))
     ip: Mapped[str | None] = mapped_column(String(64))
+    # A coarse place for `ip` from the deployment's GeoIP database (`GEOIP__DATABASE`), looked
+    # up when the login starts or refreshes from a new address; null when unknown.
+    place_city: Mapped[str | None] = mapped_column(String(100))
+    place_region: Mapped[str | None] = mapped_column(String(100))
+    place_country: Mapped[str | None] = mapped_column(String(100))
 
     __table_args__ = (Index("ix_auth_session_member_id", "member_id", "created_at"),)
 

@@ -75,12 +75,16 @@ class Document(Base):
         ForeignKey("member.id", ondelete="SET NULL")
     )
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The org that owned it before an org merge moved it to the org merged into (`org_id`):
+    # statistics of past periods count it there. Null while it never moved.
+    origin_org_id: Mapped[int | None] = mapped_column(BigId)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's declaration
     __table_args__ = (
         # An org's documents and the member's feed (documents of the branch and its ancestors).
         Index("ix_document_org_id", "org_id", "status", "published_at", "id"),
+        Index("ix_document_origin_org_id", "origin_org_id", "status", "published_at"),
         Index(
             "ix_document_title_folded_trgm",
             "title_folded",
@@ -215,11 +219,14 @@ class Article(Base):
         ForeignKey("member.id", ondelete="SET NULL")
     )
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # As `Document.origin_org_id`: the org it belonged to before a merge moved it.
+    origin_org_id: Mapped[int | None] = mapped_column(BigId)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's declaration
     __table_args__ = (
         Index("ix_article_org_id", "org_id", "status", "published_at", "id"),
+        Index("ix_article_origin_org_id", "origin_org_id", "status", "published_at"),
         Index(
             "ix_article_title_folded_trgm",
             "title_folded",

@@ -136,7 +136,15 @@ class LoginRead(BaseModel):
     method: str = Field(description="How it was made: otp, password, firebase.")
     device: str | None = Field(description="From the app's User-Agent, when it says.")
     app: str | None = Field(description="The app and its version, when the User-Agent says.")
-    place: str | None = Field(description="A coarse place from the IP address, when known.")
+    place: str | None = Field(
+        description='A coarse place from the IP address, when known: "city, region, country" '
+        "from the deployment's GeoIP database (GEOIP__DATABASE), or the internal network."
+    )
+    city: str | None = Field(None, description="The city of the address, when known.")
+    region: str | None = Field(
+        None, description="The province or region of the address, when known."
+    )
+    country: str | None = Field(None, description="The country of the address, when known.")
     created_at: datetime
     last_used_at: datetime
     is_current: bool

@@ -95,10 +95,12 @@ class MeetingStats(BaseModel):
 
 class ContentStats(BaseModel):
     documents_published: int = Field(
-        description="Documents published in the period by orgs of the subtree."
+        description="Documents published in the period by orgs of the subtree (counted at the "
+        "org that published them, even after a merge moved them)."
     )
     articles_published: int = Field(
-        description="Articles published in the period by orgs of the subtree."
+        description="Articles published in the period by orgs of the subtree (counted at the "
+        "org that published them, even after a merge moved them)."
     )
     readers: int = Field(description="Eligible members who opened a document in the period.")
     read_rate: Rate = Field(description="readers ÷ eligible.")

@@ -130,6 +130,12 @@ WORK_PERMISSIONS = DUTIES  # the study area's name for them
 MEMBERSHIP_PERMISSIONS: frozenset[Permission] = frozenset(
     {P.ORG_VIEW, P.MEMBER_LIST, P.CONTENT_VIEW, P.MEETING_VIEW, P.MEETING_ATTEND, P.STUDY_VIEW}
 )
+# What a member may do in the branch where they live (sinh hoạt nơi cư trú, a residence
+# attachment): read its meetings and the content that reaches it; no attending (they are not
+# counted there), no running, no member list.
+RESIDENCE_PERMISSIONS: frozenset[Permission] = frozenset(
+    {P.ORG_VIEW, P.CONTENT_VIEW, P.MEETING_VIEW}
+)
 # What a member may do on an object that is their own (`Target.owner_id`), wherever it lies.
 OWNER_PERMISSIONS: frozenset[Permission] = frozenset(
     {P.MEMBER_VIEW, P.UPLOAD_VIEW, P.TASK_REPORT, P.ATTEMPT_VIEW}
@@ -177,11 +183,16 @@ class Actor:
     branch_name: str
     branch_path: str
     roles: tuple[RoleHolding, ...] = ()
-    # Derived from the branch and the roles: where the actor holds which permissions.
+    # The branch where they live, when attached to one (`RESIDENCE_PERMISSIONS` there).
+    residence_path: str | None = None
+    # Derived from the branch, the residence and the roles: where the actor holds which
+    # permissions.
     scopes: tuple[Scope, ...] = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
         scopes = [Scope(self.branch_path, MEMBERSHIP_PERMISSIONS)]
+        if self.residence_path is not None:
+            scopes.append(Scope(self.residence_path, RESIDENCE_PERMISSIONS))
         scopes += [Scope(h.org_path, ROLE_PERMISSIONS[h.role]) for h in self.roles]
         object.__setattr__(self, "scopes", tuple(scopes))
 

@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import Conflict, NotFound
+from app.integrations.geoip import Place
 from app.models import AuthSession, Member
 from app.models.base import utcnow
 from app.schemas.membership import LoginList, LoginRead
@@ -130,9 +131,12 @@ def describe_agent(user_agent: str | None) -> tuple[str | None, str | None]:
     return (device.strip() or None) if device else None, f"{name} {version}"
 
 
-def coarse_place(ip: str | None) -> str | None:
-    """A coarse place for an address. The deployment ships no GeoIP database: addresses of the
-    deployment's own networks read as such, public ones as unknown."""
+def coarse_place(ip: str | None, place: Place | None = None) -> str | None:
+    """A coarse place for an address: the one the GeoIP database gave when the login started
+    or refreshed (`integrations/geoip.py`, stored on the session), "internal network" for the
+    deployment's own networks, else unknown."""
+    if place is not None and place.describe():
+        return place.describe()
     if not ip:
         return None
     try:
@@ -158,13 +162,17 @@ async def list_logins(session: AsyncSession, actor: Actor) -> LoginList:
     items = []
     for row in rows:
         device, app = describe_agent(row.user_agent)
+        place = Place(city=row.place_city, region=row.place_region, country=row.place_country)
         items.append(
             LoginRead(
                 id=row.id,
                 method=row.method,
                 device=device,
                 app=app,
-                place=coarse_place(row.ip),
+                place=coarse_place(row.ip, place),
+                city=place.city,
+                region=place.region,
+                country=place.country,
                 created_at=row.created_at,
                 last_used_at=row.last_used_at,
                 is_current=row.id == actor.session_id,

@@ -3,8 +3,8 @@ why it matters and what to set.
 
 Errors stop a deployment (the API would refuse to start, or would start and fail its members);
 warnings are choices an operator should make knowingly. Checks reach what the settings name:
-the database (and its migration state), Redis, the storage, the SMS gateway's address and the
-Firebase credentials. Nothing secret is printed.
+the database (and its migration state), Redis, the storage, the SMS gateway's address, the
+Firebase credentials and the GeoIP database. Nothing secret is printed.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class Finding:
 async def check(settings: Settings, *, timeout_s: float = 5.0) -> list[Finding]:
     findings = [Finding(Level.ERROR, "settings", problem) for problem in settings.problems()]
     findings += _choices(settings)
-    for probe in (_database, _redis, _storage, _sms, _fcm):
+    for probe in (_database, _redis, _storage, _sms, _fcm, _geoip):
         try:
             findings += await asyncio.wait_for(probe(settings), timeout_s)
         except TimeoutError:
@@ -317,6 +317,28 @@ async def _fcm(settings: Settings) -> list[Finding]:
         ]
     project = settings.fcm.project_id or info.get("project_id", "")
     return [Finding(Level.OK, "FCM__CREDENTIALS_*", f"service account for project {project}")]
+
+
+async def _geoip(settings: Settings) -> list[Finding]:
+    from app.integrations.geoip import build_geoip
+
+    path = settings.geoip.database
+    if path is None:
+        return [Finding(Level.OK, "GEOIP__DATABASE", "unset: logins are listed without places")]
+    if not path.is_file():
+        return []  # a settings problem already
+    try:
+        build_geoip(settings.geoip).close()
+    except (OSError, ValueError, RuntimeError) as exc:  # maxminddb's InvalidDatabaseError
+        return [
+            Finding(
+                Level.ERROR,
+                "GEOIP__DATABASE",
+                f"{path} is not a MaxMind-format database ({type(exc).__name__}): the API "
+                "would not start",
+            )
+        ]
+    return [Finding(Level.OK, "GEOIP__DATABASE", f"{path}: readable")]
 
 
 def _redacted(url: str) -> str:

@@ -16,6 +16,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import NotFound
+from app.integrations.geoip import Place
 from app.models import AuditEvent, AuthSession, Device, Member, Notification, RoleGrant
 from app.models.activity import MemberActivity
 from app.models.base import utcnow
@@ -81,6 +82,7 @@ async def _logins(session: AsyncSession, member_id: int) -> list[dict[str, Any]]
             "end_reason": login.revoke_reason,
             "user_agent": login.user_agent,
             "ip": login.ip,
+            "place": Place(login.place_city, login.place_region, login.place_country).describe(),
         }
         for login in rows
     ]

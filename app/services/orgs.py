@@ -269,11 +269,30 @@ class PathCopy:
     table: str
     column: str
     doc: str
+    # The column naming the org whose path is copied: rows re-pointed to another org (a merge)
+    # take that org's path (`sync_path_copies`).
+    org_column: str
 
 
 PATH_COPIES: tuple[PathCopy, ...] = (
-    PathCopy("member", "org_path", "the member's branch path: subtree member lists"),
+    PathCopy("member", "org_path", "the member's branch path: subtree member lists", "branch_id"),
 )
+
+
+async def sync_path_copies(session: AsyncSession, org_id: int, path: str) -> None:
+    """Every registered copy on a row that names `org_id` holds `path`: called after rows were
+    re-pointed to that org (a merge moves a branch's members, its content …), in the same
+    transaction."""
+    metadata = Org.metadata
+    for copy in PATH_COPIES:
+        table = metadata.tables[copy.table]
+        column = table.c[copy.column]
+        await session.execute(
+            update(table)
+            .where(table.c[copy.org_column] == org_id, column != path)
+            .values({copy.column: path})
+            .execution_options(synchronize_session=False)
+        )
 
 
 async def rewrite_paths(session: AsyncSession, old_prefix: str, new_prefix: str) -> None:

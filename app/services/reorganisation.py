@@ -1,8 +1,23 @@
 """Reorganising the tree over the years: move a subtree under another parent, merge one org into
 another, dissolve an empty org (renames are `PATCH /orgs/{id}`). Each runs in the request's one
-transaction: the paths of the whole subtree and every registered copy (`orgs.rewrite_paths`), the
-org placements (the tree's history, `app.models.membership.OrgPlacement`), the members' periods
-of a merged branch, and the audit log.
+transaction: the paths of the whole subtree and every registered copy (`orgs.rewrite_paths`,
+`orgs.sync_path_copies`), the org placements (the tree's history,
+`app.models.membership.OrgPlacement`), the members' periods of a merged branch, what the merged
+org owns, and the audit log.
+
+What a merge moves to the org merged into, and what stays with the merged (inactive) org:
+
+- moves: its members (their periods say where they were before), child orgs, live roles,
+  residence attachments (one that now names the member's own branch ends); its documents and
+  articles, whatever their state (`origin_org_id` keeps the org they came from, so statistics
+  of past periods still count them there), its relays of upper documents (unless the receiving
+  org relayed the same document), its packets, quizzes and surveys (open ones go on, for the
+  members who are now in the receiving org);
+- cancelled: its meetings not yet held (draft or announced) from the later of the merge day and
+  today on, with the reason "merged into …": the members summoned are told, and the receiving
+  branch's secretary plans the joint meeting (a merged branch's own schedule ends with it);
+- stays: held, running and past meetings, tasks, attendance, receipts, points and every other
+  record of the past, so statistics of past periods do not change.
 
 The right to do it (`org.manage` on the org and on its new parent) is decided on org rows
 re-read `FOR UPDATE` here. Guards in other processes cache org paths for at most
@@ -12,32 +27,42 @@ authorise against the old path (a caller's own process forgets the moved orgs at
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, time
 from typing import cast
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, and_, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from app.core import etag
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.etag import IfMatch
 from app.models import (
+    Article,
     AttachmentKind,
+    Document,
+    DocumentRelay,
     Member,
     MembershipPeriod,
     Org,
     OrgKind,
     OrgPlacement,
+    Packet,
+    Quiz,
     RoleGrant,
+    Survey,
 )
 from app.models.base import utcnow
 from app.services import access, audit, history
 from app.services import orgs as org_service
 from app.services.access import Actor, Permission
+from app.services.meetings import lifecycle as meeting_service
 
 _org = cast(Table, Org.__table__)
 _grant = cast(Table, RoleGrant.__table__)
 _pl = cast(Table, OrgPlacement.__table__)
+_relay = cast(Table, DocumentRelay.__table__)
 
 
 async def _locked_org(session: AsyncSession, actor: Actor, org_id: int) -> Org:
@@ -236,10 +261,13 @@ async def merge_org(
     on: date | None,
     today: date,
     if_match: IfMatch | None = None,
+    timezone: str = "Asia/Ho_Chi_Minh",
 ) -> list[int]:
     """Merge an org into another of the same level: a branch's members (with their history),
-    a committee's child orgs, and the live roles held on it move to `into`; the merged org
-    stays, inactive, for the history. Returns the ids whose paths changed."""
+    a committee's child orgs, the live roles held on it and what it owns move to `into` (see
+    the module's docstring); the merged org stays, inactive, for the history. `timezone` is the
+    deployment's (`RULES__TIMEZONE`): meetings from the merge day's local midnight on are
+    cancelled. Returns the ids whose paths changed."""
     locked_path = await _lock_subtree_members(session, org_id)
     org = await _locked_org(session, actor, org_id)
     _same_path(org, locked_path)
@@ -286,16 +314,45 @@ async def merge_org(
         member.branch_id = into.id
         member.org_path = into.path
         member.updated_at = utcnow()
-    residences = await session.scalars(
-        select(MembershipPeriod).where(
-            MembershipPeriod.org_id == org.id,
-            MembershipPeriod.kind == AttachmentKind.RESIDENCE,
-            MembershipPeriod.valid_to.is_(None),
+    residences_moved = list(
+        await session.scalars(
+            select(MembershipPeriod).where(
+                MembershipPeriod.org_id == org.id,
+                MembershipPeriod.kind == AttachmentKind.RESIDENCE,
+                MembershipPeriod.valid_to.is_(None),
+            )
         )
     )
-    for residence in list(residences):
+    for residence in residences_moved:
         await history.change(session, residence, day, org_id=into.id)
+    # A residence attachment that now names the member's own branch is no second tie: it ends.
+    coinciding = list(
+        await session.scalars(
+            select(MembershipPeriod)
+            .join(Member, Member.id == MembershipPeriod.member_id)
+            .where(
+                MembershipPeriod.org_id == into.id,
+                MembershipPeriod.kind == AttachmentKind.RESIDENCE,
+                MembershipPeriod.valid_to.is_(None),
+                Member.branch_id == into.id,
+            )
+        )
+    )
+    for residence in coinciding:
+        await history.end(session, residence, day)
+    await org_service.sync_path_copies(session, into.id, into.path)
     roles = await _move_roles(session, actor, org.id, into.id)
+    owned = await _move_owned(session, org.id, into.id)
+    # Meetings from the later of the merge day and today on: an earlier one lies in a period
+    # whose figures must not change.
+    since = datetime.combine(max(day, today), time(), tzinfo=ZoneInfo(timezone))
+    owned["meetings_cancelled"] = await meeting_service.cancel_upcoming(
+        session,
+        actor,
+        org.id,
+        f"{org.name} đã sáp nhập vào {into.name}.",
+        since=since,
+    )
     await _replace_placement(
         session,
         org.id,
@@ -319,10 +376,61 @@ async def merge_org(
             "effective_date": day,
             "children_moved": [c.id for c in children],
             "members_moved": len(members),
+            "residences_moved": len(residences_moved),
+            "residences_ended": len(coinciding),
             "roles_moved": roles,
+            **owned,
         },
     )
     return [org.id, *moved]
+
+
+async def _move_owned(session: AsyncSession, from_id: int, to_id: int) -> dict[str, int]:
+    """What the merged org owns moves to `to_id` (counts by kind, for the audit detail).
+    Documents and articles remember the org they came from (the first one, after several
+    merges): statistics of past periods count them there."""
+    counts: dict[str, int] = {}
+    for name, model in (("documents_moved", Document), ("articles_moved", Article)):
+        table = cast(Table, model.__table__)
+        result = await session.execute(
+            update(table)
+            .where(table.c.org_id == from_id)
+            .values(
+                org_id=to_id,
+                origin_org_id=func.coalesce(table.c.origin_org_id, from_id),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        counts[name] = result.rowcount  # type: ignore[attr-defined]
+    # Relays of upper documents to the merged org's subtree now reach the receiving org's; a
+    # document both relayed keeps the receiving org's relay (the other stays, as history).
+    held = aliased(_relay, name="held")
+    result = await session.execute(
+        update(_relay)
+        .where(
+            _relay.c.org_id == from_id,
+            ~exists().where(
+                and_(held.c.document_id == _relay.c.document_id, held.c.org_id == to_id)
+            ),
+        )
+        .values(org_id=to_id)
+        .execution_options(synchronize_session=False)
+    )
+    counts["relays_moved"] = result.rowcount  # type: ignore[attr-defined]
+    for name, owned in (
+        ("packets_moved", Packet.__table__),
+        ("quizzes_moved", Quiz.__table__),
+        ("surveys_moved", Survey.__table__),
+    ):
+        table = cast(Table, owned)
+        result = await session.execute(
+            update(table)
+            .where(table.c.org_id == from_id)
+            .values(org_id=to_id)
+            .execution_options(synchronize_session=False)
+        )
+        counts[name] = result.rowcount  # type: ignore[attr-defined]
+    return counts
 
 
 async def _move_roles(session: AsyncSession, actor: Actor, from_id: int, to_id: int) -> int:

@@ -382,24 +382,33 @@ async def _meeting_figures(
 async def _content_figures(
     session: AsyncSession, basis: _Basis, t0: datetime, t1: datetime
 ) -> dict[int, dict[str, int]]:
+    """Documents and articles published in the period, counted at the org that published
+    them: `origin_org_id` when a merge has since moved them (each side of that on its own
+    index), else `org_id`."""
     o = basis.orgs
     figures: dict[int, dict[str, int]] = {}
     for name, table, published in (
         ("documents_published", _doc, DocumentStatus.PUBLISHED),
         ("articles_published", _art, ArticleStatus.PUBLISHED),
     ):
-        rows = await session.execute(
-            select(o.c.key, func.count().label("n"))
-            .select_from(o.join(table, table.c.org_id == o.c.org_id))
-            .where(
-                table.c.status == published,
-                table.c.published_at >= t0,
-                table.c.published_at < t1,
+        for owner, moved in (
+            (table.c.org_id, table.c.origin_org_id.is_(None)),
+            (table.c.origin_org_id, table.c.origin_org_id.is_not(None)),
+        ):
+            rows = await session.execute(
+                select(o.c.key, func.count().label("n"))
+                .select_from(o.join(table, owner == o.c.org_id))
+                .where(
+                    moved,
+                    table.c.status == published,
+                    table.c.published_at >= t0,
+                    table.c.published_at < t1,
+                )
+                .group_by(o.c.key)
             )
-            .group_by(o.c.key)
-        )
-        for r in rows:
-            figures.setdefault(r.key, {})[name] = r.n
+            for r in rows:
+                counts = figures.setdefault(r.key, {})
+                counts[name] = counts.get(name, 0) + r.n
     return figures
 
 

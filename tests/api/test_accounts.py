@@ -6,18 +6,24 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.integrations.geoip import MaxMindGeoIP, NoGeoIP
 from app.integrations.sms import ConsoleSmsGateway
 from app.models import AuditEvent, AuthSession, Member, OtpChallenge
 from app.models.base import utcnow
+from app.resources import Resources
 from app.services import accounts
+from tests.api.test_auth import bearer, otp_login
 from tests.conftest import ActorLogin
 from tests.factories import Tree, next_phone
+from tests.geoip_files import city, write_city_db
 from tests.http import assert_problem
 
 
@@ -263,3 +269,51 @@ async def test_a_password_holding_the_birth_date_is_refused(
         "/api/v1/auth/password", json={"new_password": "Hoa sen nở giữa đầm 2026"}, headers=headers
     )
     assert accepted.status_code == 204
+
+
+async def test_logins_show_the_place_looked_up_when_they_start_and_refresh(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    tree: Tree,
+    resources: Resources,
+    sms: ConsoleSmsGateway,
+    tmp_path: Path,
+) -> None:
+    database = write_city_db(
+        tmp_path / "city.mmdb",
+        {
+            "203.0.113.0/24": city("Ba Đình", "Hà Nội", "Việt Nam"),
+            "198.51.100.0/24": city("Hải Châu", "Đà Nẵng", "Việt Nam"),
+        },
+    )
+    resources.auth.geoip = MaxMindGeoIP(database, ["vi", "en"])
+    try:
+        tokens = await otp_login(client, sms, tree.member.phone or "")
+        listed = await client.get("/api/v1/me/logins", headers=bearer(tokens))
+        assert listed.status_code == 200, listed.text
+        [login] = listed.json()["items"]
+        assert (login["place"], login["city"], login["region"], login["country"]) == (
+            "Ba Đình, Hà Nội, Việt Nam",
+            "Ba Đình",
+            "Hà Nội",
+            "Việt Nam",
+        )
+        # The place is stored with the login: a list reads it, the database is not asked.
+        resources.auth.geoip.close()
+        resources.auth.geoip = NoGeoIP()
+        listed = await client.get("/api/v1/me/logins", headers=bearer(tokens))
+        assert listed.json()["items"][0]["city"] == "Ba Đình"
+        # A refresh from another address places the login there.
+        resources.auth.geoip = MaxMindGeoIP(database, ["vi", "en"])
+        elsewhere = httpx.ASGITransport(app=app, client=("198.51.100.9", 50000))
+        async with httpx.AsyncClient(transport=elsewhere, base_url="http://test") as moved:
+            refreshed = await moved.post(
+                "/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+            )
+            assert refreshed.status_code == 200, refreshed.text
+            listed = await moved.get("/api/v1/me/logins", headers=bearer(refreshed.json()))
+        [login] = listed.json()["items"]
+        assert login["place"] == "Hải Châu, Đà Nẵng, Việt Nam"
+    finally:
+        resources.auth.geoip.close()
+        resources.auth.geoip = NoGeoIP()

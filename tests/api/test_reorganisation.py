@@ -3,19 +3,40 @@ dissolutions, the 2025 reform; every question about the past answers as before."
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import AuditEvent, Member, Org, OrgKind, Role, RoleGrant
+from app.models import (
+    Article,
+    AuditEvent,
+    Document,
+    DocumentRelay,
+    DocumentStatus,
+    Meeting,
+    MeetingStatus,
+    Member,
+    Notice,
+    Org,
+    OrgKind,
+    Quiz,
+    Role,
+    RoleGrant,
+    Survey,
+)
+from app.models.base import utcnow
 from app.resources import Resources
 from app.services import history
 from tests.conftest import ActorLogin
+from tests.content_factories import make_article, make_document, make_meeting
 from tests.factories import Tree, grant, make_member, make_org
 from tests.http import assert_problem
+from tests.study_factories import make_open_quiz
 
 
 @pytest.fixture
@@ -307,3 +328,148 @@ async def test_the_2025_reform_keeps_every_past_answer_and_the_matrix(
         404,
         "member.not_found",
     )
+
+
+async def test_a_merge_moves_content_cancels_meetings_to_come_and_keeps_past_statistics(
+    client: httpx.AsyncClient,
+    tree: Tree,
+    as_actor: ActorLogin,
+    session: AsyncSession,
+    resources: Resources,
+    today: date,
+) -> None:
+    """B2 merges into B1: B1's members read what B2 published, its quiz and survey; B2's
+    meetings to come are cancelled with a notice; last month's figures of B2, B1 and their
+    commune are the same after the merge as before."""
+    zone = ZoneInfo(resources.settings.rules.timezone)
+    last_month = (today.replace(day=1) - timedelta(days=1)).replace(day=10)
+    then = datetime.combine(last_month, time(9), tzinfo=zone)
+    b2_members = [tree.officer_c1, tree.committee, tree.editor]
+    document = await make_document(session, tree.b2, title="Nghị quyết Chi bộ 2", published_at=then)
+    draft = await make_document(session, tree.b2, status=DocumentStatus.DRAFT)
+    article = await make_article(session, tree.b2, published_at=then)
+    await make_document(session, tree.b1, published_at=then)
+    upper = await make_document(session, tree.c1, published_at=then)
+    session.add(DocumentRelay(document_id=upper.id, org_id=tree.b2.id, note="Triển khai"))
+    quiz, _ = await make_open_quiz(session, tree.b2)
+    survey = Survey(
+        org_id=tree.b2.id,
+        title="Khảo sát Chi bộ 2",
+        opens_at=utcnow() - timedelta(hours=1),
+        closes_at=utcnow() + timedelta(days=3),
+        is_anonymous=True,
+    )
+    session.add(survey)
+    held = await make_meeting(
+        session, tree.b2, MeetingStatus.CLOSED, starts_at=then, summoned=b2_members
+    )
+    await make_meeting(
+        session, tree.b1, MeetingStatus.CLOSED, starts_at=then, summoned=[tree.member]
+    )
+    announced = await make_meeting(
+        session,
+        tree.b2,
+        MeetingStatus.ANNOUNCED,
+        starts_at=utcnow() + timedelta(days=2),
+        summoned=b2_members,
+    )
+    planned = await make_meeting(
+        session, tree.b2, MeetingStatus.DRAFT, starts_at=utcnow() + timedelta(days=5)
+    )
+    await session.commit()
+    root = await as_actor(tree.officer_root.id)
+    member = await as_actor(tree.member.id)
+    readable = [
+        f"/api/v1/documents/{document.id}",
+        f"/api/v1/articles/{article.id}",
+        f"/api/v1/quizzes/{quiz.id}",
+        f"/api/v1/surveys/{survey.id}",
+    ]
+    for url in readable:
+        assert (await client.get(url, headers=member)).status_code == 404, url
+
+    async def stats(org: Org) -> dict[str, Any]:
+        response = await client.get(
+            f"/api/v1/orgs/{org.id}/stats",
+            params={"period": "month", "from": last_month.isoformat()},
+            headers=root,
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        body.pop("computed_at")
+        return body
+
+    before = {org.id: await stats(org) for org in (tree.b2, tree.b1, tree.c1)}
+    assert before[tree.b2.id]["content"]["documents_published"] == 1
+    assert before[tree.b2.id]["content"]["articles_published"] == 1
+    assert before[tree.b2.id]["meetings"]["held"] == 1
+    assert before[tree.b1.id]["content"]["documents_published"] == 1
+
+    response = await client.post(
+        f"/api/v1/orgs/{tree.b2.id}/merge", json={"into_id": tree.b1.id}, headers=root
+    )
+    assert response.status_code == 200, response.text
+
+    assert {org.id: await stats(org) for org in (tree.b2, tree.b1, tree.c1)} == before
+    for url in readable:
+        assert (await client.get(url, headers=member)).status_code == 200, url
+    moved = {
+        row[0]: row[1:]
+        for row in await session.execute(
+            select(Document.id, Document.org_id, Document.origin_org_id).execution_options(
+                populate_existing=True
+            )
+        )
+    }
+    assert moved[document.id] == (tree.b1.id, tree.b2.id)
+    assert moved[draft.id] == (tree.b1.id, tree.b2.id)
+    assert moved[upper.id] == (tree.c1.id, None)
+    assert await session.scalar(select(Article.org_id).where(Article.id == article.id)) == (
+        tree.b1.id
+    )
+    assert await session.scalar(select(Quiz.org_id).where(Quiz.id == quiz.id)) == tree.b1.id
+    assert await session.scalar(select(Survey.org_id).where(Survey.id == survey.id)) == tree.b1.id
+    assert await session.scalar(
+        select(DocumentRelay.org_id).where(DocumentRelay.document_id == upper.id)
+    ) == (tree.b1.id)
+    meetings = {
+        row[0]: row[1:]
+        for row in await session.execute(
+            select(Meeting.id, Meeting.org_id, Meeting.status, Meeting.cancel_reason)
+        )
+    }
+    assert meetings[held.id] == (tree.b2.id, MeetingStatus.CLOSED, None)
+    for meeting in (announced, planned):
+        org_id, status, reason = meetings[meeting.id]
+        assert (org_id, status) == (tree.b2.id, MeetingStatus.CANCELLED)
+        assert reason == f"{tree.b2.name} đã sáp nhập vào {tree.b1.name}."
+    notice = await session.scalar(
+        select(Notice).where(Notice.title == f"Hủy lịch: {announced.title}")
+    )
+    assert notice is not None
+    assert sorted(notice.audience_member_ids or []) == sorted(m.id for m in b2_members)
+    event = await session.scalar(select(AuditEvent).where(AuditEvent.action == "org.merge"))
+    assert event is not None
+    assert event.detail is not None
+    assert {
+        key: event.detail[key]
+        for key in (
+            "members_moved",
+            "documents_moved",
+            "articles_moved",
+            "relays_moved",
+            "quizzes_moved",
+            "surveys_moved",
+            "packets_moved",
+            "meetings_cancelled",
+        )
+    } == {
+        "members_moved": 3,
+        "documents_moved": 2,
+        "articles_moved": 1,
+        "relays_moved": 1,
+        "quizzes_moved": 1,
+        "surveys_moved": 1,
+        "packets_moved": 0,
+        "meetings_cancelled": 2,
+    }

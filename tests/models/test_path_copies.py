@@ -3,7 +3,7 @@ rewritten, and the rewrite moves every copy with its org."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Base, Member, Org, OrgKind
@@ -24,6 +24,8 @@ def test_every_path_column_is_registered() -> None:
         f"register these path copies in app/services/orgs.py PATH_COPIES: {sorted(unregistered)}"
     )
     assert registered <= path_columns, "PATH_COPIES names a column that does not exist"
+    for copy in org_service.PATH_COPIES:
+        assert copy.org_column in Base.metadata.tables[copy.table].c, copy
 
 
 async def test_rewriting_a_subtree_moves_every_copy(session: AsyncSession) -> None:
@@ -46,3 +48,20 @@ async def test_rewriting_a_subtree_moves_every_copy(session: AsyncSession) -> No
     member_paths = dict((await session.execute(select(Member.id, Member.org_path))).all())
     assert member_paths[member.id] == f"{new}{branch.id}/"
     assert member_paths[other.id] == staying.path
+
+
+async def test_rows_re_pointed_to_an_org_take_its_path(session: AsyncSession) -> None:
+    root = await make_org(session, kind=OrgKind.PROVINCE_COMMITTEE, name="Tỉnh ủy")
+    merged = await make_org(session, root, name="Chi bộ Sáp Nhập")
+    into = await make_org(session, root, name="Chi bộ Tiếp Nhận")
+    member = await make_member(session, merged, full_name="Lê Văn Theo")
+    await session.execute(update(Member).where(Member.id == member.id).values(branch_id=into.id))
+
+    await org_service.sync_path_copies(session, into.id, into.path)
+
+    path = await session.scalar(
+        select(Member.org_path)
+        .where(Member.id == member.id)
+        .execution_options(populate_existing=True)
+    )
+    assert path == into.path

@@ -11,9 +11,10 @@ import pytest
 from pydantic import SecretStr
 
 from app.core import migrate
-from app.core.config import Env, FcmSettings, Settings, SmsSettings
+from app.core.config import Env, FcmSettings, GeoIPSettings, Settings, SmsSettings
 from app.services.config_check import Finding, Level, check
 from tests.conftest import FreshDatabase, make_settings
+from tests.geoip_files import city, write_city_db
 from tests.test_cli import run_cli
 
 CLOSED_PORT_URL = "redis://127.0.0.1:1/0"
@@ -102,6 +103,18 @@ async def test_firebase_credentials_are_read(
     settings = make_settings().model_copy(update={"data_dir": tmp_path, "fcm": fcm})
     findings = _by_subject(await check(settings, timeout_s=60), "FCM__CREDENTIALS_*")
     assert [f.level for f in findings] == [expected], findings
+
+
+async def test_the_geoip_database_is_opened(tmp_path: Path) -> None:
+    good = write_city_db(tmp_path / "city.mmdb", {"14.160.0.0/16": city(None, None, "Việt Nam")})
+    bad = tmp_path / "not-a-database.mmdb"
+    bad.write_bytes(b"not a MaxMind database" * 10)
+    for path, expected in ((None, Level.OK), (good, Level.OK), (bad, Level.ERROR)):
+        settings = make_settings().model_copy(
+            update={"data_dir": tmp_path, "geoip": GeoIPSettings(database=path)}
+        )
+        findings = _by_subject(await check(settings, timeout_s=60), "GEOIP__DATABASE")
+        assert [f.level for f in findings] == [expected], (path, findings)
 
 
 async def test_production_choices_are_warned_about(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """The actor of a request: a verified access token turned into an `Actor` in one round trip on
-the lean read path (the member, their branch, live roles, and whether the session still holds).
-Work done later on a member's behalf (an import's jobs, the CLI) builds the actor from the
-member's rows as they are then (`member_actor`)."""
+the lean read path (the member, their branch, their residence branch, live roles, and whether
+the session still holds). Work done later on a member's behalf (an import's jobs, the CLI) builds
+the actor from the member's rows as they are then (`member_actor`)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from app.core.db import FastQuery, Reader, Row
 from app.core.errors import Unauthorized
 from app.core.security import AccessClaims
 from app.models import (
+    AttachmentKind,
     AuthSession,
     Document,
     DocumentReceipt,
@@ -32,6 +33,7 @@ from app.models import (
     MeetingAttendee,
     MeetingStatus,
     Member,
+    MembershipPeriod,
     Notification,
     Org,
     Role,
@@ -48,6 +50,32 @@ _member_t = Member.__table__
 _grant_t = RoleGrant.__table__
 _branch_t = aliased(Org.__table__, name="branch")
 _role_org_t = aliased(Org.__table__, name="role_org")
+_period_t = MembershipPeriod.__table__
+_residence_org_t = aliased(Org.__table__, name="residence_org")
+
+
+def _constant(value: str) -> ColumnElement[str]:
+    """A fixed string in the SQL itself (the lean reader binds only named parameters)."""
+    assert value.isidentifier()  # noqa: S101 - enum values only, never input
+    return literal_column(f"'{value}'")
+
+
+# The branch the member is attached to where they live (an open residence period: periods
+# never start in the future, and ending one closes it that day), on the member's index.
+_residence_path = (
+    select(_residence_org_t.c.path)
+    .select_from(_period_t)
+    .join(_residence_org_t, _residence_org_t.c.id == _period_t.c.org_id)
+    .where(
+        _period_t.c.member_id == _member_t.c.id,
+        _period_t.c.kind == _constant(AttachmentKind.RESIDENCE),
+        _period_t.c.valid_to.is_(None),
+        _residence_org_t.c.is_active.is_(True),
+    )
+    .limit(literal_column("1"))
+    .correlate(_member_t)
+    .scalar_subquery()
+)
 
 _ACTOR_QUERY = (
     select(
@@ -60,6 +88,7 @@ _ACTOR_QUERY = (
         _member_t.c.branch_id,
         _branch_t.c.name.label("branch_name"),
         _branch_t.c.path.label("branch_path"),
+        _residence_path.label("residence_path"),
         _session_t.c.expires_at.label("session_expires_at"),
         _grant_t.c.id.label("grant_id"),
         _grant_t.c.role,
@@ -92,12 +121,6 @@ _receipt_t = DocumentReceipt.__table__
 _attendee_t = MeetingAttendee.__table__
 _meeting_t = Meeting.__table__
 _task_t = Task.__table__
-
-
-def _constant(value: str) -> ColumnElement[str]:
-    """A fixed string in the SQL itself (the lean reader binds only named parameters)."""
-    assert value.isidentifier()  # noqa: S101 - enum values only, never input
-    return literal_column(f"'{value}'")
 
 
 _next_meeting_id = (
@@ -218,6 +241,7 @@ async def _load(
         branch_name=first["branch_name"],
         branch_path=first["branch_path"],
         roles=roles,
+        residence_path=first["residence_path"],
     )
     return actor, rows
 

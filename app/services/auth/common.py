@@ -18,6 +18,7 @@ from app.core.config import AuthSettings, SmsSettings
 from app.core.errors import Forbidden
 from app.core.ratelimit import RateLimiter
 from app.core.security import PasswordHasher, TokenCodec
+from app.integrations.geoip import GeoIP, NoGeoIP
 from app.models import Member
 
 log = logging.getLogger("app.auth")
@@ -39,7 +40,8 @@ class IssuedTokens:
 
 
 class Auth:
-    """What the login flows need: settings, token codec, password hasher and rate limiter."""
+    """What the login flows need: settings, token codec, password hasher, rate limiter and the
+    GeoIP database that places a login."""
 
     def __init__(
         self,
@@ -50,8 +52,10 @@ class Auth:
         limiter: RateLimiter,
         *,
         timezone: str = "Asia/Ho_Chi_Minh",
+        geoip: GeoIP | None = None,
     ) -> None:
         self.settings = settings
+        self.geoip: GeoIP = geoip if geoip is not None else NoGeoIP()
         self.timezone = timezone  # the deployment's (rules.timezone): local days and months
         self.sms_settings = sms_settings
         self.codec = codec

@@ -40,8 +40,8 @@ async def start_session(
         expires_at=now + timedelta(seconds=cfg.session_max_age_s),
         otp_verified_at=now if method == "otp" else None,
         user_agent=(client.user_agent or "")[:255] or None,
-        ip=client.ip[:64],
     )
+    _place(auth, auth_session, client.ip)
     session.add(auth_session)
     await session.flush()
     # Keep at most `max_sessions` live logins: the oldest go first.
@@ -59,6 +59,18 @@ async def start_session(
     )
     await activity.record_activity(session, member.id, now=now, timezone=auth.timezone, login=True)
     return await _issue_tokens(session, auth, member.id, auth_session, now)
+
+
+def _place(auth: Auth, auth_session: AuthSession, ip: str) -> None:
+    """The login's address and its coarse place (looked up once per new address)."""
+    ip = ip[:64]
+    if auth_session.ip == ip and auth_session.place_country is not None:
+        return
+    auth_session.ip = ip
+    place = auth.geoip.lookup(ip)
+    auth_session.place_city = place.city if place else None
+    auth_session.place_region = place.region if place else None
+    auth_session.place_country = place.country if place else None
 
 
 async def _issue_tokens(
@@ -86,7 +98,10 @@ async def _issue_tokens(
     )
 
 
-async def refresh_tokens(session: AsyncSession, auth: Auth, *, refresh_token: str) -> IssuedTokens:
+async def refresh_tokens(
+    session: AsyncSession, auth: Auth, *, refresh_token: str, client: ClientInfo | None = None
+) -> IssuedTokens:
+    """A new pair for a refresh token; the login's address (and place) follow `client`."""
     now = utcnow()
     token = await session.scalar(
         select(RefreshToken)
@@ -128,6 +143,8 @@ async def refresh_tokens(session: AsyncSession, auth: Auth, *, refresh_token: st
     ensure_not_locked(member)
     token.used_at = now
     auth_session.last_used_at = now
+    if client is not None:
+        _place(auth, auth_session, client.ip)
     await activity.record_activity(session, member.id, now=now, timezone=auth.timezone, login=False)
     return await _issue_tokens(session, auth, member.id, auth_session, now)
 

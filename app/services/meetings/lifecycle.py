@@ -860,6 +860,34 @@ async def cancel_meeting(
     meeting = await lock(session, target.id)
     if meeting.status not in EDITABLE:
         raise _wrong_status(meeting, "draft, announced")
+    await _cancel(session, actor, meeting, reason)
+
+
+async def cancel_upcoming(
+    session: AsyncSession, actor: Actor, org_id: int, reason: str, *, since: datetime
+) -> int:
+    """Cancel the org's meetings not yet held (draft or announced) that start at `since` or
+    later, each as `cancel_meeting` does (reminders off, the summoned told why, audited).
+    Returns how many were cancelled."""
+    meetings = list(
+        await session.scalars(
+            select(Meeting)
+            .where(
+                Meeting.org_id == org_id,
+                Meeting.status.in_(list(EDITABLE)),
+                Meeting.starts_at >= since,
+            )
+            .order_by(Meeting.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    )
+    for meeting in meetings:
+        await _cancel(session, actor, meeting, reason)
+    return len(meetings)
+
+
+async def _cancel(session: AsyncSession, actor: Actor, meeting: Meeting, reason: str) -> None:
     was_announced = meeting.status == MeetingStatus.ANNOUNCED
     meeting.status = MeetingStatus.CANCELLED
     meeting.cancelled_at = utcnow()
