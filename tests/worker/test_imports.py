@@ -150,8 +150,17 @@ async def test_two_applies_of_one_file_at_once_create_each_member_once(
     results = await asyncio.gather(*(import_file.run_phase(resources, i, APPLY_JOB) for i in ids))
     assert [r.status for r in results] == ["applied", "applied"]
     assert sum(r.counts["created"] for r in results) == 120
-    for result in results:
-        assert result.counts["created"] + result.counts["unchanged"] == 120, result.counts
+    for import_id, result in zip(ids, results, strict=True):
+        async with resources.db.write() as session:
+            problems = (
+                await session.execute(
+                    select(MemberImportRow.problems).where(MemberImportRow.import_id == import_id)
+                )
+            ).all()
+        assert result.counts["created"] + result.counts["unchanged"] == 120, (
+            result.counts,
+            problems[:3],
+        )
         assert result.counts["rejected"] == 0
     async with resources.db.write() as session:
         assert await _count(session, Member.party_card_number.like("07.%")) == 120

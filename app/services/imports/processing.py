@@ -211,9 +211,12 @@ async def decide(
     their cells stay refused). `transfers`: the import is made with "transfers allowed"."""
     rows = list(rows)
     good = [r for r in rows if r.ok and r.card is not None]
-    existing = await _existing(session, sorted({r.card for r in good if r.card}), lock=lock)
+    # Phones first, then cards: each statement sees what was committed before it started, so a
+    # member another import has just created is, when its phone is seen, also seen by its card
+    # (the other order took them for a stranger holding the row's phone).
     phones = sorted({r.fields["phone"] for r in good if r.fields.get("phone")})
     owners = await _phone_owners(session, phones)
+    existing = await _existing(session, sorted({r.card for r in good if r.card}), lock=lock)
     moving = sorted(
         old["id"]
         for r in good
