@@ -57,6 +57,7 @@ from app.services.meetings import attendance as attendance_service
 from app.services.meetings import lifecycle as meeting_service
 from app.services.meetings import motions as motion_service
 from app.services.meetings import offline as offline_service
+from app.services.meetings.attendance import CountedMeeting
 from app.services.meetings.lifecycle import MeetingTarget
 from app.services.meetings.motions import MotionTarget
 from app.services.orgs import OrgTarget
@@ -103,6 +104,20 @@ def MotionScope(permission: Permission) -> ObjectScope[MotionTarget]:
 
 
 ViewMeeting = Annotated[MeetingTarget, Depends(MeetingScope(Permission.MEETING_VIEW))]
+# The same guard, its target read with the meeting's live attendance counts (one round trip).
+ViewCountedMeeting = Annotated[
+    CountedMeeting,
+    Depends(
+        ObjectScope(
+            attendance_service.load_counted_target,
+            Permission.MEETING_VIEW,
+            id_param="meeting_id",
+            not_found_code="meeting.not_found",
+            description="Meeting id.",
+            visible=meeting_service.hide_draft,
+        )
+    ),
+]
 AttendMeeting = Annotated[MeetingTarget, Depends(MeetingScope(Permission.MEETING_ATTEND))]
 ManageMeeting = Annotated[MeetingTarget, Depends(MeetingScope(Permission.MEETING_MANAGE))]
 ReviewMeeting = Annotated[MeetingTarget, Depends(MeetingScope(Permission.MEETING_REVIEW))]
@@ -500,11 +515,11 @@ async def rate_meeting_from_above(
     responses=problems(401, 403, 404, 422),
 )
 async def get_meeting_attendance(
-    meeting: ViewMeeting, reader: ReaderDep, rules: MeetingRules
+    meeting: ViewCountedMeeting, rules: MeetingRules
 ) -> dict[str, Any]:
     """Live counts (present / excused / absent / exempt) and the quorum against the summoned,
     non-exempt members."""
-    return await attendance_service.summary(reader, meeting.id, rules)
+    return attendance_service.summary(meeting.counts, rules)
 
 
 @router.get(
