@@ -8,7 +8,14 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.deps import CurrentActor, ObjectScope, OrgScope, ResourcesDep, SessionDep
+from app.api.deps import (
+    CurrentActor,
+    ObjectScope,
+    OrgScope,
+    ReaderDep,
+    ResourcesDep,
+    SessionDep,
+)
 from app.api.idempotency import Idempotent
 from app.api.responses import IfMatchDep, problems, with_etag_of
 from app.api.routing import area_router
@@ -50,6 +57,7 @@ from app.services.meetings import attendance as attendance_service
 from app.services.meetings import lifecycle as meeting_service
 from app.services.meetings import motions as motion_service
 from app.services.meetings import offline as offline_service
+from app.services.meetings.attendance import CountedMeeting
 from app.services.meetings.lifecycle import MeetingTarget
 from app.services.meetings.motions import MotionTarget
 from app.services.orgs import OrgTarget
@@ -96,6 +104,20 @@ def MotionScope(permission: Permission) -> ObjectScope[MotionTarget]:
 
 
 ViewMeeting = Annotated[MeetingTarget, Depends(MeetingScope(Permission.MEETING_VIEW))]
+# The same guard, its target read with the meeting's live attendance counts (one round trip).
+ViewCountedMeeting = Annotated[
+    CountedMeeting,
+    Depends(
+        ObjectScope(
+            attendance_service.load_counted_target,
+            Permission.MEETING_VIEW,
+            id_param="meeting_id",
+            not_found_code="meeting.not_found",
+            description="Meeting id.",
+            visible=meeting_service.hide_draft,
+        )
+    ),
+]
 AttendMeeting = Annotated[MeetingTarget, Depends(MeetingScope(Permission.MEETING_ATTEND))]
 ManageMeeting = Annotated[MeetingTarget, Depends(MeetingScope(Permission.MEETING_MANAGE))]
 ReviewMeeting = Annotated[MeetingTarget, Depends(MeetingScope(Permission.MEETING_REVIEW))]
@@ -173,8 +195,7 @@ async def list_org_meetings(
 )
 async def list_subtree_meetings(
     org: Annotated[OrgTarget, Depends(OrgScope(Permission.MEETING_VIEW))],
-    actor: CurrentActor,
-    session: SessionDep,
+    reader: ReaderDep,
     rules: MeetingRules,
     since: Annotated[
         date | None, Query(description="Meetings starting on or after this day."), IsoDateText
@@ -190,12 +211,11 @@ async def list_subtree_meetings(
     ] = False,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
-) -> Page[SubtreeMeeting]:
+) -> dict[str, Any]:
     """Meetings of every branch below this org (for upper levels: minutes, ratings, who has not
     uploaded minutes), latest first. Local days (`RULES__TIMEZONE`)."""
     items, next_cursor = await meeting_service.list_subtree_meetings(
-        session,
-        actor,
+        reader,
         org,
         since=since,
         until=until,
@@ -205,7 +225,7 @@ async def list_subtree_meetings(
         limit=limit,
         cursor=cursor,
     )
-    return Page(items=[SubtreeMeeting(**i) for i in items], next_cursor=next_cursor)
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.get(
@@ -237,26 +257,28 @@ async def list_branch_absences(
 @router.get("/me/meetings", response_model=Page[MeetingSummary], responses=problems(400, 401, 422))
 async def list_my_meetings(
     actor: CurrentActor,
-    session: SessionDep,
+    reader: ReaderDep,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
-) -> Page[MeetingSummary]:
+) -> dict[str, Any]:
     """The meetings I am summoned to, latest first, with my attendance."""
     items, next_cursor = await meeting_service.list_my_meetings(
-        session, actor, limit=limit, cursor=cursor
+        reader, actor, limit=limit, cursor=cursor
     )
-    return Page(items=[MeetingSummary(**i) for i in items], next_cursor=next_cursor)
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.get(
     "/meetings/{meeting_id}", response_model=MeetingRead, responses=problems(401, 403, 404, 422)
 )
 async def get_meeting(
-    meeting: ViewMeeting, actor: CurrentActor, session: SessionDep, response: Response
+    meeting: ViewMeeting, actor: CurrentActor, reader: ReaderDep, response: Response
 ) -> dict[str, Any]:
     """A meeting: agenda, documents, place or link, status, minutes, ratings, my attendance.
     The `ETag` goes into `If-Match` of an edit."""
-    return await _read(response, session, actor, meeting.id)
+    return with_etag_of(
+        response, await meeting_service.read_meeting_lean(reader, actor, meeting.id)
+    )
 
 
 @router.patch(
@@ -493,11 +515,11 @@ async def rate_meeting_from_above(
     responses=problems(401, 403, 404, 422),
 )
 async def get_meeting_attendance(
-    meeting: ViewMeeting, session: SessionDep, rules: MeetingRules
+    meeting: ViewCountedMeeting, rules: MeetingRules
 ) -> dict[str, Any]:
     """Live counts (present / excused / absent / exempt) and the quorum against the summoned,
     non-exempt members."""
-    return await attendance_service.summary(session, meeting.id, rules)
+    return attendance_service.summary(meeting.counts, rules)
 
 
 @router.get(

@@ -15,17 +15,38 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, case, func, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Table,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import RulesSettings
+from app.core.db import FastQuery, Reader
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.pagination import decode_cursor, page_of
-from app.models import Attendance, CheckInMethod, Meeting, MeetingAttendee, MeetingStatus, Member
+from app.models import (
+    Attendance,
+    CheckInMethod,
+    Meeting,
+    MeetingAttendee,
+    MeetingStatus,
+    Member,
+    Org,
+)
 from app.models.base import utcnow
 from app.services import audit
 from app.services.access import Actor
@@ -35,6 +56,7 @@ from app.services.meetings.lifecycle import MeetingTarget
 _at = cast(Table, MeetingAttendee.__table__)
 _m = Member.__table__
 _mt = Meeting.__table__
+_org = Org.__table__
 QR_LENGTH = 8
 
 
@@ -71,39 +93,86 @@ def qr_matches(meeting: Meeting, code: str, settings: RulesSettings, now: dateti
 # --- reading --------------------------------------------------------------------------------------
 
 
-async def counts(session: AsyncSession, meeting_id: int) -> rules.Counts:
-    def n(condition: Any) -> Any:
-        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+_ONE: ColumnElement[int] = literal_column("1")
+_ZERO: ColumnElement[int] = literal_column("0")
 
-    present = _at.c.attendance == Attendance.PRESENT
-    row = (
-        await session.execute(
-            select(
-                func.count().label("summoned"),
-                n(_at.c.is_exempt.is_(True)).label("exempt"),
-                n(present & _at.c.is_exempt.is_(False)).label("present"),
-                n(present & _at.c.is_exempt.is_(True)).label("present_exempt"),
-                n(_at.c.attendance == Attendance.EXCUSED).label("excused"),
-                n(_at.c.attendance == Attendance.ABSENT).label("absent"),
-                n(_at.c.attendance == Attendance.PENDING).label("pending"),
-            ).where(_at.c.meeting_id == meeting_id)
-        )
-    ).one()
+
+def _n(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((condition, _ONE), else_=_ZERO)), _ZERO)
+
+
+def _is(attendance: Attendance) -> ColumnElement[bool]:
+    # The value in the SQL itself: the lean reader binds only named parameters.
+    return _at.c.attendance == literal_column(f"'{attendance.value}'")
+
+
+_present = _is(Attendance.PRESENT)
+# The counts of one meeting's summoned members, on the session (writes: the quorum of a close,
+# a motion) or, with the meeting's guard target, on the lean reader (the live attendance read).
+_COUNT_COLUMNS: tuple[ColumnElement[Any], ...] = (
+    func.count(_at.c.meeting_id).label("summoned"),
+    _n(_at.c.is_exempt.is_(True)).label("exempt"),
+    _n(_present & _at.c.is_exempt.is_(False)).label("present"),
+    _n(_present & _at.c.is_exempt.is_(True)).label("present_exempt"),
+    _n(_is(Attendance.EXCUSED)).label("excused"),
+    _n(_is(Attendance.ABSENT)).label("absent"),
+    _n(_is(Attendance.PENDING)).label("pending"),
+)
+_meeting_id = bindparam("meeting_id", type_=BigInteger)
+_COUNTS = select(*_COUNT_COLUMNS).where(_at.c.meeting_id == _meeting_id)
+
+
+def _counts(row: Mapping[Any, Any]) -> rules.Counts:
     return rules.Counts(
-        summoned=int(row.summoned),
-        exempt=int(row.exempt),
-        present=int(row.present),
-        present_exempt=int(row.present_exempt),
-        excused=int(row.excused),
-        absent=int(row.absent),
-        pending=int(row.pending),
+        summoned=int(row["summoned"]),
+        exempt=int(row["exempt"]),
+        present=int(row["present"]),
+        present_exempt=int(row["present_exempt"]),
+        excused=int(row["excused"]),
+        absent=int(row["absent"]),
+        pending=int(row["pending"]),
     )
 
 
-async def summary(
-    session: AsyncSession, meeting_id: int, settings: RulesSettings
-) -> dict[str, Any]:
-    c = await counts(session, meeting_id)
+async def counts(session: AsyncSession, meeting_id: int) -> rules.Counts:
+    result = await session.execute(_COUNTS, {"meeting_id": meeting_id})
+    return _counts(result.mappings().one())
+
+
+@dataclass(frozen=True, slots=True)
+class CountedMeeting(MeetingTarget):
+    """A meeting's guard target with its live counts: the attendance read in one round trip."""
+
+    counts: rules.Counts
+
+
+_COUNTED_TARGET = FastQuery(
+    select(_mt.c.id, _mt.c.org_id, _mt.c.status, _org.c.path, *_COUNT_COLUMNS)
+    .select_from(_mt)
+    .join(_org, _org.c.id == _mt.c.org_id)
+    .outerjoin(_at, _at.c.meeting_id == _mt.c.id)
+    .where(_mt.c.id == _meeting_id)
+    .group_by(_mt.c.id, _mt.c.org_id, _mt.c.status, _org.c.path)
+)
+
+
+async def load_counted_target(reader: Reader, meeting_id: int) -> CountedMeeting | None:
+    """`lifecycle.load_target` with the meeting's live counts (committed check-ins)."""
+    rows = await reader.fetch(_COUNTED_TARGET, {"meeting_id": meeting_id})
+    if not rows:
+        return None
+    row = rows[0]
+    return CountedMeeting(
+        id=row["id"],
+        org_id=row["org_id"],
+        path=row["path"],
+        status=row["status"],
+        counts=_counts(row),
+    )
+
+
+def summary(c: rules.Counts, settings: RulesSettings) -> dict[str, Any]:
+    """Live attendance and the quorum from a meeting's counts."""
     return {
         "summoned": c.summoned,
         "exempt": c.exempt,

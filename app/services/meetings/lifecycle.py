@@ -11,26 +11,34 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     BigInteger,
+    ColumnElement,
+    Integer,
     Select,
+    String,
     Table,
     and_,
     bindparam,
     delete,
     func,
     insert,
+    literal_column,
+    null,
     or_,
     select,
+    union_all,
     update,
 )
+from sqlalchemy import cast as cast_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import RulesSettings, get_settings
@@ -56,7 +64,7 @@ from app.models import (
     RoleGrant,
     Upload,
 )
-from app.models.base import utcnow
+from app.models.base import UTCDateTime, utcnow
 from app.models.study import PointSource
 from app.schemas.meeting import (
     CommentCreate,
@@ -184,7 +192,92 @@ def _summary(row: Mapping[str, Any], my_attendance: str | None = None) -> dict[s
     }
 
 
+def _constant(value: str) -> ColumnElement[str]:
+    """A fixed string in the SQL itself (the lean reader binds only named parameters)."""
+    assert value.isidentifier()  # noqa: S101 - enum values only, never input
+    return literal_column(f"'{value}'")
+
+
+def _json(value: Any) -> Any:
+    # asyncpg hands JSON back as text (no type processing on the lean path); SQLite decoded.
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+# The meeting's own columns in its detail (`MeetingRead`), read by name from a row or the ORM.
+_DETAIL_FIELDS = (
+    "id",
+    "org_id",
+    "kind",
+    "status",
+    "title",
+    "starts_at",
+    "ends_at",
+    "place",
+    "online_url",
+    "agenda",
+    "announced_at",
+    "started_at",
+    "closed_at",
+    "cancelled_at",
+    "cancel_reason",
+    "reschedule_reason",
+    "minutes_upload_id",
+    "minutes_text",
+    "minutes_at",
+    "rating",
+    "upper_rating",
+    "created_at",
+    "version",
+)
+
+
+def _detail(
+    meeting: Mapping[str, Any],
+    *,
+    org_name: str,
+    mine: str | None,
+    attachments: Sequence[Mapping[str, Any]],
+    documents: Sequence[Mapping[str, Any]],
+) -> dict[str, Any]:
+    has_minutes = meeting["minutes_upload_id"] is not None or meeting["minutes_text"] is not None
+    return {
+        "id": meeting["id"],
+        "org_id": meeting["org_id"],
+        "org_name": org_name,
+        "kind": meeting["kind"],
+        "status": meeting["status"],
+        "title": meeting["title"],
+        "starts_at": meeting["starts_at"],
+        "ends_at": meeting["ends_at"],
+        "place": meeting["place"],
+        "my_attendance": mine,
+        "online_url": meeting["online_url"],
+        "agenda": _json(meeting["agenda"]),
+        "attachments": attachments,
+        "documents": documents,
+        "announced_at": meeting["announced_at"],
+        "started_at": meeting["started_at"],
+        "closed_at": meeting["closed_at"],
+        "cancelled_at": meeting["cancelled_at"],
+        "cancel_reason": meeting["cancel_reason"],
+        "reschedule_reason": meeting["reschedule_reason"],
+        "minutes": {
+            "upload_id": meeting["minutes_upload_id"],
+            "text": meeting["minutes_text"],
+            "recorded_at": meeting["minutes_at"],
+        }
+        if has_minutes
+        else None,
+        "rating": meeting["rating"],
+        "upper_rating": meeting["upper_rating"],
+        "created_at": meeting["created_at"],
+        "version": meeting["version"],
+    }
+
+
 async def read_meeting(session: AsyncSession, actor: Actor, meeting_id: int) -> dict[str, Any]:
+    """The detail in the request's transaction: what a write just changed (`read_meeting_lean`
+    is the same answer on the lean path)."""
     meeting = await session.get(Meeting, meeting_id, populate_existing=True)
     if meeting is None:
         raise NotFound(code="meeting.not_found")
@@ -210,21 +303,11 @@ async def read_meeting(session: AsyncSession, actor: Actor, meeting_id: int) -> 
             _at.c.meeting_id == meeting.id, _at.c.member_id == actor.member_id
         )
     )
-    has_minutes = meeting.minutes_upload_id is not None or meeting.minutes_text is not None
-    return {
-        "id": meeting.id,
-        "org_id": meeting.org_id,
-        "org_name": org_name,
-        "kind": meeting.kind,
-        "status": meeting.status,
-        "title": meeting.title,
-        "starts_at": meeting.starts_at,
-        "ends_at": meeting.ends_at,
-        "place": meeting.place,
-        "my_attendance": mine,
-        "online_url": meeting.online_url,
-        "agenda": meeting.agenda,
-        "attachments": [
+    return _detail(
+        {name: getattr(meeting, name) for name in _DETAIL_FIELDS},
+        org_name=cast(str, org_name),
+        mine=mine,
+        attachments=[
             {
                 "upload_id": a.id,
                 "filename": a.filename,
@@ -233,7 +316,7 @@ async def read_meeting(session: AsyncSession, actor: Actor, meeting_id: int) -> 
             }
             for a in attachments
         ],
-        "documents": [
+        documents=[
             {
                 "document_id": d.id,
                 "number": d.number,
@@ -242,24 +325,103 @@ async def read_meeting(session: AsyncSession, actor: Actor, meeting_id: int) -> 
             }
             for d in documents
         ],
-        "announced_at": meeting.announced_at,
-        "started_at": meeting.started_at,
-        "closed_at": meeting.closed_at,
-        "cancelled_at": meeting.cancelled_at,
-        "cancel_reason": meeting.cancel_reason,
-        "reschedule_reason": meeting.reschedule_reason,
-        "minutes": {
-            "upload_id": meeting.minutes_upload_id,
-            "text": meeting.minutes_text,
-            "recorded_at": meeting.minutes_at,
-        }
-        if has_minutes
-        else None,
-        "rating": meeting.rating,
-        "upper_rating": meeting.upper_rating,
-        "created_at": meeting.created_at,
-        "version": meeting.version,
-    }
+    )
+
+
+# The detail on the lean path in one round trip: the meeting, its org's name and my attendance,
+# once per attached item (its uploads, then its documents: a UNION ALL joined on), or once with
+# no item. Items are few (at most 20 uploads and the documents of one agenda).
+_my_att = _at.alias("my_attendance")
+_item_at = cast_(null(), UTCDateTime())
+_meeting_id = bindparam("meeting_id", type_=BigInteger)
+_items = union_all(
+    select(
+        _att.c.meeting_id.label("item_meeting_id"),
+        _constant("attachment").label("item_kind"),
+        _up.c.id.label("item_id"),
+        _up.c.filename.label("item_text1"),
+        _up.c.content_type.label("item_text2"),
+        cast_(null(), String()).label("item_text3"),
+        _up.c.size.label("item_size"),
+        _item_at.label("item_sort_at"),
+        _att.c.id.label("item_sort_id"),
+    )
+    .join(_up, _up.c.id == _att.c.upload_id)
+    .where(_att.c.meeting_id == _meeting_id),
+    select(
+        _mdoc.c.meeting_id,
+        _constant("document"),
+        _doc.c.id,
+        _doc.c.number,
+        _doc.c.title,
+        _doc.c.issuing_body,
+        cast_(null(), BigInteger()),
+        _mdoc.c.added_at,
+        _doc.c.id.label("document_sort_id"),
+    )
+    .join(_doc, _doc.c.id == _mdoc.c.document_id)
+    .where(_mdoc.c.meeting_id == _meeting_id),
+).subquery("item")
+_DETAIL = FastQuery(
+    select(
+        *(_mt.c[name] for name in _DETAIL_FIELDS),
+        _org.c.name.label("org_name"),
+        _my_att.c.attendance.label("my_attendance"),
+        _items.c.item_kind,
+        _items.c.item_id,
+        _items.c.item_text1,
+        _items.c.item_text2,
+        _items.c.item_text3,
+        _items.c.item_size,
+    )
+    .select_from(_mt)
+    .join(_org, _org.c.id == _mt.c.org_id)
+    .outerjoin(
+        _my_att,
+        and_(
+            _my_att.c.meeting_id == _mt.c.id,
+            _my_att.c.member_id == bindparam("member_id", type_=BigInteger),
+        ),
+    )
+    # Each branch of the union is filtered on the meeting itself, so neither database reads the
+    # items of other meetings to join them.
+    .outerjoin(_items, _items.c.item_meeting_id == _mt.c.id)
+    .where(_mt.c.id == _meeting_id)
+    .order_by(_items.c.item_kind, _items.c.item_sort_at, _items.c.item_sort_id)
+)
+
+
+async def read_meeting_lean(reader: Reader, actor: Actor, meeting_id: int) -> dict[str, Any]:
+    """`read_meeting` on the lean read path (committed data: never after a write)."""
+    rows = await reader.fetch(_DETAIL, {"meeting_id": meeting_id, "member_id": actor.member_id})
+    if not rows:
+        raise NotFound(code="meeting.not_found")
+    first = rows[0]
+    return _detail(
+        first,
+        org_name=first["org_name"],
+        mine=first["my_attendance"],
+        attachments=[
+            {
+                "upload_id": r["item_id"],
+                "filename": r["item_text1"],
+                "content_type": r["item_text2"],
+                "size": r["item_size"],
+            }
+            for r in rows
+            if r["item_kind"] == "attachment"
+        ],
+        documents=[
+            {
+                "document_id": r["item_id"],
+                "number": r["item_text1"],
+                "title": r["item_text2"],
+                "issuing_body": r["item_text3"],
+            }
+            for r in rows
+            if r["item_kind"] == "document"
+        ],
+    )
 
 
 def _time_cursor(cursor: str, sort: str) -> tuple[datetime, int]:
@@ -270,7 +432,10 @@ def _time_cursor(cursor: str, sort: str) -> tuple[datetime, int]:
         raise InvalidCursor() from exc
     if at.tzinfo is None:
         raise InvalidCursor()
-    return at, last_id
+    try:
+        return at.astimezone(UTC), last_id
+    except OverflowError as exc:  # an offset past the calendar's ends
+        raise InvalidCursor() from exc
 
 
 async def _latest_first(
@@ -310,30 +475,116 @@ async def list_org_meetings(
     return [_summary(r) for r in page], next_cursor
 
 
-async def list_my_meetings(
-    session: AsyncSession, actor: Actor, *, limit: int, cursor: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
-    """The meetings I am summoned to, latest first, with my attendance."""
-    query = (
+# The lean lists: one compiled statement per shape (which filters are present), keyset by
+# `_LATEST_FIRST` on the parameters `after_at` and `after_id`, `limit` rows.
+_after_at = bindparam("after_at", type_=UTCDateTime())
+_BEFORE_CURSOR = or_(
+    _mt.c.starts_at < _after_at,
+    and_(_mt.c.starts_at == _after_at, _mt.c.id < bindparam("after_id", type_=BigInteger)),
+)
+_LIMIT = bindparam("limit", type_=Integer)
+
+
+def _lean_page(
+    params: dict[str, Any], sort: str, *, limit: int, cursor: str | None
+) -> dict[str, Any]:
+    """`params` for one keyset page of a lean list (`LIMIT n+1`, the cursor's key)."""
+    params["limit"] = limit + 1
+    if cursor:
+        params["after_at"], params["after_id"] = _time_cursor(cursor, sort)
+    return params
+
+
+def _latest_key(row: Mapping[str, Any]) -> tuple[str, int]:
+    return row["starts_at"].isoformat(), row["id"]
+
+
+def _my_meetings_query(*, after: bool) -> FastQuery:
+    stmt = (
         select(*_SUMMARY_COLUMNS, _at.c.attendance)
         .select_from(_at)
         .join(_mt, _mt.c.id == _at.c.meeting_id)
         .join(_org, _org.c.id == _mt.c.org_id)
-        .where(_at.c.member_id == actor.member_id)
+        .where(_at.c.member_id == bindparam("member_id", type_=BigInteger))
     )
-    page, next_cursor = await _latest_first(
-        session, query, "my-meetings", limit=limit, cursor=cursor
-    )
+    if after:
+        stmt = stmt.where(_BEFORE_CURSOR)
+    return FastQuery(stmt.order_by(_mt.c.starts_at.desc(), _mt.c.id.desc()).limit(_LIMIT))
+
+
+_MY_MEETINGS = {after: _my_meetings_query(after=after) for after in (False, True)}
+
+
+async def list_my_meetings(
+    reader: Reader, actor: Actor, *, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The meetings I am summoned to, latest first, with my attendance (on the lean path)."""
+    params = _lean_page({"member_id": actor.member_id}, "my-meetings", limit=limit, cursor=cursor)
+    rows = await reader.fetch(_MY_MEETINGS[bool(cursor)], params)
+    page, next_cursor = page_of(rows, limit, "my-meetings", _latest_key)
     return [_summary(r, r["attendance"]) for r in page], next_cursor
 
 
-def _local_midnight(day: date, rules: RulesSettings) -> datetime:
-    return datetime.combine(day, time(0, 0), ZoneInfo(rules.timezone))
+def _local_midnight(day: date | None, rules: RulesSettings, *, days: int = 0) -> datetime | None:
+    """The start of the local day `days` after `day` in UTC; None at the calendar's ends (year 1
+    or 9999: no meeting lies beyond them, the bound is dropped)."""
+    if day is None:
+        return None
+    try:
+        return datetime.combine(
+            day + timedelta(days=days), time(0, 0), ZoneInfo(rules.timezone)
+        ).astimezone(UTC)
+    except OverflowError:
+        return None
+
+
+# (since, until, status, minutes_missing, after) → the subtree list's statement of that shape.
+_SUBTREE_QUERIES: dict[tuple[bool, bool, bool, bool, bool], FastQuery] = {}
+
+
+def _subtree_query(
+    *, since: bool, until: bool, status: bool, minutes_missing: bool, after: bool
+) -> FastQuery:
+    shape = (since, until, status, minutes_missing, after)
+    query = _SUBTREE_QUERIES.get(shape)
+    if query is not None:
+        return query
+    stmt = (
+        select(
+            *_SUMMARY_COLUMNS,
+            _mt.c.closed_at,
+            _mt.c.minutes_at,
+            _mt.c.rating,
+            _mt.c.upper_rating,
+        )
+        .join(_org, _org.c.id == _mt.c.org_id)
+        .where(
+            _org.c.path >= bindparam("lo", type_=String),
+            _org.c.path < bindparam("hi", type_=String),
+            _mt.c.status != _constant(MeetingStatus.DRAFT),
+        )
+    )
+    if since:
+        stmt = stmt.where(_mt.c.starts_at >= bindparam("since_at", type_=UTCDateTime()))
+    if until:
+        stmt = stmt.where(_mt.c.starts_at < bindparam("until_at", type_=UTCDateTime()))
+    if status:
+        stmt = stmt.where(_mt.c.status == bindparam("status", type_=String))
+    if minutes_missing:
+        stmt = stmt.where(
+            _mt.c.status == _constant(MeetingStatus.CLOSED),
+            _mt.c.minutes_at.is_(None),
+            _mt.c.closed_at <= bindparam("closed_before", type_=UTCDateTime()),
+        )
+    if after:
+        stmt = stmt.where(_BEFORE_CURSOR)
+    stmt = stmt.order_by(_mt.c.starts_at.desc(), _mt.c.id.desc()).limit(_LIMIT)
+    query = _SUBTREE_QUERIES[shape] = FastQuery(stmt)
+    return query
 
 
 async def list_subtree_meetings(
-    session: AsyncSession,
-    actor: Actor,
+    reader: Reader,
     org: OrgTarget,
     *,
     since: date | None,
@@ -344,41 +595,32 @@ async def list_subtree_meetings(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """Meetings of every branch under `org` the actor may read, latest first: the upper
+    """Meetings of every branch under `org`, latest first (on the lean path): the upper
     level's view of minutes and ratings ("closed 48 h ago without minutes" with
-    `minutes_missing`). Drafts are never listed."""
+    `minutes_missing`). Drafts are never listed. The caller's guard holds `meeting.view` on
+    `org`, and a permission held on an org covers its whole subtree: the subtree is the scope."""
     lo, hi = access.subtree_range(org.path)
-    query = (
-        select(
-            *_SUMMARY_COLUMNS,
-            _mt.c.closed_at,
-            _mt.c.minutes_at,
-            _mt.c.rating,
-            _mt.c.upper_rating,
-        )
-        .join(_org, _org.c.id == _mt.c.org_id)
-        .where(
-            _org.c.path >= lo,
-            _org.c.path < hi,
-            access.scope_clause(actor, Permission.MEETING_VIEW, _org.c.path),
-            _mt.c.status != MeetingStatus.DRAFT,
-        )
-    )
-    if since is not None:
-        query = query.where(_mt.c.starts_at >= _local_midnight(since, rules))
-    if until is not None:
-        query = query.where(_mt.c.starts_at < _local_midnight(until + timedelta(days=1), rules))
+    params: dict[str, Any] = {"lo": lo, "hi": hi}
+    since_at = _local_midnight(since, rules)
+    until_at = _local_midnight(until, rules, days=1)
+    if since_at is not None:
+        params["since_at"] = since_at
+    if until_at is not None:
+        params["until_at"] = until_at
     if status is not None:
-        query = query.where(_mt.c.status == status)
+        params["status"] = status.value
     if minutes_missing:
-        query = query.where(
-            _mt.c.status == MeetingStatus.CLOSED,
-            _mt.c.minutes_at.is_(None),
-            _mt.c.closed_at <= utcnow() - timedelta(hours=rules.minutes_due_h),
-        )
-    page, next_cursor = await _latest_first(
-        session, query, "subtree-meetings", limit=limit, cursor=cursor
+        params["closed_before"] = utcnow() - timedelta(hours=rules.minutes_due_h)
+    query = _subtree_query(
+        since=since_at is not None,
+        until=until_at is not None,
+        status=status is not None,
+        minutes_missing=minutes_missing,
+        after=bool(cursor),
     )
+    params = _lean_page(params, "subtree-meetings", limit=limit, cursor=cursor)
+    rows = await reader.fetch(query, params)
+    page, next_cursor = page_of(rows, limit, "subtree-meetings", _latest_key)
     return [
         {
             **_summary(r),
