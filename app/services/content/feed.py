@@ -13,7 +13,7 @@ may read (`content.view`: their scopes' subtrees and the orgs above them), publi
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -165,7 +165,8 @@ async def feed(
         at_text, kind, last_id = decode_cursor(cursor, "feed", (str, str, int))
         try:
             at = datetime.fromisoformat(at_text)
-        except ValueError as exc:
+            at = at.astimezone(UTC) if at.tzinfo is not None else at
+        except (ValueError, OverflowError) as exc:  # not a time, or beyond year 1..9999 in UTC
             raise InvalidCursor() from exc
         if at.tzinfo is None:
             raise InvalidCursor()
