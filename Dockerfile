@@ -29,6 +29,10 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 
 # --- runtime: no build tools, no uv, a non-root user --------------------------------------------
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
+# Tesseract with its Vietnamese model: the worker reads scanned PDFs by OCR (OCR__MODE=off to skip).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-vie \
+ && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 handbook \
  && useradd --system --uid 10001 --gid handbook --home-dir /app --shell /usr/sbin/nologin handbook
 WORKDIR /app

@@ -25,6 +25,7 @@ from app.integrations.sms import SmsGateway, build_sms_gateway
 from app.integrations.storage import Storage, build_storage
 from app.services import deployment_settings
 from app.services.auth.common import Auth
+from app.services.content.coverage import BranchMembers
 from app.services.orgs import OrgTarget
 
 
@@ -45,6 +46,8 @@ class Resources:
     # Org id -> (path, kind) for the guards. A subtree move rewrites paths; this TTL bounds how
     # long another process may use an old path.
     org_targets: TTLCache[int, OrgTarget] = field(default_factory=lambda: TTLCache(ttl_s=30))
+    # Members per branch for the document coverage report (recounted every few minutes).
+    branch_members: BranchMembers = field(default_factory=BranchMembers)
     # The apps' configuration (read at every app start).
     # The deployment's settings documents (the apps' configuration, the rules), per process.
     app_config: deployment_settings.Cache = field(default_factory=deployment_settings.new_cache)

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from app.bench import dataset as ds
 from app.bench.parts import (
@@ -209,6 +210,17 @@ async def test_personas_are_spread_over_the_generated_province(fresh_db: FreshDa
     assert len(readers) == 4
     assert all(r.object_id for r in readers)
     assert {p.org_id for p in picks["province_officer"]} == {written.province.root.id}
+    document_officers = picks["document_officer"]
+    assert {p.org_id for p in document_officers} == {written.province.root.id}
+    async with fresh_db.engine.connect() as conn:
+        root_documents = set(
+            await conn.scalars(
+                text("SELECT id FROM document WHERE org_id = :root AND status = 'published'"),
+                {"root": written.province.root.id},
+            )
+        )
+    assert document_officers
+    assert {p.object_id for p in document_officers} <= root_documents
     assert len(picks["chair"]) == len(secretaries)
     assert all(p.object_id for p in picks["chair"])
     assert len(set(phones)) == 10

@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import shlex
+import signal
 import sys
 import tempfile
 import time
@@ -523,6 +524,16 @@ def _run(
     out.print(f"Overall: {verdict}. Wrote {json_path} and README.md in {report.wall_time_s:.0f} s.")
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM (`kill`, `timeout`) unwinds like Ctrl-C, so the servers the run started (each a
+    context manager) are stopped rather than left serving on their ports."""
+
+    def stop(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def bench(
     database_url: Annotated[
         str,
@@ -563,6 +574,7 @@ def bench(
     once measured, even when a bar fails)."""
     from app.bench.wrk import BenchError
 
+    _stop_on_sigterm()
     if quick:
         duration, runs, warmup = 5, 1, 2
     console = Console(stderr=True, soft_wrap=True)

@@ -161,23 +161,38 @@ async def _province_officers(conn: AsyncConnection, count: int) -> list[Pick]:
     return [Pick(int(r[0]), int(r[1]), note="root") for r in rows]
 
 
+async def _province_documents(conn: AsyncConnection) -> list[int]:
+    """The province's (the root's) published documents: the ones every member receives."""
+    rows = await conn.execute(
+        text(
+            "SELECT d.id FROM document d JOIN org o ON o.id = d.org_id "
+            "WHERE o.parent_id IS NULL AND d.status = 'published' ORDER BY d.id"
+        )
+    )
+    return [int(r[0]) for r in rows]
+
+
 async def _document_readers(conn: AsyncConnection, count: int) -> list[Pick]:
     """Plain members, each reading one of the province's published documents (the ones every
     member receives), a different one per pick where there are enough."""
-    documents = [
-        int(r[0])
-        for r in await conn.execute(
-            text(
-                "SELECT d.id FROM document d JOIN org o ON o.id = d.org_id "
-                "WHERE o.parent_id IS NULL AND d.status = 'published' ORDER BY d.id"
-            )
-        )
-    ]
+    documents = await _province_documents(conn)
     if not documents:
         return []
     return [
         Pick(p.member_id, p.org_id, object_id=documents[n % len(documents)])
         for n, p in enumerate(await _plain_members(conn, count))
+    ]
+
+
+async def _document_officers(conn: AsyncConnection, count: int) -> list[Pick]:
+    """Organisation officers of the province, each with one of its published documents: the
+    officer asking who, across the whole province, has opened it."""
+    officers = await _province_officers(conn, count)
+    documents = await _province_documents(conn)
+    return [
+        Pick(p.member_id, p.org_id, object_id=documents[n % len(documents)], note="root")
+        for n, p in enumerate(officers)
+        if documents
     ]
 
 
@@ -217,6 +232,11 @@ PERSONAS: dict[str, Persona] = {
             "document_reader",
             "a plain member opening one of the province's documents",
             _document_readers,
+        ),
+        Persona(
+            "document_officer",
+            "an organisation officer of the province with one of its documents",
+            _document_officers,
         ),
     )
 }
@@ -293,6 +313,15 @@ PARTS: dict[str, Part] = {
                     "a ward's documents",
                     "/api/v1/orgs/{org_id}/documents?limit=20",
                     "ward_officer",
+                ),
+                # The officer's "who has read it" over the whole province (a heavy read).
+                Read(
+                    "document_coverage",
+                    "a province document's readers by unit (whole province)",
+                    "/api/v1/documents/{object_id}/coverage",
+                    "document_officer",
+                    bar=None,
+                    p99_bar_ms=HEAVY_P99_MS,
                 ),
             ),
         ),

@@ -242,6 +242,24 @@ class ImportSettings(BaseModel):
     link_ttl_s: int = Field(600, ge=30, le=86_400)
 
 
+class OcrSettings(BaseModel):
+    """OCR of scanned PDFs (no text layer) with Tesseract, in the worker's text extraction."""
+
+    # `auto`: used where the `command` and its language data are installed (Debian:
+    # `apt install tesseract-ocr tesseract-ocr-vie`); `off`: a scan is marked `scanned`, no text.
+    mode: Literal["auto", "off"] = "auto"
+    # The Tesseract executable (a name on PATH or a full path).
+    command: str = "tesseract"
+    # Tesseract's language codes, `+`-joined (`vie`, `vie+eng`).
+    languages: str = Field("vie", pattern=r"^[a-z_]{3,16}(\+[a-z_]{3,16})*$")
+    # Pages read of one scan (the rest are left out and the document says so in the log).
+    max_pages: int = Field(60, ge=1, le=2000)
+    # Rendering resolution of a page before OCR.
+    dpi: int = Field(300, ge=100, le=600)
+    # Seconds one page may take before the extraction fails (and is retried with backoff).
+    page_timeout_s: int = Field(120, ge=5, le=3600)
+
+
 class ApiSettings(BaseModel):
     # Largest JSON request body; upload routes have their own limits (`UPLOAD__*`).
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
@@ -417,6 +435,7 @@ class Settings(BaseSettings):
     firebase_auth: FirebaseAuthSettings = FirebaseAuthSettings()
     notify: NotifySettings = NotifySettings()
     imports: ImportSettings = ImportSettings()
+    ocr: OcrSettings = OcrSettings()
 
     @model_validator(mode="after")
     def _normalise(self) -> Settings:

@@ -152,6 +152,23 @@ class DocumentReceipt(Base):
     __table_args__ = (Index("ix_document_receipt_member_id", "member_id", "document_id"),)
 
 
+class DocumentBranchReads(Base):
+    """How many members of a branch opened and studied a document (the branch they were in when
+    they did): kept with each receipt's first open and first "studied", so the coverage report of
+    a province-wide document sums ~17k rows instead of joining every receipt to its member."""
+
+    __tablename__ = "document_branch_reads"
+
+    document_id: Mapped[int] = mapped_column(
+        ForeignKey("document.id", ondelete="CASCADE"), primary_key=True
+    )
+    branch_id: Mapped[int] = mapped_column(
+        ForeignKey("org.id", ondelete="CASCADE"), primary_key=True
+    )
+    opened: Mapped[int] = mapped_column(Integer, default=0)
+    studied: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class DocumentSection(Base):
     """Text extracted from a document's files, in reading order (headings and paragraphs)."""
 

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Time,
     UniqueConstraint,
     text,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -66,6 +67,8 @@ class Notice(Base):
     audience_org_id: Mapped[int | None] = mapped_column(ForeignKey("org.id", ondelete="CASCADE"))
     audience_member_ids: Mapped[list[int] | None] = mapped_column(JSON)
     is_urgent: Mapped[bool] = mapped_column(Boolean, default=False)  # ignores quiet hours
+    # False: the inbox only, no push (news and documents not marked important).
+    has_push: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     has_sms: Mapped[bool] = mapped_column(Boolean, default=False)  # SMS fallback wanted
     status: Mapped[str] = mapped_column(String(16), default=NoticeStatus.PENDING)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("member.id", ondelete="SET NULL"))

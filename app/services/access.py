@@ -14,9 +14,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import BigInteger, ColumnElement, String, and_, bindparam, false, or_
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal
+from sqlalchemy.types import Boolean
 
 from app.core.errors import Forbidden, NotFound
 from app.models.role import Role
@@ -194,6 +198,49 @@ def in_subtree(path: str, root: str) -> bool:
 def ancestor_ids(path: str) -> list[int]:
     """Ids on the path from the root down to (and including) the org itself."""
     return [int(part) for part in path.strip("/").split("/") if part]
+
+
+class OnPath(ColumnElement[bool]):
+    """SQL for `id in ancestor_ids(path)` with both sides columns: the id is one of the ids on the
+    path (the org itself or one above it). Indexable on the id side (an `= ANY(array)` or an
+    `IN (…)` of the path's ids), unlike `path LIKE other.path || '%'`, which scans every org."""
+
+    __visit_name__ = "on_path"
+    type = Boolean()
+    inherit_cache = True
+    _is_implicitly_boolean = True  # no `= 1` appended on SQLite
+    _traverse_internals = [  # noqa: RUF012 - SQLAlchemy's declaration (the cache key)
+        ("org_id", InternalTraversal.dp_clauseelement),
+        ("path", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, org_id: ColumnElement[int], path: ColumnElement[str]) -> None:
+        self.org_id = org_id
+        self.path = path
+
+    @property
+    def _from_objects(self) -> list[Any]:
+        return [*self.org_id._from_objects, *self.path._from_objects]
+
+
+@compiles(OnPath, "postgresql")
+def _on_path_postgresql(element: OnPath, compiler: SQLCompiler, **kw: object) -> str:
+    org_id = compiler.process(element.org_id, **kw)
+    path = compiler.process(element.path, **kw)
+    return f"({org_id} = ANY(CAST(string_to_array(btrim({path}, '/'), '/') AS BIGINT[])))"
+
+
+@compiles(OnPath)
+def _on_path_default(element: OnPath, compiler: SQLCompiler, **kw: object) -> str:
+    org_id = compiler.process(element.org_id, **kw)
+    path = compiler.process(element.path, **kw)
+    ids = f"'[' || replace(trim({path}, '/'), '/', ',') || ']'"
+    return f"({org_id} IN (SELECT value FROM json_each({ids})))"  # noqa: S608 - compiled SQL fragments, no input
+
+
+def on_path(org_id: ColumnElement[int], path: ColumnElement[str]) -> ColumnElement[bool]:
+    """`org_id` is on `path`: SQL for `org_id in ancestor_ids(path)` (see `OnPath`)."""
+    return OnPath(org_id, path)
 
 
 def child_path(parent_path: str | None, org_id: int) -> str:

@@ -60,6 +60,7 @@ def _fill(
     data: Mapping[str, object] | None,
     audience: Audience,
     is_urgent: bool,
+    has_push: bool,
     has_sms: bool,
     expires_at: datetime | None,
 ) -> None:
@@ -76,6 +77,7 @@ def _fill(
     notice.audience_org_id = audience.org_id
     notice.audience_member_ids = sorted(set(audience.member_ids)) or None
     notice.is_urgent = is_urgent
+    notice.has_push = has_push
     notice.has_sms = has_sms
     notice.expires_at = expires_at
 
@@ -89,6 +91,7 @@ async def notify(
     audience: Audience,
     data: Mapping[str, object] | None = None,
     is_urgent: bool = False,
+    has_push: bool = True,
     has_sms: bool = False,
     expires_at: datetime | None = None,
     created_by_id: int | None = None,
@@ -105,6 +108,7 @@ async def notify(
         data=data,
         audience=audience,
         is_urgent=is_urgent,
+        has_push=has_push,
         has_sms=has_sms,
         expires_at=expires_at,
     )
@@ -127,6 +131,7 @@ async def schedule_notice(
     audience: Audience,
     data: Mapping[str, object] | None = None,
     is_urgent: bool = False,
+    has_push: bool = True,
     has_sms: bool = False,
     expires_at: datetime | None = None,
     created_by_id: int | None = None,
@@ -156,6 +161,7 @@ async def schedule_notice(
         data=data,
         audience=audience,
         is_urgent=is_urgent,
+        has_push=has_push,
         has_sms=has_sms,
         expires_at=expires_at,
     )

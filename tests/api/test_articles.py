@@ -93,6 +93,8 @@ async def test_workflow_with_history(
     notice = (await session.execute(select(Notice).order_by(Notice.id.desc()))).scalars().first()
     assert notice is not None
     assert notice.data == {"article_id": str(created["id"])}
+    # The inbox for every member below; a push only for what is marked important.
+    assert notice.has_push is bool(created["is_important"])
 
     # Members below C1 read it; a published article is not edited, but approvers pin it.
     assert (await client.get(url, headers=member)).status_code == 200

@@ -319,7 +319,10 @@ async def test_relay_and_coverage(
 
     for who in (tree.member, tree.secretary, tree.teacher):
         await client.post(f"{url}/open", headers=await as_actor(who.id))
-    await client.post(f"{url}/studied", headers=await as_actor(tree.member.id))
+    member_headers = await as_actor(tree.member.id)
+    for _ in range(2):  # a retried open or "studied" counts once
+        await client.post(f"{url}/studied", headers=member_headers)
+        await client.post(f"{url}/open", headers=member_headers)
     coverage = await client.get(f"{url}/coverage", headers=committee)
     assert coverage.status_code == 200, coverage.text
     body = coverage.json()
@@ -423,3 +426,19 @@ async def test_qr_codes_carry_the_public_link(
         422,
         "request.invalid",
     )
+
+
+async def test_only_important_documents_are_pushed(
+    client: httpx.AsyncClient, as_actor: ActorLogin, tree: Tree, session: AsyncSession
+) -> None:
+    """Publishing notifies the subtree's inbox always, and pushes only what is marked
+    important (which also ignores quiet hours)."""
+    for important in (False, True):
+        document = await draft(client, as_actor, tree, tree.c1.id, is_important=important)
+        await publish(client, as_actor, tree, document["id"])
+        notice = (
+            (await session.execute(select(Notice).order_by(Notice.id.desc()))).scalars().first()
+        )
+        assert notice is not None
+        assert notice.data == {"document_id": str(document["id"])}
+        assert (notice.has_push, notice.is_urgent) == (important, important)

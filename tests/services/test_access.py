@@ -242,3 +242,31 @@ async def test_scope_on_sibling_ids_that_share_a_prefix(session: AsyncSession) -
         assert access.can(officer, Permission.MEMBER_MANAGE, child.path)
         assert not any(access.can(officer, Permission.ORG_VIEW, o.path) for o in siblings)
         await savepoint.rollback()
+
+
+async def test_on_path_matches_ancestor_ids(session: AsyncSession) -> None:
+    """`on_path(id, path)` in SQL selects exactly `ancestor_ids(path)`, on both databases: the
+    org itself and those above it, never a sibling whose id shares a prefix (2 vs 20, 200)."""
+    async with session.begin_nested() as savepoint:
+        root = await make_org(session, kind=OrgKind.PROVINCE_COMMITTEE, name="Gốc", org_id=1)
+        two = await make_org(session, root, kind=OrgKind.COMMUNE_COMMITTEE, org_id=2)
+        twenty = await make_org(session, root, kind=OrgKind.COMMUNE_COMMITTEE, org_id=20)
+        child = await make_org(session, two, org_id=200)
+        nephew = await make_org(session, twenty, org_id=201)
+        orgs = [root, two, twenty, child, nephew]
+        above = Org.__table__.alias("above")
+        for org in orgs:
+            in_sql = set(
+                (
+                    await session.scalars(
+                        select(above.c.id)
+                        .select_from(above.join(Org, Org.id == org.id))
+                        .where(
+                            above.c.id.in_([o.id for o in orgs]),
+                            access.on_path(above.c.id, Org.__table__.c.path),
+                        )
+                    )
+                ).all()
+            )
+            assert in_sql == set(access.ancestor_ids(org.path)), org.path
+        await savepoint.rollback()

@@ -143,6 +143,13 @@ async def test_write_stores_the_province_with_roles_and_people(fresh_db: FreshDa
         engine, "SELECT points FROM point_org_total WHERE org_id = (SELECT min(id) FROM org)"
     )
     assert root_total == 10 * entries
+    # Content: receipts, and the coverage report's counters agree with them.
+    receipts = await _scalar(engine, "SELECT count(*) FROM document_receipt")
+    assert receipts > 3_000
+    assert await _scalar(engine, "SELECT sum(opened) FROM document_branch_reads") == receipts
+    assert await _scalar(engine, "SELECT sum(studied) FROM document_branch_reads") == (
+        await _scalar(engine, "SELECT count(studied_at) FROM document_receipt")
+    )
 
     # A second province next to the first: ids continue, nothing collides.
     second = await province.write(engine, 500, seed=8)

@@ -1,22 +1,27 @@
-"""Text extraction of published documents: PDF and DOCX into ordered sections; scans marked
-once; a file that fails to parse is recorded and retried."""
+"""Text extraction of published documents: PDF and DOCX into ordered sections; scans read by
+OCR where Tesseract is installed, else marked once; a file that fails to parse is recorded and
+retried."""
 
 from __future__ import annotations
 
 import io
 from collections.abc import AsyncIterator
+from pathlib import Path
 
+import pytest
 from docx import Document as Docx
-from pypdf import PdfWriter
+from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.config import OcrSettings
 from app.integrations.storage import LocalStorage
 from app.models import Document, DocumentFile, DocumentSection, Job
 from app.models.base import utcnow
+from app.resources import Resources
 from app.services import jobs
 from app.services.content.documents import EXTRACT_JOB
-from app.services.content.extraction import DOCX, PDF, pdf_sections
+from app.services.content.extraction import DOCX, PDF, Scanned, ocr_available, pdf_sections
 from app.worker.runner import Worker
 from tests import samples
 from tests.factories import Tree
@@ -56,11 +61,24 @@ def text_pdf(*blocks: list[str]) -> bytes:
     return out.getvalue()
 
 
-def blank_pdf() -> bytes:
-    writer = PdfWriter()
-    writer.add_blank_page(width=612, height=792)
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+OCR = OcrSettings()
+needs_ocr = pytest.mark.skipif(
+    not ocr_available(OCR),
+    reason="Tesseract with Vietnamese is not installed "
+    "(apt install tesseract-ocr tesseract-ocr-vie)",
+)
+
+
+def scanned_pdf(*lines: str) -> bytes:
+    """A real scan: a page that is only an image of printed Vietnamese text (no text layer)."""
+    page = Image.new("L", (1700, 300 + 160 * len(lines)), 255)
+    draw = ImageDraw.Draw(page)
+    font = ImageFont.truetype(FONT, 48) if Path(FONT).exists() else ImageFont.load_default(48)
+    for i, line in enumerate(lines):
+        draw.text((100, 120 + 160 * i), line, font=font, fill=0)
     out = io.BytesIO()
-    writer.write(out)
+    page.save(out, "PDF", resolution=200)
     return out.getvalue()
 
 
@@ -167,10 +185,48 @@ async def test_extraction_of_pdf_and_docx_in_order(
     ]
 
 
-async def test_a_scan_is_marked_once_and_not_retried(
+@needs_ocr
+async def test_a_scan_is_read_by_ocr(
     session: AsyncSession, tree: Tree, worker: Worker, storage: LocalStorage
 ) -> None:
-    document_id = await _published(session, storage, tree, [(PDF, blank_pdf())])
+    document_id = await _published(
+        session,
+        storage,
+        tree,
+        [(PDF, scanned_pdf("NGHỊ QUYẾT VỀ XÂY DỰNG ĐẢNG", "", "Đảng viên có trách nhiệm."))],
+    )
+    with pytest.raises(Scanned):
+        pdf_sections(scanned_pdf("NGHỊ QUYẾT"))  # no text layer: only OCR reads it
+    await worker.run_once()
+    session.expire_all()
+    document = await session.get(Document, document_id)
+    assert document is not None
+    assert document.extraction_status == "done"
+    sections = await _sections(session, document_id)
+    assert sections[0] == ("heading", "NGHỊ QUYẾT VỀ XÂY DỰNG ĐẢNG")
+    assert ("paragraph", "Đảng viên có trách nhiệm.") in sections
+
+
+@pytest.mark.parametrize(
+    "ocr",
+    [
+        pytest.param(OcrSettings(mode="off"), id="without-ocr"),
+        pytest.param(OCR, id="ocr-finds-nothing", marks=needs_ocr),
+    ],
+)
+async def test_a_scan_without_text_is_marked_once_and_not_retried(
+    session: AsyncSession,
+    tree: Tree,
+    worker: Worker,
+    storage: LocalStorage,
+    resources: Resources,
+    ocr: OcrSettings,
+) -> None:
+    """Without OCR (not installed, or `OCR__MODE=off`) a scan is marked `scanned`; with OCR, a
+    scan in which it finds no text is too. Either way the job is done, not retried."""
+    resources.settings = resources.settings.model_copy(update={"ocr": ocr})
+    lines = ("NGHỊ QUYẾT",) if ocr.mode == "off" else ()
+    document_id = await _published(session, storage, tree, [(PDF, scanned_pdf(*lines))])
     await worker.run_once()
     session.expire_all()
     document = await session.get(Document, document_id)

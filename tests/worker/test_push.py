@@ -240,3 +240,16 @@ async def test_push_disabled_without_credentials_keeps_the_inbox(
     await worker.run_until_idle()
     assert await inbox_counts(session, notice_id) == {tree.member.id: 1}
     assert await deliveries(session, notice_id) == {}
+
+
+async def test_an_inbox_only_notice_reaches_the_inbox_and_no_phone(
+    session: AsyncSession, tree: Tree, worker: Worker, clock: ManualClock, push: FcmStub
+) -> None:
+    """News and documents not marked important (`has_push=False`): every member's inbox, no
+    push to any device, no delivery rows."""
+    await add_device(session, tree.member.id)
+    notice_id = await _notify(session, clock, [tree.member.id, tree.secretary.id], has_push=False)
+    await worker.run_until_idle()
+    assert set(await inbox_counts(session, notice_id)) == {tree.member.id, tree.secretary.id}
+    assert push.stats.accepted == 0
+    assert await deliveries(session, notice_id) == {}

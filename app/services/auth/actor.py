@@ -38,7 +38,7 @@ from app.models import (
 )
 from app.models.base import UTCDateTime, utcnow
 from app.services import points as points_service
-from app.services.access import Actor, RoleHolding
+from app.services.access import Actor, RoleHolding, on_path
 
 _session_t = AuthSession.__table__
 _member_t = Member.__table__
@@ -85,7 +85,6 @@ _ACTOR = FastQuery(_ACTOR_QUERY)
 # (announced or under way) with my attendance, my open tasks. `/me/home` in one round trip.
 _notification_t = Notification.__table__
 _document_t = Document.__table__
-_document_org_t = aliased(Org.__table__, name="document_org")
 _receipt_t = DocumentReceipt.__table__
 _attendee_t = MeetingAttendee.__table__
 _meeting_t = Meeting.__table__
@@ -136,10 +135,9 @@ _HOME = FastQuery(
         # Published documents of the member's branch and the orgs above it, never opened.
         select(func.count())
         .select_from(_document_t)
-        .join(_document_org_t, _document_org_t.c.id == _document_t.c.org_id)
         .where(
+            on_path(_document_t.c.org_id, _member_t.c.org_path),
             _document_t.c.status == literal_column("'published'"),
-            _member_t.c.org_path.startswith(_document_org_t.c.path, autoescape=False),
             ~exists()
             .where(
                 _receipt_t.c.document_id == _document_t.c.id,

@@ -381,6 +381,8 @@ async def move(
             body=article.summary or "Có tin bài mới.",
             data={"article_id": article.id},
             audience=notices.Audience(org_id=article.org_id),
+            # The inbox for every member; a push only for what is marked important.
+            has_push=article.is_important,
             is_urgent=article.is_important,
             created_by_id=actor.member_id,
         )

@@ -26,6 +26,7 @@ from app.models import (
     PacketItem,
 )
 from app.models.base import utcnow
+from app.services.content import coverage
 from app.services.content.numbers import number_key
 
 _DocumentRow = tuple[str, str, str | None, str, str, date, str, dict[str, bool]]
@@ -369,6 +370,7 @@ async def seed_generated_content(
     if receipts:
         await conn.execute(insert(DocumentReceipt), receipts)
         written += len(receipts)
+    await coverage.rebuild(conn)  # the coverage report's counters, from the receipts
     return written
 
 

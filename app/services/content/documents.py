@@ -55,6 +55,7 @@ from app.schemas.content import DocumentCreate, DocumentUpdate, PositionUpdate, 
 from app.services import access, audit, jobs, notices, points
 from app.services import rules as rules_service
 from app.services.access import Actor, Permission
+from app.services.content import coverage as coverage_service
 from app.services.content.numbers import number_key
 from app.services.orgs import OrgTarget
 from app.services.uploads import UploadPurpose
@@ -575,6 +576,8 @@ async def publish_document(
         body=body,
         data={"document_id": document.id},
         audience=notices.Audience(org_id=document.org_id),
+        # The inbox for every member; a push only for what is marked important.
+        has_push=document.is_important,
         is_urgent=document.is_important,
         created_by_id=actor.member_id,
         now=now,
@@ -637,12 +640,16 @@ def _insert(session: AsyncSession) -> Any:
 
 
 async def _ensure_receipt(session: AsyncSession, actor: Actor, document_id: int) -> DocumentReceipt:
-    """The member's receipt, created once whatever the retries or races (ON CONFLICT)."""
-    await session.execute(
+    """The member's receipt, created once whatever the retries or races (ON CONFLICT); its
+    creation is counted for the coverage report."""
+    created = await session.scalar(
         _insert(session)
         .values(document_id=document_id, member_id=actor.member_id, opened_at=utcnow())
         .on_conflict_do_nothing(index_elements=["document_id", "member_id"])
+        .returning(DocumentReceipt.member_id)
     )
+    if created is not None:
+        await coverage_service.count_open(session, actor, document_id)
     receipt = await session.get(
         DocumentReceipt,
         (document_id, actor.member_id),
@@ -684,7 +691,9 @@ async def study_document(
 async def member_studied(session: AsyncSession, actor: Actor, document_id: int) -> None:
     """The one place where "this member studied this document" happens, exactly once per member
     and document, inside the write transaction: study points are awarded here (once per member
-    and document, whatever happens elsewhere, by the ledger's source key)."""
+    and document, whatever happens elsewhere, by the ledger's source key), and the coverage
+    report's counter moves."""
+    await coverage_service.count_studied(session, actor, document_id)
     await points.award(
         session,
         member_id=actor.member_id,
@@ -871,64 +880,15 @@ async def relay_status(
 
 
 async def coverage(
-    session: AsyncSession, actor: Actor, target: DocumentTarget, org_id: int | None
+    session: AsyncSession,
+    actor: Actor,
+    target: DocumentTarget,
+    org_id: int | None,
+    branch_members: coverage_service.BranchMembers,
 ) -> dict[str, Any]:
-    """Members, opened and studied per child unit of the org (one grouped query)."""
+    """Members, opened and studied per child unit of the org (see `content.coverage`)."""
     org = await _scope_org(session, actor, target, org_id)
-    child = _o.alias("child")
-    upper = func.substr(child.c.path, 1, func.length(child.c.path) - 1) + "0"
-    rows = (
-        await session.execute(
-            select(
-                child.c.id,
-                child.c.name,
-                child.c.kind,
-                func.count(_m.c.id).label("members"),
-                func.count(_r.c.opened_at).label("opened"),
-                func.count(_r.c.studied_at).label("studied"),
-            )
-            .select_from(child)
-            .outerjoin(_m, and_(_m.c.org_path >= child.c.path, _m.c.org_path < upper))
-            .outerjoin(_r, and_(_r.c.member_id == _m.c.id, _r.c.document_id == target.id))
-            .where(child.c.parent_id == org["id"])
-            .group_by(child.c.id, child.c.name, child.c.kind, child.c.name_folded)
-            .order_by(child.c.name_folded, child.c.id)
-        )
-    ).mappings()
-    units = [
-        {
-            "org": {"id": r["id"], "name": r["name"], "kind": r["kind"]},
-            "members": r["members"],
-            "opened": r["opened"],
-            "studied": r["studied"],
-        }
-        for r in rows
-    ]
-    lo, hi = access.subtree_range(org["path"])
-    totals = (
-        (
-            await session.execute(
-                select(
-                    func.count(_m.c.id).label("members"),
-                    func.count(_r.c.opened_at).label("opened"),
-                    func.count(_r.c.studied_at).label("studied"),
-                )
-                .select_from(_m)
-                .outerjoin(_r, and_(_r.c.member_id == _m.c.id, _r.c.document_id == target.id))
-                .where(_m.c.org_path >= lo, _m.c.org_path < hi)
-            )
-        )
-        .mappings()
-        .one()
-    )
-    return {
-        "document_id": target.id,
-        "org": {"id": org["id"], "name": org["name"], "kind": org["kind"]},
-        "members": totals["members"],
-        "opened": totals["opened"],
-        "studied": totals["studied"],
-        "units": units,
-    }
+    return await coverage_service.report(session, target.id, org, branch_members)
 
 
 async def members_not_read(

@@ -4,23 +4,29 @@ paragraphs) for the apps' reading and read-aloud mode. Run by the worker (`docum
 - PDF (pypdf): the text layer, page by page, split into paragraphs at blank lines; short lines
   that look like titles ("CHƯƠNG I", "Điều 3.", all capitals) are headings.
 - DOCX (python-docx): paragraphs in order, "Heading"/"Title" styles as headings.
-- A PDF without a text layer is a scan: the document is marked `scanned` once (OCR is not
-  installed in this deployment) and the job does not retry it.
+- A PDF without a text layer is a scan: where Tesseract and its language data are installed
+  (`OcrSettings`), its pages are rendered (pdfium) and read by OCR into the same sections;
+  otherwise, or when OCR finds no text, the document is marked `scanned` once and the job does
+  not retry it.
 - A file that fails to parse marks the document `failed` with the reason and the job retries
   it with backoff; the files and the document are never lost.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import re
+import shutil
+import subprocess
 from dataclasses import dataclass
 
 import anyio.to_thread
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.core.config import OcrSettings
 from app.integrations.storage import Storage
 from app.models import Document, DocumentFile, DocumentSection, ExtractionStatus
 
@@ -60,6 +66,23 @@ def _clean(text: str) -> str:
     return " ".join(text.split())[:MAX_SECTION_CHARS]
 
 
+def _text_sections(text: str) -> list[Section]:
+    """A page's text, split into paragraphs at blank lines, title lines as headings."""
+    sections: list[Section] = []
+    for block in re.split(r"\n\s*\n", text):
+        lines = [line.strip() for line in block.splitlines() if line.strip()]
+        if not lines:
+            continue
+        # A title line at the top of a block is its own section.
+        if len(lines) > 1 and _looks_like_heading(lines[0]):
+            sections.append(Section("heading", _clean(lines[0])))
+            lines = lines[1:]
+        joined = _clean(" ".join(lines))
+        kind = "heading" if _looks_like_heading(joined) else "paragraph"
+        sections.append(Section(kind, joined))
+    return sections
+
+
 def pdf_sections(data: bytes) -> list[Section]:
     from pypdf import PdfReader
 
@@ -68,21 +91,79 @@ def pdf_sections(data: bytes) -> list[Section]:
     pages = 0
     for page in reader.pages:
         pages += 1
-        text = page.extract_text() or ""
-        for block in re.split(r"\n\s*\n", text):
-            lines = [line.strip() for line in block.splitlines() if line.strip()]
-            if not lines:
-                continue
-            # A title line at the top of a block is its own section.
-            if len(lines) > 1 and _looks_like_heading(lines[0]):
-                sections.append(Section("heading", _clean(lines[0])))
-                lines = lines[1:]
-            joined = _clean(" ".join(lines))
-            kind = "heading" if _looks_like_heading(joined) else "paragraph"
-            sections.append(Section(kind, joined))
+        sections += _text_sections(page.extract_text() or "")
     if pages and not sections:
         raise Scanned()
     return sections
+
+
+@functools.cache
+def _ocr_ready(command: str, languages: str) -> bool:
+    """The Tesseract command runs here and has every language asked for (checked once)."""
+    path = shutil.which(command)
+    if path is None:
+        return False
+    try:
+        listed = subprocess.run(  # noqa: S603 - the configured command, no shell, no input
+            [path, "--list-langs"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    # `--list-langs` prints a header line, then one language per line (to stdout or stderr).
+    have = set((listed.stdout + listed.stderr).split())
+    return listed.returncode == 0 and all(lang in have for lang in languages.split("+"))
+
+
+def ocr_available(settings: OcrSettings) -> bool:
+    return settings.mode == "auto" and _ocr_ready(settings.command, settings.languages)
+
+
+def ocr_sections(data: bytes, settings: OcrSettings) -> list[Section]:
+    """A scanned PDF's pages rendered (pdfium) and read by Tesseract, page by page."""
+    import pypdfium2
+
+    command = shutil.which(settings.command) or settings.command
+    sections: list[Section] = []
+    pdf = pypdfium2.PdfDocument(data)
+    try:
+        pages = len(pdf)
+        for index in range(min(pages, settings.max_pages)):
+            page = pdf[index]
+            try:
+                image = page.render(scale=settings.dpi / 72, grayscale=True).to_pil()
+            finally:
+                page.close()
+            png = io.BytesIO()
+            image.save(png, "PNG")
+            result = subprocess.run(  # noqa: S603 - the configured command, no shell
+                [command, "stdin", "stdout", "-l", settings.languages, "--dpi", str(settings.dpi)],
+                input=png.getvalue(),
+                capture_output=True,
+                timeout=settings.page_timeout_s,
+                check=False,
+            )
+            if result.returncode != 0:
+                message = result.stderr.decode("utf-8", "replace").strip()[-300:]
+                raise RuntimeError(f"tesseract exited {result.returncode}: {message}")
+            sections += _text_sections(result.stdout.decode("utf-8", "replace"))
+        if pages > settings.max_pages:
+            log.info("OCR read the first %d of %d pages of a scan", settings.max_pages, pages)
+    finally:
+        pdf.close()
+    return sections
+
+
+def _file_sections(content_type: str, data: bytes, ocr: OcrSettings) -> list[Section]:
+    """`sections_of`, with a scan read by OCR where it is available (else `Scanned`)."""
+    try:
+        return sections_of(content_type, data)
+    except Scanned:
+        if not ocr_available(ocr):
+            raise
+    found = ocr_sections(data, ocr)
+    if not found:
+        raise Scanned()
+    return found
 
 
 def docx_sections(data: bytes) -> list[Section]:
@@ -129,7 +210,10 @@ async def _set_status(
 
 
 async def extract_document(
-    maker: async_sessionmaker[AsyncSession], storage: Storage, document_id: int
+    maker: async_sessionmaker[AsyncSession],
+    storage: Storage,
+    document_id: int,
+    ocr: OcrSettings,
 ) -> ExtractionStatus | None:
     """Extract, store the sections (replacing any earlier ones) and set the status. Raises on
     a failure after recording it (the worker retries); None when the document is gone."""
@@ -149,7 +233,7 @@ async def extract_document(
             if content_type not in (PDF, DOCX):
                 continue
             data = await _read(storage, key)
-            found += await anyio.to_thread.run_sync(sections_of, content_type, data)
+            found += await anyio.to_thread.run_sync(_file_sections, content_type, data, ocr)
     except Scanned:
         await _set_status(maker, document_id, ExtractionStatus.SCANNED, "PDF không có lớp chữ.")
         return ExtractionStatus.SCANNED

@@ -14,5 +14,7 @@ async def extract_document(ctx: JobContext) -> Later | None:
     document_id = ctx.payload.get("document_id")
     if not isinstance(document_id, int) or isinstance(document_id, bool):
         raise PermanentError("document_id missing")
-    await extraction.extract_document(ctx.db.write, ctx.resources.storage, document_id)
+    await extraction.extract_document(
+        ctx.db.write, ctx.resources.storage, document_id, ctx.resources.settings.ocr
+    )
     return None

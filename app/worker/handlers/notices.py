@@ -308,7 +308,7 @@ async def _prepare(
         "attempts",
         "next_attempt_at",
     ]
-    push_enabled = ctx.resources.push.enabled
+    push_enabled = ctx.resources.push.enabled and notice.has_push
     if push_enabled:
         await session.execute(
             _insert(session, _del)
