@@ -8,10 +8,18 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Path, Query, Response, status
 from fastapi.responses import StreamingResponse
 
-from app.api.deps import CurrentActor, ObjectScope, OrgScope, ResourcesDep, SessionDep
+from app.api.deps import (
+    CurrentActor,
+    ObjectScope,
+    OrgScope,
+    ReaderDep,
+    ResourcesDep,
+    SessionDep,
+)
 from app.api.idempotency import Idempotent
 from app.api.responses import IfMatchDep, problems, with_etag_of
 from app.api.routing import area_router
+from app.core.db import SessionQueries
 from app.core.errors import NotFound, RangeNotSatisfiableError
 from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit
 from app.integrations.storage import (
@@ -85,7 +93,10 @@ _BINARY = {"schema": {"type": "string", "format": "binary"}}
 
 
 async def _read(resources: Resources, session: Any, actor: Actor, document_id: int) -> Any:
-    return await document_service.read_document(session, resources.settings, actor, document_id)
+    """The document as a write just left it, read inside the write's own transaction."""
+    return await document_service.read_document(
+        SessionQueries(session), resources.settings, actor, document_id
+    )
 
 
 @router.post(
@@ -117,20 +128,20 @@ async def create_document(
 async def list_org_documents(
     org: Annotated[OrgTarget, Depends(OrgScope(Permission.CONTENT_VIEW, upward=True))],
     actor: CurrentActor,
-    session: SessionDep,
+    reader: ReaderDep,
     document_status: Annotated[
         DocumentStatus | None,
         Query(alias="status", description="Only drafts or only published documents."),
     ] = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
-) -> Page[DocumentSummary]:
+) -> dict[str, Any]:
     """Documents this org published (and its drafts, for its editors and approvers), newest
     first. Members read what their branch and every org above it published."""
     items, next_cursor = await document_service.list_org_documents(
-        session, actor, org, status=document_status, limit=limit, cursor=cursor
+        reader, actor, org, status=document_status, limit=limit, cursor=cursor
     )
-    return Page(items=[DocumentSummary.model_validate(i) for i in items], next_cursor=next_cursor)
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.get(
@@ -139,13 +150,16 @@ async def list_org_documents(
 async def get_document(
     document: Readable,
     actor: CurrentActor,
-    session: SessionDep,
+    reader: ReaderDep,
     resources: ResourcesDep,
     response: Response,
 ) -> dict[str, Any]:
     """A document with its files, your own receipt and its app link (for QR codes). Carries
     an `ETag`. Opening it in the app is recorded by `POST /documents/{id}/open`."""
-    return with_etag_of(response, await _read(resources, session, actor, document.id))
+    return with_etag_of(
+        response,
+        await document_service.read_document(reader, resources.settings, actor, document.id),
+    )
 
 
 @router.patch(

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Query
 
-from app.api.deps import CurrentActor, SessionDep
+from app.api.deps import CurrentActor, ReaderDep, SessionDep
 from app.api.responses import problems
 from app.api.routing import area_router
 from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit
@@ -19,12 +19,12 @@ router = area_router(tags=["feed"])
 
 @router.get("/me/feed", response_model=Page[FeedItem], responses=problems(400, 401, 422))
 async def list_my_feed(
-    actor: CurrentActor, session: SessionDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
-) -> Page[FeedItem]:
+    actor: CurrentActor, reader: ReaderDep, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+) -> dict[str, Any]:
     """Published documents and articles of your branch and every org above it, newest first,
     with unread markers (documents you have not opened, articles you have not read)."""
-    items, next_cursor = await feed_service.feed(session, actor, limit=limit, cursor=cursor)
-    return Page(items=[FeedItem.model_validate(i) for i in items], next_cursor=next_cursor)
+    items, next_cursor = await feed_service.feed(reader, actor, limit=limit, cursor=cursor)
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.get(

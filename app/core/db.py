@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import asyncpg
-from sqlalchemy import event
+from sqlalchemy import ColumnElement, event, literal_column
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -192,6 +192,13 @@ class FastQuery:
         return [params[name] for name in self.for_asyncpg().order]
 
 
+def constant(value: str) -> ColumnElement[str]:
+    """A fixed string in the SQL of a `FastQuery` itself (the lean reader binds only named
+    parameters, so `column == "published"` would leave an unnamed one): enum values, never input."""
+    assert value.isidentifier()  # noqa: S101 - enum values only, never input
+    return literal_column(f"'{value}'")
+
+
 # A row of the lean read path, read by column name (`row["full_name"]`): an asyncpg Record on
 # PostgreSQL, a SQLAlchemy RowMapping elsewhere. Label columns whose names would repeat.
 Row = Mapping[str, Any]
@@ -215,6 +222,22 @@ class SessionReader:
         async with self._maker() as session:
             result = await session.execute(query.statement, dict(params))
             return list(result.mappings().all())
+
+    async def aclose(self) -> None:
+        return None
+
+
+class SessionQueries:
+    """A request's own session as a `Reader`: the same compiled statements run inside its
+    transaction, for a write that answers with what it just wrote (the lean reader, on a
+    connection of its own, would not see it)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def fetch(self, query: FastQuery, params: Mapping[str, Any]) -> Sequence[Row]:
+        result = await self._session.execute(query.statement, dict(params))
+        return list(result.mappings().all())
 
     async def aclose(self) -> None:
         return None

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, and_, false, or_
+from sqlalchemy import BigInteger, ColumnElement, String, and_, bindparam, false, or_
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal
@@ -404,3 +404,59 @@ def scope_clause(
     if not ranges:
         return false()
     return ranges[0] if len(ranges) == 1 else or_(*ranges)
+
+
+# The same decision for statements compiled once (`FastQuery`): the actor's scopes become bound
+# parameters, and the statement is compiled once per shape (how many ids and ranges).
+
+
+@dataclass(frozen=True, slots=True)
+class BoundScope:
+    """Where the actor holds a permission, as parameters: the subtree range of each scope root
+    and, checked upward, the ids of the orgs on each root's path (the root and those above)."""
+
+    ids: tuple[int, ...]
+    ranges: tuple[tuple[str, str], ...]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.ids), len(self.ranges)
+
+    def params(self, prefix: str) -> dict[str, object]:
+        values: dict[str, object] = {f"{prefix}_id{i}": v for i, v in enumerate(self.ids)}
+        for j, (lo, hi) in enumerate(self.ranges):
+            values[f"{prefix}_lo{j}"], values[f"{prefix}_hi{j}"] = lo, hi
+        return values
+
+
+def bound_scope(actor: Actor, permission: Permission, *, upward: bool = False) -> BoundScope:
+    """`can(actor, permission, path, upward=upward)` for every path at once (see `BoundScope`)."""
+    roots = scope_roots(actor, permission)
+    ids = sorted({i for root in roots for i in ancestor_ids(root)}) if upward else []
+    return BoundScope(tuple(ids), tuple(subtree_range(root) for root in roots))
+
+
+def bound_scope_clause(
+    shape: tuple[int, int],
+    prefix: str,
+    id_column: ColumnElement[int],
+    path_column: ColumnElement[str],
+) -> ColumnElement[bool]:
+    """SQL condition for a `BoundScope` of `shape` bound as `scope.params(prefix)`: the org
+    (`id_column`, `path_column`) is on a root's path or in a root's subtree."""
+    ids, ranges = shape
+    options: list[ColumnElement[bool]] = []
+    if ids:
+        options.append(
+            id_column.in_([bindparam(f"{prefix}_id{i}", type_=BigInteger) for i in range(ids)])
+        )
+    for j in range(ranges):
+        options.append(
+            and_(
+                path_column >= bindparam(f"{prefix}_lo{j}", type_=String),
+                path_column < bindparam(f"{prefix}_hi{j}", type_=String),
+            )
+        )
+    if not options:
+        return false()
+    return options[0] if len(options) == 1 else or_(*options)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import httpx
+import orjson
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -220,3 +222,17 @@ async def test_feed_statements_do_not_grow_with_the_page(
     small, large = await measured(2), await measured(40)
     assert small == large
     assert 1 <= large <= FEED_STATEMENTS
+
+
+async def test_feed_cursor_beyond_the_calendar_is_refused(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin
+) -> None:
+    """A cursor carrying a time that has no UTC equivalent (year 1 at +05:00) is a 400."""
+    member = await as_actor(tree.member.id)
+    for at in ("0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"):
+        cursor = base64.urlsafe_b64encode(orjson.dumps(["feed", at, "document", 1])).decode()
+        assert_problem(
+            await client.get(f"/api/v1/me/feed?cursor={cursor.rstrip('=')}", headers=member),
+            400,
+            "pagination.invalid_cursor",
+        )

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.db import FastQuery, Reader
 from app.core.errors import Forbidden, NotFound
 from app.models import Org, OrgKind, Role
 from app.services import access
@@ -134,6 +135,34 @@ async def test_scope_clause_selects_exactly_what_can_allows(
             )
             in_python = {p for p in paths if access.can(who, permission, p)}
             assert in_sql == in_python, (who.roles, permission)
+
+
+async def test_bound_scope_selects_exactly_what_can_allows(
+    session: AsyncSession, reader: Reader, tree: Tree
+) -> None:
+    """The compiled form (`bound_scope` parameters of a statement compiled per shape), run on
+    the lean reader: the same orgs as `can`, upward or not."""
+    paths = (await session.scalars(select(Org.path))).all()
+    org = Org.__table__
+    actors = [
+        actor(tree.b1.path),
+        actor(tree.b3.path, (Role.SECRETARY, tree.b3.path)),
+        actor(tree.b2.path, (Role.ORGANISATION_OFFICER, tree.c1.path)),
+        actor(tree.b4.path, (Role.EDITOR, tree.p.path)),
+        actor(tree.b4.path, (Role.SECRETARY, tree.g1.path), (Role.SECRETARY, tree.c2.path)),
+    ]
+    for who in actors:
+        for permission in (Permission.CONTENT_VIEW, Permission.MEMBER_VIEW, Permission.ORG_MANAGE):
+            for upward in (False, True):
+                scope = access.bound_scope(who, permission, upward=upward)
+                query = FastQuery(
+                    select(org.c.path).where(
+                        access.bound_scope_clause(scope.shape, "s", org.c.id, org.c.path)
+                    )
+                )
+                rows = await reader.fetch(query, scope.params("s"))
+                in_python = {p for p in paths if access.can(who, permission, p, upward=upward)}
+                assert {r["path"] for r in rows} == in_python, (who.roles, permission, upward)
 
 
 # Property: on random trees, SQL scope and Python scope agree for random actors.

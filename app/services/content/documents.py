@@ -9,16 +9,29 @@ Who sees what (the permissions are in `services.access`):
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, and_, bindparam, func, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    and_,
+    bindparam,
+    func,
+    null,
+    or_,
+    select,
+    true,
+    type_coerce,
+    union_all,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import etag
 from app.core.config import Settings, get_settings
-from app.core.db import FastQuery, Reader
+from app.core.db import FastQuery, Reader, constant
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.etag import IfMatch
 from app.core.pagination import decode_cursor, page_of
@@ -171,84 +184,187 @@ def _receipt(receipt: DocumentReceipt | None) -> dict[str, Any] | None:
     }
 
 
-async def read_document(
-    session: AsyncSession, settings: Settings, actor: Actor, document_id: int
-) -> dict[str, Any]:
-    row = (
-        (
-            await session.execute(
-                select(
-                    *_SUMMARY_COLUMNS,
-                    _d.c.summary,
-                    _d.c.tags,
-                    _d.c.extraction_status,
-                    _d.c.created_at,
-                    _d.c.updated_at,
-                    _d.c.version,
-                )
-                .join(_o, _o.c.id == _d.c.org_id)
-                .where(_d.c.id == document_id)
-            )
-        )
-        .mappings()
-        .one_or_none()
-    )
-    if row is None:
-        raise NotFound(code=NOT_FOUND)
-    files = (
-        await session.execute(
-            select(_f.c.id, _f.c.filename, _f.c.content_type, _f.c.size, _f.c.position)
-            .where(_f.c.document_id == document_id)
-            .order_by(_f.c.position, _f.c.id)
-        )
-    ).mappings()
-    receipt = await session.get(DocumentReceipt, (document_id, actor.member_id))
+def _typed_null(type_: Any) -> Any:
+    """A NULL column of the attachments' union, typed as the column it stands in for (the
+    union's columns take their types, and so their result processing, from its first select)."""
+    return type_coerce(null(), type_)
+
+
+_document_id = bindparam("document_id", type_=BigInteger)
+_relay_org = _o.alias("relay_org")
+# `GET /documents/{id}` in one round trip, compiled once per shape of the reader's scopes: the
+# document, the reader's own receipt (no row: never opened) and one row per attachment (or one
+# row without any). The attachments are one union: the document's files, then the relays whose
+# implementation plans reach the reader (relays by the committees above the reader's scopes, and
+# by the units below them: `can(..., upward=True)` in SQL, as there may be hundreds of relays).
+_DETAIL_QUERIES: dict[tuple[int, int], FastQuery] = {}
+
+
+def _detail_query(shape: tuple[int, int]) -> FastQuery:
+    query = _DETAIL_QUERIES.get(shape)
+    if query is not None:
+        return query
+    files = select(
+        constant("file").label("att_kind"),
+        _f.c.id.label("att_id"),
+        _f.c.filename.label("att_filename"),
+        _f.c.content_type.label("att_content_type"),
+        _f.c.size.label("att_size"),
+        _f.c.position.label("att_position"),
+        _typed_null(_relay.c.note.type).label("relay_note"),
+        _typed_null(_relay.c.relayed_at.type).label("relay_at"),
+        _typed_null(_o.c.id.type).label("relay_org_id"),
+        _typed_null(_o.c.name.type).label("relay_org_name"),
+        _typed_null(_o.c.kind.type).label("relay_org_kind"),
+        _typed_null(_o.c.path.type).label("relay_org_path"),
+    ).where(_f.c.document_id == _document_id)
     relays = (
-        await session.execute(
-            select(
-                _relay.c.id,
-                _relay.c.note,
-                _relay.c.plan_filename,
-                _relay.c.relayed_at,
-                _o.c.id.label("org_id"),
-                _o.c.name.label("org_name"),
-                _o.c.kind.label("org_kind"),
-                _o.c.path,
-            )
-            .join(_o, _o.c.id == _relay.c.org_id)
-            .where(_relay.c.document_id == document_id)
-            .order_by(_o.c.path)
+        select(
+            constant("relay"),
+            _relay.c.id,
+            _relay.c.plan_filename,
+            null(),
+            null(),
+            null(),
+            _relay.c.note,
+            _relay.c.relayed_at,
+            _relay_org.c.id,
+            _relay_org.c.name,
+            _relay_org.c.kind,
+            _relay_org.c.path,
         )
-    ).mappings()
+        .join(_relay_org, _relay_org.c.id == _relay.c.org_id)
+        .where(
+            _relay.c.document_id == _document_id,
+            access.bound_scope_clause(shape, "view", _relay_org.c.id, _relay_org.c.path),
+        )
+    )
+    attachments = union_all(files, relays).subquery("attachment")
+    att = attachments.c
+    query = _DETAIL_QUERIES[shape] = FastQuery(
+        select(
+            *_SUMMARY_COLUMNS,
+            _d.c.summary,
+            _d.c.tags,
+            _d.c.extraction_status,
+            _d.c.created_at,
+            _d.c.updated_at,
+            _d.c.version,
+            _r.c.opened_at,
+            _r.c.studied_at,
+            _r.c.position_section,
+            _r.c.position_offset,
+            _r.c.position_at,
+            *att,
+        )
+        .join(_o, _o.c.id == _d.c.org_id)
+        .outerjoin(
+            _r,
+            and_(
+                _r.c.document_id == _d.c.id,
+                _r.c.member_id == bindparam("member_id", type_=BigInteger),
+            ),
+        )
+        .outerjoin(attachments, true())
+        .where(_d.c.id == _document_id)
+        .order_by(att.att_kind, att.att_position, att.relay_org_path, att.att_id)
+    )
+    return query
+
+
+def _tags(value: Any) -> list[str]:
+    """A JSON column: decoded by SQLAlchemy on a session, text straight from asyncpg."""
+    if isinstance(value, str):
+        value = json.loads(value)
+    return list(value or [])
+
+
+async def read_document(
+    reader: Reader, settings: Settings, actor: Actor, document_id: int
+) -> dict[str, Any]:
+    """The document as `DocumentRead`, on the lean reader (`GET`), or on the request's session
+    through `SessionQueries` after a write (the same compiled statements)."""
+    scope = access.bound_scope(actor, Permission.CONTENT_VIEW, upward=True)
+    rows = await reader.fetch(
+        _detail_query(scope.shape),
+        {"document_id": document_id, "member_id": actor.member_id, **scope.params("view")},
+    )
+    if not rows:
+        raise NotFound(code=NOT_FOUND)
+    row = rows[0]
     return {
         **_summary(row),
         "summary": row["summary"],
-        "tags": list(row["tags"] or []),
+        "tags": _tags(row["tags"]),
         "extraction_status": row["extraction_status"],
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
         "version": row["version"],
-        "files": [dict(f) for f in files],
+        "files": [
+            {
+                "id": f["att_id"],
+                "filename": f["att_filename"],
+                "content_type": f["att_content_type"],
+                "size": f["att_size"],
+                "position": f["att_position"],
+            }
+            for f in rows
+            if f["att_kind"] == "file"
+        ],
         "link": app_link(settings, "documents", document_id),
-        "receipt": _receipt(receipt),
+        "receipt": None
+        if row["opened_at"] is None
+        else {
+            "opened_at": row["opened_at"],
+            "studied_at": row["studied_at"],
+            "position_section": row["position_section"],
+            "position_offset": row["position_offset"],
+            "position_at": row["position_at"],
+        },
         # The implementation plans that reach the reader: relays by their own committees
         # (and, for leadership, by the units below them).
         "relays": [
             {
-                "id": r["id"],
-                "org": _org_ref(r),
-                "note": r["note"],
-                "plan_filename": r["plan_filename"],
-                "relayed_at": r["relayed_at"],
+                "id": r["att_id"],
+                "org": {
+                    "id": r["relay_org_id"],
+                    "name": r["relay_org_name"],
+                    "kind": r["relay_org_kind"],
+                },
+                "note": r["relay_note"],
+                "plan_filename": r["att_filename"],
+                "relayed_at": r["relay_at"],
             }
-            for r in relays
-            if access.can(actor, Permission.CONTENT_VIEW, r["path"], upward=True)
+            for r in rows
+            if r["att_kind"] == "relay"
         ],
     }
 
 
+# An org's documents, one compiled statement per shape: (status filter, after a cursor).
+_LIST_QUERIES: dict[tuple[bool, bool], FastQuery] = {}
+
+
+def _list_query(*, status: bool, after: bool) -> FastQuery:
+    query = _LIST_QUERIES.get((status, after))
+    if query is not None:
+        return query
+    stmt = (
+        select(*_SUMMARY_COLUMNS)
+        .join(_o, _o.c.id == _d.c.org_id)
+        .where(_d.c.org_id == bindparam("org_id", type_=BigInteger))
+    )
+    if status:
+        stmt = stmt.where(_d.c.status == bindparam("status"))
+    if after:
+        stmt = stmt.where(_d.c.id < bindparam("last_id", type_=BigInteger))
+    stmt = stmt.order_by(_d.c.id.desc()).limit(bindparam("limit", type_=Integer))
+    query = _LIST_QUERIES[(status, after)] = FastQuery(stmt)
+    return query
+
+
 async def list_org_documents(
-    session: AsyncSession,
+    reader: Reader,
     actor: Actor,
     org: OrgTarget,
     *,
@@ -257,17 +373,17 @@ async def list_org_documents(
     cursor: str | None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """An org's own documents, newest first. Drafts only for its editors and approvers."""
-    query = select(*_SUMMARY_COLUMNS).join(_o, _o.c.id == _d.c.org_id).where(_d.c.org_id == org.id)
     if not may_edit(actor, org.path):
         if status is DocumentStatus.DRAFT:
             return [], None
         status = DocumentStatus.PUBLISHED
+    params: dict[str, Any] = {"org_id": org.id, "limit": limit + 1}
     if status is not None:
-        query = query.where(_d.c.status == status)
+        params["status"] = status.value
     if cursor:
-        (last_id,) = decode_cursor(cursor, "org-documents", (int,))
-        query = query.where(_d.c.id < last_id)
-    rows = list((await session.execute(query.order_by(_d.c.id.desc()).limit(limit + 1))).mappings())
+        (params["last_id"],) = decode_cursor(cursor, "org-documents", (int,))
+    query = _list_query(status=status is not None, after=bool(cursor))
+    rows = await reader.fetch(query, params)
     page, next_cursor = page_of(rows, limit, "org-documents", lambda r: (r["id"],))
     return [_summary(r) for r in page], next_cursor
 

@@ -13,15 +13,16 @@ may read (`content.view`: their scopes' subtrees and the orgs above them), publi
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    Boolean,
+    BigInteger,
     ColumnElement,
+    Integer,
     and_,
+    bindparam,
     case,
-    false,
     func,
     literal,
     null,
@@ -31,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.db import FastQuery, Reader, constant
 from app.core.errors import Unprocessable
 from app.core.pagination import InvalidCursor, decode_cursor, page_of
 from app.core.text import fold, like_escape
@@ -43,6 +45,7 @@ from app.models import (
     DocumentStatus,
     Org,
 )
+from app.models.base import UTCDateTime
 from app.services import access
 from app.services.access import Actor, Permission
 from app.services.content.numbers import parts
@@ -60,13 +63,48 @@ def _key(published_at: datetime) -> str:
     return published_at.isoformat()
 
 
-async def feed(
-    session: AsyncSession, actor: Actor, *, limit: int, cursor: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
-    orgs = access.ancestor_ids(actor.branch_path)
+# The feed's statement, compiled once per shape: how many orgs are on the member's path (the
+# branch and those above it, bound one by one), and for a page after a cursor, how the rows
+# published at the cursor's very time compare with it (see `_tie`).
+_FEED_QUERIES: dict[tuple[int, str | None, str | None], FastQuery] = {}
+_TIE_ALL, _TIE_NONE, _TIE_ID = "all", "none", "id"
+
+
+def _tie(kind: str, last_kind: str) -> str:
+    """Which rows of `kind` published at the cursor's time come after the cursor's row, in the
+    feed's order (published_at, kind, id) descending: all of them, none, or smaller ids."""
+    if kind < last_kind:
+        return _TIE_ALL
+    if kind == last_kind:
+        return _TIE_ID
+    return _TIE_NONE
+
+
+def _after(
+    published_at: ColumnElement[Any], id_column: ColumnElement[Any], tie: str
+) -> ColumnElement[bool]:
+    """Rows after the cursor (`:at`, `:last_id`) in the descending order of the feed."""
+    at = bindparam("at", type_=UTCDateTime())
+    if tie == _TIE_ALL:
+        return or_(published_at < at, published_at == at)
+    if tie == _TIE_ID:
+        return or_(
+            published_at < at,
+            and_(published_at == at, id_column < bindparam("last_id", type_=BigInteger)),
+        )
+    return published_at < at
+
+
+def _feed_query(depth: int, document_tie: str | None, article_tie: str | None) -> FastQuery:
+    shape = (depth, document_tie, article_tie)
+    query = _FEED_QUERIES.get(shape)
+    if query is not None:
+        return query
+    orgs = [bindparam(f"org{i}", type_=BigInteger) for i in range(depth)]
+    member_id = bindparam("member_id", type_=BigInteger)
     documents = (
         select(
-            literal("document").label("kind"),
+            constant("document").label("kind"),
             _d.c.id,
             _d.c.org_id,
             _o.c.name.label("org_name"),
@@ -80,12 +118,12 @@ async def feed(
             _r.c.member_id.is_(None).label("unread"),
         )
         .join(_o, _o.c.id == _d.c.org_id)
-        .outerjoin(_r, and_(_r.c.document_id == _d.c.id, _r.c.member_id == actor.member_id))
-        .where(_d.c.org_id.in_(orgs), _d.c.status == DocumentStatus.PUBLISHED)
+        .outerjoin(_r, and_(_r.c.document_id == _d.c.id, _r.c.member_id == member_id))
+        .where(_d.c.org_id.in_(orgs), _d.c.status == constant(DocumentStatus.PUBLISHED))
     )
     articles = (
         select(
-            literal("article").label("kind"),
+            constant("article").label("kind"),
             _a.c.id,
             _a.c.org_id,
             _o.c.name.label("org_name"),
@@ -99,49 +137,48 @@ async def feed(
             _ar.c.member_id.is_(None).label("unread"),
         )
         .join(_o, _o.c.id == _a.c.org_id)
-        .outerjoin(_ar, and_(_ar.c.article_id == _a.c.id, _ar.c.member_id == actor.member_id))
-        .where(_a.c.org_id.in_(orgs), _a.c.status == ArticleStatus.PUBLISHED)
+        .outerjoin(_ar, and_(_ar.c.article_id == _a.c.id, _ar.c.member_id == member_id))
+        .where(_a.c.org_id.in_(orgs), _a.c.status == constant(ArticleStatus.PUBLISHED))
     )
+    if document_tie is not None:
+        documents = documents.where(_after(_d.c.published_at, _d.c.id, document_tie))
+    if article_tie is not None:
+        articles = articles.where(_after(_a.c.published_at, _a.c.id, article_tie))
+    both = union_all(documents, articles).subquery("feed")
+    query = _FEED_QUERIES[shape] = FastQuery(
+        select(both)
+        .order_by(both.c.published_at.desc(), both.c.kind.desc(), both.c.id.desc())
+        .limit(bindparam("limit", type_=Integer))
+    )
+    return query
+
+
+async def feed(
+    reader: Reader, actor: Actor, *, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    orgs = access.ancestor_ids(actor.branch_path)
+    params: dict[str, Any] = {f"org{i}": org_id for i, org_id in enumerate(orgs)}
+    params["member_id"] = actor.member_id
+    params["limit"] = limit + 1
+    document_tie = article_tie = None
     if cursor:
         at_text, kind, last_id = decode_cursor(cursor, "feed", (str, str, int))
         try:
             at = datetime.fromisoformat(at_text)
-        except ValueError as exc:
+            at = at.astimezone(UTC) if at.tzinfo is not None else at
+        except (ValueError, OverflowError) as exc:  # not a time, or beyond year 1..9999 in UTC
             raise InvalidCursor() from exc
         if at.tzinfo is None:
             raise InvalidCursor()
-        documents = documents.where(
-            _after(_d.c.published_at, "document", _d.c.id, at, kind, last_id)
-        )
-        articles = articles.where(_after(_a.c.published_at, "article", _a.c.id, at, kind, last_id))
-    both = union_all(documents, articles).subquery("feed")
-    rows = list(
-        (
-            await session.execute(
-                select(both)
-                .order_by(both.c.published_at.desc(), both.c.kind.desc(), both.c.id.desc())
-                .limit(limit + 1)
-            )
-        ).mappings()
-    )
+        document_tie, article_tie = _tie("document", kind), _tie("article", kind)
+        params["at"] = at
+        if _TIE_ID in (document_tie, article_tie):
+            params["last_id"] = last_id
+    rows = await reader.fetch(_feed_query(len(orgs), document_tie, article_tie), params)
     page, next_cursor = page_of(
         rows, limit, "feed", lambda r: (_key(r["published_at"]), r["kind"], r["id"])
     )
     return [_item(r) for r in page], next_cursor
-
-
-def _after(
-    published_at: Any, kind: str, id_column: Any, at: datetime, last_kind: str, last_id: int
-) -> ColumnElement[bool]:
-    """Rows after (published_at, kind, id) in the descending order of the feed."""
-    same_time: ColumnElement[bool]
-    if kind < last_kind:
-        same_time = literal(True, Boolean)
-    elif kind == last_kind:
-        same_time = id_column < last_id
-    else:
-        same_time = false()
-    return or_(published_at < at, and_(published_at == at, same_time))
 
 
 def _item(row: Any) -> dict[str, Any]:
