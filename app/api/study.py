@@ -173,10 +173,10 @@ async def award_member_points(
     responses=problems(401, 422, codes={404: ["member.not_found"]}),
 )
 async def get_my_rank(
-    actor: CurrentActor, session: SessionDep, resources: ResourcesDep, year: Year = None
+    actor: CurrentActor, reader: ReaderDep, resources: ResourcesDep, year: Year = None
 ) -> dict[str, Any]:
     """My rank in my branch and the members just around me (not a ranking of everyone)."""
-    return await leaderboards.my_rank(session, actor, year=_year(resources, year))
+    return await leaderboards.my_rank(reader, actor, year=_year(resources, year))
 
 
 @router.get(
@@ -186,18 +186,18 @@ async def get_my_rank(
 )
 async def list_org_leaderboard(
     org: Annotated[OrgTarget, Depends(OrgScope(Permission.STUDY_STATS))],
-    session: SessionDep,
+    reader: ReaderDep,
     resources: ResourcesDep,
     year: Year = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
-) -> Page[Any]:
+) -> dict[str, Any]:
     """Members of the org's subtree by points in the year, most first (leadership and
     organisation officers). `rank` is 0: pages are ordered, not ranked."""
     items, next_cursor = await leaderboards.org_members(
-        session, org, year=_year(resources, year), limit=limit, cursor=cursor
+        reader, org, year=_year(resources, year), limit=limit, cursor=cursor
     )
-    return Page(items=items, next_cursor=next_cursor)
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.get(
@@ -207,12 +207,12 @@ async def list_org_leaderboard(
 )
 async def get_org_unit_leaderboard(
     org: Annotated[OrgTarget, Depends(OrgScope(Permission.STUDY_STATS))],
-    session: SessionDep,
+    reader: ReaderDep,
     resources: ResourcesDep,
     year: Year = None,
 ) -> dict[str, Any]:
     """The org's direct units by average points per eligible (not exempt) member."""
-    return await leaderboards.org_units(session, org, year=_year(resources, year))
+    return await leaderboards.org_units(reader, org, year=_year(resources, year))
 
 
 # --- quizzes -----------------------------------------------------------------------------------
