@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, status
+from fastapi import Depends, Query, Request, status
 
 from app.api.deps import (
+    ActorWith,
     CurrentActor,
     MemberScope,
     ObjectScope,
@@ -14,6 +15,7 @@ from app.api.deps import (
     ReaderDep,
     ResourcesDep,
     SessionDep,
+    get_resources,
 )
 from app.api.idempotency import Idempotent
 from app.api.responses import problems
@@ -41,6 +43,7 @@ from app.services import points as point_service
 from app.services import quizzes as quiz_service
 from app.services import rules as rule_service
 from app.services.access import Permission
+from app.services.auth.actor import ActorRows
 from app.services.members import MemberTarget
 from app.services.orgs import OrgTarget
 from app.services.quizzes import AttemptTarget, QuizTarget
@@ -87,18 +90,34 @@ def _year(resources: ResourcesDep, year: int | None) -> int:
 # --- points ------------------------------------------------------------------------------------
 
 
+def _year_param(request: Request) -> dict[str, object]:
+    """The year `Year` will validate (the current one by default), bound in the actor's query
+    (`ActorWith`) before it is validated; the handler checks it got the same."""
+    raw = request.query_params.get("year") or ""
+    if raw.isascii() and raw.isdigit() and 2000 <= int(raw) <= 2100:
+        return {"year": int(raw)}
+    return {"year": _year(get_resources(request), None)}
+
+
+# My points and my rank are read in the query that authenticates the request.
+PointsActor = Annotated[ActorRows, Depends(ActorWith(point_service.with_balances))]
+RankActor = Annotated[
+    ActorRows, Depends(ActorWith(leaderboards.with_branch_ranking, params=_year_param))
+]
+
+
 @router.get("/me/points", response_model=MyPointsRead, responses=problems(401, 422))
 async def get_my_points(
-    actor: CurrentActor,
-    reader: ReaderDep,
+    me: PointsActor,
     resources: ResourcesDep,
     year: Year = None,
 ) -> dict[str, Any]:
     """My study points this year (or `year`) against the yearly target, and every year's total."""
-    rules = await rule_service.in_force(reader, resources.app_config, resources.settings.rules)
-    return await point_service.my_points(
-        reader,
-        actor.member_id,
+    rules = await rule_service.in_force(
+        resources.reader, resources.app_config, resources.settings.rules
+    )
+    return point_service.my_points(
+        me.rows,
         timezone=resources.settings.rules.timezone,
         target=rules.study_points_target,
         year=year,
@@ -172,11 +191,9 @@ async def award_member_points(
     response_model=MyRankRead,
     responses=problems(401, 422, codes={404: ["member.not_found"]}),
 )
-async def get_my_rank(
-    actor: CurrentActor, reader: ReaderDep, resources: ResourcesDep, year: Year = None
-) -> dict[str, Any]:
+async def get_my_rank(me: RankActor, resources: ResourcesDep, year: Year = None) -> dict[str, Any]:
     """My rank in my branch and the members just around me (not a ranking of everyone)."""
-    return await leaderboards.my_rank(reader, actor, year=_year(resources, year))
+    return await leaderboards.my_rank(resources.reader, me, year=_year(resources, year))
 
 
 @router.get(

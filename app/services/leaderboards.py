@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Integer,
+    Select,
     String,
     and_,
     bindparam,
@@ -30,7 +31,8 @@ from app.core.errors import NotFound
 from app.core.pagination import decode_cursor, page_of
 from app.models import Member, Org, PointBalance, PointOrgTotal
 from app.models.base import utcnow
-from app.services.access import Actor, ancestor_ids, subtree_range
+from app.services.access import ancestor_ids, subtree_range
+from app.services.auth.actor import ActorRows
 from app.services.orgs import OrgTarget
 
 NEIGHBOURS = 2
@@ -45,27 +47,58 @@ _total = PointOrgTotal.__table__
 _year = bindparam("year", type_=Integer)
 _ZERO: ColumnElement[int] = literal_column("0", Integer)
 
-_points = func.coalesce(_b.c.points, _ZERO)
-# Every member of a branch with their points in the year (0 without any), most first.
-_BRANCH_RANKING = FastQuery(
-    select(_m.c.id, _m.c.full_name, _points.label("points"))
-    .select_from(_m.outerjoin(_b, and_(_b.c.member_id == _m.c.id, _b.c.year == _year)))
-    .where(_m.c.branch_id == bindparam("branch_id", type_=BigInteger))
-    .order_by(_points.desc(), _m.c.id)
+_ranked = _m.alias("ranked")
+_ranked_balance = _b.alias("ranked_balance")
+_ranked_points = func.coalesce(_ranked_balance.c.points, _ZERO)
+_ranked_columns = (
+    _ranked.c.id.label("ranked_id"),
+    _ranked.c.full_name.label("ranked_name"),
+    _ranked_points.label("ranked_points"),
+)
+_ranked_balance_join = and_(
+    _ranked_balance.c.member_id == _ranked.c.id, _ranked_balance.c.year == _year
 )
 
 
-async def my_rank(reader: Reader, actor: Actor, *, year: int) -> dict[str, Any]:
-    rows = await reader.fetch(_BRANCH_RANKING, {"branch_id": actor.branch_id, "year": year})
+def with_branch_ranking(actor_query: Select[Any]) -> Select[Any]:
+    """`/me/leaderboard` on the actor query (`ActorWith`, `:year` bound): every member of the
+    actor's branch with their points in the year (0 without any), most first."""
+    return (
+        actor_query.outerjoin(_ranked, _ranked.c.branch_id == _m.c.branch_id)
+        .outerjoin(_ranked_balance, _ranked_balance_join)
+        .add_columns(*_ranked_columns)
+        .order_by(_ranked_points.desc(), _ranked.c.id)
+    )
+
+
+# The same ranking on its own, for a year the actor's query was not bound to.
+_BRANCH_RANKING = FastQuery(
+    select(*_ranked_columns)
+    .select_from(_ranked.outerjoin(_ranked_balance, _ranked_balance_join))
+    .where(_ranked.c.branch_id == bindparam("branch_id", type_=BigInteger))
+    .order_by(_ranked_points.desc(), _ranked.c.id)
+)
+
+
+async def my_rank(reader: Reader, me: ActorRows, *, year: int) -> dict[str, Any]:
+    actor = me.actor
+    rows = me.rows
+    if me.params.get("year") != year:
+        rows = await reader.fetch(_BRANCH_RANKING, {"branch_id": actor.branch_id, "year": year})
     ranked = []
     rank = 0
     last: int | None = None
     for position, row in enumerate(rows, start=1):
-        points = int(row["points"])
+        points = int(row["ranked_points"])
         if points != last:  # equal points share a rank
             rank, last = position, points
         ranked.append(
-            {"rank": rank, "member_id": row["id"], "full_name": row["full_name"], "points": points}
+            {
+                "rank": rank,
+                "member_id": row["ranked_id"],
+                "full_name": row["ranked_name"],
+                "points": points,
+            }
         )
     mine = next((i for i, r in enumerate(ranked) if r["member_id"] == actor.member_id), None)
     if mine is None:  # moved to another branch since the request began
@@ -216,7 +249,7 @@ def _unit(org_id: int, name: str, points: int | None, members: int | None) -> di
     }
 
 
-def _ranked(rows: Sequence[Row]) -> list[dict[str, Any]]:
+def _in_order(rows: Sequence[Row]) -> list[dict[str, Any]]:
     items = [_unit(r["id"], r["name"], r["points"], r["members"]) for r in rows]
     items.sort(key=lambda u: (-u["average"], u["org_id"]))
     return items
@@ -230,6 +263,6 @@ async def org_units(reader: Reader, org: OrgTarget, *, year: int) -> dict[str, A
     as_of = rows[0]["as_of"] if rows else None
     if as_of is not None:
         children = [r for r in rows if r["id"] is not None]
-        return {"year": year, "org_id": org.id, "as_of": as_of, "items": _ranked(children)}
+        return {"year": year, "org_id": org.id, "as_of": as_of, "items": _in_order(children)}
     rows = await reader.fetch(_UNITS_LIVE, params)
-    return {"year": year, "org_id": org.id, "as_of": None, "items": _ranked(rows)}
+    return {"year": year, "org_id": org.id, "as_of": None, "items": _in_order(rows)}
