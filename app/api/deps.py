@@ -6,6 +6,7 @@
   AUTOCOMMIT (no BEGIN/ROLLBACK round trips).
 - `ReaderDep`: the lean read path (compiled Core statements on their own asyncpg pool).
 - `CurrentActor`: the bearer token's member, loaded with their live roles in one query.
+  `HomeActor` and `ActorWith(extend)` read what a `/me` route shows in that same query.
 - `ObjectScope(load_target, permission, ...)`: the one guard shape. It resolves the id in the
   path, loads the object's `Target` on the lean path, lets `services.access.authorize` decide,
   and hands the handler the typed target. Out of every scope → 404; visible but not permitted →

@@ -7,7 +7,10 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Member, PointSource
+from app.resources import Resources
 from app.services import leaderboards, points
+from app.services.auth import actor as actor_service
+from app.services.auth.actor import ActorRows
 from tests.conftest import ActorLogin
 from tests.factories import Tree
 from tests.http import collect
@@ -123,3 +126,25 @@ async def test_units_of_an_org_without_children_are_empty_counted_or_not(
     assert other["as_of"] is None
     assert {u["org_id"] for u in other["items"]} == {tree.c1.id, tree.c2.id}
     assert {u["points"] for u in other["items"]} == {0}
+
+
+async def test_my_rank_reads_the_ranking_again_for_a_year_the_actor_query_was_not_bound_to(
+    client: httpx.AsyncClient,
+    tree: Tree,
+    as_actor: ActorLogin,
+    session: AsyncSession,
+    resources: Resources,
+) -> None:
+    await _give(session, tree.secretary, 40)
+    await _give(session, tree.member, 20)
+    await session.commit()
+    headers = await as_actor(tree.member.id)
+    answer = await client.get("/api/v1/me/leaderboard", headers=headers)
+    assert answer.status_code == 200, answer.text
+    year = answer.json()["year"]
+    claims = resources.auth.codec.decode_access(headers["Authorization"].removeprefix("Bearer "))
+    reader = resources.reader
+    actor = await actor_service.load_actor(reader, claims)
+    # Rows bound to another year are not used: the ranking of `year` is read on its own.
+    stale = ActorRows(actor, rows=[], params={"year": year - 1})
+    assert await leaderboards.my_rank(reader, stale, year=year) == answer.json()
