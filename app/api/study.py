@@ -50,9 +50,10 @@ from app.services.quizzes import AttemptTarget, QuizTarget
 
 router = area_router(tags=["study"])
 
+FIRST_YEAR, LAST_YEAR = 2000, 2100
 Year = Annotated[
     int | None,
-    Query(ge=2000, le=2100, description="A local year; the current one by default."),
+    Query(ge=FIRST_YEAR, le=LAST_YEAR, description="A local year; the current one by default."),
     Digits,
 ]
 
@@ -94,7 +95,8 @@ def _year_param(request: Request) -> dict[str, object]:
     """The year `Year` will validate (the current one by default), bound in the actor's query
     (`ActorWith`) before it is validated; the handler checks it got the same."""
     raw = request.query_params.get("year") or ""
-    if raw.isascii() and raw.isdigit() and 2000 <= int(raw) <= 2100:
+    # Four digits at most: never int() of an arbitrarily long string (the route answers 422).
+    if len(raw) <= 4 and raw.isascii() and raw.isdigit() and FIRST_YEAR <= int(raw) <= LAST_YEAR:
         return {"year": int(raw)}
     return {"year": _year(get_resources(request), None)}
 

@@ -13,7 +13,7 @@ from app.services.auth import actor as actor_service
 from app.services.auth.actor import ActorRows
 from tests.conftest import ActorLogin
 from tests.factories import Tree
-from tests.http import collect
+from tests.http import assert_problem, collect
 
 
 async def _give(session: AsyncSession, member: Member, value: int, *, key: str = "") -> None:
@@ -148,3 +148,18 @@ async def test_my_rank_reads_the_ranking_again_for_a_year_the_actor_query_was_no
     # Rows bound to another year are not used: the ranking of `year` is read on its own.
     stale = ActorRows(actor, rows=[], params={"year": year - 1})
     assert await leaderboards.my_rank(reader, stale, year=year) == answer.json()
+
+
+async def test_my_rank_takes_the_year_as_the_route_validates_it(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin
+) -> None:
+    headers = await as_actor(tree.member.id)
+    url = "/api/v1/me/leaderboard"
+    plain = await client.get(url, params={"year": "2024"}, headers=headers)
+    padded = await client.get(url, params={"year": "02024"}, headers=headers)
+    assert plain.status_code == padded.status_code == 200, padded.text
+    assert padded.json() == plain.json()
+    assert plain.json()["year"] == 2024
+    for bad in ("9" * 5000, "1999", "2101", "２０２４", "-2024", "abc"):
+        response = await client.get(url, params={"year": bad}, headers=headers)
+        assert_problem(response, 422, "request.invalid")
