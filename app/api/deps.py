@@ -6,6 +6,7 @@
   AUTOCOMMIT (no BEGIN/ROLLBACK round trips).
 - `ReaderDep`: the lean read path (compiled Core statements on their own asyncpg pool).
 - `CurrentActor`: the bearer token's member, loaded with their live roles in one query.
+  `HomeActor` and `ActorWith(extend)` read what a `/me` route shows in that same query.
 - `ObjectScope(load_target, permission, ...)`: the one guard shape. It resolves the id in the
   path, loads the object's `Target` on the lean path, lets `services.access.authorize` decide,
   and hands the handler the typed target. Out of every scope → 404; visible but not permitted →
@@ -15,12 +16,13 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import date
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.responses import DEPENDENCY_CODES, raises
@@ -39,6 +41,7 @@ from app.services import orgs as org_service
 from app.services import roles as role_service
 from app.services.access import Actor, Permission, Target
 from app.services.auth import actor as actor_service
+from app.services.auth.actor import ActorRows
 from app.services.auth.common import ClientInfo
 from app.services.members import MemberTarget
 from app.services.orgs import OrgTarget
@@ -142,6 +145,34 @@ async def get_home_actor(
 
 
 HomeActor = Annotated[tuple[Actor, Row], Depends(get_home_actor)]
+
+
+class ActorWith:
+    """`CurrentActor` with the route's own read in the same query, as `/me/home` does: `extend`
+    (a service's function) adds its joins and columns to the actor query
+    (`actor_service.extended`), `params(request)` binds what they need. The handler gets an
+    `ActorRows`; when it validated a parameter itself (the `year` of the query string), it
+    checks that the read was bound to the same value."""
+
+    def __init__(
+        self,
+        extend: Callable[[Select[Any]], Select[Any]],
+        params: Callable[[Request], Mapping[str, object]] | None = None,
+    ) -> None:
+        self.query = actor_service.extended(extend)
+        self.params = params
+        setattr(self, DEPENDENCY_CODES, {status: tuple(c) for status, c in ACTOR_PROBLEMS.items()})
+
+    async def __call__(
+        self,
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> ActorRows:
+        resources = get_resources(request)
+        params = self.params(request) if self.params is not None else {}
+        return await actor_service.load_extended(
+            resources.reader, self.query, _claims(resources, credentials), params
+        )
 
 
 async def get_client(request: Request) -> ClientInfo:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, status
+from fastapi import Depends, Query, Request, status
 
 from app.api.deps import (
+    ActorWith,
     CurrentActor,
     MemberScope,
     ObjectScope,
@@ -14,6 +15,7 @@ from app.api.deps import (
     ReaderDep,
     ResourcesDep,
     SessionDep,
+    get_resources,
 )
 from app.api.idempotency import Idempotent
 from app.api.responses import problems
@@ -41,15 +43,17 @@ from app.services import points as point_service
 from app.services import quizzes as quiz_service
 from app.services import rules as rule_service
 from app.services.access import Permission
+from app.services.auth.actor import ActorRows
 from app.services.members import MemberTarget
 from app.services.orgs import OrgTarget
 from app.services.quizzes import AttemptTarget, QuizTarget
 
 router = area_router(tags=["study"])
 
+FIRST_YEAR, LAST_YEAR = 2000, 2100
 Year = Annotated[
     int | None,
-    Query(ge=2000, le=2100, description="A local year; the current one by default."),
+    Query(ge=FIRST_YEAR, le=LAST_YEAR, description="A local year; the current one by default."),
     Digits,
 ]
 
@@ -87,18 +91,35 @@ def _year(resources: ResourcesDep, year: int | None) -> int:
 # --- points ------------------------------------------------------------------------------------
 
 
+def _year_param(request: Request) -> dict[str, object]:
+    """The year `Year` will validate (the current one by default), bound in the actor's query
+    (`ActorWith`) before it is validated; the handler checks it got the same."""
+    raw = request.query_params.get("year") or ""
+    # Four digits at most: never int() of an arbitrarily long string (the route answers 422).
+    if len(raw) <= 4 and raw.isascii() and raw.isdigit() and FIRST_YEAR <= int(raw) <= LAST_YEAR:
+        return {"year": int(raw)}
+    return {"year": _year(get_resources(request), None)}
+
+
+# My points and my rank are read in the query that authenticates the request.
+PointsActor = Annotated[ActorRows, Depends(ActorWith(point_service.with_balances))]
+RankActor = Annotated[
+    ActorRows, Depends(ActorWith(leaderboards.with_branch_ranking, params=_year_param))
+]
+
+
 @router.get("/me/points", response_model=MyPointsRead, responses=problems(401, 422))
 async def get_my_points(
-    actor: CurrentActor,
-    reader: ReaderDep,
+    me: PointsActor,
     resources: ResourcesDep,
     year: Year = None,
 ) -> dict[str, Any]:
     """My study points this year (or `year`) against the yearly target, and every year's total."""
-    rules = await rule_service.in_force(reader, resources.app_config, resources.settings.rules)
-    return await point_service.my_points(
-        reader,
-        actor.member_id,
+    rules = await rule_service.in_force(
+        resources.reader, resources.app_config, resources.settings.rules
+    )
+    return point_service.my_points(
+        me.rows,
         timezone=resources.settings.rules.timezone,
         target=rules.study_points_target,
         year=year,
@@ -172,11 +193,9 @@ async def award_member_points(
     response_model=MyRankRead,
     responses=problems(401, 422, codes={404: ["member.not_found"]}),
 )
-async def get_my_rank(
-    actor: CurrentActor, session: SessionDep, resources: ResourcesDep, year: Year = None
-) -> dict[str, Any]:
+async def get_my_rank(me: RankActor, resources: ResourcesDep, year: Year = None) -> dict[str, Any]:
     """My rank in my branch and the members just around me (not a ranking of everyone)."""
-    return await leaderboards.my_rank(session, actor, year=_year(resources, year))
+    return await leaderboards.my_rank(resources.reader, me, year=_year(resources, year))
 
 
 @router.get(
@@ -186,18 +205,18 @@ async def get_my_rank(
 )
 async def list_org_leaderboard(
     org: Annotated[OrgTarget, Depends(OrgScope(Permission.STUDY_STATS))],
-    session: SessionDep,
+    reader: ReaderDep,
     resources: ResourcesDep,
     year: Year = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
-) -> Page[Any]:
+) -> dict[str, Any]:
     """Members of the org's subtree by points in the year, most first (leadership and
     organisation officers). `rank` is 0: pages are ordered, not ranked."""
     items, next_cursor = await leaderboards.org_members(
-        session, org, year=_year(resources, year), limit=limit, cursor=cursor
+        reader, org, year=_year(resources, year), limit=limit, cursor=cursor
     )
-    return Page(items=items, next_cursor=next_cursor)
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.get(
@@ -207,12 +226,12 @@ async def list_org_leaderboard(
 )
 async def get_org_unit_leaderboard(
     org: Annotated[OrgTarget, Depends(OrgScope(Permission.STUDY_STATS))],
-    session: SessionDep,
+    reader: ReaderDep,
     resources: ResourcesDep,
     year: Year = None,
 ) -> dict[str, Any]:
     """The org's direct units by average points per eligible (not exempt) member."""
-    return await leaderboards.org_units(session, org, year=_year(resources, year))
+    return await leaderboards.org_units(reader, org, year=_year(resources, year))
 
 
 # --- quizzes -----------------------------------------------------------------------------------

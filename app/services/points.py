@@ -21,21 +21,21 @@ updated in the same statement sequence, so home screens and leaderboards read on
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, Integer, RowMapping, bindparam, func, select
+from sqlalchemy import Integer, RowMapping, Select, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import RulesSettings, get_settings
-from app.core.db import FastQuery, Reader
+from app.core.db import Row
 from app.core.errors import Conflict, Unprocessable
 from app.core.pagination import decode_cursor, page_of
 from app.core.security import new_id
-from app.models import PointBalance, PointEntry, PointSource
+from app.models import Member, PointBalance, PointEntry, PointSource
 from app.models.base import utcnow
 from app.services import audit
 from app.services import rules as rules_service
@@ -45,6 +45,7 @@ from app.services.rules import Rules
 
 _entry = PointEntry.__table__
 _balance = PointBalance.__table__
+_member = Member.__table__
 
 
 def rule_points(rules: RulesSettings | Rules, source: PointSource) -> int:
@@ -213,19 +214,30 @@ async def list_entries(
     return [_entry_read(r) for r in page], next_cursor
 
 
-_BALANCES = FastQuery(
-    select(_balance.c.year, _balance.c.points)
-    .where(_balance.c.member_id == bindparam("member_id", type_=BigInteger))
-    .order_by(_balance.c.year.desc())
-)
+# `/me/points` on the actor query (`ActorWith`): one row per year with points, newest first.
+_my_balance = _balance.alias("my_balance")
 
 
-async def my_points(
-    reader: Reader, member_id: int, *, timezone: str, target: int, year: int | None = None
+def with_balances(actor_query: Select[Any]) -> Select[Any]:
+    return (
+        actor_query.outerjoin(_my_balance, _my_balance.c.member_id == _member.c.id)
+        .add_columns(
+            _my_balance.c.year.label("balance_year"), _my_balance.c.points.label("balance_points")
+        )
+        .order_by(_my_balance.c.year.desc())
+    )
+
+
+def my_points(
+    rows: Sequence[Row], *, timezone: str, target: int, year: int | None = None
 ) -> dict[str, Any]:
-    """This year's (or `year`'s) points against the target, and every year's total."""
-    rows = await reader.fetch(_BALANCES, {"member_id": member_id})
-    years = [{"year": int(r["year"]), "points": int(r["points"])} for r in rows]
+    """This year's (or `year`'s) points against the target, and every year's total, from the
+    actor's rows (`with_balances`)."""
+    years = [
+        {"year": int(r["balance_year"]), "points": int(r["balance_points"])}
+        for r in rows
+        if r["balance_year"] is not None
+    ]
     year = year or local_year(utcnow(), timezone)
     points = next((y["points"] for y in years if y["year"] == year), 0)
     return {

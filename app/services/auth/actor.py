@@ -5,11 +5,14 @@ the actor from the member's rows as they are then (`member_actor`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Select,
     String,
     and_,
     bindparam,
@@ -191,6 +194,34 @@ _HOME = FastQuery(
 )
 
 
+def extended(extend: Callable[[Select[Any]], Select[Any]]) -> FastQuery:
+    """The actor query with a route's own read added (outer joins and labelled columns, its
+    `ORDER BY` after the actor's): the actor and what the route shows in one round trip, as
+    `/me/home` does. The joins may repeat the actor's rows (one per joined row, for each role
+    held: see `load_extended`)."""
+    return FastQuery(extend(_ACTOR_QUERY))
+
+
+@dataclass(frozen=True, slots=True)
+class ActorRows:
+    """The actor and the rows of their route's own read (see `extended`), with the parameters
+    the read was bound to."""
+
+    actor: Actor
+    rows: Sequence[Row]
+    params: Mapping[str, object]
+
+
+async def load_extended(
+    reader: Reader, query: FastQuery, claims: AccessClaims, params: Mapping[str, object]
+) -> ActorRows:
+    """`load_actor` on an `extended` query: the actor, and the rows of their first role (or of
+    none), which carry the route's columns once each."""
+    actor, rows = await _load(reader, query, claims, **params)
+    first_grant = rows[0]["grant_id"]
+    return ActorRows(actor, [row for row in rows if row["grant_id"] == first_grant], params)
+
+
 async def load_actor(reader: Reader, claims: AccessClaims) -> Actor:
     """One round trip: the member, their branch, live roles, and whether the session still holds."""
     actor, _rows = await _load(reader, _ACTOR, claims)
@@ -218,6 +249,8 @@ async def _load(
             "Tài khoản đã bị khóa. Vui lòng liên hệ bí thư chi bộ hoặc Ban Tổ chức.",
             code="auth.account_locked",
         )
+    # One holding per grant (an `extended` query repeats each grant's row).
+    grants = {row["grant_id"]: row for row in rows if row["grant_id"] is not None}
     roles = tuple(
         RoleHolding(
             grant_id=row["grant_id"],
@@ -227,8 +260,7 @@ async def _load(
             org_kind=row["role_org_kind"],
             org_path=row["role_org_path"],
         )
-        for row in rows
-        if row["grant_id"] is not None
+        for row in grants.values()
     )
     actor = Actor(
         member_id=first["member_id"],
