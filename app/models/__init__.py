@@ -73,6 +73,7 @@ from app.models.org import Org, OrgKind
 from app.models.role import Role, RoleGrant
 from app.models.setting import DeploymentSetting
 from app.models.stats_report import ReportStatus, StatsReport
+from app.models.stats_rollup import StatsRollup, StatsRollupPeriod
 from app.models.study import (
     PointBalance,
     PointEntry,
@@ -174,6 +175,8 @@ __all__ = [
     "SecretBallot",
     "SmsUsage",
     "StatsReport",
+    "StatsRollup",
+    "StatsRollupPeriod",
     "Survey",
     "SurveyAnswer",
     "SurveyParticipation",

@@ -230,6 +230,7 @@ async def build(
     rules: RulesSettings,
     *,
     yearly_target: int,
+    targets: rule_service.StatsTargets,
     today: date,
 ) -> tuple[str, stats.Period, dict[str, Any], list[Level]]:
     """The figures of the report: the org's and each level's below it."""
@@ -246,7 +247,12 @@ async def build(
     org_name = await session.scalar(select(_org.c.name).where(_org.c.id == report.org_id))
     total = (
         await stats.figures(
-            session, [(report.org_id, lineage)], period, rules, yearly_target=yearly_target
+            session,
+            [(report.org_id, lineage)],
+            period,
+            rules,
+            yearly_target=yearly_target,
+            targets=targets,
         )
     )[report.org_id]
     below = await stats.subtree_on(session, lineage, period.as_of)
@@ -258,7 +264,9 @@ async def build(
     levels = []
     for depth in sorted(by_depth):
         groups = by_depth[depth]
-        figures = await stats.figures(session, groups, period, rules, yearly_target=yearly_target)
+        figures = await stats.figures(
+            session, groups, period, rules, yearly_target=yearly_target, targets=targets
+        )
         rows = sorted(
             ((info[key][0], info[key][1], figures[key]) for key, _ in groups),
             key=lambda r: r[0],
