@@ -2,7 +2,7 @@
 the live root statistics, the refresh of each rolled-up period, and the root (and per-child)
 statistics summed from the rollup.
 
-    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/handbook_bench \\
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/handbook_bench DB__STATEMENT_TIMEOUT_MS=0 \\
         python3 dev.py run python tools/time_stats_rollup.py [--live-runs 2] [--reads 20]
 
 It creates the two rollup tables when they are missing (what migration 0780 adds, nothing
@@ -103,6 +103,7 @@ async def main() -> None:
                     yearly_target=YEARLY,
                     now=datetime.now(UTC),
                     frozen=not period.is_current,
+                    statement_timeout_ms=settings.worker.stats_rollup_statement_timeout_ms,
                 )
             say(
                 f"refresh {period.kind.value} {period.start} "

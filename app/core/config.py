@@ -172,6 +172,9 @@ class WorkerSettings(BaseModel):
     stats_rollup_backfill_months: int = Field(12, ge=0, le=120)
     # Closed periods counted per run at most (each costs about one live root statistics).
     stats_rollup_closed_per_run: int = Field(2, ge=1, le=100)
+    # PostgreSQL statement timeout (ms) of a rollup refresh, instead of DB__STATEMENT_TIMEOUT_MS
+    # (a province's year counts for longer than any request may); 0 = keep that one.
+    stats_rollup_statement_timeout_ms: int = Field(600_000, ge=0)
     # Retention of rows nothing reads after a while (days).
     keep_otp_days: int = Field(2, ge=1)
     # Days failed-login records are kept.

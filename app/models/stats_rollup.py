@@ -1,19 +1,18 @@
-"""Statistics rollups: each org's own counts for a period (month, quarter, year), refreshed by
-the worker (`stats.rollup`), so that an org's statistics sum the rows of its subtree instead of
-counting every member (docs/statistics.md, "Rollups")."""
+"""Statistics rollups: each org's subtree counts for a period (month, quarter, year), refreshed
+by the worker (`stats.rollup`), so that an org's statistics read one row instead of counting
+every member of its subtree (docs/statistics.md, "Freshness")."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, ByteText, UTCDateTime
 
-# The additive counts of one org (its own members, meetings and content, not its subtree's):
-# the columns of `stats_rollup` and the keys `services/stats.py` counts. A subtree's figures are
-# the sums of these over its orgs.
+# The additive counts `services/stats.py` counts per group (summable over disjoint groups), and
+# the columns of `stats_rollup`.
 COUNTS: tuple[str, ...] = (
     "eligible",
     "activated",
@@ -65,10 +64,10 @@ class StatsRollupPeriod(Base):
 
 
 class StatsRollup(Base):
-    """An org's own counts for a period, with the org's lineage (its path on the period's
-    `as_of` day): a subtree is a range of lineages, summed on `ix_stats_rollup_lineage`.
-    `lineage` is history (the tree of that day), not a copy of today's path: a later move never
-    rewrites it."""
+    """An org's subtree counts for a period (its own members, meetings and content plus those of
+    every org below it, as the tree stood on the period's `as_of`, or at the refresh for a
+    running period), with the org's lineage of that day. `lineage` is history (the tree the
+    counts used), not a copy of today's path: a later move never rewrites it."""
 
     __tablename__ = "stats_rollup"
 
@@ -99,5 +98,3 @@ class StatsRollup(Base):
     rated_unrated: Mapped[int] = mapped_column(Integer)
     documents_published: Mapped[int] = mapped_column(Integer)
     articles_published: Mapped[int] = mapped_column(Integer)
-
-    __table_args__ = (Index("ix_stats_rollup_lineage", "period_kind", "period_start", "lineage"),)

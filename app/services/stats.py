@@ -568,10 +568,9 @@ class Freshness:
 async def _rolled_up(
     session: AsyncSession, groups: Sequence[tuple[int, str]], period: Period, target: int
 ) -> tuple[dict[int, dict[str, int]], datetime] | None:
-    """The groups' counts summed from the period's rollup, or None when it cannot answer: not
-    rolled up yet, counted against another study target, or a group's org not in it (created
-    since the refresh). Each group is summed over the range of its org's lineage *in the
-    rollup* (the tree as the refresh saw it), so the figures are those of one moment."""
+    """The groups' counts from the period's rollup (each row holds its org's subtree totals, as
+    the tree stood when it was counted), or None when it cannot answer: not rolled up yet,
+    counted against another study target, or a group's org not in it (created since)."""
     if period.kind not in ROLLUP_KINDS or not groups:
         return None
     where = (_rp.c.period_kind == period.kind, _rp.c.period_start == period.start)
@@ -581,37 +580,18 @@ async def _rolled_up(
     if state is None or state.target_points != target:
         return None
     keys = [key for key, _ in groups]
-    stored: dict[int, str] = {}
+    found: dict[int, dict[str, int]] = {}
     for i in range(0, len(keys), _BATCH):
         rows = await session.execute(
-            select(_ru.c.org_id, _ru.c.lineage).where(
+            select(_ru.c.org_id, *(_ru.c[n] for n in COUNTS)).where(
                 _ru.c.period_kind == period.kind,
                 _ru.c.period_start == period.start,
                 _ru.c.org_id.in_(keys[i : i + _BATCH]),
             )
         )
-        stored.update({int(r.org_id): str(r.lineage) for r in rows})
-    if len(stored) < len(keys):
+        found.update({int(r.org_id): {n: int(r._mapping[n]) for n in COUNTS} for r in rows})
+    if len(found) < len(keys):
         return None
-    found: dict[int, dict[str, int]] = {}
-    for i in range(0, len(keys), _BATCH):
-        ranges = _ranges([(key, stored[key]) for key in keys[i : i + _BATCH]])
-        rows = await session.execute(
-            select(ranges.c.key, *(func.coalesce(func.sum(_ru.c[n]), 0).label(n) for n in COUNTS))
-            .select_from(
-                ranges.join(
-                    _ru,
-                    and_(
-                        _ru.c.period_kind == period.kind,
-                        _ru.c.period_start == period.start,
-                        _ru.c.lineage >= ranges.c.lo,
-                        _ru.c.lineage < ranges.c.hi,
-                    ),
-                )
-            )
-            .group_by(ranges.c.key)
-        )
-        found.update({int(r.key): {n: int(r._mapping[n]) for n in COUNTS} for r in rows})
     refreshed: datetime = state.refreshed_at
     return found, refreshed
 
@@ -698,9 +678,19 @@ async def subtree_on(session: AsyncSession, lineage: str, day: date) -> list[tup
 
 
 async def children_on(session: AsyncSession, lineage: str, day: date) -> list[tuple[int, str]]:
-    """(org_id, lineage) of the direct children of the org whose lineage on `day` is given."""
-    depth = lineage.count("/") + 1
-    return [c for c in await subtree_on(session, lineage, day) if c[1].count("/") == depth]
+    """(org_id, lineage) of the direct children of the org whose lineage on `day` is given
+    (their lineage has one more "/": filtered in SQL, so a province root gets its few hundred
+    children, not every org below it)."""
+    lineages = history.lineages_on(day)
+    lo, hi = access.subtree_range(lineage)
+    column = lineages.c.lineage
+    slashes = func.length(column) - func.length(func.replace(column, "/", ""))
+    rows = await session.execute(
+        select(lineages.c.org_id, column).where(
+            column > lo, column < hi, slashes == lineage.count("/") + 1
+        )
+    )
+    return sorted((int(r.org_id), str(r.lineage)) for r in rows)
 
 
 async def org_info(session: AsyncSession, ids: Sequence[int]) -> dict[int, tuple[str, str]]:

@@ -1,11 +1,14 @@
-"""The statistics rollup: each org's own counts per period (`stats_rollup`), refreshed by the
+"""The statistics rollup: each org's subtree counts per period (`stats_rollup`), refreshed by the
 worker (`stats.rollup`, `WORKER__STATS_ROLLUP_*`), so that `GET /orgs/{id}/stats` for a month,
-quarter or year sums the rows of the subtree (a range of lineages) instead of counting every
-member, receipt and ledger entry of it (docs/statistics.md, "Rollups").
+quarter or year reads the org's row (its subtree's counts) instead of counting every
+member, receipt and ledger entry of it (docs/statistics.md, "Freshness").
 
 A refresh counts with the live path's own queries (`stats.counts`), grouped by org instead of by
-subtree: summed over a subtree the counts are the live figures, by construction (a test compares
-both on a generated province). What a refresh does per period:
+subtree (each member counted once, in their own org), then adds each org's counts to every org
+on its lineage: each row holds its org's subtree totals as the tree stood on the period's
+`as_of` (or at the refresh, for a running period), equal to the live figures by construction (a
+test compares both on a generated province). Reading an org's figures is one primary-key read.
+What a refresh does per period:
 
 - the running month every run; the running quarter and year every `long_every_s`;
 - a closed period once right after it closed (as of its last day, from history), again every
@@ -26,13 +29,13 @@ import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import StatsRollup, StatsRollupPeriod
 from app.models.stats_rollup import COUNTS
 from app.schemas.stats import PeriodKind
-from app.services import stats
+from app.services import access, stats
 
 log = logging.getLogger(__name__)
 
@@ -72,22 +75,38 @@ async def refresh(
     yearly_target: int,
     now: datetime,
     frozen: bool = False,
+    statement_timeout_ms: int = 0,
 ) -> int:
-    """Count the period's rollup again (every org's row, in this transaction); the rows written."""
+    """Count the period's rollup again (every org's row, in this transaction); the rows written.
+    On PostgreSQL `statement_timeout_ms` (when set) replaces the API's statement timeout for
+    this transaction: a province's year takes longer than any request may."""
+    if statement_timeout_ms and session.get_bind().dialect.name == "postgresql":
+        await session.execute(text(f"SET LOCAL statement_timeout = {int(statement_timeout_ms)}"))
     target = stats.target_points(period, yearly_target)
     basis, lineages = stats.basis_by_org(period.as_of, current=period.is_current)
     counted = await stats.counts(session, basis, period, timezone, target)
     lineage_of = {int(r[0]): str(r[1]) for r in await session.execute(lineages)}
-    empty = dict.fromkeys(COUNTS, 0)
+    # Each org's own counts, added to every org on its lineage: each row holds its subtree's.
+    totals = {org_id: [0] * len(COUNTS) for org_id in lineage_of}
+    for org_id, own in counted.items():
+        lineage = lineage_of.get(org_id)
+        if lineage is None:
+            continue
+        values = [own[name] for name in COUNTS]
+        for above in access.ancestor_ids(lineage):
+            total = totals.get(above)
+            if total is not None:
+                for i, value in enumerate(values):
+                    total[i] += value
     rows = [
         {
             "period_kind": period.kind.value,
             "period_start": period.start,
             "org_id": org_id,
-            "lineage": lineage,
-            **counted.get(org_id, empty),
+            "lineage": lineage_of[org_id],
+            **dict(zip(COUNTS, total, strict=True)),
         }
-        for org_id, lineage in lineage_of.items()
+        for org_id, total in totals.items()
     ]
     await session.execute(
         delete(StatsRollup).where(

@@ -1,4 +1,4 @@
-"""stats rollup: each org's own counts per period, refreshed by the worker
+"""stats rollup: each org's subtree counts per period, refreshed by the worker
 
 Revision ID: 0780
 Revises: 0712
@@ -80,12 +80,8 @@ def upgrade() -> None:
             "period_kind", "period_start", "org_id", name=op.f("pk_stats_rollup")
         ),
     )
-    op.create_index(
-        "ix_stats_rollup_lineage", "stats_rollup", ["period_kind", "period_start", "lineage"]
-    )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_stats_rollup_lineage", table_name="stats_rollup")
     op.drop_table("stats_rollup")
     op.drop_table("stats_rollup_period")

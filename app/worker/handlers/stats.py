@@ -120,6 +120,7 @@ async def refresh_rollup(ctx: JobContext) -> Later:
                 yearly_target=rules.study_points_target,
                 now=ctx.now(),
                 frozen=item.frozen,
+                statement_timeout_ms=worker.stats_rollup_statement_timeout_ms,
             )
         seconds = round(time.perf_counter() - started, 3)
         done.append(
