@@ -80,9 +80,11 @@ ToParam = Annotated[
 
 _DEFINITIONS = (
     " Figures use the tree and memberships as they stood on `period.as_of` (history): later "
-    "transfers, moves and merges never change a past period. They are counted live from "
-    "committed data (freshness: the last committed write). Each figure's definition is its "
-    "field's description (docs/statistics.md)."
+    "transfers, moves and merges never change a past period. Month, quarter and year figures "
+    "are summed from the rollup the worker refreshes (the running month every few minutes); "
+    "`as_of` says when they were counted and `source` whether from the rollup or live (custom "
+    "periods, or a period not rolled up yet). Each figure's definition is its field's "
+    "description (docs/statistics.md)."
 )
 
 
@@ -115,6 +117,7 @@ async def get_org_stats(
         resolved,
         resources.settings.rules,
         yearly_target=rules.study_points_target,
+        targets=rule_service.stats_targets(rules),
     )
 
 
@@ -152,6 +155,7 @@ async def list_org_child_stats(
         resolved,
         resources.settings.rules,
         yearly_target=rules.study_points_target,
+        targets=rule_service.stats_targets(rules),
         sort=sort,
         descending=order == "desc",
     )

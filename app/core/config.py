@@ -160,6 +160,21 @@ class WorkerSettings(BaseModel):
     housekeeping_every_s: int = Field(3600, ge=60)
     # Seconds between recounts of the study totals per org (leaderboards by unit read them).
     study_totals_every_s: int = Field(600, ge=60)
+    # Seconds between refreshes of the statistics rollup (the running month each time; the API
+    # answers month, quarter and year statistics from it: docs/statistics.md, "Rollups").
+    stats_rollup_every_s: int = Field(300, ge=30)
+    # Seconds between refreshes of the running quarter and year, and of closed periods settling.
+    stats_rollup_long_every_s: int = Field(3600, ge=60)
+    # Days after a period's end during which late writes (meetings closed or rated late,
+    # minutes, survey answers) still refresh it; then it is counted once more and frozen.
+    stats_rollup_settle_days: int = Field(7, ge=0, le=366)
+    # Months back the rollup is built when missing (a new deployment, after an upgrade).
+    stats_rollup_backfill_months: int = Field(12, ge=0, le=120)
+    # Closed periods counted per run at most (each costs about one live root statistics).
+    stats_rollup_closed_per_run: int = Field(2, ge=1, le=100)
+    # PostgreSQL statement timeout (ms) of a rollup refresh, instead of DB__STATEMENT_TIMEOUT_MS
+    # (a province's year counts for longer than any request may); 0 = keep that one.
+    stats_rollup_statement_timeout_ms: int = Field(600_000, ge=0)
     # Retention of rows nothing reads after a while (days).
     keep_otp_days: int = Field(2, ge=1)
     # Days failed-login records are kept.
@@ -339,8 +354,9 @@ class RulesSettings(BaseModel):
     study_points_manual_max: int = Field(100, ge=1, le=10_000)
     # Results of an anonymous survey are shown only for groups of at least this many answers.
     survey_min_group: int = Field(5, ge=2, le=100)
-    # Statistics targets the per-child breakdown and the progress report mark (shares, 0-1):
-    # eligible members with an activated account,
+    # Statistics targets the per-child breakdown and the progress report mark (shares, 0-1);
+    # defaults that `handbook init` writes into the deployment's rules (the deployment admin
+    # edits them there): eligible members with an activated account,
     stats_target_activation: float = Field(0.95, ge=0, le=1)
     # eligible members active in the month,
     stats_target_monthly_active: float = Field(0.90, ge=0, le=1)

@@ -10,6 +10,8 @@ from app.schemas.common import LocalTime, LocalTimeRead, StrictModel
 
 # A JSON number (1 and 0.5 alike); never a string or a boolean.
 Ratio = Annotated[StrictFloat, Field(gt=0, le=1)]
+# A share from 0 to 1 (a statistics target); a JSON number.
+Share = Annotated[StrictFloat, Field(ge=0, le=1)]
 
 
 class RulesRead(BaseModel):
@@ -46,6 +48,22 @@ class RulesRead(BaseModel):
     study_points_manual_max: int = Field(
         description="Largest manual award or correction (±) an officer may enter at once."
     )
+    stats_target_activation: float = Field(
+        description="Statistics target: share of eligible members with an activated account "
+        "(`activation_rate`), e.g. 0.95."
+    )
+    stats_target_monthly_active: float = Field(
+        description="Statistics target: share of eligible members active in the month "
+        "(`monthly_active_rate`), e.g. 0.90."
+    )
+    stats_target_branches_meeting: float = Field(
+        description="Statistics target: share of branches holding a meeting in the app in the "
+        "period (`branches_meeting_rate`), e.g. 1.0."
+    )
+    stats_target_study: float = Field(
+        description="Statistics target: share of eligible members reaching the prorated study "
+        "points target (`target_share`), e.g. 0.80."
+    )
     version: int = Field(description='Row version (0: the defaults); the `ETag` is `"v{version}"`.')
 
 
@@ -61,3 +79,8 @@ class RulesUpdate(StrictModel):
     study_points_quiz: Annotated[StrictInt, Field(ge=0, le=1000)]
     study_points_document_daily_cap: Annotated[StrictInt, Field(ge=0, le=10_000)]
     study_points_manual_max: Annotated[StrictInt, Field(ge=1, le=10_000)]
+    # Statistics targets: left out (or null), the value in force is kept.
+    stats_target_activation: Share | None = None
+    stats_target_monthly_active: Share | None = None
+    stats_target_branches_meeting: Share | None = None
+    stats_target_study: Share | None = None

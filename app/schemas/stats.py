@@ -135,7 +135,10 @@ class SurveyStats(BaseModel):
 
 class TargetRead(BaseModel):
     metric: str = Field(examples=["activation_rate"])
-    target: float = Field(description="The deployment's target (`RULES__STATS_TARGET_*`).")
+    target: float = Field(
+        description="The deployment's target (deployment rules `stats_target_*`, edited by the "
+        "deployment admin; `RULES__STATS_TARGET_*` are the defaults)."
+    )
     value: Rate
     met: bool | None = Field(description="null when the metric has no value.")
 
@@ -149,14 +152,31 @@ class StatsFigures(BaseModel):
     targets: list[TargetRead]
 
 
+class StatsSource(StrEnum):
+    ROLLUP = "rollup"
+    LIVE = "live"
+
+
+AS_OF = (
+    "When the figures were counted. `source=rollup`: the worker's last refresh of the "
+    "period's rollup (the running month every `WORKER__STATS_ROLLUP_EVERY_S`, 5 minutes by "
+    "default; the running quarter and year hourly); the figures are those of that moment, "
+    "writes since are not in them. `source=live`: counted for this request (custom periods, "
+    "or a period the worker has not rolled up yet), fresh to the last committed write."
+)
+SOURCE = (
+    "rollup: summed from the worker's rollup (month, quarter, year); live: counted from "
+    "committed data for this request. Both give the same figures for the same data."
+)
+
+
 class OrgStats(StatsFigures):
     org_id: int
     org_name: str
     period: StatsPeriodRead
-    computed_at: datetime = Field(
-        description="Figures are counted live for each request from committed data: fresh to "
-        "the last committed write."
-    )
+    computed_at: datetime = Field(description="When this response was made.")
+    as_of: datetime = Field(description=AS_OF)
+    source: StatsSource = Field(description=SOURCE)
 
 
 class ChildStats(StatsFigures):
@@ -168,7 +188,9 @@ class ChildStats(StatsFigures):
 class ChildStatsList(BaseModel):
     org_id: int
     period: StatsPeriodRead
-    computed_at: datetime
+    computed_at: datetime = Field(description="When this response was made.")
+    as_of: datetime = Field(description=AS_OF)
+    source: StatsSource = Field(description=SOURCE)
     items: list[ChildStats] = Field(
         description="One row per child unit (as of `as_of`), ordered by `sort`; not paginated: "
         "a unit's children are few."

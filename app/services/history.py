@@ -26,6 +26,7 @@ from sqlalchemy import (
     or_,
     select,
     union_all,
+    update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,6 +41,7 @@ from app.models import (
     Org,
     OrgKind,
     OrgPlacement,
+    StatsRollupPeriod,
 )
 from app.models.base import utcnow
 from app.schemas.membership import (
@@ -145,12 +147,30 @@ def check_not_before(period: MembershipPeriod, day: date) -> None:
         )
 
 
+async def rollup_stale(session: AsyncSession, day: date) -> None:
+    """A membership or tree change takes effect on `day`: the statistics rollups of closed
+    periods counted as of that day or later are recounted by the worker's next refresh
+    (`services/stats_rollup.py`); running periods are recounted every few minutes anyway.
+    Touches no row when they are already marked (no lock for the next change to wait on)."""
+    await session.execute(
+        update(StatsRollupPeriod)
+        .where(
+            StatsRollupPeriod.as_of >= day,
+            StatsRollupPeriod.as_of == StatsRollupPeriod.period_end,
+            StatsRollupPeriod.is_stale.is_(False),
+        )
+        .values(is_stale=True)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def change(
     session: AsyncSession, period: MembershipPeriod, day: date, **values: Any
 ) -> MembershipPeriod:
     """Close `period` on `day` and open the next one with `values` changed (or, on the day the
     period began, change it in place)."""
     check_not_before(period, day)
+    await rollup_stale(session, day)
     if period.valid_from == day:
         for name, value in values.items():
             setattr(period, name, value)
@@ -174,6 +194,7 @@ async def change(
 
 async def end(session: AsyncSession, period: MembershipPeriod, day: date) -> None:
     check_not_before(period, day)
+    await rollup_stale(session, day)
     if period.valid_from == day:
         await session.delete(period)  # it never took effect
     else:

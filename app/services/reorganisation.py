@@ -126,6 +126,7 @@ async def _replace_placement(
 ) -> None:
     """The org sits at `new_lineage` from `day` (None: it leaves the tree that day). An org
     without placements (bulk-loaded) first gets its past: at `old_lineage` until `day`."""
+    await history.rollup_stale(session, day)
     current = await session.scalar(
         select(OrgPlacement).where(OrgPlacement.org_id == org_id, OrgPlacement.valid_to.is_(None))
     )

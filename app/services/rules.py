@@ -1,4 +1,5 @@
-"""The deployment's rules (quorum, passing, reminders, absences, the study target).
+"""The deployment's rules (quorum, passing, reminders, absences, the study target and points,
+the statistics targets).
 
 They live in the database from `handbook init` on, as a deployment settings document edited by
 the deployment admin (audited); `RULES__*` settings are only the defaults `init` starts from and
@@ -35,6 +36,18 @@ FIELDS = (
     "study_points_quiz",
     "study_points_document_daily_cap",
     "study_points_manual_max",
+    "stats_target_activation",
+    "stats_target_monthly_active",
+    "stats_target_branches_meeting",
+    "stats_target_study",
+)
+# Fields added after deployments stored their rules: an edit that leaves them out keeps the
+# value in force (an admin app that does not know them yet never resets them).
+KEEP_WHEN_ABSENT = (
+    "stats_target_activation",
+    "stats_target_monthly_active",
+    "stats_target_branches_meeting",
+    "stats_target_study",
 )
 
 
@@ -51,6 +64,10 @@ class Rules:
     study_points_quiz: int
     study_points_document_daily_cap: int
     study_points_manual_max: int
+    stats_target_activation: float
+    stats_target_monthly_active: float
+    stats_target_branches_meeting: float
+    stats_target_study: float
     version: int = 0
 
 
@@ -72,12 +89,13 @@ class StatsTargets:
         ]
 
 
-def stats_targets(settings: RulesSettings) -> StatsTargets:
+def stats_targets(rules: Rules) -> StatsTargets:
+    """The statistics targets in force (deployment rules, edited by the deployment admin)."""
     return StatsTargets(
-        activation_rate=settings.stats_target_activation,
-        monthly_active_rate=settings.stats_target_monthly_active,
-        branches_meeting_rate=settings.stats_target_branches_meeting,
-        target_share=settings.stats_target_study,
+        activation_rate=rules.stats_target_activation,
+        monthly_active_rate=rules.stats_target_monthly_active,
+        branches_meeting_rate=rules.stats_target_branches_meeting,
+        target_share=rules.stats_target_study,
     )
 
 
@@ -118,9 +136,12 @@ async def in_force(reader: Reader, cache: Cache, settings: RulesSettings) -> Rul
     return _typed(await deployment_settings.read_lean(reader, cache, KEY, defaults(settings)))
 
 
-def _stored(data: RulesUpdate) -> dict[str, Any]:
+def _stored(data: RulesUpdate, in_force: Rules) -> dict[str, Any]:
     value = data.model_dump(mode="json")
     value["reminder_day_before_at"] = data.reminder_day_before_at.strftime("%H:%M")
+    for name in KEEP_WHEN_ABSENT:
+        if value.get(name) is None:
+            value[name] = getattr(in_force, name)
     return value
 
 
@@ -139,7 +160,7 @@ async def replace(
         session,
         actor,
         KEY,
-        _stored(data),
+        _stored(data, await fresh(session, settings)),
         default=defaults(settings),
         if_match=if_match,
         cache=cache,

@@ -52,6 +52,8 @@ from app.models import (
     Org,
     OrgKind,
     PointEntry,
+    StatsRollup,
+    StatsRollupPeriod,
     Survey,
     SurveyParticipation,
     Task,
@@ -59,9 +61,10 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.models.meeting import Attendance, MeetingRating, MeetingStatus
+from app.models.stats_rollup import COUNTS
 from app.schemas.stats import AttentionReason, PeriodKind, StatsSort
 from app.services import access, history
-from app.services import rules as rule_service
+from app.services.rules import StatsTargets
 
 _org = Org.__table__
 _m = Member.__table__
@@ -74,6 +77,8 @@ _rcpt = DocumentReceipt.__table__
 _pe = PointEntry.__table__
 _sv = Survey.__table__
 _sp = SurveyParticipation.__table__
+_ru = StatsRollup.__table__
+_rp = StatsRollupPeriod.__table__
 
 # The longest custom period: a little over a year.
 MAX_CUSTOM_DAYS = 400
@@ -207,6 +212,37 @@ def _basis(groups: Sequence[tuple[int, str]], day: date, *, current: bool = Fals
         .subquery("eligible")
     )
     return _Basis(orgs, members)
+
+
+def basis_by_org(day: date, *, current: bool = False) -> tuple[_Basis, Any]:
+    """Each org as its own group (key = org id: its own members, meetings and content, not its
+    subtree's), as of `day`; and (org_id, lineage) of every org on that day. What the rollup
+    stores: summed over a subtree's orgs these counts equal the subtree's live counts."""
+    if current:
+        lineages = select(_org.c.id.label("org_id"), _org.c.path.label("lineage"))
+        orgs = (
+            select(_org.c.id.label("org_id"), _org.c.id.label("key"))
+            .where(_org.c.is_active.is_(True))
+            .subquery("orgs_in")
+        )
+        members = (
+            select(_m.c.id.label("member_id"), _m.c.branch_id.label("key"))
+            .where(_m.c.is_exempt.is_(False), _m.c.archived_on.is_(None))
+            .subquery("eligible")
+        )
+        return _Basis(orgs, members), lineages
+    lineage = history.lineages_on(day)
+    orgs = select(lineage.c.org_id.label("org_id"), lineage.c.org_id.label("key")).subquery(
+        "orgs_in"
+    )
+    attached = history.attachments_on(day)
+    members = (
+        select(attached.c.member_id.label("member_id"), orgs.c.key.label("key"))
+        .join(orgs, orgs.c.org_id == attached.c.org_id)
+        .where(attached.c.is_exempt.is_(False))
+        .subquery("eligible")
+    )
+    return _Basis(orgs, members), select(lineage.c.org_id, lineage.c.lineage)
 
 
 def _sum(condition: Any) -> Any:
@@ -412,6 +448,93 @@ async def _content_figures(
     return figures
 
 
+async def counts(
+    session: AsyncSession, basis: _Basis, period: Period, timezone: str, target: int
+) -> dict[int, dict[str, int]]:
+    """The additive counts (`COUNTS`) of each group of `basis` for the period: the figures
+    before rates, summable over disjoint groups (the rollup stores them per org)."""
+    t0 = _utc(period.start, timezone)
+    t1 = _utc(period.end + timedelta(days=1), timezone)
+    members = await _member_figures(session, basis, period, t0, t1)
+    points = await _point_figures(session, basis, t0, t1, target)
+    surveys = await _survey_figures(session, basis, t0, t1)
+    meetings = await _meeting_figures(session, basis, t0, t1)
+    content = await _content_figures(session, basis, t0, t1)
+    result: dict[int, dict[str, int]] = {}
+    for key in {*members, *points, *surveys, *meetings, *content}:
+        row = dict.fromkeys(COUNTS, 0)
+        for part in (members.get(key, {}), points.get(key, {}), content.get(key, {})):
+            row.update({k: int(v) for k, v in part.items() if k in row})
+        mt = meetings.get(key, {"ratings": {}})
+        row.update({k: int(v) for k, v in mt.items() if k in row})
+        for name, n in mt["ratings"].items():
+            if f"rated_{name}" in row:
+                row[f"rated_{name}"] = int(n)
+        row["answered"] = int(surveys.get(key, 0))
+        result[key] = row
+    return result
+
+
+def shown(c: dict[str, int], target: int, targets: StatsTargets) -> dict[str, Any]:
+    """The `StatsFigures` shape of a group's counts (rates from the summed counts, never summed
+    rates), with the deployment's targets marked."""
+    eligible = c["eligible"]
+    result: dict[str, Any] = {
+        "members": {
+            "eligible": eligible,
+            "activated": c["activated"],
+            "activation_rate": _rate(c["activated"], eligible),
+            "monthly_active": c["monthly_active"],
+            "monthly_active_rate": _rate(c["monthly_active"], eligible),
+            "active_in_period": c["active_in_period"],
+        },
+        "meetings": {
+            "branches": c["branches"],
+            "branches_meeting": c["branches_meeting"],
+            "branches_meeting_rate": _rate(c["branches_meeting"], c["branches"]),
+            "planned": c["planned"],
+            "held": c["held"],
+            "with_minutes": c["with_minutes"],
+            "attendance_rate": _rate(c["present"], c["summoned"]),
+            "ratings": {
+                name: c[f"rated_{name}"] for name in [*(r.value for r in MeetingRating), "unrated"]
+            },
+        },
+        "content": {
+            "documents_published": c["documents_published"],
+            "articles_published": c["articles_published"],
+            "readers": c["readers"],
+            "read_rate": _rate(c["readers"], eligible),
+            "studiers": c["studiers"],
+            "studied_rate": _rate(c["studiers"], eligible),
+        },
+        "study": {
+            "points_total": c["points_total"],
+            "points_average": round(c["points_total"] / eligible, 2) if eligible else None,
+            "target_points": target,
+            "reaching_target": c["reaching_target"],
+            "target_share": _rate(c["reaching_target"], eligible),
+        },
+        "surveys": {"answered": c["answered"]},
+    }
+    values = {
+        "activation_rate": result["members"]["activation_rate"],
+        "monthly_active_rate": result["members"]["monthly_active_rate"],
+        "branches_meeting_rate": result["meetings"]["branches_meeting_rate"],
+        "target_share": result["study"]["target_share"],
+    }
+    result["targets"] = [
+        {
+            "metric": metric,
+            "target": goal,
+            "value": values[metric],
+            "met": None if values[metric] is None else values[metric] >= goal,
+        }
+        for metric, goal in targets.items()
+    ]
+    return result
+
+
 async def figures(
     session: AsyncSession,
     groups: Sequence[tuple[int, str]],
@@ -419,96 +542,93 @@ async def figures(
     rules: RulesSettings,
     *,
     yearly_target: int,
+    targets: StatsTargets,
 ) -> dict[int, dict[str, Any]]:
-    """The figures of each group (key → the `StatsFigures` shape), `_BATCH` groups a round."""
-    if len(groups) > _BATCH:
-        merged: dict[int, dict[str, Any]] = {}
-        for i in range(0, len(groups), _BATCH):
-            merged.update(
-                await figures(
-                    session, groups[i : i + _BATCH], period, rules, yearly_target=yearly_target
-                )
-            )
-        return merged
-    if not groups:
-        return {}
-    t0 = _utc(period.start, rules.timezone)
-    t1 = _utc(period.end + timedelta(days=1), rules.timezone)
-    basis = _basis(groups, period.as_of, current=period.is_current)
+    """The figures of each group (key → the `StatsFigures` shape), counted live from committed
+    data, `_BATCH` groups a round: the definition every rollup must equal."""
     target = target_points(period, yearly_target)
-    members = await _member_figures(session, basis, period, t0, t1)
-    points = await _point_figures(session, basis, t0, t1, target)
-    surveys = await _survey_figures(session, basis, t0, t1)
-    meetings = await _meeting_figures(session, basis, t0, t1)
-    content = await _content_figures(session, basis, t0, t1)
-    targets = rule_service.stats_targets(rules)
-    result: dict[int, dict[str, Any]] = {}
-    for key, _lineage in groups:
-        mem = members.get(key, {})
-        eligible = int(mem.get("eligible", 0))
-        pts = points.get(key, {})
-        mt = meetings.get(key, {"ratings": {}})
-        ct = content.get(key, {})
-        shown: dict[str, Any] = {
-            "members": {
-                "eligible": eligible,
-                "activated": int(mem.get("activated", 0)),
-                "activation_rate": _rate(int(mem.get("activated", 0)), eligible),
-                "monthly_active": int(mem.get("monthly_active", 0)),
-                "monthly_active_rate": _rate(int(mem.get("monthly_active", 0)), eligible),
-                "active_in_period": int(mem.get("active_in_period", 0)),
-            },
-            "meetings": {
-                "branches": mt.get("branches", 0),
-                "branches_meeting": mt.get("branches_meeting", 0),
-                "branches_meeting_rate": _rate(
-                    mt.get("branches_meeting", 0), mt.get("branches", 0)
-                ),
-                "planned": mt.get("planned", 0),
-                "held": mt.get("held", 0),
-                "with_minutes": mt.get("with_minutes", 0),
-                "attendance_rate": _rate(mt.get("present", 0), mt.get("summoned", 0)),
-                "ratings": {
-                    name: mt["ratings"].get(name, 0)
-                    for name in [*(r.value for r in MeetingRating), "unrated"]
-                },
-            },
-            "content": {
-                "documents_published": ct.get("documents_published", 0),
-                "articles_published": ct.get("articles_published", 0),
-                "readers": int(mem.get("readers", 0)),
-                "read_rate": _rate(int(mem.get("readers", 0)), eligible),
-                "studiers": int(mem.get("studiers", 0)),
-                "studied_rate": _rate(int(mem.get("studiers", 0)), eligible),
-            },
-            "study": {
-                "points_total": int(pts.get("points_total", 0)),
-                "points_average": (
-                    round(int(pts.get("points_total", 0)) / eligible, 2) if eligible else None
-                ),
-                "target_points": target,
-                "reaching_target": int(pts.get("reaching_target", 0)),
-                "target_share": _rate(int(pts.get("reaching_target", 0)), eligible),
-            },
-            "surveys": {"answered": surveys.get(key, 0)},
-        }
-        values = {
-            "activation_rate": shown["members"]["activation_rate"],
-            "monthly_active_rate": shown["members"]["monthly_active_rate"],
-            "branches_meeting_rate": shown["meetings"]["branches_meeting_rate"],
-            "target_share": shown["study"]["target_share"],
-        }
-        shown["targets"] = [
-            {
-                "metric": metric,
-                "target": goal,
-                "value": values[metric],
-                "met": None if values[metric] is None else values[metric] >= goal,
-            }
-            for metric, goal in targets.items()
-        ]
-        result[key] = shown
-    return result
+    found: dict[int, dict[str, int]] = {}
+    for i in range(0, len(groups), _BATCH):
+        batch = groups[i : i + _BATCH]
+        basis = _basis(batch, period.as_of, current=period.is_current)
+        found.update(await counts(session, basis, period, rules.timezone, target))
+    empty = dict.fromkeys(COUNTS, 0)
+    return {key: shown(found.get(key, empty), target, targets) for key, _lineage in groups}
+
+
+# --- rollups ----------------------------------------------------------------------------------
+
+# Periods the worker rolls up (`services/stats_rollup.py`); custom periods are always live.
+ROLLUP_KINDS = (PeriodKind.MONTH, PeriodKind.QUARTER, PeriodKind.YEAR)
+
+
+@dataclass(frozen=True, slots=True)
+class Freshness:
+    """Where a response's figures come from: the rollup (counted by the worker at `as_of`) or
+    the live path (counted for this request)."""
+
+    as_of: datetime
+    source: str  # "rollup" | "live"
+
+    def read(self) -> dict[str, Any]:
+        return {"as_of": self.as_of, "source": self.source}
+
+
+async def _rolled_up(
+    session: AsyncSession, groups: Sequence[tuple[int, str]], period: Period, target: int
+) -> tuple[dict[int, dict[str, int]], datetime] | None:
+    """The groups' counts from the period's rollup (each row holds its org's subtree totals, as
+    the tree stood when it was counted), or None when it cannot answer: not rolled up yet,
+    counted against another study target, or a group's org not in it (created since)."""
+    if period.kind not in ROLLUP_KINDS or not groups:
+        return None
+    where = (_rp.c.period_kind == period.kind, _rp.c.period_start == period.start)
+    state = (
+        await session.execute(select(_rp.c.target_points, _rp.c.refreshed_at).where(*where))
+    ).first()
+    if state is None or state.target_points != target:
+        return None
+    keys = [key for key, _ in groups]
+    found: dict[int, dict[str, int]] = {}
+    for i in range(0, len(keys), _BATCH):
+        rows = await session.execute(
+            select(_ru.c.org_id, *(_ru.c[n] for n in COUNTS)).where(
+                _ru.c.period_kind == period.kind,
+                _ru.c.period_start == period.start,
+                _ru.c.org_id.in_(keys[i : i + _BATCH]),
+            )
+        )
+        found.update({int(r.org_id): {n: int(r._mapping[n]) for n in COUNTS} for r in rows})
+    if len(found) < len(keys):
+        return None
+    refreshed: datetime = state.refreshed_at
+    return found, refreshed
+
+
+async def figures_served(
+    session: AsyncSession,
+    groups: Sequence[tuple[int, str]],
+    period: Period,
+    rules: RulesSettings,
+    *,
+    yearly_target: int,
+    targets: StatsTargets,
+) -> tuple[dict[int, dict[str, Any]], Freshness]:
+    """What the API answers: the rollup's sums where it can answer (month, quarter, year),
+    otherwise `figures` (live). Both give the same figures for the same data."""
+    target = target_points(period, yearly_target)
+    rolled = await _rolled_up(session, groups, period, target)
+    if rolled is None:
+        live = await figures(
+            session, groups, period, rules, yearly_target=yearly_target, targets=targets
+        )
+        return live, Freshness(utcnow(), "live")
+    found, refreshed = rolled
+    empty = dict.fromkeys(COUNTS, 0)
+    return (
+        {key: shown(found.get(key, empty), target, targets) for key, _ in groups},
+        Freshness(refreshed, "rollup"),
+    )
 
 
 # --- the operations ---------------------------------------------------------------------------
@@ -538,14 +658,18 @@ async def org_stats(
     rules: RulesSettings,
     *,
     yearly_target: int,
+    targets: StatsTargets,
 ) -> dict[str, Any]:
     lineage = await _lineage(session, org_id, period.as_of)
-    result = await figures(session, [(org_id, lineage)], period, rules, yearly_target=yearly_target)
+    result, freshness = await figures_served(
+        session, [(org_id, lineage)], period, rules, yearly_target=yearly_target, targets=targets
+    )
     return {
         "org_id": org_id,
         "org_name": await _org_name(session, org_id),
         "period": period.read(),
         "computed_at": utcnow(),
+        **freshness.read(),
         **result[org_id],
     }
 
@@ -563,9 +687,19 @@ async def subtree_on(session: AsyncSession, lineage: str, day: date) -> list[tup
 
 
 async def children_on(session: AsyncSession, lineage: str, day: date) -> list[tuple[int, str]]:
-    """(org_id, lineage) of the direct children of the org whose lineage on `day` is given."""
-    depth = lineage.count("/") + 1
-    return [c for c in await subtree_on(session, lineage, day) if c[1].count("/") == depth]
+    """(org_id, lineage) of the direct children of the org whose lineage on `day` is given
+    (their lineage has one more "/": filtered in SQL, so a province root gets its few hundred
+    children, not every org below it)."""
+    lineages = history.lineages_on(day)
+    lo, hi = access.subtree_range(lineage)
+    column = lineages.c.lineage
+    slashes = func.length(column) - func.length(func.replace(column, "/", ""))
+    rows = await session.execute(
+        select(lineages.c.org_id, column).where(
+            column > lo, column < hi, slashes == lineage.count("/") + 1
+        )
+    )
+    return sorted((int(r.org_id), str(r.lineage)) for r in rows)
 
 
 async def org_info(session: AsyncSession, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
@@ -595,12 +729,15 @@ async def child_stats(
     rules: RulesSettings,
     *,
     yearly_target: int,
+    targets: StatsTargets,
     sort: StatsSort = StatsSort.NAME,
     descending: bool = False,
 ) -> dict[str, Any]:
     lineage = await _lineage(session, org_id, period.as_of)
     children = await children_on(session, lineage, period.as_of)
-    result = await figures(session, children, period, rules, yearly_target=yearly_target)
+    result, freshness = await figures_served(
+        session, children, period, rules, yearly_target=yearly_target, targets=targets
+    )
     info = await org_info(session, [key for key, _ in children])
     items = [
         {"org_id": key, "org_name": info[key][0], "org_kind": info[key][1], **result[key]}
@@ -614,6 +751,7 @@ async def child_stats(
         "org_id": org_id,
         "period": period.read(),
         "computed_at": utcnow(),
+        **freshness.read(),
         "items": present + missing,
     }
 

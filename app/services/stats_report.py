@@ -230,6 +230,7 @@ async def build(
     rules: RulesSettings,
     *,
     yearly_target: int,
+    targets: rule_service.StatsTargets,
     today: date,
 ) -> tuple[str, stats.Period, dict[str, Any], list[Level]]:
     """The figures of the report: the org's and each level's below it."""
@@ -244,11 +245,17 @@ async def build(
     if lineage is None:
         raise NotFound(code="stats.org_not_in_period")
     org_name = await session.scalar(select(_org.c.name).where(_org.c.id == report.org_id))
-    total = (
-        await stats.figures(
-            session, [(report.org_id, lineage)], period, rules, yearly_target=yearly_target
-        )
-    )[report.org_id]
+    # The figures the API shows: from the rollup for a month, quarter or year (one row per org,
+    # so a province's report is quick), live otherwise; the same figures either way.
+    served, _ = await stats.figures_served(
+        session,
+        [(report.org_id, lineage)],
+        period,
+        rules,
+        yearly_target=yearly_target,
+        targets=targets,
+    )
+    total = served[report.org_id]
     below = await stats.subtree_on(session, lineage, period.as_of)
     base = lineage.count("/")
     by_depth: dict[int, list[tuple[int, str]]] = {}
@@ -258,7 +265,9 @@ async def build(
     levels = []
     for depth in sorted(by_depth):
         groups = by_depth[depth]
-        figures = await stats.figures(session, groups, period, rules, yearly_target=yearly_target)
+        figures, _ = await stats.figures_served(
+            session, groups, period, rules, yearly_target=yearly_target, targets=targets
+        )
         rows = sorted(
             ((info[key][0], info[key][1], figures[key]) for key, _ in groups),
             key=lambda r: r[0],

@@ -1,9 +1,17 @@
-"""The progress report (.xlsx) of an org's subtree: figures from `services/stats.py`, the
-workbook written in a thread, the file put in storage for the download link."""
+"""Statistics in the worker.
+
+- `stats.report`: the progress report (.xlsx) of an org's subtree: figures from
+  `services/stats.py`, the workbook written in a thread, the file put in storage for the
+  download link.
+- `stats.rollup` (recurring, every `WORKER__STATS_ROLLUP_EVERY_S`): the rollup the statistics
+  API sums (`services/stats_rollup.py`), one transaction per period.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
+from datetime import timedelta
 
 import anyio
 import anyio.to_thread
@@ -11,7 +19,7 @@ from sqlalchemy import update
 
 from app.core.errors import NotFound
 from app.models import ReportStatus, StatsReport
-from app.services import history, stats_report
+from app.services import history, stats_report, stats_rollup
 from app.services import rules as rule_service
 from app.worker.registry import JobContext, Later, PermanentError, registry
 
@@ -36,6 +44,7 @@ async def build_report(ctx: JobContext) -> Later | None:
                 report,
                 settings.rules,
                 yearly_target=rules.study_points_target,
+                targets=rule_service.stats_targets(rules),
                 today=today,
             )
         except NotFound:
@@ -54,7 +63,7 @@ async def build_report(ctx: JobContext) -> Later | None:
                 period=period,
                 total=total,
                 levels=levels,
-                targets=rule_service.stats_targets(settings.rules),
+                targets=rule_service.stats_targets(rules),
             )
         )
         key = f"reports/{report_id}/report.xlsx"
@@ -71,3 +80,59 @@ async def build_report(ctx: JobContext) -> Later | None:
         )
     log.info("stats report built", extra={"report": report_id, "levels": len(levels)})
     return None
+
+
+ROLLUP_JOB = "stats.rollup"
+
+
+@registry.handler(ROLLUP_JOB, recurring=True)
+async def refresh_rollup(ctx: JobContext) -> Later:
+    """Refresh the periods that are due (the running month every run); see stats_rollup."""
+    now = ctx.now()
+    settings = ctx.resources.settings
+    worker = settings.worker
+    today = history.local_today(settings.rules.timezone, now)
+    cadence = stats_rollup.Cadence(
+        long_every_s=worker.stats_rollup_long_every_s,
+        settle_days=worker.stats_rollup_settle_days,
+        backfill_months=worker.stats_rollup_backfill_months,
+        closed_per_run=worker.stats_rollup_closed_per_run,
+    )
+    async with ctx.db.read() as session:
+        rules = await rule_service.current(session, ctx.resources.app_config, settings.rules)
+        due = await stats_rollup.due(
+            session,
+            today=today,
+            now=now,
+            yearly_target=rules.study_points_target,
+            cadence=cadence,
+        )
+    done: list[dict[str, object]] = []
+    for item in due:
+        if ctx.stopping.is_set():
+            break
+        started = time.perf_counter()
+        async with ctx.db.write.begin() as session:
+            orgs = await stats_rollup.refresh(
+                session,
+                item.period,
+                timezone=settings.rules.timezone,
+                yearly_target=rules.study_points_target,
+                now=ctx.now(),
+                frozen=item.frozen,
+                statement_timeout_ms=worker.stats_rollup_statement_timeout_ms,
+            )
+        seconds = round(time.perf_counter() - started, 3)
+        done.append(
+            {
+                "period": f"{item.period.kind}:{item.period.start.isoformat()}",
+                "orgs": orgs,
+                "seconds": seconds,
+                "frozen": item.frozen,
+            }
+        )
+    log.info("stats rollup refreshed", extra={"periods": done})
+    return Later(
+        now + timedelta(seconds=worker.stats_rollup_every_s),
+        progress={"last_run": now.isoformat(), "periods": done},
+    )
