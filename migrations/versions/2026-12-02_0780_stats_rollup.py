@@ -1,7 +1,7 @@
 """stats rollup: each org's subtree counts per period, refreshed by the worker
 
 Revision ID: 0780
-Revises: 0712
+Revises: 0730
 Create Date: 2026-12-02 07:25:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0780"
-down_revision: str | Sequence[str] | None = "0712"
+down_revision: str | Sequence[str] | None = "0730"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
