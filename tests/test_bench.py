@@ -236,11 +236,12 @@ class _Recorder(BaseHTTPRequestHandler):
                 body,
             )
         )
-        status = 409 if self.path.endswith("/7") else 201
-        self.send_response(status)
-        self.send_header("Content-Length", "2")
+        conflict = self.path.endswith("/7")
+        answer = b'{"code": "quiz.attempt_submitted"}' if conflict else b"{}"
+        self.send_response(409 if conflict else 201)
+        self.send_header("Content-Length", str(len(answer)))
         self.end_headers()
-        self.wfile.write(b"{}")
+        self.wfile.write(answer)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -278,6 +279,7 @@ def test_wrk_burst_sends_each_write_once_and_counts_what_is_not_2xx(
     ]
     assert (run.planned, run.sent, run.requests) == (150, 150, 150)
     assert run.non2xx == 1  # the 409 (wrk alone would count it too; a 3xx only the script)
+    assert run.failures == "409/quiz.attempt_submitted*1"
     assert run.seconds < 20  # ended when the last answer came, not at -d
 
 

@@ -216,6 +216,7 @@ class Runner:
         kind: BurstKind,
         minter: TokenMinter,
         probe: CpuProbe,
+        server_log: Path | None = None,
     ) -> None:
         """A warm-up burst, then the measured ones: each on fresh targets (every member's own
         write, token and Idempotency-Key), each sent once, each checked in the database."""
@@ -273,7 +274,10 @@ class Runner:
                 f"{run.seconds:.1f} s = {run.rps:,.0f} req/s, p50 {run.p50_ms:.1f} ms, "
                 f"p99 {run.p99_ms:.1f} ms, errors {run.non2xx}/{run.socket_errors}/"
                 f"{run.timeouts}; check {verdict}: {check.text}"
+                + (f"; not 2xx: {run.failures}" if run.failures else "")
             )
+            if run.non2xx and server_log is not None:
+                self.console.print(_log_errors(server_log))
             if run.requests < count:
                 result.failure = (
                     f"the {step} burst got {run.requests:,} of {count:,} answers within {bound} s"
@@ -301,6 +305,30 @@ class Runner:
         result.failure = f"stopped answering 200 after load: {first}"
         self.console.print(f"[red]{name}: {result.failure}[/red]")
         return None
+
+
+def _log_errors(path: Path, most: int = 3) -> str:
+    """Why writes failed, from the server's log: its error lines' message and exception (the
+    last line of the traceback), the most frequent first."""
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    seen: dict[str, int] = {}
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(entry, dict) or entry.get("level") != "error":
+            continue
+        cause = (str(entry.get("exc") or "").strip().splitlines() or [""])[-1]
+        key = f"{entry.get('msg')}: {cause[:300]}"
+        seen[key] = seen.get(key, 0) + 1
+    if not seen:
+        return "  (no error in the server log)"
+    ranked = sorted(seen.items(), key=lambda item: -item[1])[:most]
+    return "\n".join(f"  server log ({n}×): {key}" for key, n in ranked)
 
 
 def _ceiling_server(workers: int, env: dict[str, str], workdir: Path) -> tuple[Server, str]:
@@ -563,7 +591,7 @@ def _run(
                                 check_label=burst.check,
                             )
                             results.append(result)
-                            runner.burst(result, base, burst, kind, minter, probe)
+                            runner.burst(result, base, burst, kind, minter, probe, product.log_path)
     finally:
         for _part, _burst, kind in bursts:
             asyncio.run(ds.burst_cleanup(plan.database_url, kind))

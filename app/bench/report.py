@@ -85,7 +85,7 @@ class ConfigResult:
     def unanswered(self) -> int:
         """A burst's writes that got no answer (sent once each: every one must be answered)."""
         return sum(
-            max(0, (r.planned or 0) - r.requests) for r in self._all_runs() if r.planned is not None
+            max(0, (r.planned or 0) - r.requests) for r in self.all_runs() if r.planned is not None
         )
 
     def median(self, pick: Callable[[WrkRun], float | None]) -> float | None:
@@ -131,20 +131,20 @@ class ConfigResult:
         other = self.other_cpu_pct
         return other is not None and other > NOISY_OTHER_PCT
 
-    def _all_runs(self) -> list[WrkRun]:
+    def all_runs(self) -> list[WrkRun]:
         return ([self.warmup] if self.warmup else []) + self.runs
 
     @property
     def non2xx(self) -> int:
-        return sum(r.non2xx for r in self._all_runs())
+        return sum(r.non2xx for r in self.all_runs())
 
     @property
     def socket_errors(self) -> int:
-        return sum(r.socket_errors for r in self._all_runs())
+        return sum(r.socket_errors for r in self.all_runs())
 
     @property
     def timeouts(self) -> int:
-        return sum(r.timeouts for r in self._all_runs())
+        return sum(r.timeouts for r in self.all_runs())
 
     @property
     def errors(self) -> int:
@@ -316,7 +316,8 @@ class Report:
                 "zero errors: every write answered 2xx",
                 result.target,
                 _errors_text(result)
-                + (f", {result.unanswered} unanswered" if result.unanswered else ""),
+                + (f", {result.unanswered} unanswered" if result.unanswered else "")
+                + "".join(f" ({r.failures})" for r in result.all_runs() if r.failures),
                 "0 errors",
                 result.clean,
             ),

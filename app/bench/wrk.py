@@ -75,6 +75,7 @@ class WrkRun:
     # A burst's own counts (None for reads): requests in the list, sent, answered.
     planned: int | None = None
     sent: int | None = None
+    failures: str | None = None  # "STATUS/code*count,…" of the answers that were not 2xx
     server_cpu_ms_per_req: float | None = None
     postgres_cpu_ms_per_req: float | None = None
     host_busy_pct: float | None = None
@@ -111,6 +112,7 @@ def parse_result(output: str) -> WrkRun:
                 seconds=float(fields["secs"]),
                 planned=int(fields["planned"]) if "planned" in fields else None,
                 sent=int(fields["sent"]) if "sent" in fields else None,
+                failures=fields.get("failures") if fields.get("failures") != "-" else None,
             )
     raise BenchError(f"wrk printed no RESULT line:\n{output[-2000:]}")
 

@@ -71,6 +71,7 @@ if listing and listing ~= "" then
   else
     -- Globals read by done() through thread:get().
     planned, slots, sent, answered, not2xx = #variants, 0, 0, 0, 0
+    failures = {}  -- "STATUS/problem code" -> count, for the report
     local PARK_MS = 3600 * 1000  -- a connection with nothing left to send waits for the end
 
     function delay()
@@ -93,7 +94,12 @@ if listing and listing ~= "" then
 
     function response(status, headers, payload)
       answered = answered + 1
-      if status < 200 or status > 299 then not2xx = not2xx + 1 end
+      if status < 200 or status > 299 then
+        not2xx = not2xx + 1
+        local code = payload and payload:match('"code"%s*:%s*"([^"]+)"') or "-"
+        local key = status .. "/" .. code
+        failures[key] = (failures[key] or 0) + 1
+      end
       if answered == planned then
         wrk.thread:stop()
         io.stderr:write("BURST_DONE\n")
@@ -115,13 +121,19 @@ function done(summary, latency, requests)
   local extra = ""
   if burst then
     local total_planned, total_sent, total_not2xx = 0, 0, 0
+    local seen = {}
     for _, t in ipairs(threads) do
       total_planned = total_planned + (t:get("planned") or 0)
       total_sent = total_sent + (t:get("sent") or 0)
       total_not2xx = total_not2xx + (t:get("not2xx") or 0)
+      for key, n in pairs(t:get("failures") or {}) do seen[key] = (seen[key] or 0) + n end
     end
+    local listed = {}
+    for key, n in pairs(seen) do listed[#listed + 1] = key .. "*" .. n end
+    table.sort(listed)
     status = math.max(status, total_not2xx)
-    extra = string.format(" planned=%d sent=%d", total_planned, total_sent)
+    extra = string.format(" planned=%d sent=%d failures=%s", total_planned, total_sent,
+                          #listed > 0 and table.concat(listed, ",") or "-")
   end
   io.write(string.format(
     "RESULT rps=%.1f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f mean_ms=%.3f " ..
