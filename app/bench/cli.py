@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import secrets
 import shlex
 import sys
@@ -323,7 +324,8 @@ def _log_errors(path: Path, most: int = 3) -> str:
         if not isinstance(entry, dict) or entry.get("level") != "error":
             continue
         cause = (str(entry.get("exc") or "").strip().splitlines() or [""])[-1]
-        key = f"{entry.get('msg')}: {cause[:300]}"
+        message = re.sub(r"/\d+", "/{id}", str(entry.get("msg")))
+        key = f"{message}: {cause[:300]}"
         seen[key] = seen.get(key, 0) + 1
     if not seen:
         return "  (no error in the server log)"
