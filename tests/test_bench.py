@@ -1,27 +1,38 @@
 """`handbook bench` plumbing, quickly and without timings: the registry of parts and personas,
-the bars, the merged latest.json, the README, and the persona picks on a generated province."""
+the bars, the merged latest.json, the README, the persona picks on a generated province, and the
+write bursts (wrk sends each prepared write once; one row per member after a burst)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
 from sqlalchemy import text
 
 from app.bench import dataset as ds
+from app.bench.bursts import BURST_MARK, new_key
 from app.bench.parts import (
+    BURST_BAR,
     HOME_BAR,
     PARTS,
     PERSONAS,
     READ_BAR,
     Pick,
+    all_bursts,
     all_reads,
     select_parts,
 )
 from app.bench.report import CEILING, ConfigResult, Report, merge_latest, render_readme
-from app.bench.wrk import WrkRun, write_requests
+from app.bench.wrk import Request, WrkRun, run_wrk, write_requests
 from app.core.security import TokenCodec
 from app.main import create_app
 from app.models.base import utcnow
@@ -174,6 +185,176 @@ def test_requests_file_has_one_line_per_variant(tmp_path: Path) -> None:
     path = write_requests(tmp_path / "r.tsv", [("/a?x=1", "t1"), ("/b", None)])
 
     assert path.read_text(encoding="utf-8") == "/a?x=1\tt1\n/b\t\n"
+
+
+def test_requests_file_carries_each_writes_method_key_and_body(tmp_path: Path) -> None:
+    path = write_requests(
+        tmp_path / "w.tsv",
+        [
+            Request("/m/1/check-in", "t1", "POST", None, "k1"),
+            Request("/q/2", "t2", "POST", '{"a":1}', "k2"),
+        ],
+    )
+
+    assert path.read_text(encoding="utf-8") == (
+        '/m/1/check-in\tt1\tPOST\tk1\t\n/q/2\tt2\tPOST\tk2\t{"a":1}\n'
+    )
+
+
+def test_burst_bars_need_the_share_no_error_and_every_check() -> None:
+    burst = _result("checkin", 600, part="checkin", bar=BURST_BAR)  # 6% ≥ 5%
+    burst.kind, burst.check_label = "burst", "one attendance per member"
+    burst.runs[0] = replace(burst.runs[0], planned=6000, sent=6000)
+    burst.checks = [{"step": "run 1/1", "passed": True, "text": "6,000 of 6,000"}]
+    report = _report([_result(CEILING, 10_000, part=CEILING), burst])
+
+    assert [(b.name.split(" ")[0], b.passed) for b in report.bars("checkin")] == [
+        ("req/s", True),
+        ("zero", True),
+        ("one", True),
+    ]
+    assert report.to_json("checkin")["results"][1]["kind"] == "burst"
+
+    burst.checks.append({"step": "run 2/2", "passed": False, "text": "5,999 of 6,000"})
+    burst.runs[0] = replace(burst.runs[0], planned=6001)  # one write unanswered
+    assert [b.passed for b in report.bars("checkin")] == [True, False, False]
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as wrk expects
+    seen: ClassVar[list[tuple[str, str, str, str, str]]] = []
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode()
+        self.seen.append(
+            (
+                self.path,
+                self.headers.get("Authorization", ""),
+                self.headers.get("Idempotency-Key", ""),
+                self.headers.get("Content-Type", ""),
+                body,
+            )
+        )
+        conflict = self.path.endswith("/7")
+        answer = b'{"code": "quiz.attempt_submitted"}' if conflict else b"{}"
+        self.send_response(409 if conflict else 201)
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def recorder() -> Iterator[str]:
+    _Recorder.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_wrk_burst_sends_each_write_once_and_counts_what_is_not_2xx(
+    recorder: str, tmp_path: Path
+) -> None:
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk is not installed")
+    writes = [
+        Request(f"/w/{n}", f"token{n}", "POST", json.dumps({"n": n}), f"key{n}") for n in range(150)
+    ]
+    listing = write_requests(tmp_path / "burst.tsv", writes)
+
+    run = run_wrk(
+        recorder + "/w/0", conns=8, seconds=30, token=None, requests_file=listing, burst=True
+    )
+
+    seen = sorted(_Recorder.seen, key=lambda r: int(r[0].rsplit("/", 1)[1]))
+    assert seen == [
+        (f"/w/{n}", f"Bearer token{n}", f"key{n}", "application/json", json.dumps({"n": n}))
+        for n in range(150)
+    ]
+    assert (run.planned, run.sent, run.requests) == (150, 150, 150)
+    assert run.non2xx == 1  # the 409 (wrk alone would count it too; a 3xx only the script)
+    assert run.failures == "409/quiz.attempt_submitted*1"
+    assert run.seconds < 20  # ended when the last answer came, not at -d
+
+
+async def test_bursts_leave_one_row_per_member_on_the_generated_province(
+    fresh_db: FreshDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each burst's targets answer its writes (sent at once through the app, as wrk would, plus
+    a retry of some with the same Idempotency-Key), the check finds exactly one row per member,
+    and the cleanup leaves the province as it was."""
+    if fresh_db.kind != "postgresql":
+        pytest.skip("the benchmark runs on PostgreSQL only")
+    await dbs.migrate(fresh_db.engine, "upgrade", "head")
+    # The bursts make their own meetings and quiz: the areas' data is not needed (CI time).
+    monkeypatch.setattr(province, "AREA_SEEDERS", [])
+    await province.write(fresh_db.engine, 1_000)
+    url = fresh_db.plain_url
+    settings = make_settings(fresh_db.url)
+    codec = TokenCodec(settings.auth)
+    resources = Resources.build(settings)
+    app = create_app(settings, resources=resources)
+    balances = "SELECT coalesce(sum(points), 0) FROM point_balance"
+    async with fresh_db.engine.connect() as conn:
+        points_before = await conn.scalar(text(balances))
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t"
+        ) as client:
+            for key, (_part, burst) in all_bursts().items():
+                kind = burst.kind()
+                method = burst.path.split(" ", 1)[0]
+                for count in (30, 40):  # two bursts: the second takes other members
+                    batch = await ds.burst_prepare(url, kind, count)
+                    assert len(batch.writes) == count, key
+                    sessions = await ds.open_sessions(url, batch.members)
+                    sent = []
+                    for w in batch.writes:
+                        token = codec.issue_access(
+                            member_id=w.member_id, session_id=sessions[w.member_id], now=utcnow()
+                        )
+                        headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": new_key()}
+                        sent.append((method, w.path, headers, w.body))
+
+                    answers = await asyncio.gather(
+                        *(
+                            client.request(m, path, headers=h, json=body)
+                            for m, path, h, body in sent
+                        )
+                    )
+                    # An app that lost the answer sends the same request again: the first answer.
+                    retries = await asyncio.gather(
+                        *(
+                            client.request(m, path, headers=h, json=body)
+                            for m, path, h, body in sent[:5]
+                        )
+                    )
+
+                    assert [a.status_code for a in answers if a.status_code >= 300] == [], key
+                    assert [a.headers.get("Idempotent-Replayed") for a in retries] == ["true"] * 5
+                    check = await ds.burst_check(url, kind, batch)
+                    assert check.passed, (key, check.text)
+                    assert check.found.get("doubled") == 0
+                assert await ds.burst_cleanup(url, kind) > 0
+    finally:
+        await resources.aclose()
+        await ds.close_sessions(url)
+    async with fresh_db.engine.connect() as conn:
+        assert await conn.scalar(text(balances)) == points_before
+        left = await conn.scalar(
+            text(
+                "SELECT (SELECT count(*) FROM meeting WHERE place = :mark) "
+                "+ (SELECT count(*) FROM quiz WHERE description = :mark)"
+            ),
+            {"mark": BURST_MARK},
+        )
+        assert left == 0
 
 
 async def test_personas_are_spread_over_the_generated_province(fresh_db: FreshDatabase) -> None:

@@ -1,8 +1,10 @@
 """The `handbook bench` command: ceiling and product reads in one run, report to docs/benchmarks/.
 
 Order of a run: database (create, migrate, seed once), then for 1 and then 2 workers the ceiling
-server and the product server in turn, each measured and stopped before the next one starts;
-then the measured parts (the member import), each on its own. A run of measured parts only
+server and the product server in turn, each measured and stopped before the next one starts.
+Write bursts run on the 2-worker product server after its reads: for each, a warm-up burst and
+`runs` bursts, each on targets prepared just before it and checked in the database just after.
+Then the measured parts (the member import), each on its own. A run of measured parts only
 starts no server.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import secrets
 import shlex
 import signal
@@ -28,9 +31,10 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
+    from app.bench.bursts import BurstKind
     from app.bench.cpu import CpuProbe
     from app.bench.dataset import TokenMinter
-    from app.bench.parts import Part, Read
+    from app.bench.parts import Burst, Part, Read
     from app.bench.report import ConfigResult
     from app.bench.servers import Server
 
@@ -58,6 +62,7 @@ _APP_ENV = frozenset(
     }
 )
 LOGIN_LIMIT = "1000000"
+BURST_SIZE = 2_000  # writes in each measured burst (the warm-up burst is a quarter of it)
 _APP_ENV_PREFIXES = ("AUTH__", "SMS__", "DB__", "API__", "LOG__", "RULES__")
 
 
@@ -81,6 +86,7 @@ class Plan:
     runs: int
     warmup_s: int
     variants: int = 8
+    burst_size: int = BURST_SIZE
 
 
 def _server_env(database_url: str, secret: str, data_dir: Path) -> dict[str, str]:
@@ -206,6 +212,83 @@ class Runner:
                 f"errors {run.non2xx}/{run.socket_errors}/{run.timeouts}{noise}"
             )
 
+    def burst(
+        self,
+        result: ConfigResult,
+        base: str,
+        burst: Burst,
+        kind: BurstKind,
+        minter: TokenMinter,
+        probe: CpuProbe,
+        server_log: Path | None = None,
+    ) -> None:
+        """A warm-up burst, then the measured ones: each on fresh targets (every member's own
+        write, token and Idempotency-Key), each sent once, each checked in the database."""
+        from app.bench import dataset as ds
+        from app.bench.bursts import new_key
+        from app.bench.wrk import Request, write_requests
+
+        name = f"{result.label} w{result.workers} c{result.conns}"
+        url = self.plan.database_url
+        size = self.plan.burst_size
+        method = burst.path.split(" ", 1)[0]
+        steps = [("warm-up", max(1, size // 4))] + [
+            (f"run {i}/{self.plan.runs}", size) for i in range(1, self.plan.runs + 1)
+        ]
+        for step, count in steps:
+            batch = asyncio.run(ds.burst_prepare(url, kind, count))
+            if len(batch.writes) < count:
+                result.failure = (
+                    f"the province has targets for {len(batch.writes):,} of the {count:,} "
+                    f"writes of the {step} burst (a larger --members, or a smaller --burst-size)"
+                )
+                self.console.print(f"[red]{name}: {result.failure}[/red]")
+                return
+            sessions = asyncio.run(ds.open_sessions(url, batch.members))
+            requests = [
+                Request(
+                    w.path,
+                    minter.mint(w.member_id, sessions[w.member_id]),
+                    method,
+                    w.body_json(),
+                    new_key(),
+                )
+                for w in batch.writes
+            ]
+            listing = write_requests(self.workdir / "burst.tsv", requests)
+            bound = max(30, count // 20)  # seconds: a burst slower than 20 writes/s fails
+            run = probe.measure(
+                base + requests[0].path,
+                conns=result.conns,
+                seconds=bound,
+                token=None,
+                requests_file=listing,
+                burst=True,
+            )
+            check = asyncio.run(ds.burst_check(url, kind, batch))
+            result.checks.append({"step": step, **check.as_dict()})
+            result.persona = batch.description
+            if step == "warm-up":
+                result.warmup = run
+            else:
+                result.runs.append(run)
+            verdict = "[green]ok[/green]" if check.passed else "[red]FAILED[/red]"
+            self.console.print(
+                f"  {name} {step}: {run.requests:,} of {run.planned or 0:,} writes in "
+                f"{run.seconds:.1f} s = {run.rps:,.0f} req/s, p50 {run.p50_ms:.1f} ms, "
+                f"p99 {run.p99_ms:.1f} ms, errors {run.non2xx}/{run.socket_errors}/"
+                f"{run.timeouts}; check {verdict}: {check.text}"
+                + (f"; not 2xx: {run.failures}" if run.failures else "")
+            )
+            if run.non2xx and server_log is not None:
+                self.console.print(_log_errors(server_log))
+            if run.requests < count:
+                result.failure = (
+                    f"the {step} burst got {run.requests:,} of {count:,} answers within {bound} s"
+                )
+                self.console.print(f"[red]{name}: {result.failure}[/red]")
+                return
+
     def _recheck(
         self,
         base: str,
@@ -226,6 +309,31 @@ class Runner:
         result.failure = f"stopped answering 200 after load: {first}"
         self.console.print(f"[red]{name}: {result.failure}[/red]")
         return None
+
+
+def _log_errors(path: Path, most: int = 3) -> str:
+    """Why writes failed, from the server's log: its error lines' message and exception (the
+    last line of the traceback), the most frequent first."""
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    seen: dict[str, int] = {}
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(entry, dict) or entry.get("level") != "error":
+            continue
+        cause = (str(entry.get("exc") or "").strip().splitlines() or [""])[-1]
+        message = re.sub(r"/\d+", "/{id}", str(entry.get("msg")))
+        key = f"{message}: {cause[:300]}"
+        seen[key] = seen.get(key, 0) + 1
+    if not seen:
+        return "  (no error in the server log)"
+    ranked = sorted(seen.items(), key=lambda item: -item[1])[:most]
+    return "\n".join(f"  server log ({n}×): {key}" for key, n in ranked)
 
 
 def _ceiling_server(workers: int, env: dict[str, str], workdir: Path) -> tuple[Server, str]:
@@ -388,6 +496,11 @@ def _run(
     targets, personas = (
         _targets(plan.database_url, parts, console, plan.variants) if parts else ([], {})
     )
+    bursts = [(part, burst, burst.kind()) for part in parts for burst in part.bursts]
+    if bursts:
+        removed = sum(asyncio.run(ds.burst_cleanup(plan.database_url, k)) for _p, _b, k in bursts)
+        if removed:
+            console.print(f"removed {removed} objects left by an earlier run's bursts")
     logins_part = next((p for p in parts if p.beside_logins), None)
     login_phones: list[str] = []
     if logins_part is not None:
@@ -422,6 +535,8 @@ def _run(
                         lambda: [("/ping", None)],
                         CpuProbe(ceiling.cpu_ticks, None),
                     )
+                if not targets and not (workers == 2 and (bursts or logins_part)):
+                    continue  # nothing to measure on the product at this worker count
                 console.rule(f"product, {workers} worker(s)")
                 product, base = _product_server(workers, env, workdir)
                 with product:
@@ -470,7 +585,26 @@ def _run(
                                 )
                             result.logins = load.stats.summary()
                             console.print(f"  logins beside {target.read.label}: {result.logins}")
+                    if workers == 2:
+                        for part, burst, kind in bursts:
+                            result = ConfigResult(
+                                burst.key,
+                                burst.label,
+                                burst.path,
+                                None,
+                                workers,
+                                64,
+                                0,
+                                part=part.name,
+                                bar=burst.bar,
+                                kind="burst",
+                                check_label=burst.check,
+                            )
+                            results.append(result)
+                            runner.burst(result, base, burst, kind, minter, probe, product.log_path)
     finally:
+        for _part, _burst, kind in bursts:
+            asyncio.run(ds.burst_cleanup(plan.database_url, kind))
         asyncio.run(ds.close_sessions(plan.database_url))
 
     sections: dict[str, dict[str, Any]] = {}
@@ -501,6 +635,7 @@ def _run(
             "runs": plan.runs,
             "duration_s": plan.duration_s,
             "warmup_s": plan.warmup_s,
+            "burst_size": plan.burst_size if bursts else None,
             "database": ds.safe_url(plan.database_url),
             "server_env": {
                 "ENV": "prod",
@@ -600,6 +735,15 @@ def bench(
     import_rows: Annotated[
         int, typer.Option(help="Data rows in the import part's generated file.", min=10)
     ] = 50_000,
+    burst_size: Annotated[
+        int,
+        typer.Option(
+            help="Writes in each measured burst (the warm-up burst is a quarter of it); each "
+            "burst takes members not used by the run's earlier bursts.",
+            min=10,
+            max=100_000,
+        ),
+    ] = BURST_SIZE,
 ) -> None:
     """Measure the ceiling and the authenticated reads; write docs/benchmarks/ (always exits 0
     once measured, even when a bar fails)."""
@@ -618,6 +762,7 @@ def bench(
         runs=runs,
         warmup_s=warmup,
         variants=variants,
+        burst_size=burst_size,
     )
     try:
         _run(

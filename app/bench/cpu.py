@@ -124,9 +124,17 @@ class CpuProbe:
         seconds: int,
         token: str | None,
         requests_file: Path | None = None,
+        burst: bool = False,
     ) -> WrkRun:
         before = self._snapshot()
-        run = run_wrk(url, conns=conns, seconds=seconds, token=token, requests_file=requests_file)
+        run = run_wrk(
+            url,
+            conns=conns,
+            seconds=seconds,
+            token=token,
+            requests_file=requests_file,
+            burst=burst,
+        )
         after = self._snapshot()
         hz = CLOCK_TICKS_PER_S
         server = after.server - before.server

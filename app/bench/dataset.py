@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from pydantic import SecretStr
 from sqlalchemy import Table, delete, func, insert, select, text
@@ -28,6 +28,9 @@ from app.core.config import AuthSettings, async_database_url
 from app.core.security import TokenCodec, new_id
 from app.models import AuthSession, Member, Org, OrgKind, RoleGrant
 from app.models.base import utcnow
+
+if TYPE_CHECKING:
+    from app.bench.bursts import Batch, BurstKind, Check
 
 TARGET_BRANCH_SIZE = 28
 SESSION_METHOD = "bench"
@@ -283,6 +286,8 @@ async def open_sessions(url: str, member_ids: list[int]) -> dict[int, str]:
     """A live login session for each member; {member_id: session_id}."""
     now = utcnow()
     sessions = {member_id: new_id() for member_id in dict.fromkeys(member_ids)}
+    if not sessions:
+        return sessions
     engine = _engine(database_url(url))
     try:
         async with engine.begin() as conn:
@@ -379,3 +384,36 @@ async def login_pool(url: str, size: int) -> list[str]:
     finally:
         await engine.dispose()
     return [str(r[1]) for r in rows]
+
+
+# --- write bursts (`parts.Burst`, `bursts.BurstKind`) ----------------------------------------
+
+
+async def burst_prepare(url: str, kind: BurstKind, count: int) -> Batch:
+    """Fresh targets for one burst of `count` writes, committed before it is sent."""
+    engine = _engine(database_url(url))
+    try:
+        async with engine.begin() as conn:
+            return await kind.prepare(conn, count)
+    finally:
+        await engine.dispose()
+
+
+async def burst_check(url: str, kind: BurstKind, batch: Batch) -> Check:
+    """What the database holds after the burst."""
+    engine = _engine(database_url(url))
+    try:
+        async with engine.connect() as conn:
+            return await kind.check(conn, batch)
+    finally:
+        await engine.dispose()
+
+
+async def burst_cleanup(url: str, kind: BurstKind) -> int:
+    """Remove every object the bursts made (this run's, or a crashed run's)."""
+    engine = _engine(database_url(url))
+    try:
+        async with engine.begin() as conn:
+            return await kind.cleanup(conn)
+    finally:
+        await engine.dispose()

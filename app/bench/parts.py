@@ -15,9 +15,16 @@ This is the one place an area registers its hot path (docs/architecture.md step 
 - A **read** is a GET path template, the persona it is sent as, and its bar (the share of the
   2-worker ceiling it must reach, DESIGN.md §5). Each persona pick gives one variant of the
   request (its own URL and token); wrk sends the variants in turn.
-- A **part** groups reads; `handbook bench --part NAME` runs only those parts, and each part's
-  section in `docs/benchmarks/latest.json` is replaced by its own run only (never another's).
-  The `logins` part measures reads beside password logins instead (DESIGN.md §5, logins bar).
+- A **burst** is a write many members make at once, each once, with their own token, body and
+  Idempotency-Key (the meeting-night check-in, the quiz submit): its `kind` (`app/bench/bursts.py`)
+  prepares fresh targets before every burst (a write cannot be repeated on the same rows), checks
+  the database after it (zero errors, exactly one row per member) and removes its rows at the
+  end. It is measured at 2 workers and 64 connections only (where its bar is judged: ≥ 5% of the
+  2-worker ceiling, DESIGN.md §5), as a warm-up burst and then `runs` bursts.
+- A **part** groups reads (or bursts); `handbook bench --part NAME` runs only those parts, and
+  each part's section in `docs/benchmarks/latest.json` is replaced by its own run only (never
+  another's). The `logins` part measures reads beside password logins instead (DESIGN.md §5,
+  logins bar).
 - A **measured part** has no reads: its own code (`measure`) runs on the seeded bench database
   and returns its section of latest.json (figures, `bars`, `pass`), merged like the others;
   `render` writes that section for the README. The `import` part is one: a generated member
@@ -33,6 +40,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.bench.bursts import BurstKind, CheckinBurst, QuizSubmitBurst
+
 READ_BAR = 0.15  # DESIGN.md §5: authenticated reads ≥ 15% of the 2-worker ceiling
 HOME_BAR = 0.20  # /me/home ≥ 20%
 HEAVY_P99_MS = 150.0  # heavy reads (root statistics …): p99 ≤ 150 ms, scaled (DESIGN.md §5)
@@ -40,6 +49,7 @@ AIM = 0.30  # the long-term aim for every hot read
 LOGINS_KEEP = 0.80  # reads keep ≥ 80% of their same-run baseline beside logins
 LOGINS_PER_S = 5.0
 VARIANTS = 8  # persona picks per read
+BURST_BAR = 0.05  # write bursts: ≥ 5% of the 2-worker ceiling, zero errors, one row per member
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +103,18 @@ class Measure:
 
 
 @dataclass(frozen=True, slots=True)
+class Burst:
+    """A write burst: each request one member's own write, sent once (`bursts.BurstKind`)."""
+
+    key: str
+    label: str
+    path: str  # the write's route, as reported (`POST /api/v1/...`)
+    kind: Callable[[], BurstKind]  # a fresh set-up per bench run
+    check: str  # what the check after each burst asserts, as reported
+    bar: float = BURST_BAR
+
+
+@dataclass(frozen=True, slots=True)
 class Part:
     name: str
     description: str
@@ -102,6 +124,7 @@ class Part:
     # A measured part (no reads): its section of latest.json, and that section as Markdown.
     measure: Callable[[Measure], dict[str, Any]] | None = None
     render: Callable[[dict[str, Any]], str] | None = None
+    bursts: tuple[Burst, ...] = ()
 
 
 # --- personas ------------------------------------------------------------------------------------
@@ -408,6 +431,32 @@ PARTS: dict[str, Part] = {
             measure=_measure_import,
             render=_render_import,
         ),
+        Part(
+            "checkin",
+            "the meeting-night check-in burst (meetings issue)",
+            bursts=(
+                Burst(
+                    "checkin",
+                    "check-in burst",
+                    "POST /api/v1/meetings/{meeting_id}/check-in",
+                    CheckinBurst,
+                    "exactly one attendance per member (present, by the app), none for others",
+                ),
+            ),
+        ),
+        Part(
+            "quiz_submit",
+            "the quiz-submit burst (study issue)",
+            bursts=(
+                Burst(
+                    "quiz_submit",
+                    "quiz-submit burst",
+                    "POST /api/v1/quiz-attempts/{attempt_id}/submit",
+                    QuizSubmitBurst,
+                    "every attempt submitted and passed once, exactly one ledger entry each",
+                ),
+            ),
+        ),
     )
 }
 
@@ -424,3 +473,7 @@ def select_parts(names: list[str] | None) -> list[Part]:
 
 def all_reads() -> dict[str, tuple[Part, Read]]:
     return {r.key: (p, r) for p in PARTS.values() for r in p.reads}
+
+
+def all_bursts() -> dict[str, tuple[Part, Burst]]:
+    return {b.key: (p, b) for p in PARTS.values() for b in p.bursts}

@@ -69,6 +69,24 @@ class ConfigResult:
     variants: int = 1  # request variants (persona picks) sent in turn
     baseline: str | None = None  # the read measured alone, for a read measured beside logins
     logins: dict[str, Any] | None = None  # what the logins beside it did
+    kind: str = "read"  # "read" or "burst" (a write burst, `parts.Burst`)
+    check_label: str | None = None  # a burst: what its database check asserts
+    checks: list[dict[str, Any]] = field(default_factory=list)  # a burst's check, per burst
+
+    @property
+    def is_burst(self) -> bool:
+        return self.kind == "burst"
+
+    @property
+    def checks_passed(self) -> bool:
+        return bool(self.checks) and all(c.get("passed") for c in self.checks)
+
+    @property
+    def unanswered(self) -> int:
+        """A burst's writes that got no answer (sent once each: every one must be answered)."""
+        return sum(
+            max(0, (r.planned or 0) - r.requests) for r in self.all_runs() if r.planned is not None
+        )
 
     def median(self, pick: Callable[[WrkRun], float | None]) -> float | None:
         values = [v for v in (pick(r) for r in self.runs) if v is not None]
@@ -113,20 +131,20 @@ class ConfigResult:
         other = self.other_cpu_pct
         return other is not None and other > NOISY_OTHER_PCT
 
-    def _all_runs(self) -> list[WrkRun]:
+    def all_runs(self) -> list[WrkRun]:
         return ([self.warmup] if self.warmup else []) + self.runs
 
     @property
     def non2xx(self) -> int:
-        return sum(r.non2xx for r in self._all_runs())
+        return sum(r.non2xx for r in self.all_runs())
 
     @property
     def socket_errors(self) -> int:
-        return sum(r.socket_errors for r in self._all_runs())
+        return sum(r.socket_errors for r in self.all_runs())
 
     @property
     def timeouts(self) -> int:
-        return sum(r.timeouts for r in self._all_runs())
+        return sum(r.timeouts for r in self.all_runs())
 
     @property
     def errors(self) -> int:
@@ -134,8 +152,11 @@ class ConfigResult:
 
     @property
     def clean(self) -> bool:
-        """Every response was a 200 and measuring went to the end."""
-        return self.failure is None and self.errors == 0 and self.requests > 0
+        """Every response was a 200 (a burst: 2xx, every write answered) and measuring went to
+        the end."""
+        return (
+            self.failure is None and self.errors == 0 and self.requests > 0 and self.unanswered == 0
+        )
 
     @property
     def requests(self) -> int:
@@ -226,6 +247,9 @@ class Report:
             if result.baseline is not None:
                 bars += self._logins_bars(result)
                 continue
+            if result.is_burst:
+                bars += self._burst_bars(result, ceiling)
+                continue
             if result.bar is not None:
                 share = result.rps / ceiling.rps if ceiling.rps else 0.0
                 bars.append(
@@ -270,6 +294,41 @@ class Report:
                     )
                 )
         return bars
+
+    def _burst_bars(self, result: ConfigResult, ceiling: ConfigResult) -> list[Bar]:
+        share = result.rps / ceiling.rps if ceiling.rps else 0.0
+        bar = result.bar or 0.0
+        failed = [c for c in result.checks if not c.get("passed")]
+        checked = (
+            f"{len(result.checks)} bursts, all as expected"
+            if result.checks and not failed
+            else "; ".join(f"{c.get('step')}: {c.get('text')}" for c in failed) or "not checked"
+        )
+        return [
+            Bar(
+                f"req/s ≥ {bar:.0%} of the {BAR_WORKERS}-worker ceiling",
+                result.target,
+                f"{share:.1%} ({result.rps:,.0f} of {ceiling.rps:,.0f})",
+                f"≥ {bar:.0%}",
+                share >= bar,
+            ),
+            Bar(
+                "zero errors: every write answered 2xx",
+                result.target,
+                _errors_text(result)
+                + (f", {result.unanswered} unanswered" if result.unanswered else "")
+                + "".join(f" ({r.failures})" for r in result.all_runs() if r.failures),
+                "0 errors",
+                result.clean,
+            ),
+            Bar(
+                result.check_label or "one row per member",
+                result.target,
+                checked,
+                "every burst",
+                result.checks_passed,
+            ),
+        ]
 
     def _logins_bars(self, result: ConfigResult) -> list[Bar]:
         assert result.baseline is not None  # noqa: S101 - only called for logins results
@@ -332,7 +391,9 @@ class Report:
                     "response_bytes": r.response_bytes,
                     **r.summary(),
                     "bar": r.bar,
-                    "aim": None if r.target == CEILING or r.baseline else AIM,
+                    "aim": None if r.target == CEILING or r.baseline or r.is_burst else AIM,
+                    "kind": r.kind,
+                    "checks": r.checks or None,
                     "baseline": r.baseline,
                     "logins": r.logins,
                     "ratio_to_ceiling": self.ratios(r),
@@ -467,6 +528,8 @@ def _aim(result: ConfigResult, share: float | None) -> str:
     if result.baseline is not None:
         return "beside logins"
     bar = f"{result.bar:.0%}" if result.bar is not None else "–"
+    if result.is_burst:
+        return f"{bar} (burst)"
     gap = AIM - share
     return f"{bar} / {'reached' if gap <= 0 else f'{gap * 100:.1f} pts short'}"
 
@@ -617,6 +680,17 @@ in a `Part` of `PARTS`, and the area's volume in the generated province (`AREA_S
   connections at 1 worker (product: must not stall). wrk runs with 1 thread and a
   {wrk_timeout} s timeout; every request variant is checked to answer 200 before every wrk call
   (wrk counts only 4xx/5xx as errors).
+- **Write bursts** (`checkin`, `quiz_submit`; `app/bench/bursts.py`): at 2 workers and 64
+  connections, a warm-up burst (a quarter of `--burst-size`, default 2,000) and then one burst
+  per run, each of distinct members' own writes (their token, body and `Idempotency-Key`), sent
+  once each by wrk walking the prepared list (`BENCH_BURST`); req/s is the burst's writes over
+  its own duration (wrk is stopped when the last answer arrives), every answer that is not 2xx
+  is an error, and after each burst the database is checked: exactly one attendance per member
+  who checked in and none for anyone else; every attempt submitted once with exactly one ledger
+  entry. A write cannot be repeated on the same rows, so each burst gets fresh targets made just
+  before it (meetings started a minute before in branches not yet used, or attempts started on a
+  quiz opened for the run) and they are removed when the part ends. Bar: ≥ 5% of the 2-worker
+  ceiling, zero errors, the check holding after every burst.
 - **Logins beside reads**: at 2 workers and 64 connections, reads are measured again while
   password logins (`POST /api/v1/auth/password/login`, distinct phones, the per-IP limit raised
   for the run) arrive at 5 per second; the reads must keep ≥ 80% of their req/s measured alone in
@@ -677,6 +751,11 @@ def _parts_text() -> str:
             lines.append(f"  - `GET {read.path}` ({read.key}) as {persona}; {bar}.")
         if part.beside_logins:
             lines.append(f"  - beside logins: {', '.join(part.beside_logins)}.")
+        for burst in part.bursts:
+            lines.append(
+                f"  - `{burst.path}` ({burst.key}): a write burst, each member once; bar "
+                f"{burst.bar:.0%}, zero errors, {burst.check}."
+            )
     return "\n".join(lines)
 
 

@@ -1,15 +1,24 @@
 """Bounded wrk runs against loopback URLs, parsed through `lua/wrk_report.lua`.
 
 Every wrk call is bounded twice: by `-d` and by a subprocess timeout. wrk counts only 4xx/5xx as
-errors, so each call is preceded by a check that the exact request (same URL, same token) answers
+errors, so each read is preceded by a check that the exact request (same URL, same token) answers
 200: a redirect or an expired token would otherwise be measured as success.
+
+A burst (`run_wrk(..., burst=True)`) is different: its requests are writes that may be sent only
+once (each member's own check-in or quiz submit, with its own token, body and Idempotency-Key),
+so nothing is sent before it; the Lua script walks the prepared list once, counts every answer
+that is not 2xx itself, and says on stderr when the last answer arrived; wrk is then stopped
+(SIGINT: it prints its summary at once), so req/s is the burst's size over its own duration.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +72,10 @@ class WrkRun:
     write_errors: int
     timeouts: int
     seconds: float
+    # A burst's own counts (None for reads): requests in the list, sent, answered.
+    planned: int | None = None
+    sent: int | None = None
+    failures: str | None = None  # "STATUS/code*count,…" of the answers that were not 2xx
     server_cpu_ms_per_req: float | None = None
     postgres_cpu_ms_per_req: float | None = None
     host_busy_pct: float | None = None
@@ -97,6 +110,9 @@ def parse_result(output: str) -> WrkRun:
                 write_errors=int(fields["write_err"]),
                 timeouts=int(fields["timeouts"]),
                 seconds=float(fields["secs"]),
+                planned=int(fields["planned"]) if "planned" in fields else None,
+                sent=int(fields["sent"]) if "sent" in fields else None,
+                failures=fields.get("failures") if fields.get("failures") != "-" else None,
             )
     raise BenchError(f"wrk printed no RESULT line:\n{output[-2000:]}")
 
@@ -114,9 +130,31 @@ def check_200(url: str, token: str | None) -> int:
     return len(response.content)
 
 
-def write_requests(path: Path, requests: list[tuple[str, str | None]]) -> Path:
-    """The `BENCH_REQUESTS` file: one "PATH<TAB>TOKEN" line per request variant."""
-    path.write_text("".join(f"{p}\t{t or ''}\n" for p, t in requests), encoding="utf-8")
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One request of a prepared list: a read variant, or one member's write (a burst)."""
+
+    path: str
+    token: str | None = None
+    method: str = "GET"
+    body: str | None = None  # JSON, one line
+    idempotency_key: str | None = None
+
+
+def write_requests(path: Path, requests: Sequence[tuple[str, str | None] | Request]) -> Path:
+    """The `BENCH_REQUESTS` file, one request a line: "PATH<TAB>TOKEN" for a read variant,
+    "PATH<TAB>TOKEN<TAB>METHOD<TAB>IDEMPOTENCY_KEY<TAB>BODY" for a write."""
+    lines = []
+    for item in requests:
+        request = item if isinstance(item, Request) else Request(item[0], item[1])
+        line = f"{request.path}\t{request.token or ''}"
+        if request.method != "GET" or request.body is not None or request.idempotency_key:
+            for field in (request.method, request.idempotency_key or "", request.body or ""):
+                if "\t" in field or "\n" in field:
+                    raise BenchError(f"a request field holds a tab or a newline: {field[:80]!r}")
+            line += f"\t{request.method}\t{request.idempotency_key or ''}\t{request.body or ''}"
+        lines.append(line + "\n")
+    path.write_text("".join(lines), encoding="utf-8")
     return path
 
 
@@ -127,16 +165,21 @@ def run_wrk(
     seconds: int,
     token: str | None,
     requests_file: Path | None = None,
+    burst: bool = False,
 ) -> WrkRun:
     """One bounded wrk run (`-d` plus a subprocess timeout). With `requests_file`, wrk sends
-    its requests (paths on `url`'s host, each with its own token) in turn."""
+    its requests (paths on `url`'s host, each with its own token) in turn; with `burst`, each
+    once, and the run ends when the last one is answered (`seconds` is then the bound)."""
     require_loopback(url)
+    if burst and requests_file is None:
+        raise BenchError("a burst needs its requests file")
     env = dict(os.environ)
     env.pop("BENCH_METHOD", None)
     env.pop("BENCH_BODY", None)
     env.pop("BENCH_CTYPE", None)
     env["BENCH_TOKEN"] = token or ""
     env["BENCH_REQUESTS"] = str(requests_file) if requests_file else ""
+    env["BENCH_BURST"] = "1" if burst else ""
     argv = [
         wrk_path(),
         f"-t{min(WRK_THREADS, conns)}",
@@ -148,6 +191,8 @@ def run_wrk(
         str(LUA_SCRIPT),
         url,
     ]
+    if burst:
+        return _run_burst(argv, env, seconds)
     try:
         done = subprocess.run(
             argv,
@@ -162,3 +207,36 @@ def run_wrk(
     if done.returncode != 0:
         raise BenchError(f"wrk exited with {done.returncode}: {done.stderr[-2000:]}")
     return parse_result(done.stdout)
+
+
+BURST_DONE = "BURST_DONE"  # the Lua script's stderr line once the last answer arrived
+
+
+def _run_burst(argv: list[str], env: dict[str, str], seconds: int) -> WrkRun:
+    """wrk with the burst script: stopped with SIGINT (its summary then comes at once) when the
+    script says the last request was answered, or at `-d` if the server never answers them all.
+    wrk is our own child; only it is signalled."""
+    deadline = time.monotonic() + seconds + _GRACE_S
+    process = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    errors: list[str] = []
+    try:
+        assert process.stderr is not None  # noqa: S101 - PIPE above
+        for line in process.stderr:
+            if line.strip() == BURST_DONE:
+                process.send_signal(signal.SIGINT)
+                break
+            errors.append(line)
+        out, err = process.communicate(timeout=max(1.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired as exc:
+        process.kill()
+        process.communicate()
+        raise BenchError(f"wrk did not finish within {seconds + _GRACE_S} s") from exc
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    if process.returncode != 0:
+        raise BenchError(f"wrk exited with {process.returncode}: {(''.join(errors) + err)[-2000:]}")
+    return parse_result(out)

@@ -122,17 +122,8 @@ async def test_write_stores_the_province_with_roles_and_people(fresh_db: FreshDa
     assert 60 <= probationary <= 200
     assert await _scalar(engine, "SELECT count(*) FROM member WHERE phone IS NULL") < 400
     assert any(m.startswith("members 1,000/3,000") for m in messages)
-    # Each area's data. Meetings: every branch's last months closed, next week's announced.
-    meetings = await _scalar(engine, "SELECT count(*) FROM meeting")
-    assert meetings == written.branches * 4
-    assert await _scalar(engine, "SELECT count(*) FROM meeting WHERE status = 'announced'") == (
-        written.branches
-    )
-    assert await _scalar(engine, "SELECT count(*) FROM meeting_attendee") == 4 * 3_000
-    present = await _scalar(
-        engine, "SELECT count(*) FROM meeting_attendee WHERE attendance = 'present'"
-    )
-    assert 0.75 * 3 * 3_000 < present < 0.9 * 3 * 3_000
+    # Each area's data. Meetings: a year of them, next week's announced in every branch.
+    await _assert_a_year_of_meetings(engine, written.branches)
     # Study: points in the ledger, balances, totals by unit.
     assert any(m.startswith("study: ") for m in messages)
     entries = await _scalar(engine, "SELECT count(*) FROM point_entry")
@@ -156,3 +147,84 @@ async def test_write_stores_the_province_with_roles_and_people(fresh_db: FreshDa
 
     assert second.province.root.id > written.province.orgs[-1].id
     assert await _scalar(engine, "SELECT count(*) FROM member") == 3_500
+
+
+async def _assert_a_year_of_meetings(engine: AsyncEngine, branches: int) -> None:
+    """Issue 11's generated year: most branches met in the app every month, every member of the
+    branch summoned to each meeting, realistic attendance, votes, minutes (some late), ratings,
+    tasks and comments."""
+    assert await _scalar(engine, "SELECT count(*) FROM meeting WHERE status = 'announced'") == (
+        branches
+    )
+    closed = await _scalar(engine, "SELECT count(*) FROM meeting WHERE status = 'closed'")
+    assert 0.8 * 12 * branches < closed <= 12 * branches
+    every_month = await _scalar(
+        engine,
+        "SELECT count(*) FROM (SELECT org_id FROM meeting WHERE status = 'closed' "
+        "GROUP BY org_id HAVING count(*) = 12) b",
+    )
+    assert 0.7 * branches < every_month < branches  # most, not all, met in the app every month
+    # One attendance row for every member of the branch at each of its meetings, nobody else's.
+    assert await _scalar(engine, "SELECT count(*) FROM meeting_attendee") == await _scalar(
+        engine, "SELECT count(*) FROM meeting m JOIN member x ON x.branch_id = m.org_id"
+    )
+    counted = (
+        "FROM meeting_attendee a JOIN meeting m ON m.id = a.meeting_id "
+        "WHERE m.status = 'closed' AND NOT a.is_exempt"
+    )
+    summoned = await _scalar(engine, f"SELECT count(*) {counted}")
+    present = await _scalar(engine, f"SELECT count(*) {counted} AND a.attendance = 'present'")
+    excused = await _scalar(engine, f"SELECT count(*) {counted} AND a.attendance = 'excused'")
+    assert 0.82 * summoned < present < 0.92 * summoned
+    assert 0.04 * summoned < excused < 0.12 * summoned
+    assert await _scalar(engine, f"SELECT count(*) {counted} AND a.attendance = 'pending'") == 0
+    assert (
+        await _scalar(
+            engine,
+            "SELECT count(*) FROM meeting_attendee WHERE attendance = 'excused' "
+            "AND excuse_reason IS NULL",
+        )
+        == 0
+    )
+    often_absent = await _scalar(
+        engine,
+        "SELECT count(*) FROM (SELECT member_id FROM meeting_attendee "
+        "WHERE attendance = 'absent' GROUP BY member_id HAVING count(*) >= 3) f",
+    )
+    members = await _scalar(engine, "SELECT count(*) FROM member")
+    assert 0 < often_absent < 0.1 * members  # a few members are often absent
+    assert (
+        await _scalar(
+            engine,
+            "SELECT count(*) FROM meeting_attendee WHERE is_exempt AND attendance = 'absent'",
+        )
+        == 0
+    )
+    # A vote on the month's resolution at every closed meeting: ballots or a show of hands.
+    assert await _scalar(engine, "SELECT count(*) FROM motion") == closed
+    assert await _scalar(engine, "SELECT count(*) FROM motion WHERE is_show_of_hands") > 0
+    assert await _scalar(engine, "SELECT count(*) FROM motion_vote") > 5 * closed
+    # Minutes: on time (48 h) in most meetings, late or missing in some.
+    on_time = await _scalar(
+        engine,
+        "SELECT count(*) FROM meeting WHERE status = 'closed' "
+        "AND minutes_at <= closed_at + interval '48 hours'"
+        if engine.dialect.name == "postgresql"
+        else "SELECT count(*) FROM meeting WHERE status = 'closed' "
+        "AND julianday(minutes_at) <= julianday(closed_at) + 2",
+    )
+    missing = await _scalar(
+        engine, "SELECT count(*) FROM meeting WHERE status = 'closed' AND minutes_at IS NULL"
+    )
+    assert 0.7 * closed < on_time < closed
+    assert 0 < missing < 0.1 * closed
+    assert (
+        await _scalar(
+            engine,
+            "SELECT count(*) FROM meeting WHERE status = 'closed' AND rating NOT IN "
+            "('good', 'fair', 'average', 'poor')",
+        )
+        == 0
+    )
+    assert await _scalar(engine, "SELECT count(*) FROM task") > 0.5 * closed
+    assert await _scalar(engine, "SELECT count(*) FROM meeting_comment") > 0.3 * closed
