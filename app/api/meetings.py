@@ -274,7 +274,7 @@ async def get_meeting(
                 "meeting.invalid_status",
                 "meeting.use_reschedule",
             ],
-            422: ["meeting.document_unavailable", "meeting.required"],
+            422: ["meeting.document_unavailable"],
         },
     ),
 )

@@ -124,10 +124,10 @@ async def get_member(
         404,
         412,
         413,
+        422,
         codes={
             403: ["member.holds_higher_role", "member.own_account"],
             409: ["member.archived", "member.card_number_taken", "member.phone_taken"],
-            422: ["member.field_required"],
         },
     ),
 )

@@ -249,15 +249,20 @@ async def test_edit_renames_and_reorders(
     assert stored.name_folded == "nguyen van zung"
 
 
+@pytest.mark.parametrize("field", ["full_name", "status", "is_exempt"])
 async def test_required_fields_cannot_be_cleared(
-    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin, field: str
 ) -> None:
+    headers = await as_actor(tree.officer_c1.id)
+    url = f"/api/v1/members/{tree.member.id}"
+    before = (await client.get(url, headers=headers)).json()
     response = await client.patch(
-        f"/api/v1/members/{tree.member.id}",
-        json={"full_name": None},
-        headers=await as_actor(tree.officer_c1.id),
+        url, json={field: None, "date_of_birth": "1970-05-06"}, headers=headers
     )
-    assert_problem(response, 422, "member.field_required")
+    body = assert_problem(response, 422, "request.invalid")
+    assert [(e["loc"], e["type"]) for e in body["errors"]] == [(["body", field], "null_forbidden")]
+    after = (await client.get(url, headers=headers)).json()
+    assert after == before  # the date sent alongside was not applied either
 
 
 async def test_new_phone_ends_the_members_sessions(
