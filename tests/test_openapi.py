@@ -376,3 +376,37 @@ def _all_subclasses(cls: type[BaseModel]) -> list[type[BaseModel]]:
     for sub in cls.__subclasses__():
         found += [sub, *_all_subclasses(sub)]
     return found
+
+
+# --- what a refusal means on each operation ------------------------------------------------------
+
+
+def test_refusals_say_what_happens_on_their_operation(app: FastAPI) -> None:
+    """A 401, 403 or 409 lists each of its codes with its meaning (one registry,
+    `app.api.problem_meanings`); a new code without a meaning fails here."""
+    from app.api.problem_meanings import MEANINGS
+
+    for path, method, op in operations(app):
+        for status in ("401", "403", "409"):
+            response = op["responses"].get(status)
+            if response is None:
+                continue
+            codes = response["x-problem-codes"]
+            assert codes, f"{method.upper()} {path} {status} declares no code"
+            missing = [code for code in codes if code not in MEANINGS]
+            assert not missing, f"give {missing} a line in app/api/problem_meanings.py"
+            lines = response["description"].splitlines()
+            assert [line.split("`")[1] for line in lines if line.startswith("- `")] == codes
+    paths = app.openapi()["paths"]
+    create_member = paths["/api/v1/orgs/{org_id}/members"]["post"]["responses"]
+    assert "this phone number" in create_member["409"]["description"]
+    assert "this party card number" in create_member["409"]["description"]
+    # `scope.forbidden` names the permission the route's guard checks, and who holds it.
+    assert "`member.manage`" in create_member["403"]["description"]
+    assert "organisation officer" in create_member["403"]["description"]
+    start = paths["/api/v1/meetings/{meeting_id}/start"]["post"]["responses"]
+    assert "`meeting.manage`" in start["403"]["description"]
+    assert "secretary" in start["403"]["description"]
+    # A route's own lead line.
+    login = paths["/api/v1/auth/password/login"]["post"]["responses"]
+    assert login["401"]["description"].startswith("The phone number and password were refused.")

@@ -646,7 +646,17 @@ async def file_excuse(
 @router.post(
     "/meetings/{meeting_id}/offline-batch",
     response_model=OfflineBatchResult,
-    responses=problems(401, 403, 404, 409, 413, 422),
+    responses=problems(
+        401,
+        403,
+        404,
+        413,
+        422,
+        codes={409: ["resource.conflict"]},
+        descriptions={
+            409: "The batch met a concurrent write (each entry's own refusal is in its result)."
+        },
+    ),
 )
 async def merge_offline_batch(
     body: OfflineBatch,
