@@ -274,7 +274,7 @@ async def get_meeting(
                 "meeting.invalid_status",
                 "meeting.use_reschedule",
             ],
-            422: ["meeting.document_unavailable"],
+            422: ["meeting.document_unavailable", "meeting.in_past", "meeting.invalid_time"],
         },
     ),
 )
@@ -402,8 +402,10 @@ async def cancel_meeting(
         403,
         404,
         412,
-        422,
-        codes={409: ["meeting.cancelled", "meeting.closed", "meeting.invalid_status"]},
+        codes={
+            409: ["meeting.cancelled", "meeting.closed", "meeting.invalid_status"],
+            422: ["meeting.in_past", "meeting.invalid_time"],
+        },
     ),
 )
 async def reschedule_meeting(

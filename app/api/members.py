@@ -124,10 +124,15 @@ async def get_member(
         404,
         412,
         413,
-        422,
         codes={
             403: ["member.holds_higher_role", "member.own_account"],
             409: ["member.archived", "member.card_number_taken", "member.phone_taken"],
+            # The dates are checked together, as on create.
+            422: [
+                "member.joined_before_birth",
+                "member.official_before_joined",
+                "member.probationary_has_official_date",
+            ],
         },
     ),
 )
