@@ -122,7 +122,7 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
         openapi_tags=TAGS,
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
-        separate_input_output_schemas=False,
+        separate_input_output_schemas=True,
         # /docs and /openapi.json come from `api.docs` (Swagger UI's files from the package).
         docs_url=None,
         redoc_url=None,

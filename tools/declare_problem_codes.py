@@ -71,6 +71,10 @@ def _render(call: ast.Call, add: Codes) -> str:
         for status in sorted(codes)
     )
     parts.append(f"codes={{{listed}}}")
+    # Other keywords (a route's own `descriptions=`) stay as written.
+    parts += [
+        f"{k.arg}={ast.unparse(k.value)}" for k in call.keywords if k.arg not in (None, "codes")
+    ]
     return f"problems({', '.join(parts)})"
 
 

@@ -118,10 +118,10 @@ async def get_article(
         404,
         412,
         413,
+        422,
         codes={
             403: ["article.pin_forbidden"],
             409: ["article.not_editable"],
-            422: ["article.field_required"],
         },
     ),
 )

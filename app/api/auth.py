@@ -28,6 +28,7 @@ from app.services.auth import sessions as session_service
 from app.services.auth.common import IssuedTokens
 
 router = area_router(prefix="/auth", tags=["auth"])
+_NO_LOGIN = "The account may not log in."
 log = logging.getLogger("app.auth")
 
 
@@ -91,14 +92,15 @@ async def request_otp(
     "/otp/verify",
     response_model=TokenPair,
     responses=problems(
-        403,
         413,
         422,
         503,
         codes={
             401: ["auth.otp_expired", "auth.otp_invalid"],
+            403: ["auth.account_locked"],
             429: ["auth.otp_locked", "auth.otp_too_many_attempts"],
         },
+        descriptions={401: "The code was refused.", 403: _NO_LOGIN},
     ),
 )
 async def verify_otp(
@@ -128,6 +130,7 @@ async def verify_otp(
             403: ["auth.account_locked"],
             429: ["auth.password_locked"],
         },
+        descriptions={401: "The phone number and password were refused.", 403: _NO_LOGIN},
     ),
 )
 async def login_with_password(
@@ -154,6 +157,7 @@ async def login_with_password(
             404: ["auth.firebase_disabled"],
             503: ["auth.firebase_unavailable"],
         },
+        descriptions={401: "The Firebase ID token was refused.", 403: _NO_LOGIN},
     ),
 )
 async def login_with_firebase(
@@ -174,7 +178,6 @@ async def login_with_firebase(
     "/refresh",
     response_model=TokenPair,
     responses=problems(
-        403,
         413,
         422,
         codes={
@@ -183,8 +186,10 @@ async def login_with_firebase(
                 "auth.refresh_reused",
                 "auth.session_expired",
                 "auth.session_revoked",
-            ]
+            ],
+            403: ["auth.account_locked"],
         },
+        descriptions={401: "The refresh token was refused: log in again.", 403: _NO_LOGIN},
     ),
 )
 async def refresh_tokens(
@@ -221,6 +226,7 @@ async def logout_everywhere(actor: CurrentActor, session: SessionDep) -> None:
             422: ["auth.password_weak"],
             429: ["auth.password_locked"],
         },
+        descriptions={403: "The password cannot be set this way."},
     ),
 )
 async def set_password(

@@ -171,7 +171,8 @@ async def get_document(
         404,
         412,
         413,
-        codes={409: ["document.not_draft"], 422: ["document.field_required"]},
+        422,
+        codes={409: ["document.not_draft"]},
     ),
 )
 async def update_document(

@@ -296,7 +296,7 @@ async def get_meeting(
                 "meeting.invalid_status",
                 "meeting.use_reschedule",
             ],
-            422: ["meeting.document_unavailable", "meeting.required"],
+            422: ["meeting.document_unavailable", "meeting.in_past", "meeting.invalid_time"],
         },
     ),
 )
@@ -424,8 +424,10 @@ async def cancel_meeting(
         403,
         404,
         412,
-        422,
-        codes={409: ["meeting.cancelled", "meeting.closed", "meeting.invalid_status"]},
+        codes={
+            409: ["meeting.cancelled", "meeting.closed", "meeting.invalid_status"],
+            422: ["meeting.in_past", "meeting.invalid_time"],
+        },
     ),
 )
 async def reschedule_meeting(
@@ -668,7 +670,17 @@ async def file_excuse(
 @router.post(
     "/meetings/{meeting_id}/offline-batch",
     response_model=OfflineBatchResult,
-    responses=problems(401, 403, 404, 409, 413, 422),
+    responses=problems(
+        401,
+        403,
+        404,
+        413,
+        422,
+        codes={409: ["resource.conflict"]},
+        descriptions={
+            409: "The batch met a concurrent write (each entry's own refusal is in its result)."
+        },
+    ),
 )
 async def merge_offline_batch(
     body: OfflineBatch,

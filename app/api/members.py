@@ -127,7 +127,12 @@ async def get_member(
         codes={
             403: ["member.holds_higher_role", "member.own_account"],
             409: ["member.archived", "member.card_number_taken", "member.phone_taken"],
-            422: ["member.field_required"],
+            # The dates are checked together, as on create.
+            422: [
+                "member.joined_before_birth",
+                "member.official_before_joined",
+                "member.probationary_has_official_date",
+            ],
         },
     ),
 )

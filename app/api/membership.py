@@ -280,6 +280,7 @@ async def end_member_exemption(
         codes={
             403: ["member.holds_higher_role", "member.own_account"],
             409: ["membership.not_probationary"],
+            422: ["member.official_before_joined"],
         },
     ),
 )

@@ -15,8 +15,17 @@ from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
 
+from app.api.deps import ObjectScope
+from app.api.problem_meanings import MEANINGS
 from app.api.responses import DEPENDENCY_CODES, PROBLEM_CODES, PROBLEM_DESCRIPTIONS
 from app.core.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE, http_titles
+from app.models.role import Role
+from app.services.access import (
+    MEMBERSHIP_PERMISSIONS,
+    OWNER_PERMISSIONS,
+    ROLE_PERMISSIONS,
+    Permission,
+)
 
 OPENAPI_PATH = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
 _MALFORMED = {
@@ -54,6 +63,46 @@ def _dependency_codes(dependant: Dependant) -> Iterator[tuple[int, str]]:
         yield from _dependency_codes(sub)
 
 
+def _guards(dependant: Dependant) -> Iterator[ObjectScope[Any]]:
+    if isinstance(dependant.call, ObjectScope):
+        yield dependant.call
+    for sub in dependant.dependencies:
+        yield from _guards(sub)
+
+
+def _holders(permission: Permission) -> str:
+    holders = [
+        role.value.replace("_", " ")
+        for role, permissions in ROLE_PERMISSIONS.items()
+        if permission in permissions and role is not Role.DEPLOYMENT_ADMIN
+    ]
+    if permission in MEMBERSHIP_PERMISSIONS:
+        holders.append("every member, in their own branch")
+    if permission in OWNER_PERMISSIONS:
+        holders.append("the member it belongs to")
+    return ", ".join(holders) or "the deployment admin"
+
+
+def _meanings(route: APIRoute) -> dict[str, str]:
+    """The registry's meanings, with `scope.forbidden` naming what the route's guards check."""
+    checks = []
+    for guard in _guards(route.dependant):
+        noun = guard.id_param.removesuffix("_id").replace("_", " ")
+        checks.append(
+            f"the {noun} is visible to you, but this needs `{guard.permission}` on it, which "
+            f"your roles there do not give (held by: {_holders(guard.permission)})"
+        )
+    if not checks:
+        return MEANINGS
+    return {**MEANINGS, "scope.forbidden": "; or ".join(dict.fromkeys(checks)) + "."}
+
+
+def _describe(lead: str, codes: list[str], meanings: dict[str, str]) -> str:
+    """The status's lead line, then what each code means on this operation."""
+    lines = [f"- `{code}`: {meanings[code]}" for code in codes]
+    return "\n".join([lead, "", *lines])
+
+
 def _problem_example(status: int, code: str) -> dict[str, Any]:
     title, detail = http_titles(status)
     return {
@@ -84,6 +133,7 @@ def _document_problems(operation: dict[str, Any], route: APIRoute) -> None:
         responses.setdefault("400", copy.deepcopy(_BAD_CURSOR))
         responses["400"].setdefault(PROBLEM_CODES, []).append("pagination.invalid_cursor")
     responses.setdefault("default", copy.deepcopy(_DEFAULT))
+    meanings = _meanings(route)
     for key, response in responses.items():
         content = response.get("content", {})
         if PROBLEM_MEDIA_TYPE not in content:
@@ -93,6 +143,8 @@ def _document_problems(operation: dict[str, Any], route: APIRoute) -> None:
         response[PROBLEM_CODES] = codes
         if codes:
             content[PROBLEM_MEDIA_TYPE]["example"] = _problem_example(status, codes[0])
+        if codes and all(code in meanings for code in codes):
+            response["description"] = _describe(response["description"], codes, meanings)
 
 
 _HEADERS = {

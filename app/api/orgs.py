@@ -81,9 +81,7 @@ async def get_org(
 @router.patch(
     "/{org_id}",
     response_model=OrgRead,
-    responses=problems(
-        401, 403, 404, 412, 413, codes={409: ["org.code_taken"], 422: ["org.name_required"]}
-    ),
+    responses=problems(401, 403, 404, 412, 413, 422, codes={409: ["org.code_taken"]}),
 )
 async def update_org(
     body: OrgUpdate,

@@ -4,6 +4,10 @@ A route declares the statuses it answers and the problem `code`s of its own rule
 
     responses=problems(401, 422, codes={404: ["org.not_found"], 409: ["member.phone_taken"]})
 
+Each documented response says what its codes mean on that operation: the status's lead line (or
+the route's own, `descriptions={409: "…"}`) and one line per code from the registry in
+`app.api.problem_meanings` (`scope.forbidden` names the permission the route's guard checks).
+
 Codes that come with the machinery are added when the document is built (`app.api.openapi`):
 those of the dependencies a route uses (the actor: `auth.*` 401s; an `ObjectScope` guard: its
 404 code and `scope.forbidden`; any dependency marked with `@raises({...})`), `request.invalid`
@@ -26,10 +30,10 @@ from app.schemas.common import Problem
 
 PROBLEM_DESCRIPTIONS = {
     400: "Bad request (e.g. `pagination.invalid_cursor`).",
-    401: "Missing, expired or invalid credentials (`auth.*`); carries `WWW-Authenticate`.",
-    403: "Visible to you but not permitted (`scope.forbidden`) or refused (`auth.*`).",
+    401: "Not signed in, or the credentials were refused; carries `WWW-Authenticate`.",
+    403: "Refused: you may see this, but not do it.",
     404: "Not found, or outside every scope you hold (existence is not revealed).",
-    409: "Conflicts with existing data.",
+    409: "Refused by the current state of the data.",
     412: "`If-Match` names a version that is no longer current (`resource.etag_mismatch`).",
     413: "Request body too large (`request.too_large`).",
     422: "Invalid input (`request.invalid` with `errors`, or a rule of the area).",
@@ -46,19 +50,23 @@ Codes = Mapping[int, Sequence[str]]
 F = TypeVar("F")
 
 
-def problems(*statuses: int, codes: Codes | None = None) -> dict[int | str, dict[str, Any]]:
+def problems(
+    *statuses: int, codes: Codes | None = None, descriptions: Mapping[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
     """`responses=` for a route: each status documented as problem+json, with the codes of the
     route's own rules (`codes={404: ["member.not_found"]}`; a status there need not be repeated
-    in `statuses`)."""
+    in `statuses`). `descriptions` replaces a status's lead line with the route's own words; the
+    meanings of the codes follow it either way."""
     codes = codes or {}
+    descriptions = descriptions or {}
     return {
         status: {
             "model": Problem,
-            "description": PROBLEM_DESCRIPTIONS.get(status, "Error."),
+            "description": descriptions.get(status) or PROBLEM_DESCRIPTIONS.get(status, "Error."),
             "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
             PROBLEM_CODES: sorted(set(codes.get(status, ()))),
         }
-        for status in sorted({*statuses, *codes})
+        for status in sorted({*statuses, *codes, *descriptions})
     }
 
 

@@ -97,9 +97,7 @@ async def list_my_tasks(
 @router.patch(
     "/tasks/{task_id}",
     response_model=TaskRead,
-    responses=problems(
-        401, 404, 412, codes={403: ["task.due_date_forbidden"], 422: ["task.status_required"]}
-    ),
+    responses=problems(401, 404, 412, 422, codes={403: ["task.due_date_forbidden"]}),
 )
 async def update_task(
     body: TaskUpdate,

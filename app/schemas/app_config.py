@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, StrictBool
 
-from app.schemas.common import StrictModel
+from app.schemas.common import ReadModel, StrictModel
 
 AppVersion = Annotated[
     str, Field(pattern=r"^\d{1,4}\.\d{1,4}(\.\d{1,4})?$", max_length=14, examples=["1.4.0"])
@@ -14,12 +14,12 @@ AppVersion = Annotated[
 FeatureName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,47}$")]
 
 
-class MinimumVersions(BaseModel):
+class MinimumVersions(ReadModel):
     ios: AppVersion = "0.0.0"
     android: AppVersion = "0.0.0"
 
 
-class SupportContact(BaseModel):
+class SupportContact(ReadModel):
     phone: str | None = Field(None, examples=["024 3999 9999"])
     email: str | None = None
     hours: str | None = Field(None, max_length=120, examples=["Giờ hành chính, thứ Hai – thứ Sáu"])

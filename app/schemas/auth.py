@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from app.core.phone import Phone
-from app.schemas.common import StrictModel
+from app.schemas.common import ReadModel, StrictModel
 
 Password = Annotated[str, Field(min_length=1, max_length=128)]
 
@@ -51,7 +51,7 @@ class LogoutRequest(StrictModel):
     refresh_token: str | None = Field(default=None, max_length=256)
 
 
-class TokenPair(BaseModel):
+class TokenPair(ReadModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth token type
     expires_in: int = Field(description="Seconds until the access token expires.")

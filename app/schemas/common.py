@@ -83,12 +83,13 @@ def _iso_date_only(value: Any) -> Any:
 # before them turns the constraints into non-standard `ge`/`le` keys in the JSON schema).
 IsoDateText = BeforeValidator(_iso_date_only)
 IsoDate = Annotated[date, IsoDateText]
-_LOCAL_TIME = re.compile(r"[0-9]{2}:[0-9]{2}(:[0-9]{2})?")
+_LOCAL_TIME_PATTERN = "([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?"
+_LOCAL_TIME = re.compile(_LOCAL_TIME_PATTERN)
 
 
 def _local_time_only(value: Any) -> Any:
     if isinstance(value, str) and _LOCAL_TIME.fullmatch(value):
-        return value  # the time schema parses it (and refuses 25:00)
+        return value  # the time schema parses it
     if isinstance(value, time):
         return value  # built in Python, not from JSON
     raise PydanticCustomError("time_type", "Input should be a local time in the form HH:MM[:SS]")
@@ -97,7 +98,7 @@ def _local_time_only(value: Any) -> Any:
 # A local time of day, "HH:MM" or "HH:MM:SS": never seconds since midnight as a number, never an
 # offset. Documented as such (JSON Schema's `format: time` would demand an offset).
 _LOCAL_TIME_SCHEMA = WithJsonSchema(
-    {"type": "string", "pattern": "^[0-9]{2}:[0-9]{2}(:[0-9]{2})?$", "examples": ["22:00"]}
+    {"type": "string", "pattern": f"^{_LOCAL_TIME_PATTERN}$", "examples": ["22:00"]}
 )
 LocalTime = Annotated[time, BeforeValidator(_local_time_only), _LOCAL_TIME_SCHEMA]
 LocalTimeRead = Annotated[time, _LOCAL_TIME_SCHEMA]
@@ -126,6 +127,42 @@ class StrictModel(BaseModel):
     @classmethod
     def _no_nul(cls, value: Any) -> Any:
         return reject_nul(value)
+
+
+def _refuse_null(value: Any) -> Any:
+    if value is None:
+        raise PydanticCustomError(
+            "null_forbidden",
+            "Trường này không thể xoá: gửi một giá trị, hoặc bỏ trường này khỏi yêu cầu.",
+        )
+    return value
+
+
+def _drop_null(schema: dict[str, Any]) -> None:
+    """The field's JSON schema without its `null` branch and its `default: null`."""
+    branches = [branch for branch in schema.pop("anyOf", ()) if branch != {"type": "null"}]
+    if "default" in schema and schema["default"] is None:
+        del schema["default"]
+    if len(branches) == 1:
+        schema.update(branches[0])
+    elif branches:
+        schema["anyOf"] = branches
+
+
+# A field of an edit (`…Update`, applied with `exclude_unset`) that the edit may leave out but
+# cannot clear: `full_name: NotNull[FullName] = None`. The document shows it optional and not
+# nullable; `null` is refused (422 `request.invalid`, `errors[].type` "null_forbidden") before
+# the service runs, so nothing changes. Put length limits inside (`NotNull[Annotated[list[X],
+# Field(max_length=20)]]`): on the outside they would apply to the optional type.
+NotNull = Annotated[T | None, BeforeValidator(_refuse_null), Field(json_schema_extra=_drop_null)]
+
+
+class ReadModel(BaseModel):
+    """A response body whose fields have defaults: FastAPI serializes every field of a response
+    model, so the document marks them all required (`tests/test_openapi.py` checks that every
+    property of a 2xx body is)."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
 
 
 class ValidationErrorItem(BaseModel):

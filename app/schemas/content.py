@@ -14,7 +14,15 @@ from app.models.content import (
     ExtractionStatus,
     PacketKind,
 )
-from app.schemas.common import Flag, IsoDate, IsoDateTime, ObjectId, StrictInt, StrictModel
+from app.schemas.common import (
+    Flag,
+    IsoDate,
+    IsoDateTime,
+    NotNull,
+    ObjectId,
+    StrictInt,
+    StrictModel,
+)
 from app.schemas.org import OrgRef
 
 Title = Annotated[
@@ -51,15 +59,15 @@ class DocumentCreate(StrictModel):
 class DocumentUpdate(StrictModel):
     """Only the fields sent change (drafts only)."""
 
-    type: DocumentType | None = None
-    title: Title | None = None
+    type: NotNull[DocumentType] = None
+    title: NotNull[Title] = None
     number: Number | None = None
     issuing_body: IssuingBody | None = None
     issued_on: IsoDate | None = None
-    summary: Summary | None = None
-    tags: Tags | None = None
-    is_confidential: Flag | None = None
-    is_important: Flag | None = None
+    summary: NotNull[Summary] = None
+    tags: NotNull[Tags] = None
+    is_confidential: NotNull[Flag] = None
+    is_important: NotNull[Flag] = None
 
 
 class FileAttach(StrictModel):
@@ -209,13 +217,13 @@ class ArticleCreate(StrictModel):
 
 
 class ArticleUpdate(StrictModel):
-    title: Title | None = None
-    summary: Summary | None = None
-    body: ArticleBody | None = None
+    title: NotNull[Title] = None
+    summary: NotNull[Summary] = None
+    body: NotNull[ArticleBody] = None
     category: Category | None = None
-    cover_upload_id: ObjectId | None = None
-    is_important: Flag | None = None
-    is_pinned: Flag | None = None
+    cover_upload_id: NotNull[ObjectId] = None
+    is_important: NotNull[Flag] = None
+    is_pinned: NotNull[Flag] = None
 
 
 class ArticleReject(StrictModel):

@@ -18,7 +18,16 @@ from app.models.meeting import (
     VoteChoice,
 )
 from app.models.member import MemberStatus
-from app.schemas.common import Flag, IsoDate, IsoDateTime, ObjectId, StrictInt, StrictModel
+from app.schemas.common import (
+    Flag,
+    IsoDate,
+    IsoDateTime,
+    NotNull,
+    ObjectId,
+    ReadModel,
+    StrictInt,
+    StrictModel,
+)
 
 Title = Annotated[str, Field(min_length=1, max_length=255)]
 Reason = Annotated[str, Field(min_length=1, max_length=500)]
@@ -42,6 +51,11 @@ _MEETING_EXAMPLE: dict[str, Any] = {
 class AgendaItem(StrictModel):
     title: Title
     description: Annotated[str | None, Field(max_length=2000)] = None
+
+
+class AgendaItemRead(ReadModel):
+    title: str
+    description: str | None = None
 
 
 class MeetingCreate(StrictModel):
@@ -76,20 +90,20 @@ class MeetingCreate(StrictModel):
 class MeetingUpdate(StrictModel):
     """Only the fields sent change. The time of an announced meeting changes by `reschedule`."""
 
-    kind: MeetingKind | None = None
-    title: Title | None = None
-    starts_at: IsoDateTime | None = None
-    ends_at: IsoDateTime | None = None
+    kind: NotNull[MeetingKind] = None
+    title: NotNull[Title] = None
+    starts_at: NotNull[IsoDateTime] = None
+    ends_at: NotNull[IsoDateTime] = None
     place: Annotated[str | None, Field(max_length=255)] = None
     online_url: OnlineUrl | None = None
-    agenda: Annotated[list[AgendaItem] | None, Field(max_length=30)] = None
+    agenda: NotNull[Annotated[list[AgendaItem], Field(max_length=30)]] = None
     attachment_upload_ids: Annotated[
-        list[ObjectId] | None,
-        Field(max_length=20, description="More uploads to attach (added to the existing)."),
+        NotNull[Annotated[list[ObjectId], Field(max_length=20)]],
+        Field(description="More uploads to attach (added to the existing)."),
     ] = None
     document_ids: Annotated[
-        list[ObjectId] | None,
-        Field(max_length=20, description="More documents to attach (added to the existing)."),
+        NotNull[Annotated[list[ObjectId], Field(max_length=20)]],
+        Field(description="More documents to attach (added to the existing)."),
     ] = None
 
 
@@ -125,7 +139,7 @@ class MinutesRead(BaseModel):
     recorded_at: datetime | None
 
 
-class MeetingSummary(BaseModel):
+class MeetingSummary(ReadModel):
     id: int
     org_id: int
     org_name: str
@@ -162,7 +176,7 @@ class AbsenceRead(BaseModel):
 
 class MeetingRead(MeetingSummary):
     online_url: str | None
-    agenda: list[AgendaItem]
+    agenda: list[AgendaItemRead]
     attachments: list[AttachmentRead]
     documents: list[MeetingDocumentRead]
     announced_at: datetime | None
@@ -358,7 +372,7 @@ class TaskCreate(StrictModel):
 
 
 class TaskUpdate(StrictModel):
-    status: TaskStatus | None = None
+    status: NotNull[TaskStatus] = None
     progress: Annotated[str | None, Field(max_length=4000)] = None
     due_date: IsoDate | None = None
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from app.core.phone import Phone
 from app.models.member import Gender, MemberStatus
 from app.models.membership import ArchiveReason
-from app.schemas.common import NAME_RULES, Flag, IsoDateText, NameText, StrictModel
+from app.schemas.common import NAME_RULES, Flag, IsoDateText, NameText, NotNull, StrictModel
 from app.schemas.org import OrgRef
 from app.schemas.role import RoleHeld
 
@@ -71,13 +71,13 @@ class MemberCreate(StrictModel):
 
 
 class MemberUpdate(StrictModel):
-    """Only the fields sent are changed; send `null` to clear an optional field."""
+    """Only the fields sent are changed; send `null` to clear a nullable field."""
 
-    full_name: FullName | None = None
+    full_name: NotNull[FullName] = None
     phone: Phone | None = None
     party_card_number: CardNumber | None = None
-    status: MemberStatus | None = None
-    is_exempt: Flag | None = None
+    status: NotNull[MemberStatus] = None
+    is_exempt: NotNull[Flag] = None
     exempt_since: PastDate | None = None
     date_of_birth: PastDate | None = None
     gender: Gender | None = None

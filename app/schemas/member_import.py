@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from app.models.member_import import ExportStatus, ImportStatus
-from app.schemas.common import ObjectId, StrictModel
+from app.schemas.common import ObjectId, ReadModel, StrictModel
 
 
 class ImportCreate(StrictModel):
@@ -24,7 +24,7 @@ class ImportCreate(StrictModel):
     )
 
 
-class ImportCounts(BaseModel):
+class ImportCounts(ReadModel):
     rows: int = Field(0, description="Data rows read so far.")
     created: int = 0
     updated: int = 0

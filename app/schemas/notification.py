@@ -8,10 +8,12 @@ from typing import Annotated
 from pydantic import BaseModel, Field, StrictBool
 
 from app.models.notification import DevicePlatform, NoticeKind
-from app.schemas.common import LocalTime, LocalTimeRead, ObjectId, StrictModel
+from app.schemas.common import LocalTime, LocalTimeRead, NotNull, ObjectId, StrictModel
 
 # FCM registration tokens: long, URL-safe base64 with ':' (about 160 characters today).
-DeviceToken = Annotated[str, Field(min_length=32, max_length=4096, pattern=r"^[A-Za-z0-9_:\-.]+$")]
+DeviceToken = Annotated[
+    str, Field(min_length=32, max_length=4096, pattern=r"^[A-Za-z0-9_:\-.]{32,4096}$")
+]
 
 
 class DeviceRegister(StrictModel):
@@ -67,10 +69,10 @@ class NotificationPreferenceRead(BaseModel):
 
 
 class NotificationPreferenceUpdate(StrictModel):
-    muted_kinds: list[NoticeKind] | None = Field(None, max_length=len(NoticeKind))
+    muted_kinds: NotNull[Annotated[list[NoticeKind], Field(max_length=len(NoticeKind))]] = None
     quiet_start: LocalTime | None = None
     quiet_end: LocalTime | None = None
-    is_sms_preferred: StrictBool | None = None
+    is_sms_preferred: NotNull[StrictBool] = None
 
 
 class MarkAllRead(StrictModel):

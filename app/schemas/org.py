@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from app.models.org import OrgKind
-from app.schemas.common import NAME_RULES, NameText, ObjectId, StrictModel
+from app.schemas.common import NAME_RULES, NameText, NotNull, ObjectId, StrictModel
 
 OrgName = Annotated[
     str,
@@ -50,5 +50,5 @@ class OrgCreate(StrictModel):
 
 
 class OrgUpdate(StrictModel):
-    name: OrgName | None = None
+    name: NotNull[OrgName] = None
     code: OrgCode | None = None

@@ -353,9 +353,6 @@ async def lock_for_account_change(session: AsyncSession, actor: Actor, member_id
     return member
 
 
-_REQUIRED_ON_UPDATE = ("full_name", "status", "is_exempt")
-
-
 async def update_member(
     session: AsyncSession,
     actor: Actor,
@@ -371,12 +368,8 @@ async def update_member(
     etag.check(if_match, member.version)
     if member.archived_on is not None:
         raise history.archived_error()
+    # `full_name`, `status` and `is_exempt` come set or not at all (`NotNull` in the schema).
     changes = data.model_dump(exclude_unset=True)
-    for field in _REQUIRED_ON_UPDATE:
-        if field in changes and changes[field] is None:
-            raise Unprocessable(
-                f"Trường {field} không được để trống.", code="member.field_required"
-            )
     await ensure_unique(
         session,
         phone=changes.get("phone"),

@@ -11,7 +11,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.core import etag
 from app.core.db import FastQuery, Reader
-from app.core.errors import Conflict, NotFound, Unprocessable
+from app.core.errors import Conflict, NotFound
 from app.core.etag import IfMatch
 from app.core.pagination import decode_cursor, page_of
 from app.core.security import new_id
@@ -239,9 +239,7 @@ async def update_org(
     etag.check(if_match, org.version)
     before = {"name": org.name, "code": org.code}
     changes = data.model_dump(exclude_unset=True)
-    if "name" in changes:
-        if changes["name"] is None:
-            raise Unprocessable("Tên tổ chức không được để trống.", code="org.name_required")
+    if "name" in changes:  # never null (`NotNull` in the schema)
         org.name = clean_name(changes["name"])
         org.name_folded = name_key(org.name)
     if "code" in changes:

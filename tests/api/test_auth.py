@@ -481,13 +481,26 @@ async def test_locked_account_cannot_log_in_with_the_right_password(
     assert_problem(response, 403, "auth.account_locked")
 
 
-@pytest.mark.parametrize("weak", ["12345678", "aaaaaaaa", "short"])
+@pytest.mark.parametrize(
+    ("weak", "code"),
+    [
+        ("12345678", "auth.password_weak"),
+        ("aaaaaaaa", "auth.password_weak"),
+        ("short", "request.invalid"),
+    ],
+)
 async def test_weak_passwords_are_refused(
-    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin, weak: str
+    client: httpx.AsyncClient,
+    sms: ConsoleSmsGateway,
+    tree: Tree,
+    session: AsyncSession,
+    weak: str,
+    code: str,
 ) -> None:
-    response = await set_password(client, await as_actor(tree.member.id, otp_verified=True), weak)
-    assert response.status_code == 422
-    assert response.json()["code"] in {"auth.password_weak", "request.invalid"}
+    tokens = await otp_login(client, sms, tree.member.phone or "")
+    assert_problem(await set_password(client, bearer(tokens), weak), 422, code)
+    await session.refresh(tree.member)
+    assert tree.member.password_hash is None
 
 
 async def test_password_containing_the_phone_number_is_refused(
@@ -517,17 +530,32 @@ async def test_changing_a_password_needs_the_current_one(
     assert_problem(missing, 403, "auth.step_up_required")
     assert_problem(wrong, 403, "auth.wrong_password")
     assert right.status_code == 204
+    phone = local(tree.member.phone)
+    old = await client.post(PASSWORD_LOGIN, json={"phone": phone, "password": "correct horse 42"})
+    assert_problem(old, 401, "auth.invalid_credentials")
+    new = await client.post(PASSWORD_LOGIN, json={"phone": phone, "password": "brand new secret 1"})
+    assert new.status_code == 200
 
 
 async def test_new_password_ends_other_sessions_but_not_this_one(
-    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin
+    client: httpx.AsyncClient,
+    sms: ConsoleSmsGateway,
+    tree: Tree,
+    resources: Resources,
 ) -> None:
-    other = await as_actor(tree.member.id)
-    this = await as_actor(tree.member.id, otp_verified=True)
-    assert (await set_password(client, this, "brand new secret 1")).status_code == 204
-    assert (await client.get("/api/v1/me/home", headers=this)).status_code == 200
-    ended = await client.get("/api/v1/me/home", headers=other)
+    tune(resources, otp_cooldown_s=0)
+    other = await otp_login(client, sms, tree.member.phone or "")
+    this = await otp_login(client, sms, tree.member.phone or "")
+    assert (await set_password(client, bearer(this), "brand new secret 1")).status_code == 204
+    assert (await client.get("/api/v1/me/home", headers=bearer(this))).status_code == 200
+    ended = await client.get("/api/v1/me/home", headers=bearer(other))
     assert_problem(ended, 401, "auth.session_revoked")
+    refreshed = await client.post(REFRESH, json={"refresh_token": other["refresh_token"]})
+    assert_problem(refreshed, 401, "auth.session_revoked")
+    login = await client.post(
+        PASSWORD_LOGIN, json={"phone": local(tree.member.phone), "password": "brand new secret 1"}
+    )
+    assert login.status_code == 200
 
 
 async def test_an_access_token_alone_cannot_set_a_first_password(
@@ -694,13 +722,18 @@ async def test_logout_ends_this_session_at_once(
 
 
 async def test_logout_everywhere_ends_every_session(
-    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin
+    client: httpx.AsyncClient, sms: ConsoleSmsGateway, tree: Tree, resources: Resources
 ) -> None:
-    phone = await as_actor(tree.member.id)
-    tablet = await as_actor(tree.member.id)
-    assert (await client.post("/api/v1/auth/logout-all", headers=phone)).status_code == 204
-    assert (await client.get("/api/v1/me/home", headers=phone)).status_code == 401
-    assert (await client.get("/api/v1/me/home", headers=tablet)).status_code == 401
+    tune(resources, otp_cooldown_s=0)
+    phone = await otp_login(client, sms, tree.member.phone or "")
+    tablet = await otp_login(client, sms, tree.member.phone or "")
+    out = await client.post("/api/v1/auth/logout-all", headers=bearer(phone))
+    assert out.status_code == 204
+    for tokens in (phone, tablet):
+        ended = await client.get("/api/v1/me/home", headers=bearer(tokens))
+        assert_problem(ended, 401, "auth.session_revoked")
+        refreshed = await client.post(REFRESH, json={"refresh_token": tokens["refresh_token"]})
+        assert_problem(refreshed, 401, "auth.session_revoked")
 
 
 async def test_only_the_newest_sessions_are_kept(
@@ -834,17 +867,42 @@ async def test_token_of_another_member_session_is_refused(
 
 
 async def test_locking_a_member_takes_effect_at_once(
-    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin
+    client: httpx.AsyncClient,
+    sms: ConsoleSmsGateway,
+    tree: Tree,
+    as_actor: ActorLogin,
+    session: AsyncSession,
+    resources: Resources,
 ) -> None:
-    member_headers = await as_actor(tree.member.id)
-    assert (await client.get("/api/v1/me/home", headers=member_headers)).status_code == 200
+    tune(resources, otp_cooldown_s=0)
+    tree.member.password_hash = await resources.auth.hasher.hash("correct horse 42")
+    await session.commit()
+    password = {"phone": local(tree.member.phone), "password": "correct horse 42"}
+    tokens = await otp_login(client, sms, tree.member.phone or "")
+    assert (await client.get("/api/v1/me/home", headers=bearer(tokens))).status_code == 200
     officer = await as_actor(tree.officer_c1.id)
     locked = await client.post(f"/api/v1/members/{tree.member.id}/lock", headers=officer)
     assert locked.status_code == 200
     assert locked.json()["is_locked"] is True
-    after = await client.get("/api/v1/me/home", headers=member_headers)
-    assert after.status_code == 401
-    assert after.json()["code"] in {"auth.account_locked", "auth.session_revoked"}
+    # The live login ends (access and refresh token), and no new one starts.
+    after = await client.get("/api/v1/me/home", headers=bearer(tokens))
+    assert_problem(after, 401, "auth.session_revoked")
+    refreshed = await client.post(REFRESH, json={"refresh_token": tokens["refresh_token"]})
+    assert_problem(refreshed, 401, "auth.session_revoked")
+    assert_problem(await client.post(PASSWORD_LOGIN, json=password), 403, "auth.account_locked")
+    sent = len(sms.sent)
+    issued = await client.post(OTP_REQUEST, json={"phone": local(tree.member.phone)})
+    assert issued.status_code == 202
+    assert len(sms.sent) == sent  # a locked member gets no code to log in with
+    verified = await client.post(
+        OTP_VERIFY, json={"challenge_id": issued.json()["challenge_id"], "code": "000000"}
+    )
+    assert_problem(verified, 401, "auth.otp_invalid")
+    unlocked = await client.post(f"/api/v1/members/{tree.member.id}/unlock", headers=officer)
+    assert unlocked.json()["is_locked"] is False
+    login = await client.post(PASSWORD_LOGIN, json=password)
+    assert login.status_code == 200, login.text
+    assert (await client.get("/api/v1/me/home", headers=bearer(login.json()))).status_code == 200
 
 
 async def test_revoking_a_role_takes_effect_at_once(
@@ -860,6 +918,12 @@ async def test_revoking_a_role_takes_effect_at_once(
     assert (await client.delete(f"/api/v1/roles/{grant_id}", headers=officer)).status_code == 204
     after = await client.get(url, headers=secretary)
     assert_problem(after, 403, "scope.forbidden")
+    grant = await session.get(RoleGrant, grant_id, populate_existing=True)
+    assert grant is not None
+    assert grant.revoked_at is not None
+    assert grant.revoked_by_id == tree.officer_c1.id
+    me = (await client.get("/api/v1/me", headers=secretary)).json()
+    assert "secretary" not in [held["role"] for held in me["roles"]]
 
 
 async def test_login_of_member_added_later_works(
@@ -912,7 +976,10 @@ async def test_guessing_the_current_password_locks_like_a_login(
     login = await client.post(
         PASSWORD_LOGIN, json={"phone": local(tree.member.phone), "password": "correct horse 42"}
     )
-    assert login.status_code == 429
+    assert_problem(login, 429, "auth.password_locked")
+    await session.refresh(tree.member)
+    kept, _ = await resources.auth.hasher.verify("correct horse 42", tree.member.password_hash)
+    assert kept
 
 
 async def test_a_code_sent_before_a_phone_change_no_longer_works(
@@ -940,9 +1007,17 @@ async def test_locking_closes_codes_already_sent(
     session: AsyncSession,
 ) -> None:
     issued = (await client.post(OTP_REQUEST, json={"phone": local(tree.member.phone)})).json()
+    code = last_code(sms)
     officer = await as_actor(tree.officer_c1.id)
-    await client.post(f"/api/v1/members/{tree.member.id}/lock", headers=officer)
+    locked = await client.post(f"/api/v1/members/{tree.member.id}/lock", headers=officer)
+    assert locked.json()["is_locked"] is True
     challenge = await session.get(OtpChallenge, issued["challenge_id"])
     assert challenge is not None
     await session.refresh(challenge)
     assert challenge.consumed_at is not None
+    # Unlocked again, the code sent before the lock still does not log in.
+    await client.post(f"/api/v1/members/{tree.member.id}/unlock", headers=officer)
+    verify = await client.post(
+        OTP_VERIFY, json={"challenge_id": issued["challenge_id"], "code": code}
+    )
+    assert_problem(verify, 401, "auth.otp_invalid")

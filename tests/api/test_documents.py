@@ -195,11 +195,12 @@ async def test_edit_a_draft_with_if_match(
     row = await session.get(Document, created["id"], populate_existing=True)
     assert row is not None
     assert row.number_key == " 57 nq tw "
-    assert_problem(
+    refused = assert_problem(
         await client.patch(url, json={"title": None}, headers=editor),
         422,
-        "document.field_required",
+        "request.invalid",
     )
+    assert refused["errors"][0]["type"] == "null_forbidden"
 
 
 async def test_receipts_once_per_member(

@@ -269,6 +269,13 @@ async def test_an_announced_meeting_moves_by_reschedule_and_its_reminders_move(
         409,
         "meeting.use_reschedule",
     )
+    backwards = await client.post(
+        f"{url}/reschedule",
+        json={"starts_at": iso(later), "ends_at": iso(later), "reason": "Nhầm giờ"},
+        headers=secretary,
+    )
+    assert_problem(backwards, 422, "meeting.invalid_time")
+    assert (await client.get(url, headers=secretary)).json()["starts_at"] == meeting["starts_at"]
     moved = await client.post(
         f"{url}/reschedule",
         json={

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.pagination import encode_cursor
@@ -175,7 +175,12 @@ async def test_officer_adds_a_member_with_a_local_phone(
     ],
 )
 async def test_phone_and_card_number_are_unique(
-    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin, body: dict[str, Any], code: str
+    client: httpx.AsyncClient,
+    tree: Tree,
+    as_actor: ActorLogin,
+    session: AsyncSession,
+    body: dict[str, Any],
+    code: str,
 ) -> None:
     body = {
         k: (
@@ -187,10 +192,12 @@ async def test_phone_and_card_number_are_unique(
         )
         for k, v in body.items()
     }
+    before = await session.scalar(select(func.count()).select_from(Member))
     response = await client.post(
         f"/api/v1/orgs/{tree.b2.id}/members", json=body, headers=await as_actor(tree.officer_c1.id)
     )
     assert_problem(response, 409, code)
+    assert await session.scalar(select(func.count()).select_from(Member)) == before
 
 
 async def test_members_belong_to_branches_only(
@@ -222,7 +229,12 @@ async def test_members_belong_to_branches_only(
     ],
 )
 async def test_inconsistent_dates_are_refused(
-    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin, body: dict[str, Any], code: str
+    client: httpx.AsyncClient,
+    tree: Tree,
+    as_actor: ActorLogin,
+    session: AsyncSession,
+    body: dict[str, Any],
+    code: str,
 ) -> None:
     response = await client.post(
         f"/api/v1/orgs/{tree.b1.id}/members",
@@ -230,6 +242,8 @@ async def test_inconsistent_dates_are_refused(
         headers=await as_actor(tree.officer_c1.id),
     )
     assert_problem(response, 422, code)
+    created = await session.scalar(select(Member.id).where(Member.full_name == "Nguyễn Văn Mới"))
+    assert created is None
 
 
 async def test_edit_renames_and_reorders(
@@ -249,15 +263,20 @@ async def test_edit_renames_and_reorders(
     assert stored.name_folded == "nguyen van zung"
 
 
+@pytest.mark.parametrize("field", ["full_name", "status", "is_exempt"])
 async def test_required_fields_cannot_be_cleared(
-    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin, field: str
 ) -> None:
+    headers = await as_actor(tree.officer_c1.id)
+    url = f"/api/v1/members/{tree.member.id}"
+    before = (await client.get(url, headers=headers)).json()
     response = await client.patch(
-        f"/api/v1/members/{tree.member.id}",
-        json={"full_name": None},
-        headers=await as_actor(tree.officer_c1.id),
+        url, json={field: None, "date_of_birth": "1970-05-06"}, headers=headers
     )
-    assert_problem(response, 422, "member.field_required")
+    body = assert_problem(response, 422, "request.invalid")
+    assert [(e["loc"], e["type"]) for e in body["errors"]] == [(["body", field], "null_forbidden")]
+    after = (await client.get(url, headers=headers)).json()
+    assert after == before  # the date sent alongside was not applied either
 
 
 async def test_new_phone_ends_the_members_sessions(
@@ -271,7 +290,8 @@ async def test_new_phone_ends_the_members_sessions(
     )
     assert response.status_code == 200
     assert response.json()["phone"] == "+84977000111"
-    assert (await client.get("/api/v1/me/home", headers=member_headers)).status_code == 401
+    ended = await client.get("/api/v1/me/home", headers=member_headers)
+    assert_problem(ended, 401, "auth.session_revoked")
     reasons = (
         await session.scalars(
             select(AuthSession.revoke_reason).where(AuthSession.member_id == tree.member.id)
@@ -287,22 +307,44 @@ async def test_members_read_their_own_details_but_not_others(
     own = await client.get(f"/api/v1/members/{tree.member.id}", headers=headers)
     peer = await client.get(f"/api/v1/members/{tree.secretary.id}", headers=headers)
     stranger = await client.get(f"/api/v1/members/{tree.outsider.id}", headers=headers)
-    assert own.status_code == 200
-    assert peer.status_code == 403
+    assert own.json()["id"] == tree.member.id
+    assert_problem(peer, 403, "scope.forbidden")
     assert_problem(stranger, 404, "member.not_found")
 
 
 async def test_unlock_restores_login(
-    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin
+    client: httpx.AsyncClient,
+    tree: Tree,
+    as_actor: ActorLogin,
+    session: AsyncSession,
+    resources: Resources,
 ) -> None:
+    tree.member.password_hash = await resources.auth.hasher.hash("correct horse 42")
+    await session.commit()
+    credentials = {"phone": tree.member.phone, "password": "correct horse 42"}
     officer = await as_actor(tree.officer_c1.id)
-    await client.post(f"/api/v1/members/{tree.member.id}/lock", headers=officer)
+    locked = await client.post(f"/api/v1/members/{tree.member.id}/lock", headers=officer)
+    assert locked.status_code == 200
+    assert locked.json()["is_locked"] is True
+    refused = await client.post("/api/v1/auth/password/login", json=credentials)
+    assert_problem(refused, 403, "auth.account_locked")
     unlocked = await client.post(f"/api/v1/members/{tree.member.id}/unlock", headers=officer)
     assert unlocked.status_code == 200
     assert unlocked.json()["is_locked"] is False
-    assert (
-        await client.get("/api/v1/me/home", headers=await as_actor(tree.member.id))
-    ).status_code == 200
+    login = await client.post("/api/v1/auth/password/login", json=credentials)
+    assert login.status_code == 200, login.text
+    home = await client.get(
+        "/api/v1/me/home", headers={"Authorization": f"Bearer {login.json()['access_token']}"}
+    )
+    assert home.status_code == 200
+    audited = (
+        await session.scalars(
+            select(AuditEvent.action)
+            .where(AuditEvent.target_id == str(tree.member.id))
+            .order_by(AuditEvent.id)
+        )
+    ).all()
+    assert audited == ["member.lock", "member.unlock"]
 
 
 async def test_an_officer_resets_a_members_password_and_ends_every_login(

@@ -285,6 +285,15 @@ async def test_probationary_member_becomes_full_on_the_official_date(
     officer = await as_actor(tree.officer_c1.id)
     official = today - timedelta(days=2)
     url = f"/api/v1/members/{tree.probationary.id}/full-membership"
+    joined = tree.probationary.joined_date
+    tree.probationary.joined_date = today - timedelta(days=1)
+    await session.commit()
+    early = await client.post(url, json={"official_date": official.isoformat()}, headers=officer)
+    assert_problem(early, 422, "member.official_before_joined")
+    record = await client.get(f"/api/v1/members/{tree.probationary.id}", headers=officer)
+    assert (record.json()["status"], record.json()["official_date"]) == ("probationary", None)
+    tree.probationary.joined_date = joined
+    await session.commit()
     response = await client.post(
         url,
         json={"official_date": official.isoformat(), "decision_ref": "7-QĐ/ĐU"},

@@ -180,8 +180,17 @@ async def test_rename_updates_search(
     assert response.json()["name"] == "Chi bộ Đồng Tâm"
     found = await client.get("/api/v1/orgs", params={"q": "dong tam"}, headers=headers)
     assert [i["id"] for i in found.json()["items"]] == [tree.b2.id]
-    cleared = await client.patch(f"/api/v1/orgs/{tree.b2.id}", json={"name": None}, headers=headers)
-    assert cleared.status_code == 422
+    cleared = await client.patch(
+        f"/api/v1/orgs/{tree.b2.id}", json={"name": None, "code": "DT-1"}, headers=headers
+    )
+    body = assert_problem(cleared, 422, "request.invalid")
+    assert [e["type"] for e in body["errors"]] == ["null_forbidden"]
+    kept = (await client.get(f"/api/v1/orgs/{tree.b2.id}", headers=headers)).json()
+    assert (kept["name"], kept["code"], kept["version"]) == (
+        "Chi bộ Đồng Tâm",
+        response.json()["code"],
+        response.json()["version"],
+    )
 
 
 async def test_broken_and_foreign_cursors_are_400(

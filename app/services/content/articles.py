@@ -293,9 +293,6 @@ async def update_article(
         raise Conflict("Chỉ sửa được bản nháp hoặc bài bị trả lại.", code="article.not_editable")
     if values and not access.can(actor, Permission.CONTENT_DRAFT, target.path):
         raise Forbidden()
-    for required in ("title", "summary", "body", "is_important"):
-        if required in values and values[required] is None:
-            raise Unprocessable("Trường này không được để trống.", code="article.field_required")
     if "title" in values:
         article.title = values["title"]
         article.title_folded = fold(values["title"])[:300]

@@ -392,10 +392,8 @@ async def list_org_documents(
 
 
 def _fields(body: DocumentCreate | DocumentUpdate) -> dict[str, Any]:
+    # An edit cannot clear type, title, summary, tags or the flags (`NotNull` in the schema).
     values = body.model_dump(exclude_unset=isinstance(body, DocumentUpdate))
-    for required in ("type", "title", "is_confidential", "is_important", "summary", "tags"):
-        if required in values and values[required] is None:
-            raise Unprocessable("Trường này không được để trống.", code="document.field_required")
     if "title" in values:
         values["title_folded"] = fold(values["title"])[:300]
     if "summary" in values:

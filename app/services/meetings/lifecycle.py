@@ -767,9 +767,6 @@ async def update_meeting(
             "Cuộc họp đã thông báo: hãy dùng chức năng dời lịch (kèm lý do).",
             code="meeting.use_reschedule",
         )
-    for name in ("kind", "title"):
-        if name in fields and fields[name] is None:
-            raise Unprocessable(f"Trường {name} không được để trống.", code="meeting.required")
     before = _snapshot(meeting)
     if "starts_at" in fields or "ends_at" in fields:
         starts_at = fields.get("starts_at") or meeting.starts_at

@@ -165,8 +165,6 @@ async def update_task(
     manager = access.can(actor, Permission.MEETING_MANAGE, target.path)
     if not manager and "due_date" in fields:
         raise Forbidden("Chỉ bí thư chi bộ đổi hạn nhiệm vụ.", code="task.due_date_forbidden")
-    if "status" in fields and fields["status"] is None:
-        raise Unprocessable("Trạng thái không được để trống.", code="task.status_required")
     before = read_task(task)
     for name, value in fields.items():
         setattr(task, name, value)
