@@ -8,14 +8,14 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from app.models.member_import import ExportStatus, ImportStatus
-from app.schemas.common import ObjectId, ReadModel, StrictModel
+from app.schemas.common import Flag, ObjectId, ReadModel, StrictModel
 
 
 class ImportCreate(StrictModel):
     upload_id: ObjectId = Field(
         description="An upload of yours with purpose `import` (XLSX or CSV in UTF-8)."
     )
-    allow_transfers: bool = Field(
+    allow_transfers: Flag = Field(
         False,
         description="Transfers allowed: a row whose card number belongs to a member of another "
         "branch moves that member to the row's branch (a transfer with history, dated the day "

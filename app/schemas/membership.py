@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from app.core.phone import Phone
 from app.models.member import MemberStatus
 from app.models.membership import ArchiveReason, AttachmentKind
-from app.schemas.common import IsoDateText, NoNul, ObjectId, StrictModel
+from app.schemas.common import IsoDateText, NoNul, ObjectId, ReadModel, StrictModel
 from app.schemas.org import OrgRef
 
 EffectiveDate = Annotated[
@@ -129,7 +129,7 @@ class PhoneChallengeRead(BaseModel):
     resend_after: int
 
 
-class LoginRead(BaseModel):
+class LoginRead(ReadModel):
     """One login (a device that holds a refresh token)."""
 
     id: str
@@ -150,7 +150,7 @@ class LoginRead(BaseModel):
     is_current: bool
 
 
-class LoginList(BaseModel):
+class LoginList(ReadModel):
     items: list[LoginRead] = Field(
         description="Live logins, newest first (at most AUTH__MAX_SESSIONS)."
     )
