@@ -97,7 +97,7 @@ def test_problem_responses_list_their_codes_with_an_example(app: FastAPI) -> Non
     assert "member.holds_higher_role" in members["403"]["x-problem-codes"]  # the route
     assert members["412"]["x-problem-codes"] == ["resource.etag_mismatch"]  # If-Match
     assert members["422"]["x-problem-codes"][-1] == "request.invalid"  # validation
-    assert members["default"]["x-problem-codes"] == ["server.error"]
+    assert members["default"]["x-problem-codes"] == ["server.busy", "server.error"]
 
 
 def test_response_headers_are_declared(app: FastAPI) -> None:

@@ -45,12 +45,15 @@ _SHARED_CODES: dict[int, tuple[str, ...]] = {
     413: ("request.too_large",),
     422: ("request.invalid",),
     429: ("rate.limited",),
+    503: ("server.busy",),  # every operation may meet it (the `default` response says so too)
 }
 _DEFAULT = {
     "description": "An unexpected error (`server.error`, 500): the request id in the body and "
-    "the `X-Request-ID` header names it in the server's log.",
+    "the `X-Request-ID` header names it in the server's log. Or the server is saturated "
+    "(`server.busy`, 503, with `Retry-After`): every database connection stayed busy; nothing "
+    "was done, send the request again after that many seconds.",
     "content": {PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM_REF}},
-    PROBLEM_CODES: ["server.error"],
+    PROBLEM_CODES: ["server.error", "server.busy"],
 }
 
 

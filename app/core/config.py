@@ -125,7 +125,7 @@ class DatabaseSettings(BaseModel):
     max_overflow: int = Field(5, ge=0, le=200)
     # Connections of the lean read path (PostgreSQL only).
     read_pool_size: int = Field(8, ge=1, le=200)
-    # Seconds a request waits for a free connection before failing.
+    # Seconds a request waits for a free connection before it is answered 503 `server.busy`.
     pool_timeout_s: float = Field(10.0, gt=0)
     # PostgreSQL `statement_timeout` for API queries; 0 = none.
     statement_timeout_ms: int = Field(5000, ge=0)

@@ -8,6 +8,7 @@ errors (404/405), oversized bodies (413) and anything unexpected (500, no stack 
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar, cast
@@ -17,10 +18,13 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from app.core.logging import request_id_var
+
+log = logging.getLogger("app.errors")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://handbook.dangvien.vn/problems/"
@@ -303,8 +307,27 @@ _data_error = _fixed_problem(
 )
 
 
+# Every connection of the write pool stayed busy for `DB__POOL_TIMEOUT_S` (a burst larger than
+# the pool): the request did nothing and may be sent again shortly, so it is a 503, not a 500.
+BUSY_RETRY_AFTER_S = 2
+
+
+async def _pool_timeout(request: Request, _exc: Exception) -> Response:
+    log.warning("database pool exhausted: %s %s answered 503", request.method, request.url.path)
+    return problem_response(
+        status=503,
+        code="server.busy",
+        title="Service Unavailable",
+        detail="Hệ thống đang quá tải. Vui lòng thử lại sau giây lát.",
+        instance=request.url.path,
+        headers={"Retry-After": str(BUSY_RETRY_AFTER_S)},
+        extra={"retry_after": BUSY_RETRY_AFTER_S},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(PoolTimeout, _pool_timeout)
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(asyncpg.exceptions.DataError, _data_error)

@@ -14,7 +14,8 @@ from app.core.middleware import _read_headers
 from app.main import create_app
 from app.models import Member
 from app.resources import Resources
-from tests.conftest import ActorLogin, make_settings
+from tests import dbs
+from tests.conftest import ActorLogin, FreshDatabase, make_settings
 from tests.factories import Tree
 
 PROBLEM = "application/problem+json"
@@ -184,3 +185,34 @@ async def test_unexpected_errors_are_500_problems_without_internals(
     logged = [r for r in caplog.records if r.levelname == "ERROR"]
     assert any("unhandled error on GET /boom" in r.getMessage() for r in logged)
     assert body["request_id"]
+
+
+async def test_a_saturated_database_pool_is_a_503_with_retry_after(
+    fresh_db: FreshDatabase,
+) -> None:
+    """Every write connection busy for the pool timeout (a burst larger than the pool): the
+    request is refused with 503 `server.busy` and `Retry-After`, never a 500."""
+    if fresh_db.kind != "postgresql":
+        pytest.skip("SQLite's connections are not pooled")
+    await dbs.migrate(fresh_db.engine, "upgrade", "head")
+    settings = make_settings(fresh_db.url)
+    settings.db.pool_size, settings.db.max_overflow, settings.db.pool_timeout_s = 1, 0, 0.2
+    resources = Resources.build(settings)
+    app = create_app(settings, resources=resources)
+    try:
+        async with (
+            resources.db.engine.connect() as held,  # the pool's only connection
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c,
+        ):
+            await held.exec_driver_sql("SELECT 1")
+            response = await c.post("/api/v1/auth/otp/request", json={"phone": "0912345678"})
+        assert response.status_code == 503, response.text
+        assert response.headers["Retry-After"] == "2"
+        assert response.json()["code"] == "server.busy"
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t"
+        ) as c:  # the connection is back: the same request goes through
+            again = await c.post("/api/v1/auth/otp/request", json={"phone": "0912345678"})
+        assert again.status_code == 202, again.text
+    finally:
+        await resources.aclose()
