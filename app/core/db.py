@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import asyncpg
 from sqlalchemy import ColumnElement, event, literal_column
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -307,3 +308,11 @@ def build_reader(settings: Settings, db: Database) -> Reader:
     if make_url(settings.database_url).get_backend_name() == "postgresql":
         return AsyncpgReader(settings)
     return SessionReader(db.read)
+
+
+def dialect_insert(session: AsyncSession, table: Any) -> Any:
+    """`INSERT` with `ON CONFLICT` (`on_conflict_do_nothing/do_update`) for the session's
+    database: PostgreSQL's, or SQLite's (the same API)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)

@@ -10,9 +10,9 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.core.db import dialect_insert
 from app.models import MemberActivity
 
 
@@ -24,8 +24,7 @@ async def record_activity(
     session: AsyncSession, member_id: int, *, now: datetime, timezone: str, login: bool
 ) -> None:
     """Upsert the member's row for this month (in the caller's transaction)."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(MemberActivity).values(
+    statement = dialect_insert(session, MemberActivity).values(
         member_id=member_id,
         month=month_of(now, timezone),
         first_seen_at=now,

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.db import dialect_insert
 from app.core.errors import NotFound
 from app.models import Device
 from app.models.base import utcnow
@@ -42,7 +42,6 @@ async def register_device(
 ) -> DeviceRead:
     """Add or refresh a device; a token known under another member moves to this one."""
     now = now or utcnow()
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     values = {
         "member_id": member_id,
         "token": data.token,
@@ -53,7 +52,7 @@ async def register_device(
         "created_at": now,
         "last_seen_at": now,
     }
-    statement = insert(Device).values(**values)
+    statement = dialect_insert(session, Device).values(**values)
     statement = statement.on_conflict_do_update(
         index_elements=["token_hash"],
         set_={

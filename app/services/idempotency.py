@@ -20,10 +20,10 @@ from datetime import timedelta
 from typing import Any, cast
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.core.db import dialect_insert
 from app.core.errors import Conflict, Unprocessable
 from app.models import IdempotencyKey
 from app.models.base import utcnow
@@ -59,12 +59,6 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     return digest.hexdigest()
 
 
-def _insert(session: AsyncSession) -> postgresql.Insert | sqlite.Insert:
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(IdempotencyKey)
-    return sqlite.insert(IdempotencyKey)
-
-
 async def claim(
     maker: async_sessionmaker[AsyncSession], *, member_id: int, key: str, fingerprint: str
 ) -> Claim | StoredResponse:
@@ -72,7 +66,7 @@ async def claim(
     now = utcnow()
     async with maker() as session, session.begin():
         inserted = await session.scalar(
-            _insert(session)
+            dialect_insert(session, IdempotencyKey)
             .values(
                 member_id=member_id,
                 key=key,

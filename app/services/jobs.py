@@ -18,19 +18,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.db import dialect_insert
 from app.models import Job, JobStatus
 from app.models.base import utcnow
 from app.models.job import FINISHED, WAITING
 
 DEFAULT_MAX_ATTEMPTS = 8
-
-
-def _insert(session: AsyncSession) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Job)
 
 
 def _values(
@@ -85,7 +80,7 @@ async def enqueue(
         max_attempts=max_attempts,
         now=now,
     )
-    statement = _insert(session).values(**values)
+    statement = dialect_insert(session, Job).values(**values)
     if dedupe_key is not None:
         # A finished job with the key is replaced by the new one; a live one wins.
         statement = statement.on_conflict_do_update(
@@ -123,7 +118,7 @@ async def schedule(
         max_attempts=max_attempts,
         now=now,
     )
-    statement = _insert(session).values(**values)
+    statement = dialect_insert(session, Job).values(**values)
     statement = statement.on_conflict_do_update(
         index_elements=["key"],
         set_={name: statement.excluded[name] for name in values if name not in ("key",)},

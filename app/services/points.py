@@ -27,11 +27,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Integer, RowMapping, Select, bindparam, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import RulesSettings, get_settings
-from app.core.db import Row
+from app.core.db import Row, dialect_insert
 from app.core.errors import Conflict, Unprocessable
 from app.core.pagination import decode_cursor, page_of
 from app.core.security import new_id
@@ -59,12 +58,6 @@ def rule_points(rules: RulesSettings | Rules, source: PointSource) -> int:
 
 def local_year(at: datetime, timezone: str | None = None) -> int:
     return at.astimezone(ZoneInfo(timezone or get_settings().rules.timezone)).year
-
-
-def dialect_insert(session: AsyncSession, table: Any) -> Any:
-    """`INSERT` with `ON CONFLICT` support on this session's database."""
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 async def _capped(

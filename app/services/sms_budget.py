@@ -14,10 +14,10 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import SmsSettings
+from app.core.db import dialect_insert
 from app.models import SmsUsage
 
 
@@ -73,9 +73,8 @@ async def charge(
     if count <= 0:
         return 0
     day = local_day(now, timezone)
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     await session.execute(
-        insert(SmsUsage)
+        dialect_insert(session, SmsUsage)
         .values(day=day, purpose=str(purpose), count=0)
         .on_conflict_do_nothing(index_elements=["day", "purpose"])
     )

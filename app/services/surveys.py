@@ -19,7 +19,7 @@ from openpyxl import Workbook
 from sqlalchemy import BigInteger, bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import FastQuery, Reader
+from app.core.db import FastQuery, Reader, dialect_insert
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.security import new_id
 from app.models import (
@@ -33,7 +33,7 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.schemas.study import SurveyAnswerSubmit, SurveyCreate
-from app.services import access, audit, points, spreadsheets, study
+from app.services import access, audit, spreadsheets, study
 from app.services.access import Actor
 from app.services.orgs import OrgTarget
 
@@ -249,7 +249,7 @@ async def answer_survey(
             raise Unprocessable("Một câu hỏi được trả lời hai lần.", code="survey.duplicate_answer")
         checked[answer.question_id] = _checked(answer, question)
     joined = await session.scalar(
-        points.dialect_insert(session, _participation)
+        dialect_insert(session, _participation)
         .values(survey_id=survey.id, member_id=actor.member_id)
         .on_conflict_do_nothing(index_elements=["survey_id", "member_id"])
         .returning(_participation.c.member_id)

@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import BigInteger, bindparam, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import etag
 from app.core.config import Settings
-from app.core.db import FastQuery, Reader
+from app.core.db import FastQuery, Reader, dialect_insert
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.etag import IfMatch
 from app.core.pagination import decode_cursor, page_of
@@ -393,17 +392,12 @@ async def move(
     )
 
 
-def _insert(session: AsyncSession) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(ArticleRead)
-
-
 async def mark_read(session: AsyncSession, actor: Actor, target: ArticleTarget) -> None:
     """The member read the article (clears the feed's unread marker); once per member."""
     if target.status != ArticleStatus.PUBLISHED:
         raise Conflict("Tin bài chưa được đăng.", code="article.not_published")
     await session.execute(
-        _insert(session)
+        dialect_insert(session, ArticleRead)
         .values(article_id=target.id, member_id=actor.member_id, read_at=utcnow())
         .on_conflict_do_nothing(index_elements=["article_id", "member_id"])
     )

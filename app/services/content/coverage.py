@@ -22,9 +22,9 @@ import time
 from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.core.db import dialect_insert
 from app.models import DocumentBranchReads, DocumentReceipt, Member, Org
 from app.services import access
 from app.services.access import Actor
@@ -37,15 +37,10 @@ _m = Member.__table__
 _o = Org.__table__
 
 
-def _upsert(session: AsyncSession) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(DocumentBranchReads)
-
-
 async def _add(
     session: AsyncSession, document_id: int, branch_id: int, *, opened: int, studied: int
 ) -> None:
-    statement = _upsert(session).values(
+    statement = dialect_insert(session, DocumentBranchReads).values(
         document_id=document_id, branch_id=branch_id, opened=opened, studied=studied
     )
     await session.execute(

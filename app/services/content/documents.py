@@ -26,12 +26,11 @@ from sqlalchemy import (
     type_coerce,
     union_all,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import etag
 from app.core.config import Settings, get_settings
-from app.core.db import FastQuery, Reader, constant
+from app.core.db import FastQuery, Reader, constant, dialect_insert
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.etag import IfMatch
 from app.core.pagination import decode_cursor, page_of
@@ -632,16 +631,11 @@ async def open_file(
 # --- receipts ---------------------------------------------------------------------------------
 
 
-def _insert(session: AsyncSession) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(DocumentReceipt)
-
-
 async def _ensure_receipt(session: AsyncSession, actor: Actor, document_id: int) -> DocumentReceipt:
     """The member's receipt, created once whatever the retries or races (ON CONFLICT); its
     creation is counted for the coverage report."""
     created = await session.scalar(
-        _insert(session)
+        dialect_insert(session, DocumentReceipt)
         .values(document_id=document_id, member_id=actor.member_id, opened_at=utcnow())
         .on_conflict_do_nothing(index_elements=["document_id", "member_id"])
         .returning(DocumentReceipt.member_id)

@@ -42,10 +42,10 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import metrics
+from app.core.db import dialect_insert
 from app.integrations.fcm import PushMessage, PushOutcome
 from app.integrations.sms import SmsMessage
 from app.models import (
@@ -80,11 +80,6 @@ _del = Delivery.__table__
 
 class LeaseLost(Exception):
     """Another worker owns the job now: roll back and stop."""
-
-
-def _insert(session: AsyncSession, table: Any) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 # --- fan-out -------------------------------------------------------------------------------------
@@ -247,7 +242,7 @@ async def _prepare(
     """Inbox rows and deliveries of the chunk, each added only if absent."""
     settings = ctx.resources.settings
     await session.execute(
-        _insert(session, _n)
+        dialect_insert(session, _n)
         .from_select(
             ["member_id", "notice_id", "kind", "title", "body", "data", "created_at"],
             select(
@@ -311,7 +306,7 @@ async def _prepare(
     push_enabled = ctx.resources.push.enabled and notice.has_push
     if push_enabled:
         await session.execute(
-            _insert(session, _del)
+            dialect_insert(session, _del)
             .from_select(
                 columns,
                 select(
@@ -333,7 +328,7 @@ async def _prepare(
         wants_sms: Any = _m.c.id.in_(sorted(sms_preferred)) if sms_preferred else literal(False)
         condition = or_(wants_sms, ~has_device) if push_enabled else literal(True)
         await session.execute(
-            _insert(session, _del)
+            dialect_insert(session, _del)
             .from_select(
                 columns,
                 select(
