@@ -122,13 +122,10 @@ class BranchMembers:
             if lo <= path < hi:
                 total += n
                 if path != org_path:
-                    unit = int(path.strip("/").split("/")[depth])
+                    unit = access.ancestor_ids(path)[depth]
                     units[unit] = units.get(unit, 0) + n
         self._units[org_path] = (total, units)
         return total, units
-
-    def clear(self) -> None:
-        self._expires = 0.0
 
 
 async def report(
