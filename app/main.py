@@ -10,13 +10,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.routing import APIRoute
 
-from app.api import ops
 from app.api.docs import install_docs
 from app.api.idempotency import IdempotentReplay, replay_response
 from app.api.openapi import install_openapi
-from app.api.router import api_router
+from app.api.router import install_routes
+from app.api.routing import operation_id
 from app.core.config import Settings, get_settings
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
@@ -80,10 +79,6 @@ TAGS = [
 ]
 
 
-def _operation_id(route: APIRoute) -> str:
-    return route.name
-
-
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if getattr(app.state, "resources", None) is None:
@@ -121,7 +116,7 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
-        generate_unique_id_function=_operation_id,
+        generate_unique_id_function=operation_id,
         separate_input_output_schemas=True,
         # /docs and /openapi.json come from `api.docs` (Swagger UI's files from the package).
         docs_url=None,
@@ -133,8 +128,7 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
     install_error_handlers(app)
     app.add_exception_handler(IdempotentReplay, replay_response)
     install_openapi(app)
-    app.include_router(api_router)
-    app.include_router(ops.router)
+    install_routes(app)
     if settings.docs_enabled:
         install_docs(app)
     if settings.api.cors_origins:

@@ -17,6 +17,8 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from starlette.routing import Match
+from starlette.types import Scope
 
 from app.services import idempotency as idempotency_service
 
@@ -36,6 +38,15 @@ class HandbookRoute(APIRoute):
         # The request body limit of this route, when it differs from the JSON default.
         self.max_body_bytes: int | None = extra.get("x-max-body-bytes")
         super().__init__(path, endpoint, **kwargs)
+        # Every path this route matches begins with the text before its first parameter.
+        self.literal_prefix = self.path.split("{", 1)[0]
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        # The app tries its routes in order: a string test turns the other areas' routes away
+        # before FastAPI and Starlette build a match for them (a regular expression and dicts).
+        if not scope.get("root_path") and not scope["path"].startswith(self.literal_prefix):
+            return Match.NONE, {}
+        return super().matches(scope)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -61,6 +72,13 @@ class HandbookRoute(APIRoute):
         return idempotent_handler
 
 
+def operation_id(route: APIRoute) -> str:
+    """An operation's id is its endpoint's name (`list_meetings`): stable, and unique because
+    the OpenAPI test fails on a repeated one."""
+    return route.name
+
+
 def area_router(**kwargs: Any) -> APIRouter:
-    """A router for one area: `area_router(prefix="/meetings", tags=["meetings"])`."""
-    return APIRouter(route_class=HandbookRoute, **kwargs)
+    """A router for one area: `area_router(prefix="/meetings", tags=["meetings"])`; installed
+    by `app.api.router.install_routes`."""
+    return APIRouter(route_class=HandbookRoute, generate_unique_id_function=operation_id, **kwargs)
