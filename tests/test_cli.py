@@ -154,6 +154,13 @@ async def test_seed_adds_demo_province(cli_database: CliDatabase, tmp_path: Path
     assert await count(engine, "SELECT count(*) FROM packet_item") == 2
     assert await count(engine, "SELECT count(*) FROM document_receipt") == 2
     assert await count(engine, "SELECT count(*) FROM article WHERE status = 'published'") == 2
+    # Tomorrow's announced meeting has a guest from the level above (not of the branch).
+    guests = (
+        "SELECT count(*) FROM meeting_attendee a JOIN meeting m ON m.id = a.meeting_id "
+        "JOIN member g ON g.id = a.member_id WHERE m.status = 'announced' AND a.kind = 'guest' "
+        "AND g.branch_id <> m.org_id"
+    )
+    assert await count(engine, guests) == 1
     assert (tmp_path / "var" / "dev-secret").exists()  # ENV=dev: generated next to the data
 
 

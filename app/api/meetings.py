@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, Response, status
+from fastapi import Depends, Path, Query, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import (
@@ -22,7 +22,7 @@ from app.api.routing import area_router
 from app.core.config import RulesSettings
 from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit
 from app.models import MeetingStatus
-from app.schemas.common import Digits, IsoDateText, Page, QueryFlag
+from app.schemas.common import MAX_ID, Digits, IsoDateText, Page, QueryFlag
 from app.schemas.meeting import (
     AbsenceRead,
     AttendanceMark,
@@ -30,6 +30,8 @@ from app.schemas.meeting import (
     AttendeeRead,
     BallotCreate,
     BallotRead,
+    BranchMeetingSettings,
+    BranchMeetingSettingsUpdate,
     CheckInRead,
     CommentCreate,
     CommentRead,
@@ -54,6 +56,7 @@ from app.schemas.meeting import (
 from app.services import rules as rules_service
 from app.services.access import Actor, Permission
 from app.services.meetings import attendance as attendance_service
+from app.services.meetings import guests as guest_service
 from app.services.meetings import lifecycle as meeting_service
 from app.services.meetings import motions as motion_service
 from app.services.meetings import offline as offline_service
@@ -261,7 +264,9 @@ async def list_my_meetings(
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> dict[str, Any]:
-    """The meetings I am summoned to, latest first, with my attendance."""
+    """The meetings I am on the list of, latest first, with my attendance and why I am on it
+    (`attending_as`: a member of the branch, a guest from an upper level, or a residence
+    attendee)."""
     items, next_cursor = await meeting_service.list_my_meetings(
         reader, actor, limit=limit, cursor=cursor
     )
@@ -334,7 +339,10 @@ async def announce_meeting(
     response: Response,
 ) -> dict[str, Any]:
     """Announce: the branch's members are summoned (their status and exemption recorded),
-    notified, and reminded the day before and hours before the start."""
+    notified, and reminded the day before and hours before the start. The meeting's guests
+    from upper levels are invited by a notice of their own; with `has_residence_attendees`,
+    the members attached to the branch for residence are summoned as `residence` attendees.
+    The list follows the branch until the start, then is frozen."""
     await meeting_service.announce_meeting(session, actor, meeting, rules)
     return await _read(response, session, actor, meeting.id)
 
@@ -508,6 +516,119 @@ async def rate_meeting_from_above(
     return await _read(response, session, actor, meeting.id)
 
 
+# --- guests from upper levels ---------------------------------------------------------------------
+
+GuestId = Annotated[
+    int,
+    Path(ge=1, le=MAX_ID, description="The guest's member id."),
+    Digits,
+]
+
+
+@router.put(
+    "/meetings/{meeting_id}/guests/{member_id}",
+    response_model=MeetingRead,
+    responses=problems(
+        401,
+        403,
+        404,
+        codes={
+            409: [
+                "meeting.cancelled",
+                "meeting.closed",
+                "meeting.guest_is_member",
+                "meeting.invalid_status",
+            ],
+            422: ["meeting.guest_not_upper_level"],
+        },
+    ),
+)
+async def add_meeting_guest(
+    member_id: GuestId,
+    meeting: ManageMeeting,
+    actor: CurrentActor,
+    session: SessionDep,
+    rules: MeetingRules,
+    response: Response,
+) -> dict[str, Any]:
+    """Invite a guest from an upper level (đại biểu cấp trên) to a draft or announced meeting:
+    a member holding a live role on an org above the branch that reads its meetings
+    (secretary, deputy, committee member or organisation officer of a committee above; 422
+    `meeting.guest_not_upper_level` otherwise, or for an unknown member), not a member of the
+    branch (409 `meeting.guest_is_member`). Idempotent: inviting a guest again changes nothing
+    and answers 200. The guest is invited by a notice when the meeting is announced (at once
+    when it already is), reminded like the members, reads the meeting, comments and checks in;
+    never counted in the quorum, never votes. Started, closed and cancelled meetings take no
+    guests (409)."""
+    await guest_service.add_guest(session, actor, meeting, member_id, rules)
+    return await _read(response, session, actor, meeting.id)
+
+
+@router.delete(
+    "/meetings/{meeting_id}/guests/{member_id}",
+    response_model=MeetingRead,
+    responses=problems(
+        401,
+        403,
+        422,
+        codes={
+            404: ["meeting.guest_not_found"],
+            409: [
+                "meeting.cancelled",
+                "meeting.closed",
+                "meeting.guest_checked_in",
+                "meeting.invalid_status",
+            ],
+        },
+    ),
+)
+async def remove_meeting_guest(
+    member_id: GuestId,
+    meeting: ManageMeeting,
+    actor: CurrentActor,
+    session: SessionDep,
+    rules: MeetingRules,
+    response: Response,
+) -> dict[str, Any]:
+    """Withdraw a guest's invitation while the meeting is a draft or announced (told by a
+    notice when it was announced); 404 `meeting.guest_not_found` when the member is not a
+    guest, 409 `meeting.guest_checked_in` once they checked in."""
+    await guest_service.remove_guest(session, actor, meeting, member_id, rules)
+    return await _read(response, session, actor, meeting.id)
+
+
+@router.get(
+    "/orgs/{org_id}/meeting-settings",
+    response_model=BranchMeetingSettings,
+    responses=problems(401, 403, 404, codes={422: ["meeting.not_branch"]}),
+)
+async def get_branch_meeting_settings(
+    org: Annotated[OrgTarget, Depends(OrgScope(Permission.MEETING_VIEW))], session: SessionDep
+) -> dict[str, Any]:
+    """A branch's defaults for its meetings: whether they summon the members attached to it for
+    residence."""
+    return await guest_service.branch_settings(session, org)
+
+
+@router.put(
+    "/orgs/{org_id}/meeting-settings",
+    response_model=BranchMeetingSettings,
+    responses=problems(401, 403, 404, codes={422: ["meeting.not_branch"]}),
+)
+async def set_branch_meeting_settings(
+    body: BranchMeetingSettingsUpdate,
+    org: Annotated[OrgTarget, Depends(OrgScope(Permission.MEETING_MANAGE))],
+    actor: CurrentActor,
+    session: SessionDep,
+) -> dict[str, Any]:
+    """Set the branch's defaults for its next meetings (its secretary or deputy): with
+    `has_residence_attendees`, a new meeting summons the members attached to the branch for
+    residence unless it says otherwise; meetings already planned keep their own choice."""
+    return await guest_service.set_branch_settings(
+        session, actor, org, has_residence_attendees=body.has_residence_attendees
+    )
+
+
 # --- attendance -----------------------------------------------------------------------------------
 
 
@@ -520,7 +641,8 @@ async def get_meeting_attendance(
     meeting: ViewCountedMeeting, rules: MeetingRules
 ) -> dict[str, Any]:
     """Live counts (present / excused / absent / exempt) and the quorum against the summoned,
-    non-exempt members."""
+    non-exempt members of the branch; guests and residence attendees are counted apart and
+    never in the quorum."""
     return attendance_service.summary(meeting.counts, rules)
 
 
@@ -535,7 +657,8 @@ async def list_meeting_attendees(
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Page[AttendeeRead]:
-    """The summoned members in Vietnamese name order, with status, exemption and attendance."""
+    """Everyone on the list in Vietnamese name order, with why they are on it (`kind`),
+    status, exemption and attendance."""
     items, next_cursor = await attendance_service.list_attendees(
         session, meeting, limit=limit, cursor=cursor
     )
@@ -556,14 +679,17 @@ async def list_meeting_attendees(
     ),
 )
 async def check_in_meeting(
-    meeting: AttendMeeting,
+    meeting: ViewMeeting,
     actor: CurrentActor,
     session: SessionDep,
     rules: MeetingRules,
     _idempotency: Idempotent,
 ) -> dict[str, Any]:
     """Check in from the app, inside the window around the start (the server's clock decides).
-    Exactly one attendance per member, whatever the retries."""
+    Open to everyone on the meeting's list: the branch's members, its guests from upper levels
+    and its residence attendees (each recorded under their kind; only members count in the
+    quorum); 403 `meeting.not_summoned` for anyone else. Exactly one attendance per member,
+    whatever the retries."""
     return await attendance_service.check_in(session, actor, meeting, rules)
 
 
@@ -582,14 +708,14 @@ async def check_in_meeting(
 )
 async def check_in_by_qr(
     body: QrCheckIn,
-    meeting: AttendMeeting,
+    meeting: ViewMeeting,
     actor: CurrentActor,
     session: SessionDep,
     rules: MeetingRules,
     _idempotency: Idempotent,
 ) -> dict[str, Any]:
     """Check in with the code of the QR shown on the secretary's screen (422
-    `meeting.qr_invalid` when stale or wrong)."""
+    `meeting.qr_invalid` when stale or wrong); open to the same list as `check_in_meeting`."""
     return await attendance_service.check_in(session, actor, meeting, rules, qr=body.code)
 
 

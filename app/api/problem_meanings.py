@@ -106,6 +106,13 @@ MEANINGS: dict[str, str] = {
     "meeting.checkin_outside_window": "outside the meeting's check-in window.",
     "meeting.already_checked_in": "the member is already checked in as present.",
     "meeting.excuse_closed": "the meeting no longer takes excuses.",
+    "meeting.guest_not_upper_level": "a guest must be a member holding a live role on an org above "
+    "the branch that reads its meetings (leadership or organisation officer of a committee above).",
+    "meeting.guest_is_member": "the member belongs to the branch: they are summoned as a member, "
+    "not invited as a guest.",
+    "meeting.guest_not_found": "the member is not a guest of this meeting.",
+    "meeting.guest_checked_in": "the guest has checked in: the invitation can no longer be "
+    "withdrawn.",
     "motion.closed": "the vote is closed.",
     "motion.already_voted": "you have already voted.",
     "motion.has_ballots": "ballots were already cast in the app: a show of hands cannot "

@@ -26,6 +26,7 @@ from app.models.idempotency import IdempotencyKey
 from app.models.job import Job, JobStatus, WorkerHeartbeat
 from app.models.meeting import (
     Attendance,
+    AttendeeKind,
     CheckInMethod,
     Meeting,
     MeetingAttachment,
@@ -103,6 +104,7 @@ __all__ = [
     "ArticleTransition",
     "AttachmentKind",
     "Attendance",
+    "AttendeeKind",
     "AuditEvent",
     "AuthSession",
     "Base",

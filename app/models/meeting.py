@@ -48,6 +48,15 @@ class Attendance(StrEnum):
     ABSENT = "absent"  # set at close for the summoned who neither came nor excused themselves
 
 
+class AttendeeKind(StrEnum):
+    """Why a member is on a meeting's list. Only the branch's own members count: quorum,
+    eligibility to vote, absences and study points read `member` rows alone."""
+
+    MEMBER = "member"  # a member of the branch (summoned at announce)
+    GUEST = "guest"  # đại biểu cấp trên: an officer of an org above, invited by the secretary
+    RESIDENCE = "residence"  # sinh hoạt nơi cư trú: attached to the branch where they live
+
+
 class CheckInMethod(StrEnum):
     APP = "app"
     QR = "qr"
@@ -111,6 +120,11 @@ class Meeting(TimestampMixin, Base):
     upper_rated_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("member.id", ondelete="SET NULL")
     )
+    # The members attached to the branch for residence are summoned too (as `residence`
+    # attendees); chosen per meeting, by default the branch's `has_residence_attendees`.
+    has_residence_attendees: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
     # Row version: bumped by every ORM update, exposed as the ETag (`If-Match` on edits).
     version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
 
@@ -121,7 +135,9 @@ class Meeting(TimestampMixin, Base):
 
 class MeetingAttendee(Base):
     """A summoned member: the snapshot of their status and exemption (taken at announce,
-    refreshed until the start) and their one attendance row."""
+    refreshed until the start) and their one attendance row. `kind` says why they are on the
+    list (`AttendeeKind`): guests and residence attendees check in and comment, but only
+    `member` rows are counted (quorum, votes, absences, points, statistics)."""
 
     __tablename__ = "meeting_attendee"
 
@@ -130,6 +146,9 @@ class MeetingAttendee(Base):
     )
     member_id: Mapped[int] = mapped_column(
         ForeignKey("member.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(
+        String(16), default=AttendeeKind.MEMBER, server_default=AttendeeKind.MEMBER.value
     )
     member_status: Mapped[str] = mapped_column(String(16))
     is_exempt: Mapped[bool] = mapped_column(Boolean, default=False)

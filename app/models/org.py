@@ -35,6 +35,11 @@ class Org(TimestampMixin, Base):
     path: Mapped[str] = mapped_column(ByteText(512), unique=True)
     depth: Mapped[int] = mapped_column(Integer)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    # A branch's meetings summon the members attached to it for residence (sinh hoạt nơi cư
+    # trú) unless a meeting says otherwise: the default of `meeting.has_residence_attendees`.
+    has_residence_attendees: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
     # Row version: bumped by every ORM update, exposed as the ETag (`If-Match` on edits).
     version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
 

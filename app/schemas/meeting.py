@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.models.meeting import (
     Attendance,
+    AttendeeKind,
     CheckInMethod,
     MeetingKind,
     MeetingRating,
@@ -30,6 +31,12 @@ from app.schemas.common import (
 )
 
 Title = Annotated[str, Field(min_length=1, max_length=255)]
+RESIDENCE_ATTENDEES = (
+    "Whether the members attached to the branch for residence (sinh hoạt nơi cư trú) are "
+    "summoned too, as `residence` attendees: listed at announce and kept up to date until the "
+    "start, they read the meeting, check in and comment, but are never counted in the quorum "
+    "and never vote there (they vote in their own branch)."
+)
 Reason = Annotated[str, Field(min_length=1, max_length=500)]
 OnlineUrl = Annotated[str, Field(max_length=500, pattern=r"^https?://[^\s]+$")]
 
@@ -85,6 +92,13 @@ class MeetingCreate(StrictModel):
             "committee's above it.",
         ),
     ]
+    has_residence_attendees: Annotated[
+        Flag | None,
+        Field(
+            description=RESIDENCE_ATTENDEES
+            + " Omitted or null: the branch's setting (`GET /orgs/{org_id}/meeting-settings`)."
+        ),
+    ] = None
 
 
 class MeetingUpdate(StrictModel):
@@ -104,6 +118,13 @@ class MeetingUpdate(StrictModel):
     document_ids: Annotated[
         NotNull[Annotated[list[ObjectId], Field(max_length=20)]],
         Field(description="More documents to attach (added to the existing)."),
+    ] = None
+    has_residence_attendees: Annotated[
+        NotNull[Flag],
+        Field(
+            description=RESIDENCE_ATTENDEES
+            + " Changing it on an announced meeting updates the list at once."
+        ),
     ] = None
 
 
@@ -152,6 +173,12 @@ class MeetingSummary(ReadModel):
     my_attendance: Attendance | None = Field(
         None, description="My attendance when I am summoned to this meeting."
     )
+    attending_as: AttendeeKind | None = Field(
+        None,
+        description="Why I am on this meeting's list: `member` of the branch (counted in the "
+        "quorum, votes when a full, non-exempt member), `guest` from an upper level (đại biểu "
+        "cấp trên) or `residence` attendee; null when I am not on it.",
+    )
 
 
 class SubtreeMeeting(MeetingSummary):
@@ -174,11 +201,25 @@ class AbsenceRead(BaseModel):
     level: Literal["warning", "flag"]
 
 
+class GuestRead(BaseModel):
+    """A guest from an upper level (đại biểu cấp trên): checks in and comments, never counted
+    in the quorum, never votes."""
+
+    member_id: int
+    full_name: str
+    attendance: Attendance
+
+
 class MeetingRead(MeetingSummary):
     online_url: str | None
     agenda: list[AgendaItemRead]
     attachments: list[AttachmentRead]
     documents: list[MeetingDocumentRead]
+    guests: list[GuestRead] = Field(
+        description="Officers of upper levels invited by the branch (`PUT "
+        "/meetings/{meeting_id}/guests/{member_id}`), in the order of their ids."
+    )
+    has_residence_attendees: bool = Field(description=RESIDENCE_ATTENDEES)
     announced_at: datetime | None
     started_at: datetime | None
     closed_at: datetime | None
@@ -204,11 +245,21 @@ class AttendanceSummary(BaseModel):
     quorum_base: int = Field(description="Summoned members who are not exempt.")
     quorum_needed: int = Field(description="Present non-exempt members needed for quorum.")
     is_quorate: bool
+    guests: int = Field(description="Guests from upper levels: never in the counts above.")
+    guests_present: int
+    residents: int = Field(
+        description="Residence attendees (sinh hoạt nơi cư trú): never in the counts above."
+    )
+    residents_present: int
 
 
 class AttendeeRead(BaseModel):
     member_id: int
     full_name: str
+    kind: AttendeeKind = Field(
+        description="`member` of the branch (the only kind counted in the quorum and votes), "
+        "`guest` from an upper level, or `residence` attendee."
+    )
     member_status: MemberStatus
     is_exempt: bool
     attendance: Attendance
@@ -388,3 +439,23 @@ class TaskRead(BaseModel):
     progress: str | None
     created_at: datetime
     version: int
+
+
+class BranchMeetingSettings(BaseModel):
+    """A branch's defaults for its meetings."""
+
+    org_id: int
+    has_residence_attendees: bool = Field(
+        description="The default of a new meeting's `has_residence_attendees`. "
+        + RESIDENCE_ATTENDEES
+    )
+
+
+class BranchMeetingSettingsUpdate(StrictModel):
+    has_residence_attendees: Annotated[
+        Flag,
+        Field(
+            description="The default of the branch's next meetings (those already planned keep "
+            "their own choice). " + RESIDENCE_ATTENDEES
+        ),
+    ]

@@ -88,7 +88,8 @@ class MeetingStats(BaseModel):
     held: int = Field(description="Meetings held in the app: of those, the closed ones.")
     with_minutes: int = Field(description="Held meetings whose minutes were uploaded or written.")
     attendance_rate: Rate = Field(
-        description="Present ÷ summoned over held meetings, exempt members excluded from both."
+        description="Present ÷ summoned over held meetings, exempt members excluded from both; "
+        "the branch's own members only (guests and residence attendees are not counted)."
     )
     ratings: Ratings = Field(description="Held meetings by the branch's own rating.")
 
@@ -217,7 +218,8 @@ class BranchSignals(BaseModel):
     )
     with_documents: int = Field(description="Held meetings with at least one attached document.")
     attendance_rate: Rate = Field(
-        description="Present ÷ summoned over held meetings, exempt members excluded."
+        description="Present ÷ summoned over held meetings, exempt members excluded; the "
+        "branch's own members only."
     )
     comments_per_member: Rate = Field(
         description="Comments and written opinions on held meetings ÷ members present."

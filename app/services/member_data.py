@@ -161,7 +161,8 @@ async def _audit(session: AsyncSession, member_id: int) -> list[dict[str, Any]]:
 
 
 async def _attendance(session: AsyncSession, member_id: int) -> list[dict[str, Any]]:
-    """Meetings the member was summoned to, and what they did."""
+    """Meetings the member was on the list of (as a member, a guest or a residence attendee),
+    and what they did."""
     rows = await session.execute(
         select(MeetingAttendee, Meeting.title, Meeting.starts_at)
         .join(Meeting, Meeting.id == MeetingAttendee.meeting_id)
@@ -173,6 +174,7 @@ async def _attendance(session: AsyncSession, member_id: int) -> list[dict[str, A
             "meeting_id": attendee.meeting_id,
             "title": title,
             "starts_at": _plain(starts_at),
+            "attending_as": attendee.kind,
             "attendance": attendee.attendance,
             "excuse_reason": attendee.excuse_reason,
             "checked_in_at": _plain(attendee.checked_in_at),

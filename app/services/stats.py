@@ -60,7 +60,7 @@ from app.models import (
     TaskStatus,
 )
 from app.models.base import utcnow
-from app.models.meeting import Attendance, MeetingRating, MeetingStatus
+from app.models.meeting import Attendance, AttendeeKind, MeetingRating, MeetingStatus
 from app.models.stats_rollup import COUNTS
 from app.schemas.stats import AttentionReason, PeriodKind, StatsSort
 from app.services import access, history
@@ -71,6 +71,7 @@ _m = Member.__table__
 _act = MemberActivity.__table__
 _mt = Meeting.__table__
 _att = MeetingAttendee.__table__
+_att_member = _att.c.kind == AttendeeKind.MEMBER
 _doc = Document.__table__
 _art = Article.__table__
 _rcpt = DocumentReceipt.__table__
@@ -399,7 +400,8 @@ async def _meeting_figures(
         .select_from(
             o.join(_mt, _mt.c.org_id == o.c.org_id).join(_att, _att.c.meeting_id == _mt.c.id)
         )
-        .where(in_period, closed, _att.c.is_exempt.is_(False))
+        # The branch's own members only: guests and residence attendees are not its turnout.
+        .where(in_period, closed, _att.c.kind == AttendeeKind.MEMBER, _att.c.is_exempt.is_(False))
         .group_by(o.c.key)
     )
     for r in rows:
@@ -872,9 +874,12 @@ async def branch_signals(
             _count_of(_mat).label("attachments"),
             _count_of(_mc).label("comments"),
             _count_of(_mo).label("motions"),
-            _count_of(_att, _att.c.is_exempt.is_(False)).label("summoned"),
+            _count_of(_att, _att_member, _att.c.is_exempt.is_(False)).label("summoned"),
             _count_of(
-                _att, _att.c.is_exempt.is_(False), _att.c.attendance == Attendance.PRESENT
+                _att,
+                _att_member,
+                _att.c.is_exempt.is_(False),
+                _att.c.attendance == Attendance.PRESENT,
             ).label("present"),
         )
         .join(o, o.c.org_id == _mt.c.org_id)

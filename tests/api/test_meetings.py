@@ -366,6 +366,10 @@ async def test_a_member_checks_in_once_whatever_the_retries(
         "quorum_base": 4,
         "quorum_needed": 3,
         "is_quorate": False,
+        "guests": 0,
+        "guests_present": 0,
+        "residents": 0,
+        "residents_present": 0,
     }
 
 

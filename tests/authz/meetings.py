@@ -2,7 +2,8 @@
 
 Targets are meetings of B1 (own), B3 (near, in C1) and B4 (far, in C2), one per state a route
 needs (draft, announced and starting in ten minutes, started with everyone present and two open
-motions, closed), and a task per branch assigned to one of its members.
+motions, closed), and a task per branch assigned to one of its members. The committee member of
+C1 is a guest (đại biểu cấp trên) of the announced meetings of B1 and B3.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.config import RulesSettings
 from app.models import (
     Attendance,
+    AttendeeKind,
     Meeting,
     MeetingAttendee,
     MeetingStatus,
@@ -72,6 +74,23 @@ ATTEND = table(
     editor="403 403 403",
     admin="403:meeting.not_summoned 403:meeting.not_summoned 200",
 )
+# Checking in: whoever is on the list and reads the meeting (the branch's members, the guest
+# committee member of C1 on B1 and B3); other readers are not summoned.
+NOT_LISTED = "403:meeting.not_summoned"
+CHECK_IN = table(
+    member="200 404 404",
+    secretary="200 404 404",
+    deputy="200 404 404",
+    committee="200 200 404",
+    officer_c1=f"{NOT_LISTED} {NOT_LISTED} 404",
+    approver="403 200 404",
+    officer_root=f"{NOT_LISTED} {NOT_LISTED} 200",
+    editor="403 403 403",
+    admin=f"{NOT_LISTED} {NOT_LISTED} 200",
+)
+# Inviting the committee member of C1: an officer above B1 and B3, not above B4.
+ADD_GUEST = MANAGE | {"admin": "200 200 422:meeting.guest_not_upper_level"}
+REMOVE_GUEST = MANAGE | {"admin": "200 200 404:meeting.guest_not_found"}
 # Comments: summoned members, and leadership above the branch.
 COMMENT = table(
     member="201 404 404",
@@ -161,6 +180,18 @@ async def setup(ctx: Context, session: AsyncSession, resources: Resources) -> No
                         is_exempt=m.is_exempt,
                         attendance=Attendance.PRESENT if present else Attendance.PENDING,
                         checked_in_at=now if present else None,
+                        updated_at=now,
+                    )
+                )
+            if state == MeetingStatus.ANNOUNCED and target != "far":
+                session.add(
+                    MeetingAttendee(
+                        meeting_id=meeting.id,
+                        member_id=ctx.tree.committee.id,
+                        kind=AttendeeKind.GUEST,
+                        member_status=ctx.tree.committee.status,
+                        is_exempt=False,
+                        attendance=Attendance.PENDING,
                         updated_at=now,
                     )
                 )
@@ -299,12 +330,42 @@ ROWS = {
         lambda c, t: Call("GET", f"/api/v1/meetings/{announced(c, t)}/attendees"), VIEW, MEETING
     ),
     "check_in_meeting": Row(
-        lambda c, t: Call("POST", f"/api/v1/meetings/{announced(c, t)}/check-in"), ATTEND, MEETING
+        lambda c, t: Call("POST", f"/api/v1/meetings/{announced(c, t)}/check-in"),
+        CHECK_IN,
+        MEETING,
     ),
     "check_in_by_qr": Row(
         lambda c, t: Call("POST", f"/api/v1/meetings/{announced(c, t)}/check-in/qr", _qr(c, t)),
-        ATTEND,
+        CHECK_IN,
         MEETING,
+    ),
+    "add_meeting_guest": Row(
+        lambda c, t: Call(
+            "PUT", f"/api/v1/meetings/{announced(c, t)}/guests/{c.tree.committee.id}"
+        ),
+        ADD_GUEST,
+        MEETING,
+    ),
+    "remove_meeting_guest": Row(
+        lambda c, t: Call(
+            "DELETE", f"/api/v1/meetings/{announced(c, t)}/guests/{c.tree.committee.id}"
+        ),
+        REMOVE_GUEST,
+        MEETING,
+    ),
+    "get_branch_meeting_settings": Row(
+        lambda c, t: Call("GET", f"/api/v1/orgs/{branch(c, t)}/meeting-settings"),
+        VIEW,
+        "org.not_found",
+    ),
+    "set_branch_meeting_settings": Row(
+        lambda c, t: Call(
+            "PUT",
+            f"/api/v1/orgs/{branch(c, t)}/meeting-settings",
+            {"has_residence_attendees": True},
+        ),
+        MANAGE,
+        "org.not_found",
     ),
     "get_meeting_qr": Row(
         lambda c, t: Call("GET", f"/api/v1/meetings/{announced(c, t)}/qr"), MANAGE, MEETING

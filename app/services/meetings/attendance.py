@@ -40,6 +40,7 @@ from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.pagination import decode_cursor, page_of
 from app.models import (
     Attendance,
+    AttendeeKind,
     CheckInMethod,
     Meeting,
     MeetingAttendee,
@@ -106,17 +107,28 @@ def _is(attendance: Attendance) -> ColumnElement[bool]:
     return _at.c.attendance == literal_column(f"'{attendance.value}'")
 
 
+def _kind(kind: AttendeeKind) -> ColumnElement[bool]:
+    return _at.c.kind == literal_column(f"'{kind.value}'")
+
+
 _present = _is(Attendance.PRESENT)
+_member = _kind(AttendeeKind.MEMBER)
 # The counts of one meeting's summoned members, on the session (writes: the quorum of a close,
 # a motion) or, with the meeting's guard target, on the lean reader (the live attendance read).
+# Every count of the quorum is of the branch's own members (`member` rows); guests and
+# residence attendees are counted apart.
 _COUNT_COLUMNS: tuple[ColumnElement[Any], ...] = (
-    func.count(_at.c.meeting_id).label("summoned"),
-    _n(_at.c.is_exempt.is_(True)).label("exempt"),
-    _n(_present & _at.c.is_exempt.is_(False)).label("present"),
-    _n(_present & _at.c.is_exempt.is_(True)).label("present_exempt"),
-    _n(_is(Attendance.EXCUSED)).label("excused"),
-    _n(_is(Attendance.ABSENT)).label("absent"),
-    _n(_is(Attendance.PENDING)).label("pending"),
+    _n(_member).label("summoned"),
+    _n(_member & _at.c.is_exempt.is_(True)).label("exempt"),
+    _n(_member & _present & _at.c.is_exempt.is_(False)).label("present"),
+    _n(_member & _present & _at.c.is_exempt.is_(True)).label("present_exempt"),
+    _n(_member & _is(Attendance.EXCUSED)).label("excused"),
+    _n(_member & _is(Attendance.ABSENT)).label("absent"),
+    _n(_member & _is(Attendance.PENDING)).label("pending"),
+    _n(_kind(AttendeeKind.GUEST)).label("guests"),
+    _n(_kind(AttendeeKind.GUEST) & _present).label("guests_present"),
+    _n(_kind(AttendeeKind.RESIDENCE)).label("residents"),
+    _n(_kind(AttendeeKind.RESIDENCE) & _present).label("residents_present"),
 )
 _meeting_id = bindparam("meeting_id", type_=BigInteger)
 _COUNTS = select(*_COUNT_COLUMNS).where(_at.c.meeting_id == _meeting_id)
@@ -131,6 +143,10 @@ def _counts(row: Mapping[Any, Any]) -> rules.Counts:
         excused=int(row["excused"]),
         absent=int(row["absent"]),
         pending=int(row["pending"]),
+        guests=int(row["guests"]),
+        guests_present=int(row["guests_present"]),
+        residents=int(row["residents"]),
+        residents_present=int(row["residents_present"]),
     )
 
 
@@ -183,6 +199,10 @@ def summary(c: rules.Counts, settings: RulesSettings) -> dict[str, Any]:
         "quorum_base": c.quorum_base,
         "quorum_needed": rules.quorum_needed(c.quorum_base, settings.quorum_ratio),
         "is_quorate": rules.is_quorate(c.present, c.quorum_base, settings.quorum_ratio),
+        "guests": c.guests,
+        "guests_present": c.guests_present,
+        "residents": c.residents,
+        "residents_present": c.residents_present,
     }
 
 
@@ -194,6 +214,7 @@ async def list_attendees(
             _at.c.member_id,
             _m.c.full_name,
             _m.c.sort_key,
+            _at.c.kind,
             _at.c.member_status,
             _at.c.is_exempt,
             _at.c.attendance,
@@ -239,6 +260,7 @@ async def list_absences(
             _mt.c.org_id == branch_id,
             _mt.c.starts_at >= start,
             _mt.c.starts_at < end,
+            _at.c.kind == AttendeeKind.MEMBER,
             _at.c.attendance == Attendance.ABSENT,
             _at.c.is_exempt.is_(False),
         )
@@ -311,8 +333,11 @@ async def _mark_present(
     method: CheckInMethod,
     recorded_by: int | None,
     now: datetime,
+    *,
+    listed: bool = False,
 ) -> dict[str, Any]:
-    await _attendee(session, meeting.id, member_id)  # summoned?
+    if not listed:
+        await _attendee(session, meeting.id, member_id)  # summoned?
     # One conditional UPDATE: concurrent duplicates wait on the row and then change nothing.
     await session.execute(
         update(_at)
@@ -340,9 +365,14 @@ async def check_in(
     *,
     qr: str | None = None,
 ) -> dict[str, Any]:
-    """The member checks in: in the app, or (`qr`) with the code on the secretary's screen."""
+    """A listed member checks in (the branch's members, its guests and residence attendees,
+    each recorded under their kind): in the app, or (`qr`) with the code on the secretary's
+    screen."""
     now = utcnow()
     meeting = await _meeting(session, target.id)
+    # On the list first: the guard lets every reader of the meeting through (guests and
+    # residence attendees read it from their own scopes), the list decides who checks in.
+    await _attendee(session, meeting.id, actor.member_id)
     _check_window(meeting, settings, now)
     if qr is not None and not qr_matches(meeting, qr, settings, now):
         raise Unprocessable(
@@ -350,7 +380,7 @@ async def check_in(
             code="meeting.qr_invalid",
         )
     method = CheckInMethod.QR if qr is not None else CheckInMethod.APP
-    return await _mark_present(session, meeting, actor.member_id, method, None, now)
+    return await _mark_present(session, meeting, actor.member_id, method, None, now, listed=True)
 
 
 async def qr_for_screen(

@@ -1,7 +1,7 @@
 """Meetings of the demo province: in the demo secretary's branch, last month's closed meeting
 (attendance, an excuse, a passed motion, minutes, a rating, a task) and tomorrow evening's
-announced meeting (summoned members notified, reminders scheduled), so the README's first
-command shows the whole flow."""
+announced meeting (reminders scheduled, a guest from the level above invited), so the README's
+first command shows the whole flow."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from app.core.config import RulesSettings
 from app.models import (
     Attendance,
+    AttendeeKind,
     CheckInMethod,
     Document,
     DocumentStatus,
@@ -37,7 +38,7 @@ from app.models import (
     TaskStatus,
 )
 from app.models.base import utcnow
-from app.services.meetings import lifecycle
+from app.services.meetings import guests, lifecycle
 
 AGENDA = [
     {"title": "Đánh giá kết quả thực hiện nhiệm vụ tháng trước", "description": None},
@@ -181,10 +182,33 @@ async def seed_demo_meetings(
         upcoming.announced_at = utcnow()
         await session.flush()
         await lifecycle.refresh_snapshot(session, upcoming)
+        branch_path = await session.scalar(select(Org.path).where(Org.id == secretary.branch_id))
+        # A guest from the level above (đại biểu cấp trên) comes to guide the thematic meeting:
+        # the nearest upper-level officer, invited as the secretary would.
+        officers = await guests.upper_level_officers(
+            session, secretary.branch_id, branch_path or ""
+        )
+        if officers:
+            guest = await session.get(Member, officers[0])
+            assert guest is not None  # noqa: S101 - just selected
+            session.add(
+                MeetingAttendee(
+                    meeting_id=upcoming.id,
+                    member_id=guest.id,
+                    kind=AttendeeKind.GUEST,
+                    member_status=guest.status,
+                    is_exempt=guest.is_exempt,
+                    attendance=Attendance.PENDING,
+                    updated_at=utcnow(),
+                )
+            )
+            await session.flush()
+            await lifecycle.invite_guests(
+                session, upcoming, [guest.id], rules, created_by_id=secretary.id
+            )
         await lifecycle.schedule_reminders(session, upcoming, rules)
         # The agenda's resolution to study beforehand: the demo's published documents that
         # reach the branch (its own, or a committee's above it).
-        branch_path = await session.scalar(select(Org.path).where(Org.id == secretary.branch_id))
         reaching = (
             await session.scalars(
                 select(Document.id)

@@ -48,7 +48,9 @@ from app.core.etag import IfMatch
 from app.core.etag import check as etag_check
 from app.core.pagination import InvalidCursor, decode_cursor, page_of
 from app.models import (
+    AttachmentKind,
     Attendance,
+    AttendeeKind,
     Document,
     DocumentStatus,
     Meeting,
@@ -58,6 +60,7 @@ from app.models import (
     MeetingDocument,
     MeetingStatus,
     Member,
+    MembershipPeriod,
     NoticeKind,
     Org,
     Role,
@@ -91,6 +94,7 @@ _doc = Document.__table__
 _mdoc = MeetingDocument.__table__
 _cm = MeetingComment.__table__
 _grant = RoleGrant.__table__
+_period = MembershipPeriod.__table__
 
 MAX_DURATION = timedelta(hours=24)
 EDITABLE = frozenset({MeetingStatus.DRAFT, MeetingStatus.ANNOUNCED})
@@ -137,7 +141,7 @@ def hide_draft(actor: Actor, target: MeetingTarget) -> None:
 # --- errors ---------------------------------------------------------------------------------------
 
 
-def _wrong_status(meeting: Meeting, wanted: str) -> Conflict:
+def wrong_status(meeting: Meeting, wanted: str) -> Conflict:
     messages = {
         MeetingStatus.CLOSED: ("Cuộc họp đã kết thúc, không thể thay đổi.", "meeting.closed"),
         MeetingStatus.CANCELLED: ("Cuộc họp đã bị hủy.", "meeting.cancelled"),
@@ -177,7 +181,9 @@ _SUMMARY_COLUMNS = (
 )
 
 
-def _summary(row: Mapping[str, Any], my_attendance: str | None = None) -> dict[str, Any]:
+def _summary(
+    row: Mapping[str, Any], my_attendance: str | None = None, attending_as: str | None = None
+) -> dict[str, Any]:
     return {
         "id": row["id"],
         "org_id": row["org_id"],
@@ -189,6 +195,7 @@ def _summary(row: Mapping[str, Any], my_attendance: str | None = None) -> dict[s
         "ends_at": row["ends_at"],
         "place": row["place"],
         "my_attendance": my_attendance,
+        "attending_as": attending_as,
     }
 
 
@@ -221,6 +228,7 @@ _DETAIL_FIELDS = (
     "cancelled_at",
     "cancel_reason",
     "reschedule_reason",
+    "has_residence_attendees",
     "minutes_upload_id",
     "minutes_text",
     "minutes_at",
@@ -236,8 +244,10 @@ def _detail(
     *,
     org_name: str,
     mine: str | None,
+    attending_as: str | None,
     attachments: Sequence[Mapping[str, Any]],
     documents: Sequence[Mapping[str, Any]],
+    guests: Sequence[Mapping[str, Any]],
 ) -> dict[str, Any]:
     has_minutes = meeting["minutes_upload_id"] is not None or meeting["minutes_text"] is not None
     return {
@@ -251,10 +261,13 @@ def _detail(
         "ends_at": meeting["ends_at"],
         "place": meeting["place"],
         "my_attendance": mine,
+        "attending_as": attending_as,
         "online_url": meeting["online_url"],
         "agenda": _json(meeting["agenda"]),
         "attachments": attachments,
         "documents": documents,
+        "guests": guests,
+        "has_residence_attendees": bool(meeting["has_residence_attendees"]),
         "announced_at": meeting["announced_at"],
         "started_at": meeting["started_at"],
         "closed_at": meeting["closed_at"],
@@ -298,15 +311,30 @@ async def read_meeting(session: AsyncSession, actor: Actor, meeting_id: int) -> 
             .order_by(_mdoc.c.added_at, _doc.c.id)
         )
     ).all()
-    mine = await session.scalar(
-        select(_at.c.attendance).where(
-            _at.c.meeting_id == meeting.id, _at.c.member_id == actor.member_id
+    mine = (
+        await session.execute(
+            select(_at.c.attendance, _at.c.kind).where(
+                _at.c.meeting_id == meeting.id, _at.c.member_id == actor.member_id
+            )
         )
-    )
+    ).one_or_none()
+    guests = (
+        await session.execute(
+            select(_at.c.member_id, _m.c.full_name, _at.c.attendance)
+            .join(_m, _m.c.id == _at.c.member_id)
+            .where(_at.c.meeting_id == meeting.id, _at.c.kind == AttendeeKind.GUEST)
+            .order_by(_at.c.member_id)
+        )
+    ).all()
     return _detail(
         {name: getattr(meeting, name) for name in _DETAIL_FIELDS},
         org_name=cast(str, org_name),
-        mine=mine,
+        mine=mine.attendance if mine else None,
+        attending_as=mine.kind if mine else None,
+        guests=[
+            {"member_id": g.member_id, "full_name": g.full_name, "attendance": g.attendance}
+            for g in guests
+        ],
         attachments=[
             {
                 "upload_id": a.id,
@@ -332,6 +360,7 @@ async def read_meeting(session: AsyncSession, actor: Actor, meeting_id: int) -> 
 # once per attached item (its uploads, then its documents: a UNION ALL joined on), or once with
 # no item. Items are few (at most 20 uploads and the documents of one agenda).
 _my_att = _at.alias("my_attendance")
+_guest_at = _at.alias("guest")
 _item_at = cast_(null(), UTCDateTime())
 _meeting_id = bindparam("meeting_id", type_=BigInteger)
 _items = union_all(
@@ -361,12 +390,30 @@ _items = union_all(
     )
     .join(_doc, _doc.c.id == _mdoc.c.document_id)
     .where(_mdoc.c.meeting_id == _meeting_id),
+    # The guests (a few officers): name and attendance, in the order of their ids.
+    select(
+        _guest_at.c.meeting_id,
+        _constant("guest"),
+        _m.c.id,
+        _m.c.full_name,
+        _guest_at.c.attendance,
+        cast_(null(), String()),
+        cast_(null(), BigInteger()),
+        _item_at,
+        _m.c.id.label("guest_sort_id"),
+    )
+    .join(_m, _m.c.id == _guest_at.c.member_id)
+    .where(
+        _guest_at.c.meeting_id == _meeting_id,
+        _guest_at.c.kind == _constant(AttendeeKind.GUEST),
+    ),
 ).subquery("item")
 _DETAIL = FastQuery(
     select(
         *(_mt.c[name] for name in _DETAIL_FIELDS),
         _org.c.name.label("org_name"),
         _my_att.c.attendance.label("my_attendance"),
+        _my_att.c.kind.label("attending_as"),
         _items.c.item_kind,
         _items.c.item_id,
         _items.c.item_text1,
@@ -401,6 +448,7 @@ async def read_meeting_lean(reader: Reader, actor: Actor, meeting_id: int) -> di
         first,
         org_name=first["org_name"],
         mine=first["my_attendance"],
+        attending_as=first["attending_as"],
         attachments=[
             {
                 "upload_id": r["item_id"],
@@ -420,6 +468,11 @@ async def read_meeting_lean(reader: Reader, actor: Actor, meeting_id: int) -> di
             }
             for r in rows
             if r["item_kind"] == "document"
+        ],
+        guests=[
+            {"member_id": r["item_id"], "full_name": r["item_text1"], "attendance": r["item_text2"]}
+            for r in rows
+            if r["item_kind"] == "guest"
         ],
     )
 
@@ -501,7 +554,7 @@ def _latest_key(row: Mapping[str, Any]) -> tuple[str, int]:
 
 def _my_meetings_query(*, after: bool) -> FastQuery:
     stmt = (
-        select(*_SUMMARY_COLUMNS, _at.c.attendance)
+        select(*_SUMMARY_COLUMNS, _at.c.attendance, _at.c.kind.label("attending_as"))
         .select_from(_at)
         .join(_mt, _mt.c.id == _at.c.meeting_id)
         .join(_org, _org.c.id == _mt.c.org_id)
@@ -518,11 +571,12 @@ _MY_MEETINGS = {after: _my_meetings_query(after=after) for after in (False, True
 async def list_my_meetings(
     reader: Reader, actor: Actor, *, limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """The meetings I am summoned to, latest first, with my attendance (on the lean path)."""
+    """The meetings I am on the list of (as a member of the branch, a guest from an upper level
+    or a residence attendee), latest first, with my attendance (on the lean path)."""
     params = _lean_page({"member_id": actor.member_id}, "my-meetings", limit=limit, cursor=cursor)
     rows = await reader.fetch(_MY_MEETINGS[bool(cursor)], params)
     page, next_cursor = page_of(rows, limit, "my-meetings", _latest_key)
-    return [_summary(r, r["attendance"]) for r in page], next_cursor
+    return [_summary(r, r["attendance"], r["attending_as"]) for r in page], next_cursor
 
 
 def _local_midnight(day: date | None, rules: RulesSettings, *, days: int = 0) -> datetime | None:
@@ -654,6 +708,7 @@ def _snapshot(meeting: Meeting) -> dict[str, Any]:
         "online_url": meeting.online_url,
         "agenda": meeting.agenda,
         "status": meeting.status,
+        "has_residence_attendees": meeting.has_residence_attendees,
     }
 
 
@@ -719,8 +774,14 @@ async def create_meeting(
     if not org.is_branch:
         raise Unprocessable("Chỉ chi bộ mới tổ chức sinh hoạt chi bộ.", code="meeting.not_branch")
     _check_times(body.starts_at, body.ends_at, utcnow())
+    residents = body.has_residence_attendees
+    if residents is None:  # the branch's setting
+        residents = bool(
+            await session.scalar(select(_org.c.has_residence_attendees).where(_org.c.id == org.id))
+        )
     meeting = Meeting(
         org_id=org.id,
+        has_residence_attendees=residents,
         kind=body.kind,
         status=MeetingStatus.DRAFT,
         title=body.title,
@@ -758,7 +819,7 @@ async def update_meeting(
     meeting = await lock(session, target.id)
     etag_check(if_match, meeting.version)
     if meeting.status not in EDITABLE:
-        raise _wrong_status(meeting, "draft, announced")
+        raise wrong_status(meeting, "draft, announced")
     fields = body.model_dump(exclude_unset=True)
     new_uploads = fields.pop("attachment_upload_ids", None) or []
     new_documents = fields.pop("document_ids", None) or []
@@ -773,7 +834,7 @@ async def update_meeting(
         ends_at = fields.get("ends_at") or meeting.ends_at
         _check_times(starts_at, ends_at, utcnow())
         meeting.starts_at, meeting.ends_at = starts_at, ends_at
-    for name in ("kind", "title", "place", "online_url"):
+    for name in ("kind", "title", "place", "online_url", "has_residence_attendees"):
         if name in fields:
             setattr(meeting, name, fields[name])
     if "agenda" in fields:
@@ -798,21 +859,50 @@ async def update_meeting(
     )
 
 
+def _residents_query(meeting: Meeting) -> Select[Any]:
+    """The members attached to the meeting's branch for residence (an open residence period:
+    periods never start in the future) whose own branch is another."""
+    return (
+        select(_m.c.id, _m.c.status, _m.c.is_exempt)
+        .join(_period, _period.c.member_id == _m.c.id)
+        .where(
+            _period.c.org_id == meeting.org_id,
+            _period.c.kind == AttachmentKind.RESIDENCE,
+            _period.c.valid_to.is_(None),
+            _m.c.branch_id != meeting.org_id,
+            _m.c.archived_on.is_(None),
+        )
+    )
+
+
 async def refresh_snapshot(session: AsyncSession, meeting: Meeting) -> list[int]:
-    """Bring the summoned members up to date with the branch (until the start): new members
-    summoned, status and exemption copied, members who left and recorded nothing removed.
-    Returns the summoned member ids."""
+    """Bring the list up to date with the branch (until the start): new members summoned,
+    status and exemption copied, members who left and recorded nothing removed; the members
+    attached for residence likewise (`residence` rows) when the meeting summons them. Guests
+    stay as the secretary set them. Returns every listed member's id (members, residence
+    attendees and guests: whom the meeting's notices reach)."""
     members = (
         await session.execute(
             select(_m.c.id, _m.c.status, _m.c.is_exempt).where(_m.c.branch_id == meeting.org_id)
         )
     ).all()
-    current = {row.id: row for row in members}
+    wanted: dict[int, tuple[str, Any]] = {}
+    if meeting.has_residence_attendees:
+        for row in (await session.execute(_residents_query(meeting))).all():
+            wanted[row.id] = (AttendeeKind.RESIDENCE, row)
+    for row in members:
+        wanted[row.id] = (AttendeeKind.MEMBER, row)
     existing = {
         row.member_id: row
         for row in (
             await session.execute(
-                select(_at.c.member_id, _at.c.member_status, _at.c.is_exempt, _at.c.attendance)
+                select(
+                    _at.c.member_id,
+                    _at.c.kind,
+                    _at.c.member_status,
+                    _at.c.is_exempt,
+                    _at.c.attendance,
+                )
                 .where(_at.c.meeting_id == meeting.id)
                 .with_for_update()
             )
@@ -823,36 +913,43 @@ async def refresh_snapshot(session: AsyncSession, meeting: Meeting) -> list[int]
         {
             "meeting_id": meeting.id,
             "member_id": member_id,
+            "kind": kind,
             "member_status": row.status,
             "is_exempt": row.is_exempt,
             "attendance": Attendance.PENDING,
             "updated_at": now,
         }
-        for member_id, row in current.items()
+        for member_id, (kind, row) in wanted.items()
         if member_id not in existing
     ]
     if new_rows:
         await session.execute(insert(_at), new_rows)
     for member_id, old in existing.items():
-        row = current.get(member_id)
-        if row is None:
+        if member_id not in wanted:
             continue
-        if old.member_status != row.status or old.is_exempt != row.is_exempt:
+        kind, row = wanted[member_id]
+        if old.kind == AttendeeKind.GUEST and kind != AttendeeKind.MEMBER:
+            continue  # invited as a guest: stays one (unless they joined the branch)
+        if old.kind != kind or old.member_status != row.status or old.is_exempt != row.is_exempt:
             await session.execute(
                 update(_at)
                 .where(_at.c.meeting_id == meeting.id, _at.c.member_id == member_id)
-                .values(member_status=row.status, is_exempt=row.is_exempt, updated_at=now)
+                .values(
+                    kind=kind, member_status=row.status, is_exempt=row.is_exempt, updated_at=now
+                )
             )
     gone = [
         member_id
         for member_id, old in existing.items()
-        if member_id not in current and old.attendance == Attendance.PENDING
+        if member_id not in wanted
+        and old.kind != AttendeeKind.GUEST
+        and old.attendance == Attendance.PENDING
     ]
     if gone:
         await session.execute(
             delete(_at).where(_at.c.meeting_id == meeting.id, _at.c.member_id.in_(gone))
         )
-    return sorted(set(current) | (set(existing) - set(gone)))
+    return sorted(set(wanted) | (set(existing) - set(gone)))
 
 
 def _local(when: datetime, rules: RulesSettings) -> datetime:
@@ -916,7 +1013,7 @@ async def cancel_reminders(session: AsyncSession, meeting_id: int) -> None:
         await notices.cancel_notice(session, reminder_key(meeting_id, which))
 
 
-async def _notify(
+async def notify_members(
     session: AsyncSession,
     actor: Actor,
     meeting: Meeting,
@@ -936,12 +1033,50 @@ async def _notify(
         )
 
 
+async def guest_ids(session: AsyncSession, meeting_id: int) -> list[int]:
+    """The meeting's guests from upper levels."""
+    return list(
+        (
+            await session.scalars(
+                select(_at.c.member_id)
+                .where(_at.c.meeting_id == meeting_id, _at.c.kind == AttendeeKind.GUEST)
+                .order_by(_at.c.member_id)
+            )
+        ).all()
+    )
+
+
+async def invite_guests(
+    session: AsyncSession,
+    meeting: Meeting,
+    guests: Sequence[int],
+    rules: RulesSettings,
+    *,
+    created_by_id: int | None,
+) -> None:
+    """The invitation of guests (at announce, or at once to an announced meeting)."""
+    if not guests:
+        return
+    org_name = await session.scalar(select(_org.c.name).where(_org.c.id == meeting.org_id))
+    where = meeting.place or meeting.online_url or ""
+    await notices.notify(
+        session,
+        kind=NoticeKind.MEETING,
+        title=f"Mời dự sinh hoạt: {meeting.title}",
+        body=f"Đồng chí được mời dự sinh hoạt của {org_name} lúc "
+        f"{describe_time(meeting.starts_at, rules)}. {where}".strip(),
+        data={"meeting_id": meeting.id},
+        audience=Audience(member_ids=guests),
+        created_by_id=created_by_id,
+    )
+
+
 async def announce_meeting(
     session: AsyncSession, actor: Actor, target: MeetingTarget, rules: RulesSettings
 ) -> None:
     meeting = await lock(session, target.id)
     if meeting.status != MeetingStatus.DRAFT:
-        raise _wrong_status(meeting, "draft")
+        raise wrong_status(meeting, "draft")
     now = utcnow()
     if meeting.starts_at <= now:
         raise Unprocessable("Thời gian bắt đầu đã qua: hãy sửa lịch trước.", code="meeting.in_past")
@@ -949,15 +1084,17 @@ async def announce_meeting(
     meeting.announced_at = now
     await session.flush()
     summoned = await refresh_snapshot(session, meeting)
+    guests = set(await guest_ids(session, meeting.id))
     where = meeting.place or meeting.online_url or ""
-    await _notify(
+    await notify_members(
         session,
         actor,
         meeting,
-        summoned,
+        [member_id for member_id in summoned if member_id not in guests],
         f"Lịch sinh hoạt: {meeting.title}",
         f"Sinh hoạt lúc {describe_time(meeting.starts_at, rules)}. {where}".strip(),
     )
+    await invite_guests(session, meeting, sorted(guests), rules, created_by_id=actor.member_id)
     await schedule_reminders(session, meeting, rules)
     await audit.record(
         session,
@@ -974,7 +1111,7 @@ async def start_meeting(
 ) -> None:
     meeting = await lock(session, target.id)
     if meeting.status != MeetingStatus.ANNOUNCED:
-        raise _wrong_status(meeting, "announced")
+        raise wrong_status(meeting, "announced")
     now = utcnow()
     if now < meeting.starts_at - timedelta(minutes=rules.checkin_opens_before_min):
         raise Conflict("Chưa đến giờ bắt đầu cuộc họp.", code="meeting.too_early")
@@ -1030,13 +1167,18 @@ async def _schedule_minutes_reminder(
 
 
 async def attended_member_ids(session: AsyncSession, meeting_id: int) -> list[int]:
-    """Who attended (present at close): the one place attendance-based rewards (study points)
-    are computed from."""
+    """The branch's members who attended (present at close): the one place attendance-based
+    rewards (study points) are computed from. Guests and residence attendees are recorded
+    present but earn their points at their own branch's meetings."""
     return list(
         (
             await session.scalars(
                 select(_at.c.member_id)
-                .where(_at.c.meeting_id == meeting_id, _at.c.attendance == Attendance.PRESENT)
+                .where(
+                    _at.c.meeting_id == meeting_id,
+                    _at.c.kind == AttendeeKind.MEMBER,
+                    _at.c.attendance == Attendance.PRESENT,
+                )
                 .order_by(_at.c.member_id)
             )
         ).all()
@@ -1046,19 +1188,21 @@ async def attended_member_ids(session: AsyncSession, meeting_id: int) -> list[in
 async def close_meeting(
     session: AsyncSession, actor: Actor, target: MeetingTarget, rules: RulesSettings
 ) -> list[int]:
-    """Close: open motions are closed with their results, the summoned non-exempt members who
-    neither came nor excused themselves are recorded absent. Returns who attended."""
+    """Close: open motions are closed with their results, the summoned non-exempt members of
+    the branch who neither came nor excused themselves are recorded absent (guests and
+    residence attendees never are: they stay `pending`). Returns who attended."""
     from app.services.meetings import motions as motion_service  # motions import this module
 
     meeting = await lock(session, target.id)
     if meeting.status != MeetingStatus.STARTED:
-        raise _wrong_status(meeting, "started")
+        raise wrong_status(meeting, "started")
     await motion_service.close_open_motions(session, meeting, rules)
     now = utcnow()
     await session.execute(
         update(_at)
         .where(
             _at.c.meeting_id == meeting.id,
+            _at.c.kind == AttendeeKind.MEMBER,
             _at.c.attendance == Attendance.PENDING,
             _at.c.is_exempt.is_(False),
         )
@@ -1098,7 +1242,7 @@ async def cancel_meeting(
 ) -> None:
     meeting = await lock(session, target.id)
     if meeting.status not in EDITABLE:
-        raise _wrong_status(meeting, "draft, announced")
+        raise wrong_status(meeting, "draft, announced")
     await _cancel(session, actor, meeting, reason)
 
 
@@ -1139,7 +1283,7 @@ async def _cancel(session: AsyncSession, actor: Actor, meeting: Meeting, reason:
                 await session.scalars(select(_at.c.member_id).where(_at.c.meeting_id == meeting.id))
             ).all()
         )
-        await _notify(
+        await notify_members(
             session, actor, meeting, summoned, f"Hủy lịch: {meeting.title}", f"Lý do: {reason}"
         )
     await audit.record(
@@ -1163,7 +1307,7 @@ async def reschedule_meeting(
     meeting = await lock(session, target.id)
     etag_check(if_match, meeting.version)
     if meeting.status not in EDITABLE:
-        raise _wrong_status(meeting, "draft, announced")
+        raise wrong_status(meeting, "draft, announced")
     _check_times(body.starts_at, body.ends_at, utcnow())
     before = _snapshot(meeting)
     meeting.starts_at, meeting.ends_at = body.starts_at, body.ends_at
@@ -1172,7 +1316,7 @@ async def reschedule_meeting(
     if meeting.status == MeetingStatus.ANNOUNCED:
         summoned = await refresh_snapshot(session, meeting)
         await schedule_reminders(session, meeting, rules)
-        await _notify(
+        await notify_members(
             session,
             actor,
             meeting,
@@ -1205,7 +1349,7 @@ async def set_minutes(
     meeting = await lock(session, target.id)
     etag_check(if_match, meeting.version)
     if meeting.status not in (MeetingStatus.STARTED, MeetingStatus.CLOSED):
-        raise _wrong_status(meeting, "started, closed")
+        raise wrong_status(meeting, "started, closed")
     if body.upload_id is None and not body.text:
         raise Unprocessable(
             "Cần tệp biên bản hoặc nội dung biên bản.", code="meeting.minutes_empty"
@@ -1272,7 +1416,7 @@ async def create_comment(
     if meeting is None:
         raise NotFound(code="meeting.not_found")
     if meeting.status in (MeetingStatus.DRAFT, MeetingStatus.CANCELLED):
-        raise _wrong_status(meeting, "announced, started, closed")
+        raise wrong_status(meeting, "announced, started, closed")
     summoned = await session.scalar(
         select(func.count()).where(
             _at.c.meeting_id == meeting.id, _at.c.member_id == actor.member_id

@@ -25,6 +25,7 @@ from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.pagination import decode_cursor, page_of
 from app.models import (
     Attendance,
+    AttendeeKind,
     Meeting,
     MeetingAttendee,
     MeetingStatus,
@@ -97,6 +98,7 @@ async def _eligible_count(session: AsyncSession, meeting_id: int) -> int:
     count = await session.scalar(
         select(func.count()).where(
             _at.c.meeting_id == meeting_id,
+            _at.c.kind == AttendeeKind.MEMBER,
             _at.c.member_status == MemberStatus.FULL,
             _at.c.is_exempt.is_(False),
         )
@@ -224,13 +226,18 @@ async def cast_ballot(
         raise Conflict("Biểu quyết này được đếm bằng giơ tay.", code="motion.show_of_hands")
     voter = (
         await session.execute(
-            select(_at.c.attendance, _at.c.member_status, _at.c.is_exempt).where(
+            select(_at.c.attendance, _at.c.kind, _at.c.member_status, _at.c.is_exempt).where(
                 _at.c.meeting_id == motion.meeting_id, _at.c.member_id == actor.member_id
             )
         )
     ).one_or_none()
     if voter is None:
         raise Forbidden("Bạn không được triệu tập dự cuộc họp này.", code="meeting.not_summoned")
+    if voter.kind != AttendeeKind.MEMBER:
+        raise Forbidden(
+            "Đại biểu cấp trên và đảng viên sinh hoạt nơi cư trú không biểu quyết tại chi bộ này.",
+            code="motion.not_eligible",
+        )
     if voter.member_status != MemberStatus.FULL or voter.is_exempt:
         raise Forbidden(
             "Đảng viên dự bị hoặc được miễn sinh hoạt không biểu quyết.",

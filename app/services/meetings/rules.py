@@ -1,6 +1,8 @@
 """The counting rules of meetings (DESIGN.md's defaults, configured in `settings.rules`).
 
-- Quorum: present non-exempt members ≥ `quorum_ratio` × summoned non-exempt members.
+- Quorum: present non-exempt members ≥ `quorum_ratio` × summoned non-exempt members. Only the
+  branch's own members count: guests from upper levels and residence attendees are counted
+  apart (`guests`, `residents`) and never enter a base, a numerator or a vote.
 - A motion passes when yes > `pass_ratio` × summoned voting members (full, not exempt), and
   only when the meeting is quorate.
 
@@ -42,6 +44,11 @@ class Counts:
     excused: int
     absent: int
     pending: int
+    # Not the branch's members: listed and checked in, never in the quorum or a vote.
+    guests: int = 0
+    guests_present: int = 0
+    residents: int = 0
+    residents_present: int = 0
 
     @property
     def quorum_base(self) -> int:
