@@ -573,6 +573,7 @@ def _org_row(node: OrgNode, now: datetime) -> tuple[Any, ...]:
         "path": node.path,
         "depth": node.depth,
         "is_active": True,
+        "has_residence_attendees": False,
         "version": 1,
         "created_at": now,
         "updated_at": now,

@@ -101,6 +101,7 @@ async def export_tree(session: AsyncSession, org_id: int) -> dict[str, Any]:
                 "name": o.name,
                 "code": o.code,
                 "is_active": o.is_active,
+                "has_residence_attendees": o.has_residence_attendees,
             }
             for o in orgs
         ],
@@ -211,6 +212,7 @@ async def import_tree(
             session, parent, kind=OrgKind(o["kind"]), name=o["name"], code=o.get("code")
         )
         org.is_active = bool(o.get("is_active", True))
+        org.has_residence_attendees = bool(o.get("has_residence_attendees", False))
         session.add(OrgPlacement(org_id=org.id, parent_id=parent.id, lineage=org.path))
         new_org[o["id"]] = org
     report.orgs = len(new_org)
