@@ -913,6 +913,32 @@ async def test_upper_levels_list_their_subtrees_meetings_and_missing_minutes(
     assert far == []
 
 
+async def test_a_committees_meetings_page_through_the_whole_year_latest_first(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin, session: AsyncSession
+) -> None:
+    # A committee's list looks in the last two months first and falls back to every meeting
+    # when they do not fill the page: the pages must be those of the whole list all the same.
+    offsets = [3, -1, -10, -61, -63, -70, -130, -200, -365, -400]
+    ids = []
+    for days in offsets:
+        meeting, _ = await announced(client, tree, as_actor)
+        row = await session.get(Meeting, meeting["id"])
+        assert row is not None
+        row.starts_at = utcnow() + timedelta(days=days)
+        row.ends_at = row.starts_at + timedelta(hours=2)
+        ids.append(meeting["id"])
+    await session.commit()
+    latest_first = [i for _, i in sorted(zip(offsets, ids, strict=True), reverse=True)]
+    committee = await as_actor(tree.committee.id)
+    url = f"/api/v1/orgs/{tree.c1.id}/subtree-meetings"
+    for size in (1, 2, 3, 7, 20):
+        listed = await collect(client, url, committee, page_size=size)
+        assert [m["id"] for m in listed] == latest_first, size
+    since = (utcnow() - timedelta(days=100)).date().isoformat()
+    recent = await collect(client, url, committee, {"since": since}, page_size=2)
+    assert [m["id"] for m in recent] == latest_first[:6]
+
+
 async def test_unexcused_absences_warn_then_flag_and_never_count_exempt_members(
     client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin, session: AsyncSession
 ) -> None:
