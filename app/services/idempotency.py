@@ -71,6 +71,30 @@ _COMPLETE = (
         response_headers=bindparam("p_headers", type_=_key_t.c.response_headers.type),
     )
 )
+_CLAIMS: dict[str, Any] = {}  # the claim's INSERT … ON CONFLICT, built once per dialect
+
+
+def _claim_statement(session: AsyncSession) -> Any:
+    dialect = session.get_bind().dialect.name
+    statement = _CLAIMS.get(dialect)
+    if statement is None:
+        statement = _CLAIMS[dialect] = (
+            dialect_insert(session, _key_t)
+            .values(
+                member_id=bindparam("p_member_id", type_=_key_t.c.member_id.type),
+                key=bindparam("p_key", type_=_key_t.c.key.type),
+                fingerprint=bindparam("p_fingerprint", type_=_key_t.c.fingerprint.type),
+                state=IN_FLIGHT,
+                locked_until=bindparam("p_locked_until", type_=_key_t.c.locked_until.type),
+                created_at=bindparam("p_created_at", type_=_key_t.c.created_at.type),
+                expires_at=bindparam("p_expires_at", type_=_key_t.c.expires_at.type),
+            )
+            .on_conflict_do_nothing(index_elements=["member_id", "key"])
+            .returning(_key_t.c.id)
+        )
+    return statement
+
+
 _RELEASE = delete(_key_t).where(_key_t.c.id == bindparam("claim_id"), _key_t.c.state == IN_FLIGHT)
 
 
@@ -85,18 +109,15 @@ async def claim(
     now = utcnow()
     async with db.single() as session, session.begin():
         inserted = await session.scalar(
-            dialect_insert(session, _key_t)
-            .values(
-                member_id=member_id,
-                key=key,
-                fingerprint=fingerprint,
-                state=IN_FLIGHT,
-                locked_until=now + LEASE,
-                created_at=now,
-                expires_at=now + TTL,
-            )
-            .on_conflict_do_nothing(index_elements=["member_id", "key"])
-            .returning(_key_t.c.id)
+            _claim_statement(session),
+            {
+                "p_member_id": member_id,
+                "p_key": key,
+                "p_fingerprint": fingerprint,
+                "p_locked_until": now + LEASE,
+                "p_created_at": now,
+                "p_expires_at": now + TTL,
+            },
         )
     if inserted is not None:
         return Claim(id=inserted)
