@@ -57,7 +57,7 @@ from app.services.meetings import attendance as attendance_service
 from app.services.meetings import lifecycle as meeting_service
 from app.services.meetings import motions as motion_service
 from app.services.meetings import offline as offline_service
-from app.services.meetings.attendance import CountedMeeting
+from app.services.meetings.attendance import CheckInTarget, CountedMeeting
 from app.services.meetings.lifecycle import MeetingTarget
 from app.services.meetings.motions import MotionTarget
 from app.services.orgs import OrgTarget
@@ -119,6 +119,23 @@ ViewCountedMeeting = Annotated[
     ),
 ]
 AttendMeeting = Annotated[MeetingTarget, Depends(MeetingScope(Permission.MEETING_ATTEND))]
+
+
+def CheckInScope(permission: Permission) -> ObjectScope[CheckInTarget]:
+    """The meeting guard whose target carries what a check-in decides on (its start, the QR
+    secret): a check-in reads its meeting once."""
+    return ObjectScope(
+        attendance_service.load_check_in_target,
+        permission,
+        id_param="meeting_id",
+        not_found_code="meeting.not_found",
+        description="Meeting id.",
+        visible=meeting_service.hide_draft,
+    )
+
+
+CheckInMeeting = Annotated[CheckInTarget, Depends(CheckInScope(Permission.MEETING_ATTEND))]
+ProxyCheckInMeeting = Annotated[CheckInTarget, Depends(CheckInScope(Permission.MEETING_MANAGE))]
 ManageMeeting = Annotated[MeetingTarget, Depends(MeetingScope(Permission.MEETING_MANAGE))]
 ReviewMeeting = Annotated[MeetingTarget, Depends(MeetingScope(Permission.MEETING_REVIEW))]
 AttendMotion = Annotated[MotionTarget, Depends(MotionScope(Permission.MEETING_ATTEND))]
@@ -556,7 +573,7 @@ async def list_meeting_attendees(
     ),
 )
 async def check_in_meeting(
-    meeting: AttendMeeting,
+    meeting: CheckInMeeting,
     actor: CurrentActor,
     session: SessionDep,
     rules: MeetingRules,
@@ -582,7 +599,7 @@ async def check_in_meeting(
 )
 async def check_in_by_qr(
     body: QrCheckIn,
-    meeting: AttendMeeting,
+    meeting: CheckInMeeting,
     actor: CurrentActor,
     session: SessionDep,
     rules: MeetingRules,
@@ -615,6 +632,7 @@ async def get_meeting_qr(
         codes={
             403: ["meeting.not_summoned"],
             409: [
+                "meeting.already_checked_in",
                 "meeting.checkin_closed",
                 "meeting.checkin_outside_window",
                 "meeting.excuse_closed",
@@ -625,7 +643,7 @@ async def get_meeting_qr(
 )
 async def mark_attendance(
     body: AttendanceMark,
-    meeting: ManageMeeting,
+    meeting: ProxyCheckInMeeting,
     actor: CurrentActor,
     session: SessionDep,
     rules: MeetingRules,
