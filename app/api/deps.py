@@ -84,7 +84,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
                 await session.rollback()
             claim = getattr(request.state, "idempotency", None)
             if claim is not None:
-                await idempotency_service.release(db.write, claim)
+                await idempotency_service.release(db, claim)
             raise
 
 

@@ -53,7 +53,7 @@ async def claim_idempotency_key(
         return None
     body = await request.body()
     result = await idempotency_service.claim(
-        get_resources(request).db.write,
+        get_resources(request).db,
         member_id=actor.member_id,
         key=idempotency_key,
         fingerprint=idempotency_service.fingerprint(request.method, request.url.path, body),

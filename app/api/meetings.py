@@ -60,7 +60,7 @@ from app.services.meetings import guests as guest_service
 from app.services.meetings import lifecycle as meeting_service
 from app.services.meetings import motions as motion_service
 from app.services.meetings import offline as offline_service
-from app.services.meetings.attendance import CountedMeeting
+from app.services.meetings.attendance import CheckInTarget, CountedMeeting
 from app.services.meetings.lifecycle import MeetingTarget
 from app.services.meetings.motions import MotionTarget
 from app.services.orgs import OrgTarget
@@ -122,6 +122,26 @@ ViewCountedMeeting = Annotated[
     ),
 ]
 AttendMeeting = Annotated[MeetingTarget, Depends(MeetingScope(Permission.MEETING_ATTEND))]
+
+
+def CheckInScope(permission: Permission) -> ObjectScope[CheckInTarget]:
+    """The meeting guard whose target carries what a check-in decides on (its start, the QR
+    secret): a check-in reads its meeting once."""
+    return ObjectScope(
+        attendance_service.load_check_in_target,
+        permission,
+        id_param="meeting_id",
+        not_found_code="meeting.not_found",
+        description="Meeting id.",
+        visible=meeting_service.hide_draft,
+    )
+
+
+# Checking in: every reader of the meeting passes the guard (the branch's members, guests from
+# upper levels and residence attendees read it from their own scopes); being on the meeting's
+# list decides (403 `meeting.not_summoned` otherwise).
+CheckInMeeting = Annotated[CheckInTarget, Depends(CheckInScope(Permission.MEETING_VIEW))]
+ProxyCheckInMeeting = Annotated[CheckInTarget, Depends(CheckInScope(Permission.MEETING_MANAGE))]
 ManageMeeting = Annotated[MeetingTarget, Depends(MeetingScope(Permission.MEETING_MANAGE))]
 ReviewMeeting = Annotated[MeetingTarget, Depends(MeetingScope(Permission.MEETING_REVIEW))]
 AttendMotion = Annotated[MotionTarget, Depends(MotionScope(Permission.MEETING_ATTEND))]
@@ -679,7 +699,7 @@ async def list_meeting_attendees(
     ),
 )
 async def check_in_meeting(
-    meeting: ViewMeeting,
+    meeting: CheckInMeeting,
     actor: CurrentActor,
     session: SessionDep,
     rules: MeetingRules,
@@ -708,7 +728,7 @@ async def check_in_meeting(
 )
 async def check_in_by_qr(
     body: QrCheckIn,
-    meeting: ViewMeeting,
+    meeting: CheckInMeeting,
     actor: CurrentActor,
     session: SessionDep,
     rules: MeetingRules,
@@ -741,6 +761,7 @@ async def get_meeting_qr(
         codes={
             403: ["meeting.not_summoned"],
             409: [
+                "meeting.already_checked_in",
                 "meeting.checkin_closed",
                 "meeting.checkin_outside_window",
                 "meeting.excuse_closed",
@@ -751,7 +772,7 @@ async def get_meeting_qr(
 )
 async def mark_attendance(
     body: AttendanceMark,
-    meeting: ManageMeeting,
+    meeting: ProxyCheckInMeeting,
     actor: CurrentActor,
     session: SessionDep,
     rules: MeetingRules,

@@ -5,7 +5,8 @@ methods, whose sessions refuse to write (a GET never writes). On PostgreSQL the 
 in AUTOCOMMIT, which saves the BEGIN/ROLLBACK round trips of a read-only request; on SQLite both
 emit their own BEGIN (the sqlite3 driver's legacy transaction control breaks SAVEPOINTs), and
 writers take the lock up front with BEGIN IMMEDIATE so two writers never deadlock upgrading a
-shared lock.
+shared lock. A third, `autocommit` (PostgreSQL only), runs a write that is one statement (an
+idempotency claim) as its own transaction: one round trip instead of BEGIN, statement, COMMIT.
 """
 
 from __future__ import annotations
@@ -130,20 +131,32 @@ class Database:
     engine: AsyncEngine
     write: async_sessionmaker[AsyncSession]
     read: async_sessionmaker[AsyncSession]
+    # Writes of one statement outside the request's unit of work (an idempotency claim): on
+    # PostgreSQL in AUTOCOMMIT, the statement its own transaction without BEGIN and COMMIT round
+    # trips. None where there is none (SQLite, tests): `single` is then the write sessionmaker.
+    autocommit: async_sessionmaker[AsyncSession] | None = None
+
+    @property
+    def single(self) -> async_sessionmaker[AsyncSession]:
+        """The sessionmaker for a write of one statement (commit it: a no-op in AUTOCOMMIT)."""
+        return self.autocommit or self.write
 
     @classmethod
     def open(cls, settings: Settings, *, null_pool: bool = False) -> Database:
         engine = create_engine(settings, null_pool=null_pool)
+        autocommit = None
         if engine.dialect.name == "sqlite":
             write_bind = engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
             read_bind = engine
         else:
             write_bind = engine
             read_bind = engine.execution_options(isolation_level="AUTOCOMMIT")
+            autocommit = async_sessionmaker(read_bind, expire_on_commit=False)
         return cls(
             engine=engine,
             write=async_sessionmaker(write_bind, expire_on_commit=False),
             read=read_only_sessionmaker(read_bind),
+            autocommit=autocommit,
         )
 
     async def close(self) -> None:

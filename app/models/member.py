@@ -57,6 +57,19 @@ class Member(TimestampMixin, Base):
         Index("ix_member_branch_id_sort_key", "branch_id", "sort_key", "id"),
         Index("ix_member_org_path_sort_key", "org_path", "sort_key", "id"),
         Index("ix_member_sort_key", "sort_key", "id"),
+        # A ward's (1) or grassroots committee's (2) members in name order, on PostgreSQL: see
+        # `access.unit_key` (the expression is spelled out: the index must match it exactly).
+        *(
+            Index(
+                f"ix_member_unit{depth}_sort_key",
+                text(f"split_part(org_path, '/', {depth + 2})"),
+                "sort_key",
+                "id",
+                postgresql_where=text("archived_on IS NULL"),
+                info={"dialects": ("postgresql",)},
+            ).ddl_if(dialect="postgresql")
+            for depth in (1, 2)
+        ),
         Index(
             "ix_member_name_folded_trgm",
             "name_folded",

@@ -16,7 +16,17 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from sqlalchemy import BigInteger, ColumnElement, String, and_, bindparam, false, or_
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    String,
+    and_,
+    bindparam,
+    false,
+    func,
+    literal_column,
+    or_,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal
@@ -252,6 +262,75 @@ def _on_path_default(element: OnPath, compiler: SQLCompiler, **kw: object) -> st
 def on_path(org_id: ColumnElement[int], path: ColumnElement[str]) -> ColumnElement[bool]:
     """`org_id` is on `path`: SQL for `org_id in ancestor_ids(path)` (see `OnPath`)."""
     return OnPath(org_id, path)
+
+
+# Depths of the committees whose subtrees are large enough to have their own indexes on
+# PostgreSQL (`unit_key(path_column, depth)` leads them): a commune or ward under the province
+# (1, thousands of members) and a grassroots committee under it (2).
+UNIT_DEPTHS = (1, 2)
+
+
+def unit_key(path: ColumnElement[str], depth: int) -> ColumnElement[str]:
+    """The id (as text) of the org at `depth` on each row's `path`: `split_part(path, '/', d + 2)`
+    (paths are `/1/23/456/`). An expression index on it, followed by a sort key, gives a
+    committee's subtree in that order without reading the whole subtree to sort it."""
+    return func.split_part(path, literal_column("'/'"), literal_column(str(depth + 2)))
+
+
+class InUnit(ColumnElement[bool]):
+    """SQL for "`path` lies in the subtree of the org at `depth` whose path is bound as `:lo`"
+    (its `subtree_range` as `:lo`/`:hi` and its id as `:unit`): `unit_key(path, depth) = :unit` on
+    PostgreSQL, where that expression is indexed (`UNIT_DEPTHS`), the path range elsewhere."""
+
+    __visit_name__ = "in_unit"
+    type = Boolean()
+    inherit_cache = True
+    _is_implicitly_boolean = True
+    _traverse_internals = [  # noqa: RUF012 - SQLAlchemy's declaration (the cache key)
+        ("path", InternalTraversal.dp_clauseelement),
+        ("depth", InternalTraversal.dp_plain_obj),
+    ]
+
+    def __init__(self, path: ColumnElement[str], depth: int) -> None:
+        self.path = path
+        self.depth = depth
+
+    @property
+    def _from_objects(self) -> list[Any]:
+        return [*self.path._from_objects]
+
+
+@compiles(InUnit, "postgresql")
+def _in_unit_postgresql(element: InUnit, compiler: SQLCompiler, **kw: object) -> str:
+    key = compiler.process(unit_key(element.path, element.depth), **kw)
+    unit = compiler.process(bindparam("unit", type_=String), **kw)
+    return f"({key} = {unit})"
+
+
+@compiles(InUnit)
+def _in_unit_default(element: InUnit, compiler: SQLCompiler, **kw: object) -> str:
+    path = compiler.process(element.path, **kw)
+    lo = compiler.process(bindparam("lo", type_=String), **kw)
+    hi = compiler.process(bindparam("hi", type_=String), **kw)
+    return f"({path} >= {lo} AND {path} < {hi})"
+
+
+def in_subtree_sql(path: ColumnElement[str], depth: int) -> ColumnElement[bool]:
+    """`path` lies in the subtree bound as `subtree_params(org_path)`: by its indexed unit where
+    the org's depth has one (`UNIT_DEPTHS`, on PostgreSQL), by the path range otherwise."""
+    if depth in UNIT_DEPTHS:
+        return InUnit(path, depth)
+    return and_(path >= bindparam("lo", type_=String), path < bindparam("hi", type_=String))
+
+
+def subtree_params(org_path: str) -> dict[str, str]:
+    """The parameters of `in_subtree_sql` for the subtree rooted at `org_path`."""
+    lo, hi = subtree_range(org_path)
+    return {"lo": lo, "hi": hi, "unit": str(ancestor_ids(org_path)[-1])}
+
+
+def depth_of(org_path: str) -> int:
+    return len(ancestor_ids(org_path)) - 1
 
 
 def child_path(parent_path: str | None, org_id: int) -> str:

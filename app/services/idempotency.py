@@ -5,7 +5,8 @@
 - the first one still running → 409 `idempotency.in_flight` (retry a moment later);
 - keys are scoped to the member who sent them and kept `TTL` (24 hours).
 
-The claim is committed on its own before the write runs (so a duplicate sees it); the response
+The claim is committed on its own before the write runs (so a duplicate sees it): a new key is
+one `INSERT … ON CONFLICT DO NOTHING`, its own transaction; the response
 is stored in the write's own transaction (so a write is never committed without the answer a
 retry must get); a failed write releases its claim (the client may try again). Only 2xx answers
 are stored. Operations whose body must not be kept next to the member (secret ballots,
@@ -19,11 +20,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.core.db import dialect_insert
+from app.core.db import Database, dialect_insert
 from app.core.errors import Conflict, Unprocessable
 from app.models import IdempotencyKey
 from app.models.base import utcnow
@@ -59,28 +60,76 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     return digest.hexdigest()
 
 
-async def claim(
-    maker: async_sessionmaker[AsyncSession], *, member_id: int, key: str, fingerprint: str
-) -> Claim | StoredResponse:
-    """Claim `key` for this request, or hand back what the first request answered."""
-    now = utcnow()
-    async with maker() as session, session.begin():
-        inserted = await session.scalar(
-            dialect_insert(session, IdempotencyKey)
+_key_t = cast(Table, IdempotencyKey.__table__)
+_COMPLETE = (
+    update(_key_t)
+    .where(_key_t.c.id == bindparam("claim_id"))
+    .values(
+        state=DONE,
+        status_code=bindparam("p_status_code", type_=_key_t.c.status_code.type),
+        response_body=bindparam("p_body", type_=_key_t.c.response_body.type),
+        response_headers=bindparam("p_headers", type_=_key_t.c.response_headers.type),
+    )
+)
+_CLAIMS: dict[str, Any] = {}  # the claim's INSERT … ON CONFLICT, built once per dialect
+
+
+def _claim_statement(session: AsyncSession) -> Any:
+    dialect = session.get_bind().dialect.name
+    statement = _CLAIMS.get(dialect)
+    if statement is None:
+        statement = _CLAIMS[dialect] = (
+            dialect_insert(session, _key_t)
             .values(
-                member_id=member_id,
-                key=key,
-                fingerprint=fingerprint,
+                member_id=bindparam("p_member_id", type_=_key_t.c.member_id.type),
+                key=bindparam("p_key", type_=_key_t.c.key.type),
+                fingerprint=bindparam("p_fingerprint", type_=_key_t.c.fingerprint.type),
                 state=IN_FLIGHT,
-                locked_until=now + LEASE,
-                created_at=now,
-                expires_at=now + TTL,
+                locked_until=bindparam("p_locked_until", type_=_key_t.c.locked_until.type),
+                created_at=bindparam("p_created_at", type_=_key_t.c.created_at.type),
+                expires_at=bindparam("p_expires_at", type_=_key_t.c.expires_at.type),
             )
             .on_conflict_do_nothing(index_elements=["member_id", "key"])
-            .returning(IdempotencyKey.id)
+            .returning(_key_t.c.id)
         )
-        if inserted is not None:
-            return Claim(id=inserted)
+    return statement
+
+
+_RELEASE = delete(_key_t).where(_key_t.c.id == bindparam("claim_id"), _key_t.c.state == IN_FLIGHT)
+
+
+async def claim(
+    db: Database, *, member_id: int, key: str, fingerprint: str
+) -> Claim | StoredResponse:
+    """Claim `key` for this request, or hand back what the first request answered.
+
+    A new key (nearly every request) costs one statement, committed on its own (`db.single`:
+    in AUTOCOMMIT on PostgreSQL, one round trip); a key already there is decided on its row,
+    locked in a transaction of its own."""
+    now = utcnow()
+    async with db.single() as session, session.begin():
+        inserted = await session.scalar(
+            _claim_statement(session),
+            {
+                "p_member_id": member_id,
+                "p_key": key,
+                "p_fingerprint": fingerprint,
+                "p_locked_until": now + LEASE,
+                "p_created_at": now,
+                "p_expires_at": now + TTL,
+            },
+        )
+    if inserted is not None:
+        return Claim(id=inserted)
+    return await _existing(db.write, member_id=member_id, key=key, fingerprint=fingerprint)
+
+
+async def _existing(
+    maker: async_sessionmaker[AsyncSession], *, member_id: int, key: str, fingerprint: str
+) -> Claim | StoredResponse:
+    """The key is taken: its stored answer, a refusal, or (expired, abandoned) a fresh claim."""
+    now = utcnow()
+    async with maker() as session, session.begin():
         row = await session.scalar(
             select(IdempotencyKey)
             .where(IdempotencyKey.member_id == member_id, IdempotencyKey.key == key)
@@ -123,25 +172,20 @@ async def complete(session: AsyncSession, claim: Claim) -> None:
     if response is None or not 200 <= response.status_code < 300:
         return
     await session.execute(
-        update(IdempotencyKey)
-        .where(IdempotencyKey.id == claim.id)
-        .values(
-            state=DONE,
-            status_code=response.status_code,
-            response_body=response.body,
-            response_headers=response.headers,
-        )
+        _COMPLETE,
+        {
+            "claim_id": claim.id,
+            "p_status_code": response.status_code,
+            "p_body": response.body,
+            "p_headers": response.headers,
+        },
     )
 
 
-async def release(maker: async_sessionmaker[AsyncSession], claim: Claim) -> None:
+async def release(db: Database, claim: Claim) -> None:
     """The write failed: forget the claim so the client may try again with the same key."""
-    async with maker() as session, session.begin():
-        await session.execute(
-            delete(IdempotencyKey).where(
-                IdempotencyKey.id == claim.id, IdempotencyKey.state == IN_FLIGHT
-            )
-        )
+    async with db.single() as session, session.begin():
+        await session.execute(_RELEASE, {"claim_id": claim.id})
 
 
 async def prune(session: AsyncSession) -> int:

@@ -72,25 +72,35 @@ def _looks_like_number(q: str) -> bool:
     return digits >= 4 and not any(ch.isalpha() for ch in q)
 
 
-# One compiled statement per shape of the members query (which filters are present).
-_LIST_QUERIES: dict[tuple[bool, int, bool, bool, bool, bool], FastQuery] = {}
+# One compiled statement per shape of the members query (which filters are present; the
+# depth of the subtree's root where it has an index of its own, else -1).
+_LIST_QUERIES: dict[tuple[bool, int, bool, bool, bool, bool, int], FastQuery] = {}
 
 
 def _list_query(
-    *, subtree: bool, name_terms: int, number: bool, status: bool, exempt: bool, after: bool
+    *,
+    subtree: bool,
+    name_terms: int,
+    number: bool,
+    status: bool,
+    exempt: bool,
+    after: bool,
+    depth: int,
 ) -> FastQuery:
-    shape = (subtree, name_terms, number, status, exempt, after)
+    depth = depth if subtree and depth in access.UNIT_DEPTHS else -1
+    shape = (subtree, name_terms, number, status, exempt, after, depth)
     query = _LIST_QUERIES.get(shape)
     if query is not None:
         return query
     stmt = select(*_LIST_COLUMNS).where(_m.c.archived_on.is_(None))
     if subtree and not (name_terms or number or status or exempt):
-        # A committee's page of a subtree of thousands: pick the page's ids on the index
-        # (org_path, sort_key, id) alone (an index-only scan and a top-N sort of small tuples),
+        # A committee's page of a subtree of thousands: pick the page's ids on an index alone,
         # then read those rows only, instead of reading every member of the subtree to sort.
+        # A ward's or grassroots committee's subtree walks (unit, sort_key, id) in order and
+        # stops after a page (PostgreSQL); others scan (org_path, sort_key, id) and sort the
+        # small tuples.
         ids = select(_m.c.id).where(
-            _m.c.org_path >= bindparam("lo"),
-            _m.c.org_path < bindparam("hi"),
+            access.in_subtree_sql(_m.c.org_path, depth),
             _m.c.archived_on.is_(None),
         )
         if after:
@@ -151,7 +161,7 @@ async def list_members(
     if org.is_branch:
         params["branch_id"] = org.id
     else:
-        params["lo"], params["hi"] = access.subtree_range(org.path)
+        params.update(access.subtree_params(org.path))
     q = (q or "").strip()
     number = bool(q) and contact and _looks_like_number(q)
     terms = [] if number or not q else search_terms(q)
@@ -175,6 +185,7 @@ async def list_members(
         status=status is not None,
         exempt=is_exempt is not None,
         after=bool(cursor),
+        depth=access.depth_of(org.path),
     )
     rows = await reader.fetch(query, params)
     page, next_cursor = page_of(rows, limit, "members", lambda r: (r["sort_key"], r["id"]))

@@ -16,6 +16,7 @@ from app.models import (
     AuditEvent,
     Document,
     DocumentStatus,
+    IdempotencyKey,
     Job,
     JobStatus,
     Meeting,
@@ -462,6 +463,111 @@ async def test_members_excuse_themselves_before_the_start_only(
         await client.post(url, json={"reason": "Ốm"}, headers=deputy), 409, "meeting.excuse_closed"
     )
     assert (await _attendees(session, meeting["id"]))[tree.deputy.id].attendance == "pending"
+
+
+async def test_a_check_in_is_never_undone_by_an_excuse_but_an_excuse_is_by_a_check_in(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin, session: AsyncSession
+) -> None:
+    meeting, secretary = await announced(client, tree, as_actor)
+    base = f"/api/v1/meetings/{meeting['id']}"
+    member = await as_actor(tree.member.id)
+    checked = await client.post(f"{base}/check-in", headers=member)
+    assert checked.status_code == 200, checked.text
+    assert_problem(
+        await client.post(f"{base}/excuse", json={"reason": "Ốm"}, headers=member),
+        409,
+        "meeting.already_checked_in",
+    )
+    assert_problem(
+        await client.post(
+            f"{base}/attendance",
+            json={"member_id": tree.member.id, "attendance": "excused", "reason": "Ốm"},
+            headers=secretary,
+        ),
+        409,
+        "meeting.already_checked_in",
+    )
+    row = (await _attendees(session, meeting["id"]))[tree.member.id]
+    assert (row.attendance, row.method, row.excuse_reason) == ("present", "app", None)
+    assert row.checked_in_at is not None
+    assert row.checked_in_at.isoformat() == checked.json()["checked_in_at"].replace("Z", "+00:00")
+    # An excused member who comes after all is checked in.
+    deputy = await as_actor(tree.deputy.id)
+    excused = await client.post(f"{base}/excuse", json={"reason": "Bận"}, headers=deputy)
+    assert excused.json()["attendance"] == "excused"
+    came = await client.post(f"{base}/check-in", headers=deputy)
+    assert came.status_code == 200, came.text
+    assert (came.json()["attendance"], came.json()["method"]) == ("present", "app")
+    assert (await _attendees(session, meeting["id"]))[tree.deputy.id].attendance == "present"
+
+
+async def test_the_secretary_checks_in_only_summoned_members_inside_the_window(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin, session: AsyncSession
+) -> None:
+    later, secretary = await announced(client, tree, as_actor, starts_in=timedelta(days=2))
+    assert_problem(
+        await client.post(
+            f"/api/v1/meetings/{later['id']}/attendance",
+            json={"member_id": tree.member.id, "attendance": "present"},
+            headers=secretary,
+        ),
+        409,
+        "meeting.checkin_outside_window",
+    )
+    meeting, _ = await announced(client, tree, as_actor)
+    url = f"/api/v1/meetings/{meeting['id']}/attendance"
+    for member_id in (tree.admin.id, tree.outsider.id):
+        assert_problem(
+            await client.post(
+                url, json={"member_id": member_id, "attendance": "present"}, headers=secretary
+            ),
+            403,
+            "meeting.not_summoned",
+        )
+    assert_problem(
+        await client.post(
+            url,
+            json={"member_id": tree.outsider.id, "attendance": "excused", "reason": "Ốm"},
+            headers=secretary,
+        ),
+        403,
+        "meeting.not_summoned",
+    )
+    rows = await _attendees(session, meeting["id"])
+    assert tree.admin.id not in rows
+    assert tree.outsider.id not in rows
+    assert {r.attendance for r in rows.values()} == {"pending"}
+    assert (await _attendees(session, later["id"]))[tree.member.id].attendance == "pending"
+
+
+async def test_a_retried_check_in_gets_the_first_answer_and_a_refused_one_keeps_no_key(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin, session: AsyncSession
+) -> None:
+    meeting, _ = await announced(client, tree, as_actor)
+    url = f"/api/v1/meetings/{meeting['id']}/check-in"
+    member = {**await as_actor(tree.member.id), "Idempotency-Key": "check-in-1"}
+    first = await client.post(url, headers=member)
+    again = await client.post(url, headers=member)
+    assert first.status_code == again.status_code == 200, first.text
+    assert again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    stored = (
+        await session.execute(
+            select(IdempotencyKey.state, IdempotencyKey.status_code).where(
+                IdempotencyKey.member_id == tree.member.id
+            )
+        )
+    ).all()
+    assert [tuple(r) for r in stored] == [("done", 200)]
+    admin = {**await as_actor(tree.admin.id), "Idempotency-Key": "check-in-2"}
+    assert_problem(await client.post(url, headers=admin), 403, "meeting.not_summoned")
+    keys = await session.scalar(
+        select(func.count())
+        .select_from(IdempotencyKey)
+        .where(IdempotencyKey.member_id == tree.admin.id)
+    )
+    assert keys == 0
 
 
 # --- comments -------------------------------------------------------------------------------------
@@ -915,6 +1021,32 @@ async def test_upper_levels_list_their_subtrees_meetings_and_missing_minutes(
         client, f"/api/v1/orgs/{tree.c2.id}/subtree-meetings", await as_actor(tree.officer_root.id)
     )
     assert far == []
+
+
+async def test_a_committees_meetings_page_through_the_whole_year_latest_first(
+    client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin, session: AsyncSession
+) -> None:
+    # A committee's list looks in the last two months first and falls back to every meeting
+    # when they do not fill the page: the pages must be those of the whole list all the same.
+    offsets = [3, -1, -10, -61, -63, -70, -130, -200, -365, -400]
+    ids = []
+    for days in offsets:
+        meeting, _ = await announced(client, tree, as_actor)
+        row = await session.get(Meeting, meeting["id"])
+        assert row is not None
+        row.starts_at = utcnow() + timedelta(days=days)
+        row.ends_at = row.starts_at + timedelta(hours=2)
+        ids.append(meeting["id"])
+    await session.commit()
+    latest_first = [i for _, i in sorted(zip(offsets, ids, strict=True), reverse=True)]
+    committee = await as_actor(tree.committee.id)
+    url = f"/api/v1/orgs/{tree.c1.id}/subtree-meetings"
+    for size in (1, 2, 3, 7, 20):
+        listed = await collect(client, url, committee, page_size=size)
+        assert [m["id"] for m in listed] == latest_first, size
+    since = (utcnow() - timedelta(days=100)).date().isoformat()
+    recent = await collect(client, url, committee, {"since": since}, page_size=2)
+    assert [m["id"] for m in recent] == latest_first[:6]
 
 
 async def test_unexcused_absences_warn_then_flag_and_never_count_exempt_members(

@@ -16,7 +16,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -48,7 +48,7 @@ from app.models import (
     Member,
     Org,
 )
-from app.models.base import utcnow
+from app.models.base import UTCDateTime, utcnow
 from app.services import audit
 from app.services.access import Actor
 from app.services.meetings import lifecycle, rules
@@ -82,13 +82,12 @@ def current_qr(meeting: Meeting, settings: RulesSettings, now: datetime) -> dict
     }
 
 
-def qr_matches(meeting: Meeting, code: str, settings: RulesSettings, now: datetime) -> bool:
+def qr_matches(
+    meeting_id: int, secret: str, code: str, settings: RulesSettings, now: datetime
+) -> bool:
     step = _step(now, settings.qr_step_s)
     given = code.strip().upper()
-    return any(
-        hmac.compare_digest(qr_code(meeting.id, meeting.qr_secret, s), given)
-        for s in (step, step - 1)
-    )
+    return any(hmac.compare_digest(qr_code(meeting_id, secret, s), given) for s in (step, step - 1))
 
 
 # --- reading --------------------------------------------------------------------------------------
@@ -184,6 +183,39 @@ async def load_counted_target(reader: Reader, meeting_id: int) -> CountedMeeting
         path=row["path"],
         status=row["status"],
         counts=_counts(row),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CheckInTarget(MeetingTarget):
+    """A meeting's guard target with what a check-in decides on (its start for the window, the
+    QR secret): the meeting is read once, by the guard, on the lean path."""
+
+    starts_at: datetime
+    qr_secret: str = field(repr=False)
+
+
+_CHECK_IN_TARGET = FastQuery(
+    select(_mt.c.id, _mt.c.org_id, _mt.c.status, _mt.c.starts_at, _mt.c.qr_secret, _org.c.path)
+    .join(_org, _org.c.id == _mt.c.org_id)
+    .where(_mt.c.id == _meeting_id)
+)
+
+
+async def load_check_in_target(reader: Reader, meeting_id: int) -> CheckInTarget | None:
+    """`lifecycle.load_target` with the meeting's start and QR secret (committed values, as
+    the request's own session would read them before its write)."""
+    rows = await reader.fetch(_CHECK_IN_TARGET, {"meeting_id": meeting_id})
+    if not rows:
+        return None
+    row = rows[0]
+    return CheckInTarget(
+        id=row["id"],
+        org_id=row["org_id"],
+        path=row["path"],
+        status=row["status"],
+        starts_at=row["starts_at"],
+        qr_secret=row["qr_secret"],
     )
 
 
@@ -294,30 +326,57 @@ async def _meeting(session: AsyncSession, meeting_id: int) -> Meeting:
     return meeting
 
 
-def _check_window(meeting: Meeting, settings: RulesSettings, now: datetime) -> None:
-    if meeting.status not in (MeetingStatus.ANNOUNCED, MeetingStatus.STARTED):
+def _check_window(status: str, starts_at: datetime, settings: RulesSettings, now: datetime) -> None:
+    if status not in (MeetingStatus.ANNOUNCED, MeetingStatus.STARTED):
         raise Conflict("Cuộc họp không mở điểm danh.", code="meeting.checkin_closed")
-    opens = meeting.starts_at - timedelta(minutes=settings.checkin_opens_before_min)
-    closes = meeting.starts_at + timedelta(minutes=settings.checkin_closes_after_min)
+    opens = starts_at - timedelta(minutes=settings.checkin_opens_before_min)
+    closes = starts_at + timedelta(minutes=settings.checkin_closes_after_min)
     if not opens <= now <= closes:
         raise Conflict(
             "Ngoài thời gian điểm danh của cuộc họp.", code="meeting.checkin_outside_window"
         )
 
 
+# A check-in's answer: the attendance row as it is after the write.
+_ANSWER = (_at.c.meeting_id, _at.c.member_id, _at.c.attendance, _at.c.method, _at.c.checked_in_at)
+# Parameters named apart from the columns: an UPDATE reserves the columns' names for its SET.
+_this_attendee = (_at.c.meeting_id == bindparam("p_meeting_id", type_=BigInteger)) & (
+    _at.c.member_id == bindparam("p_member_id", type_=BigInteger)
+)
+_not_present = _at.c.attendance != Attendance.PRESENT
+_now = bindparam("p_now", type_=UTCDateTime())
+_recorded_by = bindparam("p_recorded_by", type_=BigInteger)
+_ATTENDEE = select(*_ANSWER).where(_this_attendee)
+# One conditional UPDATE … RETURNING marks a summoned member present and answers with the row:
+# concurrent duplicates wait on the row and then change nothing (no row returned).
+_MARK_PRESENT = (
+    update(_at)
+    .where(_this_attendee, _not_present)
+    .values(
+        attendance=Attendance.PRESENT,
+        method=bindparam("p_method", type_=_at.c.method.type),
+        checked_in_at=_now,
+        recorded_by_id=_recorded_by,
+        updated_at=_now,
+    )
+    .returning(*_ANSWER)
+)
+_EXCUSE = (
+    update(_at)
+    .where(_this_attendee, _not_present)
+    .values(
+        attendance=Attendance.EXCUSED,
+        excuse_reason=bindparam("p_reason", type_=_at.c.excuse_reason.type),
+        recorded_by_id=_recorded_by,
+        updated_at=_now,
+    )
+    .returning(*_ANSWER)
+)
+
+
 async def _attendee(session: AsyncSession, meeting_id: int, member_id: int) -> dict[str, Any]:
     row = (
-        (
-            await session.execute(
-                select(
-                    _at.c.meeting_id,
-                    _at.c.member_id,
-                    _at.c.attendance,
-                    _at.c.method,
-                    _at.c.checked_in_at,
-                ).where(_at.c.meeting_id == meeting_id, _at.c.member_id == member_id)
-            )
-        )
+        (await session.execute(_ATTENDEE, {"p_meeting_id": meeting_id, "p_member_id": member_id}))
         .mappings()
         .one_or_none()
     )
@@ -328,59 +387,57 @@ async def _attendee(session: AsyncSession, meeting_id: int, member_id: int) -> d
 
 async def _mark_present(
     session: AsyncSession,
-    meeting: Meeting,
+    meeting_id: int,
     member_id: int,
     method: CheckInMethod,
     recorded_by: int | None,
     now: datetime,
-    *,
-    listed: bool = False,
 ) -> dict[str, Any]:
-    if not listed:
-        await _attendee(session, meeting.id, member_id)  # summoned?
-    # One conditional UPDATE: concurrent duplicates wait on the row and then change nothing.
-    await session.execute(
-        update(_at)
-        .where(
-            _at.c.meeting_id == meeting.id,
-            _at.c.member_id == member_id,
-            _at.c.attendance != Attendance.PRESENT,
+    """Present, once: the UPDATE proves the member summoned and marks them; when it changes
+    nothing, one read tells "already present" (its row, unchanged) from "not summoned" (403)."""
+    row = (
+        (
+            await session.execute(
+                _MARK_PRESENT,
+                {
+                    "p_meeting_id": meeting_id,
+                    "p_member_id": member_id,
+                    "p_method": method,
+                    "p_now": now,
+                    "p_recorded_by": recorded_by,
+                },
+            )
         )
-        .values(
-            attendance=Attendance.PRESENT,
-            method=method,
-            checked_in_at=now,
-            recorded_by_id=recorded_by,
-            updated_at=now,
-        )
+        .mappings()
+        .one_or_none()
     )
-    return await _attendee(session, meeting.id, member_id)
+    if row is None:
+        return await _attendee(session, meeting_id, member_id)
+    return dict(row)
 
 
 async def check_in(
     session: AsyncSession,
     actor: Actor,
-    target: MeetingTarget,
+    target: CheckInTarget,
     settings: RulesSettings,
     *,
     qr: str | None = None,
 ) -> dict[str, Any]:
-    """A listed member checks in (the branch's members, its guests and residence attendees,
-    each recorded under their kind): in the app, or (`qr`) with the code on the secretary's
-    screen."""
+    """A listed member checks in (the branch's members, its guests from upper levels and its
+    residence attendees, each recorded under their kind; the guard lets every reader of the
+    meeting through, the list decides): in the app, or (`qr`) with the code on the secretary's
+    screen. The window and the code are decided on the guard's target: the write is one
+    statement."""
     now = utcnow()
-    meeting = await _meeting(session, target.id)
-    # On the list first: the guard lets every reader of the meeting through (guests and
-    # residence attendees read it from their own scopes), the list decides who checks in.
-    await _attendee(session, meeting.id, actor.member_id)
-    _check_window(meeting, settings, now)
-    if qr is not None and not qr_matches(meeting, qr, settings, now):
+    _check_window(target.status, target.starts_at, settings, now)
+    if qr is not None and not qr_matches(target.id, target.qr_secret, qr, settings, now):
         raise Unprocessable(
             "Mã QR không đúng hoặc đã hết hạn: hãy quét lại mã đang hiển thị.",
             code="meeting.qr_invalid",
         )
     method = CheckInMethod.QR if qr is not None else CheckInMethod.APP
-    return await _mark_present(session, meeting, actor.member_id, method, None, now, listed=True)
+    return await _mark_present(session, target.id, actor.member_id, method, None, now)
 
 
 async def qr_for_screen(
@@ -395,7 +452,7 @@ async def qr_for_screen(
 async def mark_attendance(
     session: AsyncSession,
     actor: Actor,
-    target: MeetingTarget,
+    target: CheckInTarget,
     *,
     member_id: int,
     attendance: str,
@@ -404,22 +461,21 @@ async def mark_attendance(
 ) -> dict[str, Any]:
     """The secretary records a member present (proxy check-in) or excused."""
     now = utcnow()
-    meeting = await _meeting(session, target.id)
     if attendance == Attendance.PRESENT:
-        _check_window(meeting, settings, now)
+        _check_window(target.status, target.starts_at, settings, now)
         row = await _mark_present(
-            session, meeting, member_id, CheckInMethod.PROXY, actor.member_id, now
+            session, target.id, member_id, CheckInMethod.PROXY, actor.member_id, now
         )
     else:
         if not reason:
             raise Unprocessable("Cần ghi lý do vắng.", code="meeting.reason_required")
-        row = await _excuse(session, meeting, member_id, reason, actor.member_id, now)
+        row = await _excuse(session, target, member_id, reason, actor.member_id, now)
     await audit.record(
         session,
         actor,
         "meeting.attendance",
-        target=("meeting", meeting.id),
-        org_id=meeting.org_id,
+        target=("meeting", target.id),
+        org_id=target.org_id,
         detail={"member_id": member_id, "attendance": attendance},
         on_behalf_of=member_id,
     )
@@ -428,7 +484,7 @@ async def mark_attendance(
 
 async def _excuse(
     session: AsyncSession,
-    meeting: Meeting,
+    meeting: CheckInTarget | Meeting,
     member_id: int,
     reason: str,
     recorded_by: int | None,
@@ -440,20 +496,26 @@ async def _excuse(
         meeting.status != MeetingStatus.ANNOUNCED or now >= meeting.starts_at
     ):
         raise Conflict("Chỉ xin vắng trước giờ bắt đầu cuộc họp.", code="meeting.excuse_closed")
-    row = await _attendee(session, meeting.id, member_id)
-    if row["attendance"] == Attendance.PRESENT:
-        raise Conflict("Đã điểm danh có mặt.", code="meeting.already_checked_in")
-    await session.execute(
-        update(_at)
-        .where(_at.c.meeting_id == meeting.id, _at.c.member_id == member_id)
-        .values(
-            attendance=Attendance.EXCUSED,
-            excuse_reason=reason,
-            recorded_by_id=recorded_by,
-            updated_at=now,
+    row = (
+        (
+            await session.execute(
+                _EXCUSE,
+                {
+                    "p_meeting_id": meeting.id,
+                    "p_member_id": member_id,
+                    "p_reason": reason,
+                    "p_recorded_by": recorded_by,
+                    "p_now": now,
+                },
+            )
         )
+        .mappings()
+        .one_or_none()
     )
-    return await _attendee(session, meeting.id, member_id)
+    if row is None:  # not summoned (403), or present: a check-in is never undone
+        await _attendee(session, meeting.id, member_id)
+        raise Conflict("Đã điểm danh có mặt.", code="meeting.already_checked_in")
+    return dict(row)
 
 
 async def file_excuse(

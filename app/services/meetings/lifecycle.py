@@ -637,6 +637,22 @@ def _subtree_query(
     return query
 
 
+# The window a large subtree's page is looked for in first (`list_subtree_meetings`), and the
+# depth of the committees it is tried for (the province, its wards and communes).
+_PROBE_DAYS = 62
+_PROBE_MAX_DEPTH = 1
+
+
+def _probe_since(
+    org: OrgTarget, params: Mapping[str, Any], since_at: datetime | None
+) -> datetime | None:
+    if org.is_branch or access.depth_of(org.path) > _PROBE_MAX_DEPTH:
+        return None
+    anchor: datetime = params.get("after_at") or utcnow()
+    probe = anchor - timedelta(days=_PROBE_DAYS)
+    return probe if since_at is None or probe > since_at else None
+
+
 async def list_subtree_meetings(
     reader: Reader,
     org: OrgTarget,
@@ -665,15 +681,24 @@ async def list_subtree_meetings(
         params["status"] = status.value
     if minutes_missing:
         params["closed_before"] = utcnow() - timedelta(hours=rules.minutes_due_h)
-    query = _subtree_query(
-        since=since_at is not None,
-        until=until_at is not None,
-        status=status is not None,
-        minutes_missing=minutes_missing,
-        after=bool(cursor),
-    )
     params = _lean_page(params, "subtree-meetings", limit=limit, cursor=cursor)
-    rows = await reader.fetch(query, params)
+    shape = {
+        "until": until_at is not None,
+        "status": status is not None,
+        "minutes_missing": minutes_missing,
+        "after": bool(cursor),
+    }
+    rows: Sequence[Mapping[str, Any]] = ()
+    probe = _probe_since(org, params, since_at)
+    if probe is not None:
+        # A ward's or the province's page: the branches' meetings of the last two months first
+        # (a few hundred rows instead of every meeting of the year to sort). Enough rows there
+        # means the page is theirs: every meeting left out started earlier than all of them.
+        rows = await reader.fetch(
+            _subtree_query(since=True, **shape), {**params, "since_at": probe}
+        )
+    if len(rows) < params["limit"]:
+        rows = await reader.fetch(_subtree_query(since=since_at is not None, **shape), params)
     page, next_cursor = page_of(rows, limit, "subtree-meetings", _latest_key)
     return [
         {
