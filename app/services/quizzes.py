@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import secrets
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,6 +23,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Select,
+    Table,
     and_,
     bindparam,
     case,
@@ -57,9 +59,9 @@ SUBMIT_GRACE = timedelta(seconds=5)
 
 _quiz = Quiz.__table__
 _org = Org.__table__
-_attempt = QuizAttempt.__table__
+_attempt = typing.cast(Table, QuizAttempt.__table__)
 _question = QuizQuestion.__table__
-_answer = QuizAnswer.__table__
+_answer = typing.cast(Table, QuizAnswer.__table__)
 
 _SYSTEM_RANDOM = secrets.SystemRandom()
 
