@@ -16,7 +16,8 @@ It joins the caller's transaction, is idempotent by `source_key` (a unique index
 `ON CONFLICT DO NOTHING` on both databases, so concurrent requests award once), and returns the
 new entry's id, or `None` when that key was already awarded. Entries are never edited: a
 correction is a new entry with negative points. The member's yearly `point_balance` row is
-updated in the same statement sequence, so home screens and leaderboards read one row.
+updated with it (in the same statement on PostgreSQL), so home screens and leaderboards read
+one row.
 """
 
 from __future__ import annotations
