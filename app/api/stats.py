@@ -171,7 +171,11 @@ async def list_org_child_stats(
     "`period.as_of`), by branch id: agenda posted in time, documents attached, attendance, "
     "comments per member present, votes held, minutes in time, tasks done on time, the upper "
     "level's rating against the branch's own. `attention=true` lists only the branches that "
-    "need attention, each with its reasons." + _DEFINITIONS,
+    "need attention, each with its reasons. Month, quarter and year signals are read from "
+    "the rollup the worker refreshes with the figures (one range read, whatever the subtree's "
+    "size), `as_of` and `source` as for the figures; custom periods, a period not rolled up "
+    "yet, or one counted with other `RULES__STATS_*` / `RULES__MINUTES_DUE_H` values are "
+    "counted live." + _DEFINITIONS,
 )
 async def list_org_branch_signals(
     org: StatsOrg,

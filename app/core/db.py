@@ -133,7 +133,11 @@ class Database:
 
     @classmethod
     def open(cls, settings: Settings, *, null_pool: bool = False) -> Database:
-        engine = create_engine(settings, null_pool=null_pool)
+        return cls.over(create_engine(settings, null_pool=null_pool))
+
+    @classmethod
+    def over(cls, engine: AsyncEngine) -> Database:
+        """The write and read sessions over an engine made elsewhere (the CLI's, the bench's)."""
         if engine.dialect.name == "sqlite":
             write_bind = engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
             read_bind = engine
