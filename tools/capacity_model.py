@@ -43,10 +43,15 @@ class Cost:
     proxy_of: str | None = None
 
 
+def _sections(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """The parts' sections of latest.json (schema 2), or the run itself (schema 1)."""
+    return list(run["parts"].values()) if "parts" in run else [run]
+
+
 def _results(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Every result at the bar's configuration (2 workers, 64 connections), by target."""
     found: dict[str, dict[str, Any]] = {}
-    for section in run.get("parts", {}).values():
+    for section in _sections(run):
         for result in section.get("results", []):
             if (result["workers"], result["conns"]) != (BAR_WORKERS, BAR_CONNS):
                 continue
@@ -166,11 +171,10 @@ def scenario_table(measured: dict[str, Cost], members: int, branches: int, meeti
 
 
 def inputs_table(run: dict[str, Any], measured: dict[str, Cost]) -> str:
-    ceilings = {
-        int(w): rps for s in run.get("parts", {}).values() for w, rps in s["ceiling_rps"].items()
-    }
+    ceilings = {int(w): rps for s in _sections(run) for w, rps in s["ceiling_rps"].items()}
     lines = [
-        f"Run: {run.get('updated')}; ceilings (bare FastAPI, same run) "
+        f"Run: {run.get('updated') or run['settings'].get('date')}; ceilings (bare FastAPI, "
+        "same run) "
         + ", ".join(f"{w} worker(s) {r:,.0f} req/s" for w, r in sorted(ceilings.items())),
         "",
         "| read / write | req/s (2 workers, 64 conns) | server CPU ms/req | PostgreSQL CPU ms/req "
