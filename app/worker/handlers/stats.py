@@ -46,6 +46,7 @@ async def build_report(ctx: JobContext) -> Later | None:
                 targets=rule_service.stats_targets(rules),
                 today=today,
             )
+            attention = await stats_report.attention(session, report, period, settings.rules)
         except NotFound:
             report.status = ReportStatus.FAILED
             report.error_detail = "Tổ chức không còn tồn tại vào cuối kỳ thống kê."
@@ -63,6 +64,7 @@ async def build_report(ctx: JobContext) -> Later | None:
                 total=total,
                 levels=levels,
                 targets=rule_service.stats_targets(rules),
+                attention=attention,
             )
         )
         key = f"reports/{report_id}/report.xlsx"
