@@ -208,7 +208,7 @@ async def prepare(
                 f"{safe_url(url)} holds {member_count:,} members, not {members:,}: "
                 "run with --reset to rebuild it"
             )
-        rollup_seconds = None
+        rollup_seconds: float | None = None
         rules = RulesSettings()
         if rollup and await stats_rollup.missing(Database.over(engine), rules, now=utcnow()):
             started = time.monotonic()
