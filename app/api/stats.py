@@ -111,6 +111,15 @@ async def get_org_stats(
 ) -> dict[str, Any]:
     resolved = stats_service.resolve_period(period, start, end, today=today)
     rules = await rule_service.in_force(reader, resources.app_config, resources.settings.rules)
+    lean = await stats_service.org_stats_lean(
+        reader,
+        org.id,
+        resolved,
+        yearly_target=rules.study_points_target,
+        targets=rule_service.stats_targets(rules),
+    )
+    if lean is not None:
+        return lean
     return await stats_service.org_stats(
         session,
         org.id,
@@ -180,6 +189,7 @@ async def list_org_child_stats(
 async def list_org_branch_signals(
     org: StatsOrg,
     session: SessionDep,
+    reader: ReaderDep,
     resources: ResourcesDep,
     today: TodayDep,
     period: PeriodParam = PeriodKind.MONTH,
@@ -192,6 +202,17 @@ async def list_org_branch_signals(
     cursor: Cursor = None,
 ) -> dict[str, Any]:
     resolved = stats_service.resolve_period(period, start, end, today=today)
+    lean = await stats_service.branch_signals_lean(
+        reader,
+        org.id,
+        resolved,
+        resources.settings.rules,
+        attention_only=attention,
+        limit=limit,
+        cursor=cursor,
+    )
+    if lean is not None:
+        return lean
     return await stats_service.branch_signals(
         session,
         org.id,

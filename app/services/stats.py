@@ -23,8 +23,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     BigInteger,
+    Date,
+    Integer,
     String,
     and_,
+    bindparam,
     case,
     func,
     literal,
@@ -34,6 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import RulesSettings
+from app.core.db import FastQuery, Reader
 from app.core.errors import NotFound, Unprocessable
 from app.core.pagination import decode_cursor, page_of
 from app.models import (
@@ -1097,6 +1101,145 @@ async def branch_signals(
         "period": period.read(),
         "computed_at": utcnow(),
         **freshness.read(),
+        "items": page,
+        "next_cursor": next_cursor,
+    }
+
+
+# --- the lean rollup reads (the API's heavy reads) ----------------------------------------------
+#
+# A month, quarter or year the rollup can answer is read on the lean reader (compiled statements,
+# no session): the period's refresh, the org's row and its name in one read; the branch signals in
+# one more (a range of the branches' lineage). Where the rollup cannot answer (not rolled up, other
+# study target or rules, the org not in it, or an org no longer active for a running period) they
+# answer None and the API takes the session path above, which also decides the 404s.
+
+_KIND = bindparam("kind", type_=String)
+_START = bindparam("start", type_=Date)
+_ORG = bindparam("org_id", type_=BigInteger)
+
+_LEAN_STATE = FastQuery(
+    select(
+        _rp.c.target_points,
+        _rp.c.refreshed_at,
+        _rp.c.signal_rules,
+        _ru.c.lineage,
+        _org.c.name.label("org_name"),
+        _org.c.is_active,
+        *(_ru.c[n] for n in COUNTS),
+    )
+    .select_from(
+        _rp.outerjoin(
+            _ru,
+            and_(
+                _ru.c.period_kind == _rp.c.period_kind,
+                _ru.c.period_start == _rp.c.period_start,
+                _ru.c.org_id == _ORG,
+            ),
+        ).outerjoin(_org, _org.c.id == _ORG)
+    )
+    .where(_rp.c.period_kind == _KIND, _rp.c.period_start == _START)
+)
+
+
+def _lean_signals(attention_only: bool) -> FastQuery:
+    query = (
+        select(_br.c.org_id, _org.c.name.label("org_name"), *(_br.c[n] for n in SIGNAL_COUNTS))
+        .join(_org, _org.c.id == _br.c.org_id)
+        .where(
+            _br.c.period_kind == _KIND,
+            _br.c.period_start == _START,
+            _br.c.lineage >= bindparam("lo", type_=String),
+            _br.c.lineage < bindparam("hi", type_=String),
+            _br.c.org_id > bindparam("after", type_=BigInteger),
+        )
+        .order_by(_br.c.org_id)
+        .limit(bindparam("limit", type_=Integer))
+    )
+    if attention_only:
+        query = query.where(_br.c.needs_attention.is_(True))
+    return FastQuery(query)
+
+
+_LEAN_SIGNALS = {flag: _lean_signals(flag) for flag in (False, True)}
+
+
+async def _lean_state(reader: Reader, org_id: int, period: Period) -> Any:
+    """The period's refresh with the org's rollup row, or None when the rollup cannot answer for
+    the org (not rolled up, the org not in it, or no longer active while the period runs)."""
+    if period.kind not in ROLLUP_KINDS:
+        return None
+    rows = await reader.fetch(
+        _LEAN_STATE, {"kind": period.kind.value, "start": period.start, "org_id": org_id}
+    )
+    if not rows or rows[0]["lineage"] is None or rows[0]["org_name"] is None:
+        return None
+    state = rows[0]
+    if period.is_current and not state["is_active"]:
+        return None
+    return state
+
+
+async def org_stats_lean(
+    reader: Reader, org_id: int, period: Period, *, yearly_target: int, targets: StatsTargets
+) -> dict[str, Any] | None:
+    """`org_stats` from the rollup on the lean reader, or None (then `org_stats` answers)."""
+    state = await _lean_state(reader, org_id, period)
+    target = target_points(period, yearly_target)
+    if state is None or state["target_points"] != target:
+        return None
+    counts = {n: int(state[n]) for n in COUNTS}
+    return {
+        "org_id": org_id,
+        "org_name": state["org_name"],
+        "period": period.read(),
+        "computed_at": utcnow(),
+        **Freshness(state["refreshed_at"], "rollup").read(),
+        **shown(counts, target, targets),
+    }
+
+
+async def branch_signals_lean(
+    reader: Reader,
+    org_id: int,
+    period: Period,
+    rules: RulesSettings,
+    *,
+    attention_only: bool = False,
+    limit: int,
+    cursor: str | None,
+) -> dict[str, Any] | None:
+    """`branch_signals` from the rollup on the lean reader, or None (then `branch_signals`
+    answers)."""
+    signal_rules = SignalRules.of(rules)
+    state = await _lean_state(reader, org_id, period)
+    if state is None or state["signal_rules"] != signal_rules.key:
+        return None
+    after = decode_cursor(cursor, "branch_signals", (int,))[0] if cursor else 0
+    lo, hi = access.subtree_range(state["lineage"])
+    rows = await reader.fetch(
+        _LEAN_SIGNALS[attention_only],
+        {
+            "kind": period.kind.value,
+            "start": period.start,
+            "lo": lo,
+            "hi": hi,
+            "after": after,
+            "limit": limit + 1,
+        },
+    )
+    items = [
+        signals_shown(
+            int(r["org_id"]), r["org_name"], {n: int(r[n]) for n in SIGNAL_COUNTS}, signal_rules
+        )
+        for r in rows
+    ]
+    page, next_cursor = page_of(items, limit, "branch_signals", lambda s: (s["org_id"],))
+    return {
+        "org_id": org_id,
+        "period": period.read(),
+        "computed_at": utcnow(),
+        **Freshness(state["refreshed_at"], "rollup").read(),
         "items": page,
         "next_cursor": next_cursor,
     }
