@@ -1,6 +1,6 @@
 """The capacity model of docs/capacity.md, computed from a `handbook bench` run.
 
-    python3 tools/capacity_model.py [docs/benchmarks/latest.json] [--check OTHER.json]
+    python3 tools/capacity_model.py [LATEST.json [MORE.json ...]] [--check OTHER.json]
 
 Reads the per-request costs the bench measured (each read and burst at 2 workers and 64
 connections: server CPU ms per request, PostgreSQL CPU ms per request, response bytes) and
@@ -171,7 +171,10 @@ def scenario_table(measured: dict[str, Cost], members: int, branches: int, meeti
 
 
 def inputs_table(run: dict[str, Any], measured: dict[str, Cost]) -> str:
-    ceilings = {int(w): rps for s in _sections(run) for w, rps in s["ceiling_rps"].items()}
+    ceilings: dict[int, float] = {}
+    for section in _sections(run):  # the first run's (parts merged in from others come later)
+        for w, rps in section["ceiling_rps"].items():
+            ceilings.setdefault(int(w), rps)
     lines = [
         f"Run: {run.get('updated') or run['settings'].get('date')}; ceilings (bare FastAPI, "
         "same run) "
@@ -241,11 +244,18 @@ def check_table(model: dict[str, Cost], run: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "bench", nargs="?", type=Path, default=ROOT / "docs" / "benchmarks" / "latest.json"
+        "bench",
+        nargs="*",
+        type=Path,
+        default=[ROOT / "docs" / "benchmarks" / "latest.json"],
+        help="latest.json of a run; more files add the parts the first lacks (e.g. a stats run)",
     )
     parser.add_argument("--check", type=Path, help="another run to predict from this one's costs")
     args = parser.parse_args(argv)
-    run = json.loads(args.bench.read_text())
+    run = json.loads(args.bench[0].read_text())
+    for extra in args.bench[1:]:
+        for name, section in json.loads(extra.read_text()).get("parts", {}).items():
+            run.setdefault("parts", {}).setdefault(name, section)
     measured = costs(run)
     out = sys.stdout.write
     out("## Inputs\n\n" + inputs_table(run, measured) + "\n\n")

@@ -131,7 +131,17 @@ class StatsBranchRollup(Base):
 
     __tablename__ = "stats_branch_rollup"
     __table_args__ = (
+        # A subtree's branches (a ward: a narrow range, then sorted by id).
         Index("ix_stats_branch_rollup_lineage", "period_kind", "period_start", "lineage"),
+        # The branches that need attention in id order (a province root: the first page without
+        # sorting every branch of the period).
+        Index(
+            "ix_stats_branch_rollup_attention",
+            "period_kind",
+            "period_start",
+            "needs_attention",
+            "org_id",
+        ),
     )
 
     period_kind: Mapped[str] = mapped_column(String(16), primary_key=True)

@@ -67,9 +67,15 @@ def upgrade() -> None:
         "stats_branch_rollup",
         ["period_kind", "period_start", "lineage"],
     )
+    op.create_index(
+        "ix_stats_branch_rollup_attention",
+        "stats_branch_rollup",
+        ["period_kind", "period_start", "needs_attention", "org_id"],
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_stats_branch_rollup_attention", table_name="stats_branch_rollup")
     op.drop_index("ix_stats_branch_rollup_lineage", table_name="stats_branch_rollup")
     op.drop_table("stats_branch_rollup")
     with op.batch_alter_table("stats_rollup_period") as batch:
