@@ -173,7 +173,7 @@ def scenario_table(measured: dict[str, Cost], members: int, branches: int, meeti
 def inputs_table(run: dict[str, Any], measured: dict[str, Cost]) -> str:
     ceilings: dict[int, float] = {}
     for section in _sections(run):  # the first run's (parts merged in from others come later)
-        for w, rps in section["ceiling_rps"].items():
+        for w, rps in (section.get("ceiling_rps") or {}).items():
             ceilings.setdefault(int(w), rps)
     lines = [
         f"Run: {run.get('updated') or run['settings'].get('date')}; ceilings (bare FastAPI, "
