@@ -1144,8 +1144,7 @@ _LEAN_STATE = FastQuery(
 
 def _lean_signals(attention_only: bool) -> FastQuery:
     query = (
-        select(_br.c.org_id, _org.c.name.label("org_name"), *(_br.c[n] for n in SIGNAL_COUNTS))
-        .join(_org, _org.c.id == _br.c.org_id)
+        select(_br.c.org_id, *(_br.c[n] for n in SIGNAL_COUNTS))
         .where(
             _br.c.period_kind == _KIND,
             _br.c.period_start == _START,
@@ -1158,7 +1157,15 @@ def _lean_signals(attention_only: bool) -> FastQuery:
     )
     if attention_only:
         query = query.where(_br.c.needs_attention.is_(True))
-    return FastQuery(query)
+    page = query.subquery("page")
+    # The names of the page's branches only, after the limit (a prepared statement's generic
+    # plan takes the lineage range and sorts it: joining every branch of a province to its org
+    # first cost 4.8 ms of PostgreSQL at 706 branches, 0.35 ms this way).
+    return FastQuery(
+        select(page, _org.c.name.label("org_name"))
+        .join(_org, _org.c.id == page.c.org_id)
+        .order_by(page.c.org_id)
+    )
 
 
 _LEAN_SIGNALS = {flag: _lean_signals(flag) for flag in (False, True)}
