@@ -360,7 +360,18 @@ def test_phone_pattern_takes_the_usual_ways_of_writing_a_number() -> None:
 
 
 def _accepts_all(adapter: TypeAdapter[Any], samples: st.SearchStrategy[str], field: str) -> None:
-    @hypothesis.settings(max_examples=60, database=None, derandomize=True)
+    # Derandomized, so the samples are the same on every run; generating them may be slow on a
+    # busy machine (the filter rejects some), which is no failure of the contract.
+    @hypothesis.settings(
+        max_examples=60,
+        database=None,
+        derandomize=True,
+        suppress_health_check=[
+            hypothesis.HealthCheck.too_slow,
+            hypothesis.HealthCheck.filter_too_much,
+        ],
+        deadline=None,
+    )
     @hypothesis.given(samples)
     def accepted(sample: str) -> None:
         try:
