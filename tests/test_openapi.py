@@ -121,8 +121,10 @@ def test_every_scope_refusal_names_what_it_checks(app: FastAPI) -> None:
             for item in checked:
                 Permission(item["permission"])
                 on = item["on"]
-                assert on == "root" or on.split(".")[0] in ("body", "query") or (
-                    "{" + on + "}" in path
+                assert (
+                    on == "root"
+                    or on.split(".")[0] in ("body", "query")
+                    or ("{" + on + "}" in path)
                 ), (method, path, item)
         else:
             assert "x-permissions" not in forbidden, (method, path)
@@ -131,8 +133,9 @@ def test_every_scope_refusal_names_what_it_checks(app: FastAPI) -> None:
         {"permission": "content.view", "on": "document_id"},
         {"permission": "content.relay", "on": "body.org_id"},
     ]
-    assert "`content.relay` on the org `org_id` names in the body" in (
-        relays["responses"]["403"]["description"]
+    assert (
+        "`content.relay` on the org `org_id` names in the body"
+        in (relays["responses"]["403"]["description"])
     )
 
 

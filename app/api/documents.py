@@ -417,7 +417,10 @@ async def get_relay_plan_link(
     "/documents/{document_id}/relays",
     response_model=list[UnitRelayStatus],
     responses=problems(
-        401, 403, 422, codes={404: ["org.not_found"], 409: ["document.not_published"]},
+        401,
+        403,
+        422,
+        codes={404: ["org.not_found"], 409: ["document.not_published"]},
         needs=_RELAY_REPORT,
     ),
 )
@@ -432,7 +435,10 @@ async def list_document_relays(
     "/documents/{document_id}/coverage",
     response_model=CoverageRead,
     responses=problems(
-        401, 403, 422, codes={404: ["org.not_found"], 409: ["document.not_published"]},
+        401,
+        403,
+        422,
+        codes={404: ["org.not_found"], 409: ["document.not_published"]},
         needs=_RELAY_REPORT,
     ),
 )
@@ -454,7 +460,11 @@ async def get_document_coverage(
     "/documents/{document_id}/not-read",
     response_model=Page[MemberNotRead],
     responses=problems(
-        400, 401, 403, 422, codes={404: ["org.not_found"], 409: ["document.not_published"]},
+        400,
+        401,
+        403,
+        422,
+        codes={404: ["org.not_found"], 409: ["document.not_published"]},
         needs=_RELAY_REPORT,
     ),
 )
