@@ -185,7 +185,11 @@ async def _seed(settings: Settings, members: int | None) -> str:
             result = await seed_service.seed_demo(engine, password_hash=hashed)
         else:
             result = await seed_service.seed_generated(
-                engine, members=members, progress=console.print
+                engine,
+                members=members,
+                progress=console.print,
+                rules=settings.rules,
+                worker=settings.worker,
             )
         return (
             f"seeded {result.orgs} orgs ({result.branches} branches), {result.members} members, "

@@ -102,6 +102,7 @@ async def main() -> None:
                     timezone=rules.timezone,
                     yearly_target=YEARLY,
                     now=datetime.now(UTC),
+                    signal_rules=stats.SignalRules.of(rules),
                     frozen=not period.is_current,
                     statement_timeout_ms=settings.worker.stats_rollup_statement_timeout_ms,
                 )

@@ -7,10 +7,11 @@ from typing import Any
 from fastapi import Response
 
 from app.api.deps import CurrentActor, ResourcesDep, SessionDep
-from app.api.responses import IfMatchDep, problems, with_etag_of
+from app.api.responses import IfMatchDep, Needs, problems, with_etag_of
 from app.api.routing import area_router
 from app.schemas.app_config import AppConfigRead, AppConfigUpdate
 from app.services import app_config as app_config_service
+from app.services.access import Permission
 
 router = area_router(prefix="/app-config", tags=["app"])
 
@@ -30,7 +31,12 @@ async def get_app_config(
     "",
     response_model=AppConfigRead,
     responses=problems(
-        401, 412, 413, 422, codes={403: ["scope.forbidden"], 404: ["org.not_found"]}
+        401,
+        412,
+        413,
+        422,
+        codes={404: ["org.not_found"]},
+        needs=[Needs(Permission.DEPLOYMENT_ADMIN, "root")],
     ),
 )
 async def replace_app_config(

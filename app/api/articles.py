@@ -8,7 +8,7 @@ from fastapi import Depends, Query, Response, status
 
 from app.api.deps import CurrentActor, ObjectScope, OrgScope, ResourcesDep, SessionDep
 from app.api.idempotency import Idempotent
-from app.api.responses import IfMatchDep, problems, with_etag_of
+from app.api.responses import IfMatchDep, Needs, problems, with_etag_of
 from app.api.routing import area_router
 from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit
 from app.models import ArticleStatus
@@ -123,6 +123,10 @@ async def get_article(
             403: ["article.pin_forbidden"],
             409: ["article.not_editable"],
         },
+        needs=[
+            Needs(Permission.CONTENT_DRAFT, "article_id"),
+            Needs(Permission.CONTENT_PUBLISH, "article_id"),
+        ],
     ),
 )
 async def update_article(

@@ -17,7 +17,7 @@ from app.api.deps import (
     SessionDep,
 )
 from app.api.idempotency import Idempotent
-from app.api.responses import IfMatchDep, problems, with_etag_of
+from app.api.responses import IfMatchDep, Needs, problems, with_etag_of
 from app.api.routing import area_router
 from app.core.db import SessionQueries
 from app.core.errors import NotFound, RangeNotSatisfiableError
@@ -74,6 +74,8 @@ Readable = Annotated[DocumentTarget, Depends(DocumentScope(Permission.CONTENT_VI
 Editable = Annotated[DocumentTarget, Depends(DocumentScope(Permission.CONTENT_DRAFT))]
 Publishable = Annotated[DocumentTarget, Depends(DocumentScope(Permission.CONTENT_PUBLISH))]
 FileId = Annotated[int, Path(ge=1, le=MAX_ID, description="File id."), Digits]
+# The relay reports need `content.relay` on the org they list (the document's by default).
+_RELAY_REPORT = [Needs(Permission.CONTENT_RELAY, "query.org_id", default="document_id")]
 ReportOrg = Annotated[
     int | None,
     Query(
@@ -375,6 +377,7 @@ async def list_document_sections(document: Readable, session: SessionDep) -> Any
             409: ["document.already_relayed"],
             422: ["document.relay_not_below"],
         },
+        needs=[Needs(Permission.CONTENT_RELAY, "body.org_id")],
     ),
 )
 async def relay_document(
@@ -414,7 +417,11 @@ async def get_relay_plan_link(
     "/documents/{document_id}/relays",
     response_model=list[UnitRelayStatus],
     responses=problems(
-        401, 403, 422, codes={404: ["org.not_found"], 409: ["document.not_published"]}
+        401,
+        403,
+        422,
+        codes={404: ["org.not_found"], 409: ["document.not_published"]},
+        needs=_RELAY_REPORT,
     ),
 )
 async def list_document_relays(
@@ -428,7 +435,11 @@ async def list_document_relays(
     "/documents/{document_id}/coverage",
     response_model=CoverageRead,
     responses=problems(
-        401, 403, 422, codes={404: ["org.not_found"], 409: ["document.not_published"]}
+        401,
+        403,
+        422,
+        codes={404: ["org.not_found"], 409: ["document.not_published"]},
+        needs=_RELAY_REPORT,
     ),
 )
 async def get_document_coverage(
@@ -449,7 +460,12 @@ async def get_document_coverage(
     "/documents/{document_id}/not-read",
     response_model=Page[MemberNotRead],
     responses=problems(
-        400, 401, 403, 422, codes={404: ["org.not_found"], 409: ["document.not_published"]}
+        400,
+        401,
+        403,
+        422,
+        codes={404: ["org.not_found"], 409: ["document.not_published"]},
+        needs=_RELAY_REPORT,
     ),
 )
 async def list_document_not_read(

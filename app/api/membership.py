@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Response
 
 from app.api.deps import CurrentActor, MemberScope, OrgScope, SessionDep, TodayDep
-from app.api.responses import IfMatchDep, problems, with_etag
+from app.api.responses import IfMatchDep, Needs, problems, with_etag
 from app.api.routing import area_router
 from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit
 from app.schemas.common import IsoDateText, Page
@@ -115,6 +115,7 @@ async def list_org_members_as_of(
             ],
             422: ["member.org_not_branch", "membership.date_in_future"],
         },
+        needs=[Needs(Permission.MEMBER_MANAGE, "body.branch_id")],
     ),
 )
 async def transfer_member(

@@ -17,7 +17,14 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from app.api.deps import ObjectScope
 from app.api.problem_meanings import MEANINGS
-from app.api.responses import DEPENDENCY_CODES, PROBLEM_CODES, PROBLEM_DESCRIPTIONS
+from app.api.responses import (
+    DEPENDENCY_CODES,
+    PERMISSIONS,
+    PROBLEM_CODES,
+    PROBLEM_DESCRIPTIONS,
+    Needs,
+    declared_needs,
+)
 from app.core.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE, http_titles
 from app.models.role import Role
 from app.services.access import (
@@ -86,14 +93,43 @@ def _holders(permission: Permission) -> str:
     return ", ".join(holders) or "the deployment admin"
 
 
+def _noun(param: str) -> str:
+    return param.removesuffix("_id").replace("_", " ")
+
+
+def _where(need: Needs) -> str:
+    if need.on == "root":
+        return "the root org"
+    if "." in need.on:
+        place, field = need.on.split(".", 1)
+        where = f"the org `{field}` names in the {place}"
+        return f"{where} (else the {_noun(need.default)})" if need.default else where
+    return f"the {_noun(need.on)}"
+
+
+def _permissions(route: APIRoute) -> list[dict[str, str]]:
+    """What `scope.forbidden` checks on the route: its guards' permissions on their objects,
+    then the permissions its service checks itself (`problems(needs=...)`)."""
+    checked = [
+        {"permission": str(guard.permission), "on": guard.id_param}
+        for guard in _guards(route.dependant)
+    ]
+    checked += [need.described() for need in declared_needs(route.responses)]
+    return list({tuple(sorted(item.items())): item for item in checked}.values())
+
+
 def _meanings(route: APIRoute) -> dict[str, str]:
-    """The registry's meanings, with `scope.forbidden` naming what the route's guards check."""
+    """The registry's meanings, with `scope.forbidden` naming what the route checks."""
     checks = []
     for guard in _guards(route.dependant):
-        noun = guard.id_param.removesuffix("_id").replace("_", " ")
         checks.append(
-            f"the {noun} is visible to you, but this needs `{guard.permission}` on it, which "
-            f"your roles there do not give (held by: {_holders(guard.permission)})"
+            f"the {_noun(guard.id_param)} is visible to you, but this needs `{guard.permission}` "
+            f"on it, which your roles there do not give (held by: {_holders(guard.permission)})"
+        )
+    for need in declared_needs(route.responses):
+        checks.append(
+            f"this needs `{need.permission}` on {_where(need)}, which your roles there do not "
+            f"give (held by: {_holders(need.permission)})"
         )
     if not checks:
         return MEANINGS
@@ -144,6 +180,8 @@ def _document_problems(operation: dict[str, Any], route: APIRoute) -> None:
         status = 500 if key == "default" else int(key)
         codes = sorted({*response.get(PROBLEM_CODES, ()), *_SHARED_CODES.get(status, ())})
         response[PROBLEM_CODES] = codes
+        if status == 403 and "scope.forbidden" in codes:
+            response[PERMISSIONS] = _permissions(route)
         if codes:
             content[PROBLEM_MEDIA_TYPE]["example"] = _problem_example(status, codes[0])
         if codes and all(code in meanings for code in codes):

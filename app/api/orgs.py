@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Response, status
 
 from app.api.deps import CurrentActor, OrgScope, ResourcesDep, SessionDep
-from app.api.responses import IfMatchDep, problems, with_etag
+from app.api.responses import IfMatchDep, Needs, problems, with_etag
 from app.api.routing import area_router
 from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit
 from app.schemas.common import Digits, NoNul, Page
@@ -49,11 +49,8 @@ async def search_orgs(
         401,
         413,
         422,
-        codes={
-            403: ["scope.forbidden"],
-            404: ["org.not_found"],
-            409: ["org.code_taken", "org.parent_is_branch"],
-        },
+        codes={404: ["org.not_found"], 409: ["org.code_taken", "org.parent_is_branch"]},
+        needs=[Needs(Permission.ORG_MANAGE, "body.parent_id")],
     ),
 )
 async def create_org(

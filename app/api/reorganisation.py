@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Response
 
 from app.api.deps import CurrentActor, OrgScope, ResourcesDep, SessionDep, TodayDep
-from app.api.responses import IfMatchDep, problems, with_etag
+from app.api.responses import IfMatchDep, Needs, problems, with_etag
 from app.api.routing import area_router
 from app.schemas.membership import OrgDissolve, OrgMerge, OrgMove
 from app.schemas.org import OrgRead
@@ -37,6 +37,7 @@ _WRITES = (401, 403, 404, 409, 412, 413, 422)
             ],
             422: ["org.move_into_itself"],
         },
+        needs=[Needs(Permission.ORG_MANAGE, "body.parent_id")],
     ),
 )
 async def move_org(
@@ -75,6 +76,7 @@ async def move_org(
             409: ["org.changed", "org.date_before_current", "org.inactive"],
             422: ["org.merge_kind_mismatch", "org.move_into_itself"],
         },
+        needs=[Needs(Permission.ORG_MANAGE, "body.into_id")],
     ),
 )
 async def merge_org(

@@ -19,6 +19,7 @@ observes a code the document does not list for that operation and status.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any, Protocol, TypeVar
 
 from fastapi import Depends, Header
@@ -27,6 +28,7 @@ from fastapi.responses import Response
 from app.core.errors import PROBLEM_MEDIA_TYPE
 from app.core.etag import IfMatch, etag
 from app.schemas.common import Problem
+from app.services.access import Permission
 
 PROBLEM_DESCRIPTIONS = {
     400: "Bad request (e.g. `pagination.invalid_cursor`).",
@@ -44,22 +46,52 @@ PROBLEM_DESCRIPTIONS = {
 
 # The extension listing the problem codes an operation answers with one status.
 PROBLEM_CODES = "x-problem-codes"
+# The extension of a 403 listing the permissions the operation checks (`scope.forbidden`).
+PERMISSIONS = "x-permissions"
 # The attribute on a dependency callable (or guard instance) naming the codes it raises.
 DEPENDENCY_CODES = "__problem_codes__"
 Codes = Mapping[int, Sequence[str]]
 F = TypeVar("F")
 
 
+@dataclass(frozen=True, slots=True)
+class Needs:
+    """A permission the route's service checks itself, beyond the route's guards (which say
+    theirs: `ObjectScope(..., permission)`), refusing with 403 `scope.forbidden` where the
+    caller does not hold it. `on` names where it is checked: the object of a path parameter
+    (`"article_id"`, through the route's guard for it), the org a body or query field names
+    (`"body.branch_id"`, `"query.org_id"`; when the field is absent, the object of the path
+    parameter `default`), or the root org (`"root"`). The document says it in the 403's
+    `x-permissions`, and the fuzz run accepts `scope.forbidden` only from a caller who lacks a
+    guard's permission or one of these (`access`, on the data as it stands)."""
+
+    permission: Permission
+    on: str
+    default: str | None = None
+
+    def described(self) -> dict[str, str]:
+        found = {"permission": str(self.permission), "on": self.on}
+        if self.default is not None:
+            found["default"] = self.default
+        return found
+
+
 def problems(
-    *statuses: int, codes: Codes | None = None, descriptions: Mapping[int, str] | None = None
+    *statuses: int,
+    codes: Codes | None = None,
+    descriptions: Mapping[int, str] | None = None,
+    needs: Sequence[Needs] = (),
 ) -> dict[int | str, dict[str, Any]]:
     """`responses=` for a route: each status documented as problem+json, with the codes of the
     route's own rules (`codes={404: ["member.not_found"]}`; a status there need not be repeated
     in `statuses`). `descriptions` replaces a status's lead line with the route's own words; the
-    meanings of the codes follow it either way."""
-    codes = codes or {}
+    meanings of the codes follow it either way. `needs` lists the permissions the service
+    checks beyond the route's guards (see `Needs`): they answer 403 `scope.forbidden`."""
+    codes = dict(codes or {})
+    if needs:
+        codes[403] = [*codes.get(403, ()), "scope.forbidden"]
     descriptions = descriptions or {}
-    return {
+    responses: dict[int | str, dict[str, Any]] = {
         status: {
             "model": Problem,
             "description": descriptions.get(status) or PROBLEM_DESCRIPTIONS.get(status, "Error."),
@@ -68,6 +100,19 @@ def problems(
         }
         for status in sorted({*statuses, *codes, *descriptions})
     }
+    if needs:
+        responses[403][PERMISSIONS] = [need.described() for need in needs]
+    return responses
+
+
+def declared_needs(responses: Mapping[int | str, Any]) -> list[Needs]:
+    """The `Needs` a route declared in its `problems(...)` (read back by the document and the
+    fuzz run)."""
+    forbidden = responses.get(403) or {}
+    return [
+        Needs(Permission(item["permission"]), item["on"], item.get("default"))
+        for item in forbidden.get(PERMISSIONS, ())
+    ]
 
 
 def raises(codes: Codes) -> Callable[[F], F]:

@@ -111,6 +111,15 @@ async def get_org_stats(
 ) -> dict[str, Any]:
     resolved = stats_service.resolve_period(period, start, end, today=today)
     rules = await rule_service.in_force(reader, resources.app_config, resources.settings.rules)
+    lean = await stats_service.org_stats_lean(
+        reader,
+        org.id,
+        resolved,
+        yearly_target=rules.study_points_target,
+        targets=rule_service.stats_targets(rules),
+    )
+    if lean is not None:
+        return lean
     return await stats_service.org_stats(
         session,
         org.id,
@@ -171,11 +180,16 @@ async def list_org_child_stats(
     "`period.as_of`), by branch id: agenda posted in time, documents attached, attendance, "
     "comments per member present, votes held, minutes in time, tasks done on time, the upper "
     "level's rating against the branch's own. `attention=true` lists only the branches that "
-    "need attention, each with its reasons." + _DEFINITIONS,
+    "need attention, each with its reasons. Month, quarter and year signals are read from "
+    "the rollup the worker refreshes with the figures (one range read, whatever the subtree's "
+    "size), `as_of` and `source` as for the figures; custom periods, a period not rolled up "
+    "yet, or one counted with other `RULES__STATS_*` / `RULES__MINUTES_DUE_H` values are "
+    "counted live." + _DEFINITIONS,
 )
 async def list_org_branch_signals(
     org: StatsOrg,
     session: SessionDep,
+    reader: ReaderDep,
     resources: ResourcesDep,
     today: TodayDep,
     period: PeriodParam = PeriodKind.MONTH,
@@ -188,6 +202,17 @@ async def list_org_branch_signals(
     cursor: Cursor = None,
 ) -> dict[str, Any]:
     resolved = stats_service.resolve_period(period, start, end, today=today)
+    lean = await stats_service.branch_signals_lean(
+        reader,
+        org.id,
+        resolved,
+        resources.settings.rules,
+        attention_only=attention,
+        limit=limit,
+        cursor=cursor,
+    )
+    if lean is not None:
+        return lean
     return await stats_service.branch_signals(
         session,
         org.id,

@@ -154,6 +154,9 @@ class Dataset:
     root_id: int
     root_path: str
     postgresql: str
+    # Seconds this run spent building the statistics rollup of a province seeded without one
+    # (`stats_rollup.missing`); None when it was there.
+    rollup_seconds: float | None = None
 
 
 async def _counts(engine: AsyncEngine) -> tuple[int, int, int, int]:
@@ -175,10 +178,20 @@ async def _counts(engine: AsyncEngine) -> tuple[int, int, int, int]:
 
 
 async def prepare(
-    url: str, *, members: int, progress: Callable[[str], None] | None = None
+    url: str,
+    *,
+    members: int,
+    progress: Callable[[str], None] | None = None,
+    rollup: bool = False,
 ) -> Dataset:
-    """Seed the province unless it is there already (progress reported as it goes)."""
-    from app.services.seed import seed_generated
+    """Seed the province unless it is there already (progress reported as it goes; seeding
+    builds the statistics rollup). With `rollup`, a province seeded before the rollup existed
+    (or in an earlier month) gets it now: one run of the worker's `stats.rollup` job, done only
+    when the running month's rollup is missing, so repeated runs skip it."""
+    from app.core.config import RulesSettings, WorkerSettings
+    from app.core.db import Database
+    from app.services import stats_rollup
+    from app.services.seed import build_rollup, seed_generated
 
     engine = _engine(database_url(url))
     try:
@@ -195,6 +208,12 @@ async def prepare(
                 f"{safe_url(url)} holds {member_count:,} members, not {members:,}: "
                 "run with --reset to rebuild it"
             )
+        rollup_seconds: float | None = None
+        rules = RulesSettings()
+        if rollup and await stats_rollup.missing(Database.over(engine), rules, now=utcnow()):
+            started = time.monotonic()
+            await build_rollup(engine, rules, WorkerSettings(), progress)
+            rollup_seconds = time.monotonic() - started
         async with engine.begin() as conn:
             await conn.execute(delete(_session).where(_session.c.method == SESSION_METHOD))
             root = (
@@ -216,6 +235,7 @@ async def prepare(
             root_id=int(root[0]),
             root_path=str(root[1]),
             postgresql=str(version),
+            rollup_seconds=rollup_seconds,
         )
     finally:
         await engine.dispose()

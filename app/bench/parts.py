@@ -408,13 +408,31 @@ PARTS: dict[str, Part] = {
         ),
         Part(
             "stats",
-            "the root statistics of the province this month (a heavy read: p99 ≤ 150 ms)",
+            "statistics this month, read from the rollup (heavy reads: p99 ≤ 150 ms): the "
+            "province's root figures, its branches that need attention, a ward's branch "
+            "signals (the rollup is built first if the province has none)",
             reads=(
                 Read(
                     "root_stats",
                     "org statistics (root)",
                     "/api/v1/orgs/{org_id}/stats?period=month",
                     "province_officer",
+                    bar=None,
+                    p99_bar_ms=HEAVY_P99_MS,
+                ),
+                Read(
+                    "root_attention",
+                    "branches that need attention (root)",
+                    "/api/v1/orgs/{org_id}/stats/branches?period=month&attention=true&limit=20",
+                    "province_officer",
+                    bar=None,
+                    p99_bar_ms=HEAVY_P99_MS,
+                ),
+                Read(
+                    "ward_signals",
+                    "branch signals (ward)",
+                    "/api/v1/orgs/{org_id}/stats/branches?period=month&limit=20",
+                    "ward_officer",
                     bar=None,
                     p99_bar_ms=HEAVY_P99_MS,
                 ),

@@ -143,7 +143,11 @@ class Database:
 
     @classmethod
     def open(cls, settings: Settings, *, null_pool: bool = False) -> Database:
-        engine = create_engine(settings, null_pool=null_pool)
+        return cls.over(create_engine(settings, null_pool=null_pool))
+
+    @classmethod
+    def over(cls, engine: AsyncEngine) -> Database:
+        """The write and read sessions over an engine made elsewhere (the CLI's, the bench's)."""
         autocommit = None
         if engine.dialect.name == "sqlite":
             write_bind = engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})

@@ -75,7 +75,7 @@ from app.models.org import Org, OrgKind
 from app.models.role import Role, RoleGrant
 from app.models.setting import DeploymentSetting
 from app.models.stats_report import ReportStatus, StatsReport
-from app.models.stats_rollup import StatsRollup, StatsRollupPeriod
+from app.models.stats_rollup import StatsBranchRollup, StatsRollup, StatsRollupPeriod
 from app.models.study import (
     PointBalance,
     PointEntry,
@@ -178,6 +178,7 @@ __all__ = [
     "RoleGrant",
     "SecretBallot",
     "SmsUsage",
+    "StatsBranchRollup",
     "StatsReport",
     "StatsRollup",
     "StatsRollupPeriod",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Integer, String
+from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, ByteText, UTCDateTime
@@ -39,6 +39,25 @@ COUNTS: tuple[str, ...] = (
     "articles_published",
 )
 
+# A branch's meeting-quality counts for a period (`services/stats.py`, `signal_counts`), the
+# columns of `stats_branch_rollup`: the signals are shown from them (rates from the counts).
+SIGNAL_COUNTS: tuple[str, ...] = (
+    "planned",
+    "held",
+    "agenda_on_time",
+    "with_documents",
+    "summoned",
+    "present",
+    "comments",
+    "with_votes",
+    "minutes_on_time",
+    "minutes_missing",
+    "tasks_due",
+    "tasks_done_on_time",
+    "rated_by_upper",
+    "rated_lower_above",
+)
+
 
 class StatsRollupPeriod(Base):
     """One refresh of a period's rollup: when it was counted, as of which day, with which
@@ -61,6 +80,10 @@ class StatsRollupPeriod(Base):
     # next refresh counts the period again, frozen or not.
     is_stale: Mapped[bool] = mapped_column(Boolean, default=False)
     orgs: Mapped[int] = mapped_column(Integer)
+    # The rules the branch signals were counted with (`stats.SignalRules.key`: agenda days
+    # ahead, minutes due, attendance threshold, timezone); None: counted before the branch
+    # signals were rolled up. Another value than today's rules: the API counts them live.
+    signal_rules: Mapped[str | None] = mapped_column(String(120), default=None)
 
 
 class StatsRollup(Base):
@@ -98,3 +121,45 @@ class StatsRollup(Base):
     rated_unrated: Mapped[int] = mapped_column(Integer)
     documents_published: Mapped[int] = mapped_column(Integer)
     articles_published: Mapped[int] = mapped_column(Integer)
+
+
+class StatsBranchRollup(Base):
+    """A branch's meeting-quality counts for a period (as of the period's `as_of`, or the
+    refresh for a running period), with its lineage on that day (the subtree range scan of
+    `GET /orgs/{id}/stats/branches`) and whether it needs attention under the rules recorded in
+    `stats_rollup_period.signal_rules`."""
+
+    __tablename__ = "stats_branch_rollup"
+    __table_args__ = (
+        # A subtree's branches (a ward: a narrow range, then sorted by id).
+        Index("ix_stats_branch_rollup_lineage", "period_kind", "period_start", "lineage"),
+        # The branches that need attention in id order (a province root: the first page without
+        # sorting every branch of the period).
+        Index(
+            "ix_stats_branch_rollup_attention",
+            "period_kind",
+            "period_start",
+            "needs_attention",
+            "org_id",
+        ),
+    )
+
+    period_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    period_start: Mapped[date] = mapped_column(Date, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("org.id", ondelete="CASCADE"), primary_key=True)
+    lineage: Mapped[str] = mapped_column(ByteText(512))
+    planned: Mapped[int] = mapped_column(Integer)
+    held: Mapped[int] = mapped_column(Integer)
+    agenda_on_time: Mapped[int] = mapped_column(Integer)
+    with_documents: Mapped[int] = mapped_column(Integer)
+    summoned: Mapped[int] = mapped_column(Integer)
+    present: Mapped[int] = mapped_column(Integer)
+    comments: Mapped[int] = mapped_column(Integer)
+    with_votes: Mapped[int] = mapped_column(Integer)
+    minutes_on_time: Mapped[int] = mapped_column(Integer)
+    minutes_missing: Mapped[int] = mapped_column(Integer)
+    tasks_due: Mapped[int] = mapped_column(Integer)
+    tasks_done_on_time: Mapped[int] = mapped_column(Integer)
+    rated_by_upper: Mapped[int] = mapped_column(Integer)
+    rated_lower_above: Mapped[int] = mapped_column(Integer)
+    needs_attention: Mapped[bool] = mapped_column(Boolean)

@@ -249,7 +249,9 @@ class BranchSignals(BaseModel):
 class BranchSignalsPage(BaseModel):
     org_id: int
     period: StatsPeriodRead
-    computed_at: datetime
+    computed_at: datetime = Field(description="When this response was made.")
+    as_of: datetime = Field(description=AS_OF)
+    source: StatsSource = Field(description=SOURCE)
     items: list[BranchSignals] = Field(
         description="Branches of the subtree (as of `as_of`), by id."
     )

@@ -16,7 +16,8 @@ It joins the caller's transaction, is idempotent by `source_key` (a unique index
 `ON CONFLICT DO NOTHING` on both databases, so concurrent requests award once), and returns the
 new entry's id, or `None` when that key was already awarded. Entries are never edited: a
 correction is a new entry with negative points. The member's yearly `point_balance` row is
-updated in the same statement sequence, so home screens and leaderboards read one row.
+updated with it (in the same statement on PostgreSQL), so home screens and leaderboards read
+one row.
 """
 
 from __future__ import annotations
@@ -82,6 +83,60 @@ async def _capped(
     return max(0, min(points, cap - int(today or 0)))
 
 
+# The award's statements, built once per database with bound parameters (no statement built
+# or compiled per call): the entry (`ON CONFLICT DO NOTHING` on the source key), the balance's
+# upsert and, on PostgreSQL, both in one round trip (a data-modifying CTE: the balance moves only
+# if the entry is new).
+_AWARD_COLUMNS = (
+    "member_id",
+    "points",
+    "year",
+    "source",
+    "source_key",
+    "reason",
+    "note",
+    "created_by_id",
+    "created_at",
+)
+_AWARD: dict[str, tuple[Any, Any, Any]] = {}
+
+
+def _award_statements(session: AsyncSession) -> tuple[Any, Any, Any]:
+    dialect = session.get_bind().dialect.name
+    built = _AWARD.get(dialect)
+    if built is None:
+        entry = (
+            dialect_insert(session, _entry)
+            .values({c: bindparam(f"p_{c}") for c in _AWARD_COLUMNS})
+            .on_conflict_do_nothing(index_elements=["source_key"])
+        )
+        upsert = dialect_insert(session, _balance).values(
+            member_id=bindparam("p_member_id"),
+            year=bindparam("p_year"),
+            points=bindparam("p_points"),
+        )
+        balance = upsert.on_conflict_do_update(
+            index_elements=["member_id", "year"],
+            set_={"points": _balance.c.points + upsert.excluded.points},
+        )
+        together = None
+        if dialect == "postgresql":
+            new_entry = entry.returning(
+                _entry.c.id, _entry.c.member_id, _entry.c.year, _entry.c.points
+            ).cte("new_entry")
+            from_new = dialect_insert(session, _balance).from_select(
+                ["member_id", "year", "points"],
+                select(new_entry.c.member_id, new_entry.c.year, new_entry.c.points),
+            )
+            new_balance = from_new.on_conflict_do_update(
+                index_elements=["member_id", "year"],
+                set_={"points": _balance.c.points + from_new.excluded.points},
+            ).cte("new_balance")
+            together = select(new_entry.c.id).add_cte(new_balance)
+        built = _AWARD[dialect] = (entry.returning(_entry.c.id), balance, together)
+    return built
+
+
 async def award(
     session: AsyncSession,
     *,
@@ -102,34 +157,26 @@ async def award(
     if source == PointSource.DOCUMENT and points > 0:
         points = await _capped(session, rules, member_id, points, at)
     year = local_year(at, rules.timezone)
-    inserted = await session.scalar(
-        dialect_insert(session, _entry)
-        .values(
-            member_id=member_id,
-            points=points,
-            year=year,
-            source=str(source),
-            source_key=source_key[:200],
-            reason=reason[:200],
-            note=note,
-            created_by_id=created_by_id,
-            created_at=at,
-        )
-        .on_conflict_do_nothing(index_elements=["source_key"])
-        .returning(_entry.c.id)
-    )
+    params = {
+        "p_member_id": member_id,
+        "p_points": points,
+        "p_year": year,
+        "p_source": str(source),
+        "p_source_key": source_key[:200],
+        "p_reason": reason[:200],
+        "p_note": note,
+        "p_created_by_id": created_by_id,
+        "p_created_at": at,
+    }
+    entry, balance, together = _award_statements(session)
+    if points and together is not None:
+        inserted = await session.scalar(together, params)
+        return None if inserted is None else int(inserted)
+    inserted = await session.scalar(entry, params)
     if inserted is None:
         return None
     if points:
-        upsert = dialect_insert(session, _balance).values(
-            member_id=member_id, year=year, points=points
-        )
-        await session.execute(
-            upsert.on_conflict_do_update(
-                index_elements=["member_id", "year"],
-                set_={"points": _balance.c.points + upsert.excluded.points},
-            )
-        )
+        await session.execute(balance, params)
     return int(inserted)
 
 

@@ -11,12 +11,29 @@
 from __future__ import annotations
 
 import secrets
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import BigInteger, bindparam, case, func, select
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    case,
+    cast,
+    column,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import FastQuery, Reader
@@ -42,9 +59,9 @@ SUBMIT_GRACE = timedelta(seconds=5)
 
 _quiz = Quiz.__table__
 _org = Org.__table__
-_attempt = QuizAttempt.__table__
+_attempt = typing.cast(Table, QuizAttempt.__table__)
 _question = QuizQuestion.__table__
-_answer = QuizAnswer.__table__
+_answer = typing.cast(Table, QuizAnswer.__table__)
 
 _SYSTEM_RANDOM = secrets.SystemRandom()
 
@@ -368,7 +385,19 @@ async def read_attempt(
     return await _attempt_read(session, quiz, attempt, now=now)
 
 
-def _check_answers(data: AttemptSubmit, questions: Sequence[QuizQuestion]) -> dict[int, list[int]]:
+@dataclass(frozen=True, slots=True)
+class _Question:
+    """A drawn question as the submit reads it (with its correct answers: server side only)."""
+
+    id: int
+    kind: str
+    text: str
+    options: list[str]
+    correct: list[int]
+    explanation: str | None
+
+
+def _check_answers(data: AttemptSubmit, questions: Sequence[_Question]) -> dict[int, list[int]]:
     by_id = {q.id: q for q in questions}
     chosen: dict[int, list[int]] = {}
     for answer in data.answers:
@@ -388,6 +417,90 @@ def _check_answers(data: AttemptSubmit, questions: Sequence[QuizQuestion]) -> di
     return chosen
 
 
+def _drawn(dialect: str) -> Any:
+    """The attempt's drawn question ids (its JSON array) as rows, correlated to the attempt."""
+    if dialect == "postgresql":
+        drawn = select(cast(func.json_array_elements_text(_attempt.c.question_ids), BigInteger))
+    else:
+        each = func.json_each(_attempt.c.question_ids).table_valued("value")
+        drawn = select(each.c.value)
+    return drawn.correlate(_attempt).scalar_subquery()
+
+
+@cache
+def _submit_load(dialect: str) -> Select[Any]:
+    """One statement for the submit: the attempt (locked: double submits wait and then see it
+    submitted), its quiz's rules and its drawn questions with their correct answers, one row per
+    question."""
+    return (
+        select(
+            _attempt.c.number,
+            _attempt.c.question_ids,
+            _attempt.c.started_at,
+            _attempt.c.deadline_at,
+            _attempt.c.submitted_at,
+            _quiz.c.title,
+            _quiz.c.pass_percent,
+            _quiz.c.points,
+            _quiz.c.reveal_after,
+            _quiz.c.closes_at,
+            _question.c.id.label("question_id"),
+            _question.c.kind,
+            _question.c.text,
+            _question.c.options,
+            _question.c.correct,
+            _question.c.explanation,
+        )
+        .select_from(
+            _attempt.join(_quiz, _quiz.c.id == _attempt.c.quiz_id).outerjoin(
+                _question,
+                and_(
+                    _question.c.quiz_id == _attempt.c.quiz_id,
+                    _question.c.id.in_(_drawn(dialect)),
+                ),
+            )
+        )
+        .where(_attempt.c.id == bindparam("attempt_id", type_=BigInteger))
+        .with_for_update(of=_attempt)
+    )
+
+
+# The submit's writes, built once: the attempt's result and its answers (on PostgreSQL in one
+# statement, the answers bound as one JSON array).
+_SCORED = (
+    update(_attempt)
+    .where(_attempt.c.id == bindparam("attempt_id", type_=BigInteger))
+    .values(
+        submitted_at=bindparam("s_submitted_at"),
+        correct_count=bindparam("s_correct"),
+        score_percent=bindparam("s_score"),
+        is_passed=bindparam("s_passed"),
+    )
+)
+_ANSWERS_IN = (
+    func.json_to_recordset(bindparam("answers", type_=JSON))
+    .table_valued(
+        column("question_id", BigInteger),
+        column("chosen", JSON),
+        column("is_correct", Boolean),
+    )
+    .render_derived(with_types=True)
+)
+_SCORE_PG = (
+    insert(_answer)
+    .from_select(
+        ["attempt_id", "question_id", "chosen", "is_correct"],
+        select(
+            bindparam("attempt_id", type_=BigInteger),
+            _ANSWERS_IN.c.question_id,
+            _ANSWERS_IN.c.chosen,
+            _ANSWERS_IN.c.is_correct,
+        ),
+    )
+    .add_cte(_SCORED.cte("scored"))
+)
+
+
 async def submit_attempt(
     session: AsyncSession,
     actor: Actor,
@@ -396,51 +509,99 @@ async def submit_attempt(
     *,
     now: datetime | None = None,
 ) -> dict[str, Any]:
+    """Score and record a submit: one read (the locked attempt, its quiz and its questions),
+    then the answers, the attempt's result and the ledger entry written with Core statements;
+    the answer is built from what was read and written, without reading again."""
     now = now or utcnow()
     if target.member_id != actor.member_id:
         raise Forbidden("Chỉ người làm bài mới nộp được bài.", code="quiz.not_your_attempt")
-    attempt = await session.get(
-        QuizAttempt, target.id, with_for_update=True, populate_existing=True
-    )
-    quiz = await session.get(Quiz, target.quiz_id)
-    if attempt is None or quiz is None:
+    dialect = session.get_bind().dialect.name
+    rows = (await session.execute(_submit_load(dialect), {"attempt_id": target.id})).all()
+    if not rows:
         raise NotFound(code="quiz_attempt.not_found")
+    attempt = rows[0]
     if attempt.submitted_at is not None:
         raise Conflict("Lượt làm bài này đã được nộp.", code="quiz.attempt_submitted")
     if now > attempt.deadline_at + SUBMIT_GRACE:
         raise Conflict("Đã hết thời gian làm bài.", code="quiz.attempt_expired")
-    ids = [int(i) for i in attempt.question_ids]
-    questions = (await session.scalars(select(QuizQuestion).where(QuizQuestion.id.in_(ids)))).all()
+    by_id = {
+        r.question_id: _Question(r.question_id, r.kind, r.text, r.options, r.correct, r.explanation)
+        for r in rows
+        if r.question_id is not None
+    }
+    questions = [by_id[i] for i in (int(i) for i in attempt.question_ids) if i in by_id]
     chosen = _check_answers(data, questions)
+    answers = []
     correct = 0
     for question in questions:
         picks = chosen.get(question.id, [])
         is_correct = picks == sorted(question.correct)
         correct += is_correct
-        session.add(
-            QuizAnswer(
-                attempt_id=attempt.id, question_id=question.id, chosen=picks, is_correct=is_correct
-            )
+        answers.append(
+            {
+                "attempt_id": target.id,
+                "question_id": question.id,
+                "chosen": picks,
+                "is_correct": is_correct,
+            }
         )
     total = len(questions)
-    attempt.submitted_at = now
-    attempt.correct_count = correct
-    attempt.score_percent = round(100 * correct / total) if total else 0
-    attempt.is_passed = attempt.score_percent >= quiz.pass_percent
-    await session.flush()
+    score = round(100 * correct / total) if total else 0
+    passed = score >= attempt.pass_percent
+    params = {
+        "attempt_id": target.id,
+        "s_submitted_at": now,
+        "s_correct": correct,
+        "s_score": score,
+        "s_passed": passed,
+    }
+    if dialect == "postgresql":  # one round trip: the answers with the attempt's result
+        await session.execute(_SCORE_PG, {**params, "answers": answers})
+    else:
+        if answers:
+            await session.execute(insert(_answer), answers)
+        await session.execute(_SCORED, params)
     awarded = 0
-    if attempt.is_passed and quiz.points:
+    if passed and attempt.points:
         entry = await points.award(
             session,
             member_id=actor.member_id,
-            points=quiz.points,
+            points=attempt.points,
             source=PointSource.QUIZ,
-            source_key=f"quiz:{quiz.id}:member:{actor.member_id}",
-            reason=f"Đạt bài kiểm tra: {quiz.title}",
+            source_key=f"quiz:{target.quiz_id}:member:{actor.member_id}",
+            reason=f"Đạt bài kiểm tra: {attempt.title}",
             at=now,
         )
-        awarded = quiz.points if entry is not None else 0
-    return await _attempt_read(session, quiz, attempt, now=now, points_awarded=awarded)
+        awarded = attempt.points if entry is not None else 0
+    reveal = attempt.reveal_after == RevealAfter.SUBMIT or now >= attempt.closes_at
+    return {
+        "id": target.id,
+        "quiz_id": target.quiz_id,
+        "number": attempt.number,
+        "started_at": attempt.started_at,
+        "deadline_at": attempt.deadline_at,
+        "submitted_at": now,
+        "questions": [
+            {"id": q.id, "kind": q.kind, "text": q.text, "options": q.options} for q in questions
+        ],
+        "result": {
+            "correct_count": correct,
+            "total": total,
+            "score_percent": score,
+            "is_passed": passed,
+            "points_awarded": awarded,
+            "answers": [
+                {
+                    "question_id": q.id,
+                    "chosen": a["chosen"],
+                    "is_correct": a["is_correct"],
+                    "correct": q.correct if reveal else None,
+                    "explanation": q.explanation if reveal else None,
+                }
+                for q, a in zip(questions, answers, strict=True)
+            ],
+        },
+    }
 
 
 # --- results -----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ Both write with explicit ids, so the materialized paths are known up front.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -17,6 +18,7 @@ from typing import Any, cast
 from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
+from app.core.config import RulesSettings, WorkerSettings
 from app.core.text import member_sort_key, name_key
 from app.models import (
     ImportStatus,
@@ -473,7 +475,36 @@ async def seed_generated(
     members: int,
     seed: int = 7,
     progress: Callable[[str], None] | None = None,
+    rules: RulesSettings | None = None,
+    worker: WorkerSettings | None = None,
 ) -> SeedResult:
-    """A generated province of `members` members (`app/services/province.py`)."""
+    """A generated province of `members` members (`app/services/province.py`), then its
+    statistics rollup: one run of the worker's `stats.rollup` job, so that the statistics (and
+    the bench's stats part) read the rollup from the start."""
     written = await province.write(engine, members, seed=seed, progress=progress or _quiet)
+    await build_rollup(engine, rules or RulesSettings(), worker or WorkerSettings(), progress)
     return SeedResult(written.orgs, written.branches, written.members, written.grants)
+
+
+async def build_rollup(
+    engine: AsyncEngine,
+    rules: RulesSettings,
+    worker: WorkerSettings,
+    progress: Callable[[str], None] | None = None,
+) -> list[dict[str, object]]:
+    """One run of the statistics rollup job (`stats_rollup.run`) on the engine's database, with
+    progress; PostgreSQL's statistics of the rollup tables refreshed after it."""
+    from app.core.db import Database
+    from app.services import stats_rollup
+
+    say = progress or _quiet
+    started = time.monotonic()
+    say("statistics rollup: counting the periods the worker's job would count now")
+    done = await stats_rollup.run(Database.over(engine), rules, worker, now=utcnow(), progress=say)
+    if engine.dialect.name == "postgresql":
+        async with engine.connect() as conn:
+            autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            for table in ("stats_rollup_period", "stats_rollup", "stats_branch_rollup"):
+                await autocommit.execute(text(f"VACUUM ANALYZE {table}"))
+    say(f"statistics rollup: {len(done)} period(s) in {time.monotonic() - started:.0f} s")
+    return done

@@ -23,8 +23,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     BigInteger,
+    Date,
+    Integer,
     String,
     and_,
+    bindparam,
     case,
     func,
     literal,
@@ -34,6 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import RulesSettings
+from app.core.db import FastQuery, Reader
 from app.core.errors import NotFound, Unprocessable
 from app.core.pagination import decode_cursor, page_of
 from app.models import (
@@ -52,6 +56,7 @@ from app.models import (
     Org,
     OrgKind,
     PointEntry,
+    StatsBranchRollup,
     StatsRollup,
     StatsRollupPeriod,
     Survey,
@@ -61,7 +66,7 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.models.meeting import Attendance, AttendeeKind, MeetingRating, MeetingStatus
-from app.models.stats_rollup import COUNTS
+from app.models.stats_rollup import COUNTS, SIGNAL_COUNTS
 from app.schemas.stats import AttentionReason, PeriodKind, StatsSort
 from app.services import access, history
 from app.services.rules import StatsTargets
@@ -765,6 +770,35 @@ _mat = MeetingAttachment.__table__
 _mc = MeetingComment.__table__
 _mo = Motion.__table__
 _task = Task.__table__
+_br = StatsBranchRollup.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class SignalRules:
+    """The deployment rules the branch signals are counted with (`RULES__*`)."""
+
+    agenda_days_ahead: int
+    minutes_due_h: int
+    attention_attendance: float
+    timezone: str
+
+    @classmethod
+    def of(cls, rules: RulesSettings) -> SignalRules:
+        return cls(
+            rules.stats_agenda_days_ahead,
+            rules.minutes_due_h,
+            rules.stats_attention_attendance,
+            rules.timezone,
+        )
+
+    @property
+    def key(self) -> str:
+        """What the rollup records (`stats_rollup_period.signal_rules`): signals counted with
+        other rules are not served, and the next refresh counts them again."""
+        return (
+            f"agenda={self.agenda_days_ahead}d;minutes={self.minutes_due_h}h;"
+            f"attendance={self.attention_attendance!r};tz={self.timezone}"
+        )
 
 
 def _count_of(table: Any, *conditions: Any) -> Any:
@@ -776,91 +810,23 @@ def _count_of(table: Any, *conditions: Any) -> Any:
     )
 
 
-def _signals_of(
-    org_id: int, name: str, meetings: list[Any], tasks: list[Any], rules: RulesSettings
-) -> dict[str, Any]:
-    held = [m for m in meetings if m.status == MeetingStatus.CLOSED]
-    ahead = timedelta(days=rules.stats_agenda_days_ahead)
-    due = timedelta(hours=rules.minutes_due_h)
-    summoned = sum(m.summoned for m in held)
-    present = sum(m.present for m in held)
-    comments = sum(m.comments for m in held)
-    zone = ZoneInfo(rules.timezone)
-    rated = [m for m in held if m.upper_rating]
-    lower_above = [
-        m
-        for m in rated
-        if m.rating and _RATING_RANK.get(m.upper_rating, 0) < _RATING_RANK.get(m.rating, 0)
-    ]
-    attendance = _rate(present, summoned)
-    reasons = []
-    if not held:
-        reasons.append(AttentionReason.NO_MEETING)
-    if attendance is not None and attendance < rules.stats_attention_attendance:
-        reasons.append(AttentionReason.LOW_ATTENDANCE)
-    if any(m.minutes_at is None for m in held):
-        reasons.append(AttentionReason.MINUTES_MISSING)
-    if lower_above:
-        reasons.append(AttentionReason.RATED_LOWER_ABOVE)
-    return {
-        "org_id": org_id,
-        "org_name": name,
-        "planned": len(meetings),
-        "held": len(held),
-        "agenda_on_time": sum(
-            1 for m in held if m.announced_at is not None and m.announced_at <= m.starts_at - ahead
-        ),
-        "with_documents": sum(1 for m in held if m.attachments),
-        "attendance_rate": attendance,
-        "comments_per_member": round(comments / present, 2) if present else None,
-        "with_votes": sum(1 for m in held if m.motions),
-        "minutes_on_time": sum(
-            1
-            for m in held
-            if m.minutes_at is not None
-            and m.closed_at is not None
-            and m.minutes_at <= m.closed_at + due
-        ),
-        "tasks_due": len(tasks),
-        "tasks_done_on_time": sum(
-            1
-            for t in tasks
-            if t.status == TaskStatus.DONE and t.updated_at.astimezone(zone).date() <= t.due_date
-        ),
-        "rated_by_upper": len(rated),
-        "rated_lower_above": len(lower_above),
-        "needs_attention": bool(reasons),
-        "reasons": reasons,
-    }
+def _empty_signals() -> dict[str, int]:
+    return dict.fromkeys(SIGNAL_COUNTS, 0)
 
 
-async def branch_signals(
-    session: AsyncSession,
-    org_id: int,
-    period: Period,
-    rules: RulesSettings,
-    *,
-    attention_only: bool = False,
-    limit: int,
-    cursor: str | None,
-) -> dict[str, Any]:
-    """The meeting-quality signals of every branch of the subtree (as of `as_of`), by id; with
-    `attention_only`, only the branches that need attention."""
-    lineage = await _lineage(session, org_id, period.as_of)
-    after = decode_cursor(cursor, "branch_signals", (int,))[0] if cursor else 0
-    basis = _basis([(org_id, lineage)], period.as_of, current=period.is_current)
-    o = basis.orgs
-    branches = (
-        await session.execute(
-            select(_org.c.id, _org.c.name)
-            .join(o, o.c.org_id == _org.c.id)
-            .where(_org.c.kind == OrgKind.BRANCH, _org.c.id > after)
-            .order_by(_org.c.id)
-        )
-    ).all()
+async def signal_counts(
+    session: AsyncSession, orgs: Any, period: Period, rules: SignalRules, *, after: int = 0
+) -> dict[int, dict[str, int]]:
+    """Each branch's meeting-quality counts (`SIGNAL_COUNTS`) for the period, for the orgs of
+    `orgs` (a subquery with `org_id`) above the id `after`: the one definition of the signals,
+    served live or from the rollup. A branch without meeting or task in the period is absent
+    (every count 0)."""
     t0 = _utc(period.start, rules.timezone)
     t1 = _utc(period.end + timedelta(days=1), rules.timezone)
-    meetings: dict[int, list[Any]] = {}
+    ahead = timedelta(days=rules.agenda_days_ahead)
+    due = timedelta(hours=rules.minutes_due_h)
+    zone = ZoneInfo(rules.timezone)
+    found: dict[int, dict[str, int]] = {}
     rows = await session.execute(
         select(
             _mt.c.org_id,
@@ -882,7 +848,7 @@ async def branch_signals(
                 _att.c.attendance == Attendance.PRESENT,
             ).label("present"),
         )
-        .join(o, o.c.org_id == _mt.c.org_id)
+        .join(orgs, orgs.c.org_id == _mt.c.org_id)
         .where(
             _mt.c.starts_at >= t0,
             _mt.c.starts_at < t1,
@@ -890,12 +856,32 @@ async def branch_signals(
             _mt.c.org_id > after,
         )
     )
-    for r in rows:
-        meetings.setdefault(r.org_id, []).append(r)
-    tasks: dict[int, list[Any]] = {}
+    for m in rows:
+        c = found.setdefault(m.org_id, _empty_signals())
+        c["planned"] += 1
+        if m.status != MeetingStatus.CLOSED:
+            continue
+        c["held"] += 1
+        if m.announced_at is not None and m.announced_at <= m.starts_at - ahead:
+            c["agenda_on_time"] += 1
+        if m.attachments:
+            c["with_documents"] += 1
+        c["summoned"] += m.summoned
+        c["present"] += m.present
+        c["comments"] += m.comments
+        if m.motions:
+            c["with_votes"] += 1
+        if m.minutes_at is None:
+            c["minutes_missing"] += 1
+        elif m.closed_at is not None and m.minutes_at <= m.closed_at + due:
+            c["minutes_on_time"] += 1
+        if m.upper_rating:
+            c["rated_by_upper"] += 1
+            if m.rating and _RATING_RANK.get(m.upper_rating, 0) < _RATING_RANK.get(m.rating, 0):
+                c["rated_lower_above"] += 1
     rows = await session.execute(
         select(_task.c.org_id, _task.c.status, _task.c.due_date, _task.c.updated_at)
-        .join(o, o.c.org_id == _task.c.org_id)
+        .join(orgs, orgs.c.org_id == _task.c.org_id)
         .where(
             _task.c.due_date >= period.start,
             _task.c.due_date <= period.end,
@@ -903,23 +889,369 @@ async def branch_signals(
             _task.c.org_id > after,
         )
     )
-    for r in rows:
-        tasks.setdefault(r.org_id, []).append(r)
+    for t in rows:
+        c = found.setdefault(t.org_id, _empty_signals())
+        c["tasks_due"] += 1
+        if t.status == TaskStatus.DONE and t.updated_at.astimezone(zone).date() <= t.due_date:
+            c["tasks_done_on_time"] += 1
+    return found
+
+
+def signals_shown(org_id: int, name: str, c: dict[str, int], rules: SignalRules) -> dict[str, Any]:
+    """The `BranchSignals` shape of a branch's counts (rates from the counts), with the reasons
+    it needs attention."""
+    attendance = _rate(c["present"], c["summoned"])
+    reasons = []
+    if not c["held"]:
+        reasons.append(AttentionReason.NO_MEETING)
+    if attendance is not None and attendance < rules.attention_attendance:
+        reasons.append(AttentionReason.LOW_ATTENDANCE)
+    if c["minutes_missing"]:
+        reasons.append(AttentionReason.MINUTES_MISSING)
+    if c["rated_lower_above"]:
+        reasons.append(AttentionReason.RATED_LOWER_ABOVE)
+    return {
+        "org_id": org_id,
+        "org_name": name,
+        "planned": c["planned"],
+        "held": c["held"],
+        "agenda_on_time": c["agenda_on_time"],
+        "with_documents": c["with_documents"],
+        "attendance_rate": attendance,
+        "comments_per_member": round(c["comments"] / c["present"], 2) if c["present"] else None,
+        "with_votes": c["with_votes"],
+        "minutes_on_time": c["minutes_on_time"],
+        "tasks_due": c["tasks_due"],
+        "tasks_done_on_time": c["tasks_done_on_time"],
+        "rated_by_upper": c["rated_by_upper"],
+        "rated_lower_above": c["rated_lower_above"],
+        "needs_attention": bool(reasons),
+        "reasons": reasons,
+    }
+
+
+async def branch_rollup_rows(
+    session: AsyncSession,
+    basis: _Basis,
+    lineage_of: dict[int, str],
+    period: Period,
+    rules: SignalRules,
+) -> list[dict[str, Any]]:
+    """The rollup's rows for every branch of `basis` (`basis_by_org`): its counts, its lineage
+    on the day counted, and whether it needs attention."""
+    branches = await session.execute(
+        select(_org.c.id)
+        .join(basis.orgs, basis.orgs.c.org_id == _org.c.id)
+        .where(_org.c.kind == OrgKind.BRANCH)
+    )
+    counted = await signal_counts(session, basis.orgs, period, rules)
+    rows = []
+    for (branch_id,) in branches:
+        lineage = lineage_of.get(branch_id)
+        if lineage is None:
+            continue
+        c = counted.get(branch_id) or _empty_signals()
+        rows.append(
+            {
+                "period_kind": period.kind.value,
+                "period_start": period.start,
+                "org_id": branch_id,
+                "lineage": lineage,
+                **c,
+                "needs_attention": signals_shown(branch_id, "", c, rules)["needs_attention"],
+            }
+        )
+    return rows
+
+
+async def _live_signals(
+    session: AsyncSession,
+    org_id: int,
+    lineage: str,
+    period: Period,
+    rules: SignalRules,
+    *,
+    attention_only: bool,
+    limit: int,
+    after: int,
+) -> list[dict[str, Any]]:
+    """Up to `limit + 1` branches' signals counted live (the whole subtree's meetings)."""
+    basis = _basis([(org_id, lineage)], period.as_of, current=period.is_current)
+    o = basis.orgs
+    branches = (
+        await session.execute(
+            select(_org.c.id, _org.c.name)
+            .join(o, o.c.org_id == _org.c.id)
+            .where(_org.c.kind == OrgKind.BRANCH, _org.c.id > after)
+            .order_by(_org.c.id)
+        )
+    ).all()
+    counted = await signal_counts(session, o, period, rules, after=after)
     items: list[dict[str, Any]] = []
     for branch in branches:
-        signals = _signals_of(
-            branch.id, branch.name, meetings.get(branch.id, []), tasks.get(branch.id, []), rules
+        signals = signals_shown(
+            branch.id, branch.name, counted.get(branch.id) or _empty_signals(), rules
         )
         if attention_only and not signals["needs_attention"]:
             continue
         items.append(signals)
         if len(items) > limit:
             break
+    return items
+
+
+async def _rolled_up_signals(
+    session: AsyncSession,
+    org_id: int,
+    period: Period,
+    rules: SignalRules,
+    *,
+    attention_only: bool,
+    limit: int,
+    after: int,
+) -> tuple[list[dict[str, Any]], datetime] | None:
+    """Up to `limit + 1` branches' signals from the period's rollup (one range read on the
+    branches' lineage, as the tree stood when counted), or None when it cannot answer: not
+    rolled up (with these rules) yet, or the org not in it (created since)."""
+    if period.kind not in ROLLUP_KINDS:
+        return None
+    # The period's refresh and the org's row (its lineage as counted), in one read.
+    state = (
+        await session.execute(
+            select(_rp.c.signal_rules, _rp.c.refreshed_at, _ru.c.lineage)
+            .select_from(
+                _rp.outerjoin(
+                    _ru,
+                    and_(
+                        _ru.c.period_kind == _rp.c.period_kind,
+                        _ru.c.period_start == _rp.c.period_start,
+                        _ru.c.org_id == org_id,
+                    ),
+                )
+            )
+            .where(_rp.c.period_kind == period.kind, _rp.c.period_start == period.start)
+        )
+    ).first()
+    if state is None or state.signal_rules != rules.key or state.lineage is None:
+        return None
+    lo, hi = access.subtree_range(state.lineage)
+    query = (
+        select(_br.c.org_id, _org.c.name, *(_br.c[n] for n in SIGNAL_COUNTS))
+        .join(_org, _org.c.id == _br.c.org_id)
+        .where(
+            _br.c.period_kind == period.kind,
+            _br.c.period_start == period.start,
+            _br.c.lineage >= lo,
+            _br.c.lineage < hi,
+            _br.c.org_id > after,
+        )
+        .order_by(_br.c.org_id)
+        .limit(limit + 1)
+    )
+    if attention_only:
+        query = query.where(_br.c.needs_attention.is_(True))
+    rows = await session.execute(query)
+    items = [
+        signals_shown(int(r.org_id), r.name, {n: int(r._mapping[n]) for n in SIGNAL_COUNTS}, rules)
+        for r in rows
+    ]
+    refreshed: datetime = state.refreshed_at
+    return items, refreshed
+
+
+async def branch_signals(
+    session: AsyncSession,
+    org_id: int,
+    period: Period,
+    rules: RulesSettings,
+    *,
+    attention_only: bool = False,
+    limit: int,
+    cursor: str | None,
+) -> dict[str, Any]:
+    """The meeting-quality signals of every branch of the subtree (as of `as_of`), by id; with
+    `attention_only`, only the branches that need attention. From the rollup for a month,
+    quarter or year where it can answer (`source`, `as_of` as for the figures), live
+    otherwise: both give the same signals for the same data."""
+    lineage = await _lineage(session, org_id, period.as_of)
+    after = decode_cursor(cursor, "branch_signals", (int,))[0] if cursor else 0
+    signal_rules = SignalRules.of(rules)
+    rolled = await _rolled_up_signals(
+        session,
+        org_id,
+        period,
+        signal_rules,
+        attention_only=attention_only,
+        limit=limit,
+        after=after,
+    )
+    if rolled is None:
+        items = await _live_signals(
+            session,
+            org_id,
+            lineage,
+            period,
+            signal_rules,
+            attention_only=attention_only,
+            limit=limit,
+            after=after,
+        )
+        freshness = Freshness(utcnow(), "live")
+    else:
+        items, refreshed = rolled
+        freshness = Freshness(refreshed, "rollup")
     page, next_cursor = page_of(items, limit, "branch_signals", lambda s: (s["org_id"],))
     return {
         "org_id": org_id,
         "period": period.read(),
         "computed_at": utcnow(),
+        **freshness.read(),
+        "items": page,
+        "next_cursor": next_cursor,
+    }
+
+
+# --- the lean rollup reads (the API's heavy reads) ----------------------------------------------
+#
+# A month, quarter or year the rollup can answer is read on the lean reader (compiled statements,
+# no session): the period's refresh, the org's row and its name in one read; the branch signals in
+# one more (a range of the branches' lineage). Where the rollup cannot answer (not rolled up, other
+# study target or rules, the org not in it, or an org no longer active for a running period) they
+# answer None and the API takes the session path above, which also decides the 404s.
+
+_KIND = bindparam("kind", type_=String)
+_START = bindparam("start", type_=Date)
+_ORG = bindparam("org_id", type_=BigInteger)
+
+_LEAN_STATE = FastQuery(
+    select(
+        _rp.c.target_points,
+        _rp.c.refreshed_at,
+        _rp.c.signal_rules,
+        _ru.c.lineage,
+        _org.c.name.label("org_name"),
+        _org.c.is_active,
+        *(_ru.c[n] for n in COUNTS),
+    )
+    .select_from(
+        _rp.outerjoin(
+            _ru,
+            and_(
+                _ru.c.period_kind == _rp.c.period_kind,
+                _ru.c.period_start == _rp.c.period_start,
+                _ru.c.org_id == _ORG,
+            ),
+        ).outerjoin(_org, _org.c.id == _ORG)
+    )
+    .where(_rp.c.period_kind == _KIND, _rp.c.period_start == _START)
+)
+
+
+def _lean_signals(attention_only: bool) -> FastQuery:
+    query = (
+        select(_br.c.org_id, *(_br.c[n] for n in SIGNAL_COUNTS))
+        .where(
+            _br.c.period_kind == _KIND,
+            _br.c.period_start == _START,
+            _br.c.lineage >= bindparam("lo", type_=String),
+            _br.c.lineage < bindparam("hi", type_=String),
+            _br.c.org_id > bindparam("after", type_=BigInteger),
+        )
+        .order_by(_br.c.org_id)
+        .limit(bindparam("limit", type_=Integer))
+    )
+    if attention_only:
+        query = query.where(_br.c.needs_attention.is_(True))
+    page = query.subquery("page")
+    # The names of the page's branches only, after the limit (a prepared statement's generic
+    # plan takes the lineage range and sorts it: joining every branch of a province to its org
+    # first cost 4.8 ms of PostgreSQL at 706 branches, 0.35 ms this way).
+    return FastQuery(
+        select(page, _org.c.name.label("org_name"))
+        .join(_org, _org.c.id == page.c.org_id)
+        .order_by(page.c.org_id)
+    )
+
+
+_LEAN_SIGNALS = {flag: _lean_signals(flag) for flag in (False, True)}
+
+
+async def _lean_state(reader: Reader, org_id: int, period: Period) -> Any:
+    """The period's refresh with the org's rollup row, or None when the rollup cannot answer for
+    the org (not rolled up, the org not in it, or no longer active while the period runs)."""
+    if period.kind not in ROLLUP_KINDS:
+        return None
+    rows = await reader.fetch(
+        _LEAN_STATE, {"kind": period.kind.value, "start": period.start, "org_id": org_id}
+    )
+    if not rows or rows[0]["lineage"] is None or rows[0]["org_name"] is None:
+        return None
+    state = rows[0]
+    if period.is_current and not state["is_active"]:
+        return None
+    return state
+
+
+async def org_stats_lean(
+    reader: Reader, org_id: int, period: Period, *, yearly_target: int, targets: StatsTargets
+) -> dict[str, Any] | None:
+    """`org_stats` from the rollup on the lean reader, or None (then `org_stats` answers)."""
+    state = await _lean_state(reader, org_id, period)
+    target = target_points(period, yearly_target)
+    if state is None or state["target_points"] != target:
+        return None
+    counts = {n: int(state[n]) for n in COUNTS}
+    return {
+        "org_id": org_id,
+        "org_name": state["org_name"],
+        "period": period.read(),
+        "computed_at": utcnow(),
+        **Freshness(state["refreshed_at"], "rollup").read(),
+        **shown(counts, target, targets),
+    }
+
+
+async def branch_signals_lean(
+    reader: Reader,
+    org_id: int,
+    period: Period,
+    rules: RulesSettings,
+    *,
+    attention_only: bool = False,
+    limit: int,
+    cursor: str | None,
+) -> dict[str, Any] | None:
+    """`branch_signals` from the rollup on the lean reader, or None (then `branch_signals`
+    answers)."""
+    signal_rules = SignalRules.of(rules)
+    state = await _lean_state(reader, org_id, period)
+    if state is None or state["signal_rules"] != signal_rules.key:
+        return None
+    after = decode_cursor(cursor, "branch_signals", (int,))[0] if cursor else 0
+    lo, hi = access.subtree_range(state["lineage"])
+    rows = await reader.fetch(
+        _LEAN_SIGNALS[attention_only],
+        {
+            "kind": period.kind.value,
+            "start": period.start,
+            "lo": lo,
+            "hi": hi,
+            "after": after,
+            "limit": limit + 1,
+        },
+    )
+    items = [
+        signals_shown(
+            int(r["org_id"]), r["org_name"], {n: int(r[n]) for n in SIGNAL_COUNTS}, signal_rules
+        )
+        for r in rows
+    ]
+    page, next_cursor = page_of(items, limit, "branch_signals", lambda s: (s["org_id"],))
+    return {
+        "org_id": org_id,
+        "period": period.read(),
+        "computed_at": utcnow(),
+        **Freshness(state["refreshed_at"], "rollup").read(),
         "items": page,
         "next_cursor": next_cursor,
     }

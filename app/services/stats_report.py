@@ -2,9 +2,10 @@
 the worker (`REPORT_JOB`) from the same figures as `GET /orgs/{id}/stats` (`services/stats.py`),
 downloaded through a short-lived link like the roster exports.
 
-The workbook: a summary sheet (the org's own figures against the deployment's targets) and one
+The workbook: a summary sheet (the org's own figures against the deployment's targets), one
 sheet per level below it (the units at that depth, as the tree stood on `as_of`), each with a
-totals row (the org's figures: rates are never summed) and a targets row.
+totals row (the org's figures: rates are never summed) and a targets row, and the branches that
+need attention with their meeting-quality signals and reasons (the API's branch signals).
 """
 
 from __future__ import annotations
@@ -160,6 +161,31 @@ TARGET_NAMES: Final = {
 UNMET_HEADER: Final = "Chỉ tiêu chưa đạt"
 TOTAL_LABEL: Final = "Toàn đảng bộ (tổng)"
 TARGET_LABEL: Final = "Chỉ tiêu"
+# (header, signal): the columns of the sheet of the branches that need attention, the API's
+# branch signals (`stats.signals_shown`, the same definitions).
+SIGNAL_COLUMNS: Final = (
+    ("Cuộc họp dự kiến", "planned"),
+    ("Cuộc họp đã tổ chức", "held"),
+    ("Thông báo nội dung đúng hạn", "agenda_on_time"),
+    ("Có tài liệu kèm theo", "with_documents"),
+    ("Tỷ lệ dự họp", "attendance_rate"),
+    ("Ý kiến trên mỗi đảng viên dự họp", "comments_per_member"),
+    ("Có biểu quyết", "with_votes"),
+    ("Biên bản đúng hạn", "minutes_on_time"),
+    ("Nhiệm vụ đến hạn", "tasks_due"),
+    ("Nhiệm vụ hoàn thành đúng hạn", "tasks_done_on_time"),
+    ("Cấp trên đã xếp loại", "rated_by_upper"),
+    ("Cấp trên xếp loại thấp hơn", "rated_lower_above"),
+)
+REASON_NAMES: Final = {
+    "no_meeting": "Không sinh hoạt trên ứng dụng",
+    "low_attendance": "Tỷ lệ dự họp thấp",
+    "minutes_missing": "Thiếu biên bản",
+    "rated_lower_above": "Cấp trên xếp loại thấp hơn",
+}
+ATTENTION_SHEET: Final = "Chi bộ cần chú ý"
+REASONS_HEADER: Final = "Lý do cần chú ý"
+_ATTENTION_PAGE = 1000
 KIND_NAMES: Final = {
     "province_committee": "Tỉnh ủy / Thành ủy",
     "commune_committee": "Đảng ủy xã, phường",
@@ -195,6 +221,7 @@ def write_workbook(
     total: dict[str, Any],
     levels: list[Level],
     targets: rule_service.StatsTargets,
+    attention: list[dict[str, Any]] | None = None,
 ) -> None:
     book = Workbook(write_only=True)
     span = (
@@ -221,6 +248,18 @@ def write_workbook(
             sheet.append(_row(name, KIND_NAMES.get(kind, kind), figures))
         bold(sheet, _row(TOTAL_LABEL, "", total))
         sheet.append([TARGET_LABEL, "", *(goals.get(figure) for _, _, figure in COLUMNS), ""])
+    sheet = book.create_sheet(ATTENTION_SHEET)
+    bold(sheet, [f"Chi bộ cần chú ý trực thuộc {spreadsheets.safe(org_name)}"])
+    sheet.append([span])
+    bold(sheet, ["Chi bộ", *(h for h, _ in SIGNAL_COLUMNS), REASONS_HEADER])
+    for signals in attention or []:
+        sheet.append(
+            [
+                spreadsheets.safe(signals["org_name"]),
+                *(signals[name] for _, name in SIGNAL_COLUMNS),
+                ", ".join(REASON_NAMES[str(r)] for r in signals["reasons"]),
+            ]
+        )
     book.save(path)
 
 
@@ -274,6 +313,29 @@ async def build(
         )
         levels.append(Level(depth, rows))
     return str(org_name), period, total, levels
+
+
+async def attention(
+    session: AsyncSession, report: StatsReport, period: stats.Period, rules: RulesSettings
+) -> list[dict[str, Any]]:
+    """The branches of the subtree that need attention, with their signals: what
+    `GET /orgs/{id}/stats/branches?attention=true` lists (from the rollup where it can answer)."""
+    found: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        page = await stats.branch_signals(
+            session,
+            report.org_id,
+            period,
+            rules,
+            attention_only=True,
+            limit=_ATTENTION_PAGE,
+            cursor=cursor,
+        )
+        found += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return found
 
 
 def temp_path(directory: Path) -> Path:

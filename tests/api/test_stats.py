@@ -404,7 +404,7 @@ async def test_the_progress_report_is_built_by_the_worker_with_a_sheet_per_level
     assert report["status"] == "done", report
     data = await download(client, report["download"]["url"])
     book = load_workbook(io.BytesIO(data), read_only=True)
-    assert book.sheetnames == ["Tổng hợp", "Cấp 1", "Cấp 2", "Cấp 3"]
+    assert book.sheetnames == ["Tổng hợp", "Cấp 1", "Cấp 2", "Cấp 3", "Chi bộ cần chú ý"]
     summary = sheet_rows(data, "Tổng hợp")
     assert summary[0] == ["Báo cáo tiến độ: Đảng bộ tỉnh Thử Nghiệm"]
     assert summary[2] == ["Chỉ số", "Giá trị", "Chỉ tiêu", "Đạt"]
@@ -437,6 +437,26 @@ async def test_the_progress_report_is_built_by_the_worker_with_a_sheet_per_level
     }
     assert level2["Chi bộ Khu phố 1"][2] == 4
     assert sheet_rows(data, "Cấp 3")[3][0] == "Chi bộ Giáo viên"
+    # The branches that need attention: the API's list, with its signals and reasons.
+    attention = sheet_rows(data, "Chi bộ cần chú ý")
+    header = attention[2]
+    assert header[:3] == ["Chi bộ", "Cuộc họp dự kiến", "Cuộc họp đã tổ chức"]
+    assert header[-1] == "Lý do cần chú ý"
+    listed = {r[0]: dict(zip(header, r, strict=True)) for r in attention[3:]}
+    api = await client.get(
+        f"/api/v1/orgs/{tree.p.id}/stats/branches",
+        params={
+            "period": "custom",
+            "from": day.isoformat(),
+            "to": day.isoformat(),
+            "attention": "true",
+        },
+        headers=headers,
+    )
+    assert set(listed) == {i["org_name"] for i in api.json()["items"]}
+    assert set(listed) == {"Chi bộ Khu phố 2", "Chi bộ Giáo viên", "Chi bộ Thôn Đông"}
+    assert listed["Chi bộ Thôn Đông"]["Lý do cần chú ý"] == "Không sinh hoạt trên ứng dụng"
+    assert listed["Chi bộ Thôn Đông"]["Cuộc họp đã tổ chức"] == 0
 
 
 async def test_a_report_is_read_only_where_its_org_is_visible(

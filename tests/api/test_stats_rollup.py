@@ -10,15 +10,18 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.config import RulesSettings
-from app.models import StatsRollupPeriod
+from app.bench import dataset as bench_dataset
+from app.core.config import RulesSettings, WorkerSettings
+from app.core.db import Database
+from app.models import StatsBranchRollup, StatsRollup, StatsRollupPeriod
+from app.models.base import utcnow
 from app.models.meeting import MeetingRating
 from app.resources import Resources
 from app.schemas.stats import PeriodKind
-from app.services import history, jobs, province, stats, stats_rollup
+from app.services import history, jobs, province, seed, stats, stats_rollup
 from app.services.rules import StatsTargets
 from app.worker.handlers.stats import ROLLUP_JOB
 from tests import dbs
@@ -131,6 +134,93 @@ async def test_after_the_refresh_job_periods_are_summed_from_the_rollup_and_equa
     )
     assert custom["source"] == "live"
     assert custom["members"] == month["members"]
+
+
+async def _signals(
+    client: httpx.AsyncClient, headers: dict[str, str], org_id: int, **params: str
+) -> tuple[list[dict[str, Any]], set[str]]:
+    """Every page of the org's branch signals; the items and the sources that answered."""
+    items: list[dict[str, Any]] = []
+    sources: set[str] = set()
+    cursor: str | None = None
+    while True:
+        query = {**params, "limit": "1", **({"cursor": cursor} if cursor else {})}
+        response = await client.get(
+            f"/api/v1/orgs/{org_id}/stats/branches", params=query, headers=headers
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert set(body) >= {"as_of", "source", "computed_at"}
+        sources.add(body["source"])
+        items += body["items"]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return items, sources
+
+
+async def test_branch_signals_come_from_the_rollup_after_the_refresh_and_equal_live(
+    client: httpx.AsyncClient,
+    tree: Tree,
+    as_actor: ActorLogin,
+    session: AsyncSession,
+    resources: Resources,
+    today: date,
+) -> None:
+    last_month = today.replace(day=1) - timedelta(days=10)
+    await _data(session, tree, last_month)
+    await _this_month(session, tree, today)
+    root = await as_actor(tree.officer_root.id)
+    asks = [
+        (org_id, {"period": kind, "from": day.isoformat(), "attention": attention})
+        for org_id in (tree.p.id, tree.c1.id, tree.b1.id)
+        for kind in ("month", "quarter", "year")
+        for day in (today, last_month)
+        for attention in ("false", "true")
+    ]
+    live = {}
+    for org_id, params in asks:
+        items, sources = await _signals(client, root, org_id, **params)
+        assert sources == {"live"}
+        live[org_id, tuple(params.items())] = items
+    this_month = (("period", "month"), ("from", today.isoformat()), ("attention", "false"))
+    month = live[tree.p.id, this_month]
+    b1 = next(i for i in month if i["org_id"] == tree.b1.id)
+    # This month: one held meeting, one of two present, no minutes.
+    assert (b1["held"], b1["attendance_rate"]) == (1, 0.5)
+    assert b1["reasons"] == ["low_attendance", "minutes_missing"]
+
+    for _ in range(3):
+        await _refresh(session)
+        assert await run_jobs(resources) >= 1
+    for org_id, params in asks:
+        items, sources = await _signals(client, root, org_id, **params)
+        assert sources == {"rollup"}, (org_id, params)
+        assert items == live[org_id, tuple(params.items())], (org_id, params)
+
+    # Counted with other rules (a deployment that changed RULES__STATS_*): answered live until
+    # the next refresh counts them again.
+    await session.execute(
+        update(StatsRollupPeriod)
+        .where(StatsRollupPeriod.period_start == today.replace(day=1))
+        .values(signal_rules="agenda=9d;minutes=1h;attendance=0.99;tz=UTC")
+    )
+    await session.commit()
+    items, sources = await _signals(client, root, tree.p.id, period="month")
+    assert sources == {"live"}
+    assert items == month
+    await _refresh(session)
+    await run_jobs(resources)
+    items, sources = await _signals(client, root, tree.p.id, period="month")
+    assert (sources, items) == ({"rollup"}, month)
+    # Custom periods stay live.
+    _items, sources = await _signals(
+        client,
+        root,
+        tree.p.id,
+        period="custom",
+        **{"from": today.replace(day=1).isoformat(), "to": today.isoformat()},
+    )
+    assert sources == {"live"}
 
 
 async def test_a_backdated_transfer_marks_a_closed_month_stale_until_the_next_refresh(
@@ -260,6 +350,7 @@ async def test_on_a_generated_province_the_rollup_equals_the_live_figures(
                     timezone="Asia/Ho_Chi_Minh",
                     yearly_target=200,
                     now=now,
+                    signal_rules=stats.SignalRules.of(RulesSettings()),
                     frozen=not period.is_current,
                 )
         rules = RulesSettings()
@@ -281,3 +372,92 @@ async def test_on_a_generated_province_the_rollup_equals_the_live_figures(
             assert freshness.source == "rollup"
             assert served == live, period
             assert live[root_id]["members"]["eligible"] > 1_000
+            # The branch signals: every branch of the root and of each commune, from the
+            # rollup and counted live, page by page with and without the attention filter.
+            signal_rules = stats.SignalRules.of(rules)
+            communes = [g for g in groups if g[1].count("/") == 3][:3]
+            for org_id, lineage in [(root_id, root_path), *communes]:
+                for attention in (False, True):
+                    live_items = await stats._live_signals(
+                        session,
+                        org_id,
+                        lineage,
+                        period,
+                        signal_rules,
+                        attention_only=attention,
+                        limit=100_000,
+                        after=0,
+                    )
+                    served_items: list[dict[str, Any]] = []
+                    cursor = None
+                    while True:
+                        page = await stats.branch_signals(
+                            session,
+                            org_id,
+                            period,
+                            rules,
+                            attention_only=attention,
+                            limit=100,
+                            cursor=cursor,
+                        )
+                        assert page["source"] == "rollup"
+                        served_items += page["items"]
+                        cursor = page["next_cursor"]
+                        if cursor is None:
+                            break
+                    assert served_items == live_items, (period, org_id, attention)
+                    if org_id == root_id and not attention:
+                        assert len(live_items) > 40
+                        if period.kind is PeriodKind.YEAR:  # a year of meetings was seeded
+                            assert sum(i["held"] for i in live_items) > 0
+                            assert sum(i["with_votes"] for i in live_items) > 0
+
+
+async def test_a_generated_province_is_seeded_with_its_rollup_and_the_bench_builds_a_missing_one(
+    fresh_db: FreshDatabase,
+) -> None:
+    """`handbook seed --members N` (seed_generated) ends with one run of the refresh job, so the
+    statistics and the branch signals answer from the rollup at once; a bench database seeded
+    before the rollup existed gets it from the bench's preparation, once."""
+    engine = fresh_db.engine
+    await dbs.migrate(engine, "upgrade", "head")
+    messages: list[str] = []
+    await seed.seed_generated(engine, members=800, progress=messages.append)
+    assert any(m.startswith("statistics rollup month:") for m in messages), messages
+    rules = RulesSettings()
+    db = Database.over(engine)
+    assert not await stats_rollup.missing(db, rules, now=utcnow())
+    today = history.local_today(rules.timezone)
+
+    async def answers() -> tuple[str, str, bool]:
+        async with AsyncSession(engine, expire_on_commit=False) as session:
+            root_id = await session.scalar(
+                select(stats._org.c.id).where(stats._org.c.parent_id.is_(None))
+            )
+            assert root_id is not None
+            period = stats.resolve_period(PeriodKind.MONTH, None, None, today=today)
+            figures = await stats.org_stats(
+                session, root_id, period, rules, yearly_target=200, targets=TARGETS
+            )
+            page = await stats.branch_signals(
+                session, root_id, period, rules, attention_only=False, limit=20, cursor=None
+            )
+            return figures["source"], page["source"], bool(page["items"])
+
+    assert await answers() == ("rollup", "rollup", True)
+
+    # A province seeded before the rollup existed: the stats part's preparation builds it.
+    async with engine.begin() as conn:
+        for table in (StatsBranchRollup, StatsRollup, StatsRollupPeriod):
+            await conn.execute(delete(table))
+    assert await stats_rollup.missing(db, rules, now=utcnow())
+    assert (await answers())[:2] == ("live", "live")
+    if fresh_db.kind == "postgresql":
+        prepared = await bench_dataset.prepare(fresh_db.plain_url, members=800, rollup=True)
+        assert prepared.rollup_seconds is not None
+        again = await bench_dataset.prepare(fresh_db.plain_url, members=800, rollup=True)
+        assert again.rollup_seconds is None  # there already: not counted again
+    else:  # the bench runs on PostgreSQL only; the same build on SQLite
+        await seed.build_rollup(engine, rules, WorkerSettings())
+    assert not await stats_rollup.missing(db, rules, now=utcnow())
+    assert await answers() == ("rollup", "rollup", True)

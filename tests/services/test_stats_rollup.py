@@ -1,6 +1,7 @@
 """Which periods a run of the rollup job counts: the running month every run, the running
 quarter and year on the long cadence, a closed period right after it closed, hourly while it
-settles, then once more frozen; frozen periods again only when stale or the target changed."""
+settles, then once more frozen; frozen periods again only when stale, the target changed or the
+branch signals were counted with other rules."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.config import RulesSettings
 from app.models import StatsRollupPeriod
 from app.schemas.stats import PeriodKind
 from app.services import stats, stats_rollup
@@ -17,6 +19,7 @@ NOW = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
 CADENCE = stats_rollup.Cadence(
     long_every_s=3600, settle_days=7, backfill_months=1, closed_per_run=10
 )
+SIGNALS = stats.SignalRules.of(RulesSettings()).key
 
 
 def _names(due: list[stats_rollup.Due]) -> list[tuple[str, str, bool]]:
@@ -44,13 +47,16 @@ def _state(
         is_frozen=frozen,
         is_stale=stale,
         orgs=1,
+        signal_rules=SIGNALS,
     )
 
 
 async def test_a_first_run_counts_the_running_periods_then_the_closed_month(
     session: AsyncSession,
 ) -> None:
-    due = await stats_rollup.due(session, today=TODAY, now=NOW, yearly_target=200, cadence=CADENCE)
+    due = await stats_rollup.due(
+        session, today=TODAY, now=NOW, yearly_target=200, cadence=CADENCE, signal_rules=SIGNALS
+    )
     assert _names(due) == [
         ("month", "2026-12-01", False),
         ("quarter", "2026-10-01", False),
@@ -97,26 +103,44 @@ async def test_later_runs_follow_the_cadence_and_freeze_a_settled_month(
     )
     await session.flush()
 
-    due = await stats_rollup.due(session, today=TODAY, now=NOW, yearly_target=200, cadence=CADENCE)
+    due = await stats_rollup.due(
+        session, today=TODAY, now=NOW, yearly_target=200, cadence=CADENCE, signal_rules=SIGNALS
+    )
     assert _names(due) == [("month", "2026-12-01", False), ("year", "2026-01-01", False)]
 
     # Ten days after November closed: counted once more, frozen; then left alone.
     later = TODAY + timedelta(days=8)
-    due = await stats_rollup.due(session, today=later, now=NOW, yearly_target=200, cadence=CADENCE)
+    due = await stats_rollup.due(
+        session, today=later, now=NOW, yearly_target=200, cadence=CADENCE, signal_rules=SIGNALS
+    )
     assert ("month", "2026-11-01", True) in _names(due)
     state = await session.get(StatsRollupPeriod, ("month", november.start))
     assert state is not None
     state.is_frozen = True
     await session.flush()
-    due = await stats_rollup.due(session, today=later, now=NOW, yearly_target=200, cadence=CADENCE)
+    due = await stats_rollup.due(
+        session, today=later, now=NOW, yearly_target=200, cadence=CADENCE, signal_rules=SIGNALS
+    )
     assert ("month", "2026-11-01", True) not in _names(due)
 
     # A backdated change, or another study target, counts a frozen period again.
     state.is_stale = True
     await session.flush()
-    due = await stats_rollup.due(session, today=later, now=NOW, yearly_target=200, cadence=CADENCE)
+    due = await stats_rollup.due(
+        session, today=later, now=NOW, yearly_target=200, cadence=CADENCE, signal_rules=SIGNALS
+    )
     assert ("month", "2026-11-01", True) in _names(due)
     state.is_stale = False
     await session.flush()
-    due = await stats_rollup.due(session, today=later, now=NOW, yearly_target=240, cadence=CADENCE)
+    due = await stats_rollup.due(
+        session, today=later, now=NOW, yearly_target=240, cadence=CADENCE, signal_rules=SIGNALS
+    )
     assert ("month", "2026-11-01", True) in _names(due)
+    # So do other rules for the branch signals (or none: counted before they were rolled up).
+    for counted_with in ("agenda=9d;minutes=1h;attendance=0.5;tz=UTC", None):
+        state.signal_rules = counted_with
+        await session.flush()
+        due = await stats_rollup.due(
+            session, today=later, now=NOW, yearly_target=200, cadence=CADENCE, signal_rules=SIGNALS
+        )
+        assert ("month", "2026-11-01", True) in _names(due)

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from datetime import timedelta
 
 import anyio
@@ -47,6 +46,7 @@ async def build_report(ctx: JobContext) -> Later | None:
                 targets=rule_service.stats_targets(rules),
                 today=today,
             )
+            attention = await stats_report.attention(session, report, period, settings.rules)
         except NotFound:
             report.status = ReportStatus.FAILED
             report.error_detail = "Tổ chức không còn tồn tại vào cuối kỳ thống kê."
@@ -64,6 +64,7 @@ async def build_report(ctx: JobContext) -> Later | None:
                 total=total,
                 levels=levels,
                 targets=rule_service.stats_targets(rules),
+                attention=attention,
             )
         )
         key = f"reports/{report_id}/report.xlsx"
@@ -90,49 +91,17 @@ async def refresh_rollup(ctx: JobContext) -> Later:
     """Refresh the periods that are due (the running month every run); see stats_rollup."""
     now = ctx.now()
     settings = ctx.resources.settings
-    worker = settings.worker
-    today = history.local_today(settings.rules.timezone, now)
-    cadence = stats_rollup.Cadence(
-        long_every_s=worker.stats_rollup_long_every_s,
-        settle_days=worker.stats_rollup_settle_days,
-        backfill_months=worker.stats_rollup_backfill_months,
-        closed_per_run=worker.stats_rollup_closed_per_run,
+    done = await stats_rollup.run(
+        ctx.db,
+        settings.rules,
+        settings.worker,
+        now=now,
+        cache=ctx.resources.app_config,
+        stopping=ctx.stopping,
+        clock=ctx.now,
     )
-    async with ctx.db.read() as session:
-        rules = await rule_service.current(session, ctx.resources.app_config, settings.rules)
-        due = await stats_rollup.due(
-            session,
-            today=today,
-            now=now,
-            yearly_target=rules.study_points_target,
-            cadence=cadence,
-        )
-    done: list[dict[str, object]] = []
-    for item in due:
-        if ctx.stopping.is_set():
-            break
-        started = time.perf_counter()
-        async with ctx.db.write.begin() as session:
-            orgs = await stats_rollup.refresh(
-                session,
-                item.period,
-                timezone=settings.rules.timezone,
-                yearly_target=rules.study_points_target,
-                now=ctx.now(),
-                frozen=item.frozen,
-                statement_timeout_ms=worker.stats_rollup_statement_timeout_ms,
-            )
-        seconds = round(time.perf_counter() - started, 3)
-        done.append(
-            {
-                "period": f"{item.period.kind}:{item.period.start.isoformat()}",
-                "orgs": orgs,
-                "seconds": seconds,
-                "frozen": item.frozen,
-            }
-        )
     log.info("stats rollup refreshed", extra={"periods": done})
     return Later(
-        now + timedelta(seconds=worker.stats_rollup_every_s),
+        now + timedelta(seconds=settings.worker.stats_rollup_every_s),
         progress={"last_run": now.isoformat(), "periods": done},
     )

@@ -2,7 +2,7 @@
 a meeting (by default its branch) summons the members attached for residence
 
 Revision ID: 0794
-Revises: 0798
+Revises: 0800
 Create Date: 2026-12-02 11:00:00
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0794"
-down_revision: str | Sequence[str] | None = "0798"
+down_revision: str | Sequence[str] | None = "0800"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
