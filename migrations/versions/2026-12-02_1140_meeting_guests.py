@@ -1,7 +1,7 @@
 """meeting guests and residence attendees: why each member is on a meeting's list, and whether
 a meeting (by default its branch) summons the members attached for residence
 
-Revision ID: 0794
+Revision ID: 0810
 Revises: 0800
 Create Date: 2026-12-02 11:00:00
 """
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0794"
+revision: str = "0810"
 down_revision: str | Sequence[str] | None = "0800"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
