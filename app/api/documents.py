@@ -445,14 +445,13 @@ async def list_document_relays(
 async def get_document_coverage(
     document: Readable,
     actor: CurrentActor,
-    session: SessionDep,
     resources: ResourcesDep,
     org_id: ReportOrg = None,
 ) -> Any:
     """Members, opened and studied counts per child unit of the org. Opens and "studied" count
     at once, in the branch the member was in; member counts are at most 5 minutes old."""
     return await document_service.coverage(
-        session, actor, document, org_id, resources.branch_members
+        resources.reader, actor, document, org_id, resources.branch_members
     )
 
 

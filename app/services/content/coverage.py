@@ -7,24 +7,38 @@ members and grouping them by unit takes seconds. So the counts are kept as they 
   it; `count_open` / `count_studied` add one in the same transaction as the receipt's first
   open or first "studied" (exactly once per member, as the receipt is). A read counts in the
   branch the member was in when they read; a later transfer does not move it.
-- Members per branch (the report's denominators) come from `BranchMembers`, a per-process count
-  refreshed every `BRANCH_MEMBERS_TTL_S` seconds (one grouped query; members joining or leaving
-  show in the report within that time).
+- Members per org (the report's denominators) come from `BranchMembers`, a per-process count
+  of every org's subtree refreshed every `BRANCH_MEMBERS_TTL_S` seconds (one grouped query;
+  members joining or leaving show in the report within that time).
 
-The coverage of an org then sums ~17k counter rows and ~17k cached counts at the province root,
-instead of ~500k receipts.
+The coverage of an org is then one read on the lean reader: the document's counter rows in the
+org's subtree (~17k at the province root) summed per child unit in SQL (grouped by the child's
+id in each branch's path), instead of ~500k receipts; the members come from the cache by id.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    String,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.core.db import dialect_insert
+from app.core.db import FastQuery, Reader, Row, dialect_insert
 from app.models import DocumentBranchReads, DocumentReceipt, Member, Org
 from app.services import access
 from app.services.access import Actor
@@ -84,102 +98,108 @@ async def rebuild(conn: AsyncConnection | AsyncSession) -> None:
 
 
 class BranchMembers:
-    """Members (not archived) per branch path, counted once per `ttl_s` in each process; and,
-    from those, per child unit of an org (kept until the next recount)."""
+    """Members (not archived) of each org's subtree, by org id: counted once per `ttl_s` in
+    each process (one grouped read of the members by branch path, each branch's count then
+    added to every org on its path), so a report reads its units' counts by id."""
 
     def __init__(self, ttl_s: float = BRANCH_MEMBERS_TTL_S) -> None:
         self._ttl_s = ttl_s
-        self._counts: dict[str, int] = {}
-        self._units: dict[str, tuple[int, dict[int, int]]] = {}
+        self._counts: dict[int, int] = {}
         self._expires = 0.0
         self._lock = asyncio.Lock()
 
-    async def _current(self, session: AsyncSession) -> dict[str, int]:
+    async def of_orgs(self, reader: Reader) -> Mapping[int, int]:
+        """Members of each org's subtree (an org without members is absent)."""
         if time.monotonic() < self._expires:
             return self._counts
         async with self._lock:  # one recount at a time, however many requests wait
             if time.monotonic() >= self._expires:
-                rows = await session.execute(
-                    select(_m.c.org_path, func.count())
-                    .where(_m.c.archived_on.is_(None))
-                    .group_by(_m.c.org_path)
-                )
-                self._counts = {path: int(n) for path, n in rows}
-                self._units = {}
+                counts: dict[int, int] = {}
+                for row in await reader.fetch(_MEMBERS_BY_BRANCH, {}):
+                    n = int(row["members"])
+                    for org_id in access.ancestor_ids(row["org_path"]):
+                        counts[org_id] = counts.get(org_id, 0) + n
+                self._counts = counts
                 self._expires = time.monotonic() + self._ttl_s
         return self._counts
 
-    async def of_units(self, session: AsyncSession, org_path: str) -> tuple[int, dict[int, int]]:
-        """Members of the org's subtree, and per child unit (by the child's id)."""
-        counts = await self._current(session)
-        known = self._units.get(org_path)
-        if known is not None:
-            return known
-        lo, hi = access.subtree_range(org_path)
-        depth = len(access.ancestor_ids(org_path))  # a child's id sits at this index of a path
-        total, units = 0, dict[int, int]()
-        for path, n in counts.items():
-            if lo <= path < hi:
-                total += n
-                if path != org_path:
-                    unit = access.ancestor_ids(path)[depth]
-                    units[unit] = units.get(unit, 0) + n
-        self._units[org_path] = (total, units)
-        return total, units
+
+# The report's reads run on the lean reader (`FastQuery`, compiled once): every value is a named
+# parameter.
+_MEMBERS_BY_BRANCH = FastQuery(
+    select(_m.c.org_path, func.count().label("members"))
+    .where(_m.c.archived_on.is_(None))
+    .group_by(_m.c.org_path)
+)
+_ZERO: ColumnElement[int] = literal_column("0", Integer)
+_document = bindparam("document_id", type_=BigInteger)
+_counted = _o.alias("counted")  # the branch a counter row belongs to
+_unit = access.child_unit(_counted.c.path).label("unit")
+# The document's counters in the org's subtree (below the org itself), summed per child unit.
+_per_unit = (
+    select(
+        _unit,
+        func.sum(_reads.c.opened).label("opened"),
+        func.sum(_reads.c.studied).label("studied"),
+    )
+    .select_from(_reads.join(_counted, _counted.c.id == _reads.c.branch_id))
+    .where(
+        _reads.c.document_id == _document,
+        _counted.c.path > bindparam("lo", type_=String),
+        _counted.c.path < bindparam("hi", type_=String),
+    )
+    .group_by(literal_column("unit"))
+    .subquery("per_unit")
+)
+_child = _o.alias("child")
+# The org's child units in name order, each with its counters (zero where nobody read).
+_UNITS = FastQuery(
+    select(
+        _child.c.id,
+        _child.c.name,
+        _child.c.kind,
+        func.coalesce(_per_unit.c.opened, _ZERO).label("opened"),
+        func.coalesce(_per_unit.c.studied, _ZERO).label("studied"),
+    )
+    .select_from(_child.outerjoin(_per_unit, _per_unit.c.unit == cast(_child.c.id, String)))
+    .where(_child.c.parent_id == bindparam("org_id", type_=BigInteger))
+    .order_by(_child.c.name_folded, _child.c.id)
+)
+# A branch's own counters (a branch has no child units).
+_OWN = FastQuery(
+    select(_reads.c.opened, _reads.c.studied).where(
+        _reads.c.document_id == _document,
+        _reads.c.branch_id == bindparam("org_id", type_=BigInteger),
+    )
+)
 
 
 async def report(
-    session: AsyncSession, document_id: int, org: Any, branch_members: BranchMembers
+    reader: Reader, document_id: int, org: Row, branch_members: BranchMembers
 ) -> dict[str, Any]:
     """Members, opened and studied per child unit of the org (its `id`, `path`, `name`,
-    `kind`), and for the org as a whole."""
-    child = _o.alias("child")
-    branch = _o.alias("branch")
-    upper = func.substr(child.c.path, 1, func.length(child.c.path) - 1) + "0"
-    units = (
-        await session.execute(
-            select(
-                child.c.id,
-                child.c.name,
-                child.c.kind,
-                func.coalesce(func.sum(_reads.c.opened), 0).label("opened"),
-                func.coalesce(func.sum(_reads.c.studied), 0).label("studied"),
-            )
-            .select_from(child)
-            .outerjoin(branch, and_(branch.c.path >= child.c.path, branch.c.path < upper))
-            .outerjoin(
-                _reads,
-                and_(_reads.c.branch_id == branch.c.id, _reads.c.document_id == document_id),
-            )
-            .where(child.c.parent_id == org["id"])
-            .group_by(child.c.id, child.c.name, child.c.kind, child.c.name_folded)
-            .order_by(child.c.name_folded, child.c.id)
-        )
-    ).all()
-    members, members_of = await branch_members.of_units(session, org["path"])
+    `kind`), and for the org as a whole: the counters summed per unit in one read."""
+    params = {"document_id": document_id, "org_id": org["id"], **access.subtree_params(org["path"])}
+    units = await reader.fetch(_UNITS, params)
+    members = await branch_members.of_orgs(reader)
     if units:
-        opened, studied = sum(u.opened for u in units), sum(u.studied for u in units)
+        opened = sum(int(u["opened"]) for u in units)
+        studied = sum(int(u["studied"]) for u in units)
     else:  # a branch: its own counters
-        own = (
-            await session.execute(
-                select(_reads.c.opened, _reads.c.studied).where(
-                    _reads.c.document_id == document_id, _reads.c.branch_id == org["id"]
-                )
-            )
-        ).first()
-        opened, studied = (own.opened, own.studied) if own is not None else (0, 0)
+        own = await reader.fetch(_OWN, params)
+        opened, studied = (int(own[0]["opened"]), int(own[0]["studied"])) if own else (0, 0)
     return {
         "document_id": document_id,
         "org": {"id": org["id"], "name": org["name"], "kind": org["kind"]},
-        "members": members,
-        "opened": int(opened),
-        "studied": int(studied),
+        "members": members.get(org["id"], 0),
+        "opened": opened,
+        "studied": studied,
         "units": [
             {
-                "org": {"id": u.id, "name": u.name, "kind": u.kind},
-                "members": members_of.get(u.id, 0),
-                "opened": int(u.opened),
-                "studied": int(u.studied),
+                "org": {"id": u["id"], "name": u["name"], "kind": u["kind"]},
+                "members": members.get(u["id"], 0),
+                "opened": int(u["opened"]),
+                "studied": int(u["studied"]),
             }
             for u in units
         ],
