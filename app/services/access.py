@@ -323,50 +323,6 @@ def in_subtree_sql(path: ColumnElement[str], depth: int) -> ColumnElement[bool]:
     return and_(path >= bindparam("lo", type_=String), path < bindparam("hi", type_=String))
 
 
-class ChildUnit(ColumnElement[str]):
-    """SQL for the id (as text) of the child unit that `path` lies under, of the org whose path
-    is bound as `:lo` (`subtree_params`; `path` strictly inside that org's subtree): the part of
-    `path` after the org's own path, up to the next "/". Groups a subtree's rows by child unit in
-    one pass, whatever the org's depth."""
-
-    __visit_name__ = "child_unit"
-    type = String()
-    inherit_cache = True
-    _traverse_internals = [  # noqa: RUF012 - SQLAlchemy's declaration (the cache key)
-        ("path", InternalTraversal.dp_clauseelement),
-    ]
-
-    def __init__(self, path: ColumnElement[str]) -> None:
-        self.path = path
-
-    @property
-    def _from_objects(self) -> list[Any]:
-        return [*self.path._from_objects]
-
-
-def _after_org(element: ChildUnit, compiler: SQLCompiler, **kw: object) -> str:
-    path = compiler.process(element.path, **kw)
-    lo = compiler.process(bindparam("lo", type_=String), **kw)
-    return f"substr({path}, length({lo}) + 1)"
-
-
-@compiles(ChildUnit, "postgresql")
-def _child_unit_postgresql(element: ChildUnit, compiler: SQLCompiler, **kw: object) -> str:
-    return f"split_part({_after_org(element, compiler, **kw)}, '/', 1)"
-
-
-@compiles(ChildUnit)
-def _child_unit_default(element: ChildUnit, compiler: SQLCompiler, **kw: object) -> str:
-    rest = _after_org(element, compiler, **kw)
-    return f"substr({rest}, 1, instr({rest}, '/') - 1)"
-
-
-def child_unit(path: ColumnElement[str]) -> ColumnElement[str]:
-    """The id (as text) of the child unit of the org bound as `:lo` that `path` lies under (see
-    `ChildUnit`)."""
-    return ChildUnit(path)
-
-
 def subtree_params(org_path: str) -> dict[str, str]:
     """The parameters of `in_subtree_sql` for the subtree rooted at `org_path`."""
     lo, hi = subtree_range(org_path)

@@ -7,13 +7,19 @@ members and grouping them by unit takes seconds. So the counts are kept as they 
   it; `count_open` / `count_studied` add one in the same transaction as the receipt's first
   open or first "studied" (exactly once per member, as the receipt is). A read counts in the
   branch the member was in when they read; a later transfer does not move it.
+- `document_unit_reads` holds the same per committee below the root (the sum of the branch
+  counters in its subtree): the same write adds one to each committee on the branch's path
+  but the root, top-down. The root has no row (its figures are its children's sum), so no row
+  is written by every read in the province; a ward's row takes a ward's share of them. When a
+  subtree moves (a move, or a committee merged into another), `move` carries its counts from
+  the committees it left to those it joined.
 - Members per org (the report's denominators) come from `BranchMembers`, a per-process count
   of every org's subtree refreshed every `BRANCH_MEMBERS_TTL_S` seconds (one grouped query;
   members joining or leaving show in the report within that time).
 
-The coverage of an org is then one read on the lean reader: the document's counter rows in the
-org's subtree (~17k at the province root) summed per child unit in SQL (grouped by the child's
-id in each branch's path), instead of ~500k receipts; the members come from the cache by id.
+The coverage of an org is then one read on the lean reader of one counter row per child unit
+(~300 at the province root), whatever the number of branches below; the members come from the
+cache by id.
 """
 
 from __future__ import annotations
@@ -27,9 +33,8 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Integer,
-    String,
+    and_,
     bindparam,
-    cast,
     delete,
     func,
     insert,
@@ -39,48 +44,143 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.db import FastQuery, Reader, Row, dialect_insert
-from app.models import DocumentBranchReads, DocumentReceipt, Member, Org
+from app.models import (
+    DocumentBranchReads,
+    DocumentReceipt,
+    DocumentUnitReads,
+    Member,
+    Org,
+    OrgKind,
+)
 from app.services import access
 from app.services.access import Actor
 
 BRANCH_MEMBERS_TTL_S = 300.0
+MOVE_CHUNK = 2_000
 
 _reads = DocumentBranchReads.__table__
+_units = DocumentUnitReads.__table__
 _receipt = DocumentReceipt.__table__
 _m = Member.__table__
 _o = Org.__table__
 
 
-async def _add(
-    session: AsyncSession, document_id: int, branch_id: int, *, opened: int, studied: int
+async def _upsert(
+    session: AsyncSession, model: type[DocumentBranchReads | DocumentUnitReads], rows: list[Any]
 ) -> None:
-    statement = dialect_insert(session, DocumentBranchReads).values(
-        document_id=document_id, branch_id=branch_id, opened=opened, studied=studied
-    )
+    """Add each row's `opened` and `studied` to its counter (created at those values)."""
+    table = _reads if model is DocumentBranchReads else _units
+    key = "branch_id" if model is DocumentBranchReads else "org_id"
+    statement = dialect_insert(session, model).values(rows)
     await session.execute(
         statement.on_conflict_do_update(
-            index_elements=["document_id", "branch_id"],
+            index_elements=["document_id", key],
             set_={
-                "opened": _reads.c.opened + statement.excluded.opened,
-                "studied": _reads.c.studied + statement.excluded.studied,
+                "opened": table.c.opened + statement.excluded.opened,
+                "studied": table.c.studied + statement.excluded.studied,
             },
         )
     )
 
 
+async def _add(
+    session: AsyncSession, member_id: int, document_id: int, *, opened: int, studied: int
+) -> None:
+    """Count the member's read in their branch and in every committee above it but the root.
+
+    The branch and its path are read now, the member's row held (key share) until commit: a
+    subtree move locks its members' rows first, so it either waits for this count (and then
+    carries it with the rest, `move`) or comes first (and this reads the moved path)."""
+    branch_id, path = (
+        await session.execute(
+            select(_m.c.branch_id, _m.c.org_path)
+            .where(_m.c.id == member_id)
+            .with_for_update(read=True, key_share=True)
+        )
+    ).one()
+    counts = {"document_id": document_id, "opened": opened, "studied": studied}
+    await _upsert(session, DocumentBranchReads, [{**counts, "branch_id": branch_id}])
+    # Top-down, as every writer takes them: no two writers wait for each other in turn.
+    units = access.ancestor_ids(path)[1:-1]
+    if units:
+        await _upsert(session, DocumentUnitReads, [{**counts, "org_id": u} for u in units])
+
+
 async def count_open(session: AsyncSession, actor: Actor, document_id: int) -> None:
     """The member opened the document for the first time (their receipt was just created)."""
-    await _add(session, document_id, actor.branch_id, opened=1, studied=0)
+    await _add(session, actor.member_id, document_id, opened=1, studied=0)
 
 
 async def count_studied(session: AsyncSession, actor: Actor, document_id: int) -> None:
     """The member marked the document studied for the first time."""
-    await _add(session, document_id, actor.branch_id, opened=0, studied=1)
+    await _add(session, actor.member_id, document_id, opened=0, studied=1)
+
+
+async def move(
+    session: AsyncSession, org_id: int, *, is_branch: bool, old_path: str, new_path: str
+) -> None:
+    """The org's subtree moved from `old_path` to `new_path` (in this transaction, its members'
+    rows locked first): its counts (its own row holds its subtree's) leave the committees above
+    it that it left and join those it joined."""
+    old, new = access.ancestor_ids(old_path)[1:-1], access.ancestor_ids(new_path)[1:-1]
+    left, joined = [u for u in old if u not in new], [u for u in new if u not in old]
+    if not left and not joined:
+        return
+    own = (
+        select(_reads.c.document_id, _reads.c.opened, _reads.c.studied).where(
+            _reads.c.branch_id == org_id
+        )
+        if is_branch
+        else select(_units.c.document_id, _units.c.opened, _units.c.studied).where(
+            _units.c.org_id == org_id
+        )
+    )
+    counted = [r for r in (await session.execute(own)).all() if r.opened or r.studied]
+    for sign, units in ((-1, left), (1, joined)):
+        rows = [
+            {
+                "document_id": r.document_id,
+                "org_id": unit,
+                "opened": sign * r.opened,
+                "studied": sign * r.studied,
+            }
+            for unit in units  # top-down, as the receipts' counts take them
+            for r in counted
+        ]
+        for start in range(0, len(rows), MOVE_CHUNK):
+            await _upsert(session, DocumentUnitReads, rows[start : start + MOVE_CHUNK])
+
+
+_branch = _o.alias("branch")
+_unit = _o.alias("unit")
+# Each committee below the root: the sum of the branch counters in its subtree.
+_UNIT_TOTALS = (
+    select(
+        _reads.c.document_id,
+        _unit.c.id,
+        func.sum(_reads.c.opened),
+        func.sum(_reads.c.studied),
+    )
+    .select_from(
+        _unit.join(
+            _branch,
+            and_(
+                _branch.c.path > _unit.c.path,
+                _branch.c.path
+                < func.substr(_unit.c.path, 1, func.length(_unit.c.path) - 1).concat("0"),
+            ),
+        ).join(_reads, _reads.c.branch_id == _branch.c.id)
+    )
+    .where(_unit.c.parent_id.is_not(None), _unit.c.kind != OrgKind.BRANCH.value)
+    .group_by(_reads.c.document_id, _unit.c.id)
+)
 
 
 async def rebuild(conn: AsyncConnection | AsyncSession) -> None:
     """Recount every document's counters from the receipts (receipts written in bulk: the
-    generated province, the demo), each read in the branch its member is in now."""
+    generated province, the demo), each read in the branch its member is in now, and the
+    committees' from those."""
+    await conn.execute(delete(DocumentUnitReads))
     await conn.execute(delete(DocumentBranchReads))
     await conn.execute(
         insert(DocumentBranchReads).from_select(
@@ -93,6 +193,11 @@ async def rebuild(conn: AsyncConnection | AsyncSession) -> None:
             )
             .select_from(_receipt.join(_m, _m.c.id == _receipt.c.member_id))
             .group_by(_receipt.c.document_id, _m.c.branch_id),
+        )
+    )
+    await conn.execute(
+        insert(DocumentUnitReads).from_select(
+            ["document_id", "org_id", "opened", "studied"], _UNIT_TOTALS
         )
     )
 
@@ -133,35 +238,31 @@ _MEMBERS_BY_BRANCH = FastQuery(
 )
 _ZERO: ColumnElement[int] = literal_column("0", Integer)
 _document = bindparam("document_id", type_=BigInteger)
-_counted = _o.alias("counted")  # the branch a counter row belongs to
-_unit = access.child_unit(_counted.c.path).label("unit")
-# The document's counters in the org's subtree (below the org itself), summed per child unit.
-_per_unit = (
-    select(
-        _unit,
-        func.sum(_reads.c.opened).label("opened"),
-        func.sum(_reads.c.studied).label("studied"),
-    )
-    .select_from(_reads.join(_counted, _counted.c.id == _reads.c.branch_id))
-    .where(
-        _reads.c.document_id == _document,
-        _counted.c.path > bindparam("lo", type_=String),
-        _counted.c.path < bindparam("hi", type_=String),
-    )
-    .group_by(literal_column("unit"))
-    .subquery("per_unit")
-)
 _child = _o.alias("child")
-# The org's child units in name order, each with its counters (zero where nobody read).
+_child_unit = _units.alias("child_unit")
+_child_branch = _reads.alias("child_branch")
+# The org's child units in name order, each with its own counters (a committee's or a
+# branch's; zero where nobody read).
 _UNITS = FastQuery(
     select(
         _child.c.id,
         _child.c.name,
         _child.c.kind,
-        func.coalesce(_per_unit.c.opened, _ZERO).label("opened"),
-        func.coalesce(_per_unit.c.studied, _ZERO).label("studied"),
+        func.coalesce(_child_unit.c.opened, _child_branch.c.opened, _ZERO).label("opened"),
+        func.coalesce(_child_unit.c.studied, _child_branch.c.studied, _ZERO).label("studied"),
     )
-    .select_from(_child.outerjoin(_per_unit, _per_unit.c.unit == cast(_child.c.id, String)))
+    .select_from(
+        _child.outerjoin(
+            _child_unit,
+            and_(_child_unit.c.document_id == _document, _child_unit.c.org_id == _child.c.id),
+        ).outerjoin(
+            _child_branch,
+            and_(
+                _child_branch.c.document_id == _document,
+                _child_branch.c.branch_id == _child.c.id,
+            ),
+        )
+    )
     .where(_child.c.parent_id == bindparam("org_id", type_=BigInteger))
     .order_by(_child.c.name_folded, _child.c.id)
 )
@@ -178,8 +279,8 @@ async def report(
     reader: Reader, document_id: int, org: Row, branch_members: BranchMembers
 ) -> dict[str, Any]:
     """Members, opened and studied per child unit of the org (its `id`, `path`, `name`,
-    `kind`), and for the org as a whole: the counters summed per unit in one read."""
-    params = {"document_id": document_id, "org_id": org["id"], **access.subtree_params(org["path"])}
+    `kind`), and for the org as a whole: one counter row per child unit, in one read."""
+    params = {"document_id": document_id, "org_id": org["id"]}
     units = await reader.fetch(_UNITS, params)
     members = await branch_members.of_orgs(reader)
     if units:
