@@ -174,11 +174,12 @@ class DocumentBranchReads(Base):
 
 
 class DocumentUnitReads(Base):
-    """How many members of a committee's subtree (below the root) opened and studied a document:
-    kept beside `DocumentBranchReads` with each receipt's first open and first "studied" (one
-    row per committee on the reader's branch path), and moved with a subtree when it moves, so a
-    report reads one row per child unit instead of summing every branch below it. The root has
-    none (its figures are its children's sum): no row every province-wide read would lock."""
+    """How many members of an org's subtree (any org below the root) opened and studied a
+    document: kept beside `DocumentBranchReads` with each receipt's first open and first
+    "studied" (one row per org on the reader's branch path but the root), and moved with a
+    subtree when it moves, so a report reads one row per child unit instead of summing every
+    branch below it. The root has none (its figures are its children's sum): no row every
+    province-wide read would lock."""
 
     __tablename__ = "document_unit_reads"
 

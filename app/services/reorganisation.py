@@ -180,13 +180,7 @@ async def _move_subtree(session: AsyncSession, org: Org, parent: Org, day: date)
             day=day,
         )
     await org_service.rewrite_paths(session, old_prefix, new_prefix)
-    await coverage.move(
-        session,
-        org.id,
-        is_branch=org.kind == OrgKind.BRANCH,
-        old_path=old_prefix,
-        new_path=new_prefix,
-    )
+    await coverage.move(session, org.id, old_path=old_prefix, new_path=new_prefix)
     delta = (parent.depth + 1) - org.depth
     if delta:
         lo, hi = access.subtree_range(new_prefix)

@@ -1,5 +1,5 @@
-"""document_unit_reads: opened and studied counts of a document per committee (below the root),
-beside the per-branch ones, for the coverage report
+"""document_unit_reads: opened and studied counts of a document per org below the root (branch or
+committee), beside the per-branch ones, for the coverage report
 
 Revision ID: 0820
 Revises: 0810
@@ -76,7 +76,14 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("document_id", "org_id", name=op.f("pk_document_unit_reads")),
     )
-    # Each committee below the root: the sum of the branch counters in its subtree.
+    # Each branch below the root: its branch counter; each committee below the root: the sum of
+    # the branch counters in its subtree.
+    op.execute(
+        "INSERT INTO document_unit_reads (document_id, org_id, opened, studied) "
+        "SELECT r.document_id, r.branch_id, r.opened, r.studied "
+        "FROM document_branch_reads r JOIN org b ON b.id = r.branch_id "
+        "WHERE b.parent_id IS NOT NULL"
+    )
     op.execute(
         "INSERT INTO document_unit_reads (document_id, org_id, opened, studied) "
         "SELECT r.document_id, u.id, SUM(r.opened), SUM(r.studied) "

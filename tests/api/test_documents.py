@@ -402,7 +402,8 @@ async def _counted(
 
 
 async def _unit_counters_add_up(session: AsyncSession, document_id: int) -> None:
-    """Each committee's counters are the sum of the branch counters below it now."""
+    """Each committee's counters are the sum of the branch counters below it now; a branch's
+    are its branch counters."""
     kept = (
         await session.execute(
             select(
@@ -410,13 +411,22 @@ async def _unit_counters_add_up(session: AsyncSession, document_id: int) -> None
             ).where(DocumentUnitReads.document_id == document_id)
         )
     ).all()
-    summed = (
-        await session.execute(
-            coverage_service._UNIT_TOTALS.where(
-                coverage_service._reads.c.document_id == document_id
+    summed = [
+        *(
+            await session.execute(
+                coverage_service._UNIT_TOTALS.where(
+                    coverage_service._reads.c.document_id == document_id
+                )
             )
-        )
-    ).all()
+        ).all(),
+        *(
+            await session.execute(
+                coverage_service._BRANCH_TOTALS.where(
+                    coverage_service._reads.c.document_id == document_id
+                )
+            )
+        ).all(),
+    ]
     assert {(r[0], r[1], r[2]) for r in kept if r[1] or r[2]} == {
         (r[1], r[2], r[3]) for r in summed
     }

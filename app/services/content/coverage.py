@@ -7,19 +7,20 @@ members and grouping them by unit takes seconds. So the counts are kept as they 
   it; `count_open` / `count_studied` add one in the same transaction as the receipt's first
   open or first "studied" (exactly once per member, as the receipt is). A read counts in the
   branch the member was in when they read; a later transfer does not move it.
-- `document_unit_reads` holds the same per committee below the root (the sum of the branch
-  counters in its subtree): the same write adds one to each committee on the branch's path
-  but the root, top-down. The root has no row (its figures are its children's sum), so no row
-  is written by every read in the province; a ward's row takes a ward's share of them. When a
-  subtree moves (a move, or a committee merged into another), `move` carries its counts from
-  the committees it left to those it joined.
+- `document_unit_reads` holds the same per org below the root, whatever its kind (a branch's
+  row repeats its branch counter, a committee's is the sum of the branch counters in its
+  subtree): the same write adds one to each org on the branch's path but the root, top-down.
+  The root has no row (its figures are its children's sum), so no row is written by every
+  read in the province; a ward's row takes a ward's share of them. When a subtree moves (a
+  move, or a committee merged into another), `move` carries its counts from the committees it
+  left to those it joined.
 - Members per org (the report's denominators) come from `BranchMembers`, a per-process count
   of every org's subtree refreshed every `BRANCH_MEMBERS_TTL_S` seconds (one grouped query;
   members joining or leaving show in the report within that time).
 
 The coverage of an org is then one read on the lean reader of one counter row per child unit
-(~300 at the province root), whatever the number of branches below; the members come from the
-cache by id.
+(~300 at the province root, each found by its key), whatever the number of branches below;
+the members come from the cache by id.
 """
 
 from __future__ import annotations
@@ -31,14 +32,11 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    ColumnElement,
-    Integer,
     and_,
     bindparam,
     delete,
     func,
     insert,
-    literal_column,
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -86,7 +84,8 @@ async def _upsert(
 async def _add(
     session: AsyncSession, member_id: int, document_id: int, *, opened: int, studied: int
 ) -> None:
-    """Count the member's read in their branch and in every committee above it but the root.
+    """Count the member's read in their branch, and in it and every committee above it but the
+    root among the units.
 
     The branch and its path are read now, the member's row held (key share) until commit: a
     subtree move locks its members' rows first, so it either waits for this count (and then
@@ -101,7 +100,7 @@ async def _add(
     counts = {"document_id": document_id, "opened": opened, "studied": studied}
     await _upsert(session, DocumentBranchReads, [{**counts, "branch_id": branch_id}])
     # Top-down, as every writer takes them: no two writers wait for each other in turn.
-    units = access.ancestor_ids(path)[1:-1]
+    units = access.ancestor_ids(path)[1:]
     if units:
         await _upsert(session, DocumentUnitReads, [{**counts, "org_id": u} for u in units])
 
@@ -116,9 +115,7 @@ async def count_studied(session: AsyncSession, actor: Actor, document_id: int) -
     await _add(session, actor.member_id, document_id, opened=0, studied=1)
 
 
-async def move(
-    session: AsyncSession, org_id: int, *, is_branch: bool, old_path: str, new_path: str
-) -> None:
+async def move(session: AsyncSession, org_id: int, *, old_path: str, new_path: str) -> None:
     """The org's subtree moved from `old_path` to `new_path` (in this transaction, its members'
     rows locked first): its counts (its own row holds its subtree's) leave the committees above
     it that it left and join those it joined."""
@@ -126,14 +123,8 @@ async def move(
     left, joined = [u for u in old if u not in new], [u for u in new if u not in old]
     if not left and not joined:
         return
-    own = (
-        select(_reads.c.document_id, _reads.c.opened, _reads.c.studied).where(
-            _reads.c.branch_id == org_id
-        )
-        if is_branch
-        else select(_units.c.document_id, _units.c.opened, _units.c.studied).where(
-            _units.c.org_id == org_id
-        )
+    own = select(_units.c.document_id, _units.c.opened, _units.c.studied).where(
+        _units.c.org_id == org_id
     )
     counted = [r for r in (await session.execute(own)).all() if r.opened or r.studied]
     for sign, units in ((-1, left), (1, joined)):
@@ -153,7 +144,8 @@ async def move(
 
 _branch = _o.alias("branch")
 _unit = _o.alias("unit")
-# Each committee below the root: the sum of the branch counters in its subtree.
+# Each committee below the root: the sum of the branch counters in its subtree (a branch's row
+# is its branch counter).
 _UNIT_TOTALS = (
     select(
         _reads.c.document_id,
@@ -176,6 +168,11 @@ _UNIT_TOTALS = (
 )
 
 
+_BRANCH_TOTALS = select(
+    _reads.c.document_id, _reads.c.branch_id, _reads.c.opened, _reads.c.studied
+).where(_reads.c.branch_id.in_(select(_o.c.id).where(_o.c.parent_id.is_not(None))))
+
+
 async def rebuild(conn: AsyncConnection | AsyncSession) -> None:
     """Recount every document's counters from the receipts (receipts written in bulk: the
     generated province, the demo), each read in the branch its member is in now, and the
@@ -195,11 +192,12 @@ async def rebuild(conn: AsyncConnection | AsyncSession) -> None:
             .group_by(_receipt.c.document_id, _m.c.branch_id),
         )
     )
-    await conn.execute(
-        insert(DocumentUnitReads).from_select(
-            ["document_id", "org_id", "opened", "studied"], _UNIT_TOTALS
+    for totals in (_BRANCH_TOTALS, _UNIT_TOTALS):
+        await conn.execute(
+            insert(DocumentUnitReads).from_select(
+                ["document_id", "org_id", "opened", "studied"], totals
+            )
         )
-    )
 
 
 class BranchMembers:
@@ -236,41 +234,32 @@ _MEMBERS_BY_BRANCH = FastQuery(
     .where(_m.c.archived_on.is_(None))
     .group_by(_m.c.org_path)
 )
-_ZERO: ColumnElement[int] = literal_column("0", Integer)
 _document = bindparam("document_id", type_=BigInteger)
 _child = _o.alias("child")
-_child_unit = _units.alias("child_unit")
-_child_branch = _reads.alias("child_branch")
-# The org's child units in name order, each with its own counters (a committee's or a
-# branch's; zero where nobody read).
+
+
+def _own(column: str) -> Any:
+    """The child's own counter (a scalar subquery: one index probe per child, whatever the
+    number of counter rows the document has)."""
+    return (
+        select(_units.c[column])
+        .where(_units.c.document_id == _document, _units.c.org_id == _child.c.id)
+        .scalar_subquery()
+        .label(column)
+    )
+
+
+# The org's child units in name order, each with its counters (null where nobody read).
 _UNITS = FastQuery(
-    select(
-        _child.c.id,
-        _child.c.name,
-        _child.c.kind,
-        func.coalesce(_child_unit.c.opened, _child_branch.c.opened, _ZERO).label("opened"),
-        func.coalesce(_child_unit.c.studied, _child_branch.c.studied, _ZERO).label("studied"),
-    )
-    .select_from(
-        _child.outerjoin(
-            _child_unit,
-            and_(_child_unit.c.document_id == _document, _child_unit.c.org_id == _child.c.id),
-        ).outerjoin(
-            _child_branch,
-            and_(
-                _child_branch.c.document_id == _document,
-                _child_branch.c.branch_id == _child.c.id,
-            ),
-        )
-    )
+    select(_child.c.id, _child.c.name, _child.c.kind, _own("opened"), _own("studied"))
     .where(_child.c.parent_id == bindparam("org_id", type_=BigInteger))
     .order_by(_child.c.name_folded, _child.c.id)
 )
 # A branch's own counters (a branch has no child units).
 _OWN = FastQuery(
-    select(_reads.c.opened, _reads.c.studied).where(
-        _reads.c.document_id == _document,
-        _reads.c.branch_id == bindparam("org_id", type_=BigInteger),
+    select(_units.c.opened, _units.c.studied).where(
+        _units.c.document_id == _document,
+        _units.c.org_id == bindparam("org_id", type_=BigInteger),
     )
 )
 
@@ -284,11 +273,11 @@ async def report(
     units = await reader.fetch(_UNITS, params)
     members = await branch_members.of_orgs(reader)
     if units:
-        opened = sum(int(u["opened"]) for u in units)
-        studied = sum(int(u["studied"]) for u in units)
+        opened = sum(u["opened"] or 0 for u in units)
+        studied = sum(u["studied"] or 0 for u in units)
     else:  # a branch: its own counters
         own = await reader.fetch(_OWN, params)
-        opened, studied = (int(own[0]["opened"]), int(own[0]["studied"])) if own else (0, 0)
+        opened, studied = (own[0]["opened"], own[0]["studied"]) if own else (0, 0)
     return {
         "document_id": document_id,
         "org": {"id": org["id"], "name": org["name"], "kind": org["kind"]},
@@ -299,8 +288,8 @@ async def report(
             {
                 "org": {"id": u["id"], "name": u["name"], "kind": u["kind"]},
                 "members": members.get(u["id"], 0),
-                "opened": int(u["opened"]),
-                "studied": int(u["studied"]),
+                "opened": u["opened"] or 0,
+                "studied": u["studied"] or 0,
             }
             for u in units
         ],
