@@ -16,9 +16,14 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
-from starlette.routing import Match
-from starlette.types import Scope
+from fastapi.routing import (  # the steps of `APIRouter.app` on a match, as it takes them
+    APIRoute,
+    _apply_router_form_limits,
+    _update_scope,
+)
+from fastapi.telemetry._api import _route_selected
+from starlette.routing import BaseRoute, Match, Mount
+from starlette.types import Receive, Scope, Send
 
 from app.services import idempotency as idempotency_service
 
@@ -38,14 +43,29 @@ class HandbookRoute(APIRoute):
         # The request body limit of this route, when it differs from the JSON default.
         self.max_body_bytes: int | None = extra.get("x-max-body-bytes")
         super().__init__(path, endpoint, **kwargs)
-        # Every path this route matches begins with the text before its first parameter.
+        # What every path this route matches has, to turn the others away with string tests:
+        # the text before its first parameter and after its last one, and (no parameter taking
+        # a `/`) as many slashes as its template.
         self.literal_prefix = self.path.split("{", 1)[0]
+        self.literal_suffix = self.path.rsplit("}", 1)[1] if "{" in self.path else ""
+        self.exact = "{" not in self.path
+        self.slashes = None if ":path}" in self.path else self.path.count("/")
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        # The app tries its routes in order: a string test turns the other areas' routes away
-        # before FastAPI and Starlette build a match for them (a regular expression and dicts).
-        if not scope.get("root_path") and not scope["path"].startswith(self.literal_prefix):
-            return Match.NONE, {}
+        # The app tries its routes in order (186 of them; 41 begin `/api/v1/orgs/`): string
+        # tests turn the others away before FastAPI and Starlette build a match for them (a
+        # regular expression and dicts). Each test is a condition of the route's pattern.
+        if not scope.get("root_path"):
+            path: str = scope["path"]
+            if self.exact:
+                if path != self.path:
+                    return Match.NONE, {}
+            elif (
+                not path.startswith(self.literal_prefix)
+                or not path.endswith(self.literal_suffix)
+                or (self.slashes is not None and path.count("/") != self.slashes)
+            ):
+                return Match.NONE, {}
         return super().matches(scope)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -70,6 +90,58 @@ class HandbookRoute(APIRoute):
             return response
 
         return idempotent_handler
+
+
+def _area_key(path: str) -> str:
+    """A path's first three segments (`/api/v1/orgs`): the key of the routes that may match it."""
+    return "/".join(path.split("/", 4)[:4])
+
+
+class IndexedRouter(APIRouter):
+    """The app's router (`install_routes` makes it so): a request tries only the routes that
+    can match its first three path segments, in their order, instead of every route ahead of
+    its own: a route late in the list (the leaderboards, 150th) paid ~0.1 ms a request to be
+    found. Routes whose first segments hold a parameter are tried for every path. Anything not
+    matched in full there (a 404, a 405, a slash redirect) takes FastAPI's own walk."""
+
+    # (routes version, routes by key, the routes tried for every key), built on first use.
+    _index: tuple[object, dict[str, list[BaseRoute]], list[BaseRoute]] | None = None
+
+    def _candidates(self, path: str) -> list[BaseRoute]:
+        version = self._get_routes_version()
+        index = self._index
+        if index is None or index[0] != version:
+            everywhere: list[BaseRoute] = []
+            keyed: dict[str, list[BaseRoute]] = {}
+            for route in self.routes:
+                template = getattr(route, "path", None)
+                key = _area_key(template) if isinstance(template, str) else None
+                if key is None or "{" in key or not isinstance(route, HandbookRoute):
+                    everywhere.append(route)
+                    for routes in keyed.values():
+                        routes.append(route)
+                else:
+                    keyed.setdefault(key, list(everywhere)).append(route)
+            index = self._index = (version, keyed, everywhere)
+        return index[1].get(_area_key(path), index[2])
+
+    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope.get("root_path"):
+            for route in self._candidates(scope["path"]):
+                match, child_scope = route.matches(scope)
+                if match == Match.FULL:
+                    _apply_router_form_limits(scope, self.form_limits)
+                    if "router" not in scope:
+                        scope["router"] = self
+                    _update_scope(scope, child_scope)
+                    _route_selected(
+                        scope=scope,
+                        path=getattr(route, "path_format", None),
+                        mount=isinstance(route, Mount),
+                    )
+                    await route.handle(scope, receive, send)
+                    return
+        await super().app(scope, receive, send)
 
 
 def operation_id(route: APIRoute) -> str:

@@ -118,12 +118,13 @@ class SmsSettings(BaseModel):
 
 
 class DatabaseSettings(BaseModel):
-    # Connections per API process: pool_size + max_overflow (writes, ORM reads) + read_pool_size
-    # (the lean asyncpg read path, PostgreSQL only).
+    # Connections per API process: pool_size + max_overflow (writes, ORM reads) + twice
+    # read_pool_size (the lean asyncpg read path, PostgreSQL only).
     pool_size: int = Field(5, ge=1, le=200)
     # Extra write/ORM connections opened under load beyond the pool.
     max_overflow: int = Field(5, ge=0, le=200)
-    # Connections of the lean read path (PostgreSQL only).
+    # Connections of the lean read path in use at once (PostgreSQL only); up to twice as many stay
+    # open, half of them keeping generic plans for the statements that ask for one.
     read_pool_size: int = Field(8, ge=1, le=200)
     # Seconds a request waits for a free connection before it is answered 503 `server.busy`.
     pool_timeout_s: float = Field(10.0, gt=0)

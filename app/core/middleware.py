@@ -103,8 +103,9 @@ class RequestContextMiddleware:
 
         elapsed = time.perf_counter() - started
         # Label by the route's name (its operationId): stable, and bounded in number.
-        operation = getattr(scope.get("route"), "name", None) or "unmatched"
-        metrics.REQUEST_DURATION.labels(scope["method"], operation, str(status)).observe(elapsed)
+        route_name = getattr(scope.get("route"), "name", None)
+        metrics.observe_request(scope["method"], route_name, status, elapsed)
+        operation = route_name or "unmatched"
         if self.access == "all" or (
             self.access == "writes"
             and (status >= 400 or elapsed >= self.slow_s or scope["method"].encode() not in _SAFE)

@@ -6,6 +6,7 @@ the cache's time."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import String, bindparam, select
@@ -52,17 +53,18 @@ _DOCUMENT = FastQuery(
 
 
 async def read_lean(
-    reader: Reader, cache: Cache, key: str, default: dict[str, Any]
+    reader: Reader, cache: Cache, key: str, default: Callable[[], dict[str, Any]]
 ) -> dict[str, Any]:
     """`read` on the lean read path, for request dependencies: no session, so nothing opens the
-    request's transaction (on SQLite a write transaction holds the one write lock)."""
+    request's transaction (on SQLite a write transaction holds the one write lock). The same
+    dict until the cache's time runs out; `default` is called only then."""
     if (hit := cache.get(key)) is not None:
         return hit
     rows = await reader.fetch(_DOCUMENT, {"key": key})
     value: Any = rows[0]["value"] if rows else None
     if isinstance(value, str | bytes):  # asyncpg hands JSON over as text
         value = json.loads(value)
-    result = _merged(default, value, int(rows[0]["version"]) if rows else 0)
+    result = _merged(default(), value, int(rows[0]["version"]) if rows else 0)
     cache.put(key, result)
     return result
 

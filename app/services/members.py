@@ -110,7 +110,8 @@ def _list_query(
             )
         ids = ids.order_by(_m.c.sort_key, _m.c.id).limit(bindparam("limit", type_=Integer))
         stmt = stmt.where(_m.c.id.in_(ids)).order_by(_m.c.sort_key, _m.c.id)
-        query = _LIST_QUERIES[shape] = FastQuery(stmt)
+        # A unit's index walk is the best plan for any unit; a path range's is not.
+        query = _LIST_QUERIES[shape] = FastQuery(stmt, generic=depth in access.UNIT_DEPTHS)
         return query
     if subtree:
         stmt = stmt.where(_m.c.org_path >= bindparam("lo"), _m.c.org_path < bindparam("hi"))

@@ -130,10 +130,21 @@ async def fresh(session: AsyncSession, settings: RulesSettings) -> Rules:
     )
 
 
+# The cached document last typed, and its typing: the cache hands back the same dict until its
+# time runs out, so the hot reads (`/me/home` on every app start) type it once per cache time.
+_last_typed: dict[str, tuple[dict[str, Any], Rules]] = {}
+
+
 async def in_force(reader: Reader, cache: Cache, settings: RulesSettings) -> Rules:
     """`current` on the lean read path: for request handlers and their dependencies (served
     from the per-process cache; a miss is one indexed read, outside the request's transaction)."""
-    return _typed(await deployment_settings.read_lean(reader, cache, KEY, defaults(settings)))
+    document = await deployment_settings.read_lean(reader, cache, KEY, lambda: defaults(settings))
+    last = _last_typed.get(KEY)
+    if last is not None and last[0] is document:
+        return last[1]
+    rules = _typed(document)
+    _last_typed[KEY] = (document, rules)
+    return rules
 
 
 def _stored(data: RulesUpdate, in_force: Rules) -> dict[str, Any]:

@@ -1,13 +1,17 @@
-"""The read session of safe methods refuses to write."""
+"""The read session of safe methods refuses to write; the lean reader's plan choice."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
-from sqlalchemy import update
+from sqlalchemy import Select, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.core.db import ReadOnlySessionError, read_only_sessionmaker
+from app.core.db import AsyncpgReader, FastQuery, ReadOnlySessionError, read_only_sessionmaker
 from app.models import Org, OrgKind
+from tests import dbs
+from tests.conftest import make_settings
 
 
 async def test_a_read_session_refuses_to_flush_or_run_dml(connection: AsyncConnection) -> None:
@@ -21,3 +25,26 @@ async def test_a_read_session_refuses_to_flush_or_run_dml(connection: AsyncConne
     async with maker() as session:
         with pytest.raises(ReadOnlySessionError):
             await session.execute(update(Org).values(name="x"))
+
+
+async def test_the_lean_reader_keeps_generic_plans_only_for_statements_that_ask() -> None:
+    """`FastQuery(generic=True)` runs on connections set to one generic plan; the rest keep
+    PostgreSQL's own choice; both pools count in the reader's capacity and close together."""
+    url = dbs.postgres_admin_url()
+    if url is None:
+        pytest.skip("needs PostgreSQL (TEST_DATABASE_URL)")
+    setting: Select[Any] = select(
+        literal_column("current_setting('plan_cache_mode')").label("mode")
+    )
+    reader = AsyncpgReader(make_settings(url))
+    try:
+        own = await reader.fetch(FastQuery(setting), {})
+        generic = await reader.fetch(FastQuery(setting, generic=True), {})
+        assert [row["mode"] for row in own] == ["auto"]
+        assert [row["mode"] for row in generic] == ["force_generic_plan"]
+        in_use, idle, capacity = reader.pool_stats()
+        assert (in_use, idle) == (0, 2)
+        assert capacity == make_settings(url).db.read_pool_size
+    finally:
+        await reader.aclose()
+    assert reader.pool_stats()[:2] == (0, 0)

@@ -266,7 +266,8 @@ def _detail_query(shape: tuple[int, int]) -> FastQuery:
         )
         .outerjoin(attachments, true())
         .where(_d.c.id == _document_id)
-        .order_by(att.att_kind, att.att_position, att.relay_org_path, att.att_id)
+        .order_by(att.att_kind, att.att_position, att.relay_org_path, att.att_id),
+        generic=True,  # every part is found by the document's id
     )
     return query
 
