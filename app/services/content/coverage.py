@@ -253,14 +253,16 @@ def _own(column: str) -> Any:
 _UNITS = FastQuery(
     select(_child.c.id, _child.c.name, _child.c.kind, _own("opened"), _own("studied"))
     .where(_child.c.parent_id == bindparam("org_id", type_=BigInteger))
-    .order_by(_child.c.name_folded, _child.c.id)
+    .order_by(_child.c.name_folded, _child.c.id),
+    generic=True,  # the children by their parent, each child's row by its key
 )
 # A branch's own counters (a branch has no child units).
 _OWN = FastQuery(
     select(_units.c.opened, _units.c.studied).where(
         _units.c.document_id == _document,
         _units.c.org_id == bindparam("org_id", type_=BigInteger),
-    )
+    ),
+    generic=True,  # by its key
 )
 
 

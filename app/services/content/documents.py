@@ -740,7 +740,8 @@ async def relay_plan_link(
 _ORG = FastQuery(
     select(_o.c.id, _o.c.path, _o.c.name, _o.c.kind).where(
         _o.c.id == bindparam("org_id", type_=BigInteger)
-    )
+    ),
+    generic=True,  # by its key
 )
 
 
