@@ -4,6 +4,8 @@
   (`scope="function"`), rolled back on any error unless the error asks to keep its changes.
   Safe methods get the read sessionmaker: it refuses to write, and on PostgreSQL it runs in
   AUTOCOMMIT (no BEGIN/ROLLBACK round trips).
+- `LeanUnitDep`: the lean unit of work of the hottest writes (compiled statements in one
+  transaction, on PostgreSQL on an asyncpg pool of its own); framed as `SessionDep` is.
 - `ReaderDep`: the lean read path (compiled Core statements on their own asyncpg pool).
 - `CurrentActor`: the bearer token's member, loaded with their live roles in one query.
   `HomeActor` and `ActorWith(extend)` read what a `/me` route shows in that same query.
@@ -26,8 +28,9 @@ from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.responses import DEPENDENCY_CODES, raises
+from app.api.routing import UNIT_OF_WORK_MARK
 from app.core.cache import TTLCache
-from app.core.db import Reader, Row
+from app.core.db import LeanUnit, Reader, Row, SessionQueries, Statements
 from app.core.errors import AppError, NotFound, Unauthorized
 from app.core.security import AccessClaims, InvalidToken
 from app.models.base import utcnow
@@ -67,28 +70,68 @@ ResourcesDep = Annotated[Resources, Depends(_resources)]
 ReaderDep = Annotated[Reader, Depends(_reader)]
 
 
+async def _finish(request: Request, tx: Statements) -> None:
+    """Before the commit: the answer a retry must get, stored with the write."""
+    claim = getattr(request.state, "idempotency", None)
+    if claim is not None:
+        await idempotency_service.complete(tx, claim)
+
+
+async def _failed(request: Request, exc: BaseException, tx: Statements) -> bool:
+    """Whether a failed request still commits (an `AppError` that keeps its changes: a counted
+    wrong password): then without its idempotency claim, so the key may be used again."""
+    if not (isinstance(exc, AppError) and exc.keep_changes):
+        return False
+    claim = getattr(request.state, "idempotency", None)
+    if claim is not None:
+        await idempotency_service.release(tx, claim)
+    return True
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     db = get_resources(request).db
     maker = db.read if request.method in SAFE_METHODS else db.write
     async with maker() as session:
+        tx = SessionQueries(session)
+        request.state.unit_of_work = tx
         try:
             yield session
-            claim = getattr(request.state, "idempotency", None)
-            if claim is not None:  # the answer a retry must get, committed with the write
-                await idempotency_service.complete(session, claim)
+            await _finish(request, tx)
             await session.commit()
         except BaseException as exc:
-            if isinstance(exc, AppError) and exc.keep_changes:
+            if await _failed(request, exc, tx):
                 await session.commit()
             else:
                 await session.rollback()
-            claim = getattr(request.state, "idempotency", None)
-            if claim is not None:
-                await idempotency_service.release(db, claim)
             raise
 
 
+setattr(get_session, UNIT_OF_WORK_MARK, True)
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def get_lean_unit(request: Request) -> AsyncIterator[LeanUnit]:
+    """The lean unit of work (`core.db.Writer`): compiled statements in one transaction, on
+    PostgreSQL straight on an asyncpg pool, committed once before the response leaves, rolled
+    back on any error; the same framing as `get_session` (the idempotency claim first, the stored
+    answer last). For the hottest writes (the meeting-night check-in, the quiz submit), whose
+    services run `FastQuery` statements on `Statements`."""
+    async with get_resources(request).writer.unit() as unit:
+        request.state.unit_of_work = unit
+        try:
+            yield unit
+            await _finish(request, unit)
+            await unit.commit()
+        except BaseException as exc:
+            if await _failed(request, exc, unit):
+                await unit.commit()
+            else:
+                await unit.rollback()
+            raise
+
+
+setattr(get_lean_unit, UNIT_OF_WORK_MARK, True)
+LeanUnitDep = Annotated[LeanUnit, Depends(get_lean_unit, scope="function")]
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from a login endpoint.")
 

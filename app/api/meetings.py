@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import (
     CurrentActor,
+    LeanUnitDep,
     ObjectScope,
     OrgScope,
     ReaderDep,
@@ -701,7 +702,7 @@ async def list_meeting_attendees(
 async def check_in_meeting(
     meeting: CheckInMeeting,
     actor: CurrentActor,
-    session: SessionDep,
+    unit: LeanUnitDep,
     rules: MeetingRules,
     _idempotency: Idempotent,
 ) -> dict[str, Any]:
@@ -710,7 +711,7 @@ async def check_in_meeting(
     and its residence attendees (each recorded under their kind; only members count in the
     quorum); 403 `meeting.not_summoned` for anyone else. Exactly one attendance per member,
     whatever the retries."""
-    return await attendance_service.check_in(session, actor, meeting, rules)
+    return await attendance_service.check_in(unit, actor, meeting, rules)
 
 
 @router.post(
@@ -730,13 +731,13 @@ async def check_in_by_qr(
     body: QrCheckIn,
     meeting: CheckInMeeting,
     actor: CurrentActor,
-    session: SessionDep,
+    unit: LeanUnitDep,
     rules: MeetingRules,
     _idempotency: Idempotent,
 ) -> dict[str, Any]:
     """Check in with the code of the QR shown on the secretary's screen (422
     `meeting.qr_invalid` when stale or wrong); open to the same list as `check_in_meeting`."""
-    return await attendance_service.check_in(session, actor, meeting, rules, qr=body.code)
+    return await attendance_service.check_in(unit, actor, meeting, rules, qr=body.code)
 
 
 @router.get(

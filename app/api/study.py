@@ -9,6 +9,7 @@ from fastapi import Depends, Query, Request, status
 from app.api.deps import (
     ActorWith,
     CurrentActor,
+    LeanUnitDep,
     MemberScope,
     ObjectScope,
     OrgScope,
@@ -372,10 +373,10 @@ async def submit_quiz_attempt(
     body: AttemptSubmit,
     attempt: Annotated[AttemptTarget, Depends(AttemptScope)],
     actor: CurrentActor,
-    session: SessionDep,
+    unit: LeanUnitDep,
     _idempotency: Idempotent,
 ) -> dict[str, Any]:
     """Submit my answers; scored on the server. Late answers (after the deadline) are refused;
     a second submit is 409 `quiz.attempt_submitted` (with the same `Idempotency-Key`, the first
     answer again). Passing adds the quiz's points once."""
-    return await quiz_service.submit_attempt(session, actor, attempt, body)
+    return await quiz_service.submit_attempt(unit, actor, attempt, body)

@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import RulesSettings
-from app.core.db import FastQuery, Reader
+from app.core.db import FastQuery, Reader, SessionQueries, Statements
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.pagination import decode_cursor, page_of
 from app.models import (
@@ -346,10 +346,10 @@ _this_attendee = (_at.c.meeting_id == bindparam("p_meeting_id", type_=BigInteger
 _not_present = _at.c.attendance != Attendance.PRESENT
 _now = bindparam("p_now", type_=UTCDateTime())
 _recorded_by = bindparam("p_recorded_by", type_=BigInteger)
-_ATTENDEE = select(*_ANSWER).where(_this_attendee)
+_ATTENDEE = FastQuery(select(*_ANSWER).where(_this_attendee))
 # One conditional UPDATE … RETURNING marks a summoned member present and answers with the row:
 # concurrent duplicates wait on the row and then change nothing (no row returned).
-_MARK_PRESENT = (
+_MARK_PRESENT = FastQuery(
     update(_at)
     .where(_this_attendee, _not_present)
     .values(
@@ -374,19 +374,15 @@ _EXCUSE = (
 )
 
 
-async def _attendee(session: AsyncSession, meeting_id: int, member_id: int) -> dict[str, Any]:
-    row = (
-        (await session.execute(_ATTENDEE, {"p_meeting_id": meeting_id, "p_member_id": member_id}))
-        .mappings()
-        .one_or_none()
-    )
-    if row is None:
+async def _attendee(tx: Statements, meeting_id: int, member_id: int) -> dict[str, Any]:
+    rows = await tx.fetch(_ATTENDEE, {"p_meeting_id": meeting_id, "p_member_id": member_id})
+    if not rows:
         raise Forbidden("Bạn không được triệu tập dự cuộc họp này.", code="meeting.not_summoned")
-    return dict(row)
+    return dict(rows[0])
 
 
 async def _mark_present(
-    session: AsyncSession,
+    tx: Statements,
     meeting_id: int,
     member_id: int,
     method: CheckInMethod,
@@ -395,29 +391,23 @@ async def _mark_present(
 ) -> dict[str, Any]:
     """Present, once: the UPDATE proves the member summoned and marks them; when it changes
     nothing, one read tells "already present" (its row, unchanged) from "not summoned" (403)."""
-    row = (
-        (
-            await session.execute(
-                _MARK_PRESENT,
-                {
-                    "p_meeting_id": meeting_id,
-                    "p_member_id": member_id,
-                    "p_method": method,
-                    "p_now": now,
-                    "p_recorded_by": recorded_by,
-                },
-            )
-        )
-        .mappings()
-        .one_or_none()
+    rows = await tx.fetch(
+        _MARK_PRESENT,
+        {
+            "p_meeting_id": meeting_id,
+            "p_member_id": member_id,
+            "p_method": str(method),
+            "p_now": now,
+            "p_recorded_by": recorded_by,
+        },
     )
-    if row is None:
-        return await _attendee(session, meeting_id, member_id)
-    return dict(row)
+    if not rows:
+        return await _attendee(tx, meeting_id, member_id)
+    return dict(rows[0])
 
 
 async def check_in(
-    session: AsyncSession,
+    tx: Statements,
     actor: Actor,
     target: CheckInTarget,
     settings: RulesSettings,
@@ -428,7 +418,7 @@ async def check_in(
     residence attendees, each recorded under their kind; the guard lets every reader of the
     meeting through, the list decides): in the app, or (`qr`) with the code on the secretary's
     screen. The window and the code are decided on the guard's target: the write is one
-    statement."""
+    statement, in the request's lean unit of work (`tx`)."""
     now = utcnow()
     _check_window(target.status, target.starts_at, settings, now)
     if qr is not None and not qr_matches(target.id, target.qr_secret, qr, settings, now):
@@ -437,7 +427,7 @@ async def check_in(
             code="meeting.qr_invalid",
         )
     method = CheckInMethod.QR if qr is not None else CheckInMethod.APP
-    return await _mark_present(session, target.id, actor.member_id, method, None, now)
+    return await _mark_present(tx, target.id, actor.member_id, method, None, now)
 
 
 async def qr_for_screen(
@@ -464,7 +454,7 @@ async def mark_attendance(
     if attendance == Attendance.PRESENT:
         _check_window(target.status, target.starts_at, settings, now)
         row = await _mark_present(
-            session, target.id, member_id, CheckInMethod.PROXY, actor.member_id, now
+            SessionQueries(session), target.id, member_id, CheckInMethod.PROXY, actor.member_id, now
         )
     else:
         if not reason:
@@ -513,7 +503,7 @@ async def _excuse(
         .one_or_none()
     )
     if row is None:  # not summoned (403), or present: a check-in is never undone
-        await _attendee(session, meeting.id, member_id)
+        await _attendee(SessionQueries(session), meeting.id, member_id)
         raise Conflict("Đã điểm danh có mặt.", code="meeting.already_checked_in")
     return dict(row)
 
