@@ -9,6 +9,7 @@ from fastapi import Depends, Query, Request, status
 from app.api.deps import (
     ActorWith,
     CurrentActor,
+    JoinedTarget,
     LeanUnitDep,
     MemberScope,
     ObjectScope,
@@ -82,6 +83,15 @@ AttemptScope = ObjectScope(
     id_param="attempt_id",
     not_found_code="quiz_attempt.not_found",
     description="Quiz attempt id.",
+)
+# The same guard for the submit (a burst of writes): the attempt read in the actor's query.
+SubmitAttemptScope = ObjectScope(
+    quiz_service.load_attempt_target,
+    Permission.ATTEMPT_VIEW,
+    id_param="attempt_id",
+    not_found_code="quiz_attempt.not_found",
+    description="Quiz attempt id.",
+    joined=JoinedTarget(quiz_service.with_attempt_target, quiz_service.attempt_target_of),
 )
 
 
@@ -371,7 +381,7 @@ async def get_quiz_attempt(
 )
 async def submit_quiz_attempt(
     body: AttemptSubmit,
-    attempt: Annotated[AttemptTarget, Depends(AttemptScope)],
+    attempt: Annotated[AttemptTarget, Depends(SubmitAttemptScope)],
     actor: CurrentActor,
     unit: LeanUnitDep,
     _idempotency: Idempotent,

@@ -22,6 +22,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Select,
     Table,
     and_,
     bindparam,
@@ -35,7 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import FastQuery, Reader, Statements
+from app.core.db import FastQuery, Reader, Row, Statements
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.models import (
     Org,
@@ -51,6 +52,7 @@ from app.models.base import utcnow
 from app.schemas.study import AttemptSubmit, QuizCreate
 from app.services import access, audit, points, study
 from app.services.access import Actor
+from app.services.auth import actor as actor_service
 from app.services.orgs import OrgTarget
 
 # A submit may arrive this much after the deadline (network latency), never more.
@@ -110,11 +112,39 @@ async def load_target(reader: Reader, quiz_id: int) -> QuizTarget | None:
 
 async def load_attempt_target(reader: Reader, attempt_id: int) -> AttemptTarget | None:
     rows = await reader.fetch(_ATTEMPT_TARGET, {"attempt_id": attempt_id})
-    if not rows:
+    return attempt_target_of(rows[0]) if rows else None
+
+
+_target_attempt = _attempt.alias("target_attempt")
+_target_quiz = _quiz.alias("target_quiz")
+_target_org = _org.alias("target_org")
+
+
+def with_attempt_target(actor_query: Select[Any]) -> Select[Any]:
+    """The attempt's guard target read in the actor's own query (`api.deps.JoinedTarget`)."""
+    return actor_query.outerjoin(
+        _target_attempt.join(_target_quiz, _target_quiz.c.id == _target_attempt.c.quiz_id).join(
+            _target_org, _target_org.c.id == _target_quiz.c.org_id
+        ),
+        _target_attempt.c.id == actor_service.target_id(),
+    ).add_columns(
+        _target_attempt.c.id.label("target_id"),
+        _target_attempt.c.quiz_id.label("target_quiz_id"),
+        _target_attempt.c.member_id.label("target_member_id"),
+        _target_org.c.path.label("target_path"),
+    )
+
+
+def attempt_target_of(row: Row) -> AttemptTarget | None:
+    """An `AttemptTarget` from a row of `_ATTEMPT_TARGET` or of `with_attempt_target`."""
+    prefix = "target_" if "target_id" in row else ""
+    if row[prefix + "id"] is None:
         return None
-    row = rows[0]
     return AttemptTarget(
-        id=row["id"], quiz_id=row["quiz_id"], path=row["path"], member_id=row["member_id"]
+        id=row[prefix + "id"],
+        quiz_id=row[prefix + "quiz_id"],
+        path=row[prefix + "path"],
+        member_id=row[prefix + "member_id"],
     )
 
 

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Select,
     Table,
     bindparam,
     case,
@@ -35,7 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import RulesSettings
-from app.core.db import FastQuery, Reader, SessionQueries, Statements
+from app.core.db import FastQuery, Reader, Row, SessionQueries, Statements
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.pagination import decode_cursor, page_of
 from app.models import (
@@ -51,6 +52,7 @@ from app.models import (
 from app.models.base import UTCDateTime, utcnow
 from app.services import audit
 from app.services.access import Actor
+from app.services.auth import actor as actor_service
 from app.services.meetings import lifecycle, rules
 from app.services.meetings.lifecycle import MeetingTarget
 
@@ -206,16 +208,40 @@ async def load_check_in_target(reader: Reader, meeting_id: int) -> CheckInTarget
     """`lifecycle.load_target` with the meeting's start and QR secret (committed values, as
     the request's own session would read them before its write)."""
     rows = await reader.fetch(_CHECK_IN_TARGET, {"meeting_id": meeting_id})
-    if not rows:
+    return check_in_target_of(rows[0]) if rows else None
+
+
+_target_meeting = _mt.alias("target_meeting")
+_target_org = _org.alias("target_org")
+
+
+def with_check_in_target(actor_query: Select[Any]) -> Select[Any]:
+    """The check-in's target read in the actor's own query (`api.deps.JoinedTarget`)."""
+    return actor_query.outerjoin(
+        _target_meeting.join(_target_org, _target_org.c.id == _target_meeting.c.org_id),
+        _target_meeting.c.id == actor_service.target_id(),
+    ).add_columns(
+        _target_meeting.c.id.label("target_id"),
+        _target_meeting.c.org_id.label("target_org_id"),
+        _target_meeting.c.status.label("target_status"),
+        _target_meeting.c.starts_at.label("target_starts_at"),
+        _target_meeting.c.qr_secret.label("target_qr_secret"),
+        _target_org.c.path.label("target_path"),
+    )
+
+
+def check_in_target_of(row: Row) -> CheckInTarget | None:
+    """A `CheckInTarget` from a row of `_CHECK_IN_TARGET` or of `with_check_in_target`."""
+    prefix = "target_" if "target_id" in row else ""
+    if row[prefix + "id"] is None:
         return None
-    row = rows[0]
     return CheckInTarget(
-        id=row["id"],
-        org_id=row["org_id"],
-        path=row["path"],
-        status=row["status"],
-        starts_at=row["starts_at"],
-        qr_secret=row["qr_secret"],
+        id=row[prefix + "id"],
+        org_id=row[prefix + "org_id"],
+        path=row[prefix + "path"],
+        status=row[prefix + "status"],
+        starts_at=row[prefix + "starts_at"],
+        qr_secret=row[prefix + "qr_secret"],
     )
 
 
