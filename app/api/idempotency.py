@@ -46,8 +46,9 @@ async def claim_idempotency_key(
             pattern=r"^[\x21-\x7e]+$",
             description=(
                 "Any unique string per intended write (a UUID). A retry with the same key and "
-                "body gets the first response again (with `Idempotent-Replayed: true`); keys "
-                "are kept 24 hours."
+                "body gets the first response again (with `Idempotent-Replayed: true`); one "
+                "sent while the first is still running waits for it and gets its response; "
+                "keys are kept 24 hours."
             ),
         ),
     ] = None,
