@@ -711,8 +711,8 @@ async def list_meeting_attendees(
 async def check_in_meeting(
     meeting: CheckInMeeting,
     actor: CurrentActor,
-    unit: LeanUnitDep,
     rules: MeetingRules,
+    unit: LeanUnitDep,
     _idempotency: Idempotent,
 ) -> dict[str, Any]:
     """Check in from the app, inside the window around the start (the server's clock decides).
@@ -740,8 +740,8 @@ async def check_in_by_qr(
     body: QrCheckIn,
     meeting: CheckInMeeting,
     actor: CurrentActor,
-    unit: LeanUnitDep,
     rules: MeetingRules,
+    unit: LeanUnitDep,
     _idempotency: Idempotent,
 ) -> dict[str, Any]:
     """Check in with the code of the QR shown on the secretary's screen (422
