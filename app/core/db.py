@@ -289,11 +289,14 @@ class SessionQueries:
     reader, on a connection of its own, would not see it), and on SQLite for the lean unit of
     work (`SessionWriter`)."""
 
-    __slots__ = ("_session", "dialect")
+    __slots__ = ("_session",)
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
-        self.dialect: str = session.get_bind().dialect.name
+
+    @property
+    def dialect(self) -> str:
+        return self._session.get_bind().dialect.name
 
     async def fetch(self, query: FastQuery, params: Mapping[str, Any]) -> Sequence[Row]:
         result = await self._session.execute(query.statement, dict(params))
