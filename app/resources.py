@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from app.core.cache import TTLCache
 from app.core.config import Settings
-from app.core.db import Database, Reader, build_reader
+from app.core.db import Database, Reader, Writer, build_reader, build_writer
 from app.core.ratelimit import RateLimiter, build_rate_limiter
 from app.core.security import PasswordHasher, TokenCodec
 from app.integrations.fcm import PushGateway, build_push_gateway
@@ -37,6 +37,8 @@ class Resources:
     settings: Settings
     db: Database
     reader: Reader
+    # The lean unit of work of the hottest writes (`api.deps.LeanUnitDep`).
+    writer: Writer
     auth: Auth
     sms: SmsGateway
     limiter: RateLimiter
@@ -55,7 +57,12 @@ class Resources:
 
     @classmethod
     def build(
-        cls, settings: Settings, *, db: Database | None = None, reader: Reader | None = None
+        cls,
+        settings: Settings,
+        *,
+        db: Database | None = None,
+        reader: Reader | None = None,
+        writer: Writer | None = None,
     ) -> Resources:
         limiter = build_rate_limiter(settings.redis_url)
         db = db or Database.open(settings)
@@ -63,6 +70,7 @@ class Resources:
             settings=settings,
             db=db,
             reader=reader or build_reader(settings, db),
+            writer=writer or build_writer(settings, db),
             auth=Auth(
                 settings.auth,
                 settings.sms,
@@ -87,4 +95,5 @@ class Resources:
         await self.storage.aclose()
         await self.limiter.aclose()
         await self.reader.aclose()
+        await self.writer.aclose()
         await self.db.close()

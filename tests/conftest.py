@@ -34,6 +34,7 @@ from app.core.db import (
     Reader,
     Row,
     SessionReader,
+    SessionWriter,
     read_only_sessionmaker,
 )
 from app.core.ratelimit import MemoryRateLimiter
@@ -248,8 +249,13 @@ def resources(
     storage: LocalStorage,
 ) -> Resources:
     read = read_only_sessionmaker(connection, join_transaction_mode="create_savepoint")
+    # The lean unit of work runs through the test's own session (it joins the test's transaction);
+    # its asyncpg path is exercised by the concurrency tests, on databases of their own.
     resources = Resources.build(
-        settings, db=Database(engine=engine, write=sessionmaker, read=read), reader=reader
+        settings,
+        db=Database(engine=engine, write=sessionmaker, read=read),
+        reader=reader,
+        writer=SessionWriter(sessionmaker),
     )
     resources.storage = storage
     resources.sms = ConsoleSmsGateway()

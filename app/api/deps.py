@@ -4,6 +4,8 @@
   (`scope="function"`), rolled back on any error unless the error asks to keep its changes.
   Safe methods get the read sessionmaker: it refuses to write, and on PostgreSQL it runs in
   AUTOCOMMIT (no BEGIN/ROLLBACK round trips).
+- `LeanUnitDep`: the lean unit of work of the hottest writes (compiled statements in one
+  transaction, on PostgreSQL on an asyncpg pool of its own); framed as `SessionDep` is.
 - `ReaderDep`: the lean read path (compiled Core statements on their own asyncpg pool).
 - `CurrentActor`: the bearer token's member, loaded with their live roles in one query.
   `HomeActor` and `ActorWith(extend)` read what a `/me` route shows in that same query.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -26,8 +29,9 @@ from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.responses import DEPENDENCY_CODES, raises
+from app.api.routing import UNIT_OF_WORK_MARK
 from app.core.cache import TTLCache
-from app.core.db import Reader, Row
+from app.core.db import LeanUnit, Reader, Row, SessionQueries, Statements
 from app.core.errors import AppError, NotFound, Unauthorized
 from app.core.security import AccessClaims, InvalidToken
 from app.models.base import utcnow
@@ -67,28 +71,68 @@ ResourcesDep = Annotated[Resources, Depends(_resources)]
 ReaderDep = Annotated[Reader, Depends(_reader)]
 
 
+async def _finish(request: Request, tx: Statements) -> None:
+    """Before the commit: the answer a retry must get, stored with the write."""
+    claim = getattr(request.state, "idempotency", None)
+    if claim is not None:
+        await idempotency_service.complete(tx, claim)
+
+
+async def _failed(request: Request, exc: BaseException, tx: Statements) -> bool:
+    """Whether a failed request still commits (an `AppError` that keeps its changes: a counted
+    wrong password): then without its idempotency claim, so the key may be used again."""
+    if not (isinstance(exc, AppError) and exc.keep_changes):
+        return False
+    claim = getattr(request.state, "idempotency", None)
+    if claim is not None:
+        await idempotency_service.release(tx, claim)
+    return True
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     db = get_resources(request).db
     maker = db.read if request.method in SAFE_METHODS else db.write
     async with maker() as session:
+        tx = SessionQueries(session)
+        request.state.unit_of_work = tx
         try:
             yield session
-            claim = getattr(request.state, "idempotency", None)
-            if claim is not None:  # the answer a retry must get, committed with the write
-                await idempotency_service.complete(session, claim)
+            await _finish(request, tx)
             await session.commit()
         except BaseException as exc:
-            if isinstance(exc, AppError) and exc.keep_changes:
+            if await _failed(request, exc, tx):
                 await session.commit()
             else:
                 await session.rollback()
-            claim = getattr(request.state, "idempotency", None)
-            if claim is not None:
-                await idempotency_service.release(db, claim)
             raise
 
 
+setattr(get_session, UNIT_OF_WORK_MARK, True)
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def get_lean_unit(request: Request) -> AsyncIterator[LeanUnit]:
+    """The lean unit of work (`core.db.Writer`): compiled statements in one transaction, on
+    PostgreSQL straight on an asyncpg pool, committed once before the response leaves, rolled
+    back on any error; the same framing as `get_session` (the idempotency claim first, the stored
+    answer last). For the hottest writes (the meeting-night check-in, the quiz submit), whose
+    services run `FastQuery` statements on `Statements`."""
+    async with get_resources(request).writer.unit() as unit:
+        request.state.unit_of_work = unit
+        try:
+            yield unit
+            await _finish(request, unit)
+            await unit.commit()
+        except BaseException as exc:
+            if await _failed(request, exc, unit):
+                await unit.commit()
+            else:
+                await unit.rollback()
+            raise
+
+
+setattr(get_lean_unit, UNIT_OF_WORK_MARK, True)
+LeanUnitDep = Annotated[LeanUnit, Depends(get_lean_unit, scope="function")]
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from a login endpoint.")
 
@@ -124,6 +168,9 @@ async def get_actor(
 ) -> Actor:
     """The member behind the bearer token, checked against the database on every request (so a
     lock, a logout or a revoked role counts at once): one query on the lean read path."""
+    joined = getattr(request.state, "actor", None)  # read with a guard's target (`JoinedTarget`)
+    if joined is not None:
+        return joined  # type: ignore[no-any-return]
     resources = get_resources(request)
     return await actor_service.load_actor(resources.reader, _claims(resources, credentials))
 
@@ -196,6 +243,20 @@ TodayDep = Annotated[date, Depends(get_today)]
 T = TypeVar("T", bound=Target)
 
 
+@dataclass(frozen=True, slots=True)
+class JoinedTarget(Generic[T]):
+    """A guard's target read in the actor's own query (one round trip for both, as `ActorWith`
+    does for `/me` reads): `extend` adds the object's joins and labelled columns to the actor
+    query, on `actor_service.TARGET_ID` (the path's id); `target(row)` builds the `Target` from
+    a row, `None` when the object does not exist."""
+
+    extend: Callable[[Select[Any]], Select[Any]]
+    target: Callable[[Row], T | None]
+
+
+_Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
 class ObjectScope(Generic[T]):
     """Guard for routes with an object id in the path (`{member_id}`, `{meeting_id}` …).
 
@@ -204,6 +265,8 @@ class ObjectScope(Generic[T]):
     itself is `access.authorize`: area rules belong there or in the service, never here.
     `visible(actor, target)`, when given, is the area's rule for objects that do not exist yet
     for most callers (drafts): it raises the 404 before the scope is decided.
+    `joined`, when given, reads the target in the actor's own query instead (a hot write's guard:
+    one round trip for both); the actor read so is the request's `CurrentActor` too.
     Objects named in a body (a parent org) are checked with `await guard.check(...)`.
     """
 
@@ -219,6 +282,7 @@ class ObjectScope(Generic[T]):
         ancestors_visible: bool = False,
         cache: Callable[[Resources], TTLCache[int, T]] | None = None,
         visible: Callable[[Actor, T], None] | None = None,
+        joined: JoinedTarget[T] | None = None,
     ) -> None:
         self.load_target = load_target
         self.visible = visible
@@ -228,22 +292,57 @@ class ObjectScope(Generic[T]):
         self.upward = upward
         self.ancestors_visible = ancestors_visible
         self.cache = cache
+        self.joined = joined
+        self._joined_query = None if joined is None else actor_service.extended(joined.extend)
         # Documented on every route using the guard (see app.api.responses).
-        setattr(self, DEPENDENCY_CODES, {404: (not_found_code,), 403: ("scope.forbidden",)})
+        codes: dict[int, tuple[str, ...]] = {404: (not_found_code,), 403: ("scope.forbidden",)}
+        if joined is not None:
+            codes[401] = tuple(ACTOR_PROBLEMS[401])
+        setattr(self, DEPENDENCY_CODES, codes)
         # Plain digits only: `/members/1.0`, `/members/+1` are not member 1.
         id_type = Annotated[int, Path(ge=1, le=MAX_ID, description=description), Digits]
         # FastAPI reads a dependency's parameters from its signature: the path id under its
-        # route's name, the actor, the request.
+        # route's name, the actor (or, joined, the bearer token the actor is read from), the
+        # request.
+        who = (
+            inspect.Parameter("actor", inspect.Parameter.KEYWORD_ONLY, annotation=CurrentActor)
+            if joined is None
+            else inspect.Parameter(
+                "credentials", inspect.Parameter.KEYWORD_ONLY, annotation=_Credentials
+            )
+        )
         self.__signature__ = inspect.Signature(
             [
                 inspect.Parameter(id_param, inspect.Parameter.KEYWORD_ONLY, annotation=id_type),
-                inspect.Parameter("actor", inspect.Parameter.KEYWORD_ONLY, annotation=CurrentActor),
+                who,
                 inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request),
             ]
         )
 
-    async def __call__(self, *, actor: Actor, request: Request, **ids: int) -> T:
-        return await self.check(get_resources(request), actor, ids[self.id_param])
+    async def __call__(
+        self,
+        *,
+        request: Request,
+        actor: Actor | None = None,
+        credentials: HTTPAuthorizationCredentials | None = None,
+        **ids: int,
+    ) -> T:
+        resources = get_resources(request)
+        if actor is not None or self._joined_query is None or self.joined is None:
+            assert actor is not None  # noqa: S101 - the signature asks for it when not joined
+            return await self.check(resources, actor, ids[self.id_param])
+        loaded = await actor_service.load_extended(
+            resources.reader,
+            self._joined_query,
+            _claims(resources, credentials),
+            {actor_service.TARGET_ID: ids[self.id_param]},
+        )
+        request.state.actor = loaded.actor
+        target = self.joined.target(loaded.rows[0])
+        if target is None:
+            raise NotFound(code=self.not_found_code)
+        self.decide(loaded.actor, target)
+        return target
 
     async def check(self, resources: Resources, actor: Actor, object_id: int) -> T:
         cache = self.cache(resources) if self.cache is not None else None

@@ -1,9 +1,12 @@
 """`Idempotency-Key` on writes: add `_: Idempotent` to a handler's parameters.
 
-The dependency claims the key before the handler runs (or answers at once: the stored response
-of the first request, 409 while it is still running, 422 for a key reused on another request);
-`HandbookRoute` hands the handler's response to the unit of work, which stores it in the same
-transaction as the write. Without the header the route works as any other.
+The dependency claims the key before the handler runs, as the first statement of the request's
+unit of work (`SessionDep` or `LeanUnitDep`, which the route solves before it: `HandbookRoute`
+checks), or answers at once: the stored response of the first request, 422 for a key reused on
+another request. A duplicate of a write still running waits for it to commit, then gets its
+answer. `HandbookRoute` hands the handler's response to the unit of work, which stores it in the
+same transaction as the write, before its one commit. Without the header the route works as any
+other.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Annotated, cast
 from fastapi import Depends, Header, Request
 from starlette.responses import Response
 
-from app.api.deps import CurrentActor, get_resources
+from app.api.deps import CurrentActor
 from app.api.responses import raises
 from app.api.routing import IDEMPOTENCY_MARK
 from app.services import idempotency as idempotency_service
@@ -43,8 +46,9 @@ async def claim_idempotency_key(
             pattern=r"^[\x21-\x7e]+$",
             description=(
                 "Any unique string per intended write (a UUID). A retry with the same key and "
-                "body gets the first response again (with `Idempotent-Replayed: true`); keys "
-                "are kept 24 hours."
+                "body gets the first response again (with `Idempotent-Replayed: true`); one "
+                "sent while the first is still running waits for it and gets its response; "
+                "keys are kept 24 hours."
             ),
         ),
     ] = None,
@@ -53,7 +57,7 @@ async def claim_idempotency_key(
         return None
     body = await request.body()
     result = await idempotency_service.claim(
-        get_resources(request).db,
+        request.state.unit_of_work,
         member_id=actor.member_id,
         key=idempotency_key,
         fingerprint=idempotency_service.fingerprint(request.method, request.url.path, body),

@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import (
     CurrentActor,
+    JoinedTarget,
+    LeanUnitDep,
     ObjectScope,
     OrgScope,
     ReaderDep,
@@ -124,9 +126,10 @@ ViewCountedMeeting = Annotated[
 AttendMeeting = Annotated[MeetingTarget, Depends(MeetingScope(Permission.MEETING_ATTEND))]
 
 
-def CheckInScope(permission: Permission) -> ObjectScope[CheckInTarget]:
+def CheckInScope(permission: Permission, *, joined: bool = False) -> ObjectScope[CheckInTarget]:
     """The meeting guard whose target carries what a check-in decides on (its start, the QR
-    secret): a check-in reads its meeting once."""
+    secret): a check-in reads its meeting once; a member's own check-in (`joined`, a burst on
+    meeting night) reads it in the actor's query."""
     return ObjectScope(
         attendance_service.load_check_in_target,
         permission,
@@ -134,13 +137,20 @@ def CheckInScope(permission: Permission) -> ObjectScope[CheckInTarget]:
         not_found_code="meeting.not_found",
         description="Meeting id.",
         visible=meeting_service.hide_draft,
+        joined=JoinedTarget(
+            attendance_service.with_check_in_target, attendance_service.check_in_target_of
+        )
+        if joined
+        else None,
     )
 
 
 # Checking in: every reader of the meeting passes the guard (the branch's members, guests from
 # upper levels and residence attendees read it from their own scopes); being on the meeting's
 # list decides (403 `meeting.not_summoned` otherwise).
-CheckInMeeting = Annotated[CheckInTarget, Depends(CheckInScope(Permission.MEETING_VIEW))]
+CheckInMeeting = Annotated[
+    CheckInTarget, Depends(CheckInScope(Permission.MEETING_VIEW, joined=True))
+]
 ProxyCheckInMeeting = Annotated[CheckInTarget, Depends(CheckInScope(Permission.MEETING_MANAGE))]
 ManageMeeting = Annotated[MeetingTarget, Depends(MeetingScope(Permission.MEETING_MANAGE))]
 ReviewMeeting = Annotated[MeetingTarget, Depends(MeetingScope(Permission.MEETING_REVIEW))]
@@ -701,8 +711,8 @@ async def list_meeting_attendees(
 async def check_in_meeting(
     meeting: CheckInMeeting,
     actor: CurrentActor,
-    session: SessionDep,
     rules: MeetingRules,
+    unit: LeanUnitDep,
     _idempotency: Idempotent,
 ) -> dict[str, Any]:
     """Check in from the app, inside the window around the start (the server's clock decides).
@@ -710,7 +720,7 @@ async def check_in_meeting(
     and its residence attendees (each recorded under their kind; only members count in the
     quorum); 403 `meeting.not_summoned` for anyone else. Exactly one attendance per member,
     whatever the retries."""
-    return await attendance_service.check_in(session, actor, meeting, rules)
+    return await attendance_service.check_in(unit, actor, meeting, rules)
 
 
 @router.post(
@@ -730,13 +740,13 @@ async def check_in_by_qr(
     body: QrCheckIn,
     meeting: CheckInMeeting,
     actor: CurrentActor,
-    session: SessionDep,
     rules: MeetingRules,
+    unit: LeanUnitDep,
     _idempotency: Idempotent,
 ) -> dict[str, Any]:
     """Check in with the code of the QR shown on the secretary's screen (422
     `meeting.qr_invalid` when stale or wrong); open to the same list as `check_in_meeting`."""
-    return await attendance_service.check_in(session, actor, meeting, rules, qr=body.code)
+    return await attendance_service.check_in(unit, actor, meeting, rules, qr=body.code)
 
 
 @router.get(

@@ -54,8 +54,9 @@ MEANINGS: dict[str, str] = {
     "survey.not_eligible": "the survey is not for your branch.",
     # --- conflicts with the state of the data (409) ---
     "resource.conflict": "another request changed the same data at the same moment: retry.",
-    "idempotency.in_flight": "a request with this `Idempotency-Key` is still being processed: "
-    "retry in a moment.",
+    "idempotency.in_flight": "a request with this `Idempotency-Key` was claimed and not finished "
+    "by an earlier release of the server (a retry sent while the first still runs waits for it "
+    "instead): retry in a moment.",
     "member.phone_taken": "another member has this phone number.",
     "member.card_number_taken": "another member has this party card number.",
     "member.phone_unchanged": "the new phone number is the member's current one.",

@@ -29,12 +29,33 @@ from app.services import idempotency as idempotency_service
 
 # Marker on dependency callables that claim an idempotency key (see app.api.idempotency).
 IDEMPOTENCY_MARK = "__handbook_idempotency__"
+# Marker on the dependencies that frame a unit of work (`get_session`, `get_lean_unit`).
+UNIT_OF_WORK_MARK = "__handbook_unit_of_work__"
+
+
+def solve_order(dependant: Dependant) -> list[Dependant]:
+    """A route's dependencies in the order FastAPI runs them (each one's own first)."""
+    order: list[Dependant] = []
+    for sub in dependant.dependencies:
+        order += solve_order(sub)
+        order.append(sub)
+    return order
 
 
 def _uses_idempotency(dependant: Dependant) -> bool:
-    if getattr(dependant.call, IDEMPOTENCY_MARK, False):
-        return True
-    return any(_uses_idempotency(sub) for sub in dependant.dependencies)
+    """Whether the route claims idempotency keys; if so, its unit of work must be solved before
+    the claim, which runs in that unit's transaction."""
+    order = solve_order(dependant)
+    claims = [i for i, d in enumerate(order) if getattr(d.call, IDEMPOTENCY_MARK, False)]
+    if not claims:
+        return False
+    units = [i for i, d in enumerate(order) if getattr(d.call, UNIT_OF_WORK_MARK, False)]
+    if not units or units[0] > claims[0]:
+        raise TypeError(
+            f"{dependant.call}: an `Idempotent` write needs its unit of work (`SessionDep` or "
+            "`LeanUnitDep`) among its parameters before `Idempotent`"
+        )
+    return True
 
 
 class HandbookRoute(APIRoute):
@@ -77,7 +98,8 @@ class HandbookRoute(APIRoute):
             response = await handler(request)
             claim = getattr(request.state, "idempotency", None)
             if isinstance(claim, idempotency_service.Claim):
-                # The unit of work (`get_session`) stores this with the write, before commit.
+                # The unit of work (`get_session`, `get_lean_unit`) stores this with the write,
+                # before its commit.
                 claim.response = idempotency_service.StoredResponse(
                     status_code=response.status_code,
                     body=bytes(response.body),

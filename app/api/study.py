@@ -9,6 +9,8 @@ from fastapi import Depends, Query, Request, status
 from app.api.deps import (
     ActorWith,
     CurrentActor,
+    JoinedTarget,
+    LeanUnitDep,
     MemberScope,
     ObjectScope,
     OrgScope,
@@ -81,6 +83,15 @@ AttemptScope = ObjectScope(
     id_param="attempt_id",
     not_found_code="quiz_attempt.not_found",
     description="Quiz attempt id.",
+)
+# The same guard for the submit (a burst of writes): the attempt read in the actor's query.
+SubmitAttemptScope = ObjectScope(
+    quiz_service.load_attempt_target,
+    Permission.ATTEMPT_VIEW,
+    id_param="attempt_id",
+    not_found_code="quiz_attempt.not_found",
+    description="Quiz attempt id.",
+    joined=JoinedTarget(quiz_service.with_attempt_target, quiz_service.attempt_target_of),
 )
 
 
@@ -370,12 +381,12 @@ async def get_quiz_attempt(
 )
 async def submit_quiz_attempt(
     body: AttemptSubmit,
-    attempt: Annotated[AttemptTarget, Depends(AttemptScope)],
+    attempt: Annotated[AttemptTarget, Depends(SubmitAttemptScope)],
     actor: CurrentActor,
-    session: SessionDep,
+    unit: LeanUnitDep,
     _idempotency: Idempotent,
 ) -> dict[str, Any]:
     """Submit my answers; scored on the server. Late answers (after the deadline) are refused;
     a second submit is 409 `quiz.attempt_submitted` (with the same `Idempotency-Key`, the first
     answer again). Passing adds the quiz's points once."""
-    return await quiz_service.submit_attempt(session, actor, attempt, body)
+    return await quiz_service.submit_attempt(unit, actor, attempt, body)

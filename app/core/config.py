@@ -118,8 +118,9 @@ class SmsSettings(BaseModel):
 
 
 class DatabaseSettings(BaseModel):
-    # Connections per API process: pool_size + max_overflow (writes, ORM reads) + twice
-    # read_pool_size (the lean asyncpg read path, PostgreSQL only).
+    # Connections per API process: pool_size + max_overflow (writes, ORM reads), as many again
+    # for the lean unit of work of the hottest writes (check-in, quiz submit; PostgreSQL only),
+    # and twice read_pool_size (the lean asyncpg read path, PostgreSQL only).
     pool_size: int = Field(5, ge=1, le=200)
     # Extra write/ORM connections opened under load beyond the pool.
     max_overflow: int = Field(5, ge=0, le=200)

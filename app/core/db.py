@@ -12,16 +12,19 @@ idempotency claim) as its own transaction: one round trip instead of BEGIN, stat
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import asyncpg
+import orjson
 from sqlalchemy import ColumnElement, event, literal_column
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -30,7 +33,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.pool import NullPool, QueuePool
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import ClauseElement, Executable
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from app.core.config import Settings
 
@@ -189,10 +193,14 @@ _ASYNCPG_DIALECT = asyncpg_dialect.dialect()  # type: ignore[no-untyped-call]
 class _Compiled:
     sql: str
     order: tuple[str, ...]
+    # Values fixed in the statement itself (`.values(state="done")`, `column != "present"`): bound
+    # from here, so only the named parameters come from the caller.
+    fixed: Mapping[str, Any]
 
 
 class FastQuery:
-    """A Core statement with named `bindparam`s, compiled once per dialect.
+    """A Core statement (a select, or an insert, update or delete, with `RETURNING` where its
+    rows are wanted) with named `bindparam`s, compiled once per dialect.
 
     `generic=True` runs it on PostgreSQL with one generic plan, kept for the connection's life
     (`plan_cache_mode=force_generic_plan`). PostgreSQL's own choice re-plans a statement on every
@@ -204,19 +212,30 @@ class FastQuery:
 
     __slots__ = ("_asyncpg", "generic", "statement")
 
-    def __init__(self, statement: Select[Any], *, generic: bool = False) -> None:
+    def __init__(self, statement: Executable, *, generic: bool = False) -> None:
         self.statement = statement
         self.generic = generic
         self._asyncpg: _Compiled | None = None
 
     def for_asyncpg(self) -> _Compiled:
         if self._asyncpg is None:
-            compiled = self.statement.compile(dialect=_ASYNCPG_DIALECT)
-            self._asyncpg = _Compiled(compiled.string, tuple(compiled.positiontup or ()))
+            compiled = cast(
+                SQLCompiler, cast(ClauseElement, self.statement).compile(dialect=_ASYNCPG_DIALECT)
+            )
+            order = tuple(compiled.positiontup or ())
+            fixed = {
+                name: compiled.binds[name].effective_value
+                for name in order
+                if not compiled.binds[name].required
+            }
+            self._asyncpg = _Compiled(compiled.string, order, fixed)
         return self._asyncpg
 
     def args(self, params: Mapping[str, Any]) -> list[Any]:
-        return [params[name] for name in self.for_asyncpg().order]
+        compiled = self.for_asyncpg()
+        if not compiled.fixed:
+            return [params[name] for name in compiled.order]
+        return [params[name] if name in params else compiled.fixed[name] for name in compiled.order]
 
 
 def constant(value: str) -> ColumnElement[str]:
@@ -248,23 +267,57 @@ class SessionReader:
     async def fetch(self, query: FastQuery, params: Mapping[str, Any]) -> Sequence[Row]:
         async with self._maker() as session:
             result = await session.execute(query.statement, dict(params))
-            return list(result.mappings().all())
+            return cast(list[Row], list(result.mappings().all()))
 
     async def aclose(self) -> None:
         return None
 
 
+class Statements(Protocol):
+    """Compiled statements run inside one transaction (a unit of work): reads that see its own
+    writes, and writes. `dialect` names the database, for the few statements written per
+    database (`INSERT … ON CONFLICT`, JSON functions)."""
+
+    @property
+    def dialect(self) -> str: ...
+
+    async def fetch(self, query: FastQuery, params: Mapping[str, Any]) -> Sequence[Row]:
+        """The statement's rows (a select, or a write's `RETURNING`), each read by column name."""
+        ...
+
+    async def execute(
+        self, query: FastQuery, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+    ) -> None:
+        """A write without rows; a list of parameter sets runs it once for each."""
+        ...
+
+
 class SessionQueries:
-    """A request's own session as a `Reader`: the same compiled statements run inside its
-    transaction, for a write that answers with what it just wrote (the lean reader, on a
-    connection of its own, would not see it)."""
+    """A request's own session as `Statements` (and as a `Reader`): the same compiled statements
+    run inside its transaction, for a write that answers with what it just wrote (the lean
+    reader, on a connection of its own, would not see it), and on SQLite for the lean unit of
+    work (`SessionWriter`)."""
+
+    __slots__ = ("_session",)
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
+    @property
+    def dialect(self) -> str:
+        return self._session.get_bind().dialect.name
+
     async def fetch(self, query: FastQuery, params: Mapping[str, Any]) -> Sequence[Row]:
         result = await self._session.execute(query.statement, dict(params))
-        return list(result.mappings().all())
+        return cast(list[Row], list(result.mappings().all()))
+
+    async def execute(
+        self, query: FastQuery, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+    ) -> None:
+        if isinstance(params, Mapping):
+            await self._session.execute(query.statement, dict(params))
+        elif params:
+            await self._session.execute(query.statement, [dict(p) for p in params])
 
     async def aclose(self) -> None:
         return None
@@ -339,15 +392,197 @@ class AsyncpgReader:
             await pool.close()
 
 
+# --- the lean unit of work ------------------------------------------------------------------------
+#
+# A write that many members make at once (a check-in, a quiz submit) skips the ORM session too:
+# its statements are compiled `FastQuery`s run in one transaction, on PostgreSQL straight on an
+# asyncpg pool of its own (BEGIN, the statements, COMMIT: no pool checkout through SQLAlchemy, no
+# greenlet hops, no per-request compilation), on SQLite through a write session (the same
+# statements, `SessionQueries`). `api.deps.LeanUnitDep` frames it per request (the idempotency
+# claim first, the stored answer last, one commit).
+
+
+class LeanUnit(Statements, Protocol):
+    """One transaction of compiled statements: `commit()` once, or `rollback()`; leaving it
+    without either rolls back."""
+
+    async def commit(self) -> None: ...
+
+    async def rollback(self) -> None: ...
+
+
+class Writer(Protocol):
+    def unit(self) -> Any:
+        """`async with writer.unit() as unit:` a transaction begun on a connection of the pool."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class _SessionUnit(SessionQueries):
+    __slots__ = ("_done",)
+
+    def __init__(self, session: AsyncSession) -> None:
+        super().__init__(session)
+        self._done = False
+
+    async def commit(self) -> None:
+        self._done = True
+        await self._session.commit()
+
+    async def rollback(self) -> None:
+        self._done = True
+        await self._session.rollback()
+
+
+class SessionWriter:
+    """The lean unit of work through a write sessionmaker (SQLite, and tests, whose sessions
+    join the test's transaction)."""
+
+    def __init__(self, maker: async_sessionmaker[AsyncSession]) -> None:
+        self._maker = maker
+
+    @asynccontextmanager
+    async def unit(self) -> AsyncIterator[LeanUnit]:
+        async with self._maker() as session:
+            unit = _SessionUnit(session)
+            try:
+                yield unit
+            finally:
+                if not unit._done:
+                    await session.rollback()
+
+    async def aclose(self) -> None:
+        return None
+
+
+class _AsyncpgUnit:
+    __slots__ = ("_connection", "_done")
+
+    dialect = "postgresql"
+
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self._connection = connection
+        self._done = False
+
+    async def fetch(self, query: FastQuery, params: Mapping[str, Any]) -> Sequence[Row]:
+        rows: Sequence[Row] = await self._connection.fetch(
+            query.for_asyncpg().sql, *query.args(params)
+        )
+        return rows
+
+    async def execute(
+        self, query: FastQuery, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+    ) -> None:
+        sql = query.for_asyncpg().sql
+        if isinstance(params, Mapping):
+            await self._connection.execute(sql, *query.args(params))
+        elif params:
+            await self._connection.executemany(sql, [query.args(p) for p in params])
+
+    async def commit(self) -> None:
+        self._done = True
+        await self._connection.execute("COMMIT")
+
+    async def rollback(self) -> None:
+        self._done = True
+        await self._connection.execute("ROLLBACK")
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+async def _init_write_connection(connection: asyncpg.Connection) -> None:
+    """JSON in and out as Python values, as the ORM's `JSON` columns give them."""
+    for name in ("json", "jsonb"):
+        await connection.set_type_codec(
+            name, encoder=_json_dumps, decoder=orjson.loads, schema="pg_catalog"
+        )
+
+
+async def _rollback_left_open(connection: asyncpg.Connection) -> None:
+    """A unit always ends with COMMIT or ROLLBACK; one cut short (a cancelled request) is rolled
+    back here. Nothing else is ever changed on these connections: no other reset round trip."""
+    if connection.is_in_transaction():
+        await connection.execute("ROLLBACK")
+
+
+class AsyncpgWriter:
+    """The lean unit of work on PostgreSQL: an asyncpg pool of its own (`DB__POOL_SIZE` +
+    `DB__MAX_OVERFLOW` connections, opened on first use), a FIFO gate in front of it as the
+    reader has, and the write pool's timeout: a request that waits longer for a connection is
+    answered 503 `server.busy`, as on the ORM pool."""
+
+    def __init__(self, settings: Settings) -> None:
+        url = make_url(settings.database_url)
+        self._dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._size = settings.db.pool_size + settings.db.max_overflow
+        self._timeout_s = settings.db.pool_timeout_s
+        self._statement_timeout_ms = settings.db.statement_timeout_ms
+        self._pool: asyncpg.Pool | None = None
+        self._lock = asyncio.Lock()
+        self._gate = asyncio.Semaphore(self._size)
+
+    async def _get_pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            async with self._lock:
+                if self._pool is None:
+                    self._pool = await asyncpg.create_pool(
+                        self._dsn,
+                        min_size=0,
+                        max_size=self._size,
+                        init=_init_write_connection,
+                        reset=_rollback_left_open,
+                        server_settings={
+                            "statement_timeout": str(self._statement_timeout_ms),
+                            "application_name": "handbook-write",
+                        },
+                    )
+        return self._pool
+
+    @asynccontextmanager
+    async def unit(self) -> AsyncIterator[LeanUnit]:
+        pool = await self._get_pool()
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                await self._gate.acquire()
+        except TimeoutError as exc:
+            raise PoolTimeout("the lean write pool stayed busy") from exc
+        try:
+            async with pool.acquire() as connection:
+                unit = _AsyncpgUnit(connection)
+                await connection.execute("BEGIN")
+                try:
+                    yield unit
+                finally:
+                    if not unit._done and not connection.is_closed():
+                        await connection.execute("ROLLBACK")
+        finally:
+            self._gate.release()
+
+    async def aclose(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+
+def build_writer(settings: Settings, db: Database) -> Writer:
+    if make_url(settings.database_url).get_backend_name() == "postgresql":
+        return AsyncpgWriter(settings)
+    return SessionWriter(db.write)
+
+
 def build_reader(settings: Settings, db: Database) -> Reader:
     if make_url(settings.database_url).get_backend_name() == "postgresql":
         return AsyncpgReader(settings)
     return SessionReader(db.read)
 
 
-def dialect_insert(session: AsyncSession, table: Any) -> Any:
+def dialect_insert(session: AsyncSession | str, table: Any) -> Any:
     """`INSERT` with `ON CONFLICT` (`on_conflict_do_nothing/do_update`) for the session's
-    database: PostgreSQL's, or SQLite's (the same API)."""
-    if session.get_bind().dialect.name == "postgresql":
+    database (or the dialect named): PostgreSQL's, or SQLite's (the same API)."""
+    dialect = session if isinstance(session, str) else session.get_bind().dialect.name
+    if dialect == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)

@@ -14,9 +14,11 @@ from app.models.base import Base, BigId, UTCDateTime
 class IdempotencyKey(Base):
     """A client's `Idempotency-Key` for one write, scoped to the member who sent it.
 
-    `in_flight` while the first request runs (a duplicate meanwhile gets 409; a claim whose
-    `locked_until` passed was abandoned and may be taken over), then `done` with the response,
-    stored in the same transaction as the write it answers.
+    Claimed (`in_flight`) as the first statement of the write's own transaction and `done` with
+    the response before its commit, so a committed row is `done` (a duplicate meanwhile waits on
+    the unique key, then replays it). A committed `in_flight` row comes only from an earlier
+    release, which committed its claim apart: 409 until `locked_until` passes, then it was
+    abandoned and may be taken over.
     """
 
     __tablename__ = "idempotency_key"

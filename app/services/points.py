@@ -31,7 +31,7 @@ from sqlalchemy import Integer, RowMapping, Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import RulesSettings, get_settings
-from app.core.db import Row, dialect_insert
+from app.core.db import FastQuery, Row, SessionQueries, Statements, dialect_insert
 from app.core.errors import Conflict, Unprocessable
 from app.core.pagination import decode_cursor, page_of
 from app.core.security import new_id
@@ -98,19 +98,18 @@ _AWARD_COLUMNS = (
     "created_by_id",
     "created_at",
 )
-_AWARD: dict[str, tuple[Any, Any, Any]] = {}
+_AWARD: dict[str, tuple[FastQuery, FastQuery, FastQuery | None]] = {}
 
 
-def _award_statements(session: AsyncSession) -> tuple[Any, Any, Any]:
-    dialect = session.get_bind().dialect.name
+def _award_statements(dialect: str) -> tuple[FastQuery, FastQuery, FastQuery | None]:
     built = _AWARD.get(dialect)
     if built is None:
         entry = (
-            dialect_insert(session, _entry)
+            dialect_insert(dialect, _entry)
             .values({c: bindparam(f"p_{c}") for c in _AWARD_COLUMNS})
             .on_conflict_do_nothing(index_elements=["source_key"])
         )
-        upsert = dialect_insert(session, _balance).values(
+        upsert = dialect_insert(dialect, _balance).values(
             member_id=bindparam("p_member_id"),
             year=bindparam("p_year"),
             points=bindparam("p_points"),
@@ -124,7 +123,7 @@ def _award_statements(session: AsyncSession) -> tuple[Any, Any, Any]:
             new_entry = entry.returning(
                 _entry.c.id, _entry.c.member_id, _entry.c.year, _entry.c.points
             ).cte("new_entry")
-            from_new = dialect_insert(session, _balance).from_select(
+            from_new = dialect_insert(dialect, _balance).from_select(
                 ["member_id", "year", "points"],
                 select(new_entry.c.member_id, new_entry.c.year, new_entry.c.points),
             )
@@ -132,13 +131,17 @@ def _award_statements(session: AsyncSession) -> tuple[Any, Any, Any]:
                 index_elements=["member_id", "year"],
                 set_={"points": _balance.c.points + from_new.excluded.points},
             ).cte("new_balance")
-            together = select(new_entry.c.id).add_cte(new_balance)
-        built = _AWARD[dialect] = (entry.returning(_entry.c.id), balance, together)
+            together = FastQuery(select(new_entry.c.id).add_cte(new_balance))
+        built = _AWARD[dialect] = (
+            FastQuery(entry.returning(_entry.c.id)),
+            FastQuery(balance),
+            together,
+        )
     return built
 
 
 async def award(
-    session: AsyncSession,
+    session: AsyncSession | Statements,
     *,
     member_id: int,
     points: int,
@@ -151,11 +154,19 @@ async def award(
 ) -> int | None:
     """Add `points` (negative for a correction) for `source_key`, once. Returns the new entry's
     id, or `None` if `source_key` was awarded before. A document studied past the daily cap is
-    still recorded, with the points left under the cap (maybe 0), so it never counts later."""
+    still recorded, with the points left under the cap (maybe 0), so it never counts later.
+    `session` is the caller's session, or its lean unit of work (`Statements`: not for
+    documents, whose cap reads the rules through a session)."""
     rules = get_settings().rules
     at = at or utcnow()
-    if source == PointSource.DOCUMENT and points > 0:
-        points = await _capped(session, rules, member_id, points, at)
+    if isinstance(session, AsyncSession):
+        if source == PointSource.DOCUMENT and points > 0:
+            points = await _capped(session, rules, member_id, points, at)
+        tx: Statements = SessionQueries(session)
+    else:
+        if source == PointSource.DOCUMENT:
+            raise TypeError("document points are awarded through a session (the daily cap)")
+        tx = session
     year = local_year(at, rules.timezone)
     params = {
         "p_member_id": member_id,
@@ -168,16 +179,16 @@ async def award(
         "p_created_by_id": created_by_id,
         "p_created_at": at,
     }
-    entry, balance, together = _award_statements(session)
+    entry, balance, together = _award_statements(tx.dialect)
     if points and together is not None:
-        inserted = await session.scalar(together, params)
-        return None if inserted is None else int(inserted)
-    inserted = await session.scalar(entry, params)
-    if inserted is None:
+        rows = await tx.fetch(together, params)
+        return int(rows[0]["id"]) if rows else None
+    rows = await tx.fetch(entry, params)
+    if not rows:
         return None
     if points:
-        await session.execute(balance, params)
-    return int(inserted)
+        await tx.execute(balance, params)
+    return int(rows[0]["id"])
 
 
 async def award_manual(

@@ -36,7 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import FastQuery, Reader
+from app.core.db import FastQuery, Reader, Row, Statements
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.models import (
     Org,
@@ -52,6 +52,7 @@ from app.models.base import utcnow
 from app.schemas.study import AttemptSubmit, QuizCreate
 from app.services import access, audit, points, study
 from app.services.access import Actor
+from app.services.auth import actor as actor_service
 from app.services.orgs import OrgTarget
 
 # A submit may arrive this much after the deadline (network latency), never more.
@@ -111,11 +112,39 @@ async def load_target(reader: Reader, quiz_id: int) -> QuizTarget | None:
 
 async def load_attempt_target(reader: Reader, attempt_id: int) -> AttemptTarget | None:
     rows = await reader.fetch(_ATTEMPT_TARGET, {"attempt_id": attempt_id})
-    if not rows:
+    return attempt_target_of(rows[0]) if rows else None
+
+
+_target_attempt = _attempt.alias("target_attempt")
+_target_quiz = _quiz.alias("target_quiz")
+_target_org = _org.alias("target_org")
+
+
+def with_attempt_target(actor_query: Select[Any]) -> Select[Any]:
+    """The attempt's guard target read in the actor's own query (`api.deps.JoinedTarget`)."""
+    return actor_query.outerjoin(
+        _target_attempt.join(_target_quiz, _target_quiz.c.id == _target_attempt.c.quiz_id).join(
+            _target_org, _target_org.c.id == _target_quiz.c.org_id
+        ),
+        _target_attempt.c.id == actor_service.target_id(),
+    ).add_columns(
+        _target_attempt.c.id.label("target_id"),
+        _target_attempt.c.quiz_id.label("target_quiz_id"),
+        _target_attempt.c.member_id.label("target_member_id"),
+        _target_org.c.path.label("target_path"),
+    )
+
+
+def attempt_target_of(row: Row) -> AttemptTarget | None:
+    """An `AttemptTarget` from a row of `_ATTEMPT_TARGET` or of `with_attempt_target`."""
+    prefix = "target_" if "target_id" in row else ""
+    if row[prefix + "id"] is None:
         return None
-    row = rows[0]
     return AttemptTarget(
-        id=row["id"], quiz_id=row["quiz_id"], path=row["path"], member_id=row["member_id"]
+        id=row[prefix + "id"],
+        quiz_id=row[prefix + "quiz_id"],
+        path=row[prefix + "path"],
+        member_id=row[prefix + "member_id"],
     )
 
 
@@ -428,11 +457,11 @@ def _drawn(dialect: str) -> Any:
 
 
 @cache
-def _submit_load(dialect: str) -> Select[Any]:
+def _submit_load(dialect: str) -> FastQuery:
     """One statement for the submit: the attempt (locked: double submits wait and then see it
     submitted), its quiz's rules and its drawn questions with their correct answers, one row per
     question."""
-    return (
+    return FastQuery(
         select(
             _attempt.c.number,
             _attempt.c.question_ids,
@@ -486,7 +515,9 @@ _ANSWERS_IN = (
     )
     .render_derived(with_types=True)
 )
-_SCORE_PG = (
+_ANSWER = FastQuery(insert(_answer))
+_SCORED_ONLY = FastQuery(_SCORED)
+_SCORE_PG = FastQuery(
     insert(_answer)
     .from_select(
         ["attempt_id", "question_id", "chosen", "is_correct"],
@@ -502,34 +533,36 @@ _SCORE_PG = (
 
 
 async def submit_attempt(
-    session: AsyncSession,
+    tx: Statements,
     actor: Actor,
     target: AttemptTarget,
     data: AttemptSubmit,
     *,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Score and record a submit: one read (the locked attempt, its quiz and its questions),
-    then the answers, the attempt's result and the ledger entry written with Core statements;
-    the answer is built from what was read and written, without reading again."""
+    """Score and record a submit, in the request's lean unit of work (`tx`): one read (the
+    locked attempt, its quiz and its questions), then the answers, the attempt's result and the
+    ledger entry written with compiled statements; the answer is built from what was read and
+    written, without reading again."""
     now = now or utcnow()
     if target.member_id != actor.member_id:
         raise Forbidden("Chỉ người làm bài mới nộp được bài.", code="quiz.not_your_attempt")
-    dialect = session.get_bind().dialect.name
-    rows = (await session.execute(_submit_load(dialect), {"attempt_id": target.id})).all()
+    rows = await tx.fetch(_submit_load(tx.dialect), {"attempt_id": target.id})
     if not rows:
         raise NotFound(code="quiz_attempt.not_found")
     attempt = rows[0]
-    if attempt.submitted_at is not None:
+    if attempt["submitted_at"] is not None:
         raise Conflict("Lượt làm bài này đã được nộp.", code="quiz.attempt_submitted")
-    if now > attempt.deadline_at + SUBMIT_GRACE:
+    if now > attempt["deadline_at"] + SUBMIT_GRACE:
         raise Conflict("Đã hết thời gian làm bài.", code="quiz.attempt_expired")
     by_id = {
-        r.question_id: _Question(r.question_id, r.kind, r.text, r.options, r.correct, r.explanation)
+        r["question_id"]: _Question(
+            r["question_id"], r["kind"], r["text"], r["options"], r["correct"], r["explanation"]
+        )
         for r in rows
-        if r.question_id is not None
+        if r["question_id"] is not None
     }
-    questions = [by_id[i] for i in (int(i) for i in attempt.question_ids) if i in by_id]
+    questions = [by_id[i] for i in (int(i) for i in attempt["question_ids"]) if i in by_id]
     chosen = _check_answers(data, questions)
     answers = []
     correct = 0
@@ -547,7 +580,7 @@ async def submit_attempt(
         )
     total = len(questions)
     score = round(100 * correct / total) if total else 0
-    passed = score >= attempt.pass_percent
+    passed = score >= attempt["pass_percent"]
     params = {
         "attempt_id": target.id,
         "s_submitted_at": now,
@@ -555,31 +588,30 @@ async def submit_attempt(
         "s_score": score,
         "s_passed": passed,
     }
-    if dialect == "postgresql":  # one round trip: the answers with the attempt's result
-        await session.execute(_SCORE_PG, {**params, "answers": answers})
+    if tx.dialect == "postgresql":  # one round trip: the answers with the attempt's result
+        await tx.execute(_SCORE_PG, {**params, "answers": answers})
     else:
-        if answers:
-            await session.execute(insert(_answer), answers)
-        await session.execute(_SCORED, params)
+        await tx.execute(_ANSWER, answers)
+        await tx.execute(_SCORED_ONLY, params)
     awarded = 0
-    if passed and attempt.points:
+    if passed and attempt["points"]:
         entry = await points.award(
-            session,
+            tx,
             member_id=actor.member_id,
-            points=attempt.points,
+            points=attempt["points"],
             source=PointSource.QUIZ,
             source_key=f"quiz:{target.quiz_id}:member:{actor.member_id}",
-            reason=f"Đạt bài kiểm tra: {attempt.title}",
+            reason=f"Đạt bài kiểm tra: {attempt['title']}",
             at=now,
         )
-        awarded = attempt.points if entry is not None else 0
-    reveal = attempt.reveal_after == RevealAfter.SUBMIT or now >= attempt.closes_at
+        awarded = attempt["points"] if entry is not None else 0
+    reveal = attempt["reveal_after"] == RevealAfter.SUBMIT or now >= attempt["closes_at"]
     return {
         "id": target.id,
         "quiz_id": target.quiz_id,
-        "number": attempt.number,
-        "started_at": attempt.started_at,
-        "deadline_at": attempt.deadline_at,
+        "number": attempt["number"],
+        "started_at": attempt["started_at"],
+        "deadline_at": attempt["deadline_at"],
         "submitted_at": now,
         "questions": [
             {"id": q.id, "kind": q.kind, "text": q.text, "options": q.options} for q in questions

@@ -1,18 +1,20 @@
 """Idempotency-Key on writes: a retry gets the first answer, a reused key is refused, a failed
-write can be retried. (Concurrent duplicates: tests/api/test_concurrency.py.)"""
+write can be retried. (Concurrent duplicates, which wait for the first and get its answer:
+tests/api/test_concurrency.py, test_meeting_concurrency.py, test_study_concurrency.py.)"""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 import httpx
-from fastapi.dependencies.models import Dependant
+import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.deps import get_session
-from app.api.routing import IDEMPOTENCY_MARK
+from app.api.deps import SessionDep
+from app.api.idempotency import Idempotent
+from app.api.routing import IDEMPOTENCY_MARK, UNIT_OF_WORK_MARK, area_router, solve_order
 from app.main import create_app
 from app.models import IdempotencyKey, Member, RoleGrant
 from app.models.base import utcnow
@@ -97,7 +99,7 @@ async def test_a_failed_write_can_be_retried_with_its_key(
     assert grants == 1
 
 
-async def test_a_duplicate_of_a_write_in_flight_gets_409(
+async def test_a_claim_left_in_flight_gets_409_until_its_lease_passes(
     client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin, session: AsyncSession
 ) -> None:
     headers = {**await as_actor(tree.officer_c1.id), "Idempotency-Key": "slow-1"}
@@ -105,7 +107,8 @@ async def test_a_duplicate_of_a_write_in_flight_gets_409(
     body = {"full_name": "Phạm Văn Chậm"}
     first = await client.post(url, json=body, headers=headers)
     assert first.status_code == 201
-    # Make the stored key look like a request still running on another replica.
+    # A claim committed apart from its write (a replica of the previous release, which did so)
+    # and never completed: duplicates are told to retry until its lease passes.
     await session.execute(
         update(IdempotencyKey)
         .where(IdempotencyKey.key == "slow-1")
@@ -153,35 +156,29 @@ async def test_malformed_keys_are_refused(
     assert await _members_named(session, "Đỗ Văn Khóa") == 0
 
 
-def _solve_order(dependant: Dependant) -> list[Dependant]:
-    """The dependencies of a route in the order FastAPI runs them (each one's own first)."""
-    order: list[Dependant] = []
-    for sub in dependant.dependencies:
-        order += _solve_order(sub)
-        order.append(sub)
-    return order
-
-
-def test_no_route_queries_its_session_before_the_idempotency_key_is_claimed() -> None:
-    """The claim runs on a connection of its own. A dependency that queried the request's
-    session first would hold SQLite's one write lock while the claim waits for it: the request
-    would wait out the lock timeout (30 s) on itself. Dependencies that need data before the
-    claim read it on the lean path (the reader, the process caches)."""
+def test_every_idempotent_write_claims_its_key_in_its_unit_of_work() -> None:
+    """The claim is the first statement of the request's own transaction: every route taking an
+    `Idempotency-Key` solves its unit of work (`SessionDep` or `LeanUnitDep`) before the claim,
+    and a route that does not is refused when it is made."""
     app = create_app(make_settings())
-    checked, offenders = 0, []
+    checked = 0
     for context in iter_route_contexts(app.routes):
         route = context.original_route
         if not isinstance(route, APIRoute):
             continue
-        order = _solve_order(route.dependant)
+        order = solve_order(route.dependant)
         claims = [i for i, d in enumerate(order) if getattr(d.call, IDEMPOTENCY_MARK, False)]
         if not claims:
             continue
         checked += 1
-        for before in order[: claims[0]]:
-            if before.call is not get_session and any(
-                sub.call is get_session for sub in before.dependencies
-            ):
-                offenders.append(f"{route.path} {sorted(route.methods or ())}: {before.call}")
+        units = [i for i, d in enumerate(order) if getattr(d.call, UNIT_OF_WORK_MARK, False)]
+        assert units, route.path
+        assert units[0] < claims[0], route.path
     assert checked >= 10
-    assert not offenders, offenders
+
+    async def claim_before_session(_idempotency: Idempotent, session: SessionDep) -> None:
+        return None
+
+    router = area_router()
+    with pytest.raises(TypeError, match="unit of work"):
+        router.add_api_route("/x", claim_before_session, methods=["POST"])

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from app.core.ratelimit import MemoryRateLimiter
 from app.main import create_app
-from app.models import MeetingAttendee, MotionVote, Role, SecretBallot
+from app.models import IdempotencyKey, MeetingAttendee, MotionVote, Role, SecretBallot
 from app.models.base import utcnow
 from app.resources import Resources
 from tests import dbs
@@ -109,6 +109,30 @@ async def test_a_hundred_check_ins_of_one_member_leave_one_attendance(night: Nig
             select(func.count()).where(MeetingAttendee.meeting_id == night.meeting_id)
         )
     assert rows == MEMBERS + 1  # one row per summoned member, nothing added
+
+
+async def test_retries_of_one_check_in_with_its_key_wait_and_replay_the_first(
+    night: Night,
+) -> None:
+    """The key's claim is in the check-in's own transaction: a duplicate waits on the key until
+    the first commits, then gets its answer (never 409 `idempotency.in_flight`)."""
+    member_id, headers = night.members[1]
+    url = f"/api/v1/meetings/{night.meeting_id}/check-in"
+    keyed = {**headers, "Idempotency-Key": "one-check-in"}
+    responses = await asyncio.gather(*[night.client.post(url, headers=keyed) for _ in range(50)])
+    assert [r.status_code for r in responses] == [200] * 50, [r.text for r in responses]
+    assert sum("Idempotent-Replayed" not in r.headers for r in responses) == 1
+    assert len({r.content for r in responses}) == 1
+    assert await _present(night, member_id) == 1
+    async with night.resources.db.write() as session:
+        stored = (
+            await session.execute(
+                select(IdempotencyKey.state, IdempotencyKey.status_code).where(
+                    IdempotencyKey.key == "one-check-in"
+                )
+            )
+        ).all()
+    assert [tuple(row) for row in stored] == [("done", 200)]
 
 
 async def test_a_hundred_members_checking_in_at_once_leave_a_hundred_attendances(

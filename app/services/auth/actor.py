@@ -194,6 +194,15 @@ _HOME = FastQuery(
 )
 
 
+# The parameter naming a guard's object in an `extended` query (`api.deps.JoinedTarget`).
+TARGET_ID = "target_id"
+
+
+def target_id() -> ColumnElement[int]:
+    """The id of the object a guard reads in the actor's query (bound to the path's id)."""
+    return bindparam(TARGET_ID, type_=BigInteger)
+
+
 def extended(extend: Callable[[Select[Any]], Select[Any]]) -> FastQuery:
     """The actor query with a route's own read added (outer joins and labelled columns, its
     `ORDER BY` after the actor's): the actor and what the route shows in one round trip, as

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Select,
     Table,
     bindparam,
     case,
@@ -35,7 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import RulesSettings
-from app.core.db import FastQuery, Reader
+from app.core.db import FastQuery, Reader, Row, SessionQueries, Statements
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.pagination import decode_cursor, page_of
 from app.models import (
@@ -51,6 +52,7 @@ from app.models import (
 from app.models.base import UTCDateTime, utcnow
 from app.services import audit
 from app.services.access import Actor
+from app.services.auth import actor as actor_service
 from app.services.meetings import lifecycle, rules
 from app.services.meetings.lifecycle import MeetingTarget
 
@@ -206,16 +208,40 @@ async def load_check_in_target(reader: Reader, meeting_id: int) -> CheckInTarget
     """`lifecycle.load_target` with the meeting's start and QR secret (committed values, as
     the request's own session would read them before its write)."""
     rows = await reader.fetch(_CHECK_IN_TARGET, {"meeting_id": meeting_id})
-    if not rows:
+    return check_in_target_of(rows[0]) if rows else None
+
+
+_target_meeting = _mt.alias("target_meeting")
+_target_org = _org.alias("target_org")
+
+
+def with_check_in_target(actor_query: Select[Any]) -> Select[Any]:
+    """The check-in's target read in the actor's own query (`api.deps.JoinedTarget`)."""
+    return actor_query.outerjoin(
+        _target_meeting.join(_target_org, _target_org.c.id == _target_meeting.c.org_id),
+        _target_meeting.c.id == actor_service.target_id(),
+    ).add_columns(
+        _target_meeting.c.id.label("target_id"),
+        _target_meeting.c.org_id.label("target_org_id"),
+        _target_meeting.c.status.label("target_status"),
+        _target_meeting.c.starts_at.label("target_starts_at"),
+        _target_meeting.c.qr_secret.label("target_qr_secret"),
+        _target_org.c.path.label("target_path"),
+    )
+
+
+def check_in_target_of(row: Row) -> CheckInTarget | None:
+    """A `CheckInTarget` from a row of `_CHECK_IN_TARGET` or of `with_check_in_target`."""
+    prefix = "target_" if "target_id" in row else ""
+    if row[prefix + "id"] is None:
         return None
-    row = rows[0]
     return CheckInTarget(
-        id=row["id"],
-        org_id=row["org_id"],
-        path=row["path"],
-        status=row["status"],
-        starts_at=row["starts_at"],
-        qr_secret=row["qr_secret"],
+        id=row[prefix + "id"],
+        org_id=row[prefix + "org_id"],
+        path=row[prefix + "path"],
+        status=row[prefix + "status"],
+        starts_at=row[prefix + "starts_at"],
+        qr_secret=row[prefix + "qr_secret"],
     )
 
 
@@ -346,10 +372,10 @@ _this_attendee = (_at.c.meeting_id == bindparam("p_meeting_id", type_=BigInteger
 _not_present = _at.c.attendance != Attendance.PRESENT
 _now = bindparam("p_now", type_=UTCDateTime())
 _recorded_by = bindparam("p_recorded_by", type_=BigInteger)
-_ATTENDEE = select(*_ANSWER).where(_this_attendee)
+_ATTENDEE = FastQuery(select(*_ANSWER).where(_this_attendee))
 # One conditional UPDATE … RETURNING marks a summoned member present and answers with the row:
 # concurrent duplicates wait on the row and then change nothing (no row returned).
-_MARK_PRESENT = (
+_MARK_PRESENT = FastQuery(
     update(_at)
     .where(_this_attendee, _not_present)
     .values(
@@ -374,19 +400,15 @@ _EXCUSE = (
 )
 
 
-async def _attendee(session: AsyncSession, meeting_id: int, member_id: int) -> dict[str, Any]:
-    row = (
-        (await session.execute(_ATTENDEE, {"p_meeting_id": meeting_id, "p_member_id": member_id}))
-        .mappings()
-        .one_or_none()
-    )
-    if row is None:
+async def _attendee(tx: Statements, meeting_id: int, member_id: int) -> dict[str, Any]:
+    rows = await tx.fetch(_ATTENDEE, {"p_meeting_id": meeting_id, "p_member_id": member_id})
+    if not rows:
         raise Forbidden("Bạn không được triệu tập dự cuộc họp này.", code="meeting.not_summoned")
-    return dict(row)
+    return dict(rows[0])
 
 
 async def _mark_present(
-    session: AsyncSession,
+    tx: Statements,
     meeting_id: int,
     member_id: int,
     method: CheckInMethod,
@@ -395,29 +417,23 @@ async def _mark_present(
 ) -> dict[str, Any]:
     """Present, once: the UPDATE proves the member summoned and marks them; when it changes
     nothing, one read tells "already present" (its row, unchanged) from "not summoned" (403)."""
-    row = (
-        (
-            await session.execute(
-                _MARK_PRESENT,
-                {
-                    "p_meeting_id": meeting_id,
-                    "p_member_id": member_id,
-                    "p_method": method,
-                    "p_now": now,
-                    "p_recorded_by": recorded_by,
-                },
-            )
-        )
-        .mappings()
-        .one_or_none()
+    rows = await tx.fetch(
+        _MARK_PRESENT,
+        {
+            "p_meeting_id": meeting_id,
+            "p_member_id": member_id,
+            "p_method": str(method),
+            "p_now": now,
+            "p_recorded_by": recorded_by,
+        },
     )
-    if row is None:
-        return await _attendee(session, meeting_id, member_id)
-    return dict(row)
+    if not rows:
+        return await _attendee(tx, meeting_id, member_id)
+    return dict(rows[0])
 
 
 async def check_in(
-    session: AsyncSession,
+    tx: Statements,
     actor: Actor,
     target: CheckInTarget,
     settings: RulesSettings,
@@ -428,7 +444,7 @@ async def check_in(
     residence attendees, each recorded under their kind; the guard lets every reader of the
     meeting through, the list decides): in the app, or (`qr`) with the code on the secretary's
     screen. The window and the code are decided on the guard's target: the write is one
-    statement."""
+    statement, in the request's lean unit of work (`tx`)."""
     now = utcnow()
     _check_window(target.status, target.starts_at, settings, now)
     if qr is not None and not qr_matches(target.id, target.qr_secret, qr, settings, now):
@@ -437,7 +453,7 @@ async def check_in(
             code="meeting.qr_invalid",
         )
     method = CheckInMethod.QR if qr is not None else CheckInMethod.APP
-    return await _mark_present(session, target.id, actor.member_id, method, None, now)
+    return await _mark_present(tx, target.id, actor.member_id, method, None, now)
 
 
 async def qr_for_screen(
@@ -464,7 +480,7 @@ async def mark_attendance(
     if attendance == Attendance.PRESENT:
         _check_window(target.status, target.starts_at, settings, now)
         row = await _mark_present(
-            session, target.id, member_id, CheckInMethod.PROXY, actor.member_id, now
+            SessionQueries(session), target.id, member_id, CheckInMethod.PROXY, actor.member_id, now
         )
     else:
         if not reason:
@@ -513,7 +529,7 @@ async def _excuse(
         .one_or_none()
     )
     if row is None:  # not summoned (403), or present: a check-in is never undone
-        await _attendee(session, meeting.id, member_id)
+        await _attendee(SessionQueries(session), meeting.id, member_id)
         raise Conflict("Đã điểm danh có mặt.", code="meeting.already_checked_in")
     return dict(row)
 
