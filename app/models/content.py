@@ -173,6 +173,24 @@ class DocumentBranchReads(Base):
     studied: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class DocumentUnitReads(Base):
+    """How many members of an org's subtree (any org below the root) opened and studied a
+    document: kept beside `DocumentBranchReads` with each receipt's first open and first
+    "studied" (one row per org on the reader's branch path but the root), and moved with a
+    subtree when it moves, so a report reads one row per child unit instead of summing every
+    branch below it. The root has none (its figures are its children's sum): no row every
+    province-wide read would lock."""
+
+    __tablename__ = "document_unit_reads"
+
+    document_id: Mapped[int] = mapped_column(
+        ForeignKey("document.id", ondelete="CASCADE"), primary_key=True
+    )
+    org_id: Mapped[int] = mapped_column(ForeignKey("org.id", ondelete="CASCADE"), primary_key=True)
+    opened: Mapped[int] = mapped_column(Integer, default=0)
+    studied: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class DocumentSection(Base):
     """Text extracted from a document's files, in reading order (headings and paragraphs)."""
 

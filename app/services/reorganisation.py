@@ -57,6 +57,7 @@ from app.models.base import utcnow
 from app.services import access, audit, history
 from app.services import orgs as org_service
 from app.services.access import Actor, Permission
+from app.services.content import coverage
 from app.services.meetings import lifecycle as meeting_service
 
 _org = cast(Table, Org.__table__)
@@ -179,6 +180,7 @@ async def _move_subtree(session: AsyncSession, org: Org, parent: Org, day: date)
             day=day,
         )
     await org_service.rewrite_paths(session, old_prefix, new_prefix)
+    await coverage.move(session, org.id, old_path=old_prefix, new_path=new_prefix)
     delta = (parent.depth + 1) - org.depth
     if delta:
         lo, hi = access.subtree_range(new_prefix)

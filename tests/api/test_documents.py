@@ -14,11 +14,16 @@ from app.models import (
     Document,
     DocumentReceipt,
     DocumentRelay,
+    DocumentUnitReads,
     Job,
+    Member,
     Notice,
+    Org,
     Upload,
 )
 from app.models.study import PointEntry
+from app.resources import Resources
+from app.services.content import coverage as coverage_service
 from app.services.content.numbers import number_key
 from tests import samples
 from tests.conftest import ActorLogin
@@ -345,6 +350,144 @@ async def test_relay_and_coverage(
         404,
         "org.not_found",
     )
+
+
+async def _coverage(
+    client: httpx.AsyncClient, headers: dict[str, str], document_id: int, org: Org
+) -> dict[int | None, tuple[int, int, int]]:
+    """The report at `org`: (members, opened, studied) per child unit, and the org's own (None)."""
+    response = await client.get(
+        f"/api/v1/documents/{document_id}/coverage", params={"org_id": org.id}, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    units: dict[int | None, tuple[int, int, int]] = {
+        u["org"]["id"]: (u["members"], u["opened"], u["studied"]) for u in body["units"]
+    }
+    units[None] = (body["members"], body["opened"], body["studied"])
+    return units
+
+
+async def _counted(
+    session: AsyncSession, document_id: int, org_id: int
+) -> dict[int | None, tuple[int, int, int]]:
+    """The truth: members, receipts and "studied" per child unit of the org (and the org's
+    own), counted from members and receipts where each member is now."""
+
+    async def subtree(path: str) -> tuple[int, int, int]:
+        in_subtree = Member.org_path.startswith(path)
+        members = await session.scalar(
+            select(func.count()).where(in_subtree, Member.archived_on.is_(None))
+        )
+        opened, studied = (
+            await session.execute(
+                select(
+                    func.count(DocumentReceipt.opened_at), func.count(DocumentReceipt.studied_at)
+                )
+                .join(Member, Member.id == DocumentReceipt.member_id)
+                .where(DocumentReceipt.document_id == document_id, in_subtree)
+            )
+        ).one()
+        return int(members or 0), int(opened), int(studied)
+
+    org = await session.get_one(Org, org_id, populate_existing=True)
+    children = await session.scalars(
+        select(Org).where(Org.parent_id == org_id).execution_options(populate_existing=True)
+    )
+    counted: dict[int | None, tuple[int, int, int]] = {
+        child.id: await subtree(child.path) for child in children
+    }
+    counted[None] = await subtree(org.path)
+    return counted
+
+
+async def _unit_counters_add_up(session: AsyncSession, document_id: int) -> None:
+    """Each committee's counters are the sum of the branch counters below it now; a branch's
+    are its branch counters."""
+    kept = (
+        await session.execute(
+            select(
+                DocumentUnitReads.org_id, DocumentUnitReads.opened, DocumentUnitReads.studied
+            ).where(DocumentUnitReads.document_id == document_id)
+        )
+    ).all()
+    summed = [
+        *(
+            await session.execute(
+                coverage_service._UNIT_TOTALS.where(
+                    coverage_service._reads.c.document_id == document_id
+                )
+            )
+        ).all(),
+        *(
+            await session.execute(
+                coverage_service._BRANCH_TOTALS.where(
+                    coverage_service._reads.c.document_id == document_id
+                )
+            )
+        ).all(),
+    ]
+    assert {(r[0], r[1], r[2]) for r in kept if r[1] or r[2]} == {
+        (r[1], r[2], r[3]) for r in summed
+    }
+
+
+async def test_coverage_counts_at_every_level_and_across_moves_and_merges(
+    client: httpx.AsyncClient,
+    tree: Tree,
+    as_actor: ActorLogin,
+    session: AsyncSession,
+    resources: Resources,
+) -> None:
+    admin = await as_actor(tree.admin.id)
+    document_id = (await draft(client, as_actor, tree, tree.p.id))["id"]
+    published = await client.post(f"/api/v1/documents/{document_id}/publish", headers=admin)
+    assert published.status_code == 200, published.text
+    url = f"/api/v1/documents/{document_id}"
+    for who in (tree.member, tree.secretary, tree.teacher, tree.outsider, tree.officer_c1):
+        assert (await client.post(f"{url}/open", headers=await as_actor(who.id))).is_success
+    for who in (tree.teacher, tree.officer_c1, tree.outsider):
+        assert (await client.post(f"{url}/studied", headers=await as_actor(who.id))).is_success
+    officer = await as_actor(tree.officer_root.id)
+
+    async def agrees(*orgs: Org) -> None:
+        resources.branch_members = coverage_service.BranchMembers()  # member counts anew
+        for org in orgs:
+            assert await _coverage(client, officer, document_id, org) == await _counted(
+                session, document_id, org.id
+            ), org.name
+        await _unit_counters_add_up(session, document_id)
+
+    await agrees(tree.p, tree.c1, tree.c2, tree.g1, tree.b1, tree.b3)
+    assert (await _coverage(client, officer, document_id, tree.p))[None][1:] == (5, 3)
+    assert (await _coverage(client, officer, document_id, tree.g1))[tree.b3.id][1:] == (1, 1)
+
+    # G1 (with B3 and its reader) moves from C1 to C2; a member of B3 then reads.
+    moved = await client.post(
+        f"/api/v1/orgs/{tree.g1.id}/move", json={"parent_id": tree.c2.id}, headers=officer
+    )
+    assert moved.status_code == 200, moved.text
+    assert (await client.post(f"{url}/open", headers=await as_actor(tree.approver.id))).is_success
+    await agrees(tree.p, tree.c1, tree.c2, tree.g1)
+    assert (await _coverage(client, officer, document_id, tree.c2))[tree.g1.id][1:] == (2, 1)
+
+    # C2 (with G1 and B4) merges into C1: its child orgs and their counts move to C1.
+    merged = await client.post(
+        f"/api/v1/orgs/{tree.c2.id}/merge", json={"into_id": tree.c1.id}, headers=officer
+    )
+    assert merged.status_code == 200, merged.text
+    await agrees(tree.p, tree.c1, tree.c2, tree.g1)
+    assert (await _coverage(client, officer, document_id, tree.c1))[None][1:] == (6, 3)
+
+    # B2 merges into B1: its members move, their reads stay counted in B2 (where they read).
+    merged = await client.post(
+        f"/api/v1/orgs/{tree.b2.id}/merge", json={"into_id": tree.b1.id}, headers=officer
+    )
+    assert merged.status_code == 200, merged.text
+    at_c1 = await _coverage(client, officer, document_id, tree.c1)
+    assert at_c1[tree.b2.id][1:] == (1, 1)
+    assert at_c1[None][1:] == (6, 3)
+    await _unit_counters_add_up(session, document_id)
 
 
 async def test_org_documents_list(

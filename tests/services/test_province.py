@@ -141,6 +141,15 @@ async def test_write_stores_the_province_with_roles_and_people(fresh_db: FreshDa
     assert await _scalar(engine, "SELECT sum(studied) FROM document_branch_reads") == (
         await _scalar(engine, "SELECT count(studied_at) FROM document_receipt")
     )
+    # The root's children's unit counters (what its report reads) hold every receipt.
+    assert (
+        await _scalar(
+            engine,
+            "SELECT sum(u.opened) FROM document_unit_reads u JOIN org o ON o.id = u.org_id "
+            "WHERE o.depth = 1",
+        )
+        == receipts
+    )
 
     # A second province next to the first: ids continue, nothing collides.
     second = await province.write(engine, 500, seed=8)

@@ -7,66 +7,177 @@ members and grouping them by unit takes seconds. So the counts are kept as they 
   it; `count_open` / `count_studied` add one in the same transaction as the receipt's first
   open or first "studied" (exactly once per member, as the receipt is). A read counts in the
   branch the member was in when they read; a later transfer does not move it.
-- Members per branch (the report's denominators) come from `BranchMembers`, a per-process count
-  refreshed every `BRANCH_MEMBERS_TTL_S` seconds (one grouped query; members joining or leaving
-  show in the report within that time).
+- `document_unit_reads` holds the same per org below the root, whatever its kind (a branch's
+  row repeats its branch counter, a committee's is the sum of the branch counters in its
+  subtree): the same write adds one to each org on the branch's path but the root, top-down.
+  The root has no row (its figures are its children's sum), so no row is written by every
+  read in the province; a ward's row takes a ward's share of them. When a subtree moves (a
+  move, or a committee merged into another), `move` carries its counts from the committees it
+  left to those it joined.
+- Members per org (the report's denominators) come from `BranchMembers`, a per-process count
+  of every org's subtree refreshed every `BRANCH_MEMBERS_TTL_S` seconds (one grouped query;
+  members joining or leaving show in the report within that time).
 
-The coverage of an org then sums ~17k counter rows and ~17k cached counts at the province root,
-instead of ~500k receipts.
+The coverage of an org is then one read on the lean reader of one counter row per child unit
+(~300 at the province root, each found by its key), whatever the number of branches below;
+the members come from the cache by id.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select
+from sqlalchemy import (
+    BigInteger,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.core.db import dialect_insert
-from app.models import DocumentBranchReads, DocumentReceipt, Member, Org
+from app.core.db import FastQuery, Reader, Row, dialect_insert
+from app.models import (
+    DocumentBranchReads,
+    DocumentReceipt,
+    DocumentUnitReads,
+    Member,
+    Org,
+    OrgKind,
+)
 from app.services import access
 from app.services.access import Actor
 
 BRANCH_MEMBERS_TTL_S = 300.0
+MOVE_CHUNK = 2_000
 
 _reads = DocumentBranchReads.__table__
+_units = DocumentUnitReads.__table__
 _receipt = DocumentReceipt.__table__
 _m = Member.__table__
 _o = Org.__table__
 
 
-async def _add(
-    session: AsyncSession, document_id: int, branch_id: int, *, opened: int, studied: int
+async def _upsert(
+    session: AsyncSession, model: type[DocumentBranchReads | DocumentUnitReads], rows: list[Any]
 ) -> None:
-    statement = dialect_insert(session, DocumentBranchReads).values(
-        document_id=document_id, branch_id=branch_id, opened=opened, studied=studied
-    )
+    """Add each row's `opened` and `studied` to its counter (created at those values)."""
+    table = _reads if model is DocumentBranchReads else _units
+    key = "branch_id" if model is DocumentBranchReads else "org_id"
+    statement = dialect_insert(session, model).values(rows)
     await session.execute(
         statement.on_conflict_do_update(
-            index_elements=["document_id", "branch_id"],
+            index_elements=["document_id", key],
             set_={
-                "opened": _reads.c.opened + statement.excluded.opened,
-                "studied": _reads.c.studied + statement.excluded.studied,
+                "opened": table.c.opened + statement.excluded.opened,
+                "studied": table.c.studied + statement.excluded.studied,
             },
         )
     )
 
 
+async def _add(
+    session: AsyncSession, member_id: int, document_id: int, *, opened: int, studied: int
+) -> None:
+    """Count the member's read in their branch, and in it and every committee above it but the
+    root among the units.
+
+    The branch and its path are read now, the member's row held (key share) until commit: a
+    subtree move locks its members' rows first, so it either waits for this count (and then
+    carries it with the rest, `move`) or comes first (and this reads the moved path)."""
+    branch_id, path = (
+        await session.execute(
+            select(_m.c.branch_id, _m.c.org_path)
+            .where(_m.c.id == member_id)
+            .with_for_update(read=True, key_share=True)
+        )
+    ).one()
+    counts = {"document_id": document_id, "opened": opened, "studied": studied}
+    await _upsert(session, DocumentBranchReads, [{**counts, "branch_id": branch_id}])
+    # Top-down, as every writer takes them: no two writers wait for each other in turn.
+    units = access.ancestor_ids(path)[1:]
+    if units:
+        await _upsert(session, DocumentUnitReads, [{**counts, "org_id": u} for u in units])
+
+
 async def count_open(session: AsyncSession, actor: Actor, document_id: int) -> None:
     """The member opened the document for the first time (their receipt was just created)."""
-    await _add(session, document_id, actor.branch_id, opened=1, studied=0)
+    await _add(session, actor.member_id, document_id, opened=1, studied=0)
 
 
 async def count_studied(session: AsyncSession, actor: Actor, document_id: int) -> None:
     """The member marked the document studied for the first time."""
-    await _add(session, document_id, actor.branch_id, opened=0, studied=1)
+    await _add(session, actor.member_id, document_id, opened=0, studied=1)
+
+
+async def move(session: AsyncSession, org_id: int, *, old_path: str, new_path: str) -> None:
+    """The org's subtree moved from `old_path` to `new_path` (in this transaction, its members'
+    rows locked first): its counts (its own row holds its subtree's) leave the committees above
+    it that it left and join those it joined."""
+    old, new = access.ancestor_ids(old_path)[1:-1], access.ancestor_ids(new_path)[1:-1]
+    left, joined = [u for u in old if u not in new], [u for u in new if u not in old]
+    if not left and not joined:
+        return
+    own = select(_units.c.document_id, _units.c.opened, _units.c.studied).where(
+        _units.c.org_id == org_id
+    )
+    counted = [r for r in (await session.execute(own)).all() if r.opened or r.studied]
+    for sign, units in ((-1, left), (1, joined)):
+        rows = [
+            {
+                "document_id": r.document_id,
+                "org_id": unit,
+                "opened": sign * r.opened,
+                "studied": sign * r.studied,
+            }
+            for unit in units  # top-down, as the receipts' counts take them
+            for r in counted
+        ]
+        for start in range(0, len(rows), MOVE_CHUNK):
+            await _upsert(session, DocumentUnitReads, rows[start : start + MOVE_CHUNK])
+
+
+_branch = _o.alias("branch")
+_unit = _o.alias("unit")
+# Each committee below the root: the sum of the branch counters in its subtree (a branch's row
+# is its branch counter).
+_UNIT_TOTALS = (
+    select(
+        _reads.c.document_id,
+        _unit.c.id,
+        func.sum(_reads.c.opened),
+        func.sum(_reads.c.studied),
+    )
+    .select_from(
+        _unit.join(
+            _branch,
+            and_(
+                _branch.c.path > _unit.c.path,
+                _branch.c.path
+                < func.substr(_unit.c.path, 1, func.length(_unit.c.path) - 1).concat("0"),
+            ),
+        ).join(_reads, _reads.c.branch_id == _branch.c.id)
+    )
+    .where(_unit.c.parent_id.is_not(None), _unit.c.kind != OrgKind.BRANCH.value)
+    .group_by(_reads.c.document_id, _unit.c.id)
+)
+
+
+_BRANCH_TOTALS = select(
+    _reads.c.document_id, _reads.c.branch_id, _reads.c.opened, _reads.c.studied
+).where(_reads.c.branch_id.in_(select(_o.c.id).where(_o.c.parent_id.is_not(None))))
 
 
 async def rebuild(conn: AsyncConnection | AsyncSession) -> None:
     """Recount every document's counters from the receipts (receipts written in bulk: the
-    generated province, the demo), each read in the branch its member is in now."""
+    generated province, the demo), each read in the branch its member is in now, and the
+    committees' from those."""
+    await conn.execute(delete(DocumentUnitReads))
     await conn.execute(delete(DocumentBranchReads))
     await conn.execute(
         insert(DocumentBranchReads).from_select(
@@ -81,105 +192,106 @@ async def rebuild(conn: AsyncConnection | AsyncSession) -> None:
             .group_by(_receipt.c.document_id, _m.c.branch_id),
         )
     )
+    for totals in (_BRANCH_TOTALS, _UNIT_TOTALS):
+        await conn.execute(
+            insert(DocumentUnitReads).from_select(
+                ["document_id", "org_id", "opened", "studied"], totals
+            )
+        )
 
 
 class BranchMembers:
-    """Members (not archived) per branch path, counted once per `ttl_s` in each process; and,
-    from those, per child unit of an org (kept until the next recount)."""
+    """Members (not archived) of each org's subtree, by org id: counted once per `ttl_s` in
+    each process (one grouped read of the members by branch path, each branch's count then
+    added to every org on its path), so a report reads its units' counts by id."""
 
     def __init__(self, ttl_s: float = BRANCH_MEMBERS_TTL_S) -> None:
         self._ttl_s = ttl_s
-        self._counts: dict[str, int] = {}
-        self._units: dict[str, tuple[int, dict[int, int]]] = {}
+        self._counts: dict[int, int] = {}
         self._expires = 0.0
         self._lock = asyncio.Lock()
 
-    async def _current(self, session: AsyncSession) -> dict[str, int]:
+    async def of_orgs(self, reader: Reader) -> Mapping[int, int]:
+        """Members of each org's subtree (an org without members is absent)."""
         if time.monotonic() < self._expires:
             return self._counts
         async with self._lock:  # one recount at a time, however many requests wait
             if time.monotonic() >= self._expires:
-                rows = await session.execute(
-                    select(_m.c.org_path, func.count())
-                    .where(_m.c.archived_on.is_(None))
-                    .group_by(_m.c.org_path)
-                )
-                self._counts = {path: int(n) for path, n in rows}
-                self._units = {}
+                counts: dict[int, int] = {}
+                for row in await reader.fetch(_MEMBERS_BY_BRANCH, {}):
+                    n = int(row["members"])
+                    for org_id in access.ancestor_ids(row["org_path"]):
+                        counts[org_id] = counts.get(org_id, 0) + n
+                self._counts = counts
                 self._expires = time.monotonic() + self._ttl_s
         return self._counts
 
-    async def of_units(self, session: AsyncSession, org_path: str) -> tuple[int, dict[int, int]]:
-        """Members of the org's subtree, and per child unit (by the child's id)."""
-        counts = await self._current(session)
-        known = self._units.get(org_path)
-        if known is not None:
-            return known
-        lo, hi = access.subtree_range(org_path)
-        depth = len(access.ancestor_ids(org_path))  # a child's id sits at this index of a path
-        total, units = 0, dict[int, int]()
-        for path, n in counts.items():
-            if lo <= path < hi:
-                total += n
-                if path != org_path:
-                    unit = access.ancestor_ids(path)[depth]
-                    units[unit] = units.get(unit, 0) + n
-        self._units[org_path] = (total, units)
-        return total, units
+
+# The report's reads run on the lean reader (`FastQuery`, compiled once): every value is a named
+# parameter.
+_MEMBERS_BY_BRANCH = FastQuery(
+    select(_m.c.org_path, func.count().label("members"))
+    .where(_m.c.archived_on.is_(None))
+    .group_by(_m.c.org_path)
+)
+_document = bindparam("document_id", type_=BigInteger)
+_child = _o.alias("child")
+
+
+def _own(column: str) -> Any:
+    """The child's own counter (a scalar subquery: one index probe per child, whatever the
+    number of counter rows the document has)."""
+    return (
+        select(_units.c[column])
+        .where(_units.c.document_id == _document, _units.c.org_id == _child.c.id)
+        .scalar_subquery()
+        .label(column)
+    )
+
+
+# The org's child units in name order, each with its counters (null where nobody read).
+_UNITS = FastQuery(
+    select(_child.c.id, _child.c.name, _child.c.kind, _own("opened"), _own("studied"))
+    .where(_child.c.parent_id == bindparam("org_id", type_=BigInteger))
+    .order_by(_child.c.name_folded, _child.c.id),
+    generic=True,  # the children by their parent, each child's row by its key
+)
+# A branch's own counters (a branch has no child units).
+_OWN = FastQuery(
+    select(_units.c.opened, _units.c.studied).where(
+        _units.c.document_id == _document,
+        _units.c.org_id == bindparam("org_id", type_=BigInteger),
+    ),
+    generic=True,  # by its key
+)
 
 
 async def report(
-    session: AsyncSession, document_id: int, org: Any, branch_members: BranchMembers
+    reader: Reader, document_id: int, org: Row, branch_members: BranchMembers
 ) -> dict[str, Any]:
     """Members, opened and studied per child unit of the org (its `id`, `path`, `name`,
-    `kind`), and for the org as a whole."""
-    child = _o.alias("child")
-    branch = _o.alias("branch")
-    upper = func.substr(child.c.path, 1, func.length(child.c.path) - 1) + "0"
-    units = (
-        await session.execute(
-            select(
-                child.c.id,
-                child.c.name,
-                child.c.kind,
-                func.coalesce(func.sum(_reads.c.opened), 0).label("opened"),
-                func.coalesce(func.sum(_reads.c.studied), 0).label("studied"),
-            )
-            .select_from(child)
-            .outerjoin(branch, and_(branch.c.path >= child.c.path, branch.c.path < upper))
-            .outerjoin(
-                _reads,
-                and_(_reads.c.branch_id == branch.c.id, _reads.c.document_id == document_id),
-            )
-            .where(child.c.parent_id == org["id"])
-            .group_by(child.c.id, child.c.name, child.c.kind, child.c.name_folded)
-            .order_by(child.c.name_folded, child.c.id)
-        )
-    ).all()
-    members, members_of = await branch_members.of_units(session, org["path"])
+    `kind`), and for the org as a whole: one counter row per child unit, in one read."""
+    params = {"document_id": document_id, "org_id": org["id"]}
+    units = await reader.fetch(_UNITS, params)
+    members = await branch_members.of_orgs(reader)
     if units:
-        opened, studied = sum(u.opened for u in units), sum(u.studied for u in units)
+        opened = sum(u["opened"] or 0 for u in units)
+        studied = sum(u["studied"] or 0 for u in units)
     else:  # a branch: its own counters
-        own = (
-            await session.execute(
-                select(_reads.c.opened, _reads.c.studied).where(
-                    _reads.c.document_id == document_id, _reads.c.branch_id == org["id"]
-                )
-            )
-        ).first()
-        opened, studied = (own.opened, own.studied) if own is not None else (0, 0)
+        own = await reader.fetch(_OWN, params)
+        opened, studied = (own[0]["opened"], own[0]["studied"]) if own else (0, 0)
     return {
         "document_id": document_id,
         "org": {"id": org["id"], "name": org["name"], "kind": org["kind"]},
-        "members": members,
-        "opened": int(opened),
-        "studied": int(studied),
+        "members": members.get(org["id"], 0),
+        "opened": opened,
+        "studied": studied,
         "units": [
             {
-                "org": {"id": u.id, "name": u.name, "kind": u.kind},
-                "members": members_of.get(u.id, 0),
-                "opened": int(u.opened),
-                "studied": int(u.studied),
+                "org": {"id": u["id"], "name": u["name"], "kind": u["kind"]},
+                "members": members.get(u["id"], 0),
+                "opened": u["opened"] or 0,
+                "studied": u["studied"] or 0,
             }
             for u in units
         ],

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import etag
 from app.core.config import Settings, get_settings
-from app.core.db import FastQuery, Reader, constant, dialect_insert
+from app.core.db import FastQuery, Reader, SessionQueries, constant, dialect_insert
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.etag import IfMatch
 from app.core.pagination import decode_cursor, page_of
@@ -737,16 +737,21 @@ async def relay_plan_link(
     return {"url": url, "expires_in": LINK_TTL_S}
 
 
-async def _org(session: AsyncSession, org_id: int) -> Any:
-    return (
-        (
-            await session.execute(
-                select(_o.c.id, _o.c.path, _o.c.name, _o.c.kind).where(_o.c.id == org_id)
-            )
-        )
-        .mappings()
-        .one_or_none()
-    )
+_ORG = FastQuery(
+    select(_o.c.id, _o.c.path, _o.c.name, _o.c.kind).where(
+        _o.c.id == bindparam("org_id", type_=BigInteger)
+    ),
+    generic=True,  # by its key
+)
+
+
+async def _org(queries: AsyncSession | Reader, org_id: int) -> Any:
+    """The org's id, path, name and kind: through the request's session, or on the lean reader
+    for a report that reads nothing else through the session."""
+    if isinstance(queries, AsyncSession):
+        queries = SessionQueries(queries)
+    rows = await queries.fetch(_ORG, {"org_id": org_id})
+    return rows[0] if rows else None
 
 
 def _relay_read(relay: DocumentRelay, org: Any) -> dict[str, Any]:
@@ -825,12 +830,12 @@ async def relay_document(
 
 
 async def _scope_org(
-    session: AsyncSession, actor: Actor, target: DocumentTarget, org_id: int | None
+    queries: AsyncSession | Reader, actor: Actor, target: DocumentTarget, org_id: int | None
 ) -> Any:
     """The org whose child units a report lists: the document's org by default, or one of its
     subtree where the actor holds `content.relay`."""
     _published_only(target)
-    org = await _org(session, org_id or target.org_id)
+    org = await _org(queries, org_id or target.org_id)
     if org is None or not access.in_subtree(org["path"], target.path):
         raise NotFound("Không tìm thấy tổ chức.", code="org.not_found")
     access.require(
@@ -873,15 +878,16 @@ async def relay_status(
 
 
 async def coverage(
-    session: AsyncSession,
+    reader: Reader,
     actor: Actor,
     target: DocumentTarget,
     org_id: int | None,
     branch_members: coverage_service.BranchMembers,
 ) -> dict[str, Any]:
-    """Members, opened and studied per child unit of the org (see `content.coverage`)."""
-    org = await _scope_org(session, actor, target, org_id)
-    return await coverage_service.report(session, target.id, org, branch_members)
+    """Members, opened and studied per child unit of the org (see `content.coverage`), on the
+    lean reader (a heavy read of DESIGN.md §5)."""
+    org = await _scope_org(reader, actor, target, org_id)
+    return await coverage_service.report(reader, target.id, org, branch_members)
 
 
 async def members_not_read(
