@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Protocol, TypeVar
 
+import orjson
 from fastapi import Depends, Header
 from fastapi.responses import Response
 
@@ -162,3 +163,11 @@ async def _if_match(
 
 
 IfMatchDep = Annotated[IfMatch | None, Depends(_if_match)]
+
+
+def plain_json(value: Any) -> Response:
+    """A report of hundreds of items written as its documented model straight from plain values
+    (ints, strings, floats and UTC datetimes read from the database), not validated into a model
+    per item first (~20 µs an item). The route keeps its `response_model` for the document; use
+    it only where every value is already of its schema's type."""
+    return Response(orjson.dumps(value, option=orjson.OPT_UTC_Z), media_type="application/json")

@@ -20,7 +20,7 @@ from app.api.deps import (
     get_resources,
 )
 from app.api.idempotency import Idempotent
-from app.api.responses import problems
+from app.api.responses import plain_json, problems
 from app.api.routing import area_router
 from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit
 from app.models import PointSource
@@ -240,9 +240,10 @@ async def get_org_unit_leaderboard(
     reader: ReaderDep,
     resources: ResourcesDep,
     year: Year = None,
-) -> dict[str, Any]:
+) -> Any:
     """The org's direct units by average points per eligible (not exempt) member."""
-    return await leaderboards.org_units(reader, org, year=_year(resources, year))
+    # Hundreds of units at a province's root: written as `UnitLeaderboard` from plain values.
+    return plain_json(await leaderboards.org_units(reader, org, year=_year(resources, year)))
 
 
 # --- quizzes -----------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from app.models import (
 )
 from app.models.study import PointEntry
 from app.resources import Resources
+from app.schemas.content import CoverageRead
 from app.services.content import coverage as coverage_service
 from app.services.content.numbers import number_key
 from tests import samples
@@ -335,6 +336,8 @@ async def test_relay_and_coverage(
     units = {u["org"]["id"]: (u["members"], u["opened"], u["studied"]) for u in body["units"]}
     assert units == {tree.b1.id: (5, 2, 1), tree.b2.id: (3, 0, 0), tree.g1.id: (2, 1, 0)}
     assert (body["members"], body["opened"], body["studied"]) == (10, 3, 1)
+    # Written from plain values (`plain_json`): exactly what the documented model would write.
+    assert CoverageRead.model_validate(body).model_dump(mode="json") == body
     # The secretary sees their branch; not C1's whole report.
     assert (
         await client.get(f"{url}/coverage?org_id={tree.b1.id}", headers=secretary)

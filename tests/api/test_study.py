@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import AuditEvent, Notice, PointBalance, PointEntry, PointSource, QuizAttempt
 from app.models.base import utcnow
+from app.schemas.study import UnitLeaderboard
 from app.services import leaderboards, points
 from tests.conftest import ActorLogin
 from tests.factories import Tree
@@ -437,6 +438,9 @@ async def test_leaderboards_show_my_neighbours_and_units(
     counted = await client.get(f"/api/v1/orgs/{tree.c1.id}/leaderboard/units", headers=committee)
     assert counted.json()["as_of"] is not None
     assert counted.json()["items"] == units.json()["items"]
+    # Written from plain values (`plain_json`): exactly what the documented model would write.
+    for body in (units.json(), counted.json()):
+        assert UnitLeaderboard.model_validate(body).model_dump(mode="json") == body
     assert units.json()["as_of"] is None
     plain = await client.get(
         f"/api/v1/orgs/{tree.b1.id}/leaderboard", headers=await as_actor(tree.member.id)
