@@ -224,8 +224,11 @@ def _is_positive(case: schemathesis.Case[Any]) -> bool:
     return case.meta is None or not case.meta.generation.mode.is_negative
 
 
+IDEMPOTENCY_KEY = "Idempotency-Key"
 # (role, operation id) of every create that answered 201, for `test_creates_succeed`.
 CREATED: set[tuple[str, str]] = set()
+# (role, operation id) of every create that got past the guards into its service's rules.
+REACHED: set[tuple[str, str]] = set()
 
 
 @dataclass
@@ -243,6 +246,7 @@ class FuzzTarget:
     # The guards' decisions run on a loop and engine of their own.
     loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
     engine: AsyncEngine | None = None
+    keys_sent: int = 0
 
     def aim(self, case: schemathesis.Case[Any]) -> set[str]:
         """Swap generated path ids for real ones, four times in five (chosen from the generated
@@ -261,6 +265,23 @@ class FuzzTarget:
                 case.path_parameters[name] = ids[0 if pick % 5 == 1 else pick % len(ids)]
                 aimed.add(name)
         return aimed
+
+    def fresh_key(self, case: schemathesis.Case[Any]) -> None:
+        """Make a generated `Idempotency-Key` unique to its case. Generation repeats a few short
+        keys ("0", "A"…), and a key met again with another body is refused (422
+        `idempotency.key_reused`, the documented answer): left as generated, most writes would
+        end there instead of reaching the rules and the write. A key generated to break the
+        schema is kept. Replays and reuse have tests of their own (tests/api/test_idempotency.py).
+        """
+        headers = case.headers
+        key = headers.get(IDEMPOTENCY_KEY) if headers is not None else None
+        if headers is None or not isinstance(key, str) or not _is_positive(case):
+            return
+        if case.meta is not None and case.meta.is_negative_at(ParameterLocation.HEADER):
+            return
+        self.keys_sent += 1
+        suffix = f"-{self.keys_sent}"
+        headers[IDEMPOTENCY_KEY] = key[: 255 - len(suffix)] + suffix
 
     def headers(self, role: str) -> dict[str, str]:
         if role == "anonymous":
@@ -560,6 +581,7 @@ def _send(case: schemathesis.Case[Any], fuzz_target: FuzzTarget, role: str) -> N
     note(f"FUZZ_SEED={SEED} reproduces this run (the seed is fixed; set it to explore others)")
     headers = fuzz_target.headers(role)
     aimed = fuzz_target.aim(case) if role != "anonymous" else set()
+    fuzz_target.fresh_key(case)
     response = case.call_and_validate(app=fuzz_target.app, headers=headers)
     # The document must list every code the fuzzer meets (checked at the session's end).
     sent = response.request
@@ -567,6 +589,7 @@ def _send(case: schemathesis.Case[Any], fuzz_target: FuzzTarget, role: str) -> N
         fuzz_target.app, str(sent.method), urlsplit(str(sent.url)).path
     )
     content_type = response.headers.get("content-type", [""])[0]
+    code: object = ""
     if template is not None:
         problem_codes.record(
             str(sent.method),
@@ -582,15 +605,25 @@ def _send(case: schemathesis.Case[Any], fuzz_target: FuzzTarget, role: str) -> N
             case, role, aimed, template, response.status_code, str(code)
         )
         assert error is None, f"{case.method} {sent.url}: {error}"
+    operation = str(case.operation.definition.raw.get("operationId"))
     if response.status_code == 201:
-        CREATED.add((role, str(case.operation.definition.raw.get("operationId"))))
+        CREATED.add((role, operation))
+    if response.status_code == 201 or (
+        response.status_code in (409, 422) and str(code).startswith("member.")
+    ):
+        REACHED.add((role, operation))
     if role != "anonymous" and response.status_code == 401:
         fuzz_target.renew(role)
 
 
 def test_creates_succeed() -> None:
-    """The officer's member creation met a branch in scope with valid data at least once (the
-    fuzz run above reached past the guards and the rules into the write)."""
+    """The fuzz run reached past the guards into the writes: the officer's creates of several
+    kinds answered 201, and their member creation got past the guards to the member rules at
+    least (a 201, or a rule's own 409/422 such as a phone already taken). Which creates land
+    depends on what the run's earlier writes did to the demo province (a fuzzed merge or
+    dissolution may close the branch it aims at), so no single one is required to answer 201."""
     if not CREATED:
         pytest.skip("the fuzz run did not run in this session")
-    assert ("officer", "create_member") in CREATED, sorted(CREATED)
+    officer_creates = {operation for role, operation in CREATED if role == "officer"}
+    assert len(officer_creates) >= 5, sorted(CREATED)
+    assert ("officer", "create_member") in REACHED, sorted(REACHED)

@@ -52,6 +52,8 @@ from app.services.orgs import OrgTarget
 from app.services.points import local_year
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# What a route adds to the actor's query (`ActorWith`, `JoinedTarget`).
+Extension = Callable[[Select[Any]], Select[Any]]
 
 
 def get_resources(request: Request) -> Resources:
@@ -203,7 +205,7 @@ class ActorWith:
 
     def __init__(
         self,
-        extend: Callable[[Select[Any]], Select[Any]],
+        extend: Extension,
         params: Callable[[Request], Mapping[str, object]] | None = None,
     ) -> None:
         self.query = actor_service.extended(extend)
@@ -250,7 +252,7 @@ class JoinedTarget(Generic[T]):
     query, on `actor_service.TARGET_ID` (the path's id); `target(row)` builds the `Target` from
     a row, `None` when the object does not exist."""
 
-    extend: Callable[[Select[Any]], Select[Any]]
+    extend: Extension
     target: Callable[[Row], T | None]
 
 

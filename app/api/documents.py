@@ -10,6 +10,7 @@ from fastapi.responses import StreamingResponse
 
 from app.api.deps import (
     CurrentActor,
+    JoinedTarget,
     ObjectScope,
     OrgScope,
     ReaderDep,
@@ -67,6 +68,7 @@ def DocumentScope(permission: Permission) -> ObjectScope[DocumentTarget]:
         description="Document id.",
         upward=permission is Permission.CONTENT_VIEW,
         visible=document_service.ensure_readable,
+        joined=JoinedTarget(document_service.with_target, document_service.joined_target),
     )
 
 

@@ -95,6 +95,7 @@ def MeetingScope(permission: Permission) -> ObjectScope[MeetingTarget]:
         not_found_code="meeting.not_found",
         description="Meeting id.",
         visible=meeting_service.hide_draft,
+        joined=JoinedTarget(meeting_service.with_target, meeting_service.joined_target),
     )
 
 
@@ -109,7 +110,8 @@ def MotionScope(permission: Permission) -> ObjectScope[MotionTarget]:
 
 
 ViewMeeting = Annotated[MeetingTarget, Depends(MeetingScope(Permission.MEETING_VIEW))]
-# The same guard, its target read with the meeting's live attendance counts (one round trip).
+# The same guard, its target read with the meeting's live attendance counts, in the actor's
+# query (the live attendance in one round trip).
 ViewCountedMeeting = Annotated[
     CountedMeeting,
     Depends(
@@ -120,6 +122,9 @@ ViewCountedMeeting = Annotated[
             not_found_code="meeting.not_found",
             description="Meeting id.",
             visible=meeting_service.hide_draft,
+            joined=JoinedTarget(
+                attendance_service.with_counted_target, attendance_service.counted_target_of
+            ),
         )
     ),
 ]

@@ -31,6 +31,7 @@ from sqlalchemy import (
     func,
     literal_column,
     select,
+    true,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -186,6 +187,29 @@ async def load_counted_target(reader: Reader, meeting_id: int) -> CountedMeeting
         status=row["status"],
         counts=_counts(row),
     )
+
+
+# The live attendance's guard target in the actor's own query (`api.deps.JoinedTarget`): the
+# meeting (`lifecycle.with_target`) and its counts, an aggregate of its attendees bound to the
+# path's id (one row, zeros when it has none). The attendance read in one round trip.
+_target_counts = (
+    select(*_COUNT_COLUMNS)
+    .where(_at.c.meeting_id == actor_service.target_id())
+    .subquery("target_counts")
+)
+
+
+def with_counted_target(actor_query: Select[Any]) -> Select[Any]:
+    return (
+        lifecycle.with_target(actor_query)
+        .outerjoin(_target_counts, true())
+        .add_columns(*_target_counts.c)
+    )
+
+
+def counted_target_of(row: Row) -> CountedMeeting | None:
+    fields = actor_service.org_object_fields(row)
+    return None if fields is None else CountedMeeting(**fields, counts=_counts(row))
 
 
 @dataclass(frozen=True, slots=True)
