@@ -21,7 +21,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from app.bench.cpu import NOISY_OTHER_PCT
+from app.bench.cpu import IMBALANCED_WORKER_PCT, MAX_ATTEMPTS, NOISY_OTHER_PCT
 from app.bench.parts import AIM, LOGINS_KEEP, LOGINS_PER_S
 from app.bench.wrk import WRK_THREADS, WRK_TIMEOUT_S, WrkRun
 
@@ -680,6 +680,14 @@ in a `Part` of `PARTS`, and the area's volume in the generated province (`AREA_S
   connections at 1 worker (product: must not stall). wrk runs with 1 thread and a
   {wrk_timeout} s timeout; every request variant is checked to answer 200 before every wrk call
   (wrk counts only 4xx/5xx as errors).
+- **Balanced workers**: uvicorn's workers share one listening socket and each keeps the
+  connections it wins at accept time; wrk opens its connections at once, and now and then one
+  worker wins most of them for the whole run, which then measures one worker, not two (seen: the
+  2-worker ceiling at 13.7k req/s with the host 64% busy, 23.8k with it 99% busy, minutes apart).
+  So every read run at 2 workers (ceiling and product alike) whose busiest worker did more than
+  {imbalanced}% of the workers' CPU is run again on new connections, {attempts} times in all at
+  most; `busiest_worker_pct` and `attempts` of each run are in `latest.json`. Bursts cannot be
+  re-run on the same targets: theirs is recorded only.
 - **Write bursts** (`checkin`, `quiz_submit`; `app/bench/bursts.py`): at 2 workers and 64
   connections, a warm-up burst (a quarter of `--burst-size`, default 2,000) and then one burst
   per run, each of distinct members' own writes (their token, body and `Idempotency-Key`), sent
@@ -830,6 +838,8 @@ def render_readme(report: Report, merged: dict[str, Any] | None = None) -> str:
         notes="\n" + "\n".join(notes) + "\n" if notes else "",
         wrk_timeout=WRK_TIMEOUT_S,
         noisy=f"{NOISY_OTHER_PCT:.0f}",
+        imbalanced=f"{IMBALANCED_WORKER_PCT:.0f}",
+        attempts=MAX_ATTEMPTS,
         date=settings["date"],
         run_parts=", ".join(settings.get("parts") or []),
         code=_code_text(data["code"]),

@@ -18,7 +18,7 @@ from types import TracebackType
 
 import httpx
 
-from app.bench.cpu import group_members, process_tree_ticks
+from app.bench.cpu import children_ticks, group_members, process_tree_ticks
 from app.bench.wrk import BenchError, require_loopback
 
 READY_TIMEOUT_S = 180.0  # a loaded 2-core host: uvicorn may restart a worker slow to start
@@ -63,6 +63,10 @@ class Server:
 
     def cpu_ticks(self) -> int:
         return process_tree_ticks(self.pid)
+
+    def worker_ticks(self) -> dict[int, int]:
+        """CPU ticks of each worker process (uvicorn's children; none with one worker)."""
+        return children_ticks(self.pid)
 
     def start(self) -> None:
         with self.log_path.open("wb") as log:

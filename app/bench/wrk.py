@@ -80,6 +80,9 @@ class WrkRun:
     postgres_cpu_ms_per_req: float | None = None
     host_busy_pct: float | None = None
     other_cpu_pct: float | None = None  # host CPU used by neither server, wrk nor PostgreSQL
+    # Of several workers, the busiest one's share of their CPU (`cpu.IMBALANCED_WORKER_PCT`).
+    busiest_worker_pct: float | None = None
+    attempts: int = 1  # runs it took to get one whose workers shared the load
 
     @property
     def socket_errors(self) -> int:
