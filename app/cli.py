@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -69,6 +70,31 @@ def db_current() -> None:
     from app.core import migrate
 
     migrate.current(get_settings().database_url)
+
+
+@db_cli.command("recount")
+def db_recount() -> None:
+    """Recount the counters kept beside the data (a document's readers per branch and unit, for
+    its coverage report) from the rows they count, in one transaction, while the API serves. Run
+    it once every API process runs this release after an upgrade across revision 0820 (the
+    previous release counted receipts per branch only), or whenever a report looks off."""
+    started = time.perf_counter()
+    asyncio.run(_recount(get_settings()))
+    console.print(f"recounted the coverage counters in {time.perf_counter() - started:.1f} s")
+
+
+async def _recount(settings: Settings) -> None:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from app.core.db import create_engine
+    from app.services.content import coverage
+
+    engine = create_engine(settings, null_pool=True)
+    try:
+        async with AsyncSession(engine) as session, session.begin():
+            await coverage.recount(session)
+    finally:
+        await engine.dispose()
 
 
 @openapi_cli.command("export")

@@ -164,6 +164,41 @@ async def test_seed_adds_demo_province(cli_database: CliDatabase, tmp_path: Path
     assert (tmp_path / "var" / "dev-secret").exists()  # ENV=dev: generated next to the data
 
 
+async def test_db_recount_rebuilds_drifted_coverage_counters(
+    cli_database: CliDatabase, tmp_path: Path
+) -> None:
+    """Counters that drifted (a previous release's processes during a rolling upgrade counted
+    receipts per branch only) are rebuilt from the receipts."""
+    for args in (("db", "upgrade"), ("seed",)):
+        result = await run_cli(*args, cwd=tmp_path, DATABASE_URL=cli_database.url)
+        assert result.returncode == 0, result.output
+    engine = cli_database.engine
+
+    async def counters() -> list[tuple[object, ...]]:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT 'unit', document_id, org_id, opened, studied FROM document_unit_reads "
+                    "UNION ALL SELECT 'branch', document_id, branch_id, opened, studied "
+                    "FROM document_branch_reads ORDER BY 1, 2, 3"
+                )
+            )
+            return [tuple(row) for row in rows]
+
+    seeded = await counters()
+    assert any(row[3] for row in seeded), seeded  # the demo's two receipts count
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE document_unit_reads SET opened = opened + 7"))
+        await conn.execute(text("DELETE FROM document_branch_reads"))
+    assert await counters() != seeded
+
+    result = await run_cli("db", "recount", cwd=tmp_path, DATABASE_URL=cli_database.url)
+
+    assert result.returncode == 0, result.output
+    assert "recounted the coverage counters" in result.output
+    assert await counters() == seeded
+
+
 async def test_seed_again_leaves_existing_data_alone(
     cli_database: CliDatabase, tmp_path: Path
 ) -> None:

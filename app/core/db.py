@@ -20,10 +20,11 @@ from typing import Any, Protocol, cast
 
 import asyncpg
 import orjson
-from sqlalchemy import ColumnElement, event, literal_column
+from sqlalchemy import ColumnElement, event, literal_column, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -586,3 +587,33 @@ def dialect_insert(session: AsyncSession | str, table: Any) -> Any:
     if dialect == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+async def lock_tables(
+    session: AsyncSession,
+    tables: Sequence[str],
+    mode: str,
+    *,
+    tries: int = 400,
+    pause_s: float = 0.025,
+) -> None:
+    """Take every table's lock at once in the session's transaction, never waiting while holding
+    one (PostgreSQL; nothing to do on SQLite, whose writers are serialised anyway): `LOCK …
+    NOWAIT` inside a savepoint takes them all or none, and is tried again a moment later, so a
+    request that holds one of them and wants another is never deadlocked by us (the same
+    pattern as migrations 0810 and 0820, which keep their own frozen copies)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    assert mode.replace(" ", "").isalpha()  # noqa: S101 - a lock mode from our code, never input
+    names = ", ".join(tables)
+    for _ in range(tries):
+        try:
+            async with session.begin_nested():
+                await session.execute(text(f"LOCK TABLE {names} IN {mode} MODE NOWAIT"))
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) != "55P03":  # lock_not_available
+                raise
+            await asyncio.sleep(pause_s)
+            continue
+        return
+    raise RuntimeError(f"could not lock {names}: they stayed busy")

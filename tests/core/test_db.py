@@ -1,14 +1,22 @@
-"""The read session of safe methods refuses to write; the lean reader's plan choice."""
+"""The read session of safe methods refuses to write; the lean reader's plan choice; table locks
+taken all at once."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
-from sqlalchemy import Select, literal_column, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Select, literal_column, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from app.core.db import AsyncpgReader, FastQuery, ReadOnlySessionError, read_only_sessionmaker
+from app.core.db import (
+    AsyncpgReader,
+    FastQuery,
+    ReadOnlySessionError,
+    lock_tables,
+    read_only_sessionmaker,
+)
 from app.models import Org, OrgKind
 from tests import dbs
 from tests.conftest import make_settings
@@ -48,3 +56,35 @@ async def test_the_lean_reader_keeps_generic_plans_only_for_statements_that_ask(
     finally:
         await reader.aclose()
     assert reader.pool_stats()[:2] == (0, 0)
+
+
+async def test_lock_tables_waits_for_a_write_in_flight_without_holding_a_lock_meanwhile(
+    engine: AsyncEngine,
+) -> None:
+    """`lock_tables` takes all its tables or none: while a write holds one of them, the caller
+    holds nothing (the other table stays writable), and it gets both once the write commits."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("table locks are PostgreSQL's (SQLite serialises its writers)")
+    tables = ("document_branch_reads", "document_unit_reads")
+    async with engine.connect() as writer, engine.connect() as other:
+        await writer.begin()
+        await writer.execute(text("LOCK TABLE document_unit_reads IN ROW EXCLUSIVE MODE"))
+        async with AsyncSession(engine) as session, session.begin():
+            locking = asyncio.create_task(lock_tables(session, tables, "SHARE ROW EXCLUSIVE"))
+            await asyncio.sleep(0.3)
+            assert not locking.done()
+            # Meanwhile the other table is not held: a write to it goes through at once.
+            await other.begin()
+            await other.execute(
+                text("LOCK TABLE document_branch_reads IN ROW EXCLUSIVE MODE NOWAIT")
+            )
+            await other.rollback()
+            await writer.rollback()  # the write in flight ends
+            await asyncio.wait_for(locking, timeout=10)
+            held = await session.execute(
+                text(
+                    "SELECT relation::regclass::text FROM pg_locks WHERE pid = pg_backend_pid() "
+                    "AND mode = 'ShareRowExclusiveLock' ORDER BY 1"
+                )
+            )
+            assert tuple(held.scalars()) == tables

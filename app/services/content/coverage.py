@@ -41,7 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.core.db import FastQuery, Reader, Row, dialect_insert
+from app.core.db import FastQuery, Reader, Row, dialect_insert, lock_tables
 from app.models import (
     DocumentBranchReads,
     DocumentReceipt,
@@ -198,6 +198,20 @@ async def rebuild(conn: AsyncConnection | AsyncSession) -> None:
                 ["document_id", "org_id", "opened", "studied"], totals
             )
         )
+
+
+# The counters `recount` rebuilds; the requests that move them hold their writes meanwhile.
+COUNTER_TABLES = ("document_branch_reads", "document_unit_reads")
+
+
+async def recount(session: AsyncSession) -> None:
+    """`rebuild`, in the session's transaction while the API serves: the counters' writers (a
+    receipt, a member moved) wait until it commits, so none is lost or counted twice; the
+    coverage report reads the old counts meanwhile. For operators (`handbook db recount`): after
+    a rolling upgrade across revision 0820, whose previous release counted receipts per branch
+    only, or whenever a report looks off."""
+    await lock_tables(session, COUNTER_TABLES, "SHARE ROW EXCLUSIVE")
+    await rebuild(session)
 
 
 class BranchMembers:

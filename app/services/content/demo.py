@@ -175,6 +175,7 @@ async def seed_demo_content(conn: AsyncConnection) -> None:
                     studied_at=now - timedelta(days=1) if studied else None,
                 )
             )
+    await coverage.rebuild(conn)  # the two receipts in the coverage report's counters
     packet = await conn.execute(
         insert(Packet)
         .values(
