@@ -204,10 +204,11 @@ def target_id() -> ColumnElement[int]:
     return bindparam(TARGET_ID, type_=BigInteger)
 
 
-def with_org_object(table: FromClause) -> Callable[[Select[Any]], Select[Any]]:
+def with_org_object(table: FromClause, *extra: str) -> Callable[[Select[Any]], Select[Any]]:
     """The guard's target of the common shape, read in the actor's query: an object of `table`
-    (its `id`, `org_id` and `status`) with its org's path, labelled `target_*` (see
-    `org_object_fields`). Documents and meetings are read so by their GET routes' guards."""
+    (its `id`, `org_id` and `status`, and the `extra` columns a guard's decision needs) with its
+    org's path, labelled `target_*` (see `org_object_fields`). Documents, meetings and the
+    check-in's meeting are read so by their guards."""
     target = table.alias(f"target_{getattr(table, 'name', 'object')}")
     target_org = Org.__table__.alias("target_org")
 
@@ -220,6 +221,7 @@ def with_org_object(table: FromClause) -> Callable[[Select[Any]], Select[Any]]:
             target.c.org_id.label("target_org_id"),
             target.c.status.label("target_status"),
             target_org.c.path.label("target_path"),
+            *(target.c[name].label(f"target_{name}") for name in extra),
         )
 
     return extend

@@ -235,23 +235,8 @@ async def load_check_in_target(reader: Reader, meeting_id: int) -> CheckInTarget
     return check_in_target_of(rows[0]) if rows else None
 
 
-_target_meeting = _mt.alias("target_meeting")
-_target_org = _org.alias("target_org")
-
-
-def with_check_in_target(actor_query: Select[Any]) -> Select[Any]:
-    """The check-in's target read in the actor's own query (`api.deps.JoinedTarget`)."""
-    return actor_query.outerjoin(
-        _target_meeting.join(_target_org, _target_org.c.id == _target_meeting.c.org_id),
-        _target_meeting.c.id == actor_service.target_id(),
-    ).add_columns(
-        _target_meeting.c.id.label("target_id"),
-        _target_meeting.c.org_id.label("target_org_id"),
-        _target_meeting.c.status.label("target_status"),
-        _target_meeting.c.starts_at.label("target_starts_at"),
-        _target_meeting.c.qr_secret.label("target_qr_secret"),
-        _target_org.c.path.label("target_path"),
-    )
+# The check-in's target read in the actor's own query (`api.deps.JoinedTarget`).
+with_check_in_target = actor_service.with_org_object(_mt, "starts_at", "qr_secret")
 
 
 def check_in_target_of(row: Row) -> CheckInTarget | None:
