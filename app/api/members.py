@@ -15,7 +15,7 @@ from app.api.deps import (
     TodayDep,
 )
 from app.api.idempotency import Idempotent
-from app.api.responses import IfMatchDep, problems, with_etag
+from app.api.responses import IfMatchDep, plain_json, problems, with_etag
 from app.api.routing import area_router
 from app.core.pagination import DEFAULT_LIMIT, Cursor, Limit
 from app.models import MemberStatus
@@ -53,9 +53,10 @@ async def list_org_members(
     is_exempt: Annotated[bool | None, Query(), QueryFlag] = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
-) -> dict[str, Any]:
+) -> Response:
     """Members of a branch, or of every branch below a committee, in Vietnamese name order
     (given name, then family name). Phone numbers are shown to leadership and officers only."""
+    # A hot read (the bench's members pages): written from its plain values (`plain_json`).
     items, next_cursor = await member_service.list_members(
         reader,
         actor,
@@ -66,7 +67,7 @@ async def list_org_members(
         limit=limit,
         cursor=cursor,
     )
-    return {"items": items, "next_cursor": next_cursor}
+    return plain_json({"items": items, "next_cursor": next_cursor})
 
 
 @router.post(

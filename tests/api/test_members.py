@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.pagination import encode_cursor
 from app.models import AuditEvent, AuthSession, Member
 from app.resources import Resources
+from app.schemas.common import Page
+from app.schemas.member import MemberSummary
 from tests.conftest import ActorLogin
 from tests.factories import Tree, make_member
 from tests.http import assert_problem, collect
@@ -23,9 +25,8 @@ async def test_branch_members_are_in_vietnamese_name_order(
     for name in ("Nguyễn Thị Yến", "Trần An", "Lê Văn Anh", "Đỗ Thị Ánh"):
         await make_member(session, tree.b1, full_name=name)
     await session.commit()
-    items = await collect(
-        client, f"/api/v1/orgs/{tree.b1.id}/members", await as_actor(tree.secretary.id)
-    )
+    secretary = await as_actor(tree.secretary.id)
+    items = await collect(client, f"/api/v1/orgs/{tree.b1.id}/members", secretary)
     names = [i["full_name"] for i in items]
     # Given name first; on a tie the family name decides ("anh do" before "anh le").
     assert names == [
@@ -40,6 +41,16 @@ async def test_branch_members_are_in_vietnamese_name_order(
         "Nguyễn Thị Yến",
     ]
     assert len({i["id"] for i in items}) == 9
+    # Written from plain values (`plain_json`): exactly what the documented model would write,
+    # phone numbers included (the secretary sees them) and the page's cursor.
+    page = await client.get(
+        f"/api/v1/orgs/{tree.b1.id}/members", params={"limit": 2}, headers=secretary
+    )
+    body = page.json()
+    assert page.headers["content-type"] == "application/json"
+    assert body["next_cursor"]
+    assert any(item["phone"] for item in items)
+    assert Page[MemberSummary].model_validate(body).model_dump(mode="json") == body
 
 
 async def test_order_is_given_name_then_family_name(
