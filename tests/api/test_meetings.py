@@ -31,6 +31,8 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.models.study import PointEntry
+from app.schemas.common import Page
+from app.schemas.meeting import MeetingSummary
 from app.services.meetings import attendance as attendance_service
 from app.services.meetings import lifecycle
 from app.services.meetings import rules as meeting_rules
@@ -156,6 +158,9 @@ async def test_a_draft_is_the_secretarys_until_announced_then_members_are_summon
     mine = await collect(client, "/api/v1/me/meetings", member)
     assert [m["id"] for m in mine] == [meeting["id"]]
     assert mine[0]["my_attendance"] == "pending"
+    # Written from plain values (`plain_json`): exactly what the documented model would write.
+    page = (await client.get("/api/v1/me/meetings", headers=member)).json()
+    assert Page[MeetingSummary].model_validate(page).model_dump(mode="json") == page
 
 
 async def test_the_snapshot_is_refreshed_until_the_start_then_frozen(

@@ -8,6 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import AuditEvent, Device, NoticeKind, Notification, NotificationPreference
+from app.schemas.common import Page
+from app.schemas.notification import NotificationSummary
 from tests.conftest import ActorLogin
 from tests.factories import Tree
 from tests.http import assert_problem, collect
@@ -41,6 +43,10 @@ async def test_the_inbox_pages_and_counts_unread_on_home(
     assert home["unread_notifications"] == 5
     items = await collect(client, "/api/v1/me/notifications", headers)
     assert [item["id"] for item in items] == sorted(ids, reverse=True)
+    # Written from plain values (`plain_json`): exactly what the documented model would write.
+    page = (await client.get("/api/v1/me/notifications?limit=2", headers=headers)).json()
+    assert page["next_cursor"]
+    assert Page[NotificationSummary].model_validate(page).model_dump(mode="json") == page
     assert items[0]["data"] == {"meeting_id": "4"}
     read = await client.post(f"/api/v1/me/notifications/{ids[0]}/read", headers=headers)
     assert read.status_code == 200
