@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import AsyncIterator
 
 import httpx
@@ -10,7 +12,7 @@ from fastapi import APIRouter
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.middleware import _read_headers
+from app.core.middleware import _ids, _read_headers
 from app.main import create_app
 from app.models import Member
 from app.resources import Resources
@@ -149,6 +151,26 @@ async def test_incoming_request_id_is_kept_when_well_formed(client: httpx.AsyncC
     assert kept.headers["x-request-id"] == "req-12345678"
     assert replaced.headers["x-request-id"] != "bad id\twith spaces"
     assert len(replaced.headers["x-request-id"]) == 16
+    # Made ones: 16 hex digits, each request its own.
+    made = {(await client.get("/healthz")).headers["x-request-id"] for _ in range(20)}
+    assert len(made) == 20
+    assert all(re.fullmatch(r"[0-9a-f]{16}", made_id) for made_id in made)
+
+
+def test_a_forked_worker_makes_request_ids_of_its_own() -> None:
+    """Workers forked from one parent (a process manager that forks) never share ids."""
+    parent = _ids.next()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: send one id back and leave at once
+        os.write(write, _ids.next().encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert len(child) == 16
+    assert child[:8] != parent[:8]
 
 
 @pytest.mark.parametrize(
