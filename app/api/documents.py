@@ -139,13 +139,14 @@ async def list_org_documents(
     ] = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
-) -> dict[str, Any]:
+) -> Response:
     """Documents this org published (and its drafts, for its editors and approvers), newest
     first. Members read what their branch and every org above it published."""
     items, next_cursor = await document_service.list_org_documents(
         reader, actor, org, status=document_status, limit=limit, cursor=cursor
     )
-    return {"items": items, "next_cursor": next_cursor}
+    # A hot read (the bench's ward documents): written from its plain values (`plain_json`).
+    return plain_json({"items": items, "next_cursor": next_cursor})
 
 
 @router.get(

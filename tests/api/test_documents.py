@@ -23,7 +23,8 @@ from app.models import (
 )
 from app.models.study import PointEntry
 from app.resources import Resources
-from app.schemas.content import CoverageRead
+from app.schemas.common import Page
+from app.schemas.content import CoverageRead, DocumentSummary
 from app.services.content import coverage as coverage_service
 from app.services.content.numbers import number_key
 from tests import samples
@@ -506,6 +507,12 @@ async def test_org_documents_list(
     assert [d["id"] for d in editor_view] == [second, first]
     member_view = await collect(client, url, await as_actor(tree.member.id))
     assert [d["id"] for d in member_view] == [first]
+    # Written from plain values (`plain_json`): exactly what the documented model would write.
+    page = (
+        await client.get(url, params={"limit": 1}, headers=await as_actor(tree.editor.id))
+    ).json()
+    assert page["next_cursor"]
+    assert Page[DocumentSummary].model_validate(page).model_dump(mode="json") == page
     drafts = await client.get(
         url, params={"status": "draft"}, headers=await as_actor(tree.member.id)
     )

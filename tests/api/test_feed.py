@@ -20,6 +20,8 @@ from app.models import (
     Org,
 )
 from app.models.base import utcnow
+from app.schemas.common import Page
+from app.schemas.content import FeedItem
 from app.services.content.numbers import number_key
 from tests.conftest import ActorLogin
 from tests.factories import Tree
@@ -114,6 +116,10 @@ async def test_feed_is_the_branch_and_its_ancestors(
     await session.commit()
     member = await as_actor(tree.member.id)
     items = await collect(client, "/api/v1/me/feed", member, page_size=2)
+    # Written from plain values (`plain_json`): exactly what the documented model would write.
+    page = (await client.get("/api/v1/me/feed?limit=2", headers=member)).json()
+    assert page["next_cursor"]
+    assert Page[FeedItem].model_validate(page).model_dump(mode="json") == page
     assert _ids(items) == [
         ("document", commune),
         ("article", max(branch_news, same_time)),

@@ -8,6 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Member, PointSource
 from app.resources import Resources
+from app.schemas.common import Page
+from app.schemas.study import RankedMember
 from app.services import leaderboards, points
 from app.services.auth import actor as actor_service
 from app.services.auth.actor import ActorRows
@@ -52,6 +54,10 @@ async def test_org_leaderboard_pages_through_equal_points_in_order(
         items = await collect(client, url, committee, page_size=page_size)
         assert [(r["member_id"], r["points"]) for r in items] == expected
         assert {r["rank"] for r in items} == {0}
+    # Written from plain values (`plain_json`): exactly what the documented model would write.
+    page = (await client.get(url, params={"limit": 2}, headers=committee)).json()
+    assert page["next_cursor"]
+    assert Page[RankedMember].model_validate(page).model_dump(mode="json") == page
     names = {r["member_id"]: r["full_name"] for r in await collect(client, url, committee)}
     assert names[tree.committee.id] == tree.committee.full_name
     # Another year has no points yet: an empty page.
