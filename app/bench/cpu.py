@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import resource
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -63,14 +63,19 @@ def process_tree_ticks(pid: int) -> int:
     return sum(ticks_of(p) or 0 for p in (pid, *_pids_where(1, pid)))
 
 
+def ticks_by_pid(pids: Iterable[int]) -> dict[int, int]:
+    """`ticks_of` each process still there, by PID."""
+    ticks = {}
+    for pid in pids:
+        value = ticks_of(pid)
+        if value is not None:
+            ticks[pid] = value
+    return ticks
+
+
 def children_ticks(pid: int) -> dict[int, int]:
     """utime + stime (clock ticks) of each direct child of PID (the uvicorn workers)."""
-    ticks = {}
-    for child in _pids_where(1, pid):
-        value = ticks_of(child)
-        if value is not None:
-            ticks[child] = value
-    return ticks
+    return ticks_by_pid(_pids_where(1, pid))
 
 
 def postgres_backends(database: str) -> list[int]:
@@ -131,12 +136,7 @@ class CpuProbe:
     def _postgres(self) -> dict[int, int]:
         if self.database is None:
             return {}
-        ticks = {}
-        for pid in postgres_backends(self.database):
-            value = ticks_of(pid)
-            if value is not None:
-                ticks[pid] = value
-        return ticks
+        return ticks_by_pid(postgres_backends(self.database))
 
     def _snapshot(self) -> _Snapshot:
         busy, total = host_ticks()

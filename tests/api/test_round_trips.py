@@ -16,6 +16,7 @@ from tests.api.test_documents import draft, publish
 from tests.api.test_meetings import announced
 from tests.conftest import ActorLogin
 from tests.factories import Tree
+from tests.http import assert_problem
 
 
 class CountingReader:
@@ -51,6 +52,19 @@ async def _statements(
     return counting.statements
 
 
+async def _refused(
+    client: httpx.AsyncClient,
+    counting: CountingReader,
+    path: str,
+    headers: dict[str, str],
+    code: str,
+) -> int:
+    """The statements a read refused with 404 `code` ran."""
+    counting.statements = 0
+    assert_problem(await client.get(path, headers=headers), 404, code)
+    return counting.statements
+
+
 async def test_a_documents_detail_reads_its_target_with_the_actor(
     client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin, counting: CountingReader
 ) -> None:
@@ -59,12 +73,9 @@ async def test_a_documents_detail_reads_its_target_with_the_actor(
     member = await as_actor(tree.member.id)
     # The actor with the guard's target, then the detail.
     assert await _statements(client, counting, f"/api/v1/documents/{document['id']}", member) == 2
-    # A member who may not read it, and a document that does not exist: refused on that one read.
-    counting.statements = 0
-    missing = await client.get("/api/v1/documents/999999", headers=member)
-    assert missing.status_code == 404
-    assert missing.json()["code"] == "document.not_found"
-    assert counting.statements == 1
+    # A document that does not exist: refused on that one read.
+    missing = "/api/v1/documents/999999"
+    assert await _refused(client, counting, missing, member, "document.not_found") == 1
 
 
 async def test_a_meetings_detail_and_live_attendance_read_their_target_with_the_actor(
@@ -81,11 +92,8 @@ async def test_a_meetings_detail_and_live_attendance_read_their_target_with_the_
     assert counts["present"] == 0
     # Someone outside the meeting's reach does not learn it exists.
     outsider = await as_actor(tree.outsider.id)
-    counting.statements = 0
-    refused = await client.get(f"{path}/attendance", headers=outsider)
-    assert refused.status_code == 404
-    assert refused.json()["code"] == "meeting.not_found"
-    assert counting.statements == 1
+    refused = f"{path}/attendance"
+    assert await _refused(client, counting, refused, outsider, "meeting.not_found") == 1
 
 
 async def test_the_home_screen_is_one_statement(
