@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.telemetry import TelemetryConfig
 
 from app.api.docs import install_docs
 from app.api.idempotency import IdempotentReplay, replay_response
@@ -79,6 +80,9 @@ TAGS = [
 ]
 
 
+_NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if getattr(app.state, "resources", None) is None:
@@ -118,6 +122,9 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
         separate_input_output_schemas=True,
+        # Off unless asked for (`OPS__OPENTELEMETRY`): otherwise every request looks for a
+        # configured tracer, meter and logger provider first.
+        telemetry=None if settings.ops.opentelemetry else _NO_TELEMETRY,
         # /docs and /openapi.json come from `api.docs` (Swagger UI's files from the package).
         docs_url=None,
         redoc_url=None,

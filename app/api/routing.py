@@ -25,6 +25,7 @@ from fastapi.telemetry._api import _route_selected
 from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import Receive, Scope, Send
 
+from app.api.handler import planned_handler
 from app.services import idempotency as idempotency_service
 
 # Marker on dependency callables that claim an idempotency key (see app.api.idempotency).
@@ -90,7 +91,8 @@ class HandbookRoute(APIRoute):
         return super().matches(scope)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
+        # FastAPI's handler, with the dependency tree planned once where it can be (`api.handler`).
+        handler = planned_handler(self, super().get_route_handler())
         if not _uses_idempotency(self.dependant):
             return handler
 

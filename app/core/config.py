@@ -303,6 +303,11 @@ class OpsSettings(BaseModel):
     # Bearer token a Prometheus scraper sends to read /metrics. Without one, /metrics is served
     # only in ENV=dev (the demo); elsewhere it answers 404.
     metrics_token: SecretStr = SecretStr("")
+    # FastAPI's own OpenTelemetry spans, metrics and logs for each request. They need an
+    # OpenTelemetry SDK with an exporter in the image (e.g. `opentelemetry-sdk` and
+    # `FASTAPI_OTEL_AUTO_CONFIGURE=true` with `OTEL_EXPORTER_OTLP_ENDPOINT`); off, no request
+    # pays for looking for a configured provider. /metrics and the logs do not depend on it.
+    opentelemetry: bool = False
 
 
 class LogSettings(BaseModel):

@@ -161,3 +161,14 @@ async def test_pool_gauges_follow_the_connections_in_use() -> None:
         assert b'db_pool_connections{pool="orm",state="idle"} 2.0' in body
     finally:
         await database.close()
+
+
+def test_opentelemetry_is_off_unless_asked_for() -> None:
+    """FastAPI's OpenTelemetry (`OPS__OPENTELEMETRY`): off by default, so no request looks for
+    a configured provider; on, FastAPI's defaults (spans, metrics, logs) apply."""
+    off = create_app(make_settings())._telemetry
+    on = create_app(
+        make_settings().model_copy(update={"ops": OpsSettings(opentelemetry=True)})
+    )._telemetry
+    assert (off["tracing"], off["metrics"], off["logs"]) == (False, False, False)
+    assert (on["tracing"], on["metrics"], on["logs"]) == (True, True, True)

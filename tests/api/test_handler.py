@@ -1,0 +1,230 @@
+"""The planned request handler (`app.api.handler`) answers as FastAPI's own does: the same
+routes on a `HandbookRoute` router and on a stock `APIRoute` router, request by request."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import httpx
+import pytest
+from fastapi import (
+    APIRouter,
+    Cookie,
+    Depends,
+    FastAPI,
+    Header,
+    HTTPException,
+    Path,
+    Query,
+    Response,
+)
+from fastapi.responses import PlainTextResponse
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+
+from app.api.handler import Plan
+from app.api.router import add_routes
+from app.api.routing import HandbookRoute, IndexedRouter
+from app.core.config import Settings
+from app.main import create_app
+
+
+class Item(BaseModel):
+    id: int
+    name: str
+    note: str | None = None
+
+
+def _build(route_class: type[APIRoute]) -> tuple[FastAPI, list[str]]:
+    """A small app whose routes use what the product's do; `events` records calls and
+    clean-ups in order."""
+    events: list[str] = []
+    router = APIRouter(route_class=route_class)
+    bearer = HTTPBearer(auto_error=False)
+
+    async def base(request_id: Annotated[str | None, Header()] = None) -> str:
+        events.append("base")
+        return request_id or "-"
+
+    async def needs_base(value: Annotated[str, Depends(base)]) -> str:
+        events.append("needs_base")
+        return value.upper()
+
+    def sync_dep(flag: Annotated[bool, Query()] = False) -> bool:
+        events.append("sync")
+        return flag
+
+    async def unit() -> AsyncIterator[str]:
+        events.append("unit:open")
+        try:
+            yield "unit"
+        finally:
+            events.append("unit:close")
+
+    async def actor(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> str:
+        if credentials is None:
+            raise HTTPException(401, "no token")
+        return credentials.credentials
+
+    async def stamps(response: Response) -> None:
+        response.headers["x-stamp"] = "1"
+        response.status_code = 203
+
+    @router.get("/items/{item_id}", response_model=Item)
+    async def get_item(
+        item_id: Annotated[int, Path(ge=1, le=1000)],
+        a: Annotated[str, Depends(base)],
+        b: Annotated[str, Depends(needs_base)],
+        flag: Annotated[bool, Depends(sync_dep)],
+        u: Annotated[str, Depends(unit, scope="function")],
+        limit: Annotated[int, Query(ge=1, le=50)] = 20,
+        cursor: Annotated[str | None, Query(max_length=10)] = None,
+        tags: Annotated[list[str] | None, Query()] = None,
+    ) -> dict[str, Any]:
+        events.append("endpoint")
+        note = f"{a}/{b}/{flag}/{u}/{limit}/{cursor}/{tags}"
+        return {"id": item_id, "name": "x", "note": note, "secret": "dropped"}
+
+    @router.get("/guarded")
+    async def guarded(
+        who: Annotated[str, Depends(actor)], limit: Annotated[int, Query(ge=1)] = 1
+    ) -> dict[str, Any]:
+        return {"who": who, "limit": limit}
+
+    @router.get("/stamped", response_model=Item, dependencies=[Depends(stamps)])
+    async def stamped(response: Response) -> Item:
+        response.headers["x-endpoint"] = "yes"
+        return Item(id=1, name="s")
+
+    @router.get("/raw")
+    async def raw(limit: int = 3) -> Response:
+        return Response(b'{"raw":true}', media_type="application/json", headers={"x-r": "1"})
+
+    @router.post("/created", status_code=201, response_model=Item, response_model_exclude_none=True)
+    async def created() -> Item:
+        return Item(id=2, name="c")
+
+    @router.delete("/gone", status_code=204)
+    async def gone() -> None:
+        events.append("gone")
+
+    @router.get("/params/{code}")
+    async def params(
+        code: Annotated[str, Path(pattern="^[a-z]+$")],
+        x_token: Annotated[str, Header()],
+        page_size: Annotated[int, Query(alias="page-size", ge=1)] = 10,
+        ids: Annotated[list[int], Query()] = [],  # noqa: B006 - FastAPI copies defaults
+        theme: Annotated[str | None, Cookie()] = None,
+        flag: Annotated[bool, Query()] = False,
+    ) -> dict[str, Any]:
+        return {"code": code, "token": x_token, "size": page_size, "ids": ids, "theme": theme}
+
+    @router.get("/text", response_class=PlainTextResponse)
+    async def text() -> str:
+        return "plain"
+
+    @router.get("/fails")
+    async def fails(u: Annotated[str, Depends(unit, scope="function")]) -> None:
+        raise HTTPException(409, "conflict")
+
+    app = FastAPI()
+    add_routes(app.router, router, prefix="")
+    return app, events
+
+
+REQUESTS: list[tuple[str, str, dict[str, str]]] = [
+    ("GET", "/items/7?flag=true&limit=5&cursor=abc&tags=a&tags=b", {"request-id": "r1"}),
+    ("GET", "/items/7", {}),
+    ("GET", "/items/0?limit=0&cursor=far-too-long-a-cursor", {}),  # three errors at once
+    ("GET", "/items/x?flag=maybe", {}),
+    ("GET", "/guarded?limit=0", {}),  # the dependency's 401 comes before the query's 422
+    ("GET", "/guarded?limit=0", {"authorization": "Bearer t"}),
+    ("GET", "/guarded?limit=2", {"authorization": "Bearer t"}),
+    ("GET", "/stamped", {}),
+    ("GET", "/raw?limit=nope", {}),
+    ("GET", "/raw", {}),
+    ("POST", "/created", {}),
+    ("DELETE", "/gone", {}),
+    ("GET", "/text", {}),
+    ("GET", "/params/abc?page-size=3&ids=1&ids=2&flag=1", {"x-token": "t", "cookie": "theme=dark"}),
+    ("GET", "/params/abc?page_size=3", {"x-token": "t"}),  # not the alias: the default
+    ("GET", "/params/ABC?page-size=0&ids=x&flag=2", {}),  # every parameter wrong or missing
+    ("GET", "/params/abc?ids=", {"x_token": "t"}),
+    ("GET", "/fails", {}),
+]
+
+
+async def _answers(route_class: type[APIRoute]) -> list[tuple[Any, ...]]:
+    app, events = _build(route_class)
+    answers = []
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        for method, url, headers in REQUESTS:
+            events.clear()
+            response = await client.request(method, url, headers=headers)
+            kept = sorted((k, v) for k, v in response.headers.items() if k != "date")
+            answers.append((method, url, response.status_code, kept, response.content, events[:]))
+    return answers
+
+
+async def test_planned_handler_answers_as_fastapis() -> None:
+    planned = await _answers(HandbookRoute)
+    stock = await _answers(APIRoute)
+    assert planned == stock
+    statuses = [answer[2] for answer in planned]
+    # The requests reach every branch: success, 422, 401, a sub-response, 201, 204, a raise.
+    assert {200, 201, 203, 204, 401, 409, 422} <= set(statuses), statuses
+
+
+def test_the_test_routes_are_planned() -> None:
+    """The parity test above compares the plan, not a fallback."""
+    app, _ = _build(HandbookRoute)
+    routes = [r for r in app.router.routes if isinstance(r, HandbookRoute)]
+    assert routes
+    plans = [Plan.of(r.dependant) for r in routes]
+    assert all(plan is not None for plan in plans)
+    # Every parameter is read by the plan itself (`_Param`), none by FastAPI's helper.
+    groups = [group for plan in plans if plan is not None for group in _all_params(plan)]
+    assert groups
+    assert all(isinstance(fields, tuple) for _, fields in groups)
+
+
+def _all_params(plan: Plan) -> list[tuple[str, Any]]:
+    return [*plan.params, *(g for step in plan.steps for g in _all_params(step.plan))]
+
+
+def test_every_route_without_a_body_is_planned(settings: Settings) -> None:
+    """A dependency the plan does not cover would put a route back on FastAPI's solver
+    silently (`api.handler`): the product's routes stay planned."""
+    app = create_app(settings)
+    assert isinstance(app.router, IndexedRouter)
+    routes = [r for r in app.router.routes if isinstance(r, HandbookRoute) and not r.body_field]
+    assert len(routes) > 100
+    unplanned = [r.name for r in routes if Plan.of(r.dependant) is None]
+    assert unplanned == []
+
+
+@pytest.mark.parametrize("method", ["GET"])
+async def test_overrides_use_fastapis_solver(method: str) -> None:
+    """While `dependency_overrides` holds anything, the request takes FastAPI's handler, which
+    applies them."""
+    app, _ = _build(HandbookRoute)
+    actor_dep = next(
+        d.call
+        for r in app.router.routes
+        if isinstance(r, HandbookRoute) and r.name == "guarded"
+        for d in r.dependant.dependencies
+    )
+
+    async def fixed() -> str:
+        return "override"
+
+    assert actor_dep is not None
+    app.dependency_overrides[actor_dep] = fixed
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        response = await client.request(method, "/guarded")
+    assert response.status_code == 200
+    assert response.json() == {"who": "override", "limit": 1}
