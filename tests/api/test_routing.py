@@ -6,8 +6,11 @@ from __future__ import annotations
 import re
 
 import httpx
+import pytest
+from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Match
+from starlette.types import Scope
 
 from app.api.routing import HandbookRoute, IndexedRouter
 from app.main import create_app
@@ -86,3 +89,29 @@ async def test_unknown_paths_and_methods_still_get_fastapis_answers(
         response = await client.get(path + "/", follow_redirects=False)
         assert response.status_code == 307
         assert response.headers["location"].endswith(path)
+
+
+async def test_requests_take_the_index(
+    monkeypatch: pytest.MonkeyPatch, app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """A request goes through `IndexedRouter.app` (Starlette's router calls a method it bound
+    when it was built, which `install_routes` binds again): a route late in the app's list is
+    found after trying only its own area's routes, not the ~110 ahead of it."""
+    path = "/api/v1/me/meetings"
+    router = app.router
+    assert isinstance(router, IndexedRouter)
+    candidates = router._candidates(path)
+    position = next(i for i, r in enumerate(router.routes) if getattr(r, "path", "") == path)
+    assert len(candidates) < position
+    tried: list[str] = []
+    original = HandbookRoute.matches
+
+    def counted(route: HandbookRoute, scope: Scope) -> tuple[Match, Scope]:
+        tried.append(route.path)
+        return original(route, scope)
+
+    monkeypatch.setattr(HandbookRoute, "matches", counted)
+    response = await client.get(path)
+    assert response.status_code == 401  # found, and refused without a token
+    assert tried[-1] == path
+    assert len(tried) <= len(candidates)
