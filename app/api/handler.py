@@ -4,12 +4,14 @@ built, instead of walked anew on every request.
 
 FastAPI's `solve_dependencies` works out, on every request and for every dependency of the tree,
 its cache key (`_get_cache_key`, which walks the sub-tree for security scopes), what kind of
-callable it is (generator? coroutine?) and runs four parameter extractions (path, query,
-headers, cookies), most of them empty. On the hot reads that bookkeeping cost 0.05-0.15 ms a
-request, 4-15% of the server's CPU (docs/benchmarks/README.md). A `Plan` does it once: each
-dependency's key and kind, and which parameter groups it has, computed from the route's
-`Dependant`. Solving then runs the same steps in the same order with the same helpers
-(`request_params_to_args`, `_solve_generator`), so validation errors, the order in which
+callable it is (generator? coroutine?), and for every parameter its aliases, whether it is a
+model of parameters and whether it is a list (`field_annotation_is_sequence` walks the
+annotation); it also runs four parameter extractions (path, query, headers, cookies), most of
+them empty. On the hot reads that bookkeeping was 18-31% of the server's CPU a request
+(docs/benchmarks/README.md). A `Plan` does it once, from the route's `Dependant`: each step's key
+and kind, each parameter's key, list flag and error location (`_Param`). Solving then runs the
+same steps in the same order with FastAPI's own validation (`_validate_value_with_model_field`)
+and generator handling (`_solve_generator`), so validation errors, the order in which
 dependencies run (a 401 before a 422), the per-request dependency cache and the clean-up of
 generator dependencies are FastAPI's. `tests/api/test_handler.py` compares it with FastAPI's
 handler request by request.
@@ -17,14 +19,17 @@ handler request by request.
 What a `Plan` does not cover falls back to FastAPI's handler, decided when the route is built:
 a request body, a streamed or generator endpoint, a synchronous endpoint, dependencies taking
 `BackgroundTasks`, `SecurityScopes` or a WebSocket, dependencies limited by a concurrency
-semaphore. At request time it also falls back while `app.dependency_overrides` holds anything
-or FastAPI's telemetry records the request, so both keep their documented behaviour.
+semaphore; a parameter group with a model of parameters or alias choices is read by FastAPI's
+`request_params_to_args`. At request time it also falls back while `app.dependency_overrides`
+holds anything or FastAPI's telemetry records the request, so both keep their documented
+behaviour.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from fastapi._compat import Undefined
@@ -57,6 +62,13 @@ Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 # How a dependency is called.
 _GENERATOR, _COROUTINE, _SYNC = 0, 1, 2
+# Where each parameter group is read from on the request.
+_RECEIVED: dict[str, Callable[[Request], Any]] = {
+    "path": attrgetter("path_params"),
+    "query": attrgetter("query_params"),
+    "header": attrgetter("headers"),
+    "cookie": attrgetter("cookies"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +136,9 @@ class Plan:
 
     steps: tuple[_Step, ...]
     dependant: Dependant
-    # The non-empty parameter groups: (where from, planned parameters or FastAPI's fields).
-    params: tuple[tuple[str, tuple[_Param, ...] | list[Any]], ...]
+    # The non-empty parameter groups: (what reads the group off the request, its planned
+    # parameters or, where one cannot be planned, FastAPI's fields).
+    params: tuple[tuple[Callable[[Request], Any], tuple[_Param, ...] | list[Any]], ...]
     takes_response: bool
 
     @classmethod
@@ -157,14 +170,14 @@ class Plan:
             ("header", dependant.header_params),
             ("cookie", dependant.cookie_params),
         )
-        params: list[tuple[str, tuple[_Param, ...] | list[Any]]] = []
+        params: list[tuple[Callable[[Request], Any], tuple[_Param, ...] | list[Any]]] = []
         for where, fields in groups:
             if fields:
                 planned = [_Param.of(field, where) for field in fields]
                 if all(param is not None for param in planned):
-                    params.append((where, tuple(p for p in planned if p is not None)))
+                    params.append((_RECEIVED[where], tuple(p for p in planned if p is not None)))
                 else:
-                    params.append((where, fields))
+                    params.append((_RECEIVED[where], fields))
         return cls(
             steps=tuple(steps),
             dependant=dependant,
@@ -203,16 +216,8 @@ class Plan:
                 values[sub.name] = solved
             if key not in cache:
                 cache[key] = solved
-        for where, fields in self.params:
-            received: Any
-            if where == "path":
-                received = request.path_params
-            elif where == "query":
-                received = request.query_params
-            elif where == "header":
-                received = request.headers
-            else:
-                received = request.cookies
+        for read_group, fields in self.params:
+            received = read_group(request)
             if isinstance(fields, tuple):
                 group_values, group_errors = _read_params(fields, received)
             else:

@@ -77,14 +77,14 @@ AREA_ROUTERS: tuple[APIRouter, ...] = tuple(
 def install_routes(app: FastAPI) -> None:
     # FastAPI builds the app's router itself; its class becomes ours, which only changes how a
     # request finds its route (`IndexedRouter` keeps no state of its own but a lazy index).
-    router = app.router
+    app_router = app.router
     # Starlette's router calls `middleware_stack`, bound at its creation to its `app` method:
     # bind it again so requests take `IndexedRouter.app`. A router wrapping middleware of its own
     # there could not be rebound so: refused rather than served by the walk unnoticed.
-    if router.middleware_stack != router.app:
+    if app_router.middleware_stack != app_router.app:
         raise TypeError("the app's router wraps middleware of its own")
-    router.__class__ = IndexedRouter
-    router.middleware_stack = router.app
+    app_router.__class__ = IndexedRouter
+    app_router.middleware_stack = app_router.app
     for router in AREA_ROUTERS:
         add_routes(app.router, router, prefix=API_PREFIX)
     add_routes(app.router, ops.router, prefix="")

@@ -191,7 +191,7 @@ def test_the_test_routes_are_planned() -> None:
     assert all(isinstance(fields, tuple) for _, fields in groups)
 
 
-def _all_params(plan: Plan) -> list[tuple[str, Any]]:
+def _all_params(plan: Plan) -> list[tuple[Any, Any]]:
     return [*plan.params, *(g for step in plan.steps for g in _all_params(step.plan))]
 
 
