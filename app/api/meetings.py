@@ -79,9 +79,7 @@ async def meeting_rules(resources: ResourcesDep) -> RulesSettings:
     current = await rules_service.in_force(
         resources.reader, resources.app_config, resources.settings.rules
     )
-    return resources.settings.rules.model_copy(
-        update={name: getattr(current, name) for name in rules_service.FIELDS}
-    )
+    return rules_service.with_settings(current, resources.settings.rules)
 
 
 MeetingRules = Annotated[RulesSettings, Depends(meeting_rules)]
@@ -249,7 +247,7 @@ async def list_subtree_meetings(
     ] = False,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
-) -> dict[str, Any]:
+) -> Response:
     """Meetings of every branch below this org (for upper levels: minutes, ratings, who has not
     uploaded minutes), latest first. Local days (`RULES__TIMEZONE`)."""
     items, next_cursor = await meeting_service.list_subtree_meetings(
@@ -263,7 +261,8 @@ async def list_subtree_meetings(
         limit=limit,
         cursor=cursor,
     )
-    return {"items": items, "next_cursor": next_cursor}
+    # A hot read (the bench's ward meetings): written from its plain values (`plain_json`).
+    return plain_json({"items": items, "next_cursor": next_cursor})
 
 
 @router.get(

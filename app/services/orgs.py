@@ -274,6 +274,7 @@ class PathCopy:
 
 PATH_COPIES: tuple[PathCopy, ...] = (
     PathCopy("member", "org_path", "the member's branch path: subtree member lists", "branch_id"),
+    PathCopy("meeting", "org_path", "the meeting's branch path: a subtree's meetings", "org_id"),
 )
 
 

@@ -147,6 +147,20 @@ async def in_force(reader: Reader, cache: Cache, settings: RulesSettings) -> Rul
     return rules
 
 
+# The last merge of `with_settings` (the same rules and settings give the same result).
+_last_merged: list[tuple[Rules, RulesSettings, RulesSettings]] = []
+
+
+def with_settings(rules: Rules, settings: RulesSettings) -> RulesSettings:
+    """The `RULES__*` settings (time zone, check-in window, QR) with the rules document's
+    fields over them. The last merge is kept: a request's dependency asks for it every time."""
+    if _last_merged and _last_merged[0][0] is rules and _last_merged[0][1] is settings:
+        return _last_merged[0][2]
+    merged = settings.model_copy(update={name: getattr(rules, name) for name in FIELDS})
+    _last_merged[:] = [(rules, settings, merged)]
+    return merged
+
+
 def _stored(data: RulesUpdate, in_force: Rules) -> dict[str, Any]:
     value = data.model_dump(mode="json")
     value["reminder_day_before_at"] = data.reminder_day_before_at.strftime("%H:%M")

@@ -32,7 +32,7 @@ from app.models import (
 from app.models.base import utcnow
 from app.models.study import PointEntry
 from app.schemas.common import Page
-from app.schemas.meeting import MeetingSummary
+from app.schemas.meeting import MeetingSummary, SubtreeMeeting
 from app.services.meetings import attendance as attendance_service
 from app.services.meetings import lifecycle
 from app.services.meetings import rules as meeting_rules
@@ -1010,6 +1010,11 @@ async def test_upper_levels_list_their_subtrees_meetings_and_missing_minutes(
     committee = await as_actor(tree.committee.id)
     listed = await collect(client, f"/api/v1/orgs/{tree.c1.id}/subtree-meetings", committee)
     assert [(m["id"], m["has_minutes"]) for m in listed] == [(meeting["id"], False)]
+    # Written from plain values (`plain_json`): exactly what the documented model would write.
+    page = (
+        await client.get(f"/api/v1/orgs/{tree.c1.id}/subtree-meetings", headers=committee)
+    ).json()
+    assert Page[SubtreeMeeting].model_validate(page).model_dump(mode="json") == page
     missing_url = f"/api/v1/orgs/{tree.c1.id}/subtree-meetings"
     late = {"minutes_missing": "true"}
     assert await collect(client, missing_url, committee, late) == []
@@ -1031,7 +1036,7 @@ async def test_upper_levels_list_their_subtrees_meetings_and_missing_minutes(
 async def test_a_committees_meetings_page_through_the_whole_year_latest_first(
     client: httpx.AsyncClient, tree: Tree, as_actor: ActorLogin, session: AsyncSession
 ) -> None:
-    # A committee's list looks in the last two months first and falls back to every meeting
+    # The province's list looks in the last two months first and falls back to every meeting
     # when they do not fill the page: the pages must be those of the whole list all the same.
     offsets = [3, -1, -10, -61, -63, -70, -130, -200, -365, -400]
     ids = []
@@ -1046,9 +1051,19 @@ async def test_a_committees_meetings_page_through_the_whole_year_latest_first(
     latest_first = [i for _, i in sorted(zip(offsets, ids, strict=True), reverse=True)]
     committee = await as_actor(tree.committee.id)
     url = f"/api/v1/orgs/{tree.c1.id}/subtree-meetings"
-    for size in (1, 2, 3, 7, 20):
-        listed = await collect(client, url, committee, page_size=size)
-        assert [m["id"] for m in listed] == latest_first, size
+    # The commune's and the branch's lists are one scan of their unit's index (depths 1 and 2);
+    # the province's looks at two months first.
+    province = await as_actor(tree.officer_root.id)
+    lists = [
+        (url, committee),
+        (f"/api/v1/orgs/{tree.b1.id}/subtree-meetings", committee),
+        (f"/api/v1/orgs/{tree.p.id}/subtree-meetings", province),
+    ]
+    assert await collect(client, f"/api/v1/orgs/{tree.g1.id}/subtree-meetings", committee) == []
+    for list_url, caller in lists:
+        for size in (1, 2, 3, 7, 20):
+            listed = await collect(client, list_url, caller, page_size=size)
+            assert [m["id"] for m in listed] == latest_first, (list_url, size)
     since = (utcnow() - timedelta(days=100)).date().isoformat()
     recent = await collect(client, url, committee, {"since": since}, page_size=2)
     assert [m["id"] for m in recent] == latest_first[:6]

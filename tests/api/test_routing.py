@@ -7,7 +7,7 @@ import re
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
@@ -115,3 +115,18 @@ async def test_requests_take_the_index(
     assert response.status_code == 401  # found, and refused without a token
     assert tried[-1] == path
     assert len(tried) <= len(candidates)
+
+
+async def test_routes_added_later_are_found() -> None:
+    """The index is rebuilt when the routes change: a route added to the app, or to a router
+    included as such, after requests built it."""
+    app = create_app(make_settings())
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        assert (await client.get("/api/v1/me/later")).status_code == 404
+        app.add_api_route("/api/v1/me/later", lambda: {"later": True}, methods=["GET"])
+        assert (await client.get("/api/v1/me/later")).json() == {"later": True}
+        extra = APIRouter()
+        app.include_router(extra, prefix="/api/v1/extra")
+        extra.add_api_route("/late", lambda: {"late": True}, methods=["GET"])
+        assert (await client.get("/api/v1/extra/late")).json() == {"late": True}

@@ -6,8 +6,10 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import Base, Member, Org, OrgKind
+from app.models import Base, Meeting, MeetingStatus, Member, Org, OrgKind
+from app.models.base import utcnow
 from app.services import orgs as org_service
+from tests.content_factories import make_meeting
 from tests.factories import make_member, make_org
 
 
@@ -37,6 +39,9 @@ async def test_rewriting_a_subtree_moves_every_copy(session: AsyncSession) -> No
     staying = await make_org(session, old_parent, name="Chi bộ Ở Lại")
     member = await make_member(session, branch, full_name="Nguyễn Văn Chuyển")
     other = await make_member(session, staying, full_name="Trần Văn Ở")
+    # Written without its copy of the path: it takes the branch's.
+    meeting = await make_meeting(session, branch, MeetingStatus.CLOSED, starts_at=utcnow())
+    assert meeting.org_path == branch.path
     old, new = moving.path, f"{new_parent.path}{moving.id}/"
 
     await org_service.rewrite_paths(session, old, new)
@@ -48,6 +53,12 @@ async def test_rewriting_a_subtree_moves_every_copy(session: AsyncSession) -> No
     member_paths = dict((await session.execute(select(Member.id, Member.org_path))).all())
     assert member_paths[member.id] == f"{new}{branch.id}/"
     assert member_paths[other.id] == staying.path
+    meeting_path = await session.scalar(
+        select(Meeting.org_path)
+        .where(Meeting.id == meeting.id)
+        .execution_options(populate_existing=True)
+    )
+    assert meeting_path == f"{new}{branch.id}/"
 
 
 async def test_rows_re_pointed_to_an_org_take_its_path(session: AsyncSession) -> None:

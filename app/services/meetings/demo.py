@@ -257,6 +257,7 @@ COMMENTS = (
 MEETING_COLUMNS = (
     "id",
     "org_id",
+    "org_path",
     "kind",
     "status",
     "title",
@@ -389,7 +390,11 @@ class _ProvinceMeetings:
             rows.clear()
 
     def branch(
-        self, branch_id: int, members: list[tuple[int, str, bool, bool]], secretary: int | None
+        self,
+        branch_id: int,
+        branch_path: str,
+        members: list[tuple[int, str, bool, bool]],
+        secretary: int | None,
     ) -> None:
         """A branch's year: its closed meetings since it took to the app, and the next one."""
         rng = self.rng
@@ -405,6 +410,7 @@ class _ProvinceMeetings:
             )
             self._meeting(
                 branch_id,
+                branch_path,
                 members,
                 secretary,
                 starts,
@@ -418,6 +424,7 @@ class _ProvinceMeetings:
     def _meeting(
         self,
         branch_id: int,
+        branch_path: str,
         members: list[tuple[int, str, bool, bool]],
         secretary: int | None,
         starts: datetime,
@@ -441,6 +448,7 @@ class _ProvinceMeetings:
             (
                 meeting_id,
                 branch_id,
+                branch_path,
                 "regular",
                 MeetingStatus.CLOSED if closed else MeetingStatus.ANNOUNCED,
                 f"Sinh hoạt chi bộ tháng {starts.month}/{starts.year}",
@@ -702,7 +710,9 @@ async def seed_province_meetings(conn: AsyncConnection, province: Any) -> int:
     }
     writer = _ProvinceMeetings(conn, rng, (next_meeting + 1, next_motion + 1))
     for branch in province.branches:
-        writer.branch(branch.id, members.get(branch.id, []), secretaries.get(branch.id))
+        writer.branch(
+            branch.id, branch.path, members.get(branch.id, []), secretaries.get(branch.id)
+        )
         await writer.flush()
     await writer.flush(final=True)
     if postgres:

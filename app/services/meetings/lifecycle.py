@@ -604,14 +604,16 @@ def _local_midnight(day: date | None, rules: RulesSettings, *, days: int = 0) ->
         return None
 
 
-# (since, until, status, minutes_missing, after) → the subtree list's statement of that shape.
-_SUBTREE_QUERIES: dict[tuple[bool, bool, bool, bool, bool], FastQuery] = {}
+# (unit, since, until, status, minutes_missing, after) → the subtree list's statement of that
+# shape (`unit`: the org's depth where it has an index of its own, `access.UNIT_DEPTHS`, else 0).
+_SUBTREE_QUERIES: dict[tuple[int, bool, bool, bool, bool, bool], FastQuery] = {}
 
 
 def _subtree_query(
-    *, since: bool, until: bool, status: bool, minutes_missing: bool, after: bool
+    *, depth: int, since: bool, until: bool, status: bool, minutes_missing: bool, after: bool
 ) -> FastQuery:
-    shape = (since, until, status, minutes_missing, after)
+    unit = depth if depth in access.UNIT_DEPTHS else 0
+    shape = (unit, since, until, status, minutes_missing, after)
     query = _SUBTREE_QUERIES.get(shape)
     if query is not None:
         return query
@@ -625,8 +627,9 @@ def _subtree_query(
         )
         .join(_org, _org.c.id == _mt.c.org_id)
         .where(
-            _org.c.path >= bindparam("lo", type_=String),
-            _org.c.path < bindparam("hi", type_=String),
+            # The meeting's copy of its branch's path: a ward's or grassroots committee's
+            # meetings are one scan of their unit's index, latest first, on PostgreSQL.
+            access.in_subtree_sql(_mt.c.org_path, depth),
             _mt.c.status != _constant(MeetingStatus.DRAFT),
         )
     )
@@ -645,20 +648,21 @@ def _subtree_query(
     if after:
         stmt = stmt.where(_BEFORE_CURSOR)
     stmt = stmt.order_by(_mt.c.starts_at.desc(), _mt.c.id.desc()).limit(_LIMIT)
-    query = _SUBTREE_QUERIES[shape] = FastQuery(stmt)
+    # Anchored on one unit, its best plan does not depend on the values bound; a path range's
+    # (the province, a branch) does.
+    query = _SUBTREE_QUERIES[shape] = FastQuery(stmt, generic=bool(unit))
     return query
 
 
-# The window a large subtree's page is looked for in first (`list_subtree_meetings`), and the
-# depth of the committees it is tried for (the province, its wards and communes).
+# The window the province's page is looked for in first (`list_subtree_meetings`): its wards
+# and grassroots committees have indexes of their own (`access.UNIT_DEPTHS`).
 _PROBE_DAYS = 62
-_PROBE_MAX_DEPTH = 1
 
 
 def _probe_since(
     org: OrgTarget, params: Mapping[str, Any], since_at: datetime | None
 ) -> datetime | None:
-    if org.is_branch or access.depth_of(org.path) > _PROBE_MAX_DEPTH:
+    if org.is_branch or access.depth_of(org.path) != 0:
         return None
     anchor: datetime = params.get("after_at") or utcnow()
     probe = anchor - timedelta(days=_PROBE_DAYS)
@@ -681,8 +685,7 @@ async def list_subtree_meetings(
     level's view of minutes and ratings ("closed 48 h ago without minutes" with
     `minutes_missing`). Drafts are never listed. The caller's guard holds `meeting.view` on
     `org`, and a permission held on an org covers its whole subtree: the subtree is the scope."""
-    lo, hi = access.subtree_range(org.path)
-    params: dict[str, Any] = {"lo": lo, "hi": hi}
+    params: dict[str, Any] = access.subtree_params(org.path)
     since_at = _local_midnight(since, rules)
     until_at = _local_midnight(until, rules, days=1)
     if since_at is not None:
@@ -700,17 +703,20 @@ async def list_subtree_meetings(
         "minutes_missing": minutes_missing,
         "after": bool(cursor),
     }
+    depth = access.depth_of(org.path)
     rows: Sequence[Mapping[str, Any]] = ()
     probe = _probe_since(org, params, since_at)
     if probe is not None:
-        # A ward's or the province's page: the branches' meetings of the last two months first
-        # (a few hundred rows instead of every meeting of the year to sort). Enough rows there
+        # The province's page: the branches' meetings of the last two months first (a few
+        # thousand rows instead of every meeting of the year to sort). Enough rows there
         # means the page is theirs: every meeting left out started earlier than all of them.
         rows = await reader.fetch(
-            _subtree_query(since=True, **shape), {**params, "since_at": probe}
+            _subtree_query(depth=depth, since=True, **shape), {**params, "since_at": probe}
         )
     if len(rows) < params["limit"]:
-        rows = await reader.fetch(_subtree_query(since=since_at is not None, **shape), params)
+        rows = await reader.fetch(
+            _subtree_query(depth=depth, since=since_at is not None, **shape), params
+        )
     page, next_cursor = page_of(rows, limit, "subtree-meetings", _latest_key)
     return [
         {
@@ -818,6 +824,7 @@ async def create_meeting(
         )
     meeting = Meeting(
         org_id=org.id,
+        org_path=org.path,
         has_residence_attendees=residents,
         kind=body.kind,
         status=MeetingStatus.DRAFT,
