@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from enum import Enum
 from operator import attrgetter
 from typing import Any
 
@@ -59,6 +60,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+# Defaults that copying leaves as they are (`_Param.absent`).
+_IMMUTABLE = (type(None), bool, int, float, str, bytes, Enum)
 
 # How a dependency is called.
 _GENERATOR, _COROUTINE, _SYNC = 0, 1, 2
@@ -93,6 +97,10 @@ class _Param:
     many: bool  # a list: read with `getlist` (query and headers), empty = absent
     sequence: bool
     loc: tuple[str, str]
+    # What an absent parameter takes when FastAPI's steps would give its default as it is (not
+    # required, not validated, no factory, immutable: copying it changes nothing); `Undefined`
+    # where they must run.
+    absent: Any = Undefined
 
     @classmethod
     def of(cls, field: Any, where: str) -> _Param | None:
@@ -105,11 +113,22 @@ class _Param:
         key = aliases[0][1]
         sequence = field_annotation_is_sequence(field.field_info.annotation)
         many = sequence and not _is_json_field(field) and where in ("query", "header")
-        return cls(field, key, many, sequence, (field.field_info.in_.value, key))
+        info = field.field_info
+        absent: Any = Undefined
+        if (
+            not info.is_required()
+            and not info.validate_default
+            and info.default_factory is None
+            and isinstance(info.default, _IMMUTABLE)
+        ):
+            absent = info.default
+        return cls(field, key, many, sequence, (info.in_.value, key), absent)
 
     def read(self, received: Any, values: dict[str, Any]) -> tuple[Any, list[Any]]:
         value = received.getlist(self.key) if self.many else received.get(self.key, None)
         if value is None or (self.sequence and len(value) == 0):
+            if self.absent is not Undefined:
+                return self.absent, []
             value = Undefined  # defaults are applied by the validation
         return _validate_value_with_model_field(
             field=self.field, value=value, values=values, loc=self.loc

@@ -2,6 +2,7 @@
 routes on a `HandbookRoute` router and on a stock `APIRoute` router, request by request."""
 
 from collections.abc import AsyncIterator
+from enum import StrEnum
 from typing import Annotated, Any
 
 import httpx
@@ -27,6 +28,11 @@ from app.api.router import add_routes
 from app.api.routing import HandbookRoute, IndexedRouter
 from app.core.config import Settings
 from app.main import create_app
+
+
+class Tone(StrEnum):
+    CALM = "calm"
+    LOUD = "loud"
 
 
 class Item(BaseModel):
@@ -118,8 +124,19 @@ def _build(route_class: type[APIRoute]) -> tuple[FastAPI, list[str]]:
         ids: Annotated[list[int], Query()] = [],  # noqa: B006 - FastAPI copies defaults
         theme: Annotated[str | None, Cookie()] = None,
         flag: Annotated[bool, Query()] = False,
+        # An absent parameter whose default is validated (made an int) and an enum's default.
+        level: Annotated[int, Query(validate_default=True)] = "7",  # type: ignore[assignment]
+        tone: Annotated[Tone, Query()] = Tone.CALM,
     ) -> dict[str, Any]:
-        return {"code": code, "token": x_token, "size": page_size, "ids": ids, "theme": theme}
+        return {
+            "code": code,
+            "token": x_token,
+            "size": page_size,
+            "ids": ids,
+            "theme": theme,
+            "level": level,
+            "tone": tone,
+        }
 
     @router.get("/text", response_class=PlainTextResponse)
     async def text() -> str:
@@ -149,6 +166,7 @@ REQUESTS: list[tuple[str, str, dict[str, str]]] = [
     ("DELETE", "/gone", {}),
     ("GET", "/text", {}),
     ("GET", "/params/abc?page-size=3&ids=1&ids=2&flag=1", {"x-token": "t", "cookie": "theme=dark"}),
+    ("GET", "/params/abc?level=3&tone=loud", {"x-token": "t"}),
     ("GET", "/params/abc?page_size=3", {"x-token": "t"}),  # not the alias: the default
     ("GET", "/params/ABC?page-size=0&ids=x&flag=2", {}),  # every parameter wrong or missing
     ("GET", "/params/abc?ids=", {"x_token": "t"}),
