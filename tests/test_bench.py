@@ -142,6 +142,38 @@ def test_bars_use_each_reads_own_bar_and_judge_logins_against_their_baseline() -
     assert [b.target for b in report.bars("logins")] == ["me_home+logins"] * 3
 
 
+def test_each_read_is_judged_against_the_ceiling_measured_just_before_it() -> None:
+    """The host's speed drifts within a run: a read with a ceiling paired to it is judged (share,
+    p99 scaling, ratios) against that one; a read without, against the run's first ceiling."""
+    paired = _result(CEILING, 8_000, part=CEILING)
+    paired.paired = "me_home"
+    report = _report(
+        [
+            _result(CEILING, 10_000, part=CEILING),
+            _result("branch_members", 1_400, part="reads", bar=READ_BAR),  # 14% of 10,000
+            paired,
+            _result("me_home", 1_700, part="reads", bar=HOME_BAR),  # 21% of 8,000
+        ]
+    )
+
+    assert report.ceiling(2) is report.results[0]
+    assert report.ceiling_for(report.results[3]) is paired
+    assert report.ceiling_for(report.results[1]) is report.results[0]
+    verdicts = {(b.target, b.name.split(" ")[0]): b for b in report.bars()}
+    assert verdicts[("me_home", "req/s")].passed is True
+    assert "of 8,000" in verdicts[("me_home", "req/s")].measured
+    assert verdicts[("branch_members", "req/s")].passed is False
+    assert verdicts[("me_home", "p99")].threshold == f"≤ {100 * 15_900 / 8_000:.1f} ms"
+    assert verdicts[("branch_members", "p99")].threshold == f"≤ {100 * 15_900 / 10_000:.1f} ms"
+    section = report.to_json("reads")
+    judged = {r["target"]: r["judged_against_ceiling_rps"] for r in section["results"]}
+    assert judged == {CEILING: None, "branch_members": 10_000.0, "me_home": 8_000.0}
+    assert [r["paired_with"] for r in section["results"]] == [None, None, "me_home", None]
+    assert report.ratios(report.results[3])["rps"] == round(1_700 / 8_000, 4)
+    # Another part's section leaves the pair of a read it does not hold out.
+    assert [r["target"] for r in report.to_json("study")["results"]] == [CEILING]
+
+
 def test_merge_latest_replaces_only_the_parts_run() -> None:
     previous: dict[str, Any] = {
         "schema": 2,

@@ -1,7 +1,9 @@
 """The `handbook bench` command: ceiling and product reads in one run, report to docs/benchmarks/.
 
 Order of a run: database (create, migrate, seed once), then for 1 and then 2 workers the ceiling
-server and the product server in turn, each measured and stopped before the next one starts.
+server and the product server in turn, each measured and stopped before the next one starts; at 2
+workers (the judged count) the ceiling server stays up beside the product's and is measured again
+just before each judged read and burst, which is judged against that ceiling.
 Write bursts run on the 2-worker product server after its reads: for each, a warm-up burst and
 `runs` bursts, each on targets prepared just before it and checked in the database just after.
 Then the measured parts (the member import), each on its own. A run of measured parts only
@@ -11,6 +13,7 @@ starts no server.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -359,6 +362,30 @@ def _log_errors(path: Path, most: int = 3) -> str:
     return "\n".join(f"  server log ({n}×): {key}" for key, n in ranked)
 
 
+def _ping() -> list[tuple[str, str | None]]:
+    return [("/ping", None)]
+
+
+def _pair(
+    runner: Runner,
+    results: list[ConfigResult],
+    base: str,
+    probe: CpuProbe,
+    key: str,
+    label: str,
+) -> None:
+    """The 2-worker ceiling measured again just before the judged run of `key`
+    (`Report.ceiling_for` judges that run against it)."""
+    from app.bench.report import BAR_CONNS, BAR_WORKERS, CEILING, ConfigResult
+
+    paired = ConfigResult(
+        CEILING, f"ceiling (before {label})", "/ping", None, BAR_WORKERS, BAR_CONNS, 0
+    )
+    paired.paired = key
+    results.append(paired)
+    runner.measure(paired, base, _ping, probe)
+
+
 def _ceiling_server(workers: int, env: dict[str, str], workdir: Path) -> tuple[Server, str]:
     from app.bench.servers import Server, free_port
 
@@ -483,6 +510,8 @@ def _run(
     from app.bench.logins import LoginLoad
     from app.bench.parts import LOGINS_PER_S, Measure, select_parts
     from app.bench.report import (
+        BAR_CONNS,
+        BAR_WORKERS,
         CEILING,
         NOISY_HOST_PCT,
         ConfigResult,
@@ -553,22 +582,26 @@ def _run(
             runner = Runner(plan, console, workdir)
             env = _server_env(plan.database_url, secret, workdir / "data")
             for workers in (1, 2) if parts else ():
-                console.rule(f"ceiling, {workers} worker(s)")
-                ceiling, base = _ceiling_server(workers, env, workdir)
-                with ceiling:
+                with contextlib.ExitStack() as servers:
+                    console.rule(f"ceiling, {workers} worker(s)")
+                    ceiling, ceiling_base = _ceiling_server(workers, env, workdir)
+                    servers.enter_context(ceiling)
+                    ceiling_probe = CpuProbe(ceiling.cpu_ticks, None, ceiling.worker_ticks)
                     result = ConfigResult(CEILING, "ceiling", "/ping", None, workers, 64, 0)
                     results.append(result)
-                    runner.measure(
-                        result,
-                        base,
-                        lambda: [("/ping", None)],
-                        CpuProbe(ceiling.cpu_ticks, None, ceiling.worker_ticks),
-                    )
-                if not targets and not (workers == 2 and (bursts or logins_part)):
-                    continue  # nothing to measure on the product at this worker count
-                console.rule(f"product, {workers} worker(s)")
-                product, base = _product_server(workers, env, workdir)
-                with product:
+                    runner.measure(result, ceiling_base, _ping, ceiling_probe)
+                    if not targets and not (workers == 2 and (bursts or logins_part)):
+                        continue  # nothing to measure on the product at this worker count
+                    # The judged count keeps it up: a ceiling run just before each judged
+                    # product run (`Report.ceiling_for`), as the host's speed drifts in a run.
+                    pair = None
+                    if workers == BAR_WORKERS:
+                        pair = partial(_pair, runner, results, ceiling_base, ceiling_probe)
+                    else:
+                        servers.close()
+                    console.rule(f"product, {workers} worker(s)")
+                    product, base = _product_server(workers, env, workdir)
+                    servers.enter_context(product)
                     probe = CpuProbe(product.cpu_ticks, database, product.worker_ticks)
                     conns_list = (64, 256) if workers == 1 else (64,)
                     for conns in conns_list:
@@ -586,6 +619,8 @@ def _run(
                                 p99_bar_ms=target.read.p99_bar_ms,
                                 variants=len(target.variants),
                             )
+                            if pair is not None and conns == BAR_CONNS:
+                                pair(target.read.key, target.read.label)
                             results.append(result)
                             runner.measure(result, base, partial(target.requests, minter), probe)
                     if workers == 2 and logins_part is not None:
@@ -629,6 +664,8 @@ def _run(
                                 kind="burst",
                                 check_label=burst.check,
                             )
+                            if pair is not None:
+                                pair(burst.key, burst.label)
                             results.append(result)
                             runner.burst(result, base, burst, kind, minter, probe, product.log_path)
     finally:
