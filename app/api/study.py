@@ -387,8 +387,9 @@ async def submit_quiz_attempt(
     actor: CurrentActor,
     unit: LeanUnitDep,
     _idempotency: Idempotent,
-) -> dict[str, Any]:
+) -> Response:
     """Submit my answers; scored on the server. Late answers (after the deadline) are refused;
     a second submit is 409 `quiz.attempt_submitted` (with the same `Idempotency-Key`, the first
     answer again). Passing adds the quiz's points once."""
-    return await quiz_service.submit_attempt(unit, actor, attempt, body)
+    # The quiz-submit burst's write: written from its plain values (`plain_json`).
+    return plain_json(await quiz_service.submit_attempt(unit, actor, attempt, body))

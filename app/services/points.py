@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, RowMapping, Select, bindparam, func, select
+from sqlalchemy import CTE, Integer, RowMapping, Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import RulesSettings, get_settings
@@ -101,6 +101,34 @@ _AWARD_COLUMNS = (
 _AWARD: dict[str, tuple[FastQuery, FastQuery, FastQuery | None]] = {}
 
 
+def award_ctes() -> tuple[CTE, CTE]:
+    """PostgreSQL: the entry (`new_entry`, returning its id; nothing on a known source key) and
+    the balance moved by it (`new_balance`) as data-modifying CTEs, on the `p_*` parameters of
+    `award_params`: for a statement that awards beside its own writes (a quiz submit)."""
+    if not _AWARD_CTES:
+        entry = (
+            dialect_insert("postgresql", _entry)
+            .values({c: bindparam(f"p_{c}") for c in _AWARD_COLUMNS})
+            .on_conflict_do_nothing(index_elements=["source_key"])
+        )
+        new_entry = entry.returning(
+            _entry.c.id, _entry.c.member_id, _entry.c.year, _entry.c.points
+        ).cte("new_entry")
+        from_new = dialect_insert("postgresql", _balance).from_select(
+            ["member_id", "year", "points"],
+            select(new_entry.c.member_id, new_entry.c.year, new_entry.c.points),
+        )
+        new_balance = from_new.on_conflict_do_update(
+            index_elements=["member_id", "year"],
+            set_={"points": _balance.c.points + from_new.excluded.points},
+        ).cte("new_balance")
+        _AWARD_CTES.extend((new_entry, new_balance))
+    return _AWARD_CTES[0], _AWARD_CTES[1]
+
+
+_AWARD_CTES: list[CTE] = []
+
+
 def _award_statements(dialect: str) -> tuple[FastQuery, FastQuery, FastQuery | None]:
     built = _AWARD.get(dialect)
     if built is None:
@@ -120,17 +148,7 @@ def _award_statements(dialect: str) -> tuple[FastQuery, FastQuery, FastQuery | N
         )
         together = None
         if dialect == "postgresql":
-            new_entry = entry.returning(
-                _entry.c.id, _entry.c.member_id, _entry.c.year, _entry.c.points
-            ).cte("new_entry")
-            from_new = dialect_insert(dialect, _balance).from_select(
-                ["member_id", "year", "points"],
-                select(new_entry.c.member_id, new_entry.c.year, new_entry.c.points),
-            )
-            new_balance = from_new.on_conflict_do_update(
-                index_elements=["member_id", "year"],
-                set_={"points": _balance.c.points + from_new.excluded.points},
-            ).cte("new_balance")
+            new_entry, new_balance = award_ctes()
             together = FastQuery(select(new_entry.c.id).add_cte(new_balance))
         built = _AWARD[dialect] = (
             FastQuery(entry.returning(_entry.c.id)),
@@ -138,6 +156,31 @@ def _award_statements(dialect: str) -> tuple[FastQuery, FastQuery, FastQuery | N
             together,
         )
     return built
+
+
+def award_params(
+    *,
+    member_id: int,
+    points: int,
+    source: PointSource,
+    source_key: str,
+    reason: str,
+    note: str | None = None,
+    created_by_id: int | None = None,
+    at: datetime,
+) -> dict[str, Any]:
+    """The `p_*` parameters of the award's statements (`award`, `award_ctes`)."""
+    return {
+        "p_member_id": member_id,
+        "p_points": points,
+        "p_year": local_year(at, get_settings().rules.timezone),
+        "p_source": str(source),
+        "p_source_key": source_key[:200],
+        "p_reason": reason[:200],
+        "p_note": note,
+        "p_created_by_id": created_by_id,
+        "p_created_at": at,
+    }
 
 
 async def award(
@@ -167,18 +210,16 @@ async def award(
         if source == PointSource.DOCUMENT:
             raise TypeError("document points are awarded through a session (the daily cap)")
         tx = session
-    year = local_year(at, rules.timezone)
-    params = {
-        "p_member_id": member_id,
-        "p_points": points,
-        "p_year": year,
-        "p_source": str(source),
-        "p_source_key": source_key[:200],
-        "p_reason": reason[:200],
-        "p_note": note,
-        "p_created_by_id": created_by_id,
-        "p_created_at": at,
-    }
+    params = award_params(
+        member_id=member_id,
+        points=points,
+        source=source,
+        source_key=source_key,
+        reason=reason,
+        note=note,
+        created_by_id=created_by_id,
+        at=at,
+    )
     entry, balance, together = _award_statements(tx.dialect)
     if points and together is not None:
         rows = await tx.fetch(together, params)

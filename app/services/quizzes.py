@@ -517,19 +517,36 @@ _ANSWERS_IN = (
 )
 _ANSWER = FastQuery(insert(_answer))
 _SCORED_ONLY = FastQuery(_SCORED)
-_SCORE_PG = FastQuery(
-    insert(_answer)
-    .from_select(
-        ["attempt_id", "question_id", "chosen", "is_correct"],
-        select(
-            bindparam("attempt_id", type_=BigInteger),
-            _ANSWERS_IN.c.question_id,
-            _ANSWERS_IN.c.chosen,
-            _ANSWERS_IN.c.is_correct,
-        ),
-    )
-    .add_cte(_SCORED.cte("scored"))
+_ANSWERED = insert(_answer).from_select(
+    ["attempt_id", "question_id", "chosen", "is_correct"],
+    select(
+        bindparam("attempt_id", type_=BigInteger),
+        _ANSWERS_IN.c.question_id,
+        _ANSWERS_IN.c.chosen,
+        _ANSWERS_IN.c.is_correct,
+    ),
 )
+_SCORE_PG = FastQuery(_ANSWERED.add_cte(_SCORED.cte("scored")))
+
+
+def _score_and_award_pg() -> FastQuery:
+    """PostgreSQL: the answers, the attempt's result and the pass's ledger entry with its
+    balance in one round trip (the award's `p_*` parameters; the entry's id, or no row when the
+    quiz's source key was awarded before)."""
+    if not _SCORE_AWARD_PG:
+        new_entry, new_balance = points.award_ctes()
+        _SCORE_AWARD_PG.append(
+            FastQuery(
+                select(new_entry.c.id)
+                .add_cte(_SCORED.cte("scored"))
+                .add_cte(_ANSWERED.cte("answered"))
+                .add_cte(new_balance)
+            )
+        )
+    return _SCORE_AWARD_PG[0]
+
+
+_SCORE_AWARD_PG: list[FastQuery] = []
 
 
 async def submit_attempt(
@@ -588,23 +605,32 @@ async def submit_attempt(
         "s_score": score,
         "s_passed": passed,
     }
-    if tx.dialect == "postgresql":  # one round trip: the answers with the attempt's result
-        await tx.execute(_SCORE_PG, {**params, "answers": answers})
+    award = None
+    if passed and attempt["points"]:
+        award = {
+            "member_id": actor.member_id,
+            "points": attempt["points"],
+            "source": PointSource.QUIZ,
+            "source_key": f"quiz:{target.quiz_id}:member:{actor.member_id}",
+            "reason": f"Đạt bài kiểm tra: {attempt['title']}",
+            "at": now,
+        }
+    awarded = 0
+    if tx.dialect == "postgresql":  # one round trip: answers, result and the award
+        if award is None:
+            await tx.execute(_SCORE_PG, {**params, "answers": answers})
+        else:
+            rows = await tx.fetch(
+                _score_and_award_pg(),
+                {**params, "answers": answers, **points.award_params(**award)},
+            )
+            awarded = attempt["points"] if rows else 0
     else:
         await tx.execute(_ANSWER, answers)
         await tx.execute(_SCORED_ONLY, params)
-    awarded = 0
-    if passed and attempt["points"]:
-        entry = await points.award(
-            tx,
-            member_id=actor.member_id,
-            points=attempt["points"],
-            source=PointSource.QUIZ,
-            source_key=f"quiz:{target.quiz_id}:member:{actor.member_id}",
-            reason=f"Đạt bài kiểm tra: {attempt['title']}",
-            at=now,
-        )
-        awarded = attempt["points"] if entry is not None else 0
+        if award is not None:
+            entry = await points.award(tx, **award)
+            awarded = attempt["points"] if entry is not None else 0
     reveal = attempt["reveal_after"] == RevealAfter.SUBMIT or now >= attempt["closes_at"]
     return {
         "id": target.id,

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import AuditEvent, Notice, PointBalance, PointEntry, PointSource, QuizAttempt
 from app.models.base import utcnow
-from app.schemas.study import UnitLeaderboard
+from app.schemas.study import AttemptRead, UnitLeaderboard
 from app.services import leaderboards, points
 from tests.conftest import ActorLogin
 from tests.factories import Tree
@@ -113,6 +113,9 @@ async def test_quiz_flow_scores_on_the_server_and_awards_points_once(
     assert result["is_passed"] is True
     assert result["points_awarded"] == 15
     assert all(a["correct"] is not None and a["explanation"] for a in result["answers"])
+    # Written from plain values (`plain_json`): exactly what the documented model would write.
+    page = submitted.json()
+    assert AttemptRead.model_validate(page).model_dump(mode="json") == page
     # The same key replays; another submit is refused; either way points count once.
     replay = await client.post(
         f"/api/v1/quiz-attempts/{attempt['id']}/submit",
