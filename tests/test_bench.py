@@ -123,23 +123,31 @@ def test_select_parts_keeps_registry_order_and_refuses_unknown_names() -> None:
 
 
 def test_bars_use_each_reads_own_bar_and_judge_logins_against_their_baseline() -> None:
+    # The read alone just before the logins run is its baseline (not the read's judged run,
+    # minutes earlier), and has no bars of its own.
+    alone = _result("me_home+alone", 2_000, part="logins")
+    alone.kind = "baseline"
     report = _report(
         [
             _result(CEILING, 10_000, part=CEILING),
             _result("me_home", 2_100, part="reads", bar=HOME_BAR),  # 21% ≥ 20%
             _result("branch_members", 1_400, part="reads", bar=READ_BAR),  # 14% < 15%
-            _result("me_home+logins", 1_500, part="logins", baseline="me_home"),  # 71% < 80%
+            alone,
+            _result("me_home+logins", 1_500, part="logins", baseline="me_home+alone"),  # 75%
         ]
     )
     report.results[-1].logins = {"sent": 50, "ok": 50, "failed": 0, "rate_per_s": 5.0}
 
-    verdicts = {(b.target, b.name.split(" ")[0]): b.passed for b in report.bars()}
+    verdicts = {(b.target, b.name.split(" ")[0]): b for b in report.bars()}
 
-    assert verdicts[("me_home", "req/s")] is True
-    assert verdicts[("branch_members", "req/s")] is False
-    assert verdicts[("me_home+logins", "reads")] is False  # kept 71% of its baseline
-    assert verdicts[("me_home+logins", "logins")] is True
+    assert verdicts[("me_home", "req/s")].passed is True
+    assert verdicts[("branch_members", "req/s")].passed is False
+    assert verdicts[("me_home+logins", "reads")].passed is False  # kept 75% of its baseline
+    assert "(1,500 of 2,000)" in verdicts[("me_home+logins", "reads")].measured
+    assert verdicts[("me_home+logins", "logins")].passed is True
     assert [b.target for b in report.bars("logins")] == ["me_home+logins"] * 3
+    row = next(r for r in report.rows() if r[0] == "me_home+alone")
+    assert row[5] == "before logins"
 
 
 def test_each_read_is_judged_against_the_ceiling_measured_just_before_it() -> None:

@@ -627,6 +627,21 @@ def _run(
                         by_key = {t.read.key: t for t in targets}
                         for offset, key in enumerate(logins_part.beside_logins):
                             target = by_key[key]
+                            # The read alone just before: the baseline it must keep 80% of.
+                            alone = ConfigResult(
+                                f"{key}+alone",
+                                f"{target.read.label} (alone, before logins)",
+                                target.read.path,
+                                target.personas,
+                                workers,
+                                64,
+                                0,
+                                part=logins_part.name,
+                                kind="baseline",
+                                variants=len(target.variants),
+                            )
+                            results.append(alone)
+                            runner.measure(alone, base, partial(target.requests, minter), probe)
                             result = ConfigResult(
                                 f"{key}+logins",
                                 f"{target.read.label} + logins",
@@ -636,7 +651,7 @@ def _run(
                                 64,
                                 0,
                                 part=logins_part.name,
-                                baseline=key,
+                                baseline=alone.target,
                                 variants=len(target.variants),
                             )
                             results.append(result)
