@@ -112,15 +112,21 @@ async def my_rank(reader: Reader, me: ActorRows, *, year: int) -> dict[str, Any]
     }
 
 
-def _org_members_query(*, after: bool) -> FastQuery:
-    query = (
-        select(_m.c.id, _m.c.full_name, _b.c.points)
-        .select_from(_b.join(_m, _m.c.id == _b.c.member_id))
-        .where(
-            _b.c.year == _year,
+def _org_members_query(*, after: bool, branch: bool) -> FastQuery:
+    # A branch has no orgs below it: its members are those naming it, a key that keeps one
+    # generic plan (a path range's plan depends on its width: planned on every request).
+    in_org = (
+        _m.c.branch_id == bindparam("branch_id", type_=BigInteger)
+        if branch
+        else and_(
             _m.c.org_path >= bindparam("lo", type_=String),
             _m.c.org_path < bindparam("hi", type_=String),
         )
+    )
+    query = (
+        select(_m.c.id, _m.c.full_name, _b.c.points)
+        .select_from(_b.join(_m, _m.c.id == _b.c.member_id))
+        .where(_b.c.year == _year, in_org)
     )
     if after:
         last_points = bindparam("last_points", type_=Integer)
@@ -129,12 +135,17 @@ def _org_members_query(*, after: bool) -> FastQuery:
             | ((_b.c.points == last_points) & (_m.c.id > bindparam("last_id", type_=BigInteger)))
         )
     return FastQuery(
-        query.order_by(_b.c.points.desc(), _m.c.id).limit(bindparam("limit", type_=Integer))
+        query.order_by(_b.c.points.desc(), _m.c.id).limit(bindparam("limit", type_=Integer)),
+        generic=branch,
     )
 
 
-# One statement per shape: the first page, and the pages after a cursor.
-_ORG_MEMBERS = {after: _org_members_query(after=after) for after in (False, True)}
+# One statement per shape: a branch's or a larger subtree's, the first page or a later one.
+_ORG_MEMBERS = {
+    (after, branch): _org_members_query(after=after, branch=branch)
+    for after in (False, True)
+    for branch in (False, True)
+}
 
 
 async def org_members(
@@ -143,10 +154,16 @@ async def org_members(
     """Members of the org's subtree with points in `year`, most points first (members without
     points are not listed)."""
     lo, hi = subtree_range(org.path)
-    params: dict[str, Any] = {"year": year, "lo": lo, "hi": hi, "limit": limit + 1}
+    params: dict[str, Any] = {
+        "year": year,
+        "lo": lo,
+        "hi": hi,
+        "branch_id": org.id,
+        "limit": limit + 1,
+    }
     if cursor:
         params["last_points"], params["last_id"] = decode_cursor(cursor, "leaderboard", (int, int))
-    rows = await reader.fetch(_ORG_MEMBERS[bool(cursor)], params)
+    rows = await reader.fetch(_ORG_MEMBERS[bool(cursor), org.is_branch], params)
     page, next_cursor = page_of(rows, limit, "leaderboard", lambda r: (r["points"], r["id"]))
     return [
         {"rank": 0, "member_id": r["id"], "full_name": r["full_name"], "points": r["points"]}

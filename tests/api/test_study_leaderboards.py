@@ -54,6 +54,16 @@ async def test_org_leaderboard_pages_through_equal_points_in_order(
         items = await collect(client, url, committee, page_size=page_size)
         assert [(r["member_id"], r["points"]) for r in items] == expected
         assert {r["rank"] for r in items} == {0}
+    # A branch's page (its members by the branch they name, not a path range).
+    in_b1 = [
+        (i, v)
+        for i, v in expected
+        if i in {tree.member.id, tree.secretary.id, tree.deputy.id, tree.probationary.id}
+    ]
+    branch_url = f"/api/v1/orgs/{tree.b1.id}/leaderboard"
+    for page_size in (1, 2, 4):
+        items = await collect(client, branch_url, committee, page_size=page_size)
+        assert [(r["member_id"], r["points"]) for r in items] == in_b1
     # Written from plain values (`plain_json`): exactly what the documented model would write.
     page = (await client.get(url, params={"limit": 2}, headers=committee)).json()
     assert page["next_cursor"]
