@@ -101,19 +101,25 @@ _AWARD_COLUMNS = (
 _AWARD: dict[str, tuple[FastQuery, FastQuery, FastQuery | None]] = {}
 
 
+def _entry_insert(dialect: str) -> Any:
+    """The ledger entry on the `p_*` parameters, nothing on a source key awarded before."""
+    return (
+        dialect_insert(dialect, _entry)
+        .values({c: bindparam(f"p_{c}") for c in _AWARD_COLUMNS})
+        .on_conflict_do_nothing(index_elements=["source_key"])
+    )
+
+
 def award_ctes() -> tuple[CTE, CTE]:
     """PostgreSQL: the entry (`new_entry`, returning its id; nothing on a known source key) and
     the balance moved by it (`new_balance`) as data-modifying CTEs, on the `p_*` parameters of
     `award_params`: for a statement that awards beside its own writes (a quiz submit)."""
     if not _AWARD_CTES:
-        entry = (
-            dialect_insert("postgresql", _entry)
-            .values({c: bindparam(f"p_{c}") for c in _AWARD_COLUMNS})
-            .on_conflict_do_nothing(index_elements=["source_key"])
+        new_entry = (
+            _entry_insert("postgresql")
+            .returning(_entry.c.id, _entry.c.member_id, _entry.c.year, _entry.c.points)
+            .cte("new_entry")
         )
-        new_entry = entry.returning(
-            _entry.c.id, _entry.c.member_id, _entry.c.year, _entry.c.points
-        ).cte("new_entry")
         from_new = dialect_insert("postgresql", _balance).from_select(
             ["member_id", "year", "points"],
             select(new_entry.c.member_id, new_entry.c.year, new_entry.c.points),
@@ -132,11 +138,7 @@ _AWARD_CTES: list[CTE] = []
 def _award_statements(dialect: str) -> tuple[FastQuery, FastQuery, FastQuery | None]:
     built = _AWARD.get(dialect)
     if built is None:
-        entry = (
-            dialect_insert(dialect, _entry)
-            .values({c: bindparam(f"p_{c}") for c in _AWARD_COLUMNS})
-            .on_conflict_do_nothing(index_elements=["source_key"])
-        )
+        entry = _entry_insert(dialect)
         upsert = dialect_insert(dialect, _balance).values(
             member_id=bindparam("p_member_id"),
             year=bindparam("p_year"),
