@@ -252,23 +252,19 @@ _document = bindparam("document_id", type_=BigInteger)
 _child = _o.alias("child")
 
 
-def _own(column: str) -> Any:
-    """The child's own counter (a scalar subquery: one index probe per child, whatever the
-    number of counter rows the document has)."""
-    return (
-        select(_units.c[column])
-        .where(_units.c.document_id == _document, _units.c.org_id == _child.c.id)
-        .scalar_subquery()
-        .label(column)
-    )
-
-
-# The org's child units in name order, each with its counters (null where nobody read).
+# The org's child units in name order, each with its counters (null where nobody read): one
+# index probe of the counters per child (a generic plan: the children by their parent, each
+# child's counter row by its key, whatever the number of counter rows the document has).
 _UNITS = FastQuery(
-    select(_child.c.id, _child.c.name, _child.c.kind, _own("opened"), _own("studied"))
+    select(_child.c.id, _child.c.name, _child.c.kind, _units.c.opened, _units.c.studied)
+    .select_from(
+        _child.outerjoin(
+            _units, and_(_units.c.document_id == _document, _units.c.org_id == _child.c.id)
+        )
+    )
     .where(_child.c.parent_id == bindparam("org_id", type_=BigInteger))
     .order_by(_child.c.name_folded, _child.c.id),
-    generic=True,  # the children by their parent, each child's row by its key
+    generic=True,
 )
 # A branch's own counters (a branch has no child units).
 _OWN = FastQuery(
@@ -286,12 +282,22 @@ async def report(
     """Members, opened and studied per child unit of the org (its `id`, `path`, `name`,
     `kind`), and for the org as a whole: one counter row per child unit, in one read."""
     params = {"document_id": document_id, "org_id": org["id"]}
-    units = await reader.fetch(_UNITS, params)
+    rows = await reader.fetch(_UNITS, params)
     members = await branch_members.of_orgs(reader)
-    if units:
-        opened = sum(u["opened"] or 0 for u in units)
-        studied = sum(u["studied"] or 0 for u in units)
-    else:  # a branch: its own counters
+    units, opened, studied = [], 0, 0
+    for u in rows:  # hundreds at a province's root: one pass
+        unit_opened, unit_studied = u["opened"] or 0, u["studied"] or 0
+        opened += unit_opened
+        studied += unit_studied
+        units.append(
+            {
+                "org": {"id": u["id"], "name": u["name"], "kind": u["kind"]},
+                "members": members.get(u["id"], 0),
+                "opened": unit_opened,
+                "studied": unit_studied,
+            }
+        )
+    if not rows:  # a branch: its own counters
         own = await reader.fetch(_OWN, params)
         opened, studied = (own[0]["opened"], own[0]["studied"]) if own else (0, 0)
     return {
@@ -300,13 +306,5 @@ async def report(
         "members": members.get(org["id"], 0),
         "opened": opened,
         "studied": studied,
-        "units": [
-            {
-                "org": {"id": u["id"], "name": u["name"], "kind": u["kind"]},
-                "members": members.get(u["id"], 0),
-                "opened": u["opened"] or 0,
-                "studied": u["studied"] or 0,
-            }
-            for u in units
-        ],
+        "units": units,
     }
