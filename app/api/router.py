@@ -3,8 +3,8 @@
 The routes are added to the app's own router, one flat list, rather than included as routers.
 FastAPI (0.16x) keeps an included router as a lazy branch that a request walks twice (to match,
 then to handle) at every level of inclusion, and an area late in the list paid up to half a
-millisecond a request for it. In the flat list, a request tries only the routes of its first
-path segments (`IndexedRouter`), each turned away by string tests before its pattern
+millisecond a request for it. In the flat list, a request tries only the routes of its shape
+(`IndexedRouter`: area, slashes, last segment), each turned away by string tests before its pattern
 (`HandbookRoute.matches`).
 """
 

@@ -130,3 +130,23 @@ async def test_routes_added_later_are_found() -> None:
         app.include_router(extra, prefix="/api/v1/extra")
         extra.add_api_route("/late", lambda: {"late": True}, methods=["GET"])
         assert (await client.get("/api/v1/extra/late")).json() == {"late": True}
+
+
+def test_a_path_tries_only_the_routes_of_its_shape() -> None:
+    """The index keys routes by area, slashes and last segment: a ward's meetings (late among
+    the 41 `/api/v1/orgs/` routes) is the first route tried for its path, and an id in the last
+    segment tries only the routes whose last segment is a parameter."""
+    app = create_app(make_settings())
+    router = app.router
+    assert isinstance(router, IndexedRouter)
+    for path, template in (
+        ("/api/v1/orgs/7/subtree-meetings", "/api/v1/orgs/{org_id}/subtree-meetings"),
+        ("/api/v1/orgs/7/leaderboard/units", "/api/v1/orgs/{org_id}/leaderboard/units"),
+    ):
+        candidates = [getattr(r, "path", None) for r in router._candidates(path)]
+        assert candidates[0] == template, candidates
+    by_id = router._candidates("/api/v1/orgs/7")
+    assert all(
+        not isinstance(r, HandbookRoute) or r.path.rsplit("/", 1)[-1].startswith("{") for r in by_id
+    )
+    assert any(getattr(r, "path", None) == "/api/v1/orgs/{org_id}" for r in by_id)
