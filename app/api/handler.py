@@ -1,6 +1,6 @@
-"""The request handler of a route without a request body: FastAPI's own
-(`fastapi.routing.get_request_handler`) with its dependency tree planned once, when the route is
-built, instead of walked anew on every request.
+"""The request handler of a route: FastAPI's own (`fastapi.routing.get_request_handler`) with
+its dependency tree planned once, when the route is built, instead of walked anew on every
+request.
 
 FastAPI's `solve_dependencies` works out, on every request and for every dependency of the tree,
 its cache key (`_get_cache_key`, which walks the sub-tree for security scopes), what kind of
@@ -8,16 +8,18 @@ callable it is (generator? coroutine?), and for every parameter its aliases, whe
 model of parameters and whether it is a list (`field_annotation_is_sequence` walks the
 annotation); it also runs four parameter extractions (path, query, headers, cookies), most of
 them empty. On the hot reads that bookkeeping was 18-31% of the server's CPU a request
-(docs/benchmarks/README.md). A `Plan` does it once, from the route's `Dependant`: each step's key
-and kind, each parameter's key, list flag and error location (`_Param`). Solving then runs the
-same steps in the same order with FastAPI's own validation (`_validate_value_with_model_field`)
-and generator handling (`_solve_generator`), so validation errors, the order in which
-dependencies run (a 401 before a 422), the per-request dependency cache and the clean-up of
-generator dependencies are FastAPI's. `tests/api/test_handler.py` compares it with FastAPI's
-handler request by request.
+(docs/benchmarks/README.md), and ~0.4 ms of a quiz submit's. A `Plan` does it once, from the
+route's `Dependant`: each step's key and kind, each parameter's key, list flag and error
+location (`_Param`). Solving then runs the same steps in the same order with FastAPI's own
+validation (`_validate_value_with_model_field`, `request_body_to_args` for JSON body fields) and
+generator handling (`_solve_generator`), so validation errors, the order in which dependencies
+run (a 401 before a 422; an unreadable body before either), the per-request dependency cache
+and the clean-up of generator dependencies are FastAPI's. A JSON body is read as FastAPI 0.165
+reads it (`_read_body`). `tests/api/test_handler.py` compares it with FastAPI's handler request
+by request, bodies good and bad included.
 
 What a `Plan` does not cover falls back to FastAPI's handler, decided when the route is built:
-a request body, a streamed or generator endpoint, a synchronous endpoint, dependencies taking
+a form body, a streamed or generator endpoint, a synchronous endpoint, dependencies taking
 `BackgroundTasks`, `SecurityScopes` or a WebSocket, dependencies limited by a concurrency
 semaphore; a parameter group with a model of parameters or alias choices is read by FastAPI's
 `request_params_to_args`. At request time it also falls back while `app.dependency_overrides`
@@ -27,12 +29,16 @@ behaviour.
 
 from __future__ import annotations
 
+import email.message
+import json
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from enum import Enum
 from operator import attrgetter
 from typing import Any
 
+from fastapi import params
+from fastapi._body_limit import get_body_limit_error
 from fastapi._compat import Undefined
 from fastapi._compat.shared import field_annotation_is_sequence
 from fastapi.datastructures import DefaultPlaceholder
@@ -49,13 +55,16 @@ from fastapi.dependencies.utils import (
     _is_json_field,
     _solve_generator,
     _validate_value_with_model_field,
+    request_body_to_args,
     request_params_to_args,
 )
 from fastapi.exceptions import EndpointContext, RequestValidationError
 from fastapi.routing import APIRoute, _extract_endpoint_context, serialize_response
-from fastapi.telemetry._api import get_telemetry_data
+from fastapi.telemetry._api import _validation_failed, get_telemetry_data
 from fastapi.utils import is_body_allowed_for_status_code
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -164,8 +173,7 @@ class Plan:
     def of(cls, dependant: Dependant) -> Plan | None:
         """The plan of `dependant`, or None when it needs what only FastAPI's solver does."""
         if (
-            dependant.body_params
-            or dependant.background_tasks_param_name
+            dependant.background_tasks_param_name
             or dependant.security_scopes_param_name
             or dependant.websocket_param_name
         ):
@@ -206,13 +214,21 @@ class Plan:
         )
 
     async def solve(
-        self, request: Request, cache: dict[Any, Any], response: Response | None
+        self,
+        request: Request,
+        cache: dict[Any, Any],
+        response: Response | None,
+        body: Any = Undefined,
+        embed_body_fields: bool = False,
     ) -> tuple[dict[str, Any], list[Any]]:
-        """`fastapi.dependencies.utils.solve_dependencies`, step for step."""
+        """`fastapi.dependencies.utils.solve_dependencies`, step for step (`body`: the request's
+        JSON body as `_read_body` read it, for the route's and its dependencies' body fields)."""
         values: dict[str, Any] = {}
         errors: list[Any] = []
         for step in self.steps:
-            sub_values, sub_errors = await step.plan.solve(request, cache, response)
+            sub_values, sub_errors = await step.plan.solve(
+                request, cache, response, body, embed_body_fields
+            )
             if sub_errors:
                 errors.extend(sub_errors)
                 continue
@@ -244,6 +260,14 @@ class Plan:
             values.update(group_values)
             errors += group_errors
         dependant = self.dependant
+        if dependant.body_params:
+            body_values, body_errors = await request_body_to_args(
+                body_fields=dependant.body_params,
+                received_body=body,
+                embed_body_fields=embed_body_fields,
+            )
+            values.update(body_values)
+            errors.extend(body_errors)
         if dependant.http_connection_param_name:
             values[dependant.http_connection_param_name] = request
         if dependant.request_param_name:
@@ -253,12 +277,59 @@ class Plan:
         return values, errors
 
 
+async def _read_body(request: Request, strict_content_type: bool, ctx: EndpointContext) -> Any:
+    """The request's body as FastAPI's handler reads it for a JSON body field (FastAPI 0.165,
+    `get_request_handler`): parsed as JSON when its content type says so (or, not strict, says
+    nothing), else its bytes; `Undefined` when empty; the same errors (invalid JSON a 422, the
+    body limit's own error, anything else 400)."""
+    try:
+        body: Any = Undefined
+        body_bytes = await request.body()
+        if body_bytes:
+            json_body: Any = Undefined
+            content_type_value = request.headers.get("content-type")
+            if not content_type_value:
+                if not strict_content_type:
+                    json_body = await request.json()
+            else:
+                message = email.message.Message()
+                message["content-type"] = content_type_value
+                if message.get_content_maintype() == "application":
+                    subtype = message.get_content_subtype()
+                    if subtype == "json" or subtype.endswith("+json"):
+                        json_body = await request.json()
+            body = json_body if json_body is not Undefined else body_bytes
+    except json.JSONDecodeError as e:
+        validation_error = RequestValidationError(
+            [
+                {
+                    "type": "json_invalid",
+                    "loc": ("body", e.pos),
+                    "msg": "JSON decode error",
+                    "input": {},
+                    "ctx": {"error": e.msg},
+                }
+            ],
+            body=e.doc,
+            endpoint_ctx=ctx,
+        )
+        _validation_failed(validation_error)
+        raise validation_error from e
+    except HTTPException:
+        raise
+    except Exception as e:
+        if MAX_BODY_SIZE_SCOPE_KEY in request.scope and (error := get_body_limit_error(e)):
+            raise error from e
+        raise HTTPException(status_code=400, detail="There was an error parsing the body") from e
+    return body
+
+
 def planned_handler(route: APIRoute, fallback: Handler) -> Handler:
     """`route`'s handler with a `Plan`, or `fallback` (FastAPI's) when the route needs more."""
     dependant = route.dependant
     endpoint = dependant.call
     if (
-        route.body_field is not None
+        isinstance(getattr(route.body_field, "field_info", None), params.Form)
         or endpoint is None
         or not _is_coroutine_callable(endpoint)
         or _is_gen_callable(endpoint)
@@ -279,6 +350,17 @@ def planned_handler(route: APIRoute, fallback: Handler) -> Handler:
     status_code = route.status_code
     overrides = route.dependency_overrides_provider
     endpoint_ctx = _extract_endpoint_context(endpoint)
+    has_body = route.body_field is not None
+    embed_body_fields = route._embed_body_fields
+    strict = route.strict_content_type
+    strict_content_type = strict.value if isinstance(strict, DefaultPlaceholder) else strict
+
+    def context(request: Request) -> EndpointContext:
+        ctx = EndpointContext(**endpoint_ctx)
+        if dependant.path:
+            mount_path = request.scope.get("root_path", "").rstrip("/")
+            ctx["path"] = f"{request.method} {mount_path}{dependant.path}"
+        return ctx
 
     async def app(request: Request) -> Response:
         if (overrides is not None and overrides.dependency_overrides) or (
@@ -290,13 +372,14 @@ def planned_handler(route: APIRoute, fallback: Handler) -> Handler:
             response = Response()
             del response.headers["content-length"]
             response.status_code = None  # type: ignore[assignment]
-        values, errors = await plan.solve(request, {}, response)
+        body: Any = Undefined
+        if has_body:
+            body = await _read_body(request, strict_content_type, context(request))
+        values, errors = await plan.solve(request, {}, response, body, embed_body_fields)
         if errors:
-            ctx = EndpointContext(**endpoint_ctx)
-            if dependant.path:
-                mount_path = request.scope.get("root_path", "").rstrip("/")
-                ctx["path"] = f"{request.method} {mount_path}{dependant.path}"
-            raise RequestValidationError(errors, body=None, endpoint_ctx=ctx)
+            raise RequestValidationError(
+                errors, body=None if body is Undefined else body, endpoint_ctx=context(request)
+            )
         raw_response = await endpoint(**values)
         if isinstance(raw_response, Response):
             return raw_response
