@@ -277,11 +277,16 @@ class Plan:
         return values, errors
 
 
-async def _read_body(request: Request, strict_content_type: bool, ctx: EndpointContext) -> Any:
+async def _read_body(
+    request: Request,
+    strict_content_type: bool,
+    context: Callable[[Request], EndpointContext],
+) -> Any:
     """The request's body as FastAPI's handler reads it for a JSON body field (FastAPI 0.165,
     `get_request_handler`): parsed as JSON when its content type says so (or, not strict, says
     nothing), else its bytes; `Undefined` when empty; the same errors (invalid JSON a 422, the
-    body limit's own error, anything else 400)."""
+    body limit's own error, anything else 400). `context` builds the error's endpoint context,
+    only for an error."""
     try:
         body: Any = Undefined
         body_bytes = await request.body()
@@ -311,7 +316,7 @@ async def _read_body(request: Request, strict_content_type: bool, ctx: EndpointC
                 }
             ],
             body=e.doc,
-            endpoint_ctx=ctx,
+            endpoint_ctx=context(request),
         )
         _validation_failed(validation_error)
         raise validation_error from e
@@ -356,6 +361,7 @@ def planned_handler(route: APIRoute, fallback: Handler) -> Handler:
     strict_content_type = strict.value if isinstance(strict, DefaultPlaceholder) else strict
 
     def context(request: Request) -> EndpointContext:
+        """The endpoint context of a validation error (FastAPI's, with the request's path)."""
         ctx = EndpointContext(**endpoint_ctx)
         if dependant.path:
             mount_path = request.scope.get("root_path", "").rstrip("/")
@@ -374,7 +380,7 @@ def planned_handler(route: APIRoute, fallback: Handler) -> Handler:
             response.status_code = None  # type: ignore[assignment]
         body: Any = Undefined
         if has_body:
-            body = await _read_body(request, strict_content_type, context(request))
+            body = await _read_body(request, strict_content_type, context)
         values, errors = await plan.solve(request, {}, response, body, embed_body_fields)
         if errors:
             raise RequestValidationError(

@@ -74,7 +74,7 @@ class HandbookRoute(APIRoute):
         self.slashes = None if ":path}" in self.path else self.path.count("/")
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        # The app tries its routes in order (186 of them; 41 begin `/api/v1/orgs/`): string
+        # The app tries its routes in order (186 of them; 39 begin `/api/v1/orgs/`): string
         # tests turn the others away before FastAPI and Starlette build a match for them (a
         # regular expression and dicts). Each test is a condition of the route's pattern.
         if not scope.get("root_path"):
@@ -147,7 +147,7 @@ class IndexedRouter(APIRouter):
     """The app's router (`install_routes` makes it so): a request tries only the routes that
     can match its area (first three segments), its number of slashes and its last segment, in
     their order, instead of every route ahead of its own: a route late in the list (the
-    leaderboards, 150th) paid ~0.1 ms a request to be found, and one late among the 41
+    leaderboards, 150th) paid ~0.1 ms a request to be found, and one late among the 39
     `/api/v1/orgs/` routes (a ward's meetings) tried 23 of them. Routes whose first segments
     hold a parameter are tried for every path. Anything not matched in full there (a 404, a
     405, a slash redirect) takes FastAPI's own walk."""

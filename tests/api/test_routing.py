@@ -134,7 +134,7 @@ async def test_routes_added_later_are_found() -> None:
 
 def test_a_path_tries_only_the_routes_of_its_shape() -> None:
     """The index keys routes by area, slashes and last segment: a ward's meetings (late among
-    the 41 `/api/v1/orgs/` routes) is the first route tried for its path, and an id in the last
+    the 39 `/api/v1/orgs/` routes) is the first route tried for its path, and an id in the last
     segment tries only the routes whose last segment is a parameter."""
     app = create_app(make_settings())
     router = app.router
