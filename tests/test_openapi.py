@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Annotated, Any
 
 import hypothesis
+import jsonschema  # type: ignore[import-untyped]
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
@@ -290,6 +292,47 @@ def test_edit_models_refuse_null_exactly_where_the_document_says(app: FastAPI) -
                 model.model_validate({name: None})
             assert [e["type"] for e in caught.value.errors()] == ["null_forbidden"], name
     assert refused >= 20
+
+
+def test_every_json_body_has_an_example_that_its_model_takes(app: FastAPI) -> None:
+    """Every JSON request body shows a whole example (`model_config = ConfigDict(
+    json_schema_extra={"examples": [...]})` on the body model): the admin app's generated client
+    shows it, and the fuzz run's examples phase sends it. Each example passes the route's own
+    body model, cross-field validators included, both parsed from JSON text and as FastAPI
+    validates the decoded body, and the document's own schema of the body."""
+    spec = app.openapi()
+    models = _body_models(app)
+    checked = []
+    for path, method, op in operations(app):
+        content = op.get("requestBody", {}).get("content", {})
+        if "application/json" not in content:
+            continue
+        operation = op["operationId"]
+        model = models.get((method, path))
+        assert model is not None, f"{operation}: no pydantic model behind its JSON body"
+        examples = _json_body(spec, op["requestBody"]).get("examples")
+        assert examples, (
+            f"{operation}: give {model.__name__} an example "
+            '(`model_config = ConfigDict(json_schema_extra={"examples": [...]})`)'
+        )
+        document = jsonschema.Draft202012Validator(
+            {**content["application/json"]["schema"], "components": spec["components"]}
+        )
+        for example in examples:
+            text = json.dumps(example)
+            try:
+                model.model_validate_json(text)
+                model.model_validate(json.loads(text))
+            except ValidationError as exc:
+                pytest.fail(f"{operation}: {model.__name__} refuses its own example: {exc}")
+            refused = [
+                f"{list(error.path)}: {error.message}" for error in document.iter_errors(example)
+            ]
+            assert not refused, f"{operation}: the document refuses its example: {refused}"
+        checked.append(operation)
+    assert {"create_meeting", "create_quiz", "create_survey", "mark_all_notifications_read"} <= (
+        set(checked)
+    )
 
 
 def test_success_bodies_require_every_field(app: FastAPI) -> None:

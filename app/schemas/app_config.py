@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from app.schemas.common import ReadModel, StrictModel
 
@@ -61,6 +61,23 @@ class MinimumVersionsUpdate(StrictModel):
 
 class AppConfigUpdate(StrictModel):
     """The whole configuration (PUT replaces it)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "deployment_name": "Sổ tay đảng viên Đảng bộ tỉnh Lâm Đồng",
+                    "min_versions": {"ios": "1.4.0", "android": "1.4.0"},
+                    "support": {
+                        "phone": "0263 3822 000",
+                        "email": "hotro@tinhuy.lamdong.vn",
+                        "hours": "Giờ hành chính, thứ Hai – thứ Sáu",
+                    },
+                    "features": {"surveys": True, "offline_check_in": True},
+                }
+            ]
+        }
+    )
 
     deployment_name: Annotated[str, Field(min_length=2, max_length=120)]
     min_versions: MinimumVersionsUpdate

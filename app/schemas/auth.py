@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.phone import Phone
 from app.schemas.common import ReadModel, StrictModel
@@ -13,6 +13,8 @@ Password = Annotated[str, Field(min_length=1, max_length=128)]
 
 
 class OtpRequest(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"phone": "+84901234567"}]})
+
     phone: Phone
 
 
@@ -25,20 +27,50 @@ class OtpChallengeRead(BaseModel):
 
 
 class OtpVerify(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"challenge_id": "3f9c2b7e8a1d4c6f9e0b5a7d2c4e6f81", "code": "482913"}]
+        }
+    )
+
     challenge_id: str = Field(min_length=1, max_length=64)
     code: str = Field(pattern=r"^[0-9]{6}$", examples=["123456"])
 
 
 class PasswordLogin(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"phone": "+84901234567", "password": "ChiBo@KhuPho3"}]}
+    )
+
     phone: Phone
     password: Password
 
 
 class RefreshRequest(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"refresh_token": "Xq3Vn8A1rT0kLm5ZpW7yC2bD9eF4gH6jK1sN0uO3vR8"}]
+        }
+    )
+
     refresh_token: str = Field(min_length=1, max_length=256)
 
 
 class FirebaseLogin(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id_token": (
+                        "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9"
+                        ".eyJwaG9uZV9udW1iZXIiOiIrODQ5MDEyMzQ1NjcifQ"
+                        ".c2lnbmF0dXJlLW9mLXRoZS1maXJlYmFzZS10b2tlbg"
+                    )
+                }
+            ]
+        }
+    )
+
     id_token: str = Field(
         min_length=1,
         max_length=4096,
@@ -61,6 +93,14 @@ class TokenPair(ReadModel):
 
 
 class PasswordSet(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"current_password": "ChiBo@KhuPho3", "new_password": "HocTap&LamTheo2027"}
+            ]
+        }
+    )
+
     current_password: Password | None = Field(
         default=None,
         description="The password set now. Leave it out right after an SMS-code login "

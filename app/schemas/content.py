@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.models.content import (
     ArticleStatus,
@@ -45,6 +45,31 @@ Reason = Annotated[str, Field(min_length=1, max_length=500)]
 
 
 class DocumentCreate(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "resolution",
+                    "title": (
+                        "Nghị quyết số 57-NQ/TW về đột phá phát triển khoa học, công "
+                        "nghệ, đổi mới sáng tạo và chuyển đổi số quốc gia"
+                    ),
+                    "number": "57-NQ/TW",
+                    "issuing_body": "Bộ Chính trị",
+                    "issued_on": "2024-12-22",
+                    "summary": (
+                        "Xác định phát triển khoa học, công nghệ, đổi mới sáng tạo "
+                        "và chuyển đổi số là đột phá quan trọng hàng đầu, động lực "
+                        "chính để phát triển nhanh lực lượng sản xuất hiện đại."
+                    ),
+                    "tags": ["khoa học", "chuyển đổi số"],
+                    "is_confidential": False,
+                    "is_important": True,
+                }
+            ]
+        }
+    )
+
     type: DocumentType
     title: Title
     number: Number | None = None
@@ -59,6 +84,21 @@ class DocumentCreate(StrictModel):
 class DocumentUpdate(StrictModel):
     """Only the fields sent change (drafts only)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "summary": (
+                        "Bản tóm tắt các mục tiêu đến năm 2030 và tầm nhìn đến năm "
+                        "2045; nhiệm vụ, giải pháp trọng tâm."
+                    ),
+                    "tags": ["khoa học", "đổi mới sáng tạo", "chuyển đổi số"],
+                    "is_important": True,
+                }
+            ]
+        }
+    )
+
     type: NotNull[DocumentType] = None
     title: NotNull[Title] = None
     number: Number | None = None
@@ -71,6 +111,8 @@ class DocumentUpdate(StrictModel):
 
 
 class FileAttach(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"upload_id": 3}]})
+
     upload_id: ObjectId = Field(description="An upload of yours with purpose `document`.")
 
 
@@ -138,11 +180,27 @@ class StudyRead(BaseModel):
 
 
 class PositionUpdate(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"section": 12, "offset": 340}]})
+
     section: StrictInt = Field(ge=0, le=100_000)
     offset: StrictInt = Field(default=0, ge=0, le=10_000_000)
 
 
 class RelayCreate(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "org_id": 4,
+                    "note": (
+                        "Đảng ủy phường ban hành kế hoạch thực hiện; các chi bộ tổ "
+                        "chức học tập, quán triệt trong tháng 01/2027."
+                    ),
+                }
+            ]
+        }
+    )
+
     org_id: ObjectId = Field(description="Your committee, below the document's org.")
     note: Annotated[str, Field(max_length=2000)] = ""
     plan_upload_id: ObjectId | None = Field(
@@ -206,6 +264,27 @@ Category = Annotated[str, Field(min_length=1, max_length=64, examples=["Tin ho�
 
 
 class ArticleCreate(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "Đảng ủy phường Xuân Hương - Đà Lạt quán triệt Nghị quyết số 57-NQ/TW",
+                    "summary": (
+                        "Hơn 300 đảng viên của 18 chi bộ trực thuộc dự hội nghị quán "
+                        "triệt, triển khai Nghị quyết."
+                    ),
+                    "body": (
+                        "Sáng 12/01/2027, Đảng ủy phường tổ chức hội nghị quán triệt "
+                        "Nghị quyết số 57-NQ/TW của Bộ Chính trị.\n\nHội nghị được kết "
+                        "nối trực tuyến đến các chi bộ tổ dân phố."
+                    ),
+                    "category": "Tin hoạt động",
+                    "is_important": False,
+                }
+            ]
+        }
+    )
+
     title: Title
     summary: Summary = ""
     body: ArticleBody = ""
@@ -217,6 +296,21 @@ class ArticleCreate(StrictModel):
 
 
 class ArticleUpdate(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "summary": (
+                        "Hơn 300 đảng viên của 18 chi bộ trực thuộc dự hội nghị quán "
+                        "triệt, triển khai Nghị quyết."
+                    ),
+                    "category": "Tin hoạt động",
+                    "is_pinned": True,
+                }
+            ]
+        }
+    )
+
     title: NotNull[Title] = None
     summary: NotNull[Summary] = None
     body: NotNull[ArticleBody] = None
@@ -227,6 +321,12 @@ class ArticleUpdate(StrictModel):
 
 
 class ArticleReject(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"reason": "Đề nghị bổ sung ảnh hội nghị và số liệu đảng viên tham dự."}]
+        }
+    )
+
     reason: Reason
 
 
@@ -293,6 +393,21 @@ class SearchHit(BaseModel):
 
 
 class PacketCreate(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "kind": "conference",
+                    "title": "Tài liệu Hội nghị quán triệt Nghị quyết số 57-NQ/TW",
+                    "description": (
+                        "Tài liệu phục vụ hội nghị quán triệt của Đảng ủy phường ngày 12/01/2027."
+                    ),
+                    "public_until": "2027-01-31T23:59:00+07:00",
+                }
+            ]
+        }
+    )
+
     kind: PacketKind
     title: Title
     description: Annotated[str, Field(max_length=4000)] = ""
@@ -305,6 +420,12 @@ class PacketCreate(StrictModel):
 class PacketItemCreate(StrictModel):
     """Exactly one of `document_id` (a published document of this org or above) and
     `upload_id` (one of your uploads: media, document or image)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"document_id": 3, "title": "Nghị quyết số 57-NQ/TW của Bộ Chính trị"}]
+        }
+    )
 
     document_id: ObjectId | None = None
     upload_id: ObjectId | None = None

@@ -42,12 +42,12 @@ OnlineUrl = Annotated[str, Field(max_length=500, pattern=r"^https?://[^\s]+$")]
 
 _MEETING_EXAMPLE: dict[str, Any] = {
     "kind": "regular",
-    "title": "Sinh hoạt chi bộ định kỳ tháng 12/2026",
-    "starts_at": "2026-12-04T19:30:00+07:00",
-    "ends_at": "2026-12-04T21:00:00+07:00",
+    "title": "Sinh hoạt chi bộ định kỳ tháng 01/2027",
+    "starts_at": "2027-01-08T19:30:00+07:00",
+    "ends_at": "2027-01-08T21:00:00+07:00",
     "place": "Nhà văn hóa Khu phố 1",
     "agenda": [
-        {"title": "Đánh giá kết quả tháng 11", "description": None},
+        {"title": "Đánh giá kết quả thực hiện nhiệm vụ tháng 12/2026", "description": None},
         {"title": "Học tập Nghị quyết 57-NQ/TW", "description": "Đồng chí bí thư trình bày"},
     ],
     "attachment_upload_ids": [],
@@ -104,6 +104,26 @@ class MeetingCreate(StrictModel):
 class MeetingUpdate(StrictModel):
     """Only the fields sent change. The time of an announced meeting changes by `reschedule`."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "place": "Hội trường Tổ dân phố 3",
+                    "agenda": [
+                        {
+                            "title": "Đánh giá kết quả thực hiện nhiệm vụ tháng 12/2026",
+                            "description": None,
+                        },
+                        {
+                            "title": "Quán triệt Nghị quyết số 57-NQ/TW",
+                            "description": "Đồng chí bí thư chi bộ trình bày",
+                        },
+                    ],
+                }
+            ]
+        }
+    )
+
     kind: NotNull[MeetingKind] = None
     title: NotNull[Title] = None
     starts_at: NotNull[IsoDateTime] = None
@@ -129,10 +149,28 @@ class MeetingUpdate(StrictModel):
 
 
 class MeetingCancel(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"reason": "Hoãn do mưa bão; chi bộ sẽ thông báo lịch sinh hoạt mới."}]
+        }
+    )
+
     reason: Reason
 
 
 class MeetingReschedule(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "starts_at": "2027-01-15T19:30:00+07:00",
+                    "ends_at": "2027-01-15T21:00:00+07:00",
+                    "reason": "Trùng lịch hội nghị của Đảng ủy phường",
+                }
+            ]
+        }
+    )
+
     starts_at: IsoDateTime
     ends_at: IsoDateTime
     reason: Reason
@@ -278,6 +316,8 @@ class CheckInRead(BaseModel):
 
 
 class QrCheckIn(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"code": "K7Q2M4XA"}]})
+
     code: Annotated[str, Field(min_length=1, max_length=32)]
 
 
@@ -290,16 +330,47 @@ class QrCodeRead(BaseModel):
 class AttendanceMark(StrictModel):
     """The secretary records a member's attendance (proxy check-in, or an excuse)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "member_id": 12,
+                    "attendance": "excused",
+                    "reason": "Đi công tác tại Thành phố Hồ Chí Minh",
+                }
+            ]
+        }
+    )
+
     member_id: ObjectId
     attendance: Literal["present", "excused"]
     reason: Reason | None = None
 
 
 class ExcuseCreate(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "Ốm, đang điều trị tại Bệnh viện Đa khoa tỉnh"}]}
+    )
+
     reason: Reason
 
 
 class CommentCreate(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "body": (
+                        "Đề nghị chi bộ phân công đảng viên trẻ hướng dẫn người cao "
+                        "tuổi sử dụng dịch vụ công trực tuyến."
+                    ),
+                    "agenda_item": 1,
+                    "is_written_opinion": False,
+                }
+            ]
+        }
+    )
+
     body: Annotated[str, Field(min_length=1, max_length=4000)]
     agenda_item: Annotated[StrictInt | None, Field(ge=0, le=29)] = None
     is_written_opinion: Flag = False
@@ -347,6 +418,47 @@ class OfflineEntry(StrictModel):
 
 
 class OfflineBatch(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "entries": [
+                        {
+                            "client_id": "c1f3a9e2-0001",
+                            "kind": "check_in",
+                            "client_time": "2027-01-08T19:28:41+07:00",
+                            "member_id": 12,
+                        },
+                        {
+                            "client_id": "c1f3a9e2-0002",
+                            "kind": "excuse",
+                            "client_time": "2027-01-08T19:31:05+07:00",
+                            "member_id": 14,
+                            "text": "Đi công tác tại Thành phố Hồ Chí Minh",
+                        },
+                        {
+                            "client_id": "c1f3a9e2-0003",
+                            "kind": "comment",
+                            "client_time": "2027-01-08T20:05:17+07:00",
+                            "member_id": 15,
+                            "text": "Ý kiến bằng văn bản: thống nhất với dự thảo nghị quyết.",
+                            "agenda_item": 1,
+                        },
+                        {
+                            "client_id": "c1f3a9e2-0004",
+                            "kind": "hand_count",
+                            "client_time": "2027-01-08T20:40:00+07:00",
+                            "motion_id": 3,
+                            "yes": 18,
+                            "no": 0,
+                            "abstain": 1,
+                        },
+                    ]
+                }
+            ]
+        }
+    )
+
     entries: Annotated[list[OfflineEntry], Field(min_length=1, max_length=500)]
 
 
@@ -361,6 +473,14 @@ class OfflineBatchResult(BaseModel):
 
 
 class MotionCreate(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"text": "Thông qua Nghị quyết sinh hoạt chi bộ tháng 01/2027", "is_secret": False}
+            ]
+        }
+    )
+
     text: Annotated[str, Field(min_length=1, max_length=2000)]
     is_secret: Flag = False
 
@@ -390,6 +510,8 @@ class MotionRead(BaseModel):
 
 
 class BallotCreate(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"choice": "yes"}]})
+
     choice: VoteChoice
 
 
@@ -401,21 +523,55 @@ class BallotRead(BaseModel):
 
 
 class ShowOfHands(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"yes": 18, "no": 0, "abstain": 1}]})
+
     yes: Annotated[StrictInt, Field(ge=0, le=10_000)]
     no: Annotated[StrictInt, Field(ge=0, le=10_000)]
     abstain: Annotated[StrictInt, Field(ge=0, le=10_000)]
 
 
 class MinutesUpdate(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "text": (
+                        "Biên bản sinh hoạt chi bộ tháng 01/2027: 19/21 đảng viên có "
+                        "mặt (2 vắng có lý do); chi bộ thống nhất thông qua nghị "
+                        "quyết tháng."
+                    )
+                }
+            ]
+        }
+    )
+
     upload_id: ObjectId | None = None
     text: Annotated[str | None, Field(max_length=100_000)] = None
 
 
 class RatingUpdate(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"rating": "good"}]})
+
     rating: MeetingRating
 
 
 class TaskCreate(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": (
+                        "Vận động các hộ gia đình trong tổ dân phố cài đặt và kích "
+                        "hoạt ứng dụng VNeID"
+                    ),
+                    "assignee_id": 12,
+                    "due_date": "2027-01-31",
+                    "meeting_id": 3,
+                }
+            ]
+        }
+    )
+
     title: Annotated[str, Field(min_length=1, max_length=500)]
     assignee_id: ObjectId | None = Field(None, description="A member; none = the whole branch.")
     due_date: IsoDate | None = None
@@ -423,6 +579,19 @@ class TaskCreate(StrictModel):
 
 
 class TaskUpdate(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "done",
+                    "progress": (
+                        "Đã hướng dẫn 142/142 hộ kích hoạt tài khoản định danh điện tử mức 2."
+                    ),
+                }
+            ]
+        }
+    )
+
     status: NotNull[TaskStatus] = None
     progress: Annotated[str | None, Field(max_length=4000)] = None
     due_date: IsoDate | None = None
@@ -452,6 +621,8 @@ class BranchMeetingSettings(BaseModel):
 
 
 class BranchMeetingSettingsUpdate(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"has_residence_attendees": True}]})
+
     has_residence_attendees: Annotated[
         Flag,
         Field(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.phone import Phone
 from app.models.member import Gender, MemberStatus
@@ -58,6 +58,24 @@ class MemberRead(BaseModel):
 
 
 class MemberCreate(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "full_name": "Nguyễn Văn An",
+                    "phone": "+84901234567",
+                    "party_card_number": "01.024517",
+                    "status": "full",
+                    "is_exempt": False,
+                    "date_of_birth": "1985-06-15",
+                    "gender": "male",
+                    "joined_date": "2010-05-19",
+                    "official_date": "2011-05-19",
+                }
+            ]
+        }
+    )
+
     full_name: FullName
     phone: Phone | None = None
     party_card_number: CardNumber | None = None
@@ -72,6 +90,19 @@ class MemberCreate(StrictModel):
 
 class MemberUpdate(StrictModel):
     """Only the fields sent are changed; send `null` to clear a nullable field."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "full_name": "Trần Thị Bích Ngọc",
+                    "phone": "+84987654321",
+                    "date_of_birth": "1990-03-08",
+                    "gender": "female",
+                }
+            ]
+        }
+    )
 
     full_name: NotNull[FullName] = None
     phone: Phone | None = None

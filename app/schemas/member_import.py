@@ -5,13 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.models.member_import import ExportStatus, ImportStatus
 from app.schemas.common import Flag, ObjectId, ReadModel, StrictModel
 
 
 class ImportCreate(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"upload_id": 6, "allow_transfers": False}]}
+    )
+
     upload_id: ObjectId = Field(
         description="An upload of yours with purpose `import` (XLSX or CSV in UTF-8)."
     )
@@ -96,6 +100,8 @@ class FileLink(BaseModel):
 
 
 class ExportCreate(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"format": "xlsx"}]})
+
     format: Literal["xlsx", "csv"] = "xlsx"
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.phone import Phone
 from app.models.member import MemberStatus
@@ -74,51 +74,115 @@ class OrgMemberAsOf(BaseModel):
 
 
 class TransferCreate(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "branch_id": 7,
+                    "effective_date": "2026-12-01",
+                    "note": "Chuyển nơi công tác về Sở Khoa học và Công nghệ",
+                }
+            ]
+        }
+    )
+
     branch_id: ObjectId = Field(description="The branch the member moves to.")
     effective_date: EffectiveDate | None = None
     note: Note | None = None
 
 
 class ResidenceSet(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"branch_id": 9, "effective_date": "2026-12-01"}]}
+    )
+
     branch_id: ObjectId = Field(description="The branch where the member lives.")
     effective_date: EffectiveDate | None = None
 
 
 class ResidenceEnd(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"effective_date": "2026-12-01"}]})
+
     effective_date: EffectiveDate | None = None
 
 
 class ExemptionSet(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"decision_ref": "125-QĐ/ĐU", "effective_date": "2026-12-01"}]
+        }
+    )
+
     decision_ref: DecisionRef
     effective_date: EffectiveDate | None = None
 
 
 class ExemptionEnd(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"effective_date": "2026-12-01", "note": "Đã bình phục sức khỏe, trở lại sinh hoạt"}
+            ]
+        }
+    )
+
     effective_date: EffectiveDate | None = None
     note: Note | None = None
 
 
 class FullMembership(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"official_date": "2026-11-19", "decision_ref": "312-QĐ/ĐU"}]
+        }
+    )
+
     official_date: EffectiveDate = Field(description="Ngày chính thức: the day they became full.")
     decision_ref: DecisionRef | None = None
 
 
 class ArchiveCreate(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "reason": "moved_out",
+                    "effective_date": "2026-12-01",
+                    "note": "Chuyển sinh hoạt đảng chính thức về Đảng bộ tỉnh Khánh Hòa",
+                }
+            ]
+        }
+    )
+
     reason: ArchiveReason
     effective_date: EffectiveDate | None = None
     note: Note | None = None
 
 
 class PhoneChangeByOfficer(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"phone": "+84987654321", "reason": "Đảng viên báo mất số điện thoại cũ"}]
+        }
+    )
+
     phone: Phone
     reason: Note
 
 
 class PhoneChangeRequest(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"phone": "+84987654321"}]})
+
     phone: Phone
 
 
 class PhoneChangeConfirm(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"challenge_id": "3f9c2b7e8a1d4c6f9e0b5a7d2c4e6f81", "code": "482913"}]
+        }
+    )
+
     challenge_id: Annotated[str, Field(min_length=1, max_length=64), NoNul]
     code: Annotated[str, Field(pattern=r"^[0-9]{6}$", examples=["123456"])]
 
@@ -157,14 +221,24 @@ class LoginList(ReadModel):
 
 
 class OrgMove(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"parent_id": 3, "effective_date": "2026-12-01"}]}
+    )
+
     parent_id: ObjectId = Field(description="The org it moves under.")
     effective_date: EffectiveDate | None = None
 
 
 class OrgMerge(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"into_id": 5, "effective_date": "2026-12-01"}]}
+    )
+
     into_id: ObjectId = Field(description="The org it merges into (of the same level).")
     effective_date: EffectiveDate | None = None
 
 
 class OrgDissolve(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"effective_date": "2026-12-01"}]})
+
     effective_date: EffectiveDate | None = None

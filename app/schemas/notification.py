@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from app.models.notification import DevicePlatform, NoticeKind
 from app.schemas.common import LocalTime, LocalTimeRead, NotNull, ObjectId, StrictModel
@@ -17,6 +17,21 @@ DeviceToken = Annotated[
 
 
 class DeviceRegister(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "token": (
+                        "fGx7Qk2eT0uWc1Hn9pLr3S:APA91bF4kZq8Vn2Lx7Rt0Yw5Jc3Hs6Md1Pb9Ge4Ua8Oi2Ky"
+                    ),
+                    "platform": "android",
+                    "app_version": "1.4.0",
+                    "locale": "vi-VN",
+                }
+            ]
+        }
+    )
+
     token: DeviceToken
     platform: DevicePlatform
     app_version: Annotated[str, Field(max_length=32)] | None = None
@@ -69,6 +84,19 @@ class NotificationPreferenceRead(BaseModel):
 
 
 class NotificationPreferenceUpdate(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "muted_kinds": ["article"],
+                    "quiet_start": "22:00",
+                    "quiet_end": "06:00",
+                    "is_sms_preferred": False,
+                }
+            ]
+        }
+    )
+
     muted_kinds: NotNull[Annotated[list[NoticeKind], Field(max_length=len(NoticeKind))]] = None
     quiet_start: LocalTime | None = None
     quiet_end: LocalTime | None = None
@@ -76,12 +104,16 @@ class NotificationPreferenceUpdate(StrictModel):
 
 
 class MarkAllRead(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"up_to_id": 20}]})
+
     up_to_id: ObjectId | None = Field(
         None, description="The newest the app has shown; later ones stay unread."
     )
 
 
 class SmsPreference(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"is_sms_preferred": True}]})
+
     is_sms_preferred: StrictBool = Field(description="Send this member's notices by SMS too.")
 
 

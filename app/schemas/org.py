@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.models.org import OrgKind
 from app.schemas.common import NAME_RULES, NameText, NotNull, ObjectId, StrictModel
@@ -43,6 +43,19 @@ class OrgRead(OrgSummary):
 
 
 class OrgCreate(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "parent_id": 2,
+                    "name": "Chi bộ Tổ dân phố 3",
+                    "kind": "branch",
+                    "code": "XH-TDP03",
+                }
+            ]
+        }
+    )
+
     parent_id: ObjectId
     name: OrgName
     kind: OrgKind
@@ -50,5 +63,9 @@ class OrgCreate(StrictModel):
 
 
 class OrgUpdate(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "Chi bộ Tổ dân phố 3 - 4", "code": "XH-TDP0304"}]}
+    )
+
     name: NotNull[OrgName] = None
     code: OrgCode | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from app.models.role import Role
 from app.schemas.common import ObjectId, StrictModel
@@ -32,5 +32,9 @@ class RoleGrantRead(BaseModel):
 
 
 class RoleGrantCreate(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"member_id": 12, "role": "secretary"}]}
+    )
+
     member_id: ObjectId
     role: Role

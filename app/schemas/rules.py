@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StrictFloat, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
 from app.schemas.common import LocalTime, LocalTimeRead, StrictModel
 
@@ -68,6 +68,30 @@ class RulesRead(BaseModel):
 
 
 class RulesUpdate(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "quorum_ratio": 0.6667,
+                    "pass_ratio": 0.5,
+                    "reminder_day_before_at": "08:00",
+                    "reminder_hours_before": 2,
+                    "absence_flag_after": 3,
+                    "study_points_target": 200,
+                    "study_points_document": 2,
+                    "study_points_meeting": 10,
+                    "study_points_quiz": 10,
+                    "study_points_document_daily_cap": 20,
+                    "study_points_manual_max": 100,
+                    "stats_target_activation": 0.95,
+                    "stats_target_monthly_active": 0.9,
+                    "stats_target_branches_meeting": 1.0,
+                    "stats_target_study": 0.8,
+                }
+            ]
+        }
+    )
+
     quorum_ratio: Ratio
     pass_ratio: Ratio
     reminder_day_before_at: LocalTime

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.models.stats_report import ReportStatus
 from app.schemas.common import IsoDate, StrictModel
@@ -259,6 +259,10 @@ class BranchSignalsPage(BaseModel):
 
 
 class ReportCreate(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"period": "quarter", "from": "2026-10-01"}]}
+    )
+
     period: PeriodKind = PeriodKind.MONTH
     from_: IsoDate | None = Field(
         None,

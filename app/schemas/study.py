@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.models.study import PointSource, QuestionKind, RevealAfter, SurveyQuestionKind
 from app.schemas.common import Flag, IsoDateTime, NoNul, ObjectId, StrictInt, StrictModel
@@ -55,6 +55,18 @@ class MyPointsRead(BaseModel):
 
 
 class PointAwardCreate(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "points": 20,
+                    "note": "Giải nhất Hội thi tìm hiểu Nghị quyết số 57-NQ/TW cấp phường",
+                    "reason": "Khen thưởng hội thi",
+                }
+            ]
+        }
+    )
+
     points: StrictInt = Field(
         description="Non-zero, negative for a correction; at most RULES__STUDY_POINTS_MANUAL_MAX.",
         examples=[10],
@@ -87,6 +99,64 @@ class QuizQuestionCreate(StrictModel):
 
 
 class QuizCreate(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "Tìm hiểu Nghị quyết số 57-NQ/TW",
+                    "description": (
+                        "Cuộc thi trắc nghiệm sau hội nghị quán triệt; đọc văn bản "
+                        "trước khi làm bài."
+                    ),
+                    "document_id": 3,
+                    "opens_at": "2027-01-11T08:00:00+07:00",
+                    "closes_at": "2027-01-29T17:00:00+07:00",
+                    "time_limit_s": 900,
+                    "attempts_allowed": 2,
+                    "pass_percent": 80,
+                    "points": 10,
+                    "reveal_after": "close",
+                    "questions": [
+                        {
+                            "kind": "single",
+                            "text": "Nghị quyết số 57-NQ/TW được Bộ Chính trị ban hành ngày nào?",
+                            "options": ["22/12/2024", "19/5/2024", "03/02/2025", "01/7/2025"],
+                            "correct": [0],
+                            "explanation": None,
+                        },
+                        {
+                            "kind": "single",
+                            "text": (
+                                "Theo Nghị quyết, đến năm 2030 quy mô kinh tế số đạt tối "
+                                "thiểu bao nhiêu phần trăm GDP?"
+                            ),
+                            "options": ["20%", "25%", "30%", "40%"],
+                            "correct": [2],
+                            "explanation": (
+                                "Mục tiêu đến năm 2030: quy mô kinh tế số đạt tối thiểu 30% GDP."
+                            ),
+                        },
+                        {
+                            "kind": "multiple",
+                            "text": (
+                                "Nghị quyết xác định những lĩnh vực nào là đột phá quan "
+                                "trọng hàng đầu?"
+                            ),
+                            "options": [
+                                "Khoa học, công nghệ",
+                                "Đổi mới sáng tạo",
+                                "Chuyển đổi số quốc gia",
+                                "Khai thác khoáng sản",
+                            ],
+                            "correct": [0, 1, 2],
+                            "explanation": None,
+                        },
+                    ],
+                }
+            ]
+        }
+    )
+
     title: Title
     description: LongText | None = None
     document_id: ObjectId | None = Field(
@@ -181,6 +251,20 @@ class AnswerSubmit(StrictModel):
 
 
 class AttemptSubmit(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "answers": [
+                        {"question_id": 11, "chosen": [0]},
+                        {"question_id": 12, "chosen": [2]},
+                        {"question_id": 13, "chosen": [0, 1, 2]},
+                    ]
+                }
+            ]
+        }
+    )
+
     answers: list[AnswerSubmit] = Field(max_length=200)
 
 
@@ -269,6 +353,52 @@ class SurveyQuestionCreate(StrictModel):
 
 
 class SurveyCreate(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "Khảo sát chất lượng sinh hoạt chi bộ năm 2026",
+                    "description": (
+                        "Ý kiến của đảng viên giúp cấp ủy nâng cao chất lượng sinh "
+                        "hoạt chi bộ năm 2027."
+                    ),
+                    "opens_at": "2027-01-05T08:00:00+07:00",
+                    "closes_at": "2027-01-20T17:00:00+07:00",
+                    "is_anonymous": True,
+                    "questions": [
+                        {
+                            "kind": "single",
+                            "text": "Đồng chí tham dự sinh hoạt chi bộ định kỳ như thế nào?",
+                            "options": ["Đầy đủ", "Thỉnh thoảng vắng", "Thường xuyên vắng"],
+                        },
+                        {
+                            "kind": "multiple",
+                            "text": "Nội dung nào cần được tăng cường trong sinh hoạt chi bộ?",
+                            "options": [
+                                "Sinh hoạt chuyên đề",
+                                "Học tập nghị quyết",
+                                "Phê bình và tự phê bình",
+                                "Công tác dân vận",
+                            ],
+                        },
+                        {
+                            "kind": "scale",
+                            "text": (
+                                "Đồng chí đánh giá chất lượng sinh hoạt chi bộ năm 2026 ở "
+                                "mức nào (1 thấp nhất, 5 cao nhất)?"
+                            ),
+                            "scale_max": 5,
+                        },
+                        {
+                            "kind": "text",
+                            "text": "Đề xuất của đồng chí để sinh hoạt chi bộ thiết thực hơn.",
+                        },
+                    ],
+                }
+            ]
+        }
+    )
+
     title: Title
     description: LongText | None = None
     opens_at: IsoDateTime
@@ -315,6 +445,24 @@ class SurveyAnswerSubmit(StrictModel):
 
 
 class SurveyResponseCreate(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "answers": [
+                        {"question_id": 21, "choices": [0]},
+                        {"question_id": 22, "choices": [0, 2]},
+                        {"question_id": 23, "choices": [4]},
+                        {
+                            "question_id": 24,
+                            "text": "Nên dành thời gian thảo luận các việc cụ thể của tổ dân phố.",
+                        },
+                    ]
+                }
+            ]
+        }
+    )
+
     answers: list[SurveyAnswerSubmit] = Field(min_length=1, max_length=100)
 
 

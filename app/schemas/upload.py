@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.schemas.common import StrictModel
 from app.services.uploads import UploadPurpose
@@ -29,6 +29,18 @@ class UploadRead(BaseModel):
 
 
 class PresignedUploadCreate(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "purpose": "media",
+                    "content_type": "video/mp4",
+                    "filename": "Hội nghị quán triệt Nghị quyết 57.mp4",
+                }
+            ]
+        }
+    )
+
     purpose: UploadPurpose
     content_type: str = Field(
         min_length=3, max_length=128, pattern=r"^[a-z]+/[a-z0-9.+-]+$", examples=["video/mp4"]
