@@ -76,8 +76,9 @@ def db_current() -> None:
 def db_recount() -> None:
     """Recount the counters kept beside the data (a document's readers per branch and unit, for
     its coverage report) from the rows they count, in one transaction, while the API serves. Run
-    it once every API process runs this release after an upgrade across revision 0820 (the
-    previous release counted receipts per branch only), or whenever a report looks off."""
+    it once every API process runs this release after an upgrade across revision 0820 or 0840
+    (the previous release counted receipts per branch only, or added unit counters without their
+    parent), or whenever a report looks off."""
     started = time.perf_counter()
     asyncio.run(_recount(get_settings()))
     console.print(f"recounted the coverage counters in {time.perf_counter() - started:.1f} s")

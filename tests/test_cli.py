@@ -168,7 +168,8 @@ async def test_db_recount_rebuilds_drifted_coverage_counters(
     cli_database: CliDatabase, tmp_path: Path
 ) -> None:
     """Counters that drifted (a previous release's processes during a rolling upgrade counted
-    receipts per branch only) are rebuilt from the receipts."""
+    receipts per branch only, or added unit counters without their parent) are rebuilt from the
+    receipts."""
     for args in (("db", "upgrade"), ("seed",)):
         result = await run_cli(*args, cwd=tmp_path, DATABASE_URL=cli_database.url)
         assert result.returncode == 0, result.output
@@ -178,8 +179,9 @@ async def test_db_recount_rebuilds_drifted_coverage_counters(
         async with engine.connect() as conn:
             rows = await conn.execute(
                 text(
-                    "SELECT 'unit', document_id, org_id, opened, studied FROM document_unit_reads "
-                    "UNION ALL SELECT 'branch', document_id, branch_id, opened, studied "
+                    "SELECT 'unit', document_id, org_id, opened, studied, parent_id "
+                    "FROM document_unit_reads UNION ALL "
+                    "SELECT 'branch', document_id, branch_id, opened, studied, NULL "
                     "FROM document_branch_reads ORDER BY 1, 2, 3"
                 )
             )
@@ -188,7 +190,9 @@ async def test_db_recount_rebuilds_drifted_coverage_counters(
     seeded = await counters()
     assert any(row[3] for row in seeded), seeded  # the demo's two receipts count
     async with engine.begin() as conn:
-        await conn.execute(text("UPDATE document_unit_reads SET opened = opened + 7"))
+        await conn.execute(
+            text("UPDATE document_unit_reads SET opened = opened + 7, parent_id = NULL")
+        )
         await conn.execute(text("DELETE FROM document_branch_reads"))
     assert await counters() != seeded
 

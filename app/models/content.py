@@ -179,14 +179,20 @@ class DocumentUnitReads(Base):
     "studied" (one row per org on the reader's branch path but the root), and moved with a
     subtree when it moves, so a report reads one row per child unit instead of summing every
     branch below it. The root has none (its figures are its children's sum): no row every
-    province-wide read would lock."""
+    province-wide read would lock. Each row carries its org's parent (a copy of `org.parent_id`,
+    moved with it), so an org's report reads its children's rows as one range of an index."""
 
     __tablename__ = "document_unit_reads"
+    __table_args__ = (
+        Index("ix_document_unit_reads_document_id_parent_id", "document_id", "parent_id"),
+    )
 
     document_id: Mapped[int] = mapped_column(
         ForeignKey("document.id", ondelete="CASCADE"), primary_key=True
     )
     org_id: Mapped[int] = mapped_column(ForeignKey("org.id", ondelete="CASCADE"), primary_key=True)
+    # Null only on rows the previous release added during a rolling upgrade (`recount` fixes).
+    parent_id: Mapped[int | None] = mapped_column(BigId)
     opened: Mapped[int] = mapped_column(Integer, default=0)
     studied: Mapped[int] = mapped_column(Integer, default=0)
 

@@ -407,11 +407,14 @@ async def _counted(
 
 async def _unit_counters_add_up(session: AsyncSession, document_id: int) -> None:
     """Each committee's counters are the sum of the branch counters below it now; a branch's
-    are its branch counters."""
+    are its branch counters; each row names its org's parent now."""
     kept = (
         await session.execute(
             select(
-                DocumentUnitReads.org_id, DocumentUnitReads.opened, DocumentUnitReads.studied
+                DocumentUnitReads.org_id,
+                DocumentUnitReads.parent_id,
+                DocumentUnitReads.opened,
+                DocumentUnitReads.studied,
             ).where(DocumentUnitReads.document_id == document_id)
         )
     ).all()
@@ -431,8 +434,8 @@ async def _unit_counters_add_up(session: AsyncSession, document_id: int) -> None
             )
         ).all(),
     ]
-    assert {(r[0], r[1], r[2]) for r in kept if r[1] or r[2]} == {
-        (r[1], r[2], r[3]) for r in summed
+    assert {(r[0], r[1], r[2], r[3]) for r in kept if r[2] or r[3]} == {
+        (r[1], r[2], r[3], r[4]) for r in summed
     }
 
 

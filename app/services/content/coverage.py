@@ -18,9 +18,10 @@ members and grouping them by unit takes seconds. So the counts are kept as they 
   of every org's subtree refreshed every `BRANCH_MEMBERS_TTL_S` seconds (one grouped query;
   members joining or leaving show in the report within that time).
 
-The coverage of an org is then one read on the lean reader of one counter row per child unit
-(~300 at the province root, each found by its key), whatever the number of branches below;
-the members come from the cache by id.
+Each unit's row carries its parent (a copy of `org.parent_id`, moved with it), so the coverage
+of an org is one read on the lean reader: its child units and their counter rows, each an index
+range (~300 rows each at the province root), whatever the number of branches below, joined here
+by id; the members come from the cache by id.
 """
 
 from __future__ import annotations
@@ -28,20 +29,29 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
+from itertools import pairwise
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Integer,
+    String,
     and_,
     bindparam,
     delete,
     func,
     insert,
+    literal_column,
+    null,
     select,
+    union_all,
+    update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.db import FastQuery, Reader, Row, dialect_insert, lock_tables
+from app.core.errors import NotFound
 from app.models import (
     DocumentBranchReads,
     DocumentReceipt,
@@ -100,9 +110,10 @@ async def _add(
     counts = {"document_id": document_id, "opened": opened, "studied": studied}
     await _upsert(session, DocumentBranchReads, [{**counts, "branch_id": branch_id}])
     # Top-down, as every writer takes them: no two writers wait for each other in turn.
-    units = access.ancestor_ids(path)[1:]
-    if units:
-        await _upsert(session, DocumentUnitReads, [{**counts, "org_id": u} for u in units])
+    ids = access.ancestor_ids(path)
+    if len(ids) > 1:
+        rows = [{**counts, "org_id": u, "parent_id": p} for p, u in pairwise(ids)]
+        await _upsert(session, DocumentUnitReads, rows)
 
 
 async def count_open(session: AsyncSession, actor: Actor, document_id: int) -> None:
@@ -119,7 +130,15 @@ async def move(session: AsyncSession, org_id: int, *, old_path: str, new_path: s
     """The org's subtree moved from `old_path` to `new_path` (in this transaction, its members'
     rows locked first): its counts (its own row holds its subtree's) leave the committees above
     it that it left and join those it joined."""
-    old, new = access.ancestor_ids(old_path)[1:-1], access.ancestor_ids(new_path)[1:-1]
+    old_ids, new_ids = access.ancestor_ids(old_path), access.ancestor_ids(new_path)
+    if old_ids[-2:-1] != new_ids[-2:-1]:  # its rows follow it to its new parent
+        await session.execute(
+            update(DocumentUnitReads)
+            .where(DocumentUnitReads.org_id == org_id)
+            .values(parent_id=new_ids[-2])
+            .execution_options(synchronize_session=False)
+        )
+    old, new = old_ids[1:-1], new_ids[1:-1]
     left, joined = [u for u in old if u not in new], [u for u in new if u not in old]
     if not left and not joined:
         return
@@ -127,11 +146,13 @@ async def move(session: AsyncSession, org_id: int, *, old_path: str, new_path: s
         _units.c.org_id == org_id
     )
     counted = [r for r in (await session.execute(own)).all() if r.opened or r.studied]
+    parents = {u: p for ids in (old_ids, new_ids) for p, u in pairwise(ids)}
     for sign, units in ((-1, left), (1, joined)):
         rows = [
             {
                 "document_id": r.document_id,
                 "org_id": unit,
+                "parent_id": parents[unit],
                 "opened": sign * r.opened,
                 "studied": sign * r.studied,
             }
@@ -150,6 +171,7 @@ _UNIT_TOTALS = (
     select(
         _reads.c.document_id,
         _unit.c.id,
+        _unit.c.parent_id,
         func.sum(_reads.c.opened),
         func.sum(_reads.c.studied),
     )
@@ -164,13 +186,17 @@ _UNIT_TOTALS = (
         ).join(_reads, _reads.c.branch_id == _branch.c.id)
     )
     .where(_unit.c.parent_id.is_not(None), _unit.c.kind != OrgKind.BRANCH.value)
-    .group_by(_reads.c.document_id, _unit.c.id)
+    .group_by(_reads.c.document_id, _unit.c.id, _unit.c.parent_id)
 )
 
 
-_BRANCH_TOTALS = select(
-    _reads.c.document_id, _reads.c.branch_id, _reads.c.opened, _reads.c.studied
-).where(_reads.c.branch_id.in_(select(_o.c.id).where(_o.c.parent_id.is_not(None))))
+_BRANCH_TOTALS = (
+    select(
+        _reads.c.document_id, _reads.c.branch_id, _o.c.parent_id, _reads.c.opened, _reads.c.studied
+    )
+    .join(_o, _o.c.id == _reads.c.branch_id)
+    .where(_o.c.parent_id.is_not(None))
+)
 
 
 async def rebuild(conn: AsyncConnection | AsyncSession) -> None:
@@ -195,7 +221,7 @@ async def rebuild(conn: AsyncConnection | AsyncSession) -> None:
     for totals in (_BRANCH_TOTALS, _UNIT_TOTALS):
         await conn.execute(
             insert(DocumentUnitReads).from_select(
-                ["document_id", "org_id", "opened", "studied"], totals
+                ["document_id", "org_id", "parent_id", "opened", "studied"], totals
             )
         )
 
@@ -249,57 +275,95 @@ _MEMBERS_BY_BRANCH = FastQuery(
     .group_by(_m.c.org_path)
 )
 _document = bindparam("document_id", type_=BigInteger)
-_child = _o.alias("child")
 
 
-# The org's child units in name order, each with its counters (null where nobody read): one
-# index probe of the counters per child (a generic plan: the children by their parent, each
-# child's counter row by its key, whatever the number of counter rows the document has).
-_UNITS = FastQuery(
-    select(_child.c.id, _child.c.name, _child.c.kind, _units.c.opened, _units.c.studied)
-    .select_from(
-        _child.outerjoin(
-            _units, and_(_units.c.document_id == _document, _units.c.org_id == _child.c.id)
-        )
-    )
-    .where(_child.c.parent_id == bindparam("org_id", type_=BigInteger))
-    .order_by(_child.c.name_folded, _child.c.id),
+_org_id = bindparam("org_id", type_=BigInteger)
+_no_text = null().cast(String)
+_no_count = null().cast(Integer)
+# ORG, CHILD, COUNTER, OWN: what a row of `_REPORT` is.
+ORG, CHILD, COUNTER, OWN = 0, 1, 2, 3
+
+
+def _counters(part: int, *where: Any) -> Any:
+    return select(
+        literal_column(str(part)).label("part"),
+        _units.c.org_id.label("id"),
+        _no_text.label("name"),
+        _no_text.label("kind"),
+        _no_text.label("name_folded"),
+        _units.c.opened,
+        _units.c.studied,
+    ).where(_units.c.document_id == _document, *where)
+
+
+# The org, its child units, their counter rows (one index range: the rows that name the org as
+# their parent) and the org's own counters (a branch has no child units), each an index scan of
+# a generic plan, in one read; joined by id and put in name order here.
+_REPORT = FastQuery(
+    union_all(
+        *(
+            select(
+                literal_column(str(part)).label("part"),
+                _o.c.id,
+                _o.c.name,
+                _o.c.kind,
+                _o.c.name_folded,
+                _no_count.label("opened"),
+                _no_count.label("studied"),
+            ).where(where)
+            for part, where in ((ORG, _o.c.id == _org_id), (CHILD, _o.c.parent_id == _org_id))
+        ),
+        _counters(COUNTER, _units.c.parent_id == _org_id),
+        _counters(OWN, _units.c.org_id == _org_id),
+    ),
     generic=True,
 )
-# A branch's own counters (a branch has no child units).
-_OWN = FastQuery(
-    select(_units.c.opened, _units.c.studied).where(
-        _units.c.document_id == _document,
-        _units.c.org_id == bindparam("org_id", type_=BigInteger),
-    ),
-    generic=True,  # by its key
-)
+
+
+_BY_NAME = itemgetter("name_folded", "id")
 
 
 async def report(
-    reader: Reader, document_id: int, org: Row, branch_members: BranchMembers
+    reader: Reader, document_id: int, org_id: int, branch_members: BranchMembers
 ) -> dict[str, Any]:
-    """Members, opened and studied per child unit of the org (its `id`, `path`, `name`,
-    `kind`), and for the org as a whole: one counter row per child unit, in one read."""
-    params = {"document_id": document_id, "org_id": org["id"]}
-    rows = await reader.fetch(_UNITS, params)
+    """Members, opened and studied per child unit of the org, and for the org as a whole (the
+    sum of its units', or a branch's own counters), in one read; 404 `org.not_found` if the org
+    is gone."""
+    org: Row | None = None
+    children: list[Row] = []
+    counted: dict[int, tuple[int, int]] = {}
+    opened = studied = 0
+    for row in await reader.fetch(_REPORT, {"document_id": document_id, "org_id": org_id}):
+        part = row["part"]
+        if part == CHILD:
+            children.append(row)
+        elif part == COUNTER:
+            counted[row["id"]] = (row["opened"], row["studied"])
+        elif part == ORG:
+            org = row
+        else:
+            opened, studied = row["opened"], row["studied"]
+    if org is None:
+        raise NotFound("Không tìm thấy tổ chức.", code="org.not_found")
     members = await branch_members.of_orgs(reader)
-    units, opened, studied = [], 0, 0
-    for u in rows:  # hundreds at a province's root: one pass
-        unit_opened, unit_studied = u["opened"] or 0, u["studied"] or 0
-        opened += unit_opened
-        studied += unit_studied
-        units.append(
-            {
-                "org": {"id": u["id"], "name": u["name"], "kind": u["kind"]},
-                "members": members.get(u["id"], 0),
-                "opened": unit_opened,
-                "studied": unit_studied,
-            }
-        )
-    if not rows:  # a branch: its own counters
-        own = await reader.fetch(_OWN, params)
-        opened, studied = (own[0]["opened"], own[0]["studied"]) if own else (0, 0)
+    units: list[dict[str, Any]] = []
+    if children:  # hundreds at a province's root; the org's figures are its units' sum
+        opened = studied = 0
+        children.sort(key=_BY_NAME)
+        nobody = (0, 0)
+        for child in children:
+            unit_id = child["id"]
+            unit_opened, unit_studied = counted.get(unit_id, nobody)
+            opened += unit_opened
+            studied += unit_studied
+            units.append(
+                {
+                    "org": {"id": unit_id, "name": child["name"], "kind": child["kind"]},
+                    "members": members.get(unit_id, 0),
+                    "opened": unit_opened,
+                    "studied": unit_studied,
+                }
+            )
     return {
         "document_id": document_id,
         "org": {"id": org["id"], "name": org["name"], "kind": org["kind"]},

@@ -843,28 +843,33 @@ async def relay_document(
 
 async def _scope_org(
     queries: AsyncSession | Reader, actor: Actor, target: DocumentTarget, org_id: int | None
-) -> Any:
-    """The org whose child units a report lists: the document's org by default, or one of its
-    subtree where the actor holds `content.relay`."""
+) -> tuple[int, str]:
+    """The org whose child units a report lists, as its id and path: the document's org by
+    default (decided on the guard's target, without a read), or one of its subtree, where the
+    actor holds `content.relay`."""
     _published_only(target)
-    org = await _org(queries, org_id or target.org_id)
-    if org is None or not access.in_subtree(org["path"], target.path):
-        raise NotFound("Không tìm thấy tổ chức.", code="org.not_found")
+    if org_id is None or org_id == target.org_id:
+        org_id, path = target.org_id, target.path
+    else:
+        org = await _org(queries, org_id)
+        if org is None or not access.in_subtree(org["path"], target.path):
+            raise NotFound("Không tìm thấy tổ chức.", code="org.not_found")
+        path = org["path"]
     access.require(
         actor,
         Permission.CONTENT_RELAY,
-        org["path"],
+        path,
         not_found_code="org.not_found",
         ancestors_visible=True,
     )
-    return org
+    return org_id, path
 
 
 async def relay_status(
     session: AsyncSession, actor: Actor, target: DocumentTarget, org_id: int | None
 ) -> list[dict[str, Any]]:
     """Which child units of the org relayed the document."""
-    org = await _scope_org(session, actor, target, org_id)
+    scope_id, _ = await _scope_org(session, actor, target, org_id)
     rows = (
         await session.execute(
             select(
@@ -875,7 +880,7 @@ async def relay_status(
                 _relay.c.relayed_at,
             )
             .outerjoin(_relay, and_(_relay.c.org_id == _o.c.id, _relay.c.document_id == target.id))
-            .where(_o.c.parent_id == org["id"])
+            .where(_o.c.parent_id == scope_id)
             .order_by(_o.c.name_folded, _o.c.id)
         )
     ).mappings()
@@ -898,8 +903,8 @@ async def coverage(
 ) -> dict[str, Any]:
     """Members, opened and studied per child unit of the org (see `content.coverage`), on the
     lean reader (a heavy read of DESIGN.md §5)."""
-    org = await _scope_org(reader, actor, target, org_id)
-    return await coverage_service.report(reader, target.id, org, branch_members)
+    scope_id, _ = await _scope_org(reader, actor, target, org_id)
+    return await coverage_service.report(reader, target.id, scope_id, branch_members)
 
 
 async def members_not_read(
@@ -912,8 +917,8 @@ async def members_not_read(
     cursor: str | None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Members of the org's subtree who have not opened the document, in list order."""
-    org = await _scope_org(session, actor, target, org_id)
-    lo, hi = access.subtree_range(org["path"])
+    _, path = await _scope_org(session, actor, target, org_id)
+    lo, hi = access.subtree_range(path)
     query = (
         select(_m.c.id, _m.c.full_name, _m.c.sort_key)
         .outerjoin(_r, and_(_r.c.member_id == _m.c.id, _r.c.document_id == target.id))
