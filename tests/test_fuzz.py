@@ -627,8 +627,10 @@ def test_creates_succeed() -> None:
     """The fuzz run reached past the guards into the writes: creates of several kinds answered
     201 for the officer (the role whose writes reach furthest). The creates run first on each
     database (tests/conftest.py), on the demo province as seeded, before the fuzzed merges,
-    dissolutions and role changes; no single create is required (15 kinds land in a run of this
-    file alone, 9 in a whole suite's run). What each officer's POST answered is in the message."""
+    dissolutions and role changes; no single create is required (14 kinds land in a run of this
+    file alone). The secretary's creates (quizzes and surveys: an officer of the organisation
+    board may not create them) land in its branch, sent with the schema's examples. What each
+    officer's POST answered is in the message."""
     if not CREATED:
         pytest.skip("the fuzz run did not run in this session")
     officer_creates = {operation for role, operation in CREATED if role == "officer"}
