@@ -191,7 +191,8 @@ class DocumentUnitReads(Base):
         ForeignKey("document.id", ondelete="CASCADE"), primary_key=True
     )
     org_id: Mapped[int] = mapped_column(ForeignKey("org.id", ondelete="CASCADE"), primary_key=True)
-    # Null only on rows the previous release added during a rolling upgrade (`recount` fixes).
+    # Stale (null, or the parent before a move) only on rows the previous release wrote during
+    # a rolling upgrade: the row's next count mends it, `recount` mends them all.
     parent_id: Mapped[int | None] = mapped_column(BigId)
     opened: Mapped[int] = mapped_column(Integer, default=0)
     studied: Mapped[int] = mapped_column(Integer, default=0)

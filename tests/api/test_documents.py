@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import (
@@ -25,6 +25,7 @@ from app.models.study import PointEntry
 from app.resources import Resources
 from app.schemas.common import Page
 from app.schemas.content import CoverageRead, DocumentSummary
+from app.services import access
 from app.services.content import coverage as coverage_service
 from app.services.content.numbers import number_key
 from tests import samples
@@ -467,6 +468,7 @@ async def test_coverage_counts_at_every_level_and_across_moves_and_merges(
 
     await agrees(tree.p, tree.c1, tree.c2, tree.g1, tree.b1, tree.b3)
     assert (await _coverage(client, officer, document_id, tree.p))[None][1:] == (5, 3)
+
     assert (await _coverage(client, officer, document_id, tree.g1))[tree.b3.id][1:] == (1, 1)
 
     # G1 (with B3 and its reader) moves from C1 to C2; a member of B3 then reads.
@@ -495,6 +497,20 @@ async def test_coverage_counts_at_every_level_and_across_moves_and_merges(
     assert at_c1[tree.b2.id][1:] == (1, 1)
     assert at_c1[None][1:] == (6, 3)
     await _unit_counters_add_up(session, document_id)
+
+    # Rows the previous release wrote during a rolling upgrade (without a parent) mend at their
+    # next count: the member's "studied" counts on every unit of their path.
+    member_path = await session.scalar(select(Member.org_path).where(Member.id == tree.member.id))
+    on_path = access.ancestor_ids(str(member_path))[1:]
+    await session.execute(
+        update(DocumentUnitReads)
+        .where(DocumentUnitReads.document_id == document_id, DocumentUnitReads.org_id.in_(on_path))
+        .values(parent_id=None)
+    )
+    await session.commit()
+    assert (await client.post(f"{url}/studied", headers=await as_actor(tree.member.id))).is_success
+    await _unit_counters_add_up(session, document_id)
+    assert (await _coverage(client, officer, document_id, tree.p))[None][1:] == (6, 4)
 
 
 async def test_org_documents_list(

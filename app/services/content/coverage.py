@@ -30,7 +30,6 @@ import asyncio
 import time
 from collections.abc import Mapping
 from itertools import pairwise
-from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -86,6 +85,9 @@ async def _upsert(
             set_={
                 "opened": table.c.opened + statement.excluded.opened,
                 "studied": table.c.studied + statement.excluded.studied,
+                # A unit's row also takes its parent as it is now (a row the previous release
+                # wrote during a rolling upgrade mends at its next count).
+                **({"parent_id": statement.excluded.parent_id} if table is _units else {}),
             },
         )
     )
@@ -131,21 +133,20 @@ async def move(session: AsyncSession, org_id: int, *, old_path: str, new_path: s
     rows locked first): its counts (its own row holds its subtree's) leave the committees above
     it that it left and join those it joined."""
     old_ids, new_ids = access.ancestor_ids(old_path), access.ancestor_ids(new_path)
-    if old_ids[-2:-1] != new_ids[-2:-1]:  # its rows follow it to its new parent
-        await session.execute(
-            update(DocumentUnitReads)
-            .where(DocumentUnitReads.org_id == org_id)
-            .values(parent_id=new_ids[-2])
-            .execution_options(synchronize_session=False)
+    own = (
+        update(DocumentUnitReads)
+        .where(DocumentUnitReads.org_id == org_id)
+        .values(parent_id=new_ids[-2])  # its rows follow it to its new parent
+        .returning(
+            DocumentUnitReads.document_id, DocumentUnitReads.opened, DocumentUnitReads.studied
         )
+        .execution_options(synchronize_session=False)
+    )
+    counted = [r for r in (await session.execute(own)).all() if r.opened or r.studied]
     old, new = old_ids[1:-1], new_ids[1:-1]
     left, joined = [u for u in old if u not in new], [u for u in new if u not in old]
     if not left and not joined:
         return
-    own = select(_units.c.document_id, _units.c.opened, _units.c.studied).where(
-        _units.c.org_id == org_id
-    )
-    counted = [r for r in (await session.execute(own)).all() if r.opened or r.studied]
     parents = {u: p for ids in (old_ids, new_ids) for p, u in pairwise(ids)}
     for sign, units in ((-1, left), (1, joined)):
         rows = [
@@ -234,8 +235,8 @@ async def recount(session: AsyncSession) -> None:
     """`rebuild`, in the session's transaction while the API serves: the counters' writers (a
     receipt, a member moved) wait until it commits, so none is lost or counted twice; the
     coverage report reads the old counts meanwhile. For operators (`handbook db recount`): after
-    a rolling upgrade across revision 0820, whose previous release counted receipts per branch
-    only, or whenever a report looks off."""
+    a rolling upgrade across revision 0820 or 0840, whose previous release counted receipts per
+    branch only or wrote unit counters without their parent, or whenever a report looks off."""
     await lock_tables(session, COUNTER_TABLES, "SHARE ROW EXCLUSIVE")
     await rebuild(session)
 
@@ -296,9 +297,10 @@ def _counters(part: int, *where: Any) -> Any:
     ).where(_units.c.document_id == _document, *where)
 
 
-# The org, its child units, their counter rows (one index range: the rows that name the org as
-# their parent) and the org's own counters (a branch has no child units), each an index scan of
-# a generic plan, in one read; joined by id and put in name order here.
+# The org, its child units in name order (the database's collation, as every list of orgs),
+# their counter rows (one index range: the rows that name the org as their parent) and the
+# org's own counters (a branch has no child units), each an index scan of a generic plan, in
+# one read; joined by id here.
 _REPORT = FastQuery(
     union_all(
         *(
@@ -315,12 +317,9 @@ _REPORT = FastQuery(
         ),
         _counters(COUNTER, _units.c.parent_id == _org_id),
         _counters(OWN, _units.c.org_id == _org_id),
-    ),
+    ).order_by(*(literal_column(name) for name in ("part", "name_folded", "id"))),
     generic=True,
 )
-
-
-_BY_NAME = itemgetter("name_folded", "id")
 
 
 async def report(
@@ -349,7 +348,6 @@ async def report(
     units: list[dict[str, Any]] = []
     if children:  # hundreds at a province's root; the org's figures are its units' sum
         opened = studied = 0
-        children.sort(key=_BY_NAME)
         nobody = (0, 0)
         for child in children:
             unit_id = child["id"]
