@@ -12,7 +12,7 @@ idempotency claim) as its own transaction: one round trip instead of BEGIN, stat
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -324,73 +324,117 @@ class SessionQueries:
         return None
 
 
-async def _no_reset(connection: Any) -> None:
-    """Pool connections only ever run read-only statements in autocommit: nothing to reset,
-    so returning one to the pool costs no round trip."""
+class _Connections:
+    """asyncpg connections of one kind, kept on a stack instead of an `asyncpg.Pool`: the pool's
+    acquire and release cost an event-loop task and a shield a query (its release runs in
+    `asyncio.shield`), a tenth of a hot read's server CPU. The FIFO gate in front of it (a
+    semaphore of the pool's size, `AsyncpgReader`, `AsyncpgWriter`) decides who may take one, so
+    taking never waits on another's release: the last one given back, or a new connection.
+
+    A connection given back is sound (the caller gives back only what finished its work, idle
+    outside a transaction); one cut short (a cancelled request, a lost server) is discarded."""
+
+    __slots__ = ("_dsn", "_idle", "_init", "_open", "_settings")
+
+    def __init__(
+        self,
+        dsn: str,
+        settings: Mapping[str, str],
+        init: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
+    ) -> None:
+        self._dsn = dsn
+        self._settings = dict(settings)
+        self._init = init
+        self._idle: list[asyncpg.Connection] = []
+        self._open: set[asyncpg.Connection] = set()
+
+    async def take(self) -> asyncpg.Connection:
+        while self._idle:
+            connection = self._idle.pop()
+            if not connection.is_closed():
+                return connection
+            self._open.discard(connection)  # the server closed it while it was idle
+        connection = await asyncpg.connect(self._dsn, server_settings=self._settings)
+        try:
+            if self._init is not None:
+                await self._init(connection)
+        except BaseException:
+            connection.terminate()
+            raise
+        self._open.add(connection)
+        return connection
+
+    def give_back(self, connection: asyncpg.Connection) -> None:
+        self._idle.append(connection)
+
+    def discard(self, connection: asyncpg.Connection) -> None:
+        self._open.discard(connection)
+        connection.terminate()
+
+    def sizes(self) -> tuple[int, int]:
+        """(open, idle)."""
+        return len(self._open), len(self._idle)
+
+    async def close(self) -> None:
+        connections, self._open, self._idle = list(self._open), set(), []
+        for connection in connections:
+            try:
+                await connection.close(timeout=5)
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                connection.terminate()
 
 
 class AsyncpgReader:
-    """A small asyncpg pool of its own for the lean reads, opened on first use; the statements
-    that keep one generic plan (`FastQuery.generic`) run on a second pool whose connections are
-    set so. Both share one gate: together they never hold more than the pool's size busy."""
+    """Connections of their own for the lean reads (`_Connections`), opened on first use; the
+    statements that keep one generic plan (`FastQuery.generic`) run on connections set so. A
+    FIFO gate of the pool's size in front of both: together they never hold more than the
+    pool's size busy, and waiters are served in order (no long p99 tail under load)."""
 
     def __init__(self, settings: Settings) -> None:
         url = make_url(settings.database_url)
-        self._dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._size = settings.db.read_pool_size
-        self._statement_timeout_ms = settings.db.statement_timeout_ms
-        # By `FastQuery.generic`: the pool of PostgreSQL's own plan choice, and the generic one.
-        self._pools: dict[bool, asyncpg.Pool] = {}
-        self._lock = asyncio.Lock()
-        # asyncpg's pool is not fair under load (a LIFO queue, and a request arriving just as a
-        # connection comes back takes it ahead of those waiting), which turns into a long p99
-        # tail. A FIFO semaphore of the pool's size in front of it serves waiters in order, and
-        # the pool itself then always has a connection ready.
+        common = {
+            "statement_timeout": str(settings.db.statement_timeout_ms),
+            "application_name": "handbook-read",
+            "default_transaction_read_only": "on",
+        }
+        # By `FastQuery.generic`: PostgreSQL's own plan choice, and the generic plan.
+        self._connections = {
+            False: _Connections(dsn, common),
+            True: _Connections(dsn, {**common, "plan_cache_mode": "force_generic_plan"}),
+        }
         self._gate = asyncio.Semaphore(self._size)
 
-    async def _get_pool(self, generic: bool) -> asyncpg.Pool:
-        pool = self._pools.get(generic)
-        if pool is None:
-            async with self._lock:
-                pool = self._pools.get(generic)
-                if pool is None:
-                    settings = {
-                        "statement_timeout": str(self._statement_timeout_ms),
-                        "application_name": "handbook-read",
-                        "default_transaction_read_only": "on",
-                    }
-                    if generic:
-                        settings["plan_cache_mode"] = "force_generic_plan"
-                    pool = self._pools[generic] = await asyncpg.create_pool(
-                        self._dsn,
-                        min_size=0,
-                        max_size=self._size,
-                        reset=_no_reset,
-                        server_settings=settings,
-                    )
-        return pool
-
     async def fetch(self, query: FastQuery, params: Mapping[str, Any]) -> Sequence[Row]:
-        pool = self._pools.get(query.generic)
-        if pool is None:
-            pool = await self._get_pool(query.generic)
+        connections = self._connections[query.generic]
         compiled = query.for_asyncpg()
-        # No acquire timeout: asyncpg would wrap each acquire in wait_for (a task and a timer per
-        # query); the gate already bounds the wait to the queue ahead.
-        async with self._gate, pool.acquire() as connection:
-            rows: Sequence[Row] = await connection.fetch(compiled.sql, *query.args(params))
+        async with self._gate:
+            connection = await connections.take()
+            try:
+                rows: Sequence[Row] = await connection.fetch(compiled.sql, *query.args(params))
+            except asyncpg.PostgresError:
+                # The server refused the statement (a timeout, bad input): in autocommit the
+                # connection is idle again.
+                connections.give_back(connection)
+                raise
+            except BaseException:
+                connections.discard(connection)
+                raise
+            connections.give_back(connection)
             return rows
 
     def pool_stats(self) -> tuple[int, int, int]:
         """(in use, idle, capacity) of the lean read pool."""
-        size = sum(pool.get_size() for pool in self._pools.values())
-        idle = sum(pool.get_idle_size() for pool in self._pools.values())
+        size = idle = 0
+        for connections in self._connections.values():
+            open_, idle_ = connections.sizes()
+            size, idle = size + open_, idle + idle_
         return size - idle, idle, self._size
 
     async def aclose(self) -> None:
-        pools, self._pools = list(self._pools.values()), {}
-        for pool in pools:
-            await pool.close()
+        for connections in self._connections.values():
+            await connections.close()
 
 
 # --- the lean unit of work ------------------------------------------------------------------------
@@ -502,70 +546,68 @@ async def _init_write_connection(connection: asyncpg.Connection) -> None:
         )
 
 
-async def _rollback_left_open(connection: asyncpg.Connection) -> None:
-    """A unit always ends with COMMIT or ROLLBACK; one cut short (a cancelled request) is rolled
-    back here. Nothing else is ever changed on these connections: no other reset round trip."""
-    if connection.is_in_transaction():
-        await connection.execute("ROLLBACK")
-
-
 class AsyncpgWriter:
-    """The lean unit of work on PostgreSQL: an asyncpg pool of its own (`DB__POOL_SIZE` +
-    `DB__MAX_OVERFLOW` connections, opened on first use), a FIFO gate in front of it as the
-    reader has, and the write pool's timeout: a request that waits longer for a connection is
-    answered 503 `server.busy`, as on the ORM pool."""
+    """The lean unit of work on PostgreSQL: connections of its own (`_Connections`, at most
+    `DB__POOL_SIZE` + `DB__MAX_OVERFLOW`, opened on first use), a FIFO gate in front of them as
+    the reader has, and the write pool's timeout: a request that waits longer for a connection
+    is answered 503 `server.busy`, as on the ORM pool."""
 
     def __init__(self, settings: Settings) -> None:
         url = make_url(settings.database_url)
-        self._dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        self._size = settings.db.pool_size + settings.db.max_overflow
+        dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._timeout_s = settings.db.pool_timeout_s
-        self._statement_timeout_ms = settings.db.statement_timeout_ms
-        self._pool: asyncpg.Pool | None = None
-        self._lock = asyncio.Lock()
-        self._gate = asyncio.Semaphore(self._size)
-
-    async def _get_pool(self) -> asyncpg.Pool:
-        if self._pool is None:
-            async with self._lock:
-                if self._pool is None:
-                    self._pool = await asyncpg.create_pool(
-                        self._dsn,
-                        min_size=0,
-                        max_size=self._size,
-                        init=_init_write_connection,
-                        reset=_rollback_left_open,
-                        server_settings={
-                            "statement_timeout": str(self._statement_timeout_ms),
-                            "application_name": "handbook-write",
-                        },
-                    )
-        return self._pool
+        self._connections = _Connections(
+            dsn,
+            {
+                "statement_timeout": str(settings.db.statement_timeout_ms),
+                "application_name": "handbook-write",
+            },
+            init=_init_write_connection,
+        )
+        self._gate = asyncio.Semaphore(settings.db.pool_size + settings.db.max_overflow)
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[LeanUnit]:
-        pool = await self._get_pool()
         try:
             async with asyncio.timeout(self._timeout_s):
                 await self._gate.acquire()
         except TimeoutError as exc:
             raise PoolTimeout("the lean write pool stayed busy") from exc
         try:
-            async with pool.acquire() as connection:
-                unit = _AsyncpgUnit(connection)
-                await connection.execute("BEGIN")
+            connection = await self._connections.take()
+        except BaseException:
+            self._gate.release()
+            raise
+        unit = _AsyncpgUnit(connection)
+        sound = cut = False
+        try:
+            await connection.execute("BEGIN")
+            try:
+                yield unit
+            except Exception:
+                raise
+            except BaseException:  # cancelled, perhaps in the middle of a statement
+                cut = True
+                raise
+            finally:
+                # A unit always ends with COMMIT or ROLLBACK: one left without either is
+                # rolled back here. A connection cut short, or whose ending fails, is not used
+                # again.
                 try:
-                    yield unit
-                finally:
                     if not unit._done and not connection.is_closed():
                         await connection.execute("ROLLBACK")
+                    sound = not (cut or connection.is_closed() or connection.is_in_transaction())
+                except Exception:
+                    sound = False
         finally:
+            if sound:
+                self._connections.give_back(connection)
+            else:
+                self._connections.discard(connection)
             self._gate.release()
 
     async def aclose(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        await self._connections.close()
 
 
 def build_writer(settings: Settings, db: Database) -> Writer:

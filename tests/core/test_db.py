@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import asyncpg
 import pytest
-from sqlalchemy import Select, literal_column, select, text, update
+from sqlalchemy import Select, func, literal_column, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.core.db import (
     AsyncpgReader,
+    AsyncpgWriter,
     FastQuery,
     ReadOnlySessionError,
     lock_tables,
@@ -56,6 +58,83 @@ async def test_the_lean_reader_keeps_generic_plans_only_for_statements_that_ask(
     finally:
         await reader.aclose()
     assert reader.pool_stats()[:2] == (0, 0)
+
+
+def _postgres_url() -> str:
+    url = dbs.postgres_admin_url()
+    if url is None:
+        pytest.skip("needs PostgreSQL (TEST_DATABASE_URL)")
+    return url
+
+
+_ONE: Select[Any] = select(literal_column("1").label("one"))
+_REFUSED: Select[Any] = select(literal_column("1 / 0").label("never"))
+_SLOW: Select[Any] = select(func.pg_sleep(5).label("slept"))
+
+
+async def test_the_lean_reader_keeps_a_refused_statements_connection_and_drops_a_cut_one() -> None:
+    """A statement the server refuses leaves its connection idle and reused; one cut short
+    (a cancelled request) is closed, never handed to the next request; the reader goes on."""
+    reader = AsyncpgReader(make_settings(_postgres_url()))
+    try:
+        await reader.fetch(FastQuery(_ONE), {})
+        with pytest.raises(asyncpg.DivisionByZeroError):
+            await reader.fetch(FastQuery(_REFUSED), {})
+        assert reader.pool_stats()[:2] == (0, 1)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(reader.fetch(FastQuery(_SLOW), {}), timeout=0.2)
+        assert reader.pool_stats()[:2] == (0, 0)
+        assert [row["one"] for row in await reader.fetch(FastQuery(_ONE), {})] == [1]
+        # A connection the server closed while it was idle is left behind.
+        pid = (await reader.fetch(FastQuery(select(func.pg_backend_pid().label("pid"))), {}))[0]
+        killer = await asyncpg.connect(_postgres_url().replace("+asyncpg", ""))
+        try:
+            await killer.fetchval("SELECT pg_terminate_backend($1)", pid["pid"])
+        finally:
+            await killer.close()
+        await asyncio.sleep(0.3)
+        assert [row["one"] for row in await reader.fetch(FastQuery(_ONE), {})] == [1]
+        assert reader.pool_stats()[:2] == (0, 1)
+    finally:
+        await reader.aclose()
+
+
+async def test_the_lean_writer_ends_every_unit_before_its_connection_is_reused() -> None:
+    """A unit left without a commit is rolled back and its connection reused; a unit whose
+    statement is cut short loses its connection; the next unit starts clean either way."""
+    writer = AsyncpgWriter(make_settings(_postgres_url()))
+
+    async def in_transaction() -> bool:
+        async with writer.unit() as unit:
+            rows = await unit.fetch(
+                FastQuery(select(literal_column("now() = statement_timestamp()").label("fresh"))),
+                {},
+            )
+            await unit.commit()
+        return not rows[0]["fresh"]  # in a transaction begun before this statement
+
+    async def failing_unit() -> None:
+        async with writer.unit() as unit:
+            await unit.fetch(FastQuery(_ONE), {})
+            raise RuntimeError("the handler failed")
+
+    try:
+        with pytest.raises(RuntimeError):
+            await failing_unit()
+        assert writer._connections.sizes() == (1, 1)
+        with pytest.raises(asyncpg.DivisionByZeroError):
+            async with writer.unit() as unit:
+                await unit.fetch(FastQuery(_REFUSED), {})
+        assert writer._connections.sizes() == (1, 1)
+        assert await in_transaction()
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.2), writer.unit() as unit:
+                await unit.fetch(FastQuery(_SLOW), {})
+        assert writer._connections.sizes() == (0, 0)
+        assert await in_transaction()
+    finally:
+        await writer.aclose()
+    assert writer._connections.sizes() == (0, 0)
 
 
 async def test_lock_tables_waits_for_a_write_in_flight_without_holding_a_lock_meanwhile(
