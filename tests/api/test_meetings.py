@@ -1015,6 +1015,7 @@ async def test_upper_levels_list_their_subtrees_meetings_and_missing_minutes(
         await client.get(f"/api/v1/orgs/{tree.c1.id}/subtree-meetings", headers=committee)
     ).json()
     assert Page[SubtreeMeeting].model_validate(page).model_dump(mode="json") == page
+    assert all(type(m["has_minutes"]) is bool for m in page["items"])  # not 0/1 (SQLite)
     missing_url = f"/api/v1/orgs/{tree.c1.id}/subtree-meetings"
     late = {"minutes_missing": "true"}
     assert await collect(client, missing_url, committee, late) == []

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     ColumnElement,
     Integer,
     Select,
@@ -35,6 +36,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    type_coerce,
     union_all,
     update,
 )
@@ -193,9 +195,7 @@ _SUMMARY_COLUMNS = (
 )
 
 
-def _summary(
-    row: Mapping[str, Any], my_attendance: str | None = None, attending_as: str | None = None
-) -> dict[str, Any]:
+def _summary(row: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "id": row["id"],
         "org_id": row["org_id"],
@@ -206,8 +206,8 @@ def _summary(
         "starts_at": row["starts_at"],
         "ends_at": row["ends_at"],
         "place": row["place"],
-        "my_attendance": my_attendance,
-        "attending_as": attending_as,
+        "my_attendance": None,
+        "attending_as": None,
     }
 
 
@@ -564,9 +564,15 @@ def _latest_key(row: Mapping[str, Any]) -> tuple[str, int]:
     return row["starts_at"].isoformat(), row["id"]
 
 
+# The lean lists' rows carry exactly their items' keys (`MeetingSummary`, `SubtreeMeeting`): an
+# item is the row as a dict, no field copied one by one.
 def _my_meetings_query(*, after: bool) -> FastQuery:
     stmt = (
-        select(*_SUMMARY_COLUMNS, _at.c.attendance, _at.c.kind.label("attending_as"))
+        select(
+            *_SUMMARY_COLUMNS,
+            _at.c.attendance.label("my_attendance"),
+            _at.c.kind.label("attending_as"),
+        )
         .select_from(_at)
         .join(_mt, _mt.c.id == _at.c.meeting_id)
         .join(_org, _org.c.id == _mt.c.org_id)
@@ -588,7 +594,7 @@ async def list_my_meetings(
     params = _lean_page({"member_id": actor.member_id}, "my-meetings", limit=limit, cursor=cursor)
     rows = await reader.fetch(_MY_MEETINGS[bool(cursor)], params)
     page, next_cursor = page_of(rows, limit, "my-meetings", _latest_key)
-    return [_summary(r, r["attendance"], r["attending_as"]) for r in page], next_cursor
+    return [dict(r) for r in page], next_cursor
 
 
 def _local_midnight(day: date | None, rules: RulesSettings, *, days: int = 0) -> datetime | None:
@@ -620,7 +626,10 @@ def _subtree_query(
     stmt = (
         select(
             *_SUMMARY_COLUMNS,
+            null().label("my_attendance"),
+            null().label("attending_as"),
             _mt.c.closed_at,
+            type_coerce(_mt.c.minutes_at.is_not(None), Boolean).label("has_minutes"),
             _mt.c.minutes_at,
             _mt.c.rating,
             _mt.c.upper_rating,
@@ -718,17 +727,7 @@ async def list_subtree_meetings(
             _subtree_query(depth=depth, since=since_at is not None, **shape), params
         )
     page, next_cursor = page_of(rows, limit, "subtree-meetings", _latest_key)
-    return [
-        {
-            **_summary(r),
-            "closed_at": r["closed_at"],
-            "has_minutes": r["minutes_at"] is not None,
-            "minutes_at": r["minutes_at"],
-            "rating": r["rating"],
-            "upper_rating": r["upper_rating"],
-        }
-        for r in page
-    ], next_cursor
+    return [dict(r) for r in page], next_cursor
 
 
 # --- writing --------------------------------------------------------------------------------------
