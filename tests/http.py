@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from pydantic import BaseModel
 
 
 async def collect(
@@ -39,4 +40,13 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str
     body: dict[str, Any] = response.json()
     assert body["code"] == code, body
     assert body["status"] == status, body
+    return body
+
+
+def assert_written_as(model: type[BaseModel], response: httpx.Response) -> dict[str, Any]:
+    """A response written from plain values (`plain_json`) is exactly what its documented model
+    would write: every field present, of its own JSON type (a boolean, not SQLite's 0 or 1)."""
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    assert model.model_validate_json(response.content, strict=True).model_dump(mode="json") == body
     return body

@@ -24,14 +24,14 @@ from app.models import (
 from app.models.study import PointEntry
 from app.resources import Resources
 from app.schemas.common import Page
-from app.schemas.content import CoverageRead, DocumentSummary
+from app.schemas.content import CoverageRead, DocumentRead, DocumentSummary
 from app.services import access
 from app.services.content import coverage as coverage_service
 from app.services.content.numbers import number_key
 from tests import samples
 from tests.conftest import ActorLogin
 from tests.factories import Tree
-from tests.http import assert_problem, collect
+from tests.http import assert_problem, assert_written_as, collect
 
 NEW = {
     "type": "resolution",
@@ -151,9 +151,9 @@ async def test_draft_publish_read_flow(
     )
 
     # Members below C1 read it, and its files; members elsewhere do not see it.
-    read = await client.get(url, headers=member)
-    assert read.status_code == 200
-    assert read.json()["receipt"] is None
+    read = assert_written_as(DocumentRead, await client.get(url, headers=member))
+    assert read["receipt"] is None
+    assert [f["id"] for f in read["files"]] == [f["id"] for f in files]
     teacher = await as_actor(tree.teacher.id)
     assert (await client.get(url, headers=teacher)).status_code == 200
     outsider = await as_actor(tree.outsider.id)

@@ -32,14 +32,14 @@ from app.models import (
 from app.models.base import utcnow
 from app.models.study import PointEntry
 from app.schemas.common import Page
-from app.schemas.meeting import MeetingSummary, SubtreeMeeting
+from app.schemas.meeting import MeetingRead, MeetingSummary, SubtreeMeeting
 from app.services.meetings import attendance as attendance_service
 from app.services.meetings import lifecycle
 from app.services.meetings import rules as meeting_rules
 from tests import samples
 from tests.conftest import ActorLogin
 from tests.factories import Tree
-from tests.http import assert_problem, collect
+from tests.http import assert_problem, assert_written_as, collect
 
 
 def iso(when: datetime) -> str:
@@ -852,7 +852,8 @@ async def test_minutes_are_an_upload_or_text(
     assert (minutes["upload_id"], minutes["text"]) == (upload_id, "Dự thảo nghị quyết")
     committee = await as_actor(tree.committee.id)
     seen = await client.get(f"/api/v1/meetings/{meeting['id']}", headers=committee)
-    assert seen.json()["minutes"]["upload_id"] == upload_id
+    assert assert_written_as(MeetingRead, seen)["minutes"]["upload_id"] == upload_id
+    assert seen.headers["ETag"] == saved.headers["ETag"]
 
 
 # --- tasks ----------------------------------------------------------------------------------------
