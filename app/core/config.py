@@ -86,8 +86,10 @@ class AuthSettings(BaseModel):
     argon2_time_cost: int = Field(2, ge=2, le=10)
     # Argon2id lanes.
     argon2_parallelism: int = Field(1, ge=1, le=8)
-    # Password hashes computed at once per process (each takes the memory above).
-    hash_concurrency: int = Field(2, ge=1, le=16)
+    # Password hashes computed at once per process (each takes the memory above). One: a
+    # memory-hard hash evicts the caches the reads beside it run in, two at once cost the reads
+    # a third more than one does (docs/benchmarks/notes.md, stop 29); logins queue instead.
+    hash_concurrency: int = Field(1, ge=1, le=16)
 
 
 class SmsSettings(BaseModel):
