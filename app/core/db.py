@@ -584,10 +584,8 @@ class AsyncpgWriter:
             await connection.execute("BEGIN")
             try:
                 yield unit
-            except Exception:
-                raise
-            except BaseException:  # cancelled, perhaps in the middle of a statement
-                cut = True
+            except BaseException as exc:
+                cut = not isinstance(exc, Exception)  # cancelled, perhaps mid-statement
                 raise
             finally:
                 # A unit always ends with COMMIT or ROLLBACK: one left without either is

@@ -468,7 +468,6 @@ async def test_coverage_counts_at_every_level_and_across_moves_and_merges(
 
     await agrees(tree.p, tree.c1, tree.c2, tree.g1, tree.b1, tree.b3)
     assert (await _coverage(client, officer, document_id, tree.p))[None][1:] == (5, 3)
-
     assert (await _coverage(client, officer, document_id, tree.g1))[tree.b3.id][1:] == (1, 1)
 
     # G1 (with B3 and its reader) moves from C1 to C2; a member of B3 then reads.

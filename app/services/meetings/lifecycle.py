@@ -195,20 +195,9 @@ _SUMMARY_COLUMNS = (
 )
 
 
-def _summary(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "org_id": row["org_id"],
-        "org_name": row["org_name"],
-        "kind": row["kind"],
-        "status": row["status"],
-        "title": row["title"],
-        "starts_at": row["starts_at"],
-        "ends_at": row["ends_at"],
-        "place": row["place"],
-        "my_attendance": None,
-        "attending_as": None,
-    }
+# A list's item where the reader's own attendance is not read: the rows of these lists carry
+# exactly their items' keys (`MeetingSummary`, `SubtreeMeeting`), an item is the row as a dict.
+_NO_ATTENDANCE = (null().label("my_attendance"), null().label("attending_as"))
 
 
 def _constant(value: str) -> ColumnElement[str]:
@@ -514,7 +503,7 @@ async def _latest_first(
         )
     query = query.order_by(_mt.c.starts_at.desc(), _mt.c.id.desc()).limit(limit + 1)
     rows = list((await session.execute(query)).mappings())
-    return page_of(rows, limit, sort, lambda r: (r["starts_at"].isoformat(), r["id"]))
+    return page_of(rows, limit, sort, _latest_key)
 
 
 async def list_org_meetings(
@@ -528,7 +517,7 @@ async def list_org_meetings(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """A branch's meetings, latest first; drafts only for those who run the branch."""
     query = (
-        select(*_SUMMARY_COLUMNS)
+        select(*_SUMMARY_COLUMNS, *_NO_ATTENDANCE)
         .join(_org, _org.c.id == _mt.c.org_id)
         .where(_mt.c.org_id == org.id)
     )
@@ -537,7 +526,7 @@ async def list_org_meetings(
     if status is not None:
         query = query.where(_mt.c.status == status)
     page, next_cursor = await _latest_first(session, query, "meetings", limit=limit, cursor=cursor)
-    return [_summary(r) for r in page], next_cursor
+    return [dict(r) for r in page], next_cursor
 
 
 # The lean lists: one compiled statement per shape (which filters are present), keyset by
@@ -564,8 +553,6 @@ def _latest_key(row: Mapping[str, Any]) -> tuple[str, int]:
     return row["starts_at"].isoformat(), row["id"]
 
 
-# The lean lists' rows carry exactly their items' keys (`MeetingSummary`, `SubtreeMeeting`): an
-# item is the row as a dict, no field copied one by one.
 def _my_meetings_query(*, after: bool) -> FastQuery:
     stmt = (
         select(
@@ -626,8 +613,7 @@ def _subtree_query(
     stmt = (
         select(
             *_SUMMARY_COLUMNS,
-            null().label("my_attendance"),
-            null().label("attending_as"),
+            *_NO_ATTENDANCE,
             _mt.c.closed_at,
             type_coerce(_mt.c.minutes_at.is_not(None), Boolean).label("has_minutes"),
             _mt.c.minutes_at,
