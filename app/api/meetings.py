@@ -311,12 +311,16 @@ async def list_my_meetings(
 @router.get(
     "/meetings/{meeting_id}", response_model=MeetingRead, responses=problems(401, 403, 404, 422)
 )
-async def get_meeting(meeting: ViewMeeting, actor: CurrentActor, reader: ReaderDep) -> Response:
+async def get_meeting(
+    meeting: ViewMeeting, actor: CurrentActor, reader: ReaderDep, response: Response
+) -> dict[str, Any]:
     """A meeting: agenda, documents, place or link, status, minutes, ratings, my attendance.
     The `ETag` goes into `If-Match` of an edit."""
-    detail = await meeting_service.read_meeting_lean(reader, actor, meeting.id)
-    # A hot read (the bench's meeting detail): written from its plain values (`plain_json`).
-    return plain_json(detail, version=detail["version"])
+    # Through its model, not `plain_json`: the stored agenda items leave out what the model
+    # fills in (an item's absent `description` is written as null).
+    return with_etag_of(
+        response, await meeting_service.read_meeting_lean(reader, actor, meeting.id)
+    )
 
 
 @router.patch(
